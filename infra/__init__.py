@@ -1,0 +1,1 @@
+"""Local embedded servers, the process launcher and deployment files."""

@@ -1,0 +1,1 @@
+"""Services of the platform, one package each; none imports another."""

@@ -1,0 +1,83 @@
+"""Settings from environment variables, with the defaults documented in README.md."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+SERVICES = ("orders", "insights", "reports")
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise RuntimeError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    environment: str = field(default_factory=lambda: _env("APP_ENV", "development"))
+    # Admin connection to the PostgreSQL server; used only to bootstrap databases and roles.
+    database_url: str = field(default_factory=lambda: _env("DATABASE_URL", ""))
+    redis_url: str = field(default_factory=lambda: _env("REDIS_URL", ""))
+    db_app_password: str = field(default_factory=lambda: _env("DB_APP_PASSWORD", "app-dev-password"))
+    # Prefix for database and role names, so tests can share a server with a dev platform.
+    db_prefix: str = field(default_factory=lambda: _env("DB_PREFIX", ""))
+    db_pool_max: int = field(default_factory=lambda: _int("DB_POOL_MAX", 10))
+    service_token_secret: str = field(default_factory=lambda: _env("SERVICE_TOKEN_SECRET", "dev-service-secret-change-me"))
+    export_token_secret: str = field(default_factory=lambda: _env("EXPORT_TOKEN_SECRET", "dev-export-secret-change-me"))
+    oidc_issuer: str = field(default_factory=lambda: _env("OIDC_ISSUER", "http://127.0.0.1:8090/"))
+    oidc_audience: str = field(default_factory=lambda: _env("OIDC_AUDIENCE", "partner-platform"))
+    oidc_jwks_url: str = field(default_factory=lambda: _env("OIDC_JWKS_URL", "http://127.0.0.1:8090/.well-known/jwks.json"))
+    jwks_min_refresh_seconds: int = field(default_factory=lambda: _int("JWKS_MIN_REFRESH_SECONDS", 30))
+    jwt_leeway_seconds: int = field(default_factory=lambda: _int("JWT_LEEWAY_SECONDS", 30))
+    orders_api_url: str = field(default_factory=lambda: _env("ORDERS_API_URL", "http://127.0.0.1:8101"))
+    gateway_public_url: str = field(default_factory=lambda: _env("GATEWAY_PUBLIC_URL", "http://127.0.0.1:8000"))
+    max_page_size: int = field(default_factory=lambda: _int("MAX_PAGE_SIZE", 100))
+    webhook_tolerance_seconds: int = field(default_factory=lambda: _int("WEBHOOK_TOLERANCE_SECONDS", 300))
+    log_level: str = field(default_factory=lambda: _env("LOG_LEVEL", "INFO"))
+
+    @property
+    def production(self) -> bool:
+        return self.environment == "production"
+
+    def service_database_url(self, service: str, role: str = "app") -> str:
+        """The URL a service connects with: its own database, as its own non-owner role.
+
+        `<SERVICE>_DATABASE_URL` overrides the derived URL (e.g. a managed database).
+        """
+        override = os.environ.get(f"{service.upper()}_DATABASE_URL") if role == "app" else None
+        if override:
+            return override
+        if not self.database_url:
+            raise RuntimeError("DATABASE_URL is not set (the admin URL of the PostgreSQL server)")
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(self.database_url)
+        host = parts.hostname or "127.0.0.1"
+        port = f":{parts.port}" if parts.port else ""
+        if role == "admin":
+            netloc = parts.netloc
+        else:
+            netloc = f"{self.role_name(service, role)}:{self.db_app_password}@{host}{port}"
+        return urlunsplit((parts.scheme, netloc, f"/{self.database_name(service)}", parts.query, ""))
+
+    def database_name(self, service: str) -> str:
+        return f"{self.db_prefix}{service}"
+
+    def role_name(self, service: str, role: str) -> str:
+        return f"{self.db_prefix}{service}_{role}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

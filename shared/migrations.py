@@ -1,0 +1,46 @@
+"""Plain-SQL migrations: `NNN_name.sql` files per service, applied once, in order, under a lock."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+import asyncpg
+
+logger = logging.getLogger(__name__)
+
+_LOCK_KEY = 7_421_001  # advisory lock shared by every migrating process of a database
+
+
+async def migrate(conn: asyncpg.Connection, directory: Path, *, substitutions: dict[str, str] | None = None) -> list[str]:
+    """Apply pending migrations from `directory`; returns the names applied.
+
+    Each file runs in its own transaction together with its bookkeeping row, so a failed
+    migration leaves nothing behind. `{{name}}` placeholders (role names) are substituted.
+    """
+    applied: list[str] = []
+    await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
+    try:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " name text PRIMARY KEY, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {r["name"]: r["checksum"] for r in await conn.fetch("SELECT name, checksum FROM schema_migrations")}
+        for path in sorted(directory.glob("*.sql")):
+            sql = path.read_text()
+            for key, value in (substitutions or {}).items():
+                sql = sql.replace("{{" + key + "}}", value)
+            checksum = hashlib.sha256(sql.encode()).hexdigest()
+            if path.name in done:
+                if done[path.name] != checksum:
+                    logger.warning("migration %s changed after it was applied", path.name)
+                continue
+            async with conn.transaction():
+                await conn.execute(sql)
+                await conn.execute("INSERT INTO schema_migrations (name, checksum) VALUES ($1, $2)", path.name, checksum)
+            applied.append(path.name)
+            logger.info("applied migration %s", path.name)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
+    return applied
