@@ -1,0 +1,92 @@
+"""Verification of dashboard users' OIDC access tokens against the issuer's JWKS.
+
+Only asymmetric algorithms are accepted (no `none`, no HS256 signed with a public key);
+`iss`, `aud` and `exp` are required and compared exactly. Keys are cached by `kid`; an
+unknown `kid` triggers at most one JWKS refresh per interval (single flight, awaited on
+the event loop, never blocking it), so a key the issuer newly publishes is accepted
+without a restart while a flood of made-up kids cannot hammer the issuer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+import jwt
+from jwt import PyJWK
+
+ALLOWED_ALGORITHMS = {"RS256": "RSA", "ES256": "EC"}
+
+
+class InvalidToken(Exception):
+    pass
+
+
+class JwksVerifier:
+    def __init__(self, *, jwks_url: str, issuer: str, audience: str, min_refresh_seconds: float = 30,
+                 leeway_seconds: float = 30, client: httpx.AsyncClient | None = None) -> None:
+        self.jwks_url, self.issuer, self.audience = jwks_url, issuer, audience
+        self.min_refresh_seconds, self.leeway = min_refresh_seconds, leeway_seconds
+        self._client = client or httpx.AsyncClient(timeout=5)
+        self._keys: dict[str, PyJWK] = {}
+        self._last_refresh = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def _refresh(self) -> None:
+        async with self._lock:
+            if time.monotonic() - self._last_refresh < self.min_refresh_seconds:
+                return
+            self._last_refresh = time.monotonic()
+            try:
+                response = await self._client.get(self.jwks_url)
+                response.raise_for_status()
+                keys: dict[str, PyJWK] = {}
+                for jwk in response.json().get("keys", []):
+                    kid = jwk.get("kid")
+                    if not kid or jwk.get("use", "sig") != "sig":
+                        continue
+                    try:
+                        keys[kid] = PyJWK(jwk)
+                    except jwt.PyJWTError:
+                        continue
+                self._keys = keys
+            except (httpx.HTTPError, ValueError):
+                # Keep the keys we have; the next unknown kid after the interval retries.
+                pass
+
+    async def _key(self, kid: str) -> PyJWK:
+        key = self._keys.get(kid)
+        if key is None:
+            await self._refresh()
+            key = self._keys.get(kid)
+        if key is None:
+            raise InvalidToken("unknown signing key")
+        return key
+
+    async def verify(self, token: str) -> dict[str, Any]:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise InvalidToken("malformed token") from exc
+        alg = header.get("alg")
+        if alg not in ALLOWED_ALGORITHMS:
+            raise InvalidToken("unsupported signing algorithm")
+        kid = header.get("kid")
+        if not isinstance(kid, str):
+            raise InvalidToken("token has no key id")
+        key = await self._key(kid)
+        if key.key_type != ALLOWED_ALGORITHMS[alg]:
+            raise InvalidToken("signing algorithm does not match the key")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token, key.key, algorithms=[alg], audience=self.audience, issuer=self.issuer,
+                leeway=self.leeway, options={"require": ["exp", "iss", "aud", "sub"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(str(exc)) from exc
+        return claims
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

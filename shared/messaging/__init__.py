@@ -1,0 +1,1 @@
+"""Dramatiq broker, the transactional outbox and its relay, and event contracts."""
