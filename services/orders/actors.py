@@ -1,0 +1,38 @@
+"""Dramatiq actors of the orders service. Every actor is safe to run twice."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from services.orders.repository import orders
+from shared import logging as slog
+from shared.db import tenant_tx
+from shared.messaging import contracts
+from shared.messaging.broker import async_actor
+
+logger = logging.getLogger("orders.actors")
+
+
+class Resources:
+    pool: asyncpg.Pool | None = None
+
+
+resources = Resources()
+
+
+@async_actor(actor_name=contracts.APPLY_PROVIDER_WEBHOOK, queue_name=contracts.ORDERS_QUEUE)
+async def apply_provider_webhook(org_id: str, provider_id: str, webhook_id: str, data: dict[str, Any]) -> str:
+    """Apply a verified provider webhook; the receipt row makes redeliveries no-ops."""
+    assert resources.pool is not None, "worker resources not started"
+    token = slog.org_id.set(org_id)
+    try:
+        async with tenant_tx(resources.pool, org_id) as conn:
+            outcome = await orders.apply_provider_webhook(conn, UUID(org_id), UUID(provider_id), webhook_id, data)
+        slog.log(logger, logging.INFO, "provider webhook", webhook_id=webhook_id, outcome=outcome)
+        return outcome
+    finally:
+        slog.org_id.reset(token)

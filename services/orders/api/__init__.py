@@ -1,0 +1,1 @@
+"""The orders service's internal HTTP API, called by the gateway with a service token."""

@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.routing import Route
+
+from services.orders.api.kit import Call, endpoint
+from services.orders.repository import catalogue
+from shared.db import system_tx
+
+MAX_BATCH = 500
+
+
+class Ids(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ids: list[UUID] = Field(max_length=MAX_BATCH)
+
+
+class NewIntegration(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    name: str = Field(min_length=1, max_length=200)
+    channel: str = Field(pattern="^(web|mobile|api|partner)$")
+    category_ids: list[UUID] = Field(default_factory=list, alias="categoryIds", max_length=50)
+
+
+class IntegrationChange(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    channel: str | None = Field(default=None, pattern="^(web|mobile|api|partner)$")
+    category_ids: list[UUID] | None = Field(default=None, alias="categoryIds", max_length=50)
+
+
+@endpoint()
+async def list_categories(call: Call) -> Any:
+    return await catalogue.list_categories(call.conn)
+
+
+@endpoint()
+async def categories_batch(call: Call) -> Any:
+    return await catalogue.categories_by_ids(call.conn, call.parse(Ids).ids)
+
+
+@endpoint()
+async def list_integrations(call: Call) -> Any:
+    return await catalogue.list_integrations(call.conn)
+
+
+@endpoint()
+async def integrations_batch(call: Call) -> Any:
+    return await catalogue.integrations_by_ids(call.conn, call.parse(Ids).ids)
+
+
+@endpoint(admin=True)
+async def create_integration(call: Call) -> Any:
+    body = call.parse(NewIntegration)
+    integration, key = await catalogue.create_integration(call.conn, call.org_id, body.name, body.channel, body.category_ids)
+    return {"integration": integration, "api_key": key}
+
+
+@endpoint(admin=True)
+async def update_integration(call: Call) -> Any:
+    body = call.parse(IntegrationChange)
+    return await catalogue.update_integration(call.conn, call.org_id, call.path_uuid("integration_id"), name=body.name,
+                                              channel=body.channel, category_ids=body.category_ids)
+
+
+@endpoint(admin=True)
+async def rotate_key(call: Call) -> Any:
+    integration, key = await catalogue.rotate_key(call.conn, call.path_uuid("integration_id"))
+    return {"integration": integration, "api_key": key}
+
+
+@endpoint()
+async def list_products(call: Call) -> Any:
+    raw = call.request.query_params.get("integrationId")
+    integration_id = None
+    if raw:
+        try:
+            integration_id = UUID(raw)
+        except ValueError:
+            from services.orders.errors import DomainError
+
+            raise DomainError("INVALID_ID", "is not a valid id", "integrationId") from None
+    return await catalogue.list_products(call.conn, integration_id)
+
+
+@endpoint()
+async def products_batch(call: Call) -> Any:
+    return await catalogue.products_by_ids(call.conn, call.parse(Ids).ids)
+
+
+@endpoint()
+async def list_providers(call: Call) -> Any:
+    return await catalogue.list_providers(call.conn)
+
+
+@endpoint(org=False, tx=False)
+async def provider_webhook_secret(call: Call) -> Any:
+    """Webhook routing for the gateway: which organisation a provider endpoint belongs to, and its secret."""
+    if call.identity.caller != "gateway":
+        from services.orders.errors import Forbidden
+
+        raise Forbidden("only the gateway routes webhooks")
+    async with system_tx(call.request.app.state.pool) as conn:
+        found = await catalogue.resolve_provider(conn, call.request.path_params["public_id"])
+    if found is None:
+        from services.orders.errors import NotFound
+
+        raise NotFound("provider", "provider")
+    return found
+
+
+routes = [
+    Route("/internal/categories", list_categories, methods=["GET"]),
+    Route("/internal/categories/batch", categories_batch, methods=["POST"]),
+    Route("/internal/integrations", list_integrations, methods=["GET"]),
+    Route("/internal/integrations", create_integration, methods=["POST"]),
+    Route("/internal/integrations/batch", integrations_batch, methods=["POST"]),
+    Route("/internal/integrations/{integration_id}", update_integration, methods=["PATCH"]),
+    Route("/internal/integrations/{integration_id}/rotate-key", rotate_key, methods=["POST"]),
+    Route("/internal/products", list_products, methods=["GET"]),
+    Route("/internal/products/batch", products_batch, methods=["POST"]),
+    Route("/internal/providers", list_providers, methods=["GET"]),
+    Route("/internal/providers/{public_id}/webhook-secret", provider_webhook_secret, methods=["GET"]),
+]

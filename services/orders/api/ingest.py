@@ -1,0 +1,111 @@
+"""Entry points for embedded integrations (reached through the gateway's /v1 routes).
+
+The integration's API key is resolved here, by the service that stores its hash; the
+organisation and integration come from the key, never from the request body.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Annotated, Any
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
+from starlette.routing import Route
+
+from services.orders.api.kit import Call, endpoint
+from services.orders.domain.commission import Status
+from services.orders.errors import DomainError
+from services.orders.repository import catalogue, customers, orders
+from shared.db import system_tx, tenant_tx
+from shared.http import JSON
+
+
+class CustomerRef(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    email: EmailStr | None = None
+    anonymous_id: str | None = Field(default=None, alias="anonymousId", min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _one(self) -> "CustomerRef":
+        if not self.email and not self.anonymous_id:
+            raise ValueError("give an email or an anonymousId")
+        return self
+
+
+class Commission(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    amount: Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
+    currency: str = Field(pattern="^[A-Z]{3}$")
+
+
+class NewOrder(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    external_ref: str = Field(alias="externalRef", min_length=1, max_length=200)
+    product_id: UUID = Field(alias="productId")
+    customer: CustomerRef
+    status: Status = Status.PENDING
+    commission: Commission | None = None
+    occurred_at: AwareDatetime | None = Field(default=None, alias="occurredAt")
+    channel: str | None = Field(default=None, max_length=50)
+
+    @model_validator(mode="after")
+    def _not_future(self) -> "NewOrder":
+        if self.occurred_at and self.occurred_at > datetime.now(timezone.utc) + timedelta(minutes=5):
+            raise ValueError("occurredAt must not be in the future")
+        return self
+
+
+class Identify(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    anonymous_id: str | None = Field(default=None, alias="anonymousId", min_length=1, max_length=200)
+    email: EmailStr | None = None
+    channel: str | None = Field(default=None, max_length=50)
+
+
+async def _integration(call: Call) -> tuple[UUID, UUID]:
+    key = call.request.headers.get("x-integration-key", "")
+    if not key:
+        raise DomainError("UNAUTHENTICATED", "integration API key required", "apiKey")
+    async with system_tx(call.request.app.state.pool) as conn:
+        found = await catalogue.resolve_api_key(conn, key)
+    if found is None:
+        err = DomainError("UNAUTHENTICATED", "unknown integration API key", "apiKey")
+        err.status = 401
+        raise err
+    return found
+
+
+@endpoint(org=False, tx=False)
+async def create_order(call: Call) -> Any:
+    org_id, integration_id = await _integration(call)
+    body = call.parse(NewOrder)
+    async with tenant_tx(call.request.app.state.pool, org_id) as conn:
+        order, created = await orders.create(
+            conn, org_id, integration_id, external_ref=body.external_ref, product_id=body.product_id,
+            email=str(body.customer.email) if body.customer.email else None, anonymous_id=body.customer.anonymous_id,
+            status=body.status, amount=body.commission.amount if body.commission else None,
+            currency=body.commission.currency if body.commission else None, created_at=body.occurred_at,
+            channel=body.channel)
+    return JSON({"order": order, "created": created}, status_code=201 if created else 200)
+
+
+@endpoint(org=False, tx=False)
+async def identify(call: Call) -> Any:
+    org_id, integration_id = await _integration(call)
+    body = call.parse(Identify)
+    if not body.email and not body.anonymous_id:
+        raise DomainError("IDENTITY_REQUIRED", "give an email or an anonymousId", "anonymousId")
+    async with tenant_tx(call.request.app.state.pool, org_id) as conn:
+        customer_id = await customers.identify(
+            conn, org_id, email=str(body.email) if body.email else None, anonymous_id=body.anonymous_id,
+            integration_id=integration_id, channel=body.channel, seen_at=datetime.now(timezone.utc))
+        profile = await customers.profile(conn, customer_id)
+    return {"customer": profile}
+
+
+routes = [
+    Route("/internal/ingest/orders", create_order, methods=["POST"]),
+    Route("/internal/ingest/customers/identify", identify, methods=["POST"]),
+]

@@ -1,0 +1,1 @@
+"""Business rules of orders, commissions, customers and settings; no I/O here."""

@@ -1,0 +1,174 @@
+"""Integrations, categories, products and providers."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from services.orders.errors import Conflict, DomainError, NotFound
+
+INTEGRATION_COLUMNS = """i.id, i.name, i.channel, i.api_key_prefix, i.key_rotated_at, i.created_at, i.updated_at,
+    coalesce((SELECT array_agg(ic.category_id ORDER BY ic.category_id) FROM integration_categories ic
+              WHERE ic.integration_id = i.id), '{}') AS category_ids"""
+
+
+def new_api_key() -> tuple[str, bytes, str]:
+    """A key shown once; only its SHA-256 is stored (keys are random, so no slow hash is needed)."""
+    key = "pk_" + secrets.token_urlsafe(32)
+    return key, hash_api_key(key), key[:10]
+
+
+def hash_api_key(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
+
+
+def new_webhook_secret() -> str:
+    import base64
+
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+async def resolve_api_key(conn: asyncpg.Connection, key: str) -> tuple[UUID, UUID] | None:
+    row = await conn.fetchrow("SELECT org_id, integration_id FROM resolve_api_key($1)", hash_api_key(key))
+    return (row["org_id"], row["integration_id"]) if row else None
+
+
+async def resolve_provider(conn: asyncpg.Connection, public_id: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow("SELECT org_id, provider_id, webhook_secret FROM resolve_provider($1)", public_id)
+    return dict(row) if row else None
+
+
+# --- categories -------------------------------------------------------------------------
+
+async def create_category(conn: asyncpg.Connection, org_id: UUID, name: str) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        "INSERT INTO categories (org_id, name) VALUES ($1, $2) ON CONFLICT (org_id, lower(name)) DO UPDATE"
+        " SET name = categories.name RETURNING id, name, created_at", org_id, name)
+    return dict(row)
+
+
+async def list_categories(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    return [dict(r) for r in await conn.fetch("SELECT id, name, created_at FROM categories ORDER BY name")]
+
+
+async def categories_by_ids(conn: asyncpg.Connection, ids: list[UUID]) -> list[dict[str, Any]]:
+    return [dict(r) for r in await conn.fetch("SELECT id, name, created_at FROM categories WHERE id = ANY($1)", ids)]
+
+
+async def _check_categories(conn: asyncpg.Connection, ids: list[UUID]) -> None:
+    found = await conn.fetchval("SELECT count(*) FROM categories WHERE id = ANY($1)", ids)
+    if found != len(set(ids)):
+        raise NotFound("category", "categoryIds")
+
+
+# --- providers and products -------------------------------------------------------------
+
+async def create_provider(conn: asyncpg.Connection, org_id: UUID, name: str) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        "INSERT INTO providers (org_id, public_id, name, webhook_secret) VALUES ($1, $2, $3, $4)"
+        " RETURNING id, public_id, name, webhook_secret, created_at",
+        org_id, "prv_" + secrets.token_hex(8), name, new_webhook_secret())
+    return dict(row)
+
+
+async def list_providers(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    return [dict(r) for r in await conn.fetch("SELECT id, public_id, name, created_at FROM providers ORDER BY name")]
+
+
+async def create_product(conn: asyncpg.Connection, org_id: UUID, *, integration_id: UUID, category_id: UUID,
+                         provider_id: UUID, name: str, commission_rate: str, currency: str) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        "INSERT INTO products (org_id, integration_id, category_id, provider_id, name, commission_rate, currency)"
+        " VALUES ($1, $2, $3, $4, $5, $6::numeric, $7) RETURNING *",
+        org_id, integration_id, category_id, provider_id, name, commission_rate, currency)
+    await conn.execute(
+        "INSERT INTO integration_categories (org_id, integration_id, category_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        org_id, integration_id, category_id)
+    return dict(row)
+
+
+PRODUCT_COLUMNS = "id, integration_id, category_id, provider_id, name, commission_rate, currency, created_at"
+
+
+async def list_products(conn: asyncpg.Connection, integration_id: UUID | None = None) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        f"SELECT {PRODUCT_COLUMNS} FROM products WHERE ($1::uuid IS NULL OR integration_id = $1) ORDER BY name, id",
+        integration_id)
+    return [dict(r) for r in rows]
+
+
+async def products_by_ids(conn: asyncpg.Connection, ids: list[UUID]) -> list[dict[str, Any]]:
+    return [dict(r) for r in await conn.fetch(f"SELECT {PRODUCT_COLUMNS} FROM products WHERE id = ANY($1)", ids)]
+
+
+# --- integrations -----------------------------------------------------------------------
+
+async def create_integration(conn: asyncpg.Connection, org_id: UUID, name: str, channel: str,
+                             category_ids: list[UUID]) -> tuple[dict[str, Any], str]:
+    await _check_categories(conn, category_ids)
+    key, key_hash, prefix = new_api_key()
+    try:
+        integration_id = await conn.fetchval(
+            "INSERT INTO integrations (org_id, name, channel, api_key_hash, api_key_prefix) VALUES ($1, $2, $3, $4, $5)"
+            " RETURNING id", org_id, name, channel, key_hash, prefix)
+    except asyncpg.UniqueViolationError:
+        raise Conflict("DUPLICATE_NAME", "an integration with this name already exists", "name") from None
+    await conn.executemany(
+        "INSERT INTO integration_categories (org_id, integration_id, category_id) VALUES ($1, $2, $3)",
+        [(org_id, integration_id, c) for c in dict.fromkeys(category_ids)])
+    return await get_integration(conn, integration_id), key
+
+
+async def get_integration(conn: asyncpg.Connection, integration_id: UUID) -> dict[str, Any]:
+    row = await conn.fetchrow(f"SELECT {INTEGRATION_COLUMNS} FROM integrations i WHERE i.id = $1", integration_id)
+    if row is None:
+        raise NotFound("integration")
+    return dict(row)
+
+
+async def update_integration(conn: asyncpg.Connection, org_id: UUID, integration_id: UUID, *, name: str | None,
+                             channel: str | None, category_ids: list[UUID] | None) -> dict[str, Any]:
+    if await conn.fetchval("SELECT 1 FROM integrations WHERE id = $1 FOR UPDATE", integration_id) is None:
+        raise NotFound("integration")
+    try:
+        await conn.execute(
+            "UPDATE integrations SET name = coalesce($2, name), channel = coalesce($3, channel), updated_at = now()"
+            " WHERE id = $1", integration_id, name, channel)
+    except asyncpg.UniqueViolationError:
+        raise Conflict("DUPLICATE_NAME", "an integration with this name already exists", "name") from None
+    if category_ids is not None:
+        await _check_categories(conn, category_ids)
+        in_use = await conn.fetchval(
+            "SELECT count(DISTINCT category_id) FROM products WHERE integration_id = $1 AND NOT (category_id = ANY($2))",
+            integration_id, category_ids)
+        if in_use:
+            raise DomainError("CATEGORY_IN_USE", "a removed category still has products in this integration", "categoryIds")
+        await conn.execute("DELETE FROM integration_categories WHERE integration_id = $1", integration_id)
+        await conn.executemany(
+            "INSERT INTO integration_categories (org_id, integration_id, category_id) VALUES ($1, $2, $3)",
+            [(org_id, integration_id, c) for c in dict.fromkeys(category_ids)])
+    return await get_integration(conn, integration_id)
+
+
+async def rotate_key(conn: asyncpg.Connection, integration_id: UUID) -> tuple[dict[str, Any], str]:
+    key, key_hash, prefix = new_api_key()
+    updated = await conn.fetchval(
+        "UPDATE integrations SET api_key_hash = $2, api_key_prefix = $3, key_rotated_at = now(), updated_at = now()"
+        " WHERE id = $1 RETURNING id", integration_id, key_hash, prefix)
+    if updated is None:
+        raise NotFound("integration")
+    return await get_integration(conn, integration_id), key
+
+
+async def list_integrations(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    rows = await conn.fetch(f"SELECT {INTEGRATION_COLUMNS} FROM integrations i ORDER BY i.name, i.id")
+    return [dict(r) for r in rows]
+
+
+async def integrations_by_ids(conn: asyncpg.Connection, ids: list[UUID]) -> list[dict[str, Any]]:
+    rows = await conn.fetch(f"SELECT {INTEGRATION_COLUMNS} FROM integrations i WHERE i.id = ANY($1)", ids)
+    return [dict(r) for r in rows]

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from services.orders.errors import Conflict, DomainError, NotFound
+
+COLUMNS = "id, org_id, subject, email, role, status, created_at"
+
+
+async def resolve(conn: asyncpg.Connection, subject: str, email: str | None) -> list[dict[str, Any]]:
+    rows = await conn.fetch("SELECT * FROM resolve_memberships($1, $2)", subject, email)
+    return [dict(r) for r in rows]
+
+
+async def activate(conn: asyncpg.Connection, member_id: UUID, subject: str) -> None:
+    """Bind an invitation to the user who signed in with the invited email."""
+    await conn.execute(
+        "UPDATE members SET subject = $2, status = 'active' WHERE id = $1 AND subject IS NULL", member_id, subject)
+
+
+async def get(conn: asyncpg.Connection, member_id: UUID) -> dict[str, Any]:
+    row = await conn.fetchrow(f"SELECT {COLUMNS} FROM members WHERE id = $1", member_id)
+    if row is None:
+        raise NotFound("member")
+    return dict(row)
+
+
+async def list_all(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    return [dict(r) for r in await conn.fetch(f"SELECT {COLUMNS} FROM members ORDER BY created_at, id")]
+
+
+async def add(conn: asyncpg.Connection, org_id: UUID, email: str, role: str, *, subject: str | None = None,
+              invited_by: UUID | None = None) -> dict[str, Any]:
+    try:
+        row = await conn.fetchrow(
+            f"INSERT INTO members (org_id, email, role, subject, status, invited_by) VALUES ($1, $2, $3, $4, $5, $6)"
+            f" RETURNING {COLUMNS}", org_id, email, role, subject, "active" if subject else "invited", invited_by)
+    except asyncpg.UniqueViolationError:
+        raise Conflict("ALREADY_MEMBER", "this email is already a member of the organisation", "email") from None
+    return dict(row)
+
+
+async def remove(conn: asyncpg.Connection, member_id: UUID, acting_member: UUID) -> None:
+    if member_id == acting_member:
+        raise DomainError("CANNOT_REMOVE_SELF", "admins cannot remove themselves", "memberId")
+    row = await conn.fetchrow("SELECT role FROM members WHERE id = $1 FOR UPDATE", member_id)
+    if row is None:
+        raise NotFound("member", "memberId")
+    if row["role"] == "admin":
+        admins = await conn.fetchval("SELECT count(*) FROM members WHERE role = 'admin'")
+        if admins <= 1:
+            raise DomainError("LAST_ADMIN", "the last admin cannot be removed", "memberId")
+    await conn.execute("UPDATE members SET invited_by = NULL WHERE invited_by = $1", member_id)
+    await conn.execute("DELETE FROM members WHERE id = $1", member_id)

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from services.orders.domain.settings import SettingsUpdate
+from services.orders.errors import NotFound
+
+COLUMNS = "id, name, marketplace_url, primary_colour, base_currency, time_zone, created_at, updated_at"
+
+
+async def create(conn: asyncpg.Connection, org_id: UUID, name: str, *, base_currency: str = "GBP",
+                 time_zone: str = "Europe/London", marketplace_url: str | None = None) -> dict[str, Any]:
+    """Caller's transaction must already be scoped to `org_id` (RLS checks the new row)."""
+    row = await conn.fetchrow(
+        f"INSERT INTO organisations (id, name, base_currency, time_zone, marketplace_url) VALUES ($1, $2, $3, $4, $5)"
+        f" RETURNING {COLUMNS}", org_id, name, base_currency, time_zone, marketplace_url)
+    return dict(row)
+
+
+async def get(conn: asyncpg.Connection, org_id: UUID) -> dict[str, Any]:
+    row = await conn.fetchrow(f"SELECT {COLUMNS} FROM organisations WHERE id = $1", org_id)
+    if row is None:
+        raise NotFound("organisation")
+    return dict(row)
+
+
+async def time_zone(conn: asyncpg.Connection, org_id: UUID) -> str:
+    tz = await conn.fetchval("SELECT time_zone FROM organisations WHERE id = $1", org_id)
+    if tz is None:
+        raise NotFound("organisation")
+    return str(tz)
+
+
+async def update(conn: asyncpg.Connection, org_id: UUID, change: SettingsUpdate) -> dict[str, Any]:
+    current = await conn.fetchrow(f"SELECT {COLUMNS} FROM organisations WHERE id = $1 FOR UPDATE", org_id)
+    if current is None:
+        raise NotFound("organisation")
+    values = change.model_dump(exclude_unset=True)
+    if not values:
+        return dict(current)
+    sets = ", ".join(f"{col} = ${i + 2}" for i, col in enumerate(values))
+    row = await conn.fetchrow(
+        f"UPDATE organisations SET {sets}, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}", org_id, *values.values())
+    if "time_zone" in values and values["time_zone"] != current["time_zone"]:
+        # Daily buckets are days of the organisation's time zone: re-bucket in the same transaction.
+        await conn.execute("SELECT rebuild_order_rollups($1)", org_id)
+    return dict(row)

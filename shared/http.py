@@ -1,0 +1,118 @@
+"""Starlette helpers shared by every HTTP process: JSON, errors, request ids, health."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared import logging as slog
+
+logger = logging.getLogger("http")
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError
+
+
+def dumps(content: Any) -> bytes:
+    return orjson.dumps(content, default=_default, option=orjson.OPT_NON_STR_KEYS)
+
+
+class JSON(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return dumps(content)
+
+
+def error(status: int, code: str, message: str, field: str | None = None, **extra: Any) -> JSON:
+    return JSON({"error": {"code": code, "message": message, "field": field, **extra}}, status_code=status)
+
+
+def validation_error(exc: ValidationError, prefix: str = "") -> JSON:
+    errors = []
+    for e in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in e["loc"] if p != "__root__")
+        errors.append({"field": f"{prefix}{loc}" if loc else prefix.rstrip(".") or None, "message": e["msg"]})
+    first = errors[0] if errors else {"field": None, "message": "invalid input"}
+    return error(422, "INVALID_INPUT", f"{first['field']}: {first['message']}" if first["field"] else first["message"],
+                 first["field"], errors=errors)
+
+
+async def json_body(request: Request) -> Any:
+    raw = await request.body()
+    if not raw:
+        return {}
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise BadJSON() from None
+
+
+class BadJSON(Exception):
+    pass
+
+
+class RequestContext:
+    """ASGI middleware: request id (taken from X-Request-Id or made), access log line."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = None
+        for key, value in scope["headers"]:
+            if key == b"x-request-id":
+                rid = value.decode("latin-1")[:100]
+                break
+        rid = rid or uuid.uuid4().hex
+        token = slog.request_id.set(rid)
+        started = time.perf_counter()
+        status = 0
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode("latin-1"))]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            if scope["path"] not in ("/healthz", "/readyz") and (status >= 400 or logger.isEnabledFor(logging.DEBUG)):
+                slog.log(logger, logging.INFO if status < 500 else logging.ERROR, "request", method=scope["method"],
+                         path=scope["path"], status=status, ms=round((time.perf_counter() - started) * 1000, 1))
+            slog.request_id.reset(token)
+
+
+def health_routes(ready: Callable[[], Awaitable[None]]) -> list[Any]:
+    from starlette.routing import Route
+
+    async def healthz(request: Request) -> Response:
+        return JSON({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        try:
+            await ready()
+        except Exception as exc:
+            return JSON({"status": "unavailable", "reason": type(exc).__name__}, status_code=503)
+        return JSON({"status": "ok"})
+
+    return [Route("/healthz", healthz), Route("/readyz", readyz)]
