@@ -143,7 +143,10 @@ async def list_page(conn: asyncpg.Connection, org_id: UUID, f: CustomerFilter, t
     args.append(first + 1)
     rows = await conn.fetch(
         f"SELECT {COLUMNS} FROM customers c WHERE {where} ORDER BY c.last_seen DESC, c.id DESC LIMIT ${len(args)}", *args)
-    return [dict(r) for r in rows[:first]], len(rows) > first
+    page = [dict(r) for r in rows[:first]]
+    for row in page:
+        row["cursor"] = cursors.encode(row["last_seen"], row["id"])
+    return page, len(rows) > first
 
 
 def _like_escape(value: str) -> str:

@@ -61,7 +61,10 @@ async def list_page(conn: asyncpg.Connection, org_id: UUID, f: OrderFilter, tz: 
     args.append(first + 1)
     rows = await conn.fetch(
         f"SELECT {COLUMNS} FROM orders o WHERE {where} ORDER BY o.created_at DESC, o.id DESC LIMIT ${len(args)}", *args)
-    return [dict(r) for r in rows[:first]], len(rows) > first
+    page = [dict(r) for r in rows[:first]]
+    for row in page:
+        row["cursor"] = cursors.encode(row["created_at"], row["id"])
+    return page, len(rows) > first
 
 
 async def by_ids(conn: asyncpg.Connection, org_id: UUID, ids: list[UUID]) -> list[dict[str, Any]]:

@@ -1,0 +1,118 @@
+"""The gateway: GraphQL for dashboards, REST for integrations, webhooks for providers.
+
+It owns no business data and holds no database credentials: every read goes to the
+owning service's internal API, every asynchronous job to a Dramatiq queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+from strawberry.asgi import GraphQL
+
+from services.gateway import export_links, rest, webhooks
+from services.gateway.auth import NoMembership, NotAuthenticated, authenticate
+from services.gateway.graphql.context import Context
+from services.gateway.graphql.schema import build_schema
+from services.gateway.orders_client import OrdersClient, Unavailable
+from shared import logging as slog
+from shared.auth.user_tokens import JwksVerifier
+from shared.config import Settings, get_settings
+from shared.http import JSON, RequestContext, error, health_routes
+
+
+class GraphQLView(GraphQL):
+    async def get_context(self, request: Request, response: Any) -> Context:  # type: ignore[override]
+        state = request.app.state
+        return Context(request=request, viewer=request.scope["viewer"], orders=state.orders, settings=state.settings)
+
+
+def create_app(settings: Settings | None = None, *, orders_transport: httpx.AsyncBaseTransport | None = None,
+               broker: Any = None) -> Starlette:
+    settings = settings or get_settings()
+    schema = build_schema(settings.production)
+    graphql_app = GraphQLView(schema, graphql_ide=None if settings.production else "graphiql",
+                              allow_queries_via_get=False)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.orders = OrdersClient(settings.orders_api_url, settings.service_token_secret, transport=orders_transport)
+        app.state.verifier = JwksVerifier(jwks_url=settings.oidc_jwks_url, issuer=settings.oidc_issuer,
+                                          audience=settings.oidc_audience,
+                                          min_refresh_seconds=settings.jwks_min_refresh_seconds,
+                                          leeway_seconds=settings.jwt_leeway_seconds)
+        app.state.provider_secrets = webhooks.ProviderSecrets()
+        if broker is None:
+            from shared.messaging.broker import broker as default_broker
+
+            app.state.broker = default_broker
+        else:
+            app.state.broker = broker
+        try:
+            yield
+        finally:
+            await app.state.orders.aclose()
+            await app.state.verifier.aclose()
+
+    async def graphql(scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        if request.method == "GET" and not settings.production:
+            await graphql_app(scope, receive, send)  # the GraphiQL page; queries via GET are off
+            return
+        try:
+            scope["viewer"] = await authenticate(request.headers.get("authorization"),
+                                                 request.headers.get("x-organisation-id"), request.app.state.verifier,
+                                                 request.app.state.orders)
+        except NotAuthenticated as exc:
+            response: Response = error(401, "UNAUTHENTICATED", f"invalid or missing access token: {exc}")
+            response.headers["www-authenticate"] = 'Bearer error="invalid_token"'
+            await response(scope, receive, send)
+            return
+        except NoMembership as exc:
+            await error(403, "NO_MEMBERSHIP", str(exc))(scope, receive, send)
+            return
+        except Unavailable:
+            await error(503, "UNAVAILABLE", "a backing service is unavailable; try again")(scope, receive, send)
+            return
+        await graphql_app(scope, receive, send)
+
+    async def ready() -> None:
+        await app.state.orders.call("GET", "/readyz")
+        client = getattr(app.state.broker, "client", None)
+        if client is not None:
+            await asyncio.to_thread(client.ping)
+
+    async def root(request: Request) -> Response:
+        return JSON({"service": "partner-platform gateway", "graphql": "/graphql"})
+
+    app = Starlette(
+        routes=[
+            *health_routes(ready),
+            Route("/", root),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/v1/orders", rest.create_order, methods=["POST"]),
+            Route("/v1/customers/identify", rest.identify_customer, methods=["POST"]),
+            Route("/webhooks/providers/{provider}/commission", webhooks.commission_webhook, methods=["POST"]),
+            Route("/exports/{token}", export_links.download, methods=["GET"]),
+        ],
+        middleware=[Middleware(RequestContext)],
+        lifespan=lifespan,
+    )
+    return app
+
+
+def app() -> Starlette:
+    """uvicorn factory: `uvicorn --factory services.gateway.app:app`."""
+    slog.configure("gateway", get_settings().log_level)
+    return create_app()

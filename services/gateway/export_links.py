@@ -1,0 +1,43 @@
+"""Signed, short-lived export links, and the route that streams them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+import jwt
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from services.gateway.auth import Viewer
+from services.gateway.orders_client import ServiceError, Unavailable
+from shared.http import error
+
+TTL_SECONDS = 15 * 60
+
+
+def issue(secret: str, *, viewer: Viewer, kind: str, fmt: str, filter: dict[str, Any]) -> tuple[str, dt.datetime]:
+    exp = int(time.time()) + TTL_SECONDS
+    token = jwt.encode({"aud": "export", "org": viewer.org_id, "sub": viewer.subject, "role": viewer.role,
+                        "kind": kind, "fmt": fmt, "filter": filter, "exp": exp}, secret, algorithm="HS256")
+    return token, dt.datetime.fromtimestamp(exp, dt.timezone.utc)
+
+
+async def download(request: Request) -> Response:
+    state = request.app.state
+    try:
+        claims = jwt.decode(request.path_params["token"], state.settings.export_token_secret, algorithms=["HS256"],
+                            audience="export", options={"require": ["exp", "org", "kind", "fmt"]})
+    except jwt.PyJWTError:
+        return error(403, "INVALID_EXPORT_LINK", "this export link is invalid or has expired")
+    try:
+        upstream, body = await state.orders.stream(
+            f"/internal/exports/{claims['kind']}.{claims['fmt']}", org_id=claims["org"], subject=claims.get("sub"),
+            role=claims.get("role"), json={"filter": claims.get("filter", {})})
+    except ServiceError as exc:
+        return error(exc.status, exc.code, exc.message, exc.field)
+    except Unavailable:
+        return error(503, "UNAVAILABLE", "the orders service is unavailable")
+    headers = {k: v for k, v in upstream.headers.items() if k in ("content-disposition",)}
+    return StreamingResponse(body, media_type=upstream.headers.get("content-type"), headers=headers)

@@ -1,0 +1,1 @@
+"""The public GraphQL schema, one module per domain, composed in `schema.py`."""

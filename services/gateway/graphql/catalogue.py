@@ -1,0 +1,154 @@
+"""Integrations (collections of products per channel), categories and products."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from services.gateway.graphql.common import Money
+from services.gateway.graphql.context import Context, parse_id
+from services.gateway.graphql.errors import UserError, user_errors
+from services.gateway.graphql.organisation import require_admin
+from services.gateway.orders_client import ServiceError
+
+
+@strawberry.enum
+class Channel(Enum):
+    WEB = "web"
+    MOBILE = "mobile"
+    API = "api"
+    PARTNER = "partner"
+
+
+@strawberry.type
+class Category:
+    id: strawberry.ID
+    name: str
+
+    @classmethod
+    def from_row(cls, r: dict[str, Any]) -> "Category":
+        return cls(id=strawberry.ID(str(r["id"])), name=r["name"])
+
+
+@strawberry.type
+class Integration:
+    id: strawberry.ID
+    name: str
+    channel: Channel
+    api_key_prefix: str = strawberry.field(description="The first characters of the API key, to tell keys apart.")
+    key_rotated_at: dt.datetime
+    created_at: dt.datetime
+    category_ids: strawberry.Private[list[str]]
+
+    @strawberry.field
+    async def categories(self, info: Info[Context, None]) -> list[Category]:
+        rows = await info.context.loader("categories").load_many(self.category_ids)
+        return [Category.from_row(r) for r in rows if r is not None]
+
+    @classmethod
+    def from_row(cls, r: dict[str, Any]) -> "Integration":
+        return cls(id=strawberry.ID(str(r["id"])), name=r["name"], channel=Channel(r["channel"]),
+                   api_key_prefix=r["api_key_prefix"], key_rotated_at=dt.datetime.fromisoformat(r["key_rotated_at"]),
+                   created_at=dt.datetime.fromisoformat(r["created_at"]), category_ids=[str(c) for c in r["category_ids"]])
+
+
+@strawberry.type
+class Product:
+    id: strawberry.ID
+    name: str
+    commission_rate: Money
+    integration_id: strawberry.ID
+    category_id: strawberry.Private[str]
+
+    @strawberry.field
+    async def category(self, info: Info[Context, None]) -> Category | None:
+        row = await info.context.loader("categories").load(self.category_id)
+        return Category.from_row(row) if row else None
+
+    @classmethod
+    def from_row(cls, r: dict[str, Any]) -> "Product":
+        return cls(id=strawberry.ID(str(r["id"])), name=r["name"],
+                   commission_rate=Money(amount=Decimal(r["commission_rate"]), currency=r["currency"]),
+                   integration_id=strawberry.ID(str(r["integration_id"])), category_id=str(r["category_id"]))
+
+
+@strawberry.input
+class IntegrationInput:
+    name: str
+    channel: Channel
+    category_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class IntegrationChangeInput:
+    name: str | None = None
+    channel: Channel | None = None
+    category_ids: list[strawberry.ID] | None = None
+
+
+@strawberry.type
+class IntegrationPayload:
+    integration: Integration | None
+    api_key: str | None = strawberry.field(description="The new API key: shown only in this response, stored hashed.")
+    errors: list[UserError]
+
+
+@strawberry.type
+class CatalogueQuery:
+    @strawberry.field
+    async def integrations(self, info: Info[Context, None]) -> list[Integration]:
+        return [Integration.from_row(r) for r in await info.context.call("GET", "/internal/integrations")]
+
+    @strawberry.field
+    async def categories(self, info: Info[Context, None]) -> list[Category]:
+        return [Category.from_row(r) for r in await info.context.call("GET", "/internal/categories")]
+
+    @strawberry.field
+    async def products(self, info: Info[Context, None], integration_id: strawberry.ID | None = None) -> list[Product]:
+        params = {"integrationId": str(parse_id(integration_id, "integrationId"))} if integration_id else None
+        return [Product.from_row(r) for r in await info.context.call("GET", "/internal/products", params=params)]
+
+
+def _ids(values: list[strawberry.ID] | None, field: str) -> list[str] | None:
+    return None if values is None else [str(parse_id(v, field)) for v in values]
+
+
+@strawberry.type
+class CatalogueMutation:
+    @strawberry.mutation(description="Admins only. The API key is returned once.")
+    async def create_integration(self, info: Info[Context, None], input: IntegrationInput) -> IntegrationPayload:
+        require_admin(info)
+        body = {"name": input.name, "channel": input.channel.value, "categoryIds": _ids(input.category_ids, "categoryIds")}
+        try:
+            result = await info.context.call("POST", "/internal/integrations", json=body)
+        except ServiceError as exc:
+            return IntegrationPayload(integration=None, api_key=None, errors=user_errors(exc))
+        return IntegrationPayload(integration=Integration.from_row(result["integration"]), api_key=result["api_key"], errors=[])
+
+    @strawberry.mutation(description="Admins only.")
+    async def update_integration(self, info: Info[Context, None], id: strawberry.ID,
+                                 input: IntegrationChangeInput) -> IntegrationPayload:
+        require_admin(info)
+        iid = parse_id(id, "id")
+        body = {k: v for k, v in {"name": input.name, "channel": input.channel.value if input.channel else None,
+                                  "categoryIds": _ids(input.category_ids, "categoryIds")}.items() if v is not None}
+        try:
+            row = await info.context.call("PATCH", f"/internal/integrations/{iid}", json=body)
+        except ServiceError as exc:
+            return IntegrationPayload(integration=None, api_key=None, errors=user_errors(exc))
+        return IntegrationPayload(integration=Integration.from_row(row), api_key=None, errors=[])
+
+    @strawberry.mutation(description="Admins only. The old key stops working at once; the new one is returned once.")
+    async def rotate_integration_key(self, info: Info[Context, None], id: strawberry.ID) -> IntegrationPayload:
+        require_admin(info)
+        iid = parse_id(id, "id")
+        try:
+            result = await info.context.call("POST", f"/internal/integrations/{iid}/rotate-key")
+        except ServiceError as exc:
+            return IntegrationPayload(integration=None, api_key=None, errors=user_errors(exc))
+        return IntegrationPayload(integration=Integration.from_row(result["integration"]), api_key=result["api_key"], errors=[])

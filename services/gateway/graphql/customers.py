@@ -1,0 +1,143 @@
+"""Customers (generic and anonymous), their profile and timeline."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import Enum
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from services.gateway.graphql.common import DateRangeInput, PageInfo, check_page
+from services.gateway.graphql.context import Context, parse_id
+from services.gateway.graphql.errors import from_service
+from services.gateway.orders_client import ServiceError
+
+
+@strawberry.enum
+class CustomerKind(Enum):
+    GENERIC = "generic"
+    ANONYMOUS = "anonymous"
+
+
+@strawberry.type(description="A generic customer (identified by email) or an anonymous one (shown by a stable word name).")
+class Customer:
+    id: strawberry.ID
+    kind: CustomerKind
+    email: str | None
+    display_name: str
+    channel: str | None
+    first_seen: dt.datetime
+    last_seen: dt.datetime
+
+    @classmethod
+    def from_row(cls, r: dict[str, Any]) -> "Customer":
+        return cls(id=strawberry.ID(str(r["id"])), kind=CustomerKind(r["kind"]), email=r["email"],
+                   display_name=r["display_name"], channel=r["channel"],
+                   first_seen=dt.datetime.fromisoformat(r["first_seen"]), last_seen=dt.datetime.fromisoformat(r["last_seen"]))
+
+
+@strawberry.type
+class IntegrationVisit:
+    integration_id: strawberry.ID
+    integration_name: str
+    first_seen: dt.datetime
+    last_seen: dt.datetime
+    visits: int
+
+
+@strawberry.type
+class TimelineEvent:
+    at: dt.datetime
+    kind: str = strawberry.field(description="VISIT, ORDER_PLACED, ORDER_<STATUS> or COMMISSION_<STATUS>.")
+    integration_id: strawberry.ID | None
+    order_id: strawberry.ID | None
+    detail: str | None
+
+
+@strawberry.type(description="What the platform captured about a customer; never data typed into a provider's journey.")
+class CustomerProfile(Customer):
+    integrations_visited: list[IntegrationVisit]
+    orders_count: int
+    successful_orders_count: int
+
+    @strawberry.field
+    async def timeline(self, info: Info[Context, None]) -> list[TimelineEvent]:
+        rows = await info.context.call("GET", f"/internal/customers/{self.id}/timeline")
+        return [TimelineEvent(at=dt.datetime.fromisoformat(r["at"]), kind=r["kind"],
+                              integration_id=strawberry.ID(str(r["integration_id"])) if r["integration_id"] else None,
+                              order_id=strawberry.ID(str(r["order_id"])) if r["order_id"] else None, detail=r["detail"])
+                for r in rows]
+
+
+@strawberry.type
+class CustomerEdge:
+    cursor: str
+    node: Customer
+
+
+@strawberry.type
+class CustomerConnection:
+    edges: list[CustomerEdge]
+    page_info: PageInfo
+
+    @strawberry.field
+    def nodes(self) -> list[Customer]:
+        return [e.node for e in self.edges]
+
+
+@strawberry.input
+class CustomerFilterInput:
+    search: str | None = strawberry.field(default=None, description="Prefix of the email or the word name.")
+    kind: CustomerKind | None = None
+    integration_ids: list[strawberry.ID] | None = None
+    range: DateRangeInput | None = strawberry.field(default=None, description="On the last time the customer was seen.")
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.search:
+            out["search"] = self.search
+        if self.kind:
+            out["kind"] = self.kind.value
+        if self.integration_ids:
+            out["integrationIds"] = [str(parse_id(i, "filter.integrationIds")) for i in self.integration_ids]
+        if self.range:
+            out["range"] = self.range.to_json()
+        return out
+
+
+@strawberry.type
+class CustomersQuery:
+    @strawberry.field
+    async def customers(self, info: Info[Context, None], filter: CustomerFilterInput | None = None, first: int = 50,
+                        after: str | None = None) -> CustomerConnection:
+        check_page(first, info.context.settings.max_page_size)
+        body = {"filter": filter.to_json() if filter else {}, "first": first, "after": after}
+        try:
+            page = await info.context.call("POST", "/internal/customers/list", json=body)
+        except ServiceError as exc:
+            raise from_service(exc) from None
+        edges = [CustomerEdge(cursor=r["cursor"], node=Customer.from_row(r)) for r in page["rows"]]
+        return CustomerConnection(edges=edges, page_info=PageInfo(has_next_page=page["has_next_page"],
+                                                                  end_cursor=edges[-1].cursor if edges else None))
+
+    @strawberry.field
+    async def customer(self, info: Info[Context, None], id: strawberry.ID) -> CustomerProfile | None:
+        cid = parse_id(id, "id")
+        try:
+            r = await info.context.call("GET", f"/internal/customers/{cid}")
+        except ServiceError as exc:
+            if exc.status == 404:
+                return None
+            raise from_service(exc) from None
+        base = Customer.from_row(r)
+        return CustomerProfile(
+            **{f: getattr(base, f) for f in ("id", "kind", "email", "display_name", "channel", "first_seen", "last_seen")},
+            integrations_visited=[IntegrationVisit(
+                integration_id=strawberry.ID(str(v["integration_id"])), integration_name=v["integration_name"],
+                first_seen=dt.datetime.fromisoformat(v["first_seen"]), last_seen=dt.datetime.fromisoformat(v["last_seen"]),
+                visits=v["visits"]) for v in r["visits"]],
+            orders_count=r["orders"], successful_orders_count=r["successful_orders"])
+
+

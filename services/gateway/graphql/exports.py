@@ -1,0 +1,65 @@
+"""Exports: a short-lived signed download link for orders or customers, as CSV or XLSX.
+
+The file is produced while it downloads (streamed from the orders service in constant
+memory), so "ready" is immediate whatever the row count.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import Enum
+
+import strawberry
+from strawberry.types import Info
+
+from services.gateway import export_links
+from services.gateway.graphql.context import Context
+from services.gateway.graphql.customers import CustomerFilterInput
+from services.gateway.graphql.errors import UserError, user_errors
+from services.gateway.graphql.orders import OrderFilterInput
+from services.gateway.orders_client import ServiceError
+
+
+@strawberry.enum
+class ExportKind(Enum):
+    ORDERS = "orders"
+    CUSTOMERS = "customers"
+
+
+@strawberry.enum
+class ExportFormat(Enum):
+    CSV = "csv"
+    XLSX = "xlsx"
+
+
+@strawberry.type
+class ExportPayload:
+    url: str | None
+    expires_at: dt.datetime | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class ExportsMutation:
+    @strawberry.mutation(description="A download link for the rows of the list with this filter.")
+    async def request_export(self, info: Info[Context, None], kind: ExportKind, format: ExportFormat,
+                             order_filter: OrderFilterInput | None = None,
+                             customer_filter: CustomerFilterInput | None = None) -> ExportPayload:
+        ctx = info.context
+        if kind is ExportKind.ORDERS:
+            filter_json = order_filter.to_json() if order_filter else {}
+            check = ctx.call("POST", "/internal/orders/summary", json={"filter": filter_json})
+        else:
+            filter_json = customer_filter.to_json() if customer_filter else {}
+            check = ctx.call("POST", "/internal/customers/list", json={"filter": filter_json, "first": 1})
+        try:
+            await check  # the filter is validated now, not when the download starts
+        except ServiceError as exc:
+            errors = user_errors(exc)
+            for e in errors:
+                if e.field and e.field.startswith("filter."):
+                    e.field = ("orderFilter." if kind is ExportKind.ORDERS else "customerFilter.") + e.field[7:]
+            return ExportPayload(url=None, expires_at=None, errors=errors)
+        token, expires = export_links.issue(ctx.settings.export_token_secret, viewer=ctx.viewer, kind=kind.value,
+                                            fmt=format.value, filter=filter_json)
+        return ExportPayload(url=f"{ctx.settings.gateway_public_url}/exports/{token}", expires_at=expires, errors=[])

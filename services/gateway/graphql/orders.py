@@ -1,0 +1,214 @@
+"""Orders, their commission, the summary header, and manual commission updates."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from services.gateway.graphql.catalogue import Category, Integration, Product
+from services.gateway.graphql.common import DateRangeInput, Money, PageInfo, check_page
+from services.gateway.graphql.context import Context, parse_id
+from services.gateway.graphql.customers import Customer
+from services.gateway.graphql.errors import UserError, from_service, user_errors
+from services.gateway.graphql.organisation import require_admin
+from services.gateway.orders_client import ServiceError
+
+
+@strawberry.enum(description="Delivery of the order: PENDING awaits the provider's confirmation.")
+class OrderStatus(Enum):
+    PENDING = "PENDING"
+    SUCCESSFUL = "SUCCESSFUL"
+    FAILED = "FAILED"
+
+
+@strawberry.enum(description="Commission: NA (shown N/A) unless the order is SUCCESSFUL; then PENDING until the provider pays.")
+class CommStatus(Enum):
+    NA = "N/A"
+    PENDING = "PENDING"
+    SUCCESSFUL = "SUCCESSFUL"
+
+
+@strawberry.type
+class Order:
+    id: strawberry.ID
+    external_ref: str
+    status: OrderStatus
+    comm_status: CommStatus
+    commission: Money
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    customer_id: strawberry.Private[str]
+    integration_id: strawberry.Private[str]
+    category_id: strawberry.Private[str]
+    product_id: strawberry.Private[str]
+
+    @strawberry.field
+    async def customer(self, info: Info[Context, None]) -> Customer | None:
+        row = await info.context.loader("customers").load(self.customer_id)
+        return Customer.from_row(row) if row else None
+
+    @strawberry.field
+    async def integration(self, info: Info[Context, None]) -> Integration | None:
+        row = await info.context.loader("integrations").load(self.integration_id)
+        return Integration.from_row(row) if row else None
+
+    @strawberry.field
+    async def category(self, info: Info[Context, None]) -> Category | None:
+        row = await info.context.loader("categories").load(self.category_id)
+        return Category.from_row(row) if row else None
+
+    @strawberry.field
+    async def product(self, info: Info[Context, None]) -> Product | None:
+        row = await info.context.loader("products").load(self.product_id)
+        return Product.from_row(row) if row else None
+
+    @classmethod
+    def from_row(cls, r: dict[str, Any]) -> "Order":
+        return cls(id=strawberry.ID(str(r["id"])), external_ref=r["external_ref"], status=OrderStatus(r["status"]),
+                   comm_status=CommStatus(r["comm_status"]),
+                   commission=Money(amount=Decimal(r["commission_amount"]), currency=r["currency"]),
+                   created_at=dt.datetime.fromisoformat(r["created_at"]), updated_at=dt.datetime.fromisoformat(r["updated_at"]),
+                   customer_id=str(r["customer_id"]), integration_id=str(r["integration_id"]),
+                   category_id=str(r["category_id"]), product_id=str(r["product_id"]))
+
+
+@strawberry.type
+class CommissionChange:
+    from_status: OrderStatus | None
+    to_status: OrderStatus
+    from_comm_status: CommStatus | None
+    to_comm_status: CommStatus
+    amount: Money
+    source: str
+    actor: str | None
+    occurred_at: dt.datetime
+
+
+@strawberry.type
+class OrderEdge:
+    cursor: str
+    node: Order
+
+
+@strawberry.type
+class OrderConnection:
+    edges: list[OrderEdge]
+    page_info: PageInfo
+
+    @strawberry.field
+    def nodes(self) -> list[Order]:
+        return [e.node for e in self.edges]
+
+
+@strawberry.type(description="The Orders header. Every number drills down: `orders` with the same filter lists its rows.")
+class OrdersSummary:
+    total_orders: int
+    successful_orders: int
+    pending_orders: int
+    failed_orders: int
+    commission_pending: list[Money]
+    commission_paid: list[Money]
+
+
+@strawberry.input
+class OrderFilterInput:
+    range: DateRangeInput | None = None
+    category_ids: list[strawberry.ID] | None = None
+    integration_ids: list[strawberry.ID] | None = None
+    statuses: list[OrderStatus] | None = None
+    comm_statuses: list[CommStatus] | None = None
+    customer_id: strawberry.ID | None = None
+    search: str | None = strawberry.field(default=None, description="Prefix of the integration's order reference.")
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.range:
+            out["range"] = self.range.to_json()
+        if self.category_ids:
+            out["categoryIds"] = [str(parse_id(i, "filter.categoryIds")) for i in self.category_ids]
+        if self.integration_ids:
+            out["integrationIds"] = [str(parse_id(i, "filter.integrationIds")) for i in self.integration_ids]
+        if self.statuses:
+            out["statuses"] = [s.value for s in self.statuses]
+        if self.comm_statuses:
+            out["commStatuses"] = [s.value for s in self.comm_statuses]
+        if self.customer_id:
+            out["customerId"] = str(parse_id(self.customer_id, "filter.customerId"))
+        if self.search:
+            out["search"] = self.search
+        return out
+
+
+@strawberry.type
+class CommissionPayload:
+    order: Order | None
+    changed: bool
+    errors: list[UserError]
+
+
+def _change(r: dict[str, Any]) -> CommissionChange:
+    return CommissionChange(
+        from_status=OrderStatus(r["from_status"]) if r["from_status"] else None, to_status=OrderStatus(r["to_status"]),
+        from_comm_status=CommStatus(r["from_comm"]) if r["from_comm"] else None, to_comm_status=CommStatus(r["to_comm"]),
+        amount=Money(amount=Decimal(r["amount"]), currency=r["currency"]), source=r["source"], actor=r["actor"],
+        occurred_at=dt.datetime.fromisoformat(r["occurred_at"]))
+
+
+@strawberry.type
+class OrdersQuery:
+    @strawberry.field
+    async def orders(self, info: Info[Context, None], filter: OrderFilterInput | None = None, first: int = 50,
+                     after: str | None = None) -> OrderConnection:
+        check_page(first, info.context.settings.max_page_size)
+        body = {"filter": filter.to_json() if filter else {}, "first": first, "after": after}
+        try:
+            page = await info.context.call("POST", "/internal/orders/list", json=body)
+        except ServiceError as exc:
+            raise from_service(exc) from None
+        edges = [OrderEdge(cursor=r["cursor"], node=Order.from_row(r)) for r in page["rows"]]
+        return OrderConnection(edges=edges, page_info=PageInfo(has_next_page=page["has_next_page"],
+                                                               end_cursor=edges[-1].cursor if edges else None))
+
+    @strawberry.field
+    async def order(self, info: Info[Context, None], id: strawberry.ID) -> Order | None:
+        row = await info.context.loader("orders").load(str(parse_id(id, "id")))
+        return Order.from_row(row) if row else None
+
+    @strawberry.field(description="Every change of an order's status and commission, oldest first.")
+    async def order_history(self, info: Info[Context, None], id: strawberry.ID) -> list[CommissionChange]:
+        oid = parse_id(id, "id")
+        return [_change(r) for r in await info.context.call("GET", f"/internal/orders/{oid}/ledger")]
+
+    @strawberry.field
+    async def orders_summary(self, info: Info[Context, None], filter: OrderFilterInput | None = None) -> OrdersSummary:
+        try:
+            s = await info.context.call("POST", "/internal/orders/summary", json={"filter": filter.to_json() if filter else {}})
+        except ServiceError as exc:
+            raise from_service(exc) from None
+        return OrdersSummary(
+            total_orders=s["total_orders"], successful_orders=s["successful_orders"], pending_orders=s["pending_orders"],
+            failed_orders=s["failed_orders"],
+            commission_pending=[Money(amount=Decimal(m["amount"]), currency=m["currency"]) for m in s["commission_pending"]],
+            commission_paid=[Money(amount=Decimal(m["amount"]), currency=m["currency"]) for m in s["commission_paid"]])
+
+
+@strawberry.type
+class OrdersMutation:
+    @strawberry.mutation(description="Admins only. Confirm a commission as paid (SUCCESSFUL) or correct a pending amount.")
+    async def update_commission_status(self, info: Info[Context, None], order_id: strawberry.ID, comm_status: CommStatus,
+                                       amount: Decimal | None = None) -> CommissionPayload:
+        require_admin(info)
+        oid = parse_id(order_id, "orderId")
+        body: dict[str, Any] = {"commStatus": comm_status.value}
+        if amount is not None:
+            body["amount"] = str(amount)
+        try:
+            result = await info.context.call("POST", f"/internal/orders/{oid}/commission", json=body)
+        except ServiceError as exc:
+            return CommissionPayload(order=None, changed=False, errors=user_errors(exc))
+        return CommissionPayload(order=Order.from_row(result["order"]), changed=result["changed"], errors=[])

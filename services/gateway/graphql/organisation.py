@@ -1,0 +1,148 @@
+"""Settings, the signed-in user, and team members."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import Enum
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from services.gateway.graphql.context import Context, parse_id
+from services.gateway.graphql.errors import PublicError, UserError, user_errors
+from services.gateway.orders_client import ServiceError
+
+
+@strawberry.enum
+class Role(Enum):
+    ADMIN = "admin"
+    MEMBER = "member"
+
+
+@strawberry.enum
+class MemberStatus(Enum):
+    INVITED = "invited"
+    ACTIVE = "active"
+
+
+@strawberry.type
+class Organisation:
+    id: strawberry.ID
+    name: str
+    marketplace_url: str | None
+    primary_colour: str
+    base_currency: str
+    time_zone: str
+
+    @classmethod
+    def from_row(cls, r: dict[str, Any]) -> "Organisation":
+        return cls(id=strawberry.ID(str(r["id"])), name=r["name"], marketplace_url=r["marketplace_url"],
+                   primary_colour=r["primary_colour"], base_currency=r["base_currency"], time_zone=r["time_zone"])
+
+
+@strawberry.type
+class Member:
+    id: strawberry.ID
+    email: str
+    role: Role
+    status: MemberStatus
+    created_at: dt.datetime
+
+    @classmethod
+    def from_row(cls, r: dict[str, Any]) -> "Member":
+        return cls(id=strawberry.ID(str(r["id"])), email=r["email"], role=Role(r["role"]),
+                   status=MemberStatus(r["status"]), created_at=dt.datetime.fromisoformat(r["created_at"]))
+
+
+@strawberry.type
+class Me:
+    subject: str
+    email: str | None
+    role: Role
+    member_id: strawberry.ID
+    organisation_id: strawberry.ID
+    organisation_name: str
+
+
+@strawberry.input
+class SettingsInput:
+    name: str | None = None
+    marketplace_url: str | None = None
+    primary_colour: str | None = None
+    base_currency: str | None = None
+    time_zone: str | None = None
+
+
+@strawberry.type
+class SettingsPayload:
+    organisation: Organisation | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class MemberPayload:
+    member: Member | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class RemoveMemberPayload:
+    removed: bool
+    errors: list[UserError]
+
+
+def require_admin(info: Info[Context, None]) -> None:
+    if info.context.viewer.role != "admin":
+        raise PublicError("this action needs the admin role", "FORBIDDEN")
+
+
+@strawberry.type
+class OrganisationQuery:
+    @strawberry.field
+    def me(self, info: Info[Context, None]) -> Me:
+        v = info.context.viewer
+        return Me(subject=v.subject, email=v.email, role=Role(v.role), member_id=strawberry.ID(v.member_id),
+                  organisation_id=strawberry.ID(v.org_id), organisation_name=v.org_name)
+
+    @strawberry.field
+    async def organisation(self, info: Info[Context, None]) -> Organisation:
+        return Organisation.from_row(await info.context.call("GET", "/internal/organisation"))
+
+    @strawberry.field
+    async def members(self, info: Info[Context, None]) -> list[Member]:
+        return [Member.from_row(r) for r in await info.context.call("GET", "/internal/members")]
+
+
+@strawberry.type
+class OrganisationMutation:
+    @strawberry.mutation(description="Admins only. Partner name, marketplace URL, primary colour, base currency, time zone.")
+    async def update_settings(self, info: Info[Context, None], input: SettingsInput) -> SettingsPayload:
+        require_admin(info)
+        body = {k: v for k, v in {"name": input.name, "marketplaceUrl": input.marketplace_url,
+                                  "primaryColour": input.primary_colour, "baseCurrency": input.base_currency,
+                                  "timeZone": input.time_zone}.items() if v is not None}
+        try:
+            row = await info.context.call("PATCH", "/internal/organisation", json=body)
+        except ServiceError as exc:
+            return SettingsPayload(organisation=None, errors=user_errors(exc))
+        return SettingsPayload(organisation=Organisation.from_row(row), errors=[])
+
+    @strawberry.mutation(description="Admins only. Invites a team member by email; they join on first sign-in.")
+    async def invite_member(self, info: Info[Context, None], email: str, role: Role = Role.MEMBER) -> MemberPayload:
+        require_admin(info)
+        try:
+            row = await info.context.call("POST", "/internal/members", json={"email": email, "role": role.value})
+        except ServiceError as exc:
+            return MemberPayload(member=None, errors=user_errors(exc))
+        return MemberPayload(member=Member.from_row(row), errors=[])
+
+    @strawberry.mutation(description="Admins only.")
+    async def remove_member(self, info: Info[Context, None], member_id: strawberry.ID) -> RemoveMemberPayload:
+        require_admin(info)
+        mid = parse_id(member_id, "memberId")
+        try:
+            await info.context.call("DELETE", f"/internal/members/{mid}")
+        except ServiceError as exc:
+            return RemoveMemberPayload(removed=False, errors=user_errors(exc))
+        return RemoveMemberPayload(removed=True, errors=[])

@@ -1,0 +1,90 @@
+"""Client of the orders service's internal API: pooled keep-alive connections, service tokens."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+from uuid import UUID
+
+import httpx
+import orjson
+
+from shared import logging as slog
+from shared.auth import service_tokens
+from shared.http import dumps
+
+
+class ServiceError(Exception):
+    """An expected refusal from a service, carried to the caller with its code and field."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None,
+                 errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.field = status, code, message, field
+        self.errors = errors or []
+
+
+class Unavailable(Exception):
+    pass
+
+
+class OrdersClient:
+    def __init__(self, base_url: str, secret: str, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.secret = secret
+        self.http = httpx.AsyncClient(
+            base_url=base_url, transport=transport, timeout=httpx.Timeout(30, connect=5),
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32))
+
+    def _headers(self, org_id: UUID | str | None, subject: str | None, role: str | None,
+                 extra: dict[str, str] | None = None) -> dict[str, str]:
+        token = service_tokens.mint(self.secret, caller="gateway", audience="orders",
+                                    org_id=str(org_id) if org_id else None, subject=subject, role=role)
+        headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
+        rid = slog.request_id.get()
+        if rid:
+            headers["x-request-id"] = rid
+        headers.update(extra or {})
+        return headers
+
+    async def call(self, method: str, path: str, *, org_id: UUID | str | None = None, subject: str | None = None,
+                   role: str | None = None, json: Any = None, headers: dict[str, str] | None = None,
+                   params: dict[str, str] | None = None) -> Any:
+        try:
+            response = await self.http.request(
+                method, path, content=dumps(json) if json is not None else None, params=params,
+                headers=self._headers(org_id, subject, role, headers))
+        except httpx.TransportError as exc:
+            raise Unavailable(f"orders service unreachable: {type(exc).__name__}") from exc
+        return self._result(response)
+
+    @staticmethod
+    def _result(response: httpx.Response) -> Any:
+        body = orjson.loads(response.content) if response.content else None
+        if response.status_code >= 500:
+            raise Unavailable(f"orders service error {response.status_code}")
+        if response.status_code >= 400:
+            err = (body or {}).get("error", {}) if isinstance(body, dict) else {}
+            raise ServiceError(response.status_code, err.get("code", "ERROR"), err.get("message", "request refused"),
+                               err.get("field"), err.get("errors"))
+        return body
+
+    async def stream(self, path: str, *, org_id: str, subject: str | None, role: str | None,
+                     json: Any) -> tuple[httpx.Response, AsyncIterator[bytes]]:
+        request = self.http.build_request("POST", path, content=dumps(json), headers=self._headers(org_id, subject, role))
+        response = await self.http.send(request, stream=True)
+        if response.status_code >= 400:
+            await response.aread()
+            await response.aclose()
+            self._result(response)
+
+        async def body() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in response.aiter_raw():
+                    yield chunk
+            finally:
+                await response.aclose()
+
+        return response, body()
+
+    async def aclose(self) -> None:
+        await self.http.aclose()

@@ -1,0 +1,51 @@
+"""REST entry points for embedded integrations, authenticated by the integration's API key."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from services.gateway.orders_client import ServiceError, Unavailable
+from shared.http import JSON, BadJSON, error, json_body
+
+MAX_BODY = 256 * 1024
+
+
+def _api_key(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    if auth.startswith("Bearer "):
+        return auth[7:].strip()
+    return request.headers.get("x-api-key")
+
+
+async def _forward(request: Request, path: str) -> Response:
+    key = _api_key(request)
+    if not key:
+        return error(401, "UNAUTHENTICATED", "integration API key required (Authorization: Bearer <key>)", "apiKey")
+    if int(request.headers.get("content-length") or 0) > MAX_BODY:
+        return error(413, "TOO_LARGE", "request body over 256 KiB")
+    try:
+        body = await json_body(request)
+    except BadJSON:
+        return error(400, "MALFORMED_JSON", "request body is not valid JSON")
+    if not isinstance(body, dict):
+        return error(422, "INVALID_INPUT", "request body must be a JSON object")
+    try:
+        status_code = 200
+        result = await request.app.state.orders.call("POST", path, json=body, headers={"x-integration-key": key})
+        if isinstance(result, dict) and result.get("created") is True:
+            status_code = 201
+    except ServiceError as exc:
+        return error(exc.status, exc.code, exc.message, exc.field, errors=exc.errors)
+    except Unavailable:
+        return error(503, "UNAVAILABLE", "try again later")
+    return JSON(result, status_code=status_code)
+
+
+async def create_order(request: Request) -> Response:
+    """Idempotent on the integration's `externalRef`: a retry returns the first order (200, not 201)."""
+    return await _forward(request, "/internal/ingest/orders")
+
+
+async def identify_customer(request: Request) -> Response:
+    return await _forward(request, "/internal/ingest/customers/identify")

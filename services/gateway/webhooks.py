@@ -1,0 +1,129 @@
+"""Provider commission webhooks (Standard Webhooks): verify, validate, enqueue, answer 202.
+
+Verification happens here, before anything is queued: a bad signature, a changed byte
+or a timestamp outside the 5-minute tolerance is refused and enqueues nothing. The
+worker deduplicates on (provider, webhook-id) in the transaction that applies the
+update, so a provider may retry the same id any number of times, hours apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from decimal import Decimal
+from typing import Annotated, Any
+from uuid import UUID
+
+import orjson
+from dramatiq import Message
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from standardwebhooks.webhooks import Webhook
+from starlette.requests import Request
+from starlette.responses import Response
+
+from services.gateway.orders_client import ServiceError, Unavailable
+from shared import logging as slog
+from shared.http import JSON, error, validation_error
+from shared.messaging import contracts
+
+logger = logging.getLogger("gateway.webhooks")
+MAX_BODY = 64 * 1024
+SECRET_TTL = 60.0
+_PROVIDER_ID = re.compile(r"^prv_[A-Za-z0-9]{1,64}$")
+
+
+class CommissionData(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    order_id: UUID
+    sequence: int = Field(ge=1, le=2**62, description="The provider's event order for this order")
+    status: str = Field(pattern="^(PENDING|SUCCESSFUL|FAILED)$")
+    commission_status: str | None = Field(default=None, pattern="^(N/A|PENDING|SUCCESSFUL)$")
+    amount: Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)] | None = None
+    currency: str | None = Field(default=None, pattern="^[A-Z]{3}$")
+
+
+class CommissionWebhook(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    type: str = Field(pattern="^commission\\.updated$")
+    data: CommissionData
+
+
+class ProviderSecrets:
+    """Short-lived cache of provider routing (org, id, secret); refreshed on a signature miss."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    async def get(self, request: Request, public_id: str, fresh: bool = False) -> dict[str, Any] | None:
+        now = time.monotonic()
+        hit = self._entries.get(public_id)
+        if hit and not fresh and now - hit[0] < SECRET_TTL:
+            return hit[1]
+        if hit and fresh and now - hit[0] < 1.0:
+            return hit[1]  # refreshed a moment ago: do not let bad signatures hammer the service
+        try:
+            info = await request.app.state.orders.call("GET", f"/internal/providers/{public_id}/webhook-secret")
+        except ServiceError as exc:
+            if exc.status == 404:
+                self._entries.pop(public_id, None)
+                return None
+            raise
+        self._entries[public_id] = (now, info)
+        return info
+
+
+def _verify(secret: str, body: bytes, headers: dict[str, str]) -> str | None:
+    """None when valid, else the reason."""
+    try:
+        Webhook(secret).verify(body, headers, json_parse=False)
+        return None
+    except Exception as exc:  # the library raises assorted errors on malformed headers
+        return str(exc) or type(exc).__name__
+
+
+async def commission_webhook(request: Request) -> Response:
+    public_id = request.path_params["provider"]
+    if not _PROVIDER_ID.match(public_id):
+        return error(404, "NOT_FOUND", "unknown provider", "provider")
+    headers = {k: request.headers.get(k, "") for k in ("webhook-id", "webhook-timestamp", "webhook-signature")}
+    missing = [k for k, v in headers.items() if not v]
+    if missing:
+        return error(400, "MISSING_HEADERS", f"missing {', '.join(missing)}", missing[0])
+    if len(headers["webhook-id"]) > 200:
+        return error(400, "INVALID_HEADER", "webhook-id is too long", "webhook-id")
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        return error(413, "TOO_LARGE", "webhook body over 64 KiB")
+    secrets: ProviderSecrets = request.app.state.provider_secrets
+    try:
+        provider = await secrets.get(request, public_id)
+        if provider is None:
+            return error(404, "NOT_FOUND", "unknown provider", "provider")
+        reason = _verify(provider["webhook_secret"], body, headers)
+        if reason == "No matching signature found":
+            provider = await secrets.get(request, public_id, fresh=True) or provider
+            reason = _verify(provider["webhook_secret"], body, headers)
+    except Unavailable:
+        return error(503, "UNAVAILABLE", "try again later")
+    if reason is not None:
+        return error(401, "INVALID_SIGNATURE", f"webhook verification failed: {reason}", "webhook-signature")
+    try:
+        payload = CommissionWebhook.model_validate(orjson.loads(body))
+    except orjson.JSONDecodeError:
+        return error(400, "MALFORMED_JSON", "body is not valid JSON")
+    except ValidationError as exc:
+        return validation_error(exc)
+    data = payload.data.model_dump(mode="json", exclude_none=True)
+    message = Message(queue_name=contracts.ORDERS_QUEUE, actor_name=contracts.APPLY_PROVIDER_WEBHOOK,
+                      args=(str(provider["org_id"]), str(provider["provider_id"]), headers["webhook-id"], data),
+                      kwargs={}, options={})
+    try:
+        await asyncio.to_thread(request.app.state.broker.enqueue, message)
+    except Exception:
+        logger.exception("could not enqueue webhook")
+        return error(503, "UNAVAILABLE", "try again later")
+    slog.log(logger, logging.INFO, "webhook accepted", provider=public_id, webhook_id=headers["webhook-id"],
+             dramatiq_message_id=message.message_id)
+    return JSON({"accepted": True, "webhookId": headers["webhook-id"]}, status_code=202)
