@@ -33,8 +33,8 @@ class Settings:
     # Prefix for database and role names, so tests can share a server with a dev platform.
     db_prefix: str = field(default_factory=lambda: _env("DB_PREFIX", ""))
     db_pool_max: int = field(default_factory=lambda: _int("DB_POOL_MAX", 10))
-    service_token_secret: str = field(default_factory=lambda: _env("SERVICE_TOKEN_SECRET", "dev-service-secret-change-me"))
-    export_token_secret: str = field(default_factory=lambda: _env("EXPORT_TOKEN_SECRET", "dev-export-secret-change-me"))
+    service_token_secret: str = field(default_factory=lambda: _env("SERVICE_TOKEN_SECRET", "dev-service-secret-change-me-in-production"))
+    export_token_secret: str = field(default_factory=lambda: _env("EXPORT_TOKEN_SECRET", "dev-export-secret-change-me-in-production!"))
     oidc_issuer: str = field(default_factory=lambda: _env("OIDC_ISSUER", "http://127.0.0.1:8090/"))
     oidc_audience: str = field(default_factory=lambda: _env("OIDC_AUDIENCE", "partner-platform"))
     oidc_jwks_url: str = field(default_factory=lambda: _env("OIDC_JWKS_URL", "http://127.0.0.1:8090/.well-known/jwks.json"))

@@ -23,6 +23,8 @@ logger = logging.getLogger("http")
 def _default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
+    if isinstance(value, uuid.UUID):  # asyncpg's UUID subclass, which orjson does not take natively
+        return str(value)
     raise TypeError
 
 

@@ -37,6 +37,16 @@ class GraphQLView(GraphQL):
         return Context(request=request, viewer=request.scope["viewer"], orders=state.orders, settings=state.settings)
 
 
+class _ASGIEndpoint:
+    """Lets a plain ASGI callable sit behind a Starlette Route (which calls functions with a Request)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None, *, orders_transport: httpx.AsyncBaseTransport | None = None,
                broker: Any = None) -> Starlette:
     settings = settings or get_settings()
@@ -100,7 +110,7 @@ def create_app(settings: Settings | None = None, *, orders_transport: httpx.Asyn
         routes=[
             *health_routes(ready),
             Route("/", root),
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/graphql", _ASGIEndpoint(graphql), methods=["GET", "POST"]),
             Route("/v1/orders", rest.create_order, methods=["POST"]),
             Route("/v1/customers/identify", rest.identify_customer, methods=["POST"]),
             Route("/webhooks/providers/{provider}/commission", webhooks.commission_webhook, methods=["POST"]),

@@ -35,12 +35,15 @@ def _should_mask(error: GraphQLError) -> bool:
 
 def build_schema(production: bool) -> strawberry.Schema:
     extensions: list[Any] = [
-        QueryDepthLimiter(max_depth=MAX_DEPTH),
-        MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
-        MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        ParserCache(maxsize=512),
-        ValidationCache(maxsize=512),
+        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        # Fresh extension objects per request; strawberry keeps the LRU caches themselves
+        # shared per maxsize, so parsing and validation are cached across requests.
+        lambda: ParserCache(maxsize=512),
+        lambda: ValidationCache(maxsize=512),
     ]
     if production:
-        extensions += [DisableIntrospection(), MaskErrors(should_mask_error=_should_mask, error_message="Internal error")]
+        extensions += [DisableIntrospection,
+                       lambda: MaskErrors(should_mask_error=_should_mask, error_message="Internal error")]
     return strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions)

@@ -1,0 +1,142 @@
+"""Test harness: real PostgreSQL and Redis, started here unless DATABASE_URL/REDIS_URL are set.
+
+Servers start in `pytest_configure`, before collection, because the Dramatiq broker
+reads REDIS_URL when its module is imported. Tests isolate by tenancy: each creates its
+own organisations, so no test sees another's rows and nothing needs truncating.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from infra.dev_issuer import DevIssuer
+from infra.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
+
+_started: dict[str, Any] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="platform-tests-"))
+    _started["tmp"] = tmp
+    if not os.environ.get("DATABASE_URL"):
+        os.environ.setdefault("PG_FSYNC", "off")
+        pg = EmbeddedPostgres(tmp / "pg", free_port()).start()
+        _started["pg"] = pg
+        os.environ["DATABASE_URL"] = pg.url
+    else:
+        os.environ.setdefault("DB_PREFIX", "test_")
+    if not os.environ.get("REDIS_URL"):
+        redis = EmbeddedRedis(tmp / "redis", free_port()).start(persistent=False)
+        _started["redis"] = redis
+        os.environ["REDIS_URL"] = redis.url
+    issuer = DevIssuer("https://issuer.test/", "partner-platform-test")
+    issuer.add_key()
+    server = issuer.serve()
+    _started["issuer"], _started["issuer_server"] = issuer, server
+    os.environ.update({
+        "OIDC_ISSUER": issuer.issuer, "OIDC_AUDIENCE": issuer.audience,
+        "OIDC_JWKS_URL": f"http://127.0.0.1:{server.server_port}/.well-known/jwks.json",
+        "JWKS_MIN_REFRESH_SECONDS": "1", "DRAMATIQ_HEARTBEAT_TIMEOUT_MS": "5000",
+        "SERVICE_TOKEN_SECRET": "test-service-secret-0123456789abcdef", "EXPORT_TOKEN_SECRET": "test-export-secret-0123456789abcdefgh",
+        "GATEWAY_PUBLIC_URL": "http://gateway.test", "MAX_PAGE_SIZE": "100",
+    })
+    from shared.bootstrap import bootstrap
+    from shared.config import SERVICES, Settings
+
+    asyncio.run(bootstrap(Settings(), SERVICES))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if "issuer_server" in _started:
+        _started["issuer_server"].shutdown()
+    if "redis" in _started:
+        _started["redis"].stop()
+    if "pg" in _started:
+        _started["pg"].stop()
+    if "tmp" in _started:
+        shutil.rmtree(_started["tmp"], ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def settings() -> Any:
+    from shared.config import Settings
+
+    return Settings()
+
+
+@pytest.fixture(scope="session")
+def issuer() -> DevIssuer:
+    return _started["issuer"]
+
+
+@pytest.fixture(scope="session")
+async def pool(settings: Any) -> AsyncIterator[Any]:
+    from shared.db import create_pool
+
+    p = await create_pool(settings.service_database_url("orders"), max_size=10)
+    yield p
+    await p.close()
+
+
+@pytest.fixture(scope="session")
+async def owner_pool(settings: Any) -> AsyncIterator[Any]:
+    from shared.db import create_pool
+
+    p = await create_pool(settings.service_database_url("orders", "owner"), max_size=2)
+    yield p
+    await p.close()
+
+
+@pytest.fixture(scope="session")
+async def orders_app(settings: Any) -> AsyncIterator[Any]:
+    from services.orders.api.app import create_app
+
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture(scope="session")
+async def gateway_app(settings: Any, orders_app: Any) -> AsyncIterator[Any]:
+    from services.gateway.app import create_app
+
+    app = create_app(settings, orders_transport=httpx.ASGITransport(app=orders_app))
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def gateway(gateway_app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway_app), base_url="http://gateway.test") as c:
+        yield c
+
+
+@pytest.fixture
+async def orders_api(orders_app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=orders_app), base_url="http://orders.test") as c:
+        yield c
+
+
+@pytest.fixture
+async def tenant(pool: Any, issuer: DevIssuer) -> Any:
+    from tests.factories import create_tenant
+
+    return await create_tenant(pool, issuer)
+
+
+@pytest.fixture
+async def other_tenant(pool: Any, issuer: DevIssuer) -> Any:
+    from tests.factories import create_tenant
+
+    return await create_tenant(pool, issuer, name="Other Partner")

@@ -1,0 +1,756 @@
+"""Keeps the deployment files (infra/Dockerfile, infra/compose.yaml, infra/k8s/) honest.
+
+Every container command is read back out of the files and checked against the process
+contract and against the source tree: the modules a command names must exist (checked by
+reading source text, never by importing, since imports may need PostgreSQL/Redis), the
+image must contain every package those modules import, and every long-running process
+must be probed. Renaming or moving a module without updating the deploy files fails here.
+"""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import http.server
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+INFRA = ROOT / "infra"
+DOCKERFILE = INFRA / "Dockerfile"
+COMPOSE = INFRA / "compose.yaml"
+K8S = INFRA / "k8s"
+DOCKERIGNORE = ROOT / ".dockerignore"
+IMAGE = "partner-platform:latest"
+
+# The process contract: name -> exact argv.
+CONTRACT: dict[str, list[str]] = {
+    "bootstrap": ["python", "-m", "infra.bootstrap"],
+    "gateway": ["uvicorn", "--factory", "services.gateway.app:app", "--host", "0.0.0.0", "--port", "8000"],
+    "orders-api": ["uvicorn", "--factory", "services.orders.api.app:app", "--host", "0.0.0.0", "--port", "8101"],
+    "orders-worker": ["dramatiq", "services.orders.worker", "--processes", "1", "--threads", "8", "--queues", "orders"],
+    "orders-relay": ["python", "-m", "shared.messaging.relay", "orders"],
+}
+ONE_SHOT = {"bootstrap"}
+HTTP_PORTS = {"gateway": 8000, "orders-api": 8101}  # the rest report health on HEALTH_PORT
+SCALED = {"orders-worker"}  # must run >= 2 replicas
+
+# Settings every platform process needs (shared/config.py); DATABASE_URL is bootstrap's alone.
+APP_ENV_KEYS = {
+    "APP_ENV", "LOG_LEVEL", "REDIS_URL", "DB_APP_PASSWORD", "SERVICE_TOKEN_SECRET", "EXPORT_TOKEN_SECRET",
+    "OIDC_ISSUER", "OIDC_AUDIENCE", "OIDC_JWKS_URL", "ORDERS_API_URL",
+}
+SUPERUSER_KEY = "DATABASE_URL"
+WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"}
+SKIP_DIRS = {".venv", ".git", ".data", "__pycache__", "node_modules"}
+
+
+# --------------------------------------------------------------------------- loading
+
+
+@dataclass
+class Dockerfile:
+    base: str
+    workdir: str
+    user: str | None
+    env: dict[str, str]
+    cmd: list[str] | None
+    entrypoint: list[str] | None
+    copies: list[tuple[list[str], str, str]]  # (sources, destination, workdir at that point)
+    runs: list[str]
+
+
+def _dockerfile_lines(text: str) -> list[str]:
+    """Logical instructions: comments dropped, backslash continuations joined."""
+    out, cur = [], ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not cur and (not line or line.startswith("#")):
+            continue
+        if line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            cur += line[:-1] + " "
+            continue
+        out.append((cur + line).strip())
+        cur = ""
+    if cur.strip():
+        out.append(cur.strip())
+    return out
+
+
+def _exec_form(arg: str) -> list[str]:
+    arg = arg.strip()
+    if arg.startswith("["):
+        value = json.loads(arg)
+        assert isinstance(value, list) and all(isinstance(x, str) for x in value)
+        return value
+    return ["/bin/sh", "-c", arg]
+
+
+def parse_dockerfile() -> Dockerfile:
+    df = Dockerfile(base="", workdir="/", user=None, env={}, cmd=None, entrypoint=None, copies=[], runs=[])
+    for line in _dockerfile_lines(DOCKERFILE.read_text()):
+        instr, _, arg = line.partition(" ")
+        instr = instr.upper()
+        if instr == "FROM":
+            df.base = [t for t in arg.split() if not t.startswith("--")][0]
+        elif instr == "WORKDIR":
+            df.workdir = str(PurePosixPath(df.workdir) / arg.strip())
+        elif instr == "USER":
+            df.user = arg.strip()
+        elif instr == "ENV":
+            for token in shlex.split(arg):
+                if "=" in token:
+                    key, _, value = token.partition("=")
+                    df.env[key] = value
+        elif instr == "CMD":
+            df.cmd = _exec_form(arg)
+        elif instr == "ENTRYPOINT":
+            df.entrypoint = _exec_form(arg)
+        elif instr in ("COPY", "ADD"):
+            tokens = json.loads(arg) if arg.strip().startswith("[") else shlex.split(arg)
+            tokens = [t for t in tokens if not t.startswith("--")]
+            df.copies.append((tokens[:-1], tokens[-1], df.workdir))
+        elif instr == "RUN":
+            df.runs.append(arg)
+    return df
+
+
+@dataclass
+class Process:
+    source: str  # "compose" or "k8s/<file>"
+    name: str  # compose service / k8s workload name
+    argv: list[str]
+    spec: dict[str, Any] = field(default_factory=dict)  # compose service or k8s container
+    workload: dict[str, Any] = field(default_factory=dict)  # k8s object
+
+
+def load_compose() -> dict[str, Any]:
+    data = yaml.safe_load(COMPOSE.read_text())
+    assert isinstance(data, dict) and isinstance(data.get("services"), dict), "compose.yaml has no services"
+    return data
+
+
+def is_app_service(service: dict[str, Any]) -> bool:
+    return "build" in service or service.get("image") == IMAGE
+
+
+def compose_processes(compose: dict[str, Any], df: Dockerfile) -> list[Process]:
+    out = []
+    for name, svc in compose["services"].items():
+        if not is_app_service(svc):
+            continue
+        command = svc.get("command")
+        if command is None:
+            argv = list(df.cmd or [])
+        elif isinstance(command, str):
+            argv = shlex.split(command)
+        else:
+            argv = [str(x) for x in command]
+        out.append(Process("compose", name, argv, svc))
+    return out
+
+
+def load_k8s() -> list[tuple[Path, dict[str, Any]]]:
+    files = sorted(K8S.glob("*.yaml")) + sorted(K8S.glob("*.yml"))
+    assert files, f"no manifests under {K8S}"
+    docs = []
+    for path in files:
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc is not None:
+                assert isinstance(doc, dict) and "kind" in doc, f"{path.name}: a document without kind"
+                docs.append((path, doc))
+    return docs
+
+
+def pod_spec(obj: dict[str, Any]) -> dict[str, Any]:
+    spec = obj["spec"]
+    if obj["kind"] == "CronJob":
+        spec = spec["jobTemplate"]["spec"]
+    return spec["template"]["spec"]
+
+
+def k8s_processes(docs: list[tuple[Path, dict[str, Any]]], df: Dockerfile) -> list[Process]:
+    out = []
+    for path, obj in docs:
+        if obj["kind"] not in WORKLOAD_KINDS:
+            continue
+        for container in pod_spec(obj).get("initContainers", []) + pod_spec(obj)["containers"]:
+            argv = [str(x) for x in (container.get("command") or df.entrypoint or [])]
+            if container.get("args") is not None:
+                argv += [str(x) for x in container["args"]]
+            elif not container.get("command"):
+                argv += list(df.cmd or [])
+            out.append(Process(f"k8s/{path.name}", obj["metadata"]["name"], argv, container, obj))
+    return out
+
+
+@pytest.fixture(scope="module")
+def dockerfile() -> Dockerfile:
+    return parse_dockerfile()
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return load_compose()
+
+
+@pytest.fixture(scope="module")
+def k8s_docs() -> list[tuple[Path, dict[str, Any]]]:
+    return load_k8s()
+
+
+@pytest.fixture(scope="module")
+def processes(dockerfile, compose, k8s_docs) -> list[Process]:
+    return compose_processes(compose, dockerfile) + k8s_processes(k8s_docs, dockerfile)
+
+
+# ------------------------------------------------------------------ source resolution
+
+
+def module_file(dotted: str, base: Path = ROOT) -> Path | None:
+    """The file `import dotted` would load from `base`, without importing it."""
+    if not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", dotted):
+        return None
+    stem = base.joinpath(*dotted.split("."))
+    for candidate in (stem.with_suffix(".py"), stem / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def defines_top_level(source: str, name: str, *, callable_only: bool) -> bool:
+    defs = rf"^(?:async[ \t]+)?def[ \t]+{re.escape(name)}[ \t]*\("
+    if callable_only:
+        return re.search(defs, source, re.M) is not None
+    assign = rf"^{re.escape(name)}[ \t]*(?::[^=\n]*)?=(?!=)"
+    return re.search(defs, source, re.M) is not None or re.search(assign, source, re.M) is not None
+
+
+def check_target(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(problems, modules) for one command: whether what it names exists in the repo."""
+    problems: list[str] = []
+    modules: list[str] = []
+    if not argv:
+        return ["empty command"], modules
+    prog = os.path.basename(argv[0])
+    if prog == "uvicorn":
+        base = ROOT
+        if "--app-dir" in argv:
+            base = ROOT / argv[argv.index("--app-dir") + 1]
+        targets = [a for a in argv[1:] if re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*", a)]
+        if len(targets) != 1:
+            return [f"uvicorn needs exactly one module:attribute target, found {targets}"], modules
+        mod, attr = targets[0].split(":")
+        modules.append(mod)
+        path = module_file(mod, base)
+        if path is None:
+            problems.append(f"uvicorn target module {mod!r} has no file under {base}")
+        else:
+            factory = "--factory" in argv
+            if not defines_top_level(path.read_text(), attr, callable_only=factory):
+                what = "a top-level `def`" if factory else "a top-level definition"
+                problems.append(f"{path.relative_to(ROOT)} has no {what} of {attr!r} for {targets[0]}")
+    elif prog == "dramatiq":
+        positional = []
+        for a in argv[1:]:
+            if a.startswith("-"):
+                break
+            positional.append(a)
+        if not positional:
+            return ["dramatiq command names no broker/actor module"], modules
+        for spec in positional:
+            mod, _, attr = spec.partition(":")
+            modules.append(mod)
+            path = module_file(mod)
+            if path is None:
+                problems.append(f"dramatiq module {mod!r} has no file")
+            elif attr and not defines_top_level(path.read_text(), attr, callable_only=False):
+                problems.append(f"{path.relative_to(ROOT)} does not define {attr!r}")
+        for queue in _option_values(argv, "--queues", "-Q"):
+            if not queue_declared(queue):
+                problems.append(f"dramatiq consumes queue {queue!r}, which no *_QUEUE constant in the source declares")
+    elif re.fullmatch(r"python(3(\.\d+)?)?", prog) and len(argv) >= 3 and argv[1] == "-m":
+        mod = argv[2]
+        modules.append(mod)
+        stem = ROOT.joinpath(*mod.split("."))
+        if stem.with_suffix(".py").is_file():
+            source = stem.with_suffix(".py").read_text()
+            if not re.search(r"""^if[ \t]+__name__[ \t]*==[ \t]*['"]__main__['"][ \t]*:""", source, re.M):
+                problems.append(f"{mod} has no `if __name__ == \"__main__\":` block; `python -m {mod}` would do nothing")
+        elif not (stem / "__main__.py").is_file():
+            problems.append(f"`python -m {mod}`: neither {mod.replace('.', '/')}.py nor {mod.replace('.', '/')}/__main__.py exists")
+        if mod == "shared.messaging.relay":
+            service = argv[3] if len(argv) > 3 else ""
+            if not (ROOT / "services" / service).is_dir():
+                problems.append(f"relay is started for service {service!r}, which has no services/{service}/ folder")
+    else:
+        problems.append(f"unrecognised command {argv!r}; teach tests/infra/test_deploy_files.py about it")
+    return problems, modules
+
+
+def _option_values(argv: list[str], *names: str) -> list[str]:
+    values = []
+    for i, a in enumerate(argv):
+        if a in names:
+            for v in argv[i + 1:]:
+                if v.startswith("-"):
+                    break
+                values.append(v)
+    return values
+
+
+def python_sources(top: Path):
+    if top.is_file():
+        yield top
+        return
+    for dirpath, dirnames, filenames in os.walk(top):
+        dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS and not d.startswith(".")]
+        for f in filenames:
+            if f.endswith(".py"):
+                yield Path(dirpath) / f
+
+
+def queue_declared(queue: str) -> bool:
+    pattern = re.compile(rf"""^[A-Z_]*QUEUE[A-Z_]*[ \t]*(?::[^=\n]*)?=[ \t]*['"]{re.escape(queue)}['"]""", re.M)
+    return any(pattern.search(p.read_text()) for top in ("shared", "services") for p in python_sources(ROOT / top))
+
+
+def local_top_levels() -> set[str]:
+    """Top-level importable names that live in this repository."""
+    names = set()
+    for entry in ROOT.iterdir():
+        if entry.name.startswith(".") or entry.name in SKIP_DIRS:
+            continue
+        if entry.is_file() and entry.suffix == ".py":
+            names.add(entry.stem)
+        elif entry.is_dir() and any(python_sources(entry)):
+            names.add(entry.name)
+    return names
+
+
+def imported_top_levels(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def packages_needed(modules: list[str]) -> set[str]:
+    """Local top-level packages the commands' modules use, following imports package by package."""
+    local = local_top_levels()
+    needed = {m.split(".")[0] for m in modules}
+    todo = list(needed)
+    while todo:
+        top = todo.pop()
+        target = ROOT / top if (ROOT / top).is_dir() else ROOT / f"{top}.py"
+        if not target.exists():
+            continue
+        for src in python_sources(target):
+            for name in imported_top_levels(src) & local:
+                if name not in needed:
+                    needed.add(name)
+                    todo.append(name)
+    return needed
+
+
+# -------------------------------------------------------------------------- (a) contract
+
+
+def test_compose_runs_exactly_the_contract_processes(compose, dockerfile):
+    procs = compose_processes(compose, dockerfile)
+    names = [p.name for p in procs]
+    assert sorted(names) == sorted(CONTRACT), f"compose app services {sorted(names)} != contract {sorted(CONTRACT)}"
+    for p in procs:
+        assert p.argv == CONTRACT[p.name], f"compose service {p.name!r} runs {p.argv}, contract says {CONTRACT[p.name]}"
+
+
+def test_k8s_runs_exactly_the_contract_processes(k8s_docs, dockerfile):
+    procs = k8s_processes(k8s_docs, dockerfile)
+    names = [p.name for p in procs]
+    assert sorted(names) == sorted(CONTRACT), f"k8s workloads {sorted(names)} != contract {sorted(CONTRACT)}"
+    kinds = {p.name: p.workload["kind"] for p in procs}
+    for name in CONTRACT:
+        expected = "Job" if name in ONE_SHOT else "Deployment"
+        assert kinds[name] == expected, f"{name} is a {kinds[name]}, expected a {expected}"
+    for p in procs:
+        assert p.argv == CONTRACT[p.name], f"{p.source} {p.name!r} runs {p.argv}, contract says {CONTRACT[p.name]}"
+
+
+def test_dockerfile_default_command_is_the_gateway(dockerfile):
+    assert dockerfile.entrypoint is None, "an ENTRYPOINT would change what every `command:` means"
+    assert dockerfile.cmd == CONTRACT["gateway"]
+
+
+# ----------------------------------------------------------------- (b) targets exist
+
+
+@pytest.mark.parametrize("name", sorted(CONTRACT))
+def test_command_targets_exist_in_repo(name, processes, dockerfile):
+    argvs = {tuple(p.argv) for p in processes if p.name == name}
+    argvs.add(tuple(CONTRACT[name]))
+    if name == "gateway" and dockerfile.cmd:
+        argvs.add(tuple(dockerfile.cmd))
+    problems = []
+    for argv in sorted(argvs):
+        found, _ = check_target(list(argv))
+        problems += [f"{' '.join(argv)}: {msg}" for msg in found]
+    assert not problems, "\n".join(problems)
+
+
+def test_target_checker_catches_renamed_modules():
+    """The checks above must actually fail for names that are not in the repo."""
+    assert check_target(["uvicorn", "--factory", "services.nope.app:app", "--port", "1"])[0]
+    assert check_target(["uvicorn", "--factory", "services.orders.api.app:no_such_factory"])[0]
+    assert check_target(["dramatiq", "services.orders.no_such_worker"])[0]
+    assert check_target(["dramatiq", "services.orders.worker", "--queues", "no-such-queue"])[0]
+    assert check_target(["python", "-m", "shared.messaging.no_such_relay", "orders"])[0]
+    assert check_target(["python", "-m", "shared.config"])[0], "a module without a __main__ block"
+    assert check_target(["python", "-m", "shared.messaging.relay", "no-such-service"])[0]
+    assert check_target(["gunicorn", "x:y"])[0]
+
+
+# ------------------------------------------------------------ (c) probes and images
+
+
+def test_every_container_uses_the_one_image(compose, k8s_docs, dockerfile):
+    images = set()
+    for name, svc in compose["services"].items():
+        if not is_app_service(svc):
+            continue
+        images.add(svc.get("image"))
+        build = svc.get("build")
+        assert isinstance(build, dict), f"compose {name}: build must name the context and Dockerfile"
+        context = (COMPOSE.parent / build.get("context", ".")).resolve()
+        assert context == ROOT, f"compose {name}: build context {context} is not the repository root"
+        assert (context / build.get("dockerfile", "Dockerfile")).resolve() == DOCKERFILE.resolve()
+    for p in k8s_processes(k8s_docs, dockerfile):
+        images.add(p.spec.get("image"))
+    assert images == {IMAGE}, f"images differ: {images}"
+
+
+def _probe_targets(container: dict[str, Any], probe: dict[str, Any]) -> tuple[str, str]:
+    """('http', path) or ('exec', code) for one k8s probe; checks the port it aims at."""
+    if "httpGet" in probe:
+        get = probe["httpGet"]
+        ports = container.get("ports", [])
+        valid = {p["containerPort"] for p in ports} | {p.get("name") for p in ports if p.get("name")}
+        assert get["port"] in valid, f"probe port {get['port']!r} is none of the container's ports {ports}"
+        return "http", get["path"]
+    if "exec" in probe:
+        argv = probe["exec"]["command"]
+        assert argv[0] not in ("curl", "wget"), "curl/wget are not in the slim image"
+        return "exec", " ".join(argv)
+    raise AssertionError(f"unsupported probe {probe}")
+
+
+def test_every_deployment_has_readiness_and_liveness_probes(k8s_docs, dockerfile):
+    deployments = [p for p in k8s_processes(k8s_docs, dockerfile) if p.workload["kind"] == "Deployment"]
+    assert deployments
+    for p in deployments:
+        c = p.spec
+        for kind, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
+            assert kind in c, f"{p.source} {p.name}: no {kind}"
+            how, target = _probe_targets(c, c[kind])
+            assert path in target, f"{p.source} {p.name}: {kind} should hit {path}, hits {target!r}"
+            if how == "exec":
+                env = {e["name"]: e.get("value") for e in c.get("env", [])}
+                assert env.get("HEALTH_PORT"), f"{p.source} {p.name}: exec probe needs HEALTH_PORT set"
+                assert "HEALTH_PORT" in target or env["HEALTH_PORT"] in target
+        if p.name in HTTP_PORTS:
+            assert {port["containerPort"] for port in c.get("ports", [])} == {HTTP_PORTS[p.name]}
+
+
+def test_k8s_objects_reference_each_other(k8s_docs):
+    by_kind: dict[str, dict[str, dict[str, Any]]] = {}
+    for _, obj in k8s_docs:
+        by_kind.setdefault(obj["kind"], {})[obj.get("metadata", {}).get("name", "")] = obj
+    deployments = by_kind.get("Deployment", {})
+    namespaces = set(by_kind.get("Namespace", {}))
+    assert len(namespaces) == 1
+    for _, obj in k8s_docs:
+        if obj["kind"] not in ("Namespace", "Kustomization"):
+            assert obj["metadata"].get("namespace") in namespaces, f"{obj['kind']} {obj['metadata']['name']}"
+    # Every Deployment's selector matches its pods, and every Service selects a Deployment's pods
+    # on a port that Deployment declares.
+    for name, d in deployments.items():
+        labels = d["spec"]["template"]["metadata"]["labels"]
+        assert d["spec"]["selector"]["matchLabels"].items() <= labels.items(), f"Deployment {name} selector"
+    for name in HTTP_PORTS:
+        assert name in by_kind.get("Service", {}), f"no Service for {name}"
+    for name, svc in by_kind.get("Service", {}).items():
+        selected = [d for d in deployments.values()
+                    if svc["spec"]["selector"].items() <= d["spec"]["template"]["metadata"]["labels"].items()]
+        assert len(selected) == 1, f"Service {name} selects {len(selected)} Deployments"
+        container_ports = selected[0]["spec"]["template"]["spec"]["containers"][0].get("ports", [])
+        valid = {p["containerPort"] for p in container_ports} | {p.get("name") for p in container_ports}
+        for port in svc["spec"]["ports"]:
+            assert port.get("targetPort", port["port"]) in valid, f"Service {name} targets {port}"
+    # ORDERS_API_URL in the ConfigMap points at the orders-api Service port.
+    config = next(iter(by_kind["ConfigMap"].values()))["data"]
+    svc = by_kind["Service"]["orders-api"]
+    assert config["ORDERS_API_URL"] == f"http://orders-api:{svc['spec']['ports'][0]['port']}"
+    # HPA scales the worker, which starts with >= 2 replicas.
+    hpas = by_kind.get("HorizontalPodAutoscaler", {})
+    targets = {h["spec"]["scaleTargetRef"]["name"] for h in hpas.values()}
+    assert targets <= set(deployments), f"HPA targets {targets} missing"
+    for name in SCALED:
+        assert name in targets, f"no HorizontalPodAutoscaler for {name}"
+        assert deployments[name]["spec"]["replicas"] >= 2
+        assert all(h["spec"]["minReplicas"] >= 2 for h in hpas.values() if h["spec"]["scaleTargetRef"]["name"] == name)
+    # Job: runs to completion, not forever.
+    for job in by_kind.get("Job", {}).values():
+        assert pod_spec(job)["restartPolicy"] in ("Never", "OnFailure")
+    # kustomization lists real files and leaves the example secret out.
+    for kz in by_kind.get("Kustomization", {}).values():
+        for res in kz.get("resources", []):
+            assert (K8S / res).is_file(), f"kustomization lists missing {res}"
+        assert not any("example" in r for r in kz.get("resources", [])), "kustomization applies the example secret"
+
+
+def test_k8s_pods_are_non_root_with_resources(k8s_docs, dockerfile):
+    for p in k8s_processes(k8s_docs, dockerfile):
+        pod_sc = pod_spec(p.workload).get("securityContext", {})
+        sc = p.spec.get("securityContext", {})
+        assert pod_sc.get("runAsNonRoot") or sc.get("runAsNonRoot"), f"{p.name}: runAsNonRoot"
+        assert (sc.get("runAsUser") or pod_sc.get("runAsUser") or 0) != 0, f"{p.name}: runs as root"
+        assert sc.get("allowPrivilegeEscalation") is False, f"{p.name}: allowPrivilegeEscalation"
+        res = p.spec.get("resources", {})
+        for part in ("requests", "limits"):
+            assert {"cpu", "memory"} <= set(res.get(part, {})), f"{p.name}: resources.{part}"
+
+
+def test_k8s_env_and_secrets(k8s_docs, dockerfile):
+    by_kind: dict[str, dict[str, dict[str, Any]]] = {}
+    for _, obj in k8s_docs:
+        by_kind.setdefault(obj["kind"], {})[obj.get("metadata", {}).get("name", "")] = obj
+    keys = {name: set(obj.get("data", {})) for name, obj in by_kind.get("ConfigMap", {}).items()}
+    keys |= {name: set(obj.get("stringData", {})) | set(obj.get("data", {}))
+             for name, obj in by_kind.get("Secret", {}).items()}
+    for p in k8s_processes(k8s_docs, dockerfile):
+        env = {e["name"] for e in p.spec.get("env", [])}
+        for src in p.spec.get("envFrom", []):
+            ref = src.get("configMapRef") or src.get("secretRef")
+            assert ref["name"] in keys, f"{p.name}: envFrom {ref['name']} is not defined under infra/k8s"
+            env |= keys[ref["name"]]
+        missing = APP_ENV_KEYS - env
+        assert not missing, f"{p.name}: missing env {sorted(missing)}"
+        if p.name in ONE_SHOT:
+            assert SUPERUSER_KEY in env, f"{p.name} needs {SUPERUSER_KEY}"
+        else:
+            assert SUPERUSER_KEY not in env, f"{p.name} must not get the superuser {SUPERUSER_KEY}"
+            assert "ORDERS_DATABASE_URL" in env or p.name == "gateway"
+        if p.name not in HTTP_PORTS and p.name not in ONE_SHOT:
+            assert "HEALTH_PORT" in env, f"{p.name}: HEALTH_PORT"
+    config = next(iter(by_kind["ConfigMap"].values()))["data"]
+    assert config["APP_ENV"] == "production"
+
+
+# --------------------------------------------------------------------------- compose
+
+
+def test_compose_dependencies_and_healthchecks(compose):
+    services = compose["services"]
+    assert services["postgres"]["image"].split(":")[0].endswith("postgres")
+    assert services["postgres"]["image"].split(":")[1].startswith("16")
+    assert "pg_isready" in json.dumps(services["postgres"]["healthcheck"]["test"])
+    assert services["redis"]["image"].split(":")[1].startswith("7")
+    assert "healthcheck" in services["redis"]
+    for name in CONTRACT:
+        svc = services[name]
+        deps = svc.get("depends_on", {})
+        assert isinstance(deps, dict), f"compose {name}: depends_on needs conditions"
+        if name in ONE_SHOT:
+            assert deps.get("postgres", {}).get("condition") == "service_healthy"
+            assert str(svc.get("restart", "no")) == "no", "a one-shot must not restart"
+            assert "healthcheck" not in svc
+            continue
+        assert deps.get("bootstrap", {}).get("condition") == "service_completed_successfully", name
+        assert deps.get("redis", {}).get("condition") == "service_healthy", name
+        for dep, cond in deps.items():
+            assert dep in services, f"{name} depends on unknown {dep}"
+            if dep != "bootstrap":
+                assert cond.get("condition") == "service_healthy", f"{name} -> {dep}"
+                assert "healthcheck" in services[dep], f"{name} waits for {dep} to be healthy; it has no healthcheck"
+        test = svc["healthcheck"]["test"]
+        assert isinstance(test, list) and test[0] == "CMD" and test[1].startswith("python"), \
+            f"{name}: healthcheck should be a python one-liner (no curl in the slim image)"
+        code = test[test.index("-c") + 1]
+        compile(code, f"<{name} healthcheck>", "exec")
+        env = svc.get("environment", {})
+        port = HTTP_PORTS.get(name) or int(env.get("HEALTH_PORT", 0))
+        assert port, f"{name}: neither an HTTP port nor HEALTH_PORT"
+        assert f"127.0.0.1:{port}/readyz" in code, f"{name}: healthcheck should hit 127.0.0.1:{port}/readyz"
+    for name in SCALED:
+        assert services[name].get("deploy", {}).get("replicas", 1) >= 2, f"{name} should run 2+ replicas"
+        assert "container_name" not in services[name] and "ports" not in services[name]
+
+
+def test_compose_environment(compose):
+    services = compose["services"]
+    for name in CONTRACT:
+        env = services[name].get("environment", {})
+        assert isinstance(env, dict), f"{name}: use a mapping for environment"
+        missing = APP_ENV_KEYS - set(env)
+        assert not missing, f"compose {name}: missing env {sorted(missing)}"
+        assert env["APP_ENV"] == "production"
+        assert env["ORDERS_API_URL"] == f"http://orders-api:{HTTP_PORTS['orders-api']}"
+        if name in ONE_SHOT:
+            assert env.get(SUPERUSER_KEY, "").startswith("postgresql://")
+            assert "@postgres:" in env[SUPERUSER_KEY]
+        else:
+            assert SUPERUSER_KEY not in env, f"compose {name} must not get the superuser {SUPERUSER_KEY}"
+    # Dev-only secrets are marked as such in the file.
+    text = COMPOSE.read_text()
+    for key in ("SERVICE_TOKEN_SECRET", "EXPORT_TOKEN_SECRET", "DB_APP_PASSWORD", "POSTGRES_PASSWORD"):
+        lines = [line for line in text.splitlines() if re.match(rf"\s*{key}:", line)]
+        assert lines and all("DEV-ONLY" in line for line in lines), f"{key} default not marked DEV-ONLY"
+
+
+def test_env_names_are_read_by_the_code(compose, k8s_docs):
+    """A variable set in the deploy files but read by no code is a typo or a stale rename."""
+    names: set[str] = set()
+    for name in CONTRACT:
+        names |= set(compose["services"][name].get("environment", {}))
+    for _, obj in k8s_docs:
+        if obj["kind"] in ("ConfigMap", "Secret"):
+            names |= set(obj.get("data", {})) | set(obj.get("stringData", {}))
+    sources = "\n".join(p.read_text() for top in ("shared", "services", "infra") for p in python_sources(ROOT / top))
+    unread = []
+    for var in sorted(names):
+        per_service = re.fullmatch(r"([A-Z]+)_DATABASE_URL", var)
+        if per_service and var != SUPERUSER_KEY:
+            ok = (ROOT / "services" / per_service.group(1).lower()).is_dir() and "_DATABASE_URL" in sources
+        else:
+            ok = re.search(rf"""['"]{var}['"]""", sources) is not None
+        if not ok:
+            unread.append(var)
+    assert not unread, f"set in deploy files but read by no code: {unread}"
+
+
+# ------------------------------------------------------------------- probe one-liners
+
+
+class _Health(http.server.BaseHTTPRequestHandler):
+    ok = True
+
+    def do_GET(self):  # noqa: N802
+        good = self.path in ("/healthz", "/readyz") and type(self).ok
+        self.send_response(200 if good else 503)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def _probe_commands(compose, k8s_docs, dockerfile) -> list[tuple[str, list[str], dict[str, str]]]:
+    out = []
+    for name in CONTRACT:
+        hc = compose["services"][name].get("healthcheck")
+        if hc:
+            out.append((f"compose {name}", hc["test"][1:], {}))
+    for p in k8s_processes(k8s_docs, dockerfile):
+        env = {e["name"]: e["value"] for e in p.spec.get("env", []) if "value" in e}
+        for kind in ("readinessProbe", "livenessProbe", "startupProbe"):
+            probe = p.spec.get(kind, {})
+            if "exec" in probe:
+                out.append((f"k8s {p.name} {kind}", probe["exec"]["command"], env))
+    return out
+
+
+def test_probe_one_liners_pass_on_200_and_fail_on_503(compose, k8s_docs, dockerfile):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Health)
+    port = server.server_address[1]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        cases = _probe_commands(compose, k8s_docs, dockerfile)
+        assert cases
+        for label, argv, env in cases:
+            assert argv[0] == "python" and argv[1] == "-c", f"{label}: {argv}"
+            code = re.sub(r"127\.0\.0\.1:\d+", f"127.0.0.1:{port}", argv[2])
+            run_env = {**os.environ, **env}
+            if "HEALTH_PORT" in env:
+                run_env["HEALTH_PORT"] = str(port)
+            for ok in (True, False):
+                _Health.ok = ok
+                rc = subprocess.run([sys.executable, "-c", code], env=run_env, capture_output=True, timeout=30).returncode
+                assert (rc == 0) == ok, f"{label}: exit {rc} when the endpoint answers {200 if ok else 503}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# -------------------------------------------------------------------------- (d) image
+
+
+def _copied_into(df: Dockerfile) -> dict[str, str]:
+    """source path (no trailing slash) -> where it lands in the image.
+
+    Docker copies a directory's *contents* into the destination, so `COPY shared ./` would
+    scatter the package into the app root; only `COPY shared/ ./shared/` lands at /app/shared.
+    """
+    out = {}
+    for sources, dest, workdir in df.copies:
+        dest_abs = PurePosixPath(workdir) / dest
+        for src in sources:
+            clean = src.rstrip("/") or "."
+            if (ROOT / clean).is_dir() or not (dest.endswith("/") or len(sources) > 1):
+                out[clean] = str(dest_abs)
+            else:
+                out[clean] = str(dest_abs / PurePosixPath(clean).name)
+    return out
+
+
+def test_dockerfile_copies_every_package_the_commands_use(processes, dockerfile):
+    modules = []
+    for argv in [CONTRACT[n] for n in CONTRACT] + [p.argv for p in processes]:
+        modules += check_target(argv)[1]
+    needed = packages_needed(modules)
+    assert {"services", "shared", "infra"} <= needed
+    copied = _copied_into(dockerfile)
+    app_root = dockerfile.env.get("PYTHONPATH", dockerfile.workdir)
+    wrong = {pkg: copied.get(pkg) for pkg in sorted(needed) if copied.get(pkg) != f"{app_root}/{pkg}"}
+    assert not wrong, f"packages not copied to {app_root}/<pkg> (got {wrong}); Dockerfile COPY {copied}"
+    ignored = DOCKERIGNORE.read_text().split() if DOCKERIGNORE.exists() else []
+    for pkg in needed:
+        for pattern in ignored:
+            assert not fnmatch.fnmatch(pkg, pattern.strip("/")), f".dockerignore excludes {pkg} ({pattern})"
+
+
+def test_dockerfile_basics(dockerfile):
+    assert dockerfile.base == "python:3.11-slim"
+    runs = "\n".join(dockerfile.runs)
+    assert re.search(r"pip install [\"']?uv==0\.13\.\*", runs), "install uv 0.13.* from PyPI with pip"
+    sync = [r for r in dockerfile.runs if "uv sync" in r]
+    assert sync and all(f in sync[0] for f in ("--frozen", "--no-dev", "--no-install-project")), sync
+    copied = _copied_into(dockerfile)
+    assert {"pyproject.toml", "uv.lock"} <= set(copied)
+    # The lockfile is copied before `uv sync` and the source after it (layer caching).
+    order = [line for line in _dockerfile_lines(DOCKERFILE.read_text())]
+    sync_at = next(i for i, line in enumerate(order) if "uv sync" in line)
+    lock_at = next(i for i, line in enumerate(order) if line.startswith("COPY") and "uv.lock" in line)
+    src_at = min(i for i, line in enumerate(order) if line.startswith("COPY") and "shared" in line)
+    assert lock_at < sync_at < src_at
+    assert dockerfile.user and dockerfile.user.split(":")[0] not in ("root", "0"), "run as a non-root user"
+    assert dockerfile.env.get("APP_ENV") == "production"
+    assert dockerfile.env.get("PYTHONPATH") == dockerfile.workdir
+    assert dockerfile.env.get("PATH", "").startswith(f"{dockerfile.workdir}/.venv/bin:")
+    # The environment uv syncs into is the one on PATH.
+    assert dockerfile.env.get("UV_PROJECT_ENVIRONMENT", f"{dockerfile.workdir}/.venv") == f"{dockerfile.workdir}/.venv"
