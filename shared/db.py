@@ -7,13 +7,17 @@ reset query (which would otherwise cost a round trip on every release, halving t
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 from uuid import UUID
 
 import asyncpg
+
+logger = logging.getLogger(__name__)
 
 
 class _NoResetConnection(asyncpg.Connection):  # type: ignore[misc]
@@ -28,7 +32,22 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10, wait: bool = True) -> asyncpg.Pool:
+    """A pool for `dsn`; while PostgreSQL is unreachable, says so clearly and keeps retrying."""
+    delay = 0.5
+    while True:
+        try:
+            return await _create_pool(dsn, min_size=min_size, max_size=max_size)
+        except (OSError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError) as exc:
+            if not wait:
+                raise
+            where = dsn.split("@")[-1]
+            logger.error("PostgreSQL unreachable at %s (%s); retrying in %.1fs", where, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+async def _create_pool(dsn: str, *, min_size: int, max_size: int) -> asyncpg.Pool:
     return await asyncpg.create_pool(
         dsn,
         min_size=min_size,
