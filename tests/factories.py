@@ -88,3 +88,29 @@ async def gql(client: Any, query: str, variables: dict[str, Any] | None = None, 
     response = await client.post("/graphql", json={"query": query, "variables": variables or {}}, headers=h)
     assert response.status_code == 200, response.text
     return response.json()
+
+
+def signed_headers(secret: str, body: bytes, msg_id: str, *, at: Any = None, extra_signatures: list[str] | None = None) -> dict[str, str]:
+    """Standard Webhooks headers as a provider would send them."""
+    from datetime import datetime, timezone
+
+    from standardwebhooks.webhooks import Webhook
+
+    when = at or datetime.now(timezone.utc)
+    signature = Webhook(secret).sign(msg_id, when, body.decode())
+    return {"webhook-id": msg_id, "webhook-timestamp": str(int(when.timestamp())),
+            "webhook-signature": " ".join([*(extra_signatures or []), signature]), "content-type": "application/json"}
+
+
+def commission_body(order_id: Any, sequence: int, status: str, commission_status: str | None = None,
+                    amount: str | None = None, currency: str | None = None) -> bytes:
+    import json
+
+    data: dict[str, Any] = {"order_id": str(order_id), "sequence": sequence, "status": status}
+    if commission_status:
+        data["commission_status"] = commission_status
+    if amount is not None:
+        data["amount"] = amount
+    if currency:
+        data["currency"] = currency
+    return json.dumps({"type": "commission.updated", "data": data}).encode()
