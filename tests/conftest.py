@@ -47,7 +47,8 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.update({
         "OIDC_ISSUER": issuer.issuer, "OIDC_AUDIENCE": issuer.audience,
         "OIDC_JWKS_URL": f"http://127.0.0.1:{server.server_port}/.well-known/jwks.json",
-        "JWKS_MIN_REFRESH_SECONDS": "1", "DRAMATIQ_HEARTBEAT_TIMEOUT_MS": "5000",
+        "JWKS_MIN_REFRESH_SECONDS": "1", "DRAMATIQ_HEARTBEAT_TIMEOUT_MS": "3000",
+        "DRAMATIQ_MAINTENANCE_CHANCE": "100000",
         "SERVICE_TOKEN_SECRET": "test-service-secret-0123456789abcdef", "EXPORT_TOKEN_SECRET": "test-export-secret-0123456789abcdefgh",
         "GATEWAY_PUBLIC_URL": "http://gateway.test", "MAX_PAGE_SIZE": "100",
     })

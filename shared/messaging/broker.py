@@ -50,6 +50,8 @@ def make_broker(redis_url: str | None = None) -> RedisBroker:
         url=url,
         heartbeat_timeout=int(os.environ.get("DRAMATIQ_HEARTBEAT_TIMEOUT_MS", "15000")),
         dead_message_ttl=int(os.environ.get("DEAD_MESSAGE_TTL_MS", str(7 * 86_400_000))),
+        # Out of a million commands, how many also requeue messages of dead workers.
+        maintenance_chance=int(os.environ.get("DRAMATIQ_MAINTENANCE_CHANCE", "1000")),
     )
     broker.add_middleware(AsyncIO())
     broker.add_middleware(CurrentMessage())
