@@ -78,7 +78,8 @@ async def stream_csv(pool: asyncpg.Pool, org_id: UUID, sql: str, args: list[Any]
     async def produce() -> None:
         try:
             async with tenant_tx(pool, org_id) as conn:
-                await conn.copy_from_query(sql, *args, output=queue.put, format="csv", header=True)
+                await conn.copy_from_query(sql, *args, output=lambda chunk: queue.put(bytes(chunk)), format="csv",
+                                           header=True)
             await queue.put(None)
         except BaseException as exc:  # handed to the consumer, which re-raises
             await queue.put(exc)
@@ -126,7 +127,7 @@ async def stream_xlsx(pool: asyncpg.Pool, org_id: UUID, sql: str, args: list[Any
                 append([_xlsx_value(v) for v in row])
 
         async with tenant_tx(pool, org_id) as conn:
-            cursor = await conn.cursor(sql, *args, prefetch=XLSX_BATCH)
+            cursor = await conn.cursor(sql, *args)
             while True:
                 rows = await cursor.fetch(XLSX_BATCH)
                 if not rows:
