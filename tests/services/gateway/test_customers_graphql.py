@@ -1,0 +1,87 @@
+"""Customers: generic and anonymous, identification and merge, profile, timeline, list."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.orders.domain.names import anonymous_name
+from tests.factories import create_order, gql
+
+PROFILE = """query($id: ID!) { customer(id: $id) { id kind email displayName ordersCount successfulOrdersCount
+  integrationsVisited { integrationName visits } timeline { kind detail } } }"""
+LIST = """query($f: CustomerFilterInput, $after: String) { customers(filter: $f, first: 2, after: $after) {
+  edges { cursor node { id kind displayName email } } pageInfo { hasNextPage endCursor } } }"""
+
+
+async def identify(gateway: Any, tenant: Any, **body: Any) -> Any:
+    return await gateway.post("/v1/customers/identify", json=body, headers={"authorization": f"Bearer {tenant.api_key}"})
+
+
+async def test_anonymous_customer_has_a_stable_word_name_and_merges_into_generic(gateway, pool, tenant):
+    order = await create_order(pool, tenant, anonymous_id="visitor-42", status="SUCCESSFUL")
+    profile = (await gql(gateway, PROFILE, {"id": str(order["customer_id"])}, token=tenant.admin_token))["data"]["customer"]
+    assert profile["kind"] == "ANONYMOUS" and profile["email"] is None
+    assert profile["displayName"] == anonymous_name("visitor-42") == anonymous_name("visitor-42")
+    assert len(profile["displayName"].split("-")) == 4
+    # An existing generic customer with history of its own
+    other = await create_order(pool, tenant, email="jo@example.com")
+    r = await identify(gateway, tenant, anonymousId="visitor-42", email="Jo@Example.com")
+    assert r.status_code == 200, r.text
+    merged = r.json()["customer"]
+    assert merged["id"] == str(other["customer_id"]) and merged["kind"] == "generic"
+    assert merged["orders"] == 2 and merged["successful_orders"] == 1  # the anonymous order moved, not lost
+    # The anonymous id now resolves to the generic customer; its old id shows the merged profile.
+    again = (await identify(gateway, tenant, anonymousId="visitor-42")).json()["customer"]
+    assert again["id"] == merged["id"]
+    old = (await gql(gateway, PROFILE, {"id": str(order["customer_id"])}, token=tenant.admin_token))["data"]["customer"]
+    assert old["id"] == merged["id"] and old["ordersCount"] == 2
+    kinds = [e["kind"] for e in old["timeline"]]
+    assert kinds.count("ORDER_PLACED") == 2 and "VISIT" in kinds
+
+
+async def test_anonymous_customer_giving_a_new_email_is_converted_in_place(gateway, pool, tenant):
+    order = await create_order(pool, tenant, anonymous_id="visitor-7")
+    r = await identify(gateway, tenant, anonymousId="visitor-7", email="new@example.com")
+    customer = r.json()["customer"]
+    assert customer["id"] == str(order["customer_id"]) and customer["email"] == "new@example.com"
+    assert customer["display_name"] == "new@example.com"
+
+
+async def test_emails_are_unique_per_organisation_case_insensitively(gateway, pool, tenant, other_tenant):
+    a = await create_order(pool, tenant, email="Same@Example.com")
+    b = await create_order(pool, tenant, email="same@example.com")
+    c = await create_order(pool, other_tenant, email="same@example.com")
+    assert a["customer_id"] == b["customer_id"] != c["customer_id"]
+
+
+async def test_list_search_filter_and_keyset_pagination(gateway, pool, tenant):
+    for i in range(5):
+        await create_order(pool, tenant, email=f"page{i}@example.com")
+    await create_order(pool, tenant, anonymous_id="anon-page")
+    seen, after = [], None
+    while True:
+        page = (await gql(gateway, LIST, {"f": {"search": "page"}, "after": after}, token=tenant.admin_token))["data"]["customers"]
+        seen += [e["node"]["email"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert sorted(seen) == [f"page{i}@example.com" for i in range(5)]
+    anon = (await gql(gateway, LIST, {"f": {"kind": "ANONYMOUS"}}, token=tenant.admin_token))["data"]["customers"]
+    assert {e["node"]["kind"] for e in anon["edges"]} == {"ANONYMOUS"}
+    visited = (await gql(gateway, LIST, {"f": {"integrationIds": [str(tenant.second_integration_id)]}},
+                         token=tenant.admin_token))["data"]["customers"]
+    assert visited["edges"] == []
+
+
+async def test_unknown_customer_is_null_and_bad_id_is_an_error(gateway, tenant):
+    body = await gql(gateway, PROFILE, {"id": "00000000-0000-4000-8000-000000000000"}, token=tenant.admin_token)
+    assert body["data"]["customer"] is None
+    body = await gql(gateway, PROFILE, {"id": "nope"}, token=tenant.admin_token)
+    assert body["errors"][0]["extensions"] == {"code": "INVALID_ID", "field": "id"}
+
+
+async def test_identify_validates_input(gateway, tenant):
+    r = await identify(gateway, tenant, email="not-an-email")
+    assert r.status_code == 422 and r.json()["error"]["field"] == "email"
+    r = await identify(gateway, tenant)
+    assert r.status_code == 400 and r.json()["error"]["field"] == "anonymousId"
