@@ -1,0 +1,40 @@
+"""One GraphQL request makes at most one internal call per service per field type, whatever the page size."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import httpx
+
+from tests.factories import create_order, gql
+
+QUERY = """{ orders(first: 60) { edges { node { id customer { displayName } integration { name categories { name } }
+  category { name } product { name category { name } } } } } }"""
+
+
+class CountingTransport(httpx.AsyncBaseTransport):
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner, self.calls = inner, Counter()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.calls[request.url.path] += 1
+        return await self.inner.handle_async_request(request)
+
+
+async def test_orders_page_makes_one_call_per_field_type(settings, orders_app, pool, tenant):
+    from services.gateway.app import create_app
+
+    for i in range(60):
+        await create_order(pool, tenant, product=("Broadband", "Credit Cards", "Current Accounts", "App card")[i % 4])
+    counting = CountingTransport(httpx.ASGITransport(app=orders_app))
+    app = create_app(settings, orders_transport=counting)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
+            body = await gql(client, QUERY, token=tenant.admin_token)
+    assert "errors" not in body, body
+    assert len(body["data"]["orders"]["edges"]) == 60
+    assert counting.calls == Counter({
+        "/internal/auth/memberships": 1, "/internal/orders/list": 1, "/internal/customers/batch": 1,
+        "/internal/integrations/batch": 1, "/internal/categories/batch": 1, "/internal/products/batch": 1,
+    })
