@@ -48,7 +48,7 @@ SCALED = {"orders-worker"}  # must run >= 2 replicas
 
 # Settings every platform process needs (shared/config.py); DATABASE_URL is bootstrap's alone.
 APP_ENV_KEYS = {
-    "APP_ENV", "LOG_LEVEL", "REDIS_URL", "DB_APP_PASSWORD", "SERVICE_TOKEN_SECRET", "EXPORT_TOKEN_SECRET",
+    "APP_ENV", "LOG_LEVEL", "REDIS_URL", "SERVICE_TOKEN_SECRET", "EXPORT_TOKEN_SECRET",
     "OIDC_ISSUER", "OIDC_AUDIENCE", "OIDC_JWKS_URL", "ORDERS_API_URL",
 }
 SUPERUSER_KEY = "DATABASE_URL"
@@ -555,7 +555,9 @@ def test_k8s_env_and_secrets(k8s_docs, dockerfile):
             assert SUPERUSER_KEY in env, f"{p.name} needs {SUPERUSER_KEY}"
         else:
             assert SUPERUSER_KEY not in env, f"{p.name} must not get the superuser {SUPERUSER_KEY}"
-            assert "ORDERS_DATABASE_URL" in env or p.name == "gateway"
+            # The gateway holds no database credentials at all (ARCHITECTURE.md); the others need theirs.
+            db_keys = {"ORDERS_DATABASE_URL", "DB_APP_PASSWORD"} & env
+            assert (not db_keys) if p.name == "gateway" else ("ORDERS_DATABASE_URL" in env), f"{p.name}: {db_keys}"
         if p.name not in HTTP_PORTS and p.name not in ONE_SHOT:
             assert "HEALTH_PORT" in env, f"{p.name}: HEALTH_PORT"
     config = next(iter(by_kind["ConfigMap"].values()))["data"]
@@ -616,6 +618,10 @@ def test_compose_environment(compose):
             assert "@postgres:" in env[SUPERUSER_KEY]
         else:
             assert SUPERUSER_KEY not in env, f"compose {name} must not get the superuser {SUPERUSER_KEY}"
+        if name == "gateway":
+            assert not {"ORDERS_DATABASE_URL", "DB_APP_PASSWORD"} & set(env), "the gateway holds no database credentials"
+        elif name not in ONE_SHOT:
+            assert env.get("ORDERS_DATABASE_URL", "").startswith("postgresql://orders_app:")
     # Dev-only secrets are marked as such in the file.
     text = COMPOSE.read_text()
     for key in ("SERVICE_TOKEN_SECRET", "EXPORT_TOKEN_SECRET", "DB_APP_PASSWORD", "POSTGRES_PASSWORD"):
