@@ -72,11 +72,10 @@ async def run(service: str, poll_seconds: float = 2.0) -> None:
             slog.log(logger, logging.INFO, "relayed events", count=sent)
             continue
         wake.clear()
-        try:
-            await asyncio.wait_for(asyncio.wait([asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stop.wait())],
-                                                return_when=asyncio.FIRST_COMPLETED), poll_seconds)
-        except asyncio.TimeoutError:
-            pass
+        waiters = [asyncio.create_task(wake.wait()), asyncio.create_task(stop.wait())]
+        await asyncio.wait(waiters, timeout=poll_seconds, return_when=asyncio.FIRST_COMPLETED)
+        for w in waiters:
+            w.cancel()
     if health:
         health.close()
     await listener.close()
