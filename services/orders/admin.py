@@ -1,0 +1,113 @@
+"""Operator commands: provision organisations, providers and products.
+
+Partners are onboarded by the operator (the dashboard starts at an existing
+organisation); everything runs through the repository, under row-level security.
+
+    python -m services.orders.admin create-organisation --name "Acme" --admin-email ops@acme.example
+    python -m services.orders.admin add-category --org ORG --name Broadband
+    python -m services.orders.admin add-provider --org ORG --name "FibreNet"
+    python -m services.orders.admin add-product --org ORG --integration ID --category ID --provider ID \\
+        --name "Fibre 500" --rate 25.00 --currency GBP
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import uuid
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from pydantic import ValidationError
+
+from services.orders.domain.settings import SettingsUpdate
+from services.orders.errors import DomainError
+from services.orders.repository import catalogue, members, organisations
+from shared.config import get_settings
+from shared.db import create_pool, tenant_tx
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m services.orders.admin", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    o = sub.add_parser("create-organisation")
+    o.add_argument("--name", required=True)
+    o.add_argument("--admin-email", required=True)
+    o.add_argument("--admin-subject", help="the admin's OIDC subject; otherwise bound at first sign-in by email")
+    o.add_argument("--currency", default="GBP")
+    o.add_argument("--time-zone", default="Europe/London")
+    c = sub.add_parser("add-category")
+    c.add_argument("--org", required=True, type=uuid.UUID)
+    c.add_argument("--name", required=True)
+    v = sub.add_parser("add-provider")
+    v.add_argument("--org", required=True, type=uuid.UUID)
+    v.add_argument("--name", required=True)
+    d = sub.add_parser("add-product")
+    for name in ("org", "integration", "category", "provider"):
+        d.add_argument(f"--{name}", required=True, type=uuid.UUID)
+    d.add_argument("--name", required=True)
+    d.add_argument("--rate", required=True)
+    d.add_argument("--currency", required=True)
+    return p
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    settings = get_settings()
+    pool = await create_pool(settings.service_database_url("orders"), max_size=1, wait=False)
+    try:
+        if args.cmd == "create-organisation":
+            SettingsUpdate(name=args.name, baseCurrency=args.currency, timeZone=args.time_zone)  # validates
+            org_id = uuid.uuid4()
+            async with tenant_tx(pool, org_id) as conn:
+                org = await organisations.create(conn, org_id, args.name, base_currency=args.currency,
+                                                 time_zone=args.time_zone)
+                admin = await members.add(conn, org_id, args.admin_email, "admin", subject=args.admin_subject)
+            return {"organisation_id": str(org["id"]), "admin_member_id": str(admin["id"])}
+        async with tenant_tx(pool, args.org) as conn:
+            await organisations.get(conn, args.org)
+            if args.cmd == "add-category":
+                row = await catalogue.create_category(conn, args.org, args.name)
+                return {"category_id": str(row["id"])}
+            if args.cmd == "add-provider":
+                row = await catalogue.create_provider(conn, args.org, args.name)
+                return {"provider_id": str(row["id"]), "public_id": row["public_id"],
+                        "webhook_secret": row["webhook_secret"],
+                        "webhook_path": f"/webhooks/providers/{row['public_id']}/commission"}
+            try:
+                rate = Decimal(args.rate)
+            except InvalidOperation:
+                raise DomainError("INVALID_INPUT", "must be a decimal amount", "rate") from None
+            if rate < 0 or rate != rate.quantize(Decimal("0.01")):
+                raise DomainError("INVALID_INPUT", "must be a non-negative amount with at most 2 decimals", "rate")
+            SettingsUpdate(baseCurrency=args.currency)
+            row = await catalogue.create_product(conn, args.org, integration_id=args.integration,
+                                                 category_id=args.category, provider_id=args.provider, name=args.name,
+                                                 commission_rate=str(rate), currency=args.currency)
+            return {"product_id": str(row["id"])}
+    finally:
+        await pool.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        result = asyncio.run(run(args))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        print(f"error: {'.'.join(map(str, first['loc']))}: {first['msg']}", file=sys.stderr)
+        return 2
+    except DomainError as exc:
+        print(f"error: {exc.field or ''}: {exc.message}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # asyncpg integrity errors: unknown ids and the like
+        print(f"error: {type(exc).__name__}: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
