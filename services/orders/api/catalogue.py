@@ -39,7 +39,7 @@ async def list_categories(call: Call) -> Any:
 
 @endpoint()
 async def categories_batch(call: Call) -> Any:
-    return await catalogue.categories_by_ids(call.conn, call.parse(Ids).ids)
+    return await catalogue.categories_by_ids(call.conn, call.org_id, call.parse(Ids).ids)
 
 
 @endpoint()
@@ -49,7 +49,7 @@ async def list_integrations(call: Call) -> Any:
 
 @endpoint()
 async def integrations_batch(call: Call) -> Any:
-    return await catalogue.integrations_by_ids(call.conn, call.parse(Ids).ids)
+    return await catalogue.integrations_by_ids(call.conn, call.org_id, call.parse(Ids).ids)
 
 
 @endpoint(admin=True)
@@ -68,7 +68,7 @@ async def update_integration(call: Call) -> Any:
 
 @endpoint(admin=True)
 async def rotate_key(call: Call) -> Any:
-    integration, key = await catalogue.rotate_key(call.conn, call.path_uuid("integration_id"))
+    integration, key = await catalogue.rotate_key(call.conn, call.org_id, call.path_uuid("integration_id"))
     return {"integration": integration, "api_key": key}
 
 
@@ -83,12 +83,12 @@ async def list_products(call: Call) -> Any:
             from services.orders.errors import DomainError
 
             raise DomainError("INVALID_ID", "is not a valid id", "integrationId") from None
-    return await catalogue.list_products(call.conn, integration_id)
+    return await catalogue.list_products(call.conn, call.org_id, integration_id)
 
 
 @endpoint()
 async def products_batch(call: Call) -> Any:
-    return await catalogue.products_by_ids(call.conn, call.parse(Ids).ids)
+    return await catalogue.products_by_ids(call.conn, call.org_id, call.parse(Ids).ids)
 
 
 @endpoint()

@@ -33,12 +33,12 @@ async def customers_batch(call: Call) -> Any:
 
 @endpoint()
 async def customer_profile(call: Call) -> Any:
-    return await customers.profile(call.conn, call.path_uuid("customer_id"))
+    return await customers.profile(call.conn, call.org_id, call.path_uuid("customer_id"))
 
 
 @endpoint()
 async def customer_timeline(call: Call) -> Any:
-    return await customers.timeline(call.conn, call.path_uuid("customer_id"))
+    return await customers.timeline(call.conn, call.org_id, call.path_uuid("customer_id"))
 
 
 routes = [

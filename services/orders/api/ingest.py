@@ -101,7 +101,7 @@ async def identify(call: Call) -> Any:
         customer_id = await customers.identify(
             conn, org_id, email=str(body.email) if body.email else None, anonymous_id=body.anonymous_id,
             integration_id=integration_id, channel=body.channel, seen_at=datetime.now(timezone.utc))
-        profile = await customers.profile(conn, customer_id)
+        profile = await customers.profile(conn, org_id, customer_id)
     return {"customer": profile}
 
 

@@ -72,7 +72,7 @@ async def remove_member(call: Call) -> Any:
     member_id = call.path_uuid("member_id")
     acting = await call.conn.fetchval("SELECT id FROM members WHERE org_id = $1 AND subject = $2", call.org_id,
                                       call.identity.subject)
-    await members.remove(call.conn, member_id, acting)
+    await members.remove(call.conn, call.org_id, member_id, acting)
     return {"ok": True}
 
 

@@ -55,12 +55,13 @@ async def list_categories(conn: asyncpg.Connection) -> list[dict[str, Any]]:
     return [dict(r) for r in await conn.fetch("SELECT id, name, created_at FROM categories ORDER BY name")]
 
 
-async def categories_by_ids(conn: asyncpg.Connection, ids: list[UUID]) -> list[dict[str, Any]]:
-    return [dict(r) for r in await conn.fetch("SELECT id, name, created_at FROM categories WHERE id = ANY($1)", ids)]
+async def categories_by_ids(conn: asyncpg.Connection, org_id: UUID, ids: list[UUID]) -> list[dict[str, Any]]:
+    return [dict(r) for r in await conn.fetch(
+        "SELECT id, name, created_at FROM categories WHERE org_id = $1 AND id = ANY($2)", org_id, ids)]
 
 
-async def _check_categories(conn: asyncpg.Connection, ids: list[UUID]) -> None:
-    found = await conn.fetchval("SELECT count(*) FROM categories WHERE id = ANY($1)", ids)
+async def _check_categories(conn: asyncpg.Connection, org_id: UUID, ids: list[UUID]) -> None:
+    found = await conn.fetchval("SELECT count(*) FROM categories WHERE org_id = $1 AND id = ANY($2)", org_id, ids)
     if found != len(set(ids)):
         raise NotFound("category", "categoryIds")
 
@@ -94,22 +95,23 @@ async def create_product(conn: asyncpg.Connection, org_id: UUID, *, integration_
 PRODUCT_COLUMNS = "id, integration_id, category_id, provider_id, name, commission_rate, currency, created_at"
 
 
-async def list_products(conn: asyncpg.Connection, integration_id: UUID | None = None) -> list[dict[str, Any]]:
+async def list_products(conn: asyncpg.Connection, org_id: UUID, integration_id: UUID | None = None) -> list[dict[str, Any]]:
     rows = await conn.fetch(
-        f"SELECT {PRODUCT_COLUMNS} FROM products WHERE ($1::uuid IS NULL OR integration_id = $1) ORDER BY name, id",
-        integration_id)
+        f"SELECT {PRODUCT_COLUMNS} FROM products WHERE org_id = $1 AND ($2::uuid IS NULL OR integration_id = $2)"
+        " ORDER BY name, id", org_id, integration_id)
     return [dict(r) for r in rows]
 
 
-async def products_by_ids(conn: asyncpg.Connection, ids: list[UUID]) -> list[dict[str, Any]]:
-    return [dict(r) for r in await conn.fetch(f"SELECT {PRODUCT_COLUMNS} FROM products WHERE id = ANY($1)", ids)]
+async def products_by_ids(conn: asyncpg.Connection, org_id: UUID, ids: list[UUID]) -> list[dict[str, Any]]:
+    return [dict(r) for r in await conn.fetch(
+        f"SELECT {PRODUCT_COLUMNS} FROM products WHERE org_id = $1 AND id = ANY($2)", org_id, ids)]
 
 
 # --- integrations -----------------------------------------------------------------------
 
 async def create_integration(conn: asyncpg.Connection, org_id: UUID, name: str, channel: str,
                              category_ids: list[UUID]) -> tuple[dict[str, Any], str]:
-    await _check_categories(conn, category_ids)
+    await _check_categories(conn, org_id, category_ids)
     key, key_hash, prefix = new_api_key()
     try:
         integration_id = await conn.fetchval(
@@ -120,11 +122,12 @@ async def create_integration(conn: asyncpg.Connection, org_id: UUID, name: str, 
     await conn.executemany(
         "INSERT INTO integration_categories (org_id, integration_id, category_id) VALUES ($1, $2, $3)",
         [(org_id, integration_id, c) for c in dict.fromkeys(category_ids)])
-    return await get_integration(conn, integration_id), key
+    return await get_integration(conn, org_id, integration_id), key
 
 
-async def get_integration(conn: asyncpg.Connection, integration_id: UUID) -> dict[str, Any]:
-    row = await conn.fetchrow(f"SELECT {INTEGRATION_COLUMNS} FROM integrations i WHERE i.id = $1", integration_id)
+async def get_integration(conn: asyncpg.Connection, org_id: UUID, integration_id: UUID) -> dict[str, Any]:
+    row = await conn.fetchrow(f"SELECT {INTEGRATION_COLUMNS} FROM integrations i WHERE i.org_id = $1 AND i.id = $2",
+                              org_id, integration_id)
     if row is None:
         raise NotFound("integration")
     return dict(row)
@@ -132,7 +135,8 @@ async def get_integration(conn: asyncpg.Connection, integration_id: UUID) -> dic
 
 async def update_integration(conn: asyncpg.Connection, org_id: UUID, integration_id: UUID, *, name: str | None,
                              channel: str | None, category_ids: list[UUID] | None) -> dict[str, Any]:
-    if await conn.fetchval("SELECT 1 FROM integrations WHERE id = $1 FOR UPDATE", integration_id) is None:
+    if await conn.fetchval("SELECT 1 FROM integrations WHERE org_id = $1 AND id = $2 FOR UPDATE", org_id,
+                           integration_id) is None:
         raise NotFound("integration")
     try:
         await conn.execute(
@@ -141,7 +145,7 @@ async def update_integration(conn: asyncpg.Connection, org_id: UUID, integration
     except asyncpg.UniqueViolationError:
         raise Conflict("DUPLICATE_NAME", "an integration with this name already exists", "name") from None
     if category_ids is not None:
-        await _check_categories(conn, category_ids)
+        await _check_categories(conn, org_id, category_ids)
         in_use = await conn.fetchval(
             "SELECT count(DISTINCT category_id) FROM products WHERE integration_id = $1 AND NOT (category_id = ANY($2))",
             integration_id, category_ids)
@@ -151,17 +155,17 @@ async def update_integration(conn: asyncpg.Connection, org_id: UUID, integration
         await conn.executemany(
             "INSERT INTO integration_categories (org_id, integration_id, category_id) VALUES ($1, $2, $3)",
             [(org_id, integration_id, c) for c in dict.fromkeys(category_ids)])
-    return await get_integration(conn, integration_id)
+    return await get_integration(conn, org_id, integration_id)
 
 
-async def rotate_key(conn: asyncpg.Connection, integration_id: UUID) -> tuple[dict[str, Any], str]:
+async def rotate_key(conn: asyncpg.Connection, org_id: UUID, integration_id: UUID) -> tuple[dict[str, Any], str]:
     key, key_hash, prefix = new_api_key()
     updated = await conn.fetchval(
-        "UPDATE integrations SET api_key_hash = $2, api_key_prefix = $3, key_rotated_at = now(), updated_at = now()"
-        " WHERE id = $1 RETURNING id", integration_id, key_hash, prefix)
+        "UPDATE integrations SET api_key_hash = $3, api_key_prefix = $4, key_rotated_at = now(), updated_at = now()"
+        " WHERE org_id = $1 AND id = $2 RETURNING id", org_id, integration_id, key_hash, prefix)
     if updated is None:
         raise NotFound("integration")
-    return await get_integration(conn, integration_id), key
+    return await get_integration(conn, org_id, integration_id), key
 
 
 async def list_integrations(conn: asyncpg.Connection) -> list[dict[str, Any]]:
@@ -169,6 +173,7 @@ async def list_integrations(conn: asyncpg.Connection) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-async def integrations_by_ids(conn: asyncpg.Connection, ids: list[UUID]) -> list[dict[str, Any]]:
-    rows = await conn.fetch(f"SELECT {INTEGRATION_COLUMNS} FROM integrations i WHERE i.id = ANY($1)", ids)
+async def integrations_by_ids(conn: asyncpg.Connection, org_id: UUID, ids: list[UUID]) -> list[dict[str, Any]]:
+    rows = await conn.fetch(f"SELECT {INTEGRATION_COLUMNS} FROM integrations i WHERE i.org_id = $1 AND i.id = ANY($2)",
+                            org_id, ids)
     return [dict(r) for r in rows]

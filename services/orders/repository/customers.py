@@ -18,14 +18,16 @@ from shared.messaging.outbox import add_event
 COLUMNS = "id, kind, email, anonymous_id, display_name, channel, first_seen, last_seen, created_at"
 
 
-async def _by_email(conn: asyncpg.Connection, email: str) -> asyncpg.Record | None:
+async def _by_email(conn: asyncpg.Connection, org_id: UUID, email: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        f"SELECT {COLUMNS}, merged_into FROM customers WHERE lower(email) = lower($1) FOR UPDATE", email)
+        f"SELECT {COLUMNS}, merged_into FROM customers WHERE org_id = $1 AND lower(email) = lower($2) FOR UPDATE",
+        org_id, email)
 
 
-async def _by_anonymous_id(conn: asyncpg.Connection, anonymous_id: str) -> asyncpg.Record | None:
+async def _by_anonymous_id(conn: asyncpg.Connection, org_id: UUID, anonymous_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        f"SELECT {COLUMNS}, merged_into FROM customers WHERE anonymous_id = $1 FOR UPDATE", anonymous_id)
+        f"SELECT {COLUMNS}, merged_into FROM customers WHERE org_id = $1 AND anonymous_id = $2 FOR UPDATE",
+        org_id, anonymous_id)
 
 
 async def _record_visit(conn: asyncpg.Connection, org_id: UUID, customer_id: UUID, integration_id: UUID | None,
@@ -45,9 +47,19 @@ async def _create(conn: asyncpg.Connection, org_id: UUID, *, email: str | None, 
                   channel: str | None, seen_at: datetime) -> UUID:
     kind = "generic" if email else "anonymous"
     name = email if email else anonymous_name(anonymous_id or "")
-    customer_id: UUID = await conn.fetchval(
+    # A concurrent request may create the same customer: the unique indexes decide, and the
+    # loser (which waits for the winner's commit) takes the winner's row.
+    conflict = ("(org_id, lower(email)) WHERE email IS NOT NULL" if email
+                else "(org_id, anonymous_id) WHERE anonymous_id IS NOT NULL")
+    customer_id: UUID | None = await conn.fetchval(
         "INSERT INTO customers (org_id, kind, email, anonymous_id, display_name, channel, first_seen, last_seen)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id", org_id, kind, email, anonymous_id, name, channel, seen_at)
+        f" VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT {conflict} DO NOTHING RETURNING id",
+        org_id, kind, email, anonymous_id, name, channel, seen_at)
+    if customer_id is None:
+        existing = await conn.fetchrow(
+            "SELECT id, merged_into FROM customers WHERE org_id = $1 AND (lower(email) = lower($2) OR anonymous_id = $3)"
+            " ORDER BY (email IS NOT NULL) DESC LIMIT 1", org_id, email, anonymous_id)
+        return existing["merged_into"] or existing["id"]
     await add_event(conn, org_id, contracts.CUSTOMER_CREATED, {"customer_id": str(customer_id), "kind": kind})
     return customer_id
 
@@ -77,7 +89,7 @@ async def identify(conn: asyncpg.Connection, org_id: UUID, *, email: str | None,
     """
     if not email and not anonymous_id:
         raise DomainError("IDENTITY_REQUIRED", "give an email or an anonymous id", "customer")
-    anon = await _by_anonymous_id(conn, anonymous_id) if anonymous_id else None
+    anon = await _by_anonymous_id(conn, org_id, anonymous_id) if anonymous_id else None
     if anon is not None and anon["merged_into"] is not None:
         anon = await conn.fetchrow(f"SELECT {COLUMNS}, merged_into FROM customers WHERE id = $1 FOR UPDATE", anon["merged_into"])
     if not email:
@@ -85,7 +97,7 @@ async def identify(conn: asyncpg.Connection, org_id: UUID, *, email: str | None,
         customer_id = anon["id"] if anon is not None else await _create(
             conn, org_id, email=None, anonymous_id=anonymous_id, channel=channel, seen_at=seen_at)
     else:
-        generic = await _by_email(conn, email)
+        generic = await _by_email(conn, org_id, email)
         if generic is None and anon is not None and anon["kind"] == "anonymous":
             customer_id = anon["id"]
             await conn.execute("UPDATE customers SET kind = 'generic', email = $2, display_name = $2 WHERE id = $1",
@@ -158,19 +170,20 @@ async def by_ids(conn: asyncpg.Connection, org_id: UUID, ids: list[UUID]) -> lis
     return [dict(r) for r in rows]
 
 
-async def profile(conn: asyncpg.Connection, customer_id: UUID) -> dict[str, Any]:
-    row = await conn.fetchrow(f"SELECT {COLUMNS}, merged_into FROM customers WHERE id = $1", customer_id)
+async def profile(conn: asyncpg.Connection, org_id: UUID, customer_id: UUID) -> dict[str, Any]:
+    row = await conn.fetchrow(f"SELECT {COLUMNS}, merged_into FROM customers WHERE org_id = $1 AND id = $2",
+                              org_id, customer_id)
     if row is None:
         raise NotFound("customer")
     if row["merged_into"] is not None:
-        return await profile(conn, row["merged_into"])
+        return await profile(conn, org_id, row["merged_into"])
     visits = await conn.fetch(
         "SELECT v.integration_id, i.name AS integration_name, v.first_seen, v.last_seen, v.visits"
-        " FROM customer_visits v JOIN integrations i ON i.id = v.integration_id WHERE v.customer_id = $1"
-        " ORDER BY v.first_seen", customer_id)
+        " FROM customer_visits v JOIN integrations i ON i.id = v.integration_id WHERE v.org_id = $1 AND v.customer_id = $2"
+        " ORDER BY v.first_seen", org_id, customer_id)
     stats = await conn.fetchrow(
         "SELECT count(*) AS orders, count(*) FILTER (WHERE status = 'SUCCESSFUL') AS successful_orders"
-        " FROM orders WHERE customer_id = $1", customer_id)
+        " FROM orders WHERE org_id = $1 AND customer_id = $2", org_id, customer_id)
     result = dict(row)
     result.pop("merged_into")
     result["visits"] = [dict(v) for v in visits]
@@ -178,21 +191,22 @@ async def profile(conn: asyncpg.Connection, customer_id: UUID) -> dict[str, Any]
     return result
 
 
-async def timeline(conn: asyncpg.Connection, customer_id: UUID, limit: int = 200) -> list[dict[str, Any]]:
+async def timeline(conn: asyncpg.Connection, org_id: UUID, customer_id: UUID, limit: int = 200) -> list[dict[str, Any]]:
     """Funnel events the orders service knows of: visits, orders placed, status and commission moves."""
-    if await conn.fetchval("SELECT 1 FROM customers WHERE id = $1 AND merged_into IS NULL", customer_id) is None:
+    if await conn.fetchval("SELECT 1 FROM customers WHERE org_id = $1 AND id = $2 AND merged_into IS NULL",
+                           org_id, customer_id) is None:
         raise NotFound("customer")
     rows = await conn.fetch(
         """SELECT * FROM (
              SELECT v.first_seen AS at, 'VISIT' AS kind, v.integration_id, NULL::uuid AS order_id,
                     i.name AS detail FROM customer_visits v JOIN integrations i ON i.id = v.integration_id
-              WHERE v.customer_id = $1
+              WHERE v.org_id = $3 AND v.customer_id = $1
              UNION ALL
              SELECT l.occurred_at, CASE WHEN l.from_status IS NULL THEN 'ORDER_PLACED'
                                         WHEN l.from_status <> l.to_status THEN 'ORDER_' || l.to_status
                                         ELSE 'COMMISSION_' || replace(l.to_comm, '/', '') END,
                     o.integration_id, o.id, p.name
                FROM commission_ledger l JOIN orders o ON o.id = l.order_id JOIN products p ON p.id = o.product_id
-              WHERE o.customer_id = $1
-           ) t ORDER BY at DESC, kind LIMIT $2""", customer_id, limit)
+              WHERE o.org_id = $3 AND l.org_id = $3 AND o.customer_id = $1
+           ) t ORDER BY at DESC, kind LIMIT $2""", customer_id, limit, org_id)
     return [dict(r) for r in rows]

@@ -21,8 +21,8 @@ async def activate(conn: asyncpg.Connection, member_id: UUID, subject: str) -> N
         "UPDATE members SET subject = $2, status = 'active' WHERE id = $1 AND subject IS NULL", member_id, subject)
 
 
-async def get(conn: asyncpg.Connection, member_id: UUID) -> dict[str, Any]:
-    row = await conn.fetchrow(f"SELECT {COLUMNS} FROM members WHERE id = $1", member_id)
+async def get(conn: asyncpg.Connection, org_id: UUID, member_id: UUID) -> dict[str, Any]:
+    row = await conn.fetchrow(f"SELECT {COLUMNS} FROM members WHERE org_id = $1 AND id = $2", org_id, member_id)
     if row is None:
         raise NotFound("member")
     return dict(row)
@@ -43,15 +43,15 @@ async def add(conn: asyncpg.Connection, org_id: UUID, email: str, role: str, *, 
     return dict(row)
 
 
-async def remove(conn: asyncpg.Connection, member_id: UUID, acting_member: UUID) -> None:
+async def remove(conn: asyncpg.Connection, org_id: UUID, member_id: UUID, acting_member: UUID) -> None:
     if member_id == acting_member:
         raise DomainError("CANNOT_REMOVE_SELF", "admins cannot remove themselves", "memberId")
-    row = await conn.fetchrow("SELECT role FROM members WHERE id = $1 FOR UPDATE", member_id)
+    row = await conn.fetchrow("SELECT role FROM members WHERE org_id = $1 AND id = $2 FOR UPDATE", org_id, member_id)
     if row is None:
         raise NotFound("member", "memberId")
     if row["role"] == "admin":
-        admins = await conn.fetchval("SELECT count(*) FROM members WHERE role = 'admin'")
+        admins = await conn.fetchval("SELECT count(*) FROM members WHERE org_id = $1 AND role = 'admin'", org_id)
         if admins <= 1:
             raise DomainError("LAST_ADMIN", "the last admin cannot be removed", "memberId")
-    await conn.execute("UPDATE members SET invited_by = NULL WHERE invited_by = $1", member_id)
-    await conn.execute("DELETE FROM members WHERE id = $1", member_id)
+    await conn.execute("UPDATE members SET invited_by = NULL WHERE org_id = $1 AND invited_by = $2", org_id, member_id)
+    await conn.execute("DELETE FROM members WHERE org_id = $1 AND id = $2", org_id, member_id)
