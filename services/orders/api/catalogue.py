@@ -34,7 +34,7 @@ class IntegrationChange(BaseModel):
 
 @endpoint()
 async def list_categories(call: Call) -> Any:
-    return await catalogue.list_categories(call.conn)
+    return await catalogue.list_categories(call.conn, call.org_id)
 
 
 @endpoint()
@@ -44,7 +44,7 @@ async def categories_batch(call: Call) -> Any:
 
 @endpoint()
 async def list_integrations(call: Call) -> Any:
-    return await catalogue.list_integrations(call.conn)
+    return await catalogue.list_integrations(call.conn, call.org_id)
 
 
 @endpoint()
@@ -93,7 +93,7 @@ async def products_batch(call: Call) -> Any:
 
 @endpoint()
 async def list_providers(call: Call) -> Any:
-    return await catalogue.list_providers(call.conn)
+    return await catalogue.list_providers(call.conn, call.org_id)
 
 
 @endpoint(org=False, tx=False)

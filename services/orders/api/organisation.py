@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from starlette.routing import Route
 
 from services.orders.api.kit import Call, endpoint
 from services.orders.domain.settings import SettingsUpdate
+from services.orders.errors import DomainError
 from services.orders.repository import members, organisations
 from shared.db import system_tx
 
@@ -27,14 +29,16 @@ async def memberships(call: Call) -> Any:
 
 class Activation(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    member_id: Any = Field(alias="memberId")
-    subject: str
+    member_id: UUID = Field(alias="memberId")
 
 
 @endpoint()
 async def activate(call: Call) -> Any:
+    """Binds the invitation to the subject of the service token: the user the gateway authenticated."""
     body = call.parse(Activation)
-    await members.activate(call.conn, body.member_id, body.subject)
+    if not call.identity.subject:
+        raise DomainError("NO_SUBJECT", "activation needs the signed-in user's subject", None)
+    await members.activate(call.conn, call.org_id, body.member_id, call.identity.subject)
     return {"ok": True}
 
 
@@ -50,7 +54,7 @@ async def update_organisation(call: Call) -> Any:
 
 @endpoint()
 async def list_members(call: Call) -> Any:
-    return await members.list_all(call.conn)
+    return await members.list_all(call.conn, call.org_id)
 
 
 class Invite(BaseModel):

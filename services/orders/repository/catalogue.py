@@ -51,8 +51,9 @@ async def create_category(conn: asyncpg.Connection, org_id: UUID, name: str) -> 
     return dict(row)
 
 
-async def list_categories(conn: asyncpg.Connection) -> list[dict[str, Any]]:
-    return [dict(r) for r in await conn.fetch("SELECT id, name, created_at FROM categories ORDER BY name")]
+async def list_categories(conn: asyncpg.Connection, org_id: UUID) -> list[dict[str, Any]]:
+    rows = await conn.fetch("SELECT id, name, created_at FROM categories WHERE org_id = $1 ORDER BY name", org_id)
+    return [dict(r) for r in rows]
 
 
 async def categories_by_ids(conn: asyncpg.Connection, org_id: UUID, ids: list[UUID]) -> list[dict[str, Any]]:
@@ -76,8 +77,9 @@ async def create_provider(conn: asyncpg.Connection, org_id: UUID, name: str) -> 
     return dict(row)
 
 
-async def list_providers(conn: asyncpg.Connection) -> list[dict[str, Any]]:
-    return [dict(r) for r in await conn.fetch("SELECT id, public_id, name, created_at FROM providers ORDER BY name")]
+async def list_providers(conn: asyncpg.Connection, org_id: UUID) -> list[dict[str, Any]]:
+    rows = await conn.fetch("SELECT id, public_id, name, created_at FROM providers WHERE org_id = $1 ORDER BY name", org_id)
+    return [dict(r) for r in rows]
 
 
 async def create_product(conn: asyncpg.Connection, org_id: UUID, *, integration_id: UUID, category_id: UUID,
@@ -168,8 +170,9 @@ async def rotate_key(conn: asyncpg.Connection, org_id: UUID, integration_id: UUI
     return await get_integration(conn, org_id, integration_id), key
 
 
-async def list_integrations(conn: asyncpg.Connection) -> list[dict[str, Any]]:
-    rows = await conn.fetch(f"SELECT {INTEGRATION_COLUMNS} FROM integrations i ORDER BY i.name, i.id")
+async def list_integrations(conn: asyncpg.Connection, org_id: UUID) -> list[dict[str, Any]]:
+    rows = await conn.fetch(f"SELECT {INTEGRATION_COLUMNS} FROM integrations i WHERE i.org_id = $1 ORDER BY i.name, i.id",
+                            org_id)
     return [dict(r) for r in rows]
 
 

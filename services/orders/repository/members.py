@@ -15,10 +15,11 @@ async def resolve(conn: asyncpg.Connection, subject: str, email: str | None) -> 
     return [dict(r) for r in rows]
 
 
-async def activate(conn: asyncpg.Connection, member_id: UUID, subject: str) -> None:
+async def activate(conn: asyncpg.Connection, org_id: UUID, member_id: UUID, subject: str) -> None:
     """Bind an invitation to the user who signed in with the invited email."""
     await conn.execute(
-        "UPDATE members SET subject = $2, status = 'active' WHERE id = $1 AND subject IS NULL", member_id, subject)
+        "UPDATE members SET subject = $3, status = 'active' WHERE org_id = $1 AND id = $2 AND subject IS NULL",
+        org_id, member_id, subject)
 
 
 async def get(conn: asyncpg.Connection, org_id: UUID, member_id: UUID) -> dict[str, Any]:
@@ -28,8 +29,9 @@ async def get(conn: asyncpg.Connection, org_id: UUID, member_id: UUID) -> dict[s
     return dict(row)
 
 
-async def list_all(conn: asyncpg.Connection) -> list[dict[str, Any]]:
-    return [dict(r) for r in await conn.fetch(f"SELECT {COLUMNS} FROM members ORDER BY created_at, id")]
+async def list_all(conn: asyncpg.Connection, org_id: UUID) -> list[dict[str, Any]]:
+    rows = await conn.fetch(f"SELECT {COLUMNS} FROM members WHERE org_id = $1 ORDER BY created_at, id", org_id)
+    return [dict(r) for r in rows]
 
 
 async def add(conn: asyncpg.Connection, org_id: UUID, email: str, role: str, *, subject: str | None = None,

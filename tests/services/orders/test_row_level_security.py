@@ -451,3 +451,16 @@ async def test_security_definer_functions_are_exactly_the_doors_and_closed_to_pu
             assert r["owner"] != app_role, sig
             # A definer function must not resolve names through a search_path the caller controls.
             assert any(c.startswith("search_path=") for c in (r["proconfig"] or [])), sig
+
+
+async def test_references_cannot_cross_organisations_even_without_rls(owner_pool, tenant, other_tenant):
+    """Composite (org_id, id) foreign keys: the database itself refuses a cross-tenant reference."""
+    import asyncpg
+    import pytest as _pytest
+
+    async with owner_pool.acquire() as conn:  # the owner bypasses RLS: only the keys stand in the way
+        with _pytest.raises(asyncpg.ForeignKeyViolationError):
+            await conn.execute(
+                "INSERT INTO products (org_id, integration_id, category_id, provider_id, name, currency)"
+                " VALUES ($1, $2, $3, $4, 'x', 'GBP')", tenant.org_id, tenant.integration_id,
+                other_tenant.categories["Broadband"], tenant.provider["id"])
