@@ -38,6 +38,8 @@ async def authenticate(authorization: str | None, org_hint: str | None, verifier
     subject = str(claims["sub"])
     # An invitation is bound by email only when the issuer vouches for the address.
     email = claims.get("email") if isinstance(claims.get("email"), str) and claims.get("email_verified") is True else None
+    if email is not None and len(email) > 320:  # longer than any address (RFC 5321); the lookup would refuse it
+        email = None
     memberships = await orders.call("POST", "/internal/auth/memberships", json={"subject": subject, "email": email})
     if org_hint:
         try:
@@ -51,6 +53,6 @@ async def authenticate(authorization: str | None, org_hint: str | None, verifier
     if m["status"] == "invited":
         # First sign-in with the invited email: bind the invitation to this user.
         await orders.call("POST", "/internal/auth/activate", org_id=m["org_id"], subject=subject,
-                          json={"memberId": m["member_id"], "subject": subject})
+                          json={"memberId": m["member_id"]})
     return Viewer(subject=subject, email=email, org_id=m["org_id"], org_name=m["org_name"], role=m["role"],
                   member_id=m["member_id"])

@@ -4,7 +4,9 @@ Only asymmetric algorithms are accepted (no `none`, no HS256 signed with a publi
 `iss`, `aud` and `exp` are required and compared exactly. Keys are cached by `kid`; an
 unknown `kid` triggers at most one JWKS refresh per interval (single flight, awaited on
 the event loop, never blocking it), so a key the issuer newly publishes is accepted
-without a restart while a flood of made-up kids cannot hammer the issuer.
+without a restart while a flood of made-up kids cannot hammer the issuer. The keys are
+also re-fetched once they are `max_age_seconds` old, so a key the issuer withdraws stops
+being accepted.
 """
 
 from __future__ import annotations
@@ -26,9 +28,13 @@ class InvalidToken(Exception):
 
 class JwksVerifier:
     def __init__(self, *, jwks_url: str, issuer: str, audience: str, min_refresh_seconds: float = 30,
-                 leeway_seconds: float = 30, client: httpx.AsyncClient | None = None) -> None:
+                 leeway_seconds: float = 30, max_age_seconds: float = 3600,
+                 client: httpx.AsyncClient | None = None) -> None:
         self.jwks_url, self.issuer, self.audience = jwks_url, issuer, audience
         self.min_refresh_seconds, self.leeway = min_refresh_seconds, leeway_seconds
+        # Known keys are re-fetched at least this often, so a key the issuer withdraws (e.g. after
+        # a compromise) stops being trusted even if no token with an unknown kid ever arrives.
+        self.max_age_seconds = max_age_seconds
         self._client = client or httpx.AsyncClient(timeout=5)
         self._keys: dict[str, PyJWK] = {}
         self._last_refresh = float("-inf")
@@ -44,21 +50,24 @@ class JwksVerifier:
                 response.raise_for_status()
                 keys: dict[str, PyJWK] = {}
                 for jwk in response.json().get("keys", []):
+                    if not isinstance(jwk, dict):
+                        continue
                     kid = jwk.get("kid")
-                    if not kid or jwk.get("use", "sig") != "sig":
+                    if not kid or not isinstance(kid, str) or jwk.get("use", "sig") != "sig":
                         continue
                     try:
                         keys[kid] = PyJWK(jwk)
-                    except jwt.PyJWTError:
+                    except (jwt.PyJWTError, ValueError, TypeError, KeyError):
                         continue
                 self._keys = keys
-            except (httpx.HTTPError, ValueError):
+            except (httpx.HTTPError, ValueError, TypeError, AttributeError):
+                # (AttributeError: a JSON document that is not an object with a list of keys.)
                 # Keep the keys we have; the next unknown kid after the interval retries.
                 pass
 
     async def _key(self, kid: str) -> PyJWK:
         key = self._keys.get(kid)
-        if key is None:
+        if key is None or time.monotonic() - self._last_refresh >= self.max_age_seconds:
             await self._refresh()
             key = self._keys.get(kid)
         if key is None:
@@ -86,6 +95,9 @@ class JwksVerifier:
             )
         except jwt.PyJWTError as exc:
             raise InvalidToken(str(exc)) from exc
+        # OIDC Core §2: `sub` is a non-empty identifier of at most 255 ASCII characters.
+        if not claims["sub"] or len(claims["sub"]) > 255:
+            raise InvalidToken("invalid subject")
         return claims
 
     async def aclose(self) -> None:

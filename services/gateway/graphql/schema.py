@@ -6,8 +6,8 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import (DisableIntrospection, MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, ParserCache,
-                                   QueryDepthLimiter, ValidationCache)
+from strawberry.extensions import (AddValidationRules, DisableIntrospection, MaskErrors, MaxAliasesLimiter,
+                                   MaxTokensLimiter, ParserCache, QueryDepthLimiter, ValidationCache)
 from strawberry.tools import merge_types
 
 from services.gateway.graphql.catalogue import CatalogueMutation, CatalogueQuery
@@ -30,13 +30,22 @@ def _should_mask(error: GraphQLError) -> bool:
     original = error.original_error
     if original is None:
         return False
+    if error.path is None and isinstance(original, GraphQLError):
+        # A request error raised before any field ran, about the client's own input: variable
+        # values that do not coerce (unknown enum value, bad date, missing required variable).
+        # Unexpected exceptions wrapped by strawberry carry a non-GraphQL original and stay masked.
+        return False
     return not isinstance(original, PublicError)
 
 
 def build_schema(production: bool) -> strawberry.Schema:
+    # The limiters' validation rules are classes made when a limiter is constructed, and the
+    # validation cache is keyed by the rule classes: build them once per schema, not per request,
+    # or no validation is ever served from the cache.
+    limit_rules = [*QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
+                   *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules]
     extensions: list[Any] = [
-        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
-        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: AddValidationRules(limit_rules),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         # Fresh extension objects per request; strawberry keeps the LRU caches themselves
         # shared per maxsize, so parsing and validation are cached across requests.
