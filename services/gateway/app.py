@@ -31,10 +31,14 @@ from shared.config import Settings, get_settings
 from shared.http import JSON, RequestContext, error, health_routes
 
 
+MAX_GRAPHQL_BODY = 64 * 1024
+
+
 class GraphQLView(GraphQL):
     async def get_context(self, request: Request, response: Any) -> Context:  # type: ignore[override]
         state = request.app.state
-        return Context(request=request, viewer=request.scope["viewer"], orders=state.orders, settings=state.settings)
+        # No viewer only on the development GraphiQL page (GET), which executes nothing.
+        return Context(request=request, viewer=request.scope.get("viewer"), orders=state.orders, settings=state.settings)
 
 
 class _ASGIEndpoint:
@@ -79,6 +83,10 @@ def create_app(settings: Settings | None = None, *, orders_transport: httpx.Asyn
         request = Request(scope, receive)
         if request.method == "GET" and not settings.production:
             await graphql_app(scope, receive, send)  # the GraphiQL page; queries via GET are off
+            return
+        if int(request.headers.get("content-length") or 0) > MAX_GRAPHQL_BODY:
+            await error(413, "TOO_LARGE", f"GraphQL requests are limited to {MAX_GRAPHQL_BODY // 1024} KiB")(
+                scope, receive, send)
             return
         try:
             scope["viewer"] = await authenticate(request.headers.get("authorization"),

@@ -29,7 +29,7 @@ class NoMembership(Exception):
 
 async def authenticate(authorization: str | None, org_hint: str | None, verifier: JwksVerifier,
                        orders: OrdersClient) -> Viewer:
-    if not authorization or not authorization.startswith("Bearer "):
+    if not authorization or authorization[:7].lower() != "bearer ":
         raise NotAuthenticated("missing bearer token")
     try:
         claims = await verifier.verify(authorization[7:].strip())

@@ -10,13 +10,16 @@ from starlette.requests import Request
 from strawberry.dataloader import DataLoader
 
 from services.gateway.auth import Viewer
-from services.gateway.orders_client import OrdersClient
+from services.gateway.orders_client import OrdersClient, Unavailable
 
 
 def _batch_loader(orders: OrdersClient, viewer: Viewer, path: str) -> DataLoader[str, dict[str, Any] | None]:
     async def load(keys: list[str]) -> list[dict[str, Any] | None]:
-        rows = await orders.call("POST", path, org_id=viewer.org_id, subject=viewer.subject, role=viewer.role,
-                                 json={"ids": list(dict.fromkeys(keys))})
+        try:
+            rows = await orders.call("POST", path, org_id=viewer.org_id, subject=viewer.subject, role=viewer.role,
+                                     json={"ids": list(dict.fromkeys(keys))})
+        except Unavailable:
+            raise _unavailable() from None
         by_id = {str(r["id"]): r for r in rows}
         return [by_id.get(k) for k in keys]
 
@@ -26,7 +29,7 @@ def _batch_loader(orders: OrdersClient, viewer: Viewer, path: str) -> DataLoader
 @dataclass
 class Context:
     request: Request
-    viewer: Viewer
+    viewer: Viewer  # None only while rendering the development IDE page, where nothing executes
     orders: OrdersClient
     settings: Any
     loaders: dict[str, DataLoader[str, dict[str, Any] | None]] = field(default_factory=dict)
@@ -38,8 +41,18 @@ class Context:
         return self.loaders[kind]
 
     async def call(self, method: str, path: str, **kw: Any) -> Any:
-        return await self.orders.call(method, path, org_id=self.viewer.org_id, subject=self.viewer.subject,
-                                      role=self.viewer.role, **kw)
+        try:
+            return await self.orders.call(method, path, org_id=self.viewer.org_id, subject=self.viewer.subject,
+                                          role=self.viewer.role, **kw)
+        except Unavailable:
+            raise _unavailable() from None
+
+
+def _unavailable() -> Exception:
+    """A backing service is down: say so (clients retry), without internal detail."""
+    from services.gateway.graphql.errors import PublicError
+
+    return PublicError("a backing service is unavailable; try again", "UNAVAILABLE")
 
 
 def parse_id(value: str, field: str) -> UUID:

@@ -296,3 +296,15 @@ async def test_oversized_identity_claims_do_not_crash_the_gateway(gateway: httpx
     """A signed token with an over-long subject or email is refused (401/403), never a server error."""
     r = await post(gateway, issuer.mint(f"auth0|big-{tag()}", email=f"big-{tag()}@example.com", claims=claims))
     assert r.status_code in (401, 403), r.text
+
+
+async def test_oversized_graphql_body_is_refused_before_authentication(gateway) -> None:
+    r = await gateway.post("/graphql", content=b'{"query": "' + b" " * (70 * 1024) + b'{ me { role } }"}',
+                           headers={"content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "TOO_LARGE"
+
+
+async def test_bearer_scheme_is_case_insensitive(gateway, tenant) -> None:
+    r = await gateway.post("/graphql", json={"query": "{ me { role } }"},
+                           headers={"authorization": f"bearer {tenant.admin_token}"})
+    assert r.status_code == 200 and r.json()["data"]["me"]["role"] == "ADMIN"
