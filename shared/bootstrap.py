@@ -32,8 +32,11 @@ async def _ensure_role(admin: asyncpg.Connection, name: str, password: str, bypa
 
 
 async def bootstrap_service(settings: Settings, service: str) -> list[str]:
-    if "'" in settings.db_app_password:
-        raise RuntimeError("DB_APP_PASSWORD must not contain a quote")
+    for name, value in (("DB_APP_PASSWORD", settings.db_app_password), ("DB_OWNER_PASSWORD", settings.db_owner_password)):
+        if "'" in value:
+            raise RuntimeError(f"{name} must not contain a quote")
+    if settings.db_app_password == settings.db_owner_password:
+        raise RuntimeError("DB_OWNER_PASSWORD must differ from DB_APP_PASSWORD (owners bypass row-level security)")
     admin = await asyncpg.connect(settings.database_url)
     owner, app = settings.role_name(service, "owner"), settings.role_name(service, "app")
     dbname = settings.database_name(service)
@@ -43,7 +46,7 @@ async def bootstrap_service(settings: Settings, service: str) -> list[str]:
             raise RuntimeError("DATABASE_URL must name a superuser: bootstrap creates roles with BYPASSRLS")
         await admin.execute("SELECT pg_advisory_lock(7421002)")
         try:
-            await _ensure_role(admin, owner, settings.db_app_password, bypass_rls=True)
+            await _ensure_role(admin, owner, settings.db_owner_password, bypass_rls=True)
             await _ensure_role(admin, app, settings.db_app_password, bypass_rls=False)
             if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", dbname):
                 await admin.execute(f'CREATE DATABASE "{dbname}" OWNER "{owner}"')

@@ -30,6 +30,8 @@ class Settings:
     database_url: str = field(default_factory=lambda: _env("DATABASE_URL", ""))
     redis_url: str = field(default_factory=lambda: _env("REDIS_URL", ""))
     db_app_password: str = field(default_factory=lambda: _env("DB_APP_PASSWORD", "app-dev-password"))
+    # The owner roles bypass row-level security: their password is never the services' one.
+    db_owner_password: str = field(default_factory=lambda: _env("DB_OWNER_PASSWORD", "owner-dev-password"))
     # Prefix for database and role names, so tests can share a server with a dev platform.
     db_prefix: str = field(default_factory=lambda: _env("DB_PREFIX", ""))
     db_pool_max: int = field(default_factory=lambda: _int("DB_POOL_MAX", 10))
@@ -68,7 +70,8 @@ class Settings:
         if role == "admin":
             netloc = parts.netloc
         else:
-            netloc = f"{self.role_name(service, role)}:{self.db_app_password}@{host}{port}"
+            password = self.db_owner_password if role == "owner" else self.db_app_password
+            netloc = f"{self.role_name(service, role)}:{password}@{host}{port}"
         return urlunsplit((parts.scheme, netloc, f"/{self.database_name(service)}", parts.query, ""))
 
     def database_name(self, service: str) -> str:
