@@ -11,7 +11,7 @@ import asyncpg
 from services.orders.domain.filters import CustomerFilter
 from services.orders.domain.names import anonymous_name
 from services.orders.errors import DomainError, NotFound
-from services.orders.repository import cursors
+from services.orders.repository.sql import Params, day_range, keyset_page, like_prefix
 from shared.messaging import contracts
 from shared.messaging.outbox import add_event
 
@@ -120,49 +120,26 @@ async def identify(conn: asyncpg.Connection, org_id: UUID, *, email: str | None,
 
 def where_clause(org_id: UUID, f: CustomerFilter, tz: str, args: list[Any]) -> str:
     """The WHERE of the customers list; the export uses the very same one."""
-
-    def p(value: Any) -> str:
-        args.append(value)
-        return f"${len(args)}"
-
+    p = Params(args)
     parts = [f"c.org_id = {p(org_id)}", "c.merged_into IS NULL"]
     if f.search:
-        needle = p(_like_escape(f.search.lower()) + "%")
+        needle = p(like_prefix(f.search.lower()))
         parts.append(f"(lower(c.display_name) LIKE {needle} OR lower(c.email) LIKE {needle})")
     if f.kind:
         parts.append(f"c.kind = {p(f.kind.value)}")
     if f.integration_ids:
         parts.append(f"EXISTS (SELECT 1 FROM customer_visits v WHERE v.customer_id = c.id"
                      f" AND v.integration_id = ANY({p(f.integration_ids)}::uuid[]))")
-    date_from, date_to = f.range.days(tz) if f.range else (None, None)
-    if date_from or date_to:
-        tz_param = p(tz)
-        if date_from:
-            parts.append(f"c.last_seen >= ({p(date_from)}::date)::timestamp AT TIME ZONE {tz_param}")
-        if date_to:
-            parts.append(f"c.last_seen < ({p(date_to)}::date + 1)::timestamp AT TIME ZONE {tz_param}")
+    parts += day_range(p, "c.last_seen", *(f.range.days(tz) if f.range else (None, None)), tz)
     return " AND ".join(parts)
 
 
 async def list_page(conn: asyncpg.Connection, org_id: UUID, f: CustomerFilter, tz: str, first: int,
                     after: str | None) -> tuple[list[dict[str, Any]], bool]:
-    args: list[Any] = []
-    where = where_clause(org_id, f, tz, args)
-    if after:
-        ts, id = cursors.decode(after)
-        args += [ts, id]
-        where += f" AND (c.last_seen, c.id) < (${len(args) - 1}, ${len(args)})"
-    args.append(first + 1)
-    rows = await conn.fetch(
-        f"SELECT {COLUMNS} FROM customers c WHERE {where} ORDER BY c.last_seen DESC, c.id DESC LIMIT ${len(args)}", *args)
-    page = [dict(r) for r in rows[:first]]
-    for row in page:
-        row["cursor"] = cursors.encode(row["last_seen"], row["id"])
-    return page, len(rows) > first
-
-
-def _like_escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    p = Params()
+    where = where_clause(org_id, f, tz, p.values)
+    return await keyset_page(conn, select=f"SELECT {COLUMNS} FROM customers c", where=where, p=p, ts="c.last_seen",
+                             id="c.id", ts_key="last_seen", first=first, after=after)
 
 
 async def by_ids(conn: asyncpg.Connection, org_id: UUID, ids: list[UUID]) -> list[dict[str, Any]]:

@@ -12,7 +12,8 @@ import asyncpg
 from services.orders.domain.commission import CommStatus, IllegalTransition, OrderState, Status, comm_status_for, transition
 from services.orders.domain.filters import OrderFilter
 from services.orders.errors import DomainError, NotFound
-from services.orders.repository import cursors, customers
+from services.orders.repository import customers
+from services.orders.repository.sql import Params, day_range, keyset_page, like_prefix
 from shared.messaging import contracts
 from shared.messaging.outbox import add_event
 
@@ -22,19 +23,8 @@ COLUMNS = ("o.id, o.integration_id, o.product_id, o.category_id, o.provider_id, 
 
 def where_clause(org_id: UUID, f: OrderFilter, tz: str, args: list[Any]) -> str:
     """The WHERE of the orders list; the summary fallback and the exports use the very same one."""
-
-    def p(value: Any) -> str:
-        args.append(value)
-        return f"${len(args)}"
-
-    parts = [f"o.org_id = {p(org_id)}"]
-    date_from, date_to = f.range.days(tz) if f.range else (None, None)
-    if date_from or date_to:
-        tz_param = p(tz)
-        if date_from:
-            parts.append(f"o.created_at >= ({p(date_from)}::date)::timestamp AT TIME ZONE {tz_param}")
-        if date_to:
-            parts.append(f"o.created_at < ({p(date_to)}::date + 1)::timestamp AT TIME ZONE {tz_param}")
+    p = Params(args)
+    parts = [f"o.org_id = {p(org_id)}", *day_range(p, "o.created_at", *(f.range.days(tz) if f.range else (None, None)), tz)]
     if f.category_ids:
         parts.append(f"o.category_id = ANY({p(f.category_ids)}::uuid[])")
     if f.integration_ids:
@@ -46,25 +36,16 @@ def where_clause(org_id: UUID, f: OrderFilter, tz: str, args: list[Any]) -> str:
     if f.customer_id:
         parts.append(f"o.customer_id = {p(f.customer_id)}")
     if f.search:
-        parts.append(f"o.external_ref LIKE {p(f.search.replace(chr(92), chr(92) * 2).replace('%', chr(92) + '%').replace('_', chr(92) + '_') + '%')}")
+        parts.append(f"o.external_ref LIKE {p(like_prefix(f.search))}")
     return " AND ".join(parts)
 
 
 async def list_page(conn: asyncpg.Connection, org_id: UUID, f: OrderFilter, tz: str, first: int,
                     after: str | None) -> tuple[list[dict[str, Any]], bool]:
-    args: list[Any] = []
-    where = where_clause(org_id, f, tz, args)
-    if after:
-        ts, id = cursors.decode(after)
-        args += [ts, id]
-        where += f" AND (o.created_at, o.id) < (${len(args) - 1}, ${len(args)})"
-    args.append(first + 1)
-    rows = await conn.fetch(
-        f"SELECT {COLUMNS} FROM orders o WHERE {where} ORDER BY o.created_at DESC, o.id DESC LIMIT ${len(args)}", *args)
-    page = [dict(r) for r in rows[:first]]
-    for row in page:
-        row["cursor"] = cursors.encode(row["created_at"], row["id"])
-    return page, len(rows) > first
+    p = Params()
+    where = where_clause(org_id, f, tz, p.values)
+    return await keyset_page(conn, select=f"SELECT {COLUMNS} FROM orders o", where=where, p=p, ts="o.created_at",
+                             id="o.id", ts_key="created_at", first=first, after=after)
 
 
 async def by_ids(conn: asyncpg.Connection, org_id: UUID, ids: list[UUID]) -> list[dict[str, Any]]:
