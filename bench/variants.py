@@ -1,0 +1,198 @@
+"""Gateway variants for A/B measurements of proposed fixes, applied by monkeypatching at start-up.
+
+Nothing here changes production code: each factory patches the imported modules of one gateway
+process and then builds the normal app, so `bench/orders_page.py --gateway-app bench.variants:eager`
+measures what a fix would buy before anyone writes it. The patches are deliberately narrow (the
+orders page only) and are not production-ready code.
+
+- `no_sniffio`: httpcore 1.0.9's `current_async_library()` runs `import sniffio` on every call; sniffio
+  is not installed, and a failed import is not cached, so each call searches sys.path again
+  (about 4 ms of gateway CPU per orders page). Fix: depend on `sniffio` (or mark it absent, as here).
+- `eager`: `Order.customer/integration/category` are async DataLoader resolvers, so a 50-row page
+  creates 150 coroutines, futures and gather tasks. Fix: the `orders` resolver fetches the three
+  batches itself (concurrently) and the nested fields become plain attributes.
+- `auth_cache`: every GraphQL request verifies the JWT and calls /internal/auth/memberships. Fix:
+  cache the resolved viewer per (token, organisation hint) for a few seconds (bounded by the token's
+  expiry); a removed member then keeps access for at most that long.
+- `fast_client`: the gateway's internal calls go through httpx, which costs ~0.8-1.0 ms of CPU per call
+  on this machine (a raw HTTP/1.1 keep-alive client: ~0.05 ms). Fix: a lighter client for the
+  internal hop (aiohttp, or a small pooled HTTP/1.1 client as here), and fewer calls per page.
+- `all_fixes`: the three above `fast_client` together; `all_fixes_fast_client`: all four.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from typing import Any
+
+
+def _no_sniffio() -> None:
+    sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]  # import fails at once, httpcore assumes asyncio
+
+
+def _eager() -> None:
+    from services.gateway.graphql import orders as o
+    from services.gateway.graphql.catalogue import Category, Integration
+    from services.gateway.graphql.customers import Customer
+
+    definition = o.Order.__strawberry_definition__  # type: ignore[attr-defined]
+    for f in definition.fields:
+        if f.python_name in ("customer", "integration", "category"):
+            resolved = f.type  # from the resolver's return annotation
+            f._base_resolver = None
+            f.type = resolved
+            f.__dict__.pop("is_async", None)
+    query_field = next(f for f in o.OrdersQuery.__strawberry_definition__.fields  # type: ignore[attr-defined]
+                       if f.python_name == "orders")
+    original = query_field.base_resolver.wrapped_func
+
+    async def orders(self: Any, info: Any, filter: Any = None, first: int = 50, after: str | None = None) -> Any:
+        connection = await original(self, info, filter, first, after)
+        nodes = [e.node for e in connection.edges]
+        ctx = info.context
+        customers, integrations, categories = await asyncio.gather(
+            ctx.loader("customers").load_many([n.customer_id for n in nodes]),
+            ctx.loader("integrations").load_many([n.integration_id for n in nodes]),
+            ctx.loader("categories").load_many([n.category_id for n in nodes]))
+        for n, c, i, k in zip(nodes, customers, integrations, categories):
+            n.customer = Customer.from_row(c) if c else None
+            n.integration = Integration.from_row(i) if i else None
+            n.category = Category.from_row(k) if k else None
+        return connection
+
+    query_field.base_resolver.wrapped_func = orders
+
+
+def _auth_cache(ttl: float = 10.0) -> None:
+    from services.gateway import app as gateway_app
+
+    original = gateway_app.authenticate
+    cache: dict[tuple[str | None, str | None], tuple[float, Any]] = {}
+
+    async def authenticate(authorization: str | None, org_hint: str | None, verifier: Any, orders: Any) -> Any:
+        key = (authorization, org_hint)
+        hit = cache.get(key)
+        now = time.monotonic()
+        if hit and hit[0] > now:
+            return hit[1]
+        viewer = await original(authorization, org_hint, verifier, orders)
+        if len(cache) > 10_000:
+            cache.clear()
+        cache[key] = (now + ttl, viewer)  # a production version would also cap at the token's exp
+        return viewer
+
+    gateway_app.authenticate = authenticate
+
+
+def _fast_client() -> None:
+    """OrdersClient.call over a small pool of raw HTTP/1.1 keep-alive connections (bench-quality code)."""
+    from urllib.parse import urlsplit
+
+    import orjson
+
+    from services.gateway import orders_client as oc
+    from shared.http import dumps
+
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+    async def request(self: Any, method: str, path: str, body: bytes | None, headers: dict[str, str],
+                      params: dict[str, str] | None) -> tuple[int, bytes]:
+        base = urlsplit(str(self.http.base_url))
+        if params:
+            from urllib.parse import urlencode
+
+            path = f"{path}?{urlencode(params)}"
+        head = [f"{method} {path} HTTP/1.1", f"host: {base.hostname}:{base.port}",
+                f"content-length: {len(body or b'')}"] + [f"{k}: {v}" for k, v in headers.items()]
+        raw = ("\r\n".join(head) + "\r\n\r\n").encode() + (body or b"")
+        for attempt in range(2):
+            conn = idle.pop() if idle else await asyncio.open_connection(base.hostname, base.port)
+            reader, writer = conn
+            try:
+                writer.write(raw)
+                response_head = await reader.readuntil(b"\r\n\r\n")
+            except (OSError, asyncio.IncompleteReadError):
+                writer.close()
+                if attempt:
+                    raise oc.Unavailable("orders service unreachable") from None
+                continue
+            status = int(response_head[9:12])
+            length, chunked = 0, False
+            for line in response_head.split(b"\r\n")[1:]:
+                k, _, v = line.partition(b":")
+                k = k.strip().lower()
+                if k == b"content-length":
+                    length = int(v)
+                elif k == b"transfer-encoding":
+                    chunked = True
+            if chunked:
+                parts = []
+                while True:
+                    size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                    chunk = await reader.readexactly(size + 2)
+                    if size == 0:
+                        break
+                    parts.append(chunk[:-2])
+                content = b"".join(parts)
+            else:
+                content = await reader.readexactly(length)
+            idle.append(conn)
+            return status, content
+        raise oc.Unavailable("orders service unreachable")
+
+    class _Response:
+        def __init__(self, status: int, content: bytes) -> None:
+            self.status_code, self.content = status, content
+
+    async def call(self: Any, method: str, path: str, *, org_id: Any = None, subject: str | None = None,
+                   role: str | None = None, json: Any = None, headers: dict[str, str] | None = None,
+                   params: dict[str, str] | None = None) -> Any:
+        status, content = await request(self, method, path, dumps(json) if json is not None else None,
+                                        self._headers(org_id, subject, role, headers), params)
+        return self._result(_Response(status, content))
+
+    oc.OrdersClient.call = call  # type: ignore[method-assign]
+    _ = orjson
+
+
+def _build() -> Any:
+    from services.gateway.app import app
+
+    return app()
+
+
+def no_sniffio() -> Any:
+    _no_sniffio()
+    return _build()
+
+
+def eager() -> Any:
+    _eager()
+    return _build()
+
+
+def auth_cache() -> Any:
+    _auth_cache()
+    return _build()
+
+
+def all_fixes() -> Any:
+    _no_sniffio()
+    _eager()
+    _auth_cache()
+    return _build()
+
+
+def fast_client() -> Any:
+    _fast_client()
+    return _build()
+
+
+def all_fixes_fast_client() -> Any:
+    _no_sniffio()
+    _eager()
+    _auth_cache()
+    _fast_client()
+    return _build()
