@@ -107,11 +107,16 @@ class EmbeddedPostgres:
     def url(self) -> str:
         return f"postgresql://{PG_SUPERUSER}@127.0.0.1:{self.port}/postgres"
 
-    def _run(self, args: list[str], **kw: object) -> subprocess.CompletedProcess[bytes]:
+    def _run(self, args: list[str], check: bool = True) -> subprocess.CompletedProcess[bytes]:
+        extra: dict[str, object] = {}
         if _is_root():
             user = _ensure_run_user()
-            return subprocess.run(args, user=user.pw_uid, group=user.pw_gid, check=True, capture_output=True, **kw)  # type: ignore[call-overload]
-        return subprocess.run(args, check=True, capture_output=True, **kw)  # type: ignore[call-overload]
+            extra = {"user": user.pw_uid, "group": user.pw_gid}
+        done = subprocess.run(args, capture_output=True, **extra)  # type: ignore[call-overload]
+        if check and done.returncode != 0:
+            raise RuntimeError(f"{Path(args[0]).name} failed ({done.returncode}): "
+                               f"{(done.stderr or done.stdout).decode(errors='replace').strip()[-1500:]}")
+        return done
 
     def start(self) -> "EmbeddedPostgres":
         bin_dir = _pg_bin()
@@ -133,6 +138,10 @@ class EmbeddedPostgres:
             log.touch()
             user = _ensure_run_user()
             os.chown(log, user.pw_uid, user.pw_gid)
+        if self._run([str(bin_dir / "pg_ctl"), "-D", str(pgdata), "status"], check=False).returncode == 0:
+            # Left running by a launcher that was killed: reuse it rather than fail.
+            _wait_port(self.port, 10, "PostgreSQL (already running)", log)
+            return self
         # A previous run that was killed leaves a stale pid file; pg_ctl copes with it.
         self._run([
             str(bin_dir / "pg_ctl"), "-D", str(pgdata), "-l", str(log), "-w", "-t", "60", "start",
@@ -145,10 +154,7 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         pgdata = self.data_dir / "pgdata"
-        try:
-            self._run([str(_pg_bin() / "pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", "stop"])
-        except subprocess.CalledProcessError:
-            pass
+        self._run([str(_pg_bin() / "pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", "stop"], check=False)
 
 
 @dataclass

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 import strawberry
 from strawberry.types import Info
+from strawberry.types.nodes import SelectedField
 
 from services.gateway.graphql.catalogue import Category, Integration, Product
 from services.gateway.graphql.common import DateRangeInput, Money, PageInfo, check_page
@@ -17,6 +20,8 @@ from services.gateway.graphql.customers import Customer
 from services.gateway.graphql.errors import UserError, from_service, user_errors
 from services.gateway.graphql.organisation import require_admin
 from services.gateway.orders_client import ServiceError
+
+T = TypeVar("T")
 
 
 @strawberry.enum(description="Delivery of the order: PENDING awaits the provider's confirmation.")
@@ -46,26 +51,36 @@ class Order:
     integration_id: strawberry.Private[str]
     category_id: strawberry.Private[str]
     product_id: strawberry.Private[str]
+    # Relations that came with the page (see `orders`); others load through the DataLoaders.
+    related: strawberry.Private[dict[str, dict[str, Any] | None]] = dataclasses.field(default_factory=dict)
+
+    def _relation(self, info: Info[Context, None], name: str, key: str, build: Callable[[dict[str, Any]], T]) -> Any:
+        """The related object, synchronously when prefetched (no task per row), else an awaitable."""
+        if name in self.related:
+            row = self.related[name]
+            return build(row) if row else None
+
+        async def load() -> T | None:
+            row = await info.context.loader(LOADERS[name]).load(key)
+            return build(row) if row else None
+
+        return load()
 
     @strawberry.field
-    async def customer(self, info: Info[Context, None]) -> Customer | None:
-        row = await info.context.loader("customers").load(self.customer_id)
-        return Customer.from_row(row) if row else None
+    def customer(self, info: Info[Context, None]) -> Customer | None:
+        return self._relation(info, "customer", self.customer_id, Customer.from_row)  # type: ignore[no-any-return]
 
     @strawberry.field
-    async def integration(self, info: Info[Context, None]) -> Integration | None:
-        row = await info.context.loader("integrations").load(self.integration_id)
-        return Integration.from_row(row) if row else None
+    def integration(self, info: Info[Context, None]) -> Integration | None:
+        return self._relation(info, "integration", self.integration_id, Integration.from_row)  # type: ignore[no-any-return]
 
     @strawberry.field
-    async def category(self, info: Info[Context, None]) -> Category | None:
-        row = await info.context.loader("categories").load(self.category_id)
-        return Category.from_row(row) if row else None
+    def category(self, info: Info[Context, None]) -> Category | None:
+        return self._relation(info, "category", self.category_id, Category.from_row)  # type: ignore[no-any-return]
 
     @strawberry.field
-    async def product(self, info: Info[Context, None]) -> Product | None:
-        row = await info.context.loader("products").load(self.product_id)
-        return Product.from_row(row) if row else None
+    def product(self, info: Info[Context, None]) -> Product | None:
+        return self._relation(info, "product", self.product_id, Product.from_row)  # type: ignore[no-any-return]
 
     @classmethod
     def from_row(cls, r: dict[str, Any]) -> "Order":
@@ -75,6 +90,20 @@ class Order:
                    created_at=dt.datetime.fromisoformat(r["created_at"]), updated_at=dt.datetime.fromisoformat(r["updated_at"]),
                    customer_id=str(r["customer_id"]), integration_id=str(r["integration_id"]),
                    category_id=str(r["category_id"]), product_id=str(r["product_id"]))
+
+
+LOADERS = {"customer": "customers", "integration": "integrations", "category": "categories", "product": "products"}
+RELATIONS = set(LOADERS)
+
+
+def _selected_names(selections: Iterable[Any]) -> set[str]:
+    """Every field name selected anywhere below, through fragments too."""
+    names: set[str] = set()
+    for sel in selections:
+        if isinstance(sel, SelectedField):
+            names.add(sel.name)
+        names |= _selected_names(getattr(sel, "selections", None) or [])
+    return names
 
 
 @strawberry.type
@@ -165,12 +194,18 @@ class OrdersQuery:
     async def orders(self, info: Info[Context, None], filter: OrderFilterInput | None = None, first: int = 50,
                      after: str | None = None) -> OrderConnection:
         check_page(first, info.context.settings.max_page_size)
-        body = {"filter": filter.to_json() if filter else {}, "first": first, "after": after}
+        expand = sorted(RELATIONS & _selected_names(info.selected_fields))
+        body = {"filter": filter.to_json() if filter else {}, "first": first, "after": after, "expand": expand}
         try:
             page = await info.context.call("POST", "/internal/orders/list", json=body)
         except ServiceError as exc:
             raise from_service(exc) from None
-        edges = [OrderEdge(cursor=r["cursor"], node=Order.from_row(r)) for r in page["rows"]]
+        by_id = {name: {str(r["id"]): r for r in rows} for name, rows in page["related"].items()}
+        edges = []
+        for r in page["rows"]:
+            order = Order.from_row(r)
+            order.related = {name: by_id[name].get(str(r[f"{name}_id"])) for name in by_id}
+            edges.append(OrderEdge(cursor=r["cursor"], node=order))
         return OrderConnection(edges=edges, page_info=PageInfo(has_next_page=page["has_next_page"],
                                                                end_cursor=edges[-1].cursor if edges else None))
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import StreamingResponse
@@ -13,9 +13,12 @@ from services.orders.domain.commission import CommStatus, Status
 from services.orders.domain.filters import CustomerFilter, OrderFilter
 from services.orders.errors import DomainError
 from services.orders import exports
-from services.orders.repository import orders, organisations
+from services.orders.repository import catalogue, customers, orders, organisations
 
 Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
+
+
+Relation = Literal["customer", "integration", "category", "product"]
 
 
 class Page(BaseModel):
@@ -23,6 +26,8 @@ class Page(BaseModel):
     filter: OrderFilter = Field(default_factory=OrderFilter)
     first: int = Field(default=50, ge=1, le=500)
     after: str | None = None
+    # Related rows to return with the page, so a list screen needs one call, not one per relation.
+    expand: list[Relation] = Field(default_factory=list, max_length=4)
 
 
 class SummaryQuery(BaseModel):
@@ -41,7 +46,20 @@ async def list_orders(call: Call) -> Any:
     page = call.parse(Page)
     tz = await organisations.time_zone(call.conn, call.org_id)
     rows, more = await orders.list_page(call.conn, call.org_id, page.filter, tz, page.first, page.after)
-    return {"rows": rows, "has_next_page": more}
+    related: dict[str, list[dict[str, Any]]] = {}
+    for relation in dict.fromkeys(page.expand):
+        fetch = _RELATED[relation]
+        ids = list({row[f"{relation}_id"] for row in rows})
+        related[relation] = await fetch(call.conn, call.org_id, ids) if ids else []
+    return {"rows": rows, "has_next_page": more, "related": related}
+
+
+_RELATED = {
+    "customer": customers.by_ids,
+    "integration": catalogue.integrations_by_ids,
+    "category": catalogue.categories_by_ids,
+    "product": catalogue.products_by_ids,
+}
 
 
 @endpoint()
