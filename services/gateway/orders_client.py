@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
@@ -31,14 +32,28 @@ class Unavailable(Exception):
 class OrdersClient:
     def __init__(self, base_url: str, secret: str, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.secret = secret
+        self._tokens: dict[tuple[str | None, str | None, str | None], tuple[float, str]] = {}
         self.http = httpx.AsyncClient(
             base_url=base_url, transport=transport, timeout=httpx.Timeout(30, connect=5),
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32))
 
+    def _token(self, org_id: str | None, subject: str | None, role: str | None) -> str:
+        """Service tokens live two minutes; one is reused for a minute per (org, user, role)."""
+        key = (org_id, subject, role)
+        now = time.monotonic()
+        hit = self._tokens.get(key)
+        if hit and now - hit[0] < service_tokens.TTL_SECONDS / 2:
+            return hit[1]
+        if len(self._tokens) > 10_000:
+            self._tokens.clear()
+        token = service_tokens.mint(self.secret, caller="gateway", audience="orders", org_id=org_id, subject=subject,
+                                    role=role)
+        self._tokens[key] = (now, token)
+        return token
+
     def _headers(self, org_id: UUID | str | None, subject: str | None, role: str | None,
                  extra: dict[str, str] | None = None) -> dict[str, str]:
-        token = service_tokens.mint(self.secret, caller="gateway", audience="orders",
-                                    org_id=str(org_id) if org_id else None, subject=subject, role=role)
+        token = self._token(str(org_id) if org_id else None, subject, role)
         headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
         rid = slog.request_id.get()
         if rid:
