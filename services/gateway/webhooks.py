@@ -124,6 +124,6 @@ async def commission_webhook(request: Request) -> Response:
     except Exception:
         logger.exception("could not enqueue webhook")
         return error(503, "UNAVAILABLE", "try again later")
-    slog.log(logger, logging.INFO, "webhook accepted", provider=public_id, webhook_id=headers["webhook-id"],
+    slog.log(logger, logging.DEBUG, "webhook accepted", provider=public_id, webhook_id=headers["webhook-id"],
              dramatiq_message_id=message.message_id)
     return JSON({"accepted": True, "webhookId": headers["webhook-id"]}, status_code=202)

@@ -30,8 +30,11 @@ async def apply_provider_webhook(org_id: str, provider_id: str, webhook_id: str,
     assert resources.pool is not None, "worker resources not started"
     token = slog.org_id.set(org_id)
     try:
-        async with tenant_tx(resources.pool, org_id) as conn:
-            outcome = await orders.apply_provider_webhook(conn, UUID(org_id), UUID(provider_id), webhook_id, data)
+        try:
+            async with tenant_tx(resources.pool, org_id) as conn:
+                outcome = await orders.apply_provider_webhook(conn, UUID(org_id), UUID(provider_id), webhook_id, data)
+        except orders.DuplicateWebhook:
+            outcome = "duplicate"  # rolled back: the other delivery's change stands
         slog.log(logger, logging.INFO, "provider webhook", webhook_id=webhook_id, outcome=outcome)
         return outcome
     finally:

@@ -162,10 +162,12 @@ def _event_payload(order: dict[str, Any]) -> dict[str, Any]:
 async def change_state(conn: asyncpg.Connection, org_id: UUID, order_id: UUID, *, status: Status | None,
                        comm_status: CommStatus | None, amount: Decimal | None, currency: str | None, source: str,
                        reference: str | None, actor: str | None, provider_seq: int | None = None,
-                       provider_id: UUID | None = None) -> tuple[dict[str, Any], bool]:
-    """Move an order to a new (status, commission) state; refuses illegal moves with nothing changed."""
-    row = await conn.fetchrow(
-        f"SELECT {COLUMNS}, o.provider_seq FROM orders o WHERE o.org_id = $1 AND o.id = $2 FOR UPDATE", org_id, order_id)
+                       provider_id: UUID | None = None, locked: asyncpg.Record | None = None) -> tuple[dict[str, Any], bool]:
+    """Move an order to a new (status, commission) state; refuses illegal moves with nothing changed.
+
+    `locked` is the order's row when the caller already holds it FOR UPDATE.
+    """
+    row = locked or await _lock(conn, org_id, order_id)
     if row is None or (provider_id is not None and row["provider_id"] != provider_id):
         raise NotFound("order", "orderId")
     if currency is not None and currency != row["currency"]:
@@ -192,40 +194,50 @@ async def change_state(conn: asyncpg.Connection, org_id: UUID, order_id: UUID, *
     return order, True
 
 
+async def _lock(conn: asyncpg.Connection, org_id: UUID, order_id: UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {COLUMNS}, o.provider_seq FROM orders o WHERE o.org_id = $1 AND o.id = $2 FOR UPDATE", org_id, order_id)
+
+
+class DuplicateWebhook(Exception):
+    """The same webhook was applied concurrently; the transaction must roll back."""
+
+
 async def apply_provider_webhook(conn: asyncpg.Connection, org_id: UUID, provider_id: UUID, webhook_id: str,
                                  data: dict[str, Any]) -> str:
     """Apply one provider webhook exactly once; returns the outcome recorded with its receipt.
 
-    The receipt's primary key (provider, webhook id) is the deduplication, inserted in the
-    same transaction as the update: a duplicate delivered concurrently waits for the first
-    to commit and then finds the receipt. Updates older than the order's last applied
-    provider sequence are stale and skipped.
+    The order row is locked first, so deliveries of updates to one order apply one at a time;
+    updates at or below the order's last applied provider sequence are stale and change
+    nothing. The receipt's primary key (provider, webhook id), inserted in the same
+    transaction, is the deduplication: a redelivery hours later finds it and is a no-op. Should
+    a duplicate ever race past the lock having changed something (it cannot while the lock
+    holds), it raises DuplicateWebhook so the caller rolls the change back.
     """
-    claimed = await conn.fetchval(
-        "INSERT INTO webhook_receipts (org_id, provider_id, webhook_id, order_id, outcome) VALUES ($1, $2, $3, $4, 'applying')"
-        " ON CONFLICT (provider_id, webhook_id) DO NOTHING RETURNING true",
-        org_id, provider_id, webhook_id, UUID(data["order_id"]))
-    if not claimed:
-        return "duplicate"
-    seq = int(data["sequence"])
-    current_seq = await conn.fetchval(
-        "SELECT provider_seq FROM orders WHERE org_id = $1 AND id = $2 AND provider_id = $3 FOR UPDATE",
-        org_id, UUID(data["order_id"]), provider_id)
-    if current_seq is None:
+    order_id, seq = UUID(data["order_id"]), int(data["sequence"])
+    row = await _lock(conn, org_id, order_id)
+    wrote = False
+    if row is None or row["provider_id"] != provider_id:
         outcome = "unknown_order"
-    elif seq <= current_seq:
+    elif seq <= row["provider_seq"]:
         outcome = "stale"
     else:
         try:
             _, changed = await change_state(
-                conn, org_id, UUID(data["order_id"]), status=Status(data["status"]),
+                conn, org_id, order_id, status=Status(data["status"]),
                 comm_status=CommStatus(data["commission_status"]) if data.get("commission_status") else None,
                 amount=Decimal(data["amount"]) if data.get("amount") is not None else None,
                 currency=data.get("currency"), source="provider", reference=webhook_id,
-                actor=f"provider:{provider_id}", provider_seq=seq, provider_id=provider_id)
-            outcome = "applied" if changed else "unchanged"
+                actor=f"provider:{provider_id}", provider_seq=seq, provider_id=provider_id, locked=row)
+            outcome, wrote = ("applied" if changed else "unchanged"), True
         except (IllegalTransition, DomainError) as exc:
             outcome = f"rejected: {exc}"
-    await conn.execute("UPDATE webhook_receipts SET outcome = $3 WHERE provider_id = $1 AND webhook_id = $2",
-                       provider_id, webhook_id, outcome)
-    return outcome
+    recorded = await conn.fetchval(
+        "INSERT INTO webhook_receipts (org_id, provider_id, webhook_id, order_id, outcome) VALUES ($1, $2, $3, $4, $5)"
+        " ON CONFLICT (provider_id, webhook_id) DO NOTHING RETURNING true",
+        org_id, provider_id, webhook_id, order_id, outcome)
+    if recorded:
+        return outcome
+    if wrote:
+        raise DuplicateWebhook(webhook_id)
+    return "duplicate"
