@@ -107,7 +107,8 @@ def _fast_client() -> None:
         head = [f"{method} {path} HTTP/1.1", f"host: {base.hostname}:{base.port}",
                 f"content-length: {len(body or b'')}"] + [f"{k}: {v}" for k, v in headers.items()]
         raw = ("\r\n".join(head) + "\r\n\r\n").encode() + (body or b"")
-        for attempt in range(2):
+        for attempt in range(len(idle) + 2):  # idle connections may have been closed by the server meanwhile
+            fresh = not idle
             conn = idle.pop() if idle else await asyncio.open_connection(base.hostname, base.port)
             reader, writer = conn
             try:
@@ -115,7 +116,7 @@ def _fast_client() -> None:
                 response_head = await reader.readuntil(b"\r\n\r\n")
             except (OSError, asyncio.IncompleteReadError):
                 writer.close()
-                if attempt:
+                if fresh:
                     raise oc.Unavailable("orders service unreachable") from None
                 continue
             status = int(response_head[9:12])
