@@ -15,6 +15,9 @@ from shared.auth import service_tokens
 from shared.http import dumps
 
 
+EXPORT_READ_TIMEOUT = 15 * 60.0
+
+
 class ServiceError(Exception):
     """An expected refusal from a service, carried to the caller with its code and field."""
 
@@ -85,7 +88,10 @@ class OrdersClient:
 
     async def stream(self, path: str, *, org_id: str, subject: str | None, role: str | None,
                      json: Any) -> tuple[httpx.Response, AsyncIterator[bytes]]:
-        request = self.http.build_request("POST", path, content=dumps(json), headers=self._headers(org_id, subject, role))
+        # An XLSX workbook is only sent once written (openpyxl needs the whole file): allow long
+        # silences between chunks of an export, unlike ordinary calls.
+        request = self.http.build_request("POST", path, content=dumps(json), headers=self._headers(org_id, subject, role),
+                                          timeout=httpx.Timeout(EXPORT_READ_TIMEOUT, connect=5))
         response = await self.http.send(request, stream=True)
         if response.status_code >= 400:
             await response.aread()
