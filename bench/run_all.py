@@ -39,7 +39,12 @@ def main() -> None:
     ]
     only = {s for s in args.only.split(",") if s}
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    figures: list[str] = []
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
+                           text=True).stdout.strip()
+    figures: list[str] = [f"code: commit {head or '?'}{' plus uncommitted changes' if dirty else ''};"
+                          f" {os.cpu_count()} cores; load average before the run {os.getloadavg()[0]:.2f}"]
+    print(figures[0], flush=True)
     started = time.monotonic()
     for name, cmd in runs:
         if only and name not in only:
