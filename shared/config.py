@@ -41,6 +41,7 @@ class Settings:
     oidc_audience: str = field(default_factory=lambda: _env("OIDC_AUDIENCE", "partner-platform"))
     oidc_jwks_url: str = field(default_factory=lambda: _env("OIDC_JWKS_URL", "http://127.0.0.1:8090/.well-known/jwks.json"))
     jwks_min_refresh_seconds: int = field(default_factory=lambda: _int("JWKS_MIN_REFRESH_SECONDS", 30))
+    auth_cache_seconds: int = field(default_factory=lambda: _int("AUTH_CACHE_SECONDS", 5))
     jwt_leeway_seconds: int = field(default_factory=lambda: _int("JWT_LEEWAY_SECONDS", 30))
     orders_api_url: str = field(default_factory=lambda: _env("ORDERS_API_URL", "http://127.0.0.1:8101"))
     gateway_public_url: str = field(default_factory=lambda: _env("GATEWAY_PUBLIC_URL", "http://127.0.0.1:8000"))

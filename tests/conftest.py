@@ -50,7 +50,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "JWKS_MIN_REFRESH_SECONDS": "1", "DRAMATIQ_HEARTBEAT_TIMEOUT_MS": "3000",
         "DRAMATIQ_MAINTENANCE_CHANCE": "100000",
         "SERVICE_TOKEN_SECRET": "test-service-secret-0123456789abcdef", "EXPORT_TOKEN_SECRET": "test-export-secret-0123456789abcdefgh",
-        "GATEWAY_PUBLIC_URL": "http://gateway.test", "MAX_PAGE_SIZE": "100",
+        "GATEWAY_PUBLIC_URL": "http://gateway.test", "MAX_PAGE_SIZE": "100", "AUTH_CACHE_SECONDS": "1",
     })
     from shared.bootstrap import bootstrap
     from shared.config import SERVICES, Settings

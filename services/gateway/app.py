@@ -22,7 +22,7 @@ from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from services.gateway import export_links, rest, webhooks
-from services.gateway.auth import NoMembership, NotAuthenticated, authenticate
+from services.gateway.auth import NoMembership, NotAuthenticated, ViewerCache, authenticate
 from services.gateway.graphql.context import Context
 from services.gateway.graphql.schema import build_schema
 from services.gateway.orders_client import OrdersClient, Unavailable
@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None, *, orders_transport: httpx.Asyn
                                           min_refresh_seconds=settings.jwks_min_refresh_seconds,
                                           leeway_seconds=settings.jwt_leeway_seconds)
         app.state.provider_secrets = webhooks.ProviderSecrets()
+        app.state.viewers = ViewerCache(settings.auth_cache_seconds)
         if broker is None:
             from shared.messaging.broker import broker as default_broker
 
@@ -95,7 +96,7 @@ def create_app(settings: Settings | None = None, *, orders_transport: httpx.Asyn
         try:
             scope["viewer"] = await authenticate(request.headers.get("authorization"),
                                                  request.headers.get("x-organisation-id"), request.app.state.verifier,
-                                                 request.app.state.orders)
+                                                 request.app.state.orders, request.app.state.viewers)
         except NotAuthenticated as exc:
             response: Response = error(401, "UNAUTHENTICATED", f"invalid or missing access token: {exc}")
             response.headers["www-authenticate"] = 'Bearer error="invalid_token"'

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -19,6 +20,36 @@ class Viewer:
     member_id: str
 
 
+class ViewerCache:
+    """Resolved viewers per (token, organisation hint) for a few seconds.
+
+    Saves the JWT verification and the membership call on every request of a dashboard
+    session. Bounded in size, never past the token's own expiry; a member who is removed
+    or demoted keeps their old rights for at most `ttl` seconds (AUTH_CACHE_SECONDS; 0 turns
+    it off). Each gateway replica has its own: nothing here is treated as truth.
+    """
+
+    def __init__(self, ttl: float, max_entries: int = 20_000) -> None:
+        self.ttl, self.max_entries = ttl, max_entries
+        self._entries: dict[tuple[str, str | None], tuple[float, Viewer]] = {}
+
+    def get(self, token: str, org_hint: str | None) -> Viewer | None:
+        hit = self._entries.get((token, org_hint))
+        if hit is None:
+            return None
+        if hit[0] <= time.time():
+            self._entries.pop((token, org_hint), None)
+            return None
+        return hit[1]
+
+    def put(self, token: str, org_hint: str | None, viewer: Viewer, token_exp: float) -> None:
+        if self.ttl <= 0:
+            return
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[(token, org_hint)] = (min(time.time() + self.ttl, token_exp), viewer)
+
+
 class NotAuthenticated(Exception):
     pass
 
@@ -28,11 +59,14 @@ class NoMembership(Exception):
 
 
 async def authenticate(authorization: str | None, org_hint: str | None, verifier: JwksVerifier,
-                       orders: OrdersClient) -> Viewer:
+                       orders: OrdersClient, cache: ViewerCache | None = None) -> Viewer:
     if not authorization or authorization[:7].lower() != "bearer ":
         raise NotAuthenticated("missing bearer token")
+    token = authorization[7:].strip()
+    if cache is not None and (viewer := cache.get(token, org_hint)) is not None:
+        return viewer
     try:
-        claims = await verifier.verify(authorization[7:].strip())
+        claims = await verifier.verify(token)
     except InvalidToken as exc:
         raise NotAuthenticated(str(exc)) from exc
     subject = str(claims["sub"])
@@ -54,5 +88,8 @@ async def authenticate(authorization: str | None, org_hint: str | None, verifier
         # First sign-in with the invited email: bind the invitation to this user.
         await orders.call("POST", "/internal/auth/activate", org_id=m["org_id"], subject=subject,
                           json={"memberId": m["member_id"]})
-    return Viewer(subject=subject, email=email, org_id=m["org_id"], org_name=m["org_name"], role=m["role"],
-                  member_id=m["member_id"])
+    viewer = Viewer(subject=subject, email=email, org_id=m["org_id"], org_name=m["org_name"], role=m["role"],
+                    member_id=m["member_id"])
+    if cache is not None:
+        cache.put(token, org_hint, viewer, float(claims["exp"]))
+    return viewer

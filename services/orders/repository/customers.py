@@ -11,7 +11,7 @@ import asyncpg
 from services.orders.domain.filters import CustomerFilter
 from services.orders.domain.names import anonymous_name
 from services.orders.errors import DomainError, NotFound
-from services.orders.repository.sql import Params, day_range, keyset_page, like_prefix
+from services.orders.repository.sql import Params, day_range, keyset_page, prefix_match
 from shared.messaging import contracts
 from shared.messaging.outbox import add_event
 
@@ -123,8 +123,9 @@ def where_clause(org_id: UUID, f: CustomerFilter, tz: str, args: list[Any]) -> s
     p = Params(args)
     parts = [f"c.org_id = {p(org_id)}", "c.merged_into IS NULL"]
     if f.search:
-        needle = p(like_prefix(f.search.lower()))
-        parts.append(f"(lower(c.display_name) LIKE {needle} OR lower(c.email) LIKE {needle})")
+        needle = f.search.lower()
+        parts.append(f"({prefix_match(p, 'lower(c.display_name)', needle)}"
+                     f" OR {prefix_match(p, 'lower(c.email)', needle)})")
     if f.kind:
         parts.append(f"c.kind = {p(f.kind.value)}")
     if f.integration_ids:

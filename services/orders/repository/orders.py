@@ -13,7 +13,7 @@ from services.orders.domain.commission import CommStatus, IllegalTransition, Ord
 from services.orders.domain.filters import OrderFilter
 from services.orders.errors import DomainError, NotFound
 from services.orders.repository import customers
-from services.orders.repository.sql import Params, day_range, keyset_page, like_prefix
+from services.orders.repository.sql import Params, day_range, keyset_page, prefix_match
 from shared.messaging import contracts
 from shared.messaging.outbox import add_event
 
@@ -36,7 +36,7 @@ def where_clause(org_id: UUID, f: OrderFilter, tz: str, args: list[Any]) -> str:
     if f.customer_id:
         parts.append(f"o.customer_id = {p(f.customer_id)}")
     if f.search:
-        parts.append(f"o.external_ref LIKE {p(like_prefix(f.search))}")
+        parts.append(prefix_match(p, "o.external_ref", f.search))
     return " AND ".join(parts)
 
 

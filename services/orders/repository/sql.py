@@ -26,6 +26,21 @@ def like_prefix(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
+def prefix_match(p: Params, expression: str, prefix: str) -> str:
+    """`expression` starts with `prefix`, in a form an index can serve under row-level security.
+
+    LIKE is not leakproof, so under forced RLS it is never an index condition; the byte-wise
+    range [prefix, prefix with its last character incremented) is, with a text_pattern_ops
+    index on `expression`. LIKE stays as the exact re-check.
+    """
+    parts = [f"{expression} ~>=~ {p(prefix)}"]
+    last = ord(prefix[-1])
+    if last < 0x10FFFF:
+        parts.append(f"{expression} ~<~ {p(prefix[:-1] + chr(last + 1))}")
+    parts.append(f"{expression} LIKE {p(like_prefix(prefix))}")
+    return "(" + " AND ".join(parts) + ")"
+
+
 def day_range(p: Params, column: str, date_from: date | None, date_to: date | None, tz: str) -> list[str]:
     """Predicates keeping `column` within whole days (to inclusive) of time zone `tz`."""
     if not (date_from or date_to):

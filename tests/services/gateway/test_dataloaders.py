@@ -58,3 +58,18 @@ async def test_single_orders_resolve_relations_through_loaders(settings, orders_
     assert {body["data"][f"o{i}"]["customer"]["id"] for i in range(3)} == {str(o["customer_id"]) for o in orders}
     assert counting.calls == Counter({"/internal/auth/memberships": 1, "/internal/orders/batch": 1,
                                       "/internal/customers/batch": 1, "/internal/integrations/batch": 1})
+
+
+async def test_a_dashboard_session_resolves_its_viewer_once_per_cache_period(settings, orders_app, tenant):
+    from services.gateway.app import create_app
+
+    counting = CountingTransport(httpx.ASGITransport(app=orders_app))
+    app = create_app(settings, orders_transport=counting)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
+            for _ in range(3):
+                assert (await gql(client, "{ me { role } }", token=tenant.admin_token))["data"]["me"]["role"] == "ADMIN"
+            assert counting.calls["/internal/auth/memberships"] == 1
+            other = await gql(client, "{ me { role } }", token=tenant.member_token)
+            assert other["data"]["me"]["role"] == "MEMBER"  # keyed by token: never another user's viewer
+            assert counting.calls["/internal/auth/memberships"] == 2

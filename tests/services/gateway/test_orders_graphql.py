@@ -196,3 +196,23 @@ async def test_customers_export_csv_neutralises_formulas(gateway, pool, tenant):
 async def test_page_size_is_capped(gateway, tenant):
     body = await gql(gateway, "{ orders(first: 101) { pageInfo { hasNextPage } } }", token=tenant.admin_token)
     assert body["errors"][0]["extensions"] == {"code": "INVALID_PAGE_SIZE", "field": "first"}
+
+
+async def test_search_is_a_literal_prefix_and_uses_an_index_under_rls(gateway, pool, tenant):
+    for ref in ("abc_1", "abcX1", "abd-1", "ab%"):
+        await create_order(pool, tenant, ref=ref)
+    refs = lambda body: sorted(e["node"]["externalRef"] for e in body["data"]["orders"]["edges"])  # noqa: E731
+    query = "query($s: String) { orders(first: 20, filter: {search: $s}) { edges { node { externalRef } } } }"
+    assert refs(await gql(gateway, query, {"s": "abc_"}, token=tenant.admin_token)) == ["abc_1"]  # _ is literal
+    assert refs(await gql(gateway, query, {"s": "ab%"}, token=tenant.admin_token)) == ["ab%"]  # % is literal
+    assert refs(await gql(gateway, query, {"s": "abc"}, token=tenant.admin_token)) == ["abcX1", "abc_1"]
+    from services.orders.domain.filters import OrderFilter
+    from services.orders.repository.orders import where_clause
+    from shared.db import tenant_tx
+
+    args: list = []
+    where = where_clause(tenant.org_id, OrderFilter(search="abc"), "UTC", args)
+    async with tenant_tx(pool, tenant.org_id) as conn:
+        await conn.execute("SET LOCAL enable_seqscan = off")
+        plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN SELECT id FROM orders o WHERE {where}", *args))
+    assert "orders_external_ref_prefix" in plan, plan
