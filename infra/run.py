@@ -119,7 +119,9 @@ def main() -> None:
         issuer = DevIssuer.load_or_create(DATA / "dev-issuer", env["OIDC_ISSUER"], env["OIDC_AUDIENCE"])
         issuer_server = issuer.serve(port=jwks_port)
         for name, cmd in processes(sys.executable).items():
-            procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL)
+            # Own session: a terminal's Ctrl-C reaches only this supervisor, which stops each child through
+            # its main process (Dramatiq's worker processes can hang when the whole group is signalled).
+            procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
             say(f"started {name} (pid {procs[name].pid})")
         _wait_ready(f"{gateway_url}/readyz", 90, procs)
     except (Exception, KeyboardInterrupt) as exc:

@@ -64,7 +64,7 @@ class Platform:
     def stop(self, name: str, sig: int = signal.SIGTERM) -> None:
         p = self.procs.pop(name)
         if p.poll() is None:
-            os.killpg(p.pid, sig)
+            p.send_signal(sig)  # the main process stops its own children (signalling the group can hang Dramatiq)
             try:
                 p.wait(15)
             except subprocess.TimeoutExpired:
