@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
 
+import aiohttp
 import httpx
 import orjson
 
@@ -33,12 +35,25 @@ class Unavailable(Exception):
 
 
 class OrdersClient:
+    """Calls go through aiohttp (the hot path: ~10x less CPU per call than httpx, measured in
+    bench/README.md); export streams and any injected transport (tests run the orders app
+    in-process through httpx's ASGI transport) go through httpx."""
+
     def __init__(self, base_url: str, secret: str, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self.secret = secret
+        self.secret, self.base_url = secret, base_url.rstrip("/")
         self._tokens: dict[tuple[str | None, str | None, str | None], tuple[float, str]] = {}
         self.http = httpx.AsyncClient(
             base_url=base_url, transport=transport, timeout=httpx.Timeout(30, connect=5),
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32))
+        self._use_aiohttp = transport is None
+        self._session: aiohttp.ClientSession | None = None
+
+    def _aiohttp(self) -> aiohttp.ClientSession:
+        if self._session is None:  # created on first use, inside the running event loop
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=64, keepalive_timeout=30),
+                timeout=aiohttp.ClientTimeout(total=30, connect=5), json_serialize=lambda o: dumps(o).decode())
+        return self._session
 
     def _token(self, org_id: str | None, subject: str | None, role: str | None) -> str:
         """Service tokens live two minutes; one is reused for a minute per (org, user, role)."""
@@ -67,22 +82,29 @@ class OrdersClient:
     async def call(self, method: str, path: str, *, org_id: UUID | str | None = None, subject: str | None = None,
                    role: str | None = None, json: Any = None, headers: dict[str, str] | None = None,
                    params: dict[str, str] | None = None) -> Any:
+        content = dumps(json) if json is not None else None
+        all_headers = self._headers(org_id, subject, role, headers)
         try:
-            response = await self.http.request(
-                method, path, content=dumps(json) if json is not None else None, params=params,
-                headers=self._headers(org_id, subject, role, headers))
-        except httpx.TransportError as exc:
+            if self._use_aiohttp:
+                async with self._aiohttp().request(method, self.base_url + path, data=content, params=params,
+                                                   headers=all_headers) as r:
+                    return self._result(r.status, await r.read())
+            response = await self.http.request(method, path, content=content, params=params, headers=all_headers)
+        except (httpx.TransportError, aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise Unavailable(f"orders service unreachable: {type(exc).__name__}") from exc
-        return self._result(response)
+        return self._result(response.status_code, response.content)
 
     @staticmethod
-    def _result(response: httpx.Response) -> Any:
-        body = orjson.loads(response.content) if response.content else None
-        if response.status_code >= 500:
-            raise Unavailable(f"orders service error {response.status_code}")
-        if response.status_code >= 400:
+    def _result(status: int, content: bytes) -> Any:
+        try:
+            body = orjson.loads(content) if content else None
+        except orjson.JSONDecodeError:
+            raise Unavailable(f"orders service answered {status} with a body that is not JSON") from None
+        if status >= 500:
+            raise Unavailable(f"orders service error {status}")
+        if status >= 400:
             err = (body or {}).get("error", {}) if isinstance(body, dict) else {}
-            raise ServiceError(response.status_code, err.get("code", "ERROR"), err.get("message", "request refused"),
+            raise ServiceError(status, err.get("code", "ERROR"), err.get("message", "request refused"),
                                err.get("field"), err.get("errors"))
         return body
 
@@ -96,7 +118,7 @@ class OrdersClient:
         if response.status_code >= 400:
             await response.aread()
             await response.aclose()
-            self._result(response)
+            self._result(response.status_code, response.content)
 
         async def body() -> AsyncIterator[bytes]:
             try:
@@ -109,3 +131,5 @@ class OrdersClient:
 
     async def aclose(self) -> None:
         await self.http.aclose()
+        if self._session is not None:
+            await self._session.close()
