@@ -242,3 +242,19 @@ def plain_relations_fast_client() -> Any:
     _plain_relations()
     _fast_client()
     return _build()
+
+
+def httpx_calls() -> Any:
+    """The gateway before its internal calls moved to aiohttp: every call through httpx."""
+    from services.gateway import orders_client
+
+    original = orders_client.OrdersClient.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        self._use_aiohttp = False
+
+    orders_client.OrdersClient.__init__ = init  # type: ignore[method-assign]
+    from services.gateway.app import app
+
+    return app()
