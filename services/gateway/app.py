@@ -29,10 +29,12 @@ from services.gateway.orders_client import OrdersClient, Unavailable
 from shared import logging as slog
 from shared.auth.user_tokens import JwksVerifier
 from shared.config import Settings, get_settings
-from shared.http import JSON, RequestContext, error, health_routes
+from shared.http import JSON, RequestContext, error, health_routes, tune_gc
 
 
 MAX_GRAPHQL_BODY = 64 * 1024
+
+
 
 
 class GraphQLView(GraphQL):
@@ -64,6 +66,7 @@ def create_app(settings: Settings | None = None, *, orders_transport: httpx.Asyn
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        tune_gc()
         app.state.settings = settings
         app.state.orders = OrdersClient(settings.orders_api_url, settings.service_token_secret, transport=orders_transport)
         app.state.verifier = JwksVerifier(jwks_url=settings.oidc_jwks_url, issuer=settings.oidc_issuer,

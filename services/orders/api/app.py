@@ -12,7 +12,7 @@ from services.orders.api import catalogue, customers, ingest, orders, organisati
 from shared import logging as slog
 from shared.config import Settings, get_settings
 from shared.db import create_pool
-from shared.http import RequestContext, health_routes
+from shared.http import RequestContext, health_routes, tune_gc
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -20,6 +20,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        tune_gc()
         app.state.settings = settings
         app.state.pool = await create_pool(settings.service_database_url("orders"), max_size=settings.db_pool_max)
         try:
