@@ -81,9 +81,11 @@ def create_app(settings: Settings | None = None, *, orders_transport: httpx.Asyn
             app.state.broker = default_broker
         else:
             app.state.broker = broker
+        app.state.webhook_batcher = webhooks.WebhookBatcher(app.state.broker)
         try:
             yield
         finally:
+            await app.state.webhook_batcher.aclose()
             await app.state.orders.aclose()
             await app.state.verifier.aclose()
 

@@ -33,6 +33,8 @@ SUBSCRIBERS: dict[str, tuple[Subscriber, ...]] = {
 # Jobs the gateway hands to the orders worker.
 ORDERS_QUEUE = "orders"
 APPLY_PROVIDER_WEBHOOK = "orders.apply_provider_webhook"
+# A batch of verified webhooks: [{"org_id", "provider_id", "webhook_id", "data"}, ...]
+APPLY_PROVIDER_WEBHOOKS = "orders.apply_provider_webhooks"
 
 
 def envelope(*, id: UUID, type: str, org_id: UUID, occurred_at: datetime, version: int, payload: dict[str, Any]) -> dict[str, Any]:

@@ -398,11 +398,11 @@ def recording_broker(gateway_app) -> Any:
     """Swap the gateway's broker for a recorder (by hand: pytest's monkeypatch deletes, rather than restores,
     attributes of a Starlette State on undo)."""
     real, broker = gateway_app.state.broker, _RecordingBroker()
-    gateway_app.state.broker = broker
+    gateway_app.state.broker = gateway_app.state.webhook_batcher.broker = broker
     try:
         yield broker
     finally:
-        gateway_app.state.broker = real
+        gateway_app.state.broker = gateway_app.state.webhook_batcher.broker = real
 
 
 async def test_org_b_webhook_secret_does_not_open_org_a_provider_path(gateway, recording_broker, pool, owner_pool, pair):
@@ -423,15 +423,16 @@ async def test_org_b_webhook_secret_does_not_open_org_a_provider_path(gateway, r
     body = _commission(a_order["id"])
     resp = await gateway.post(a_path, content=body, headers=_signed(p.a.provider["webhook_secret"], body))
     assert resp.status_code == 202, resp.text
-    assert [m.args[:2] for m in broker.messages] == [(str(p.a.org_id), str(p.a.provider["id"]))]
+    assert [(i["org_id"], i["provider_id"]) for m in broker.messages for i in m.args[0]] == [
+        (str(p.a.org_id), str(p.a.provider["id"]))]
 
     # B's provider on its own path naming A's order: routed to org B, where the order does not exist.
     broker.messages.clear()
     resp = await gateway.post(f"/webhooks/providers/{p.b.provider['public_id']}/commission", content=body,
                               headers=_signed(b_secret, body))
     assert resp.status_code == 202, resp.text
-    (message,) = broker.messages
-    org_id, provider_id, webhook_id, data = message.args
+    ((item,),) = [m.args[0] for m in broker.messages]
+    org_id, provider_id, webhook_id, data = item["org_id"], item["provider_id"], item["webhook_id"], item["data"]
     assert (org_id, provider_id) == (str(p.b.org_id), str(p.b.provider["id"]))
     before = await owner_pool.fetchrow("SELECT * FROM orders WHERE id = $1", a_order["id"])
     async with tenant_tx(pool, org_id) as conn:  # what the worker's actor does with the message

@@ -186,3 +186,30 @@ async def test_illegal_transition_is_recorded_and_changes_nothing(gateway, broke
     async with tenant_tx(pool, tenant.org_id) as conn:
         outcome = await conn.fetchval("SELECT outcome FROM webhook_receipts WHERE webhook_id = $1", mid)
     assert outcome.startswith("rejected: cannot move an order from FAILED")
+
+
+async def test_one_batch_spanning_organisations_applies_each_webhook_once(broker, worker, pool, tenant, other_tenant):
+    """A batch message (what the gateway sends for webhooks arriving together), redelivered as well."""
+    from dramatiq import Message
+
+    from shared.messaging import contracts
+
+    a1, a2 = await create_order(pool, tenant, status="SUCCESSFUL"), await create_order(pool, tenant, status="FAILED")
+    b1 = await create_order(pool, other_tenant, status="SUCCESSFUL")
+
+    def item(t: Any, order: Any, webhook_id: str, comm: str, seq: int = 1) -> dict[str, Any]:
+        return {"org_id": str(t.org_id), "provider_id": str(t.provider["id"]), "webhook_id": webhook_id,
+                "data": {"order_id": str(order["id"]), "sequence": seq, "status": "SUCCESSFUL", "commission_status": comm}}
+
+    tag = uuid.uuid4().hex[:8]
+    items = [item(tenant, a1, f"a1-{tag}", "SUCCESSFUL"), item(tenant, a1, f"a1-{tag}", "SUCCESSFUL"),
+             item(tenant, a2, f"a2-{tag}", "PENDING"), item(other_tenant, b1, f"b1-{tag}", "SUCCESSFUL")]
+    for _ in range(2):  # the second delivery stands for a redelivery after a crash
+        broker.enqueue(Message(queue_name=contracts.ORDERS_QUEUE, actor_name=contracts.APPLY_PROVIDER_WEBHOOKS,
+                               args=(items,), kwargs={}, options={}))
+        await _drain(broker)
+    assert await _order_state(pool, tenant, a1["id"]) == ("SUCCESSFUL", "SUCCESSFUL", "12.50")
+    assert await _order_state(pool, tenant, a2["id"]) == ("FAILED", "N/A", "12.50")  # illegal: refused alone
+    assert await _order_state(pool, other_tenant, b1["id"]) == ("SUCCESSFUL", "SUCCESSFUL", "12.50")
+    assert [r["reference"] for r in await _provider_ledger(pool, tenant, a1["id"])] == [f"a1-{tag}"]
+    assert len(await _provider_ledger(pool, other_tenant, b1["id"])) == 1
