@@ -24,23 +24,6 @@ class Resources:
 resources = Resources()
 
 
-@async_actor(actor_name=contracts.APPLY_PROVIDER_WEBHOOK, queue_name=contracts.ORDERS_QUEUE)
-async def apply_provider_webhook(org_id: str, provider_id: str, webhook_id: str, data: dict[str, Any]) -> str:
-    """Apply a verified provider webhook; the receipt row makes redeliveries no-ops."""
-    assert resources.pool is not None, "worker resources not started"
-    token = slog.org_id.set(org_id)
-    try:
-        try:
-            async with tenant_tx(resources.pool, org_id) as conn:
-                outcome = await orders.apply_provider_webhook(conn, UUID(org_id), UUID(provider_id), webhook_id, data)
-        except orders.DuplicateWebhook:
-            outcome = "duplicate"  # rolled back: the other delivery's change stands
-        slog.log(logger, logging.INFO, "provider webhook", webhook_id=webhook_id, outcome=outcome)
-        return outcome
-    finally:
-        slog.org_id.reset(token)
-
-
 @async_actor(actor_name=contracts.APPLY_PROVIDER_WEBHOOKS, queue_name=contracts.ORDERS_QUEUE)
 async def apply_provider_webhooks(items: list[dict[str, Any]]) -> dict[str, str]:
     """Apply a batch of verified webhooks, each in its own short transaction.

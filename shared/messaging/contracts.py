@@ -32,7 +32,6 @@ SUBSCRIBERS: dict[str, tuple[Subscriber, ...]] = {
 
 # Jobs the gateway hands to the orders worker.
 ORDERS_QUEUE = "orders"
-APPLY_PROVIDER_WEBHOOK = "orders.apply_provider_webhook"
 # A batch of verified webhooks: [{"org_id", "provider_id", "webhook_id", "data"}, ...]
 APPLY_PROVIDER_WEBHOOKS = "orders.apply_provider_webhooks"
 
