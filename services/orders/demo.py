@@ -124,13 +124,14 @@ async def load_demo(owner_dsn: str, *, org_id: UUID = DEMO_ORG_ID, org_name: str
                     customers: int = 5000, orders: int = 40000, days: int = 90, seed: int = 7,
                     admin_subject: str = DEMO_ADMIN_SUBJECT, admin_email: str = DEMO_ADMIN_EMAIL,
                     progress: Callable[[str], None] | None = None, ledger: bool = True,
-                    bulk: bool | None = None) -> DemoResult:
+                    bulk: bool | None = None, now: float | None = None) -> DemoResult:
     """Load one demo organisation: `customers` customers and `orders` orders over the last `days` days.
 
     `ledger=False` skips the commission ledger (one row per order), for the largest benchmark loads.
     `bulk`: None (default) drops and rebuilds foreign keys and secondary indexes of tables that are
     empty when the load starts, False never does (see `_bulk`). Raises ValueError if the
-    organisation already exists.
+    organisation already exists. `now` (epoch seconds, default the current time) is where the
+    demo's time line ends: loads with the same seed and `now` hold the same data.
     """
     if customers < 0 or orders < 0 or days < 1:
         raise ValueError("customers and orders must be >= 0 and days >= 1")
@@ -139,7 +140,7 @@ async def load_demo(owner_dsn: str, *, org_id: UUID = DEMO_ORG_ID, org_name: str
     say = progress or (lambda _msg: None)
     rng = random.Random(seed)                 # the data: the same seed gives the same demo
     ids = random.Random(f"{org_id}:{seed}")   # identifiers: distinct per organisation, so loads never collide
-    now = time.time()
+    now = time.time() if now is None else now
     start = now - days * _DAY
 
     conn = await asyncpg.connect(owner_dsn, server_settings={"timezone": "UTC", "application_name": "orders-demo"})

@@ -4,6 +4,7 @@ leaves the schema, the rollups and row-level security exactly as they must be.""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -54,9 +55,10 @@ async def demo_db(demo_pg: EmbeddedPostgres) -> AsyncIterator[dict[str, Any]]:
 @pytest.fixture(scope="module")
 async def loaded(demo_db: dict[str, Any]) -> dict[str, Any]:
     messages: list[str] = []
+    now = time.time()
     result = await load_demo(demo_db["owner"], customers=CUSTOMERS, orders=ORDERS, days=DAYS,
-                             progress=messages.append)
-    return {**demo_db, "result": result, "messages": messages}
+                             progress=messages.append, now=now)
+    return {**demo_db, "result": result, "messages": messages, "now": now}
 
 
 @pytest.fixture
@@ -284,8 +286,9 @@ async def test_second_organisation_loads_beside_the_first(loaded: dict[str, Any]
     assert not await demo_loaded(loaded["owner"], SECOND_ORG)
     # Same seed: the same demo, with identifiers of its own (into non-empty tables: no bulk mode).
     messages: list[str] = []
+    # Same seed and the same end of the time line as the first load: the same data.
     second = await load_demo(loaded["owner"], org_id=SECOND_ORG, org_name="Second Partner", customers=CUSTOMERS,
-                             orders=ORDERS, progress=messages.append)
+                             orders=ORDERS, days=DAYS, now=loaded["now"], progress=messages.append)
     assert not any("indexes built" in m for m in messages)
     assert await demo_loaded(loaded["owner"], SECOND_ORG) and await demo_loaded(loaded["owner"])
     counts = await _org_rows(owner, SECOND_ORG)
