@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from shared.db import tenant_tx
 from shared.messaging import contracts

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.routing import Route
 
 from services.orders.api.kit import Call, endpoint
+from services.orders.errors import DomainError, Forbidden, NotFound
 from services.orders.repository import catalogue
 from shared.db import system_tx
 
@@ -80,8 +81,6 @@ async def list_products(call: Call) -> Any:
         try:
             integration_id = UUID(raw)
         except ValueError:
-            from services.orders.errors import DomainError
-
             raise DomainError("INVALID_ID", "is not a valid id", "integrationId") from None
     return await catalogue.list_products(call.conn, call.org_id, integration_id)
 
@@ -100,14 +99,10 @@ async def list_providers(call: Call) -> Any:
 async def provider_webhook_secret(call: Call) -> Any:
     """Webhook routing for the gateway: which organisation a provider endpoint belongs to, and its secret."""
     if call.identity.caller != "gateway":
-        from services.orders.errors import Forbidden
-
         raise Forbidden("only the gateway routes webhooks")
     async with system_tx(call.request.app.state.pool) as conn:
         found = await catalogue.resolve_provider(conn, call.request.path_params["public_id"])
     if found is None:
-        from services.orders.errors import NotFound
-
         raise NotFound("provider", "provider")
     return found
 

@@ -11,7 +11,7 @@ from services.orders.api.catalogue import Ids
 from services.orders.api.kit import Call, endpoint
 from services.orders.domain.commission import CommStatus, Status
 from services.orders.domain.filters import CustomerFilter, OrderFilter
-from services.orders.errors import DomainError
+from services.orders.errors import DomainError, NotFound
 from services.orders import exports
 from services.orders.repository import catalogue, customers, orders, organisations
 
@@ -84,8 +84,6 @@ async def manual_commission(call: Call) -> Any:
                           "commStatus")
     current = await orders.by_ids(call.conn, call.org_id, [order_id])
     if not current:
-        from services.orders.errors import NotFound
-
         raise NotFound("order", "orderId")
     if current[0]["status"] != Status.SUCCESSFUL:
         raise DomainError("ILLEGAL_TRANSITION", "commission can only be updated on a SUCCESSFUL order", "commStatus")
