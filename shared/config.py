@@ -44,14 +44,20 @@ class Settings:
     auth_cache_seconds: int = field(default_factory=lambda: _int("AUTH_CACHE_SECONDS", 5))
     jwt_leeway_seconds: int = field(default_factory=lambda: _int("JWT_LEEWAY_SECONDS", 30))
     orders_api_url: str = field(default_factory=lambda: _env("ORDERS_API_URL", "http://127.0.0.1:8101"))
+    insights_api_url: str = field(default_factory=lambda: _env("INSIGHTS_API_URL", "http://127.0.0.1:8102"))
+    reports_api_url: str = field(default_factory=lambda: _env("REPORTS_API_URL", "http://127.0.0.1:8103"))
     gateway_public_url: str = field(default_factory=lambda: _env("GATEWAY_PUBLIC_URL", "http://127.0.0.1:8000"))
     max_page_size: int = field(default_factory=lambda: _int("MAX_PAGE_SIZE", 100))
-    webhook_tolerance_seconds: int = field(default_factory=lambda: _int("WEBHOOK_TOLERANCE_SECONDS", 300))
     log_level: str = field(default_factory=lambda: _env("LOG_LEVEL", "INFO"))
 
     @property
     def production(self) -> bool:
         return self.environment == "production"
+
+    def service_api_url(self, service: str) -> str:
+        """Where the gateway (or another service) reaches `service`'s internal API."""
+        urls = {"orders": self.orders_api_url, "insights": self.insights_api_url, "reports": self.reports_api_url}
+        return urls[service]
 
     def service_database_url(self, service: str, role: str = "app") -> str:
         """The URL a service connects with: its own database, as its own non-owner role.
