@@ -2,7 +2,7 @@
 peak memory of the orders API and gateway processes during each export (target < 150 MB).
 
 - CSV: `requestExport(kind: ORDERS, format: CSV)` then GET the link, streamed and counted, against a raw
-  asyncpg `copy_from_query` of the identical SQL (services.orders.exports.orders_query). Target >= 50%.
+  asyncpg `copy_from_query` of the identical SQL (services.orders.repository.exports.orders_query). Target >= 50%.
 - XLSX: the same with format XLSX, against openpyxl's write-only workbook (lxml) writing the same rows,
   fetched into memory first (only the writing is timed). Target >= 80%.
 
@@ -89,7 +89,7 @@ async def main() -> None:
         import asyncpg
         import httpx
 
-        from services.orders import exports as ex
+        from services.orders.repository import exports as ex
         from services.orders.domain.filters import OrderFilter
         from shared.db import tenant_tx
 
@@ -115,7 +115,8 @@ async def main() -> None:
 
         # --- CSV ----------------------------------------------------------------------------
         if not args.skip_csv:
-            sql, sql_args, _header = ex.orders_query(d["org_id"], OrderFilter(), d["time_zone"])
+            q = ex.orders_query(d["org_id"], OrderFilter(), d["time_zone"])
+            sql, sql_args = q.sql, q.args
             (size, newlines, ttfb, secs), rss, m = await through_gateway("CSV", None)
             rows = newlines - 1
             say(f"CSV through the gateway: {rows:,} rows, {mb(size)} in {secs:.1f}s (first byte {ttfb * 1000:.0f} ms);"
@@ -147,7 +148,8 @@ async def main() -> None:
             if args.xlsx_rows:
                 f, _n = await recent_days_filter(env.owner_dsn(), d["org_id"], d["time_zone"], args.xlsx_rows)
             of = OrderFilter.model_validate(f or {})
-            sql, sql_args, header = ex.orders_query(d["org_id"], of, d["time_zone"])
+            q = ex.orders_query(d["org_id"], of, d["time_zone"])
+            sql, sql_args, header = q.sql, q.args, q.header
             async with tenant_tx(pool, d["org_id"]) as conn:
                 expected = await conn.fetchval(f"SELECT count(*) FROM ({sql}) q", *sql_args)
             path = "through the gateway"

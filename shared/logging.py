@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import json
 import logging
 import sys
 import time
+from collections.abc import Iterator
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 message_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("message_id", default=None)
@@ -54,3 +56,13 @@ def configure(process_name: str, level: str = "INFO") -> None:
 
 def log(logger: logging.Logger, level: int, msg: str, **fields: object) -> None:
     logger.log(level, msg, extra={"fields": fields})
+
+
+@contextlib.contextmanager
+def bound_org(value: str | None) -> Iterator[None]:
+    """Log lines written inside carry `org_id`."""
+    token = org_id.set(value)
+    try:
+        yield
+    finally:
+        org_id.reset(token)

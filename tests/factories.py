@@ -10,7 +10,8 @@ from typing import Any
 import asyncpg
 
 from infra.dev_issuer import DevIssuer
-from services.orders.repository import catalogue, members, organisations
+from services.orders.repository import catalogue, members
+from services.orders.service import organisation as organisation_service
 from shared.db import tenant_tx
 
 
@@ -38,7 +39,7 @@ async def create_tenant(pool: asyncpg.Pool, issuer: DevIssuer, name: str = "Test
     tag = org_id.hex[:8]
     admin_subject, member_subject = f"auth0|admin-{tag}", f"auth0|member-{tag}"
     async with tenant_tx(pool, org_id) as conn:
-        await organisations.create(conn, org_id, f"{name} {tag}", time_zone=time_zone)
+        await organisation_service.create(conn, org_id, f"{name} {tag}", time_zone=time_zone)
         await members.add(conn, org_id, f"admin-{tag}@example.com", "admin", subject=admin_subject)
         await members.add(conn, org_id, f"member-{tag}@example.com", "member", subject=member_subject)
         cats = {n: (await catalogue.create_category(conn, org_id, n))["id"]
@@ -69,7 +70,7 @@ async def create_order(pool: asyncpg.Pool, t: Tenant, *, ref: str | None = None,
                        status: str = "PENDING", email: str | None = None, anonymous_id: str | None = None,
                        created_at: Any = None, amount: Decimal | None = None) -> dict[str, Any]:
     from services.orders.domain.commission import Status
-    from services.orders.repository import orders
+    from services.orders.service import orders
 
     integration = t.second_integration_id if product == "App card" else t.integration_id
     async with tenant_tx(pool, t.org_id) as conn:

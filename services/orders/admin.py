@@ -1,13 +1,14 @@
 """Operator commands: provision organisations, providers and products.
 
 Partners are onboarded by the operator (the dashboard starts at an existing
-organisation); everything runs through the repository, under row-level security.
+organisation); everything runs through the service layer, under row-level security.
 
     python -m services.orders.admin create-organisation --name "Acme" --admin-email ops@acme.example
     python -m services.orders.admin add-category --org ORG --name Broadband
     python -m services.orders.admin add-provider --org ORG --name "FibreNet"
     python -m services.orders.admin add-product --org ORG --integration ID --category ID --provider ID \\
         --name "Fibre 500" --rate 25.00 --currency GBP
+    python -m services.orders.admin publish-organisations   # backfill other services' copies of settings
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from services.orders.domain.settings import SettingsUpdate
-from services.orders.errors import DomainError
+from shared.errors import DomainError, ErrorCode
 from services.orders.repository import catalogue, members, organisations
+from services.orders.service import organisation
 from shared.config import get_settings
-from shared.db import create_pool, tenant_tx
+from shared.db import create_pool, system_tx, tenant_tx
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,19 +53,29 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--name", required=True)
     d.add_argument("--rate", required=True)
     d.add_argument("--currency", required=True)
+    sub.add_parser("publish-organisations",
+                   help="republish every organisation's settings (backfills the copies other services keep)")
     return p
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     settings = get_settings()
+    if args.cmd == "publish-organisations":
+        # Every organisation at once: the owner role, which row-level security does not restrict.
+        owner = await create_pool(settings.service_database_url("orders", "owner"), max_size=1, wait=False)
+        try:
+            async with system_tx(owner) as conn:
+                return {"published": await organisation.republish_all(conn)}
+        finally:
+            await owner.close()
     pool = await create_pool(settings.service_database_url("orders"), max_size=1, wait=False)
     try:
         if args.cmd == "create-organisation":
             SettingsUpdate(name=args.name, baseCurrency=args.currency, timeZone=args.time_zone)  # validates
             org_id = uuid.uuid4()
             async with tenant_tx(pool, org_id) as conn:
-                org = await organisations.create(conn, org_id, args.name, base_currency=args.currency,
-                                                 time_zone=args.time_zone)
+                org = await organisation.create(conn, org_id, args.name, base_currency=args.currency,
+                                                time_zone=args.time_zone)
                 admin = await members.add(conn, org_id, args.admin_email, "admin", subject=args.admin_subject)
             return {"organisation_id": str(org["id"]), "admin_member_id": str(admin["id"])}
         async with tenant_tx(pool, args.org) as conn:
@@ -79,9 +91,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             try:
                 rate = Decimal(args.rate)
             except InvalidOperation:
-                raise DomainError("INVALID_INPUT", "must be a decimal amount", "rate") from None
+                raise DomainError(ErrorCode.INVALID_INPUT, "must be a decimal amount", "rate") from None
             if rate < 0 or rate != rate.quantize(Decimal("0.01")):
-                raise DomainError("INVALID_INPUT", "must be a non-negative amount with at most 2 decimals", "rate")
+                raise DomainError(ErrorCode.INVALID_INPUT, "must be a non-negative amount with at most 2 decimals", "rate")
             SettingsUpdate(baseCurrency=args.currency)
             row = await catalogue.create_product(conn, args.org, integration_id=args.integration,
                                                  category_id=args.category, provider_id=args.provider, name=args.name,

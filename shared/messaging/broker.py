@@ -1,6 +1,7 @@
 """The Dramatiq Redis broker and the async actor decorator every service uses.
 
-Import this module before any module that declares actors. Retries back off
+A worker module calls `get_broker()` (through `shared.service.worker`) before it imports
+its actors. Retries back off
 exponentially; a message that exhausts its retries lands in the queue's dead-letter
 set (`<queue>.XQ`, kept `DEAD_MESSAGE_TTL_MS`) where an operator can inspect or requeue it.
 A worker killed mid-message never acks it, so Redis redelivers it after the heartbeat
@@ -18,34 +19,19 @@ from typing import Any, ParamSpec, TypeVar
 import dramatiq
 from dramatiq.asyncio import get_event_loop_thread
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.middleware import AsyncIO, CurrentMessage, Middleware
+from dramatiq.middleware import AsyncIO, CurrentMessage
 
 from shared import logging as slog
+from shared.config import get_settings
 
 logger = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class ResourceMiddleware(Middleware):
-    """Runs a service's async start-up/shut-down (pools) on the AsyncIO loop of the worker."""
-
-    def __init__(self, startup: Callable[[], Awaitable[None]], shutdown: Callable[[], Awaitable[None]]) -> None:
-        self.startup, self.shutdown = startup, shutdown
-
-    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        loop_thread = get_event_loop_thread()
-        assert loop_thread is not None
-        loop_thread.run_coroutine(self.startup())
-
-    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        loop_thread = get_event_loop_thread()
-        if loop_thread is not None:
-            loop_thread.run_coroutine(self.shutdown())
-
-
 def make_broker(redis_url: str | None = None) -> RedisBroker:
-    url = redis_url or os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    """A Redis broker; creating it opens no connection (the first command does)."""
+    url = redis_url or get_settings().redis_url or "redis://127.0.0.1:6379/0"
     broker = RedisBroker(
         url=url,
         heartbeat_timeout=int(os.environ.get("DRAMATIQ_HEARTBEAT_TIMEOUT_MS", "15000")),
@@ -58,8 +44,21 @@ def make_broker(redis_url: str | None = None) -> RedisBroker:
     return broker
 
 
-broker = make_broker()
-dramatiq.set_broker(broker)
+_broker: RedisBroker | None = None
+
+
+def get_broker() -> RedisBroker:
+    """The process's broker, made (and set as Dramatiq's global broker) on first use.
+
+    Made on first use rather than at import, so that importing a module reads no settings
+    and needs no server: a worker module calls this before importing its actors, the
+    gateway in its lifespan, and test collection never does.
+    """
+    global _broker
+    if _broker is None:
+        _broker = make_broker()
+        dramatiq.set_broker(_broker)
+    return _broker
 
 
 def async_actor(**options: Any) -> Callable[[Callable[P, Awaitable[R]]], dramatiq.Actor]:
@@ -88,6 +87,13 @@ def async_actor(**options: Any) -> Callable[[Callable[P, Awaitable[R]]], dramati
                 raise RuntimeError("the AsyncIO middleware is not running")
             return loop_thread.run_coroutine(with_context(message.message_id if message else None, *args, **kwargs))
 
-        return dramatiq.actor(run, **options)
+        return dramatiq.actor(run, broker=get_broker(), **options)
 
     return decorate
+
+
+def __getattr__(name: str) -> object:
+    # TEMPORARY while callers move to get_broker(); removed before this change lands.
+    if name == "broker":
+        return get_broker()
+    raise AttributeError(name)

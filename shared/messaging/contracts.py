@@ -1,6 +1,10 @@
 """Event and job contracts: the only code services share about each other.
 
 Envelope of every domain event: id, type, org_id, occurred_at, version, payload.
+
+A service that wants another's events declares a `Subscription` here, and nothing else:
+the publisher's outbox relay sends each matching event to the subscription's queue, and the
+kit's `shared.messaging.consumer.event_consumer` declares the actor that applies it once.
 """
 
 from __future__ import annotations
@@ -16,24 +20,68 @@ ORDER_STATUS_CHANGED = "order.status_changed"
 COMMISSION_CHANGED = "order.commission_changed"
 CUSTOMER_CREATED = "customer.created"
 CUSTOMER_MERGED = "customer.merged"
+# Payload: the organisation's settings other services need (see ORGANISATION_SETTINGS_FIELDS).
+ORGANISATION_CREATED = "organisation.created"
+ORGANISATION_SETTINGS_CHANGED = "organisation.settings_changed"
+ORGANISATION_EVENTS = frozenset({ORGANISATION_CREATED, ORGANISATION_SETTINGS_CHANGED})
+ORGANISATION_SETTINGS_FIELDS = ("name", "time_zone", "base_currency")
 
 
 @dataclass(frozen=True)
-class Subscriber:
-    queue: str
-    actor: str
+class Subscription:
+    """`consumer` receives the events of `source` whose type is in `event_types`.
+
+    Its queue is `<consumer>.events` and its actor `<consumer>.on_<source>_event`; the
+    consumer records each event id it applied, so redeliveries and replays change nothing.
+    """
+
+    consumer: str
+    source: str
+    event_types: frozenset[str]
+
+    @property
+    def queue(self) -> str:
+        return f"{self.consumer}.events"
+
+    @property
+    def actor(self) -> str:
+        return f"{self.consumer}.on_{self.source}_event"
+
+    def wants(self, event_type: str) -> bool:
+        return event_type in self.event_types
 
 
-# Every subscriber receives every event; consumers ignore types they do not handle and
-# are idempotent on the event id. Insights and reports subscribe as they come online.
-SUBSCRIBERS: dict[str, tuple[Subscriber, ...]] = {
-    "orders": (),
-}
+# Every subscription of the platform. Insights and reports add theirs as they come online
+# (each also takes ORGANISATION_EVENTS to keep its copy of organisation settings).
+SUBSCRIPTIONS: tuple[Subscription, ...] = ()
+
+
+def subscriptions_of(source: str, subscriptions: tuple[Subscription, ...] = SUBSCRIPTIONS) -> tuple[Subscription, ...]:
+    return tuple(s for s in subscriptions if s.source == source)
+
 
 # Jobs the gateway hands to the orders worker.
 ORDERS_QUEUE = "orders"
 # A batch of verified webhooks: [{"org_id", "provider_id", "webhook_id", "data"}, ...]
 APPLY_PROVIDER_WEBHOOKS = "orders.apply_provider_webhooks"
+
+
+@dataclass(frozen=True)
+class Event:
+    """A domain event as a consumer receives it."""
+
+    id: UUID
+    type: str
+    org_id: UUID
+    occurred_at: datetime
+    version: int
+    payload: dict[str, Any]
+
+    @classmethod
+    def from_envelope(cls, doc: dict[str, Any]) -> Event:
+        return cls(id=UUID(doc["id"]), type=str(doc["type"]), org_id=UUID(doc["org_id"]),
+                   occurred_at=datetime.fromisoformat(doc["occurred_at"]), version=int(doc["version"]),
+                   payload=dict(doc["payload"]))
 
 
 def envelope(*, id: UUID, type: str, org_id: UUID, occurred_at: datetime, version: int, payload: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,8 @@
-"""Write domain events in the same transaction as the change they describe."""
+"""Write domain events in the same transaction as the change they describe; record applied ones.
+
+The tables behind both (`outbox`, `processed_events`) come from `shared/sql/outbox.sql`,
+which a service's first migration includes.
+"""
 
 from __future__ import annotations
 
@@ -15,15 +19,15 @@ async def add_event(conn: asyncpg.Connection, org_id: UUID | str, type: str, pay
     )
 
 
-async def seen_event(conn: asyncpg.Connection, consumer: str, event_id: UUID | str, org_id: UUID | str) -> bool:
-    """Consumer-side idempotency: True if this consumer already processed the event.
+async def first_delivery(conn: asyncpg.Connection, consumer: str, event_id: UUID, org_id: UUID) -> bool:
+    """Consumer-side idempotency: True the first time `consumer` applies this event, False after.
 
-    Call inside the transaction that applies the event, so the mark and the effect
-    commit together.
+    Call inside the transaction that applies the event, so the mark and the effect commit
+    (or roll back) together; a concurrent duplicate waits on the primary key and then sees False.
     """
     inserted = await conn.fetchval(
         "INSERT INTO processed_events (consumer, event_id, org_id) VALUES ($1, $2, $3)"
         " ON CONFLICT DO NOTHING RETURNING true",
-        consumer, UUID(str(event_id)), UUID(str(org_id)),
+        consumer, event_id, org_id,
     )
-    return not inserted
+    return bool(inserted)

@@ -21,16 +21,18 @@ from shared import logging as slog
 from shared.config import get_settings
 from shared.db import create_pool
 from shared.health import serve_health
-from shared.messaging.contracts import SUBSCRIBERS, envelope
+from shared.messaging.broker import get_broker
+from shared.messaging.contracts import SUBSCRIPTIONS, Subscription, envelope, subscriptions_of
 
 logger = logging.getLogger("relay")
 BATCH_WINDOW_SECONDS = 0.05
 
 
-async def relay_once(pool: asyncpg.Pool, service: str, batch: int = 500) -> int:
-    from shared.messaging.broker import broker
-
-    subscribers = SUBSCRIBERS.get(service, ())
+async def relay_once(pool: asyncpg.Pool, service: str, batch: int = 500,
+                     subscriptions: tuple[Subscription, ...] = SUBSCRIPTIONS) -> int:
+    """Publishes up to `batch` unsent events of `service` to the subscriptions that want them."""
+    broker = get_broker()
+    subscribers = subscriptions_of(service, subscriptions)
     async with pool.acquire() as conn:
         async with conn.transaction():
             rows = await conn.fetch("SELECT * FROM outbox_claim($1)", batch)
@@ -40,6 +42,8 @@ async def relay_once(pool: asyncpg.Pool, service: str, batch: int = 500) -> int:
                 event = envelope(id=row["id"], type=row["type"], org_id=row["org_id"], occurred_at=row["occurred_at"],
                                  version=row["version"], payload=row["payload"])
                 for sub in subscribers:
+                    if not sub.wants(row["type"]):
+                        continue
                     broker.enqueue(Message(queue_name=sub.queue, actor_name=sub.actor, args=(event,), kwargs={}, options={}))
             await conn.execute("SELECT outbox_mark_sent($1)", [r["id"] for r in rows])
     return len(rows)

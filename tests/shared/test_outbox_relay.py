@@ -6,24 +6,27 @@ import json
 
 from shared.db import tenant_tx
 from shared.messaging import contracts
-from shared.messaging.outbox import seen_event
+from shared.messaging.outbox import first_delivery
 from shared.messaging.relay import relay_once
 from tests.factories import create_order
 
 
-async def test_relay_publishes_each_event_to_each_subscriber_and_marks_it_sent(pool, tenant, monkeypatch):
-    from shared.messaging.broker import broker
+async def test_relay_publishes_each_event_to_each_subscriber_and_marks_it_sent(pool, tenant):
+    from shared.messaging.broker import get_broker
 
-    queue = "relaytest"
+    broker = get_broker()
+    sub = contracts.Subscription(consumer="relaytest", source="orders",
+                                 event_types=frozenset({contracts.CUSTOMER_CREATED, contracts.ORDER_CREATED}))
+    queue = sub.queue
+    subs = (sub,)
     broker.client.delete(f"{broker.namespace}:{queue}", f"{broker.namespace}:{queue}.msgs")
-    monkeypatch.setitem(contracts.SUBSCRIBERS, "orders", (contracts.Subscriber(queue, "relaytest.consume"),))
     # Drain whatever earlier tests left, so the count below is this test's alone.
-    while await relay_once(pool, "orders"):
+    while await relay_once(pool, "orders", subscriptions=subs):
         pass
     broker.client.delete(f"{broker.namespace}:{queue}", f"{broker.namespace}:{queue}.msgs")
     order = await create_order(pool, tenant, email="relay@example.com")
     sent = 0
-    while n := await relay_once(pool, "orders"):
+    while n := await relay_once(pool, "orders", subscriptions=subs):
         sent += n
     assert sent == 2  # customer.created and order.created
     messages = [json.loads(m) for m in broker.client.hvals(f"{broker.namespace}:{queue}.msgs")]
@@ -32,23 +35,23 @@ async def test_relay_publishes_each_event_to_each_subscriber_and_marks_it_sent(p
     created = next(e for e in envelopes if e["type"] == contracts.ORDER_CREATED)
     assert set(created) == {"id", "type", "org_id", "occurred_at", "version", "payload"}
     assert created["org_id"] == str(tenant.org_id) and created["payload"]["order_id"] == str(order["id"])
-    assert await relay_once(pool, "orders") == 0  # nothing is published twice once marked sent
+    assert await relay_once(pool, "orders", subscriptions=subs) == 0  # nothing is published twice once marked sent
     async with tenant_tx(pool, tenant.org_id) as conn:
         assert await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
         # consumer-side idempotency: the first delivery is new, a redelivery is recognised
-        assert await seen_event(conn, "test-consumer", created["id"], tenant.org_id) is False
-        assert await seen_event(conn, "test-consumer", created["id"], tenant.org_id) is True
+        assert await first_delivery(conn, "test-consumer", created["id"], tenant.org_id) is True
+        assert await first_delivery(conn, "test-consumer", created["id"], tenant.org_id) is False
 
 
 async def test_event_rows_commit_with_the_change_or_not_at_all(pool, tenant):
     from services.orders.domain.commission import Status
-    from services.orders.repository import orders
+    from services.orders.service import orders as order_service
 
     async with tenant_tx(pool, tenant.org_id) as conn:
         before = await conn.fetchval("SELECT count(*) FROM outbox")
     try:
         async with tenant_tx(pool, tenant.org_id) as conn:
-            await orders.create(conn, tenant.org_id, tenant.integration_id, external_ref="rollback-1",
+            await order_service.create(conn, tenant.org_id, tenant.integration_id, external_ref="rollback-1",
                                 product_id=tenant.products["Broadband"], email="rb@example.com", anonymous_id=None,
                                 status=Status.PENDING, amount=None, currency=None)
             raise RuntimeError("request failed after the write")

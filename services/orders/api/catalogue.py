@@ -6,10 +6,10 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.routing import Route
 
-from services.orders.api.kit import Call, endpoint
-from services.orders.errors import DomainError, Forbidden, NotFound
+from shared.errors import NotFound
 from services.orders.repository import catalogue
 from shared.db import system_tx
+from shared.service.endpoint import Call, TenantCall, system_endpoint, tenant_endpoint
 
 MAX_BATCH = 500
 
@@ -33,74 +33,65 @@ class IntegrationChange(BaseModel):
     category_ids: list[UUID] | None = Field(default=None, alias="categoryIds", max_length=50)
 
 
-@endpoint()
-async def list_categories(call: Call) -> Any:
+@tenant_endpoint()
+async def list_categories(call: TenantCall) -> Any:
     return await catalogue.list_categories(call.conn, call.org_id)
 
 
-@endpoint()
-async def categories_batch(call: Call) -> Any:
+@tenant_endpoint()
+async def categories_batch(call: TenantCall) -> Any:
     return await catalogue.categories_by_ids(call.conn, call.org_id, call.parse(Ids).ids)
 
 
-@endpoint()
-async def list_integrations(call: Call) -> Any:
+@tenant_endpoint()
+async def list_integrations(call: TenantCall) -> Any:
     return await catalogue.list_integrations(call.conn, call.org_id)
 
 
-@endpoint()
-async def integrations_batch(call: Call) -> Any:
+@tenant_endpoint()
+async def integrations_batch(call: TenantCall) -> Any:
     return await catalogue.integrations_by_ids(call.conn, call.org_id, call.parse(Ids).ids)
 
 
-@endpoint(admin=True)
-async def create_integration(call: Call) -> Any:
+@tenant_endpoint(admin=True)
+async def create_integration(call: TenantCall) -> Any:
     body = call.parse(NewIntegration)
     integration, key = await catalogue.create_integration(call.conn, call.org_id, body.name, body.channel, body.category_ids)
     return {"integration": integration, "api_key": key}
 
 
-@endpoint(admin=True)
-async def update_integration(call: Call) -> Any:
+@tenant_endpoint(admin=True)
+async def update_integration(call: TenantCall) -> Any:
     body = call.parse(IntegrationChange)
     return await catalogue.update_integration(call.conn, call.org_id, call.path_uuid("integration_id"), name=body.name,
                                               channel=body.channel, category_ids=body.category_ids)
 
 
-@endpoint(admin=True)
-async def rotate_key(call: Call) -> Any:
+@tenant_endpoint(admin=True)
+async def rotate_key(call: TenantCall) -> Any:
     integration, key = await catalogue.rotate_key(call.conn, call.org_id, call.path_uuid("integration_id"))
     return {"integration": integration, "api_key": key}
 
 
-@endpoint()
-async def list_products(call: Call) -> Any:
-    raw = call.request.query_params.get("integrationId")
-    integration_id = None
-    if raw:
-        try:
-            integration_id = UUID(raw)
-        except ValueError:
-            raise DomainError("INVALID_ID", "is not a valid id", "integrationId") from None
-    return await catalogue.list_products(call.conn, call.org_id, integration_id)
+@tenant_endpoint()
+async def list_products(call: TenantCall) -> Any:
+    return await catalogue.list_products(call.conn, call.org_id, call.query_uuid("integrationId"))
 
 
-@endpoint()
-async def products_batch(call: Call) -> Any:
+@tenant_endpoint()
+async def products_batch(call: TenantCall) -> Any:
     return await catalogue.products_by_ids(call.conn, call.org_id, call.parse(Ids).ids)
 
 
-@endpoint()
-async def list_providers(call: Call) -> Any:
+@tenant_endpoint()
+async def list_providers(call: TenantCall) -> Any:
     return await catalogue.list_providers(call.conn, call.org_id)
 
 
-@endpoint(org=False, tx=False)
+@system_endpoint(callers=frozenset({"gateway"}))
 async def provider_webhook_secret(call: Call) -> Any:
     """Webhook routing for the gateway: which organisation a provider endpoint belongs to, and its secret."""
-    if call.identity.caller != "gateway":
-        raise Forbidden("only the gateway routes webhooks")
-    async with system_tx(call.request.app.state.pool) as conn:
+    async with system_tx(call.pool) as conn:
         found = await catalogue.resolve_provider(conn, call.request.path_params["public_id"])
     if found is None:
         raise NotFound("provider", "provider")

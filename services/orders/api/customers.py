@@ -1,43 +1,43 @@
+"""Customers: the list, batches for the gateway's loaders, the profile and the timeline."""
+
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from starlette.routing import Route
 
 from services.orders.api.catalogue import Ids
-from services.orders.api.kit import Call, endpoint
 from services.orders.domain.filters import CustomerFilter
 from services.orders.repository import customers, organisations
+from shared.service.endpoint import TenantCall, tenant_endpoint
+from shared.service.pagination import PageInput
 
 
-class Page(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Page(PageInput):
     filter: CustomerFilter = Field(default_factory=CustomerFilter)
-    first: int = Field(default=50, ge=1, le=500)
-    after: str | None = None
 
 
-@endpoint()
-async def list_customers(call: Call) -> Any:
+@tenant_endpoint()
+async def list_customers(call: TenantCall) -> Any:
     page = call.parse(Page)
     tz = await organisations.time_zone(call.conn, call.org_id)
     rows, more = await customers.list_page(call.conn, call.org_id, page.filter, tz, page.first, page.after)
     return {"rows": rows, "has_next_page": more}
 
 
-@endpoint()
-async def customers_batch(call: Call) -> Any:
+@tenant_endpoint()
+async def customers_batch(call: TenantCall) -> Any:
     return await customers.by_ids(call.conn, call.org_id, call.parse(Ids).ids)
 
 
-@endpoint()
-async def customer_profile(call: Call) -> Any:
+@tenant_endpoint()
+async def customer_profile(call: TenantCall) -> Any:
     return await customers.profile(call.conn, call.org_id, call.path_uuid("customer_id"))
 
 
-@endpoint()
-async def customer_timeline(call: Call) -> Any:
+@tenant_endpoint()
+async def customer_timeline(call: TenantCall) -> Any:
     return await customers.timeline(call.conn, call.org_id, call.path_uuid("customer_id"))
 
 

@@ -14,12 +14,14 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
 from starlette.routing import Route
 
-from services.orders.api.kit import Call, endpoint
 from services.orders.domain.commission import Status
-from services.orders.errors import DomainError
-from services.orders.repository import catalogue, customers, orders
+from shared.errors import DomainError, ErrorCode, Unauthenticated
+from services.orders.repository import catalogue, customers
+from services.orders.service import customers as customer_service
+from services.orders.service import orders as order_service
 from shared.db import system_tx, tenant_tx
 from shared.http import JSON
+from shared.service.endpoint import Call, system_endpoint
 
 
 class CustomerRef(BaseModel):
@@ -65,24 +67,23 @@ class Identify(BaseModel):
 
 
 async def _integration(call: Call) -> tuple[UUID, UUID]:
+    """The organisation and integration of the API key the gateway forwarded."""
     key = call.request.headers.get("x-integration-key", "")
     if not key:
-        raise DomainError("UNAUTHENTICATED", "integration API key required", "apiKey")
-    async with system_tx(call.request.app.state.pool) as conn:
+        raise DomainError(ErrorCode.UNAUTHENTICATED, "integration API key required", "apiKey")
+    async with system_tx(call.pool) as conn:
         found = await catalogue.resolve_api_key(conn, key)
     if found is None:
-        err = DomainError("UNAUTHENTICATED", "unknown integration API key", "apiKey")
-        err.status = 401
-        raise err
+        raise Unauthenticated("unknown integration API key", "apiKey")
     return found
 
 
-@endpoint(org=False, tx=False)
+@system_endpoint(callers=frozenset({"gateway"}))
 async def create_order(call: Call) -> Any:
     org_id, integration_id = await _integration(call)
     body = call.parse(NewOrder)
-    async with tenant_tx(call.request.app.state.pool, org_id) as conn:
-        order, created = await orders.create(
+    async with tenant_tx(call.pool, org_id) as conn:
+        order, created = await order_service.create(
             conn, org_id, integration_id, external_ref=body.external_ref, product_id=body.product_id,
             email=str(body.customer.email) if body.customer.email else None, anonymous_id=body.customer.anonymous_id,
             status=body.status, amount=body.commission.amount if body.commission else None,
@@ -91,14 +92,14 @@ async def create_order(call: Call) -> Any:
     return JSON({"order": order, "created": created}, status_code=201 if created else 200)
 
 
-@endpoint(org=False, tx=False)
+@system_endpoint(callers=frozenset({"gateway"}))
 async def identify(call: Call) -> Any:
     org_id, integration_id = await _integration(call)
     body = call.parse(Identify)
     if not body.email and not body.anonymous_id:
-        raise DomainError("IDENTITY_REQUIRED", "give an email or an anonymousId", "anonymousId")
-    async with tenant_tx(call.request.app.state.pool, org_id) as conn:
-        customer_id = await customers.identify(
+        raise DomainError(ErrorCode.IDENTITY_REQUIRED, "give an email or an anonymousId", "anonymousId")
+    async with tenant_tx(call.pool, org_id) as conn:
+        customer_id = await customer_service.identify(
             conn, org_id, email=str(body.email) if body.email else None, anonymous_id=body.anonymous_id,
             integration_id=integration_id, channel=body.channel, seen_at=datetime.now(timezone.utc))
         profile = await customers.profile(conn, org_id, customer_id)

@@ -1,3 +1,5 @@
+"""Sign-in lookups, organisation settings and the team."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -6,11 +8,12 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from starlette.routing import Route
 
-from services.orders.api.kit import Call, endpoint
 from services.orders.domain.settings import SettingsUpdate
-from services.orders.errors import DomainError
 from services.orders.repository import members, organisations
+from services.orders.service import organisation
 from shared.db import system_tx
+from shared.errors import DomainError, ErrorCode
+from shared.service.endpoint import Call, TenantCall, system_endpoint, tenant_endpoint
 
 
 class MembershipQuery(BaseModel):
@@ -19,11 +22,11 @@ class MembershipQuery(BaseModel):
     email: str | None = Field(default=None, max_length=320)
 
 
-@endpoint(org=False, tx=False)
+@system_endpoint(callers=frozenset({"gateway"}))
 async def memberships(call: Call) -> Any:
     """Which organisations the signed-in user belongs to (no organisation is known yet)."""
     q = call.parse(MembershipQuery)
-    async with system_tx(call.request.app.state.pool) as conn:
+    async with system_tx(call.pool) as conn:
         return await members.resolve(conn, q.subject, q.email)
 
 
@@ -32,28 +35,28 @@ class Activation(BaseModel):
     member_id: UUID = Field(alias="memberId")
 
 
-@endpoint()
-async def activate(call: Call) -> Any:
+@tenant_endpoint()
+async def activate(call: TenantCall) -> Any:
     """Binds the invitation to the subject of the service token: the user the gateway authenticated."""
     body = call.parse(Activation)
     if not call.identity.subject:
-        raise DomainError("NO_SUBJECT", "activation needs the signed-in user's subject", None)
+        raise DomainError(ErrorCode.NO_SUBJECT, "activation needs the signed-in user's subject", None)
     await members.activate(call.conn, call.org_id, body.member_id, call.identity.subject)
     return {"ok": True}
 
 
-@endpoint()
-async def get_organisation(call: Call) -> Any:
+@tenant_endpoint()
+async def get_organisation(call: TenantCall) -> Any:
     return await organisations.get(call.conn, call.org_id)
 
 
-@endpoint(admin=True)
-async def update_organisation(call: Call) -> Any:
-    return await organisations.update(call.conn, call.org_id, call.parse(SettingsUpdate))
+@tenant_endpoint(admin=True)
+async def update_organisation(call: TenantCall) -> Any:
+    return await organisation.update_settings(call.conn, call.org_id, call.parse(SettingsUpdate))
 
 
-@endpoint()
-async def list_members(call: Call) -> Any:
+@tenant_endpoint()
+async def list_members(call: TenantCall) -> Any:
     return await members.list_all(call.conn, call.org_id)
 
 
@@ -63,20 +66,15 @@ class Invite(BaseModel):
     role: str = Field(pattern="^(admin|member)$")
 
 
-@endpoint(admin=True)
-async def invite_member(call: Call) -> Any:
+@tenant_endpoint(admin=True)
+async def invite_member(call: TenantCall) -> Any:
     body = call.parse(Invite)
-    inviter = await call.conn.fetchval("SELECT id FROM members WHERE org_id = $1 AND subject = $2", call.org_id,
-                                       call.identity.subject)
-    return await members.add(call.conn, call.org_id, str(body.email), body.role, invited_by=inviter)
+    return await organisation.invite(call.conn, call.org_id, str(body.email), body.role, call.identity.subject)
 
 
-@endpoint(admin=True)
-async def remove_member(call: Call) -> Any:
-    member_id = call.path_uuid("member_id")
-    acting = await call.conn.fetchval("SELECT id FROM members WHERE org_id = $1 AND subject = $2", call.org_id,
-                                      call.identity.subject)
-    await members.remove(call.conn, call.org_id, member_id, acting)
+@tenant_endpoint(admin=True)
+async def remove_member(call: TenantCall) -> Any:
+    await organisation.remove_member(call.conn, call.org_id, call.path_uuid("member_id"), call.identity.subject)
     return {"ok": True}
 
 

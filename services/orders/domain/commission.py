@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
+from shared.errors import Conflict, ErrorCode
+
 
 class Status(StrEnum):
     PENDING = "PENDING"
@@ -29,10 +31,11 @@ class CommStatus(StrEnum):
     SUCCESSFUL = "SUCCESSFUL"
 
 
-class IllegalTransition(Exception):
+class IllegalTransition(Conflict):
+    """A move the commission rules forbid; answered 409 and nothing changes."""
+
     def __init__(self, message: str, field: str = "commStatus") -> None:
-        super().__init__(message)
-        self.field = field
+        super().__init__(ErrorCode.ILLEGAL_TRANSITION, message, field)
 
 
 @dataclass(frozen=True)

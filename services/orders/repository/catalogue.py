@@ -9,7 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
-from services.orders.errors import Conflict, DomainError, NotFound
+from shared.errors import Conflict, DomainError, ErrorCode, NotFound
 
 INTEGRATION_COLUMNS = """i.id, i.name, i.channel, i.api_key_prefix, i.key_rotated_at, i.created_at, i.updated_at,
     coalesce((SELECT array_agg(ic.category_id ORDER BY ic.category_id) FROM integration_categories ic
@@ -104,6 +104,14 @@ async def list_products(conn: asyncpg.Connection, org_id: UUID, integration_id: 
     return [dict(r) for r in rows]
 
 
+async def product_in_integration(conn: asyncpg.Connection, org_id: UUID, product_id: UUID,
+                                 integration_id: UUID) -> asyncpg.Record | None:
+    """What an order of `product_id` placed through `integration_id` takes from its product."""
+    return await conn.fetchrow(
+        "SELECT id, category_id, provider_id, commission_rate, currency FROM products"
+        " WHERE org_id = $1 AND id = $2 AND integration_id = $3", org_id, product_id, integration_id)
+
+
 async def products_by_ids(conn: asyncpg.Connection, org_id: UUID, ids: list[UUID]) -> list[dict[str, Any]]:
     return [dict(r) for r in await conn.fetch(
         f"SELECT {PRODUCT_COLUMNS} FROM products WHERE org_id = $1 AND id = ANY($2)", org_id, ids)]
@@ -120,7 +128,7 @@ async def create_integration(conn: asyncpg.Connection, org_id: UUID, name: str, 
             "INSERT INTO integrations (org_id, name, channel, api_key_hash, api_key_prefix) VALUES ($1, $2, $3, $4, $5)"
             " RETURNING id", org_id, name, channel, key_hash, prefix)
     except asyncpg.UniqueViolationError:
-        raise Conflict("DUPLICATE_NAME", "an integration with this name already exists", "name") from None
+        raise Conflict(ErrorCode.DUPLICATE_NAME, "an integration with this name already exists", "name") from None
     await conn.executemany(
         "INSERT INTO integration_categories (org_id, integration_id, category_id) VALUES ($1, $2, $3)",
         [(org_id, integration_id, c) for c in dict.fromkeys(category_ids)])
@@ -145,14 +153,14 @@ async def update_integration(conn: asyncpg.Connection, org_id: UUID, integration
             "UPDATE integrations SET name = coalesce($2, name), channel = coalesce($3, channel), updated_at = now()"
             " WHERE id = $1", integration_id, name, channel)
     except asyncpg.UniqueViolationError:
-        raise Conflict("DUPLICATE_NAME", "an integration with this name already exists", "name") from None
+        raise Conflict(ErrorCode.DUPLICATE_NAME, "an integration with this name already exists", "name") from None
     if category_ids is not None:
         await _check_categories(conn, org_id, category_ids)
         in_use = await conn.fetchval(
             "SELECT count(DISTINCT category_id) FROM products WHERE integration_id = $1 AND NOT (category_id = ANY($2))",
             integration_id, category_ids)
         if in_use:
-            raise DomainError("CATEGORY_IN_USE", "a removed category still has products in this integration", "categoryIds")
+            raise DomainError(ErrorCode.CATEGORY_IN_USE, "a removed category still has products in this integration", "categoryIds")
         await conn.execute("DELETE FROM integration_categories WHERE integration_id = $1", integration_id)
         await conn.executemany(
             "INSERT INTO integration_categories (org_id, integration_id, category_id) VALUES ($1, $2, $3)",

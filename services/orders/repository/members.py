@@ -5,7 +5,7 @@ from uuid import UUID
 
 import asyncpg
 
-from services.orders.errors import Conflict, DomainError, NotFound
+from shared.errors import Conflict, ErrorCode
 
 COLUMNS = "id, org_id, subject, email, role, status, created_at"
 
@@ -22,13 +22,6 @@ async def activate(conn: asyncpg.Connection, org_id: UUID, member_id: UUID, subj
         org_id, member_id, subject)
 
 
-async def get(conn: asyncpg.Connection, org_id: UUID, member_id: UUID) -> dict[str, Any]:
-    row = await conn.fetchrow(f"SELECT {COLUMNS} FROM members WHERE org_id = $1 AND id = $2", org_id, member_id)
-    if row is None:
-        raise NotFound("member")
-    return dict(row)
-
-
 async def list_all(conn: asyncpg.Connection, org_id: UUID) -> list[dict[str, Any]]:
     rows = await conn.fetch(f"SELECT {COLUMNS} FROM members WHERE org_id = $1 ORDER BY created_at, id", org_id)
     return [dict(r) for r in rows]
@@ -41,19 +34,26 @@ async def add(conn: asyncpg.Connection, org_id: UUID, email: str, role: str, *, 
             f"INSERT INTO members (org_id, email, role, subject, status, invited_by) VALUES ($1, $2, $3, $4, $5, $6)"
             f" RETURNING {COLUMNS}", org_id, email, role, subject, "active" if subject else "invited", invited_by)
     except asyncpg.UniqueViolationError:
-        raise Conflict("ALREADY_MEMBER", "this email is already a member of the organisation", "email") from None
+        raise Conflict(ErrorCode.ALREADY_MEMBER, "this email is already a member of the organisation", "email") from None
     return dict(row)
 
 
-async def remove(conn: asyncpg.Connection, org_id: UUID, member_id: UUID, acting_member: UUID) -> None:
-    if member_id == acting_member:
-        raise DomainError("CANNOT_REMOVE_SELF", "admins cannot remove themselves", "memberId")
-    row = await conn.fetchrow("SELECT role FROM members WHERE org_id = $1 AND id = $2 FOR UPDATE", org_id, member_id)
-    if row is None:
-        raise NotFound("member", "memberId")
-    if row["role"] == "admin":
-        admins = await conn.fetchval("SELECT count(*) FROM members WHERE org_id = $1 AND role = 'admin'", org_id)
-        if admins <= 1:
-            raise DomainError("LAST_ADMIN", "the last admin cannot be removed", "memberId")
+async def id_for_subject(conn: asyncpg.Connection, org_id: UUID, subject: str) -> UUID | None:
+    member_id: UUID | None = await conn.fetchval("SELECT id FROM members WHERE org_id = $1 AND subject = $2",
+                                                 org_id, subject)
+    return member_id
+
+
+async def role_for_update(conn: asyncpg.Connection, org_id: UUID, member_id: UUID) -> str | None:
+    role: str | None = await conn.fetchval("SELECT role FROM members WHERE org_id = $1 AND id = $2 FOR UPDATE",
+                                           org_id, member_id)
+    return role
+
+
+async def count_admins(conn: asyncpg.Connection, org_id: UUID) -> int:
+    return int(await conn.fetchval("SELECT count(*) FROM members WHERE org_id = $1 AND role = 'admin'", org_id))
+
+
+async def delete(conn: asyncpg.Connection, org_id: UUID, member_id: UUID) -> None:
     await conn.execute("UPDATE members SET invited_by = NULL WHERE org_id = $1 AND invited_by = $2", org_id, member_id)
     await conn.execute("DELETE FROM members WHERE org_id = $1 AND id = $2", org_id, member_id)

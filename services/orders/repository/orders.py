@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
-from services.orders.domain.commission import CommStatus, IllegalTransition, OrderState, Status, comm_status_for, transition
+from services.orders.domain.commission import CommStatus, OrderState, Status
 from services.orders.domain.filters import OrderFilter
-from services.orders.errors import DomainError, NotFound
-from services.orders.repository import customers
-from services.orders.repository.sql import Params, day_range, keyset_page, prefix_match
-from shared.messaging import contracts
-from shared.messaging.outbox import add_event
+from shared.service.pagination import Params, day_range, keyset_page, prefix_match
 
 COLUMNS = ("o.id, o.integration_id, o.product_id, o.category_id, o.provider_id, o.customer_id, o.external_ref,"
            " o.status, o.comm_status, o.commission_amount, o.currency, o.created_at, o.updated_at")
@@ -98,8 +94,9 @@ async def summary(conn: asyncpg.Connection, org_id: UUID, f: OrderFilter, tz: st
     }
 
 
-async def _ledger_entry(conn: asyncpg.Connection, org_id: UUID, order_id: UUID, before: OrderState | None,
-                        after: OrderState, currency: str, source: str, reference: str | None, actor: str | None) -> None:
+async def insert_ledger_entry(conn: asyncpg.Connection, org_id: UUID, order_id: UUID, before: OrderState | None,
+                              after: OrderState, currency: str, source: str, reference: str | None,
+                              actor: str | None) -> None:
     await conn.execute(
         "INSERT INTO commission_ledger (org_id, order_id, from_status, to_status, from_comm, to_comm, amount, currency,"
         " source, reference, actor) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -108,136 +105,54 @@ async def _ledger_entry(conn: asyncpg.Connection, org_id: UUID, order_id: UUID, 
         reference, actor)
 
 
-async def create(conn: asyncpg.Connection, org_id: UUID, integration_id: UUID, *, external_ref: str, product_id: UUID,
-                 email: str | None, anonymous_id: str | None, status: Status, amount: Decimal | None,
-                 currency: str | None, created_at: datetime | None = None, channel: str | None = None) -> tuple[dict[str, Any], bool]:
-    """Create an order; idempotent on (integration, external reference): a retry returns the first order."""
-    existing = await conn.fetchrow(
+async def by_external_ref(conn: asyncpg.Connection, org_id: UUID, integration_id: UUID,
+                          external_ref: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
         f"SELECT {COLUMNS} FROM orders o WHERE o.org_id = $1 AND o.integration_id = $2 AND o.external_ref = $3",
         org_id, integration_id, external_ref)
-    if existing is not None:
-        return dict(existing), False
-    product = await conn.fetchrow(
-        "SELECT id, category_id, provider_id, commission_rate, currency FROM products"
-        " WHERE org_id = $1 AND id = $2 AND integration_id = $3", org_id, product_id, integration_id)
-    if product is None:
-        raise NotFound("product", "productId")
-    currency = currency or product["currency"]
-    if currency != product["currency"]:
-        raise DomainError("CURRENCY_MISMATCH", f"the product's commission is in {product['currency']}", "commission.currency")
-    amount = product["commission_rate"] if amount is None else amount
-    when = created_at or datetime.now(timezone.utc)
-    customer_id = await customers.identify(conn, org_id, email=email, anonymous_id=anonymous_id,
-                                           integration_id=integration_id, channel=channel, seen_at=when)
-    comm = comm_status_for(status)
+    return dict(row) if row is not None else None
+
+
+async def insert(conn: asyncpg.Connection, org_id: UUID, *, integration_id: UUID, product_id: UUID, category_id: UUID,
+                 provider_id: UUID, customer_id: UUID, external_ref: str, status: Status, comm_status: CommStatus,
+                 amount: Decimal, currency: str, created_at: datetime) -> dict[str, Any] | None:
+    """The new order; None when a concurrent retry inserted the same (integration, reference) first."""
     row = await conn.fetchrow(
         f"""INSERT INTO orders AS o (org_id, integration_id, product_id, category_id, provider_id, customer_id, external_ref,
                                 status, comm_status, commission_amount, currency, created_at, updated_at)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
             ON CONFLICT (integration_id, external_ref) DO NOTHING RETURNING {COLUMNS}""",
-        org_id, integration_id, product_id, product["category_id"], product["provider_id"], customer_id, external_ref,
-        status.value, comm.value, amount, currency, when)
-    if row is None:  # a concurrent retry won the race
-        existing = await conn.fetchrow(
-            f"SELECT {COLUMNS} FROM orders o WHERE o.org_id = $1 AND o.integration_id = $2 AND o.external_ref = $3",
-            org_id, integration_id, external_ref)
-        return dict(existing), False
-    order = dict(row)
-    await _ledger_entry(conn, org_id, order["id"], None, OrderState(status, comm, amount), currency, "integration",
-                        external_ref, f"integration:{integration_id}")
-    await add_event(conn, org_id, contracts.ORDER_CREATED, _event_payload(order))
-    return order, True
+        org_id, integration_id, product_id, category_id, provider_id, customer_id, external_ref,
+        status.value, comm_status.value, amount, currency, created_at)
+    return dict(row) if row is not None else None
 
 
-def _event_payload(order: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "order_id": str(order["id"]), "integration_id": str(order["integration_id"]),
-        "category_id": str(order["category_id"]), "product_id": str(order["product_id"]),
-        "customer_id": str(order["customer_id"]), "status": order["status"], "comm_status": order["comm_status"],
-        "amount": str(order["commission_amount"]), "currency": order["currency"],
-        "created_at": order["created_at"].isoformat(),
-    }
-
-
-async def change_state(conn: asyncpg.Connection, org_id: UUID, order_id: UUID, *, status: Status | None,
-                       comm_status: CommStatus | None, amount: Decimal | None, currency: str | None, source: str,
-                       reference: str | None, actor: str | None, provider_seq: int | None = None,
-                       provider_id: UUID | None = None, locked: asyncpg.Record | None = None) -> tuple[dict[str, Any], bool]:
-    """Move an order to a new (status, commission) state; refuses illegal moves with nothing changed.
-
-    `locked` is the order's row when the caller already holds it FOR UPDATE.
-    """
-    row = locked or await _lock(conn, org_id, order_id)
-    if row is None or (provider_id is not None and row["provider_id"] != provider_id):
-        raise NotFound("order", "orderId")
-    if currency is not None and currency != row["currency"]:
-        raise DomainError("CURRENCY_MISMATCH", f"the order's commission is in {row['currency']}", "currency")
-    current = OrderState(Status(row["status"]), CommStatus(row["comm_status"]), row["commission_amount"])
-    target_status = status or current.status
-    target_comm = comm_status or (comm_status_for(target_status) if target_status != current.status else current.comm_status)
-    target = OrderState(target_status, target_comm, current.amount if amount is None else amount)
-    new = transition(current, target)
-    if new is None:
-        if provider_seq is not None and provider_seq > row["provider_seq"]:
-            await conn.execute("UPDATE orders SET provider_seq = $2 WHERE id = $1", order_id, provider_seq)
-        return {k: v for k, v in row.items() if k != "provider_seq"}, False
-    updated = await conn.fetchrow(
-        f"""UPDATE orders o SET status = $2, comm_status = $3, commission_amount = $4, updated_at = now(),
-                   provider_seq = greatest(provider_seq, coalesce($5, 0))
-             WHERE o.id = $1 RETURNING {COLUMNS}""",
-        order_id, new.status.value, new.comm_status.value, new.amount, provider_seq)
-    order = dict(updated)
-    await _ledger_entry(conn, org_id, order_id, current, new, order["currency"], source, reference, actor)
-    event_type = contracts.ORDER_STATUS_CHANGED if new.status != current.status else contracts.COMMISSION_CHANGED
-    await add_event(conn, org_id, event_type, {**_event_payload(order), "previous_status": current.status.value,
-                                               "previous_comm_status": current.comm_status.value})
-    return order, True
-
-
-async def _lock(conn: asyncpg.Connection, org_id: UUID, order_id: UUID) -> asyncpg.Record | None:
+async def lock(conn: asyncpg.Connection, org_id: UUID, order_id: UUID) -> asyncpg.Record | None:
+    """The order's row, locked until the transaction ends, with the provider sequence applied last."""
     return await conn.fetchrow(
         f"SELECT {COLUMNS}, o.provider_seq FROM orders o WHERE o.org_id = $1 AND o.id = $2 FOR UPDATE", org_id, order_id)
 
 
-class DuplicateWebhook(Exception):
-    """The same webhook was applied concurrently; the transaction must roll back."""
+async def update_state(conn: asyncpg.Connection, org_id: UUID, order_id: UUID, new: OrderState,
+                       provider_seq: int | None) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        f"""UPDATE orders o SET status = $3, comm_status = $4, commission_amount = $5, updated_at = now(),
+                   provider_seq = greatest(provider_seq, coalesce($6, 0))
+             WHERE o.org_id = $1 AND o.id = $2 RETURNING {COLUMNS}""",
+        org_id, order_id, new.status.value, new.comm_status.value, new.amount, provider_seq)
+    return dict(row)
 
 
-async def apply_provider_webhook(conn: asyncpg.Connection, org_id: UUID, provider_id: UUID, webhook_id: str,
-                                 data: dict[str, Any]) -> str:
-    """Apply one provider webhook exactly once; returns the outcome recorded with its receipt.
+async def raise_provider_seq(conn: asyncpg.Connection, org_id: UUID, order_id: UUID, provider_seq: int) -> None:
+    await conn.execute("UPDATE orders SET provider_seq = greatest(provider_seq, $3) WHERE org_id = $1 AND id = $2",
+                       org_id, order_id, provider_seq)
 
-    The order row is locked first, so deliveries of updates to one order apply one at a time;
-    updates at or below the order's last applied provider sequence are stale and change
-    nothing. The receipt's primary key (provider, webhook id), inserted in the same
-    transaction, is the deduplication: a redelivery hours later finds it and is a no-op. Should
-    a duplicate ever race past the lock having changed something (it cannot while the lock
-    holds), it raises DuplicateWebhook so the caller rolls the change back.
-    """
-    order_id, seq = UUID(data["order_id"]), int(data["sequence"])
-    row = await _lock(conn, org_id, order_id)
-    wrote = False
-    if row is None or row["provider_id"] != provider_id:
-        outcome = "unknown_order"
-    elif seq <= row["provider_seq"]:
-        outcome = "stale"
-    else:
-        try:
-            _, changed = await change_state(
-                conn, org_id, order_id, status=Status(data["status"]),
-                comm_status=CommStatus(data["commission_status"]) if data.get("commission_status") else None,
-                amount=Decimal(data["amount"]) if data.get("amount") is not None else None,
-                currency=data.get("currency"), source="provider", reference=webhook_id,
-                actor=f"provider:{provider_id}", provider_seq=seq, provider_id=provider_id, locked=row)
-            outcome, wrote = ("applied" if changed else "unchanged"), True
-        except (IllegalTransition, DomainError) as exc:
-            outcome = f"rejected: {exc}"
+
+async def record_webhook_receipt(conn: asyncpg.Connection, org_id: UUID, provider_id: UUID, webhook_id: str,
+                                 order_id: UUID, outcome: str) -> bool:
+    """False when this (provider, webhook id) was recorded before: the delivery is a duplicate."""
     recorded = await conn.fetchval(
         "INSERT INTO webhook_receipts (org_id, provider_id, webhook_id, order_id, outcome) VALUES ($1, $2, $3, $4, $5)"
         " ON CONFLICT (provider_id, webhook_id) DO NOTHING RETURNING true",
         org_id, provider_id, webhook_id, order_id, outcome)
-    if recorded:
-        return outcome
-    if wrote:
-        raise DuplicateWebhook(webhook_id)
-    return "duplicate"
+    return bool(recorded)

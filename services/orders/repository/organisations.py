@@ -5,8 +5,7 @@ from uuid import UUID
 
 import asyncpg
 
-from services.orders.domain.settings import SettingsUpdate
-from services.orders.errors import NotFound
+from shared.errors import NotFound
 
 COLUMNS = "id, name, marketplace_url, primary_colour, base_currency, time_zone, created_at, updated_at"
 
@@ -34,17 +33,25 @@ async def time_zone(conn: asyncpg.Connection, org_id: UUID) -> str:
     return str(tz)
 
 
-async def update(conn: asyncpg.Connection, org_id: UUID, change: SettingsUpdate) -> dict[str, Any]:
-    current = await conn.fetchrow(f"SELECT {COLUMNS} FROM organisations WHERE id = $1 FOR UPDATE", org_id)
-    if current is None:
+async def get_for_update(conn: asyncpg.Connection, org_id: UUID) -> dict[str, Any]:
+    row = await conn.fetchrow(f"SELECT {COLUMNS} FROM organisations WHERE id = $1 FOR UPDATE", org_id)
+    if row is None:
         raise NotFound("organisation")
-    values = change.model_dump(exclude_unset=True)
-    if not values:
-        return dict(current)
+    return dict(row)
+
+
+async def update(conn: asyncpg.Connection, org_id: UUID, values: dict[str, Any]) -> dict[str, Any]:
+    """Sets the given columns (validated settings; names come from the SettingsUpdate model, never from input)."""
     sets = ", ".join(f"{col} = ${i + 2}" for i, col in enumerate(values))
     row = await conn.fetchrow(
         f"UPDATE organisations SET {sets}, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}", org_id, *values.values())
-    if "time_zone" in values and values["time_zone"] != current["time_zone"]:
-        # Daily buckets are days of the organisation's time zone: re-bucket in the same transaction.
-        await conn.execute("SELECT rebuild_order_rollups($1)", org_id)
     return dict(row)
+
+
+async def rebuild_rollups(conn: asyncpg.Connection, org_id: UUID) -> None:
+    await conn.execute("SELECT rebuild_order_rollups($1)", org_id)
+
+
+async def list_all(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    """Every organisation: only the owner role sees them all (an operator's command)."""
+    return [dict(r) for r in await conn.fetch(f"SELECT {COLUMNS} FROM organisations ORDER BY created_at, id")]

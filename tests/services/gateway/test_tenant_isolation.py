@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from services.orders.repository import orders as orders_repo
+from services.orders.service import commission
 from shared.db import tenant_tx
 from tests.factories import Tenant, create_order, gql
 
@@ -436,6 +436,6 @@ async def test_org_b_webhook_secret_does_not_open_org_a_provider_path(gateway, r
     assert (org_id, provider_id) == (str(p.b.org_id), str(p.b.provider["id"]))
     before = await owner_pool.fetchrow("SELECT * FROM orders WHERE id = $1", a_order["id"])
     async with tenant_tx(pool, org_id) as conn:  # what the worker's actor does with the message
-        outcome = await orders_repo.apply_provider_webhook(conn, uuid.UUID(org_id), uuid.UUID(provider_id), webhook_id, data)
+        outcome = await commission.apply_provider_webhook(conn, uuid.UUID(org_id), uuid.UUID(provider_id), webhook_id, data)
     assert outcome == "unknown_order"
     assert dict(await owner_pool.fetchrow("SELECT * FROM orders WHERE id = $1", a_order["id"])) == dict(before)

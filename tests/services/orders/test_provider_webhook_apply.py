@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from services.orders.repository import orders
+from services.orders.service import commission
 from shared.db import tenant_tx
 from tests.factories import create_order
 
@@ -20,9 +20,9 @@ async def test_a_change_that_loses_the_receipt_race_rolls_back(pool, tenant):
         await conn.execute("INSERT INTO webhook_receipts (org_id, provider_id, webhook_id, order_id, outcome)"
                            " VALUES ($1, $2, $3, $4, 'applied')", tenant.org_id, tenant.provider["id"], webhook_id,
                            order["id"])
-    with pytest.raises(orders.DuplicateWebhook):
+    with pytest.raises(commission.DuplicateWebhook):
         async with tenant_tx(pool, tenant.org_id) as conn:
-            await orders.apply_provider_webhook(conn, tenant.org_id, tenant.provider["id"], webhook_id, data)
+            await commission.apply_provider_webhook(conn, tenant.org_id, tenant.provider["id"], webhook_id, data)
     async with tenant_tx(pool, tenant.org_id) as conn:
         row = await conn.fetchrow("SELECT comm_status, provider_seq FROM orders WHERE id = $1", order["id"])
         ledger = await conn.fetchval("SELECT count(*) FROM commission_ledger WHERE order_id = $1", order["id"])
@@ -36,17 +36,17 @@ async def test_redelivery_after_apply_is_a_recorded_no_op(pool, tenant):
     outcomes = []
     for _ in range(3):
         async with tenant_tx(pool, tenant.org_id) as conn:
-            outcomes.append(await orders.apply_provider_webhook(conn, tenant.org_id, tenant.provider["id"], "once", data))
+            outcomes.append(await commission.apply_provider_webhook(conn, tenant.org_id, tenant.provider["id"], "once", data))
     assert outcomes == ["applied", "duplicate", "duplicate"]
 
 
 async def test_unknown_order_and_wrong_currency(pool, tenant):
     order = await create_order(pool, tenant, status="SUCCESSFUL")
     async with tenant_tx(pool, tenant.org_id) as conn:
-        unknown = await orders.apply_provider_webhook(
+        unknown = await commission.apply_provider_webhook(
             conn, tenant.org_id, tenant.provider["id"], "u-" + uuid.uuid4().hex,
             {"order_id": str(uuid.uuid4()), "sequence": 1, "status": "SUCCESSFUL"})
-        wrong = await orders.apply_provider_webhook(
+        wrong = await commission.apply_provider_webhook(
             conn, tenant.org_id, tenant.provider["id"], "c-" + uuid.uuid4().hex,
             {"order_id": str(order["id"]), "sequence": 1, "status": "SUCCESSFUL", "commission_status": "SUCCESSFUL",
              "currency": "EUR"})

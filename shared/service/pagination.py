@@ -1,13 +1,56 @@
-"""Building blocks of the list queries: positional parameters, day ranges, prefix search, keyset pages."""
+"""Building blocks of list queries: positional parameters, day ranges, prefix search, keyset pages.
+
+Lists page by keyset (newest first, `(timestamp, id)` below the last row seen), never by
+offset, so a page costs the same at row 10 and row 10 million. The cursor is opaque to
+clients; a cursor that was not made here is refused naming `after`.
+"""
 
 from __future__ import annotations
 
-from datetime import date
+import base64
+import json
+from datetime import date, datetime
 from typing import Any
+from uuid import UUID
 
 import asyncpg
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from services.orders.repository import cursors
+from shared.config import get_settings
+from shared.errors import DomainError, ErrorCode
+
+
+class PageInput(BaseModel):
+    """`first` rows `after` a cursor; the largest `first` is the MAX_PAGE_SIZE setting, as at the gateway."""
+
+    model_config = ConfigDict(extra="forbid")
+    first: int = Field(default=50, ge=1)
+    after: str | None = Field(default=None, max_length=200)
+
+    @field_validator("first")
+    @classmethod
+    def _at_most_max_page_size(cls, value: int) -> int:
+        limit = get_settings().max_page_size
+        if value > limit:
+            raise ValueError(f"must be at most {limit}")
+        return value
+
+
+def encode_cursor(ts: datetime, id: UUID) -> str:
+    raw = json.dumps([ts.isoformat(), str(id)], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        ts, id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        value = datetime.fromisoformat(ts), UUID(id)
+        if value[0].tzinfo is None:
+            raise ValueError("naive timestamp")
+        return value
+    except (ValueError, TypeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DomainError(ErrorCode.INVALID_CURSOR, "is not a cursor returned by this list", "after") from exc
 
 
 class Params:
@@ -61,10 +104,10 @@ async def keyset_page(conn: asyncpg.Connection, *, select: str, where: str, p: P
     Fetches one row more than asked to know whether another page follows, so no count is run.
     """
     if after:
-        after_ts, after_id = cursors.decode(after)
+        after_ts, after_id = decode_cursor(after)
         where += f" AND ({ts}, {id}) < ({p(after_ts)}, {p(after_id)})"
     rows = await conn.fetch(f"{select} WHERE {where} ORDER BY {ts} DESC, {id} DESC LIMIT {p(first + 1)}", *p.values)
     page = [dict(r) for r in rows[:first]]
     for row in page:
-        row["cursor"] = cursors.encode(row[ts_key], row["id"])
+        row["cursor"] = encode_cursor(row[ts_key], row["id"])
     return page, len(rows) > first

@@ -1,0 +1,61 @@
+"""A service's internal API app: one pool, health routes, request ids, typed state."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import asyncpg
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
+
+from shared import logging as slog
+from shared.config import Settings, get_settings
+from shared.db import create_pool
+from shared.http import RequestContext, health_routes, tune_gc
+
+
+@dataclass
+class ServiceState:
+    """What an endpoint needs of its process: who it is, its settings and its pool.
+
+    `name` is the service's name, also the audience its service tokens must carry.
+    """
+
+    name: str
+    settings: Settings
+    pool: asyncpg.Pool
+
+
+def service_state(app: Starlette) -> ServiceState:
+    state: ServiceState = app.state.service
+    return state
+
+
+def create_service_app(name: str, routes: Sequence[BaseRoute], settings: Settings | None = None) -> Starlette:
+    """The internal API of service `name`, connected to its own database as its own app role."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        tune_gc()
+        pool = await create_pool(settings.service_database_url(name), max_size=settings.db_pool_max)
+        app.state.service = ServiceState(name=name, settings=settings, pool=pool)
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    async def ready() -> None:
+        await service_state(app).pool.fetchval("SELECT 1")
+
+    app = Starlette(routes=[*health_routes(ready), *routes], middleware=[Middleware(RequestContext)], lifespan=lifespan)
+    return app
+
+
+def uvicorn_factory(name: str, routes: Sequence[BaseRoute]) -> Starlette:
+    """What a service's `app()` factory returns: logging configured, then the app."""
+    slog.configure(f"{name}-api", get_settings().log_level)
+    return create_service_app(name, routes)
