@@ -8,15 +8,19 @@ own organisations, so no test sees another's rows and nothing needs truncating.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import os
 import shutil
+import socket
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 
 from infra.dev_issuer import DevIssuer
 from infra.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
@@ -108,11 +112,62 @@ async def orders_app(settings: Any) -> AsyncIterator[Any]:
         yield app
 
 
+class _TestServer(uvicorn.Server):
+    """uvicorn inside the test session's event loop; Ctrl-C still stops pytest, not just this server."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@contextlib.asynccontextmanager
+async def serve_asgi(app: Any) -> AsyncIterator[str]:
+    """Serves `app` over real HTTP on a free local port (its lifespan is the caller's business) and
+    yields its base URL: the gateway reaches services with its production client, never an
+    in-process transport."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))  # bound here, so no other process can take the port meanwhile
+    port = sock.getsockname()[1]
+    server = _TestServer(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning",
+                                        log_config=None, access_log=False))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()  # the server failed to start: raise why
+            raise RuntimeError("uvicorn stopped before it started")
+        await asyncio.sleep(0.005)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
 @pytest.fixture(scope="session")
-async def gateway_app(settings: Any, orders_app: Any) -> AsyncIterator[Any]:
+def asgi_server() -> Any:
+    """`async with asgi_server(app) as url:` for tests that put their own app in front of a service."""
+    return serve_asgi
+
+
+@pytest.fixture(scope="session")
+async def orders_url(orders_app: Any) -> AsyncIterator[str]:
+    """The orders API served by uvicorn for the whole session, as the gateway reaches it in production."""
+    async with serve_asgi(orders_app) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def gateway_settings(settings: Any, orders_url: str) -> Any:
+    """The session's settings, with the gateway pointed at the served orders API."""
+    return dataclasses.replace(settings, orders_api_url=orders_url)
+
+
+@pytest.fixture(scope="session")
+async def gateway_app(gateway_settings: Any) -> AsyncIterator[Any]:
     from services.gateway.app import create_app
 
-    app = create_app(settings, orders_transport=httpx.ASGITransport(app=orders_app))
+    app = create_app(gateway_settings)
     async with app.router.lifespan_context(app):
         yield app
 

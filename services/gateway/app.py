@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 import orjson
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -25,16 +24,15 @@ from services.gateway import export_links, rest, webhooks
 from services.gateway.auth import NoMembership, NotAuthenticated, ViewerCache, authenticate
 from services.gateway.graphql.context import Context
 from services.gateway.graphql.schema import build_schema
-from services.gateway.orders_client import OrdersClient, Unavailable
+from services.gateway.clients import InsightsClient, OrdersClient, ReportsClient, Unavailable
 from shared import logging as slog
 from shared.auth.user_tokens import JwksVerifier
 from shared.config import Settings, get_settings
+from shared.errors import ErrorCode
 from shared.http import JSON, RequestContext, error, health_routes, tune_gc
 
 
 MAX_GRAPHQL_BODY = 64 * 1024
-
-
 
 
 class GraphQLView(GraphQL):
@@ -44,7 +42,8 @@ class GraphQLView(GraphQL):
     async def get_context(self, request: Request, response: Any) -> Context:  # type: ignore[override]
         state = request.app.state
         # No viewer only on the development GraphiQL page (GET), which executes nothing.
-        return Context(request=request, viewer=request.scope.get("viewer"), orders=state.orders, settings=state.settings)
+        return Context(request=request, viewer=request.scope.get("viewer"), settings=state.settings,
+                       orders=state.orders, insights=state.insights, reports=state.reports)
 
 
 class _ASGIEndpoint:
@@ -57,8 +56,9 @@ class _ASGIEndpoint:
         await self.app(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None, *, orders_transport: httpx.AsyncBaseTransport | None = None,
-               broker: Any = None) -> Starlette:
+def create_app(settings: Settings | None = None, *, broker: Any = None) -> Starlette:
+    """The gateway app; `broker` replaces the Dramatiq broker (tests), services are reached at the
+    settings' `<service>_api_url`."""
     settings = settings or get_settings()
     schema = build_schema(settings.production)
     graphql_app = GraphQLView(schema, graphql_ide=None if settings.production else "graphiql",
@@ -68,7 +68,10 @@ def create_app(settings: Settings | None = None, *, orders_transport: httpx.Asyn
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         tune_gc()
         app.state.settings = settings
-        app.state.orders = OrdersClient(settings.orders_api_url, settings.service_token_secret, transport=orders_transport)
+        # One client (one connection pool) per service for the life of the process.
+        app.state.orders = OrdersClient.from_settings(settings)
+        app.state.insights = InsightsClient.from_settings(settings)
+        app.state.reports = ReportsClient.from_settings(settings)
         app.state.verifier = JwksVerifier(jwks_url=settings.oidc_jwks_url, issuer=settings.oidc_issuer,
                                           audience=settings.oidc_audience,
                                           min_refresh_seconds=settings.jwks_min_refresh_seconds,
@@ -87,6 +90,8 @@ def create_app(settings: Settings | None = None, *, orders_transport: httpx.Asyn
         finally:
             await app.state.webhook_batcher.aclose()
             await app.state.orders.aclose()
+            await app.state.insights.aclose()
+            await app.state.reports.aclose()
             await app.state.verifier.aclose()
 
     async def graphql(scope: Scope, receive: Receive, send: Send) -> None:
@@ -95,7 +100,7 @@ def create_app(settings: Settings | None = None, *, orders_transport: httpx.Asyn
             await graphql_app(scope, receive, send)  # the GraphiQL page; queries via GET are off
             return
         if int(request.headers.get("content-length") or 0) > MAX_GRAPHQL_BODY:
-            await error(413, "TOO_LARGE", f"GraphQL requests are limited to {MAX_GRAPHQL_BODY // 1024} KiB")(
+            await error(413, ErrorCode.TOO_LARGE, f"GraphQL requests are limited to {MAX_GRAPHQL_BODY // 1024} KiB")(
                 scope, receive, send)
             return
         try:
@@ -103,20 +108,21 @@ def create_app(settings: Settings | None = None, *, orders_transport: httpx.Asyn
                                                  request.headers.get("x-organisation-id"), request.app.state.verifier,
                                                  request.app.state.orders, request.app.state.viewers)
         except NotAuthenticated as exc:
-            response: Response = error(401, "UNAUTHENTICATED", f"invalid or missing access token: {exc}")
+            response: Response = error(401, ErrorCode.UNAUTHENTICATED, f"invalid or missing access token: {exc}")
             response.headers["www-authenticate"] = 'Bearer error="invalid_token"'
             await response(scope, receive, send)
             return
         except NoMembership as exc:
-            await error(403, "NO_MEMBERSHIP", str(exc))(scope, receive, send)
+            await error(403, ErrorCode.NO_MEMBERSHIP, str(exc))(scope, receive, send)
             return
         except Unavailable:
-            await error(503, "UNAVAILABLE", "a backing service is unavailable; try again")(scope, receive, send)
+            await error(503, ErrorCode.UNAVAILABLE, "a backing service is unavailable; try again")(scope, receive, send)
             return
         await graphql_app(scope, receive, send)
 
     async def ready() -> None:
-        await app.state.orders.call("GET", "/readyz")
+        # Only the services the gateway calls today: insights and reports join once they exist.
+        await app.state.orders.ready()
         client = getattr(app.state.broker, "client", None)
         if client is not None:
             await asyncio.to_thread(client.ping)

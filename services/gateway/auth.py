@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from uuid import UUID
 
-from services.gateway.orders_client import OrdersClient
+from services.gateway.clients import OrdersClient
 from shared.auth.user_tokens import InvalidToken, JwksVerifier
 
 
@@ -74,7 +74,7 @@ async def authenticate(authorization: str | None, org_hint: str | None, verifier
     email = claims.get("email") if isinstance(claims.get("email"), str) and claims.get("email_verified") is True else None
     if email is not None and len(email) > 320:  # longer than any address (RFC 5321); the lookup would refuse it
         email = None
-    memberships = await orders.call("POST", "/internal/auth/memberships", json={"subject": subject, "email": email})
+    memberships = await orders.memberships(subject, email)
     if org_hint:
         try:
             UUID(org_hint)
@@ -86,8 +86,7 @@ async def authenticate(authorization: str | None, org_hint: str | None, verifier
     m = memberships[0]
     if m["status"] == "invited":
         # First sign-in with the invited email: bind the invitation to this user.
-        await orders.call("POST", "/internal/auth/activate", org_id=m["org_id"], subject=subject,
-                          json={"memberId": m["member_id"]})
+        await orders.activate_member(m["org_id"], subject, m["member_id"])
     viewer = Viewer(subject=subject, email=email, org_id=m["org_id"], org_name=m["org_name"], role=m["role"],
                     member_id=m["member_id"])
     if cache is not None:

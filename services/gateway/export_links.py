@@ -11,7 +11,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from services.gateway.auth import Viewer
-from services.gateway.orders_client import ServiceError, Unavailable
+from services.gateway.clients import OrdersClient, ServiceError, Unavailable
+from shared.errors import ErrorCode
 from shared.http import error
 
 TTL_SECONDS = 15 * 60
@@ -30,14 +31,16 @@ async def download(request: Request) -> Response:
         claims = jwt.decode(request.path_params["token"], state.settings.export_token_secret, algorithms=["HS256"],
                             audience="export", options={"require": ["exp", "org", "kind", "fmt"]})
     except jwt.PyJWTError:
-        return error(403, "INVALID_EXPORT_LINK", "this export link is invalid or has expired")
+        return error(403, ErrorCode.INVALID_EXPORT_LINK, "this export link is invalid or has expired")
+    orders: OrdersClient = state.orders
     try:
-        upstream, body = await state.orders.stream(
+        upstream = await orders.stream(
             f"/internal/exports/{claims['kind']}.{claims['fmt']}", org_id=claims["org"], subject=claims.get("sub"),
             role=claims.get("role"), json={"filter": claims.get("filter", {})})
     except ServiceError as exc:
         return error(exc.status, exc.code, exc.message, exc.field)
     except Unavailable:
-        return error(503, "UNAVAILABLE", "the orders service is unavailable")
-    headers = {k: v for k, v in upstream.headers.items() if k in ("content-disposition",)}
-    return StreamingResponse(body, media_type=upstream.headers.get("content-type"), headers=headers)
+        return error(503, ErrorCode.UNAVAILABLE, "the orders service is unavailable")
+    # Only the headers that describe the file travel on; the rest were the internal hop's.
+    headers = {"content-disposition": upstream.content_disposition} if upstream.content_disposition else {}
+    return StreamingResponse(upstream.body, media_type=upstream.content_type, headers=headers)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from services.gateway.orders_client import ServiceError, Unavailable
+from services.gateway.clients import OrdersClient, ServiceError, Unavailable
+from shared.errors import ErrorCode
 from shared.http import JSON, BadJSON, error, json_body
 
 MAX_BODY = 256 * 1024
@@ -19,33 +20,35 @@ def _api_key(request: Request) -> str | None:
 
 
 async def _forward(request: Request, path: str) -> Response:
+    """Checks what the gateway can (key present, size, JSON object) and lets the orders service do the rest."""
     key = _api_key(request)
     if not key:
-        return error(401, "UNAUTHENTICATED", "integration API key required (Authorization: Bearer <key>)", "apiKey")
+        return error(401, ErrorCode.UNAUTHENTICATED, "integration API key required (Authorization: Bearer <key>)", "apiKey")
     if int(request.headers.get("content-length") or 0) > MAX_BODY:
-        return error(413, "TOO_LARGE", "request body over 256 KiB")
+        return error(413, ErrorCode.TOO_LARGE, "request body over 256 KiB")
     try:
         body = await json_body(request)
     except BadJSON:
-        return error(400, "MALFORMED_JSON", "request body is not valid JSON")
+        return error(400, ErrorCode.MALFORMED_JSON, "request body is not valid JSON")
     if not isinstance(body, dict):
-        return error(422, "INVALID_INPUT", "request body must be a JSON object")
+        return error(422, ErrorCode.INVALID_INPUT, "request body must be a JSON object")
     try:
         status_code = 200
-        result = await request.app.state.orders.call("POST", path, json=body, headers={"x-integration-key": key})
+        orders: OrdersClient = request.app.state.orders
+        result = await orders.ingest(path, body, key)
         if isinstance(result, dict) and result.get("created") is True:
             status_code = 201
     except ServiceError as exc:
         return error(exc.status, exc.code, exc.message, exc.field, errors=exc.errors)
     except Unavailable:
-        return error(503, "UNAVAILABLE", "try again later")
+        return error(503, ErrorCode.UNAVAILABLE, "try again later")
     return JSON(result, status_code=status_code)
 
 
 async def create_order(request: Request) -> Response:
     """Idempotent on the integration's `externalRef`: a retry returns the first order (200, not 201)."""
-    return await _forward(request, "/internal/ingest/orders")
+    return await _forward(request, "orders")
 
 
 async def identify_customer(request: Request) -> Response:
-    return await _forward(request, "/internal/ingest/customers/identify")
+    return await _forward(request, "customers/identify")

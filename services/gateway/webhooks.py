@@ -23,8 +23,9 @@ from standardwebhooks.webhooks import Webhook
 from starlette.requests import Request
 from starlette.responses import Response
 
-from services.gateway.orders_client import ServiceError, Unavailable
+from services.gateway.clients import OrdersClient, ServiceError, Unavailable
 from shared import logging as slog
+from shared.errors import ErrorCode
 from shared.http import JSON, error, validation_error
 from shared.messaging import contracts
 
@@ -64,7 +65,8 @@ class ProviderSecrets:
         if hit and fresh and now - hit[0] < 1.0:
             return hit[1]  # refreshed a moment ago: do not let bad signatures hammer the service
         try:
-            info = await request.app.state.orders.call("GET", f"/internal/providers/{public_id}/webhook-secret")
+            orders: OrdersClient = request.app.state.orders
+            info = await orders.provider_webhook_secret(public_id)
         except ServiceError as exc:
             if exc.status == 404:
                 self._entries.pop(public_id, None)
@@ -86,33 +88,33 @@ def _verify(secret: str, body: bytes, headers: dict[str, str]) -> str | None:
 async def commission_webhook(request: Request) -> Response:
     public_id = request.path_params["provider"]
     if not _PROVIDER_ID.match(public_id):
-        return error(404, "NOT_FOUND", "unknown provider", "provider")
+        return error(404, ErrorCode.NOT_FOUND, "unknown provider", "provider")
     headers = {k: request.headers.get(k, "") for k in ("webhook-id", "webhook-timestamp", "webhook-signature")}
     missing = [k for k, v in headers.items() if not v]
     if missing:
-        return error(400, "MISSING_HEADERS", f"missing {', '.join(missing)}", missing[0])
+        return error(400, ErrorCode.MISSING_HEADERS, f"missing {', '.join(missing)}", missing[0])
     if len(headers["webhook-id"]) > 200:
-        return error(400, "INVALID_HEADER", "webhook-id is too long", "webhook-id")
+        return error(400, ErrorCode.INVALID_HEADER, "webhook-id is too long", "webhook-id")
     body = await request.body()
     if len(body) > MAX_BODY:
-        return error(413, "TOO_LARGE", "webhook body over 64 KiB")
+        return error(413, ErrorCode.TOO_LARGE, "webhook body over 64 KiB")
     secrets: ProviderSecrets = request.app.state.provider_secrets
     try:
         provider = await secrets.get(request, public_id)
         if provider is None:
-            return error(404, "NOT_FOUND", "unknown provider", "provider")
+            return error(404, ErrorCode.NOT_FOUND, "unknown provider", "provider")
         reason = _verify(provider["webhook_secret"], body, headers)
         if reason == "No matching signature found":
             provider = await secrets.get(request, public_id, fresh=True) or provider
             reason = _verify(provider["webhook_secret"], body, headers)
     except Unavailable:
-        return error(503, "UNAVAILABLE", "try again later")
+        return error(503, ErrorCode.UNAVAILABLE, "try again later")
     if reason is not None:
-        return error(401, "INVALID_SIGNATURE", f"webhook verification failed: {reason}", "webhook-signature")
+        return error(401, ErrorCode.INVALID_SIGNATURE, f"webhook verification failed: {reason}", "webhook-signature")
     try:
         payload = CommissionWebhook.model_validate(orjson.loads(body))
     except orjson.JSONDecodeError:
-        return error(400, "MALFORMED_JSON", "body is not valid JSON")
+        return error(400, ErrorCode.MALFORMED_JSON, "body is not valid JSON")
     except ValidationError as exc:
         return validation_error(exc)
     data = payload.data.model_dump(mode="json", exclude_none=True)
@@ -122,7 +124,7 @@ async def commission_webhook(request: Request) -> Response:
         message_id = await request.app.state.webhook_batcher.submit(item)
     except Exception:
         logger.exception("could not enqueue webhook")
-        return error(503, "UNAVAILABLE", "try again later")
+        return error(503, ErrorCode.UNAVAILABLE, "try again later")
     slog.log(logger, logging.DEBUG, "webhook accepted", provider=public_id, webhook_id=headers["webhook-id"],
              dramatiq_message_id=message_id)
     return JSON({"accepted": True, "webhookId": headers["webhook-id"]}, status_code=202)

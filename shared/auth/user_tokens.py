@@ -7,6 +7,8 @@ the event loop, never blocking it), so a key the issuer newly publishes is accep
 without a restart while a flood of made-up kids cannot hammer the issuer. The keys are
 also re-fetched once they are `max_age_seconds` old, so a key the issuer withdraws stops
 being accepted.
+
+The JWKS is fetched with aiohttp, the one HTTP client library of the production processes.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ import asyncio
 import time
 from typing import Any
 
-import httpx
+import aiohttp
 import jwt
+import orjson
 from jwt import PyJWK
 
 ALLOWED_ALGORITHMS = {"RS256": "RSA", "ES256": "EC"}
+FETCH_TIMEOUT = aiohttp.ClientTimeout(total=5)
 
 
 class InvalidToken(Exception):
@@ -29,13 +33,15 @@ class InvalidToken(Exception):
 class JwksVerifier:
     def __init__(self, *, jwks_url: str, issuer: str, audience: str, min_refresh_seconds: float = 30,
                  leeway_seconds: float = 30, max_age_seconds: float = 3600,
-                 client: httpx.AsyncClient | None = None) -> None:
+                 session: aiohttp.ClientSession | None = None) -> None:
         self.jwks_url, self.issuer, self.audience = jwks_url, issuer, audience
         self.min_refresh_seconds, self.leeway = min_refresh_seconds, leeway_seconds
         # Known keys are re-fetched at least this often, so a key the issuer withdraws (e.g. after
         # a compromise) stops being trusted even if no token with an unknown kid ever arrives.
         self.max_age_seconds = max_age_seconds
-        self._client = client or httpx.AsyncClient(timeout=5)
+        # Made on first use when not given: aiohttp binds a session to the running event loop.
+        # A session passed in (tests count fetches with a trace config) is closed by `aclose` too.
+        self._session = session
         self._keys: dict[str, PyJWK] = {}
         self._last_refresh = float("-inf")
         self._lock = asyncio.Lock()
@@ -46,10 +52,15 @@ class JwksVerifier:
                 return
             self._last_refresh = time.monotonic()
             try:
-                response = await self._client.get(self.jwks_url)
-                response.raise_for_status()
+                if self._session is None:
+                    self._session = aiohttp.ClientSession(timeout=FETCH_TIMEOUT)
+                # Redirects are not followed: the JWKS is read from exactly the configured URL.
+                async with self._session.get(self.jwks_url, timeout=FETCH_TIMEOUT, allow_redirects=False) as response:
+                    if not 200 <= response.status < 300:
+                        return  # an error page or a redirect: keep the keys we have
+                    document = orjson.loads(await response.read())
                 keys: dict[str, PyJWK] = {}
-                for jwk in response.json().get("keys", []):
+                for jwk in document.get("keys", []):
                     if not isinstance(jwk, dict):
                         continue
                     kid = jwk.get("kid")
@@ -60,7 +71,7 @@ class JwksVerifier:
                     except (jwt.PyJWTError, ValueError, TypeError, KeyError):
                         continue
                 self._keys = keys
-            except (httpx.HTTPError, ValueError, TypeError, AttributeError):
+            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, TypeError, AttributeError):
                 # (AttributeError: a JSON document that is not an object with a list of keys.)
                 # Keep the keys we have; the next unknown kid after the interval retries.
                 pass
@@ -101,4 +112,6 @@ class JwksVerifier:
         return claims
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

@@ -14,12 +14,14 @@ import json
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
-import httpx
+import aiohttp
 import jwt
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import RawTestServer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
@@ -37,14 +39,25 @@ def b64json(obj: Any) -> str:
 
 
 class FetchCounter:
-    """An httpx request hook counting the JWKS fetches a verifier makes."""
+    """An aiohttp trace hook counting the JWKS fetches a verifier makes."""
 
     def __init__(self) -> None:
         self.count = 0
+        self.trace = aiohttp.TraceConfig()
+        self.trace.on_request_start.append(self._started)
 
-    async def __call__(self, request: httpx.Request) -> None:
-        if request.url.path.endswith("/jwks.json"):
+    async def _started(self, session: aiohttp.ClientSession, context: Any,
+                       params: aiohttp.TraceRequestStartParams) -> None:
+        if params.url.path.endswith("/jwks.json"):
             self.count += 1
+
+    def session(self) -> aiohttp.ClientSession:
+        """A session for a verifier, counted."""
+        return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5), trace_configs=[self.trace])
+
+
+Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+Serve = Callable[[Handler], Awaitable[str]]
 
 
 @pytest.fixture
@@ -73,14 +86,34 @@ async def counter() -> FetchCounter:
 @pytest.fixture
 async def verifier(issuer: DevIssuer, jwks_url: str, counter: FetchCounter) -> AsyncIterator[JwksVerifier]:
     v = JwksVerifier(jwks_url=jwks_url, issuer=issuer.issuer, audience=issuer.audience, min_refresh_seconds=1,
-                     client=httpx.AsyncClient(timeout=5, event_hooks={"request": [counter]}))
+                     session=counter.session())
     yield v
     await v.aclose()
 
 
-def serving(document: Any) -> httpx.AsyncClient:
-    """A client whose every request gets `document` as the JWKS."""
-    return httpx.AsyncClient(transport=httpx.MockTransport(lambda request: httpx.Response(200, json=document)))
+@pytest.fixture
+async def serve() -> AsyncIterator[Serve]:
+    """Starts local JWKS endpoints answering through a handler; each call returns one endpoint's URL."""
+    servers: list[RawTestServer] = []
+
+    async def start(handler: Handler) -> str:
+        server = RawTestServer(handler, host="127.0.0.1")
+        await server.start_server()
+        servers.append(server)
+        return str(server.make_url("/.well-known/jwks.json"))
+
+    yield start
+    for server in servers:
+        await server.close()
+
+
+def serving(document: Any) -> Handler:
+    """A handler answering every request with `document` as the JWKS."""
+
+    async def handler(request: web.BaseRequest) -> web.StreamResponse:
+        return web.json_response(document)
+
+    return handler
 
 
 def claims(issuer: DevIssuer, **over: Any) -> dict[str, Any]:
@@ -323,7 +356,7 @@ async def test_withdrawn_key_is_refused_once_the_cache_is_old(issuer: DevIssuer,
     """A revoked key must stop working even if nobody ever presents an unknown kid."""
     counter = FetchCounter()
     v = JwksVerifier(jwks_url=jwks_url, issuer=issuer.issuer, audience=issuer.audience, min_refresh_seconds=1,
-                     max_age_seconds=1, client=httpx.AsyncClient(timeout=5, event_hooks={"request": [counter]}))
+                     max_age_seconds=1, session=counter.session())
     try:
         retiring = keys.add_key(alg="RS256")
         token = keys.mint("auth0|retiring", kid=retiring)
@@ -349,16 +382,16 @@ async def test_default_cache_age_is_bounded(issuer: DevIssuer, jwks_url: str) ->
     [], "keys", {"keys": "nope"}, {"keys": [1, "x", None, []]}, {"keys": {"a": 1}},
     {"keys": [{"kty": "RSA", "kid": "broken"}, {"kty": 5, "kid": "x"}, {"kid": ["list"], "kty": "RSA"}]},
 ])
-async def test_malformed_jwks_never_escapes_as_another_error(issuer: DevIssuer, jwks_url: str,
+async def test_malformed_jwks_never_escapes_as_another_error(issuer: DevIssuer, serve: Serve,
                                                              document: Any) -> None:
     calls = {"n": 0}
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    async def handler(request: web.BaseRequest) -> web.StreamResponse:
         calls["n"] += 1
-        return httpx.Response(200, json=issuer.jwks() if calls["n"] == 1 else document)
+        return web.json_response(issuer.jwks() if calls["n"] == 1 else document)
 
-    v = JwksVerifier(jwks_url=jwks_url, issuer=issuer.issuer, audience=issuer.audience, min_refresh_seconds=0,
-                     client=httpx.AsyncClient(transport=httpx.MockTransport(handler)))
+    v = JwksVerifier(jwks_url=await serve(handler), issuer=issuer.issuer, audience=issuer.audience,
+                     min_refresh_seconds=0)
     try:
         assert (await v.verify(issuer.mint("auth0|first")))["sub"] == "auth0|first"
         await refused(v, issuer.mint("auth0|x", headers={"kid": "unknown"}))  # refresh gets the malformed document
@@ -367,11 +400,11 @@ async def test_malformed_jwks_never_escapes_as_another_error(issuer: DevIssuer, 
         await v.aclose()
 
 
-async def test_symmetric_key_in_the_jwks_is_never_used(issuer: DevIssuer, jwks_url: str) -> None:
+async def test_symmetric_key_in_the_jwks_is_never_used(issuer: DevIssuer, serve: Serve) -> None:
     secret = b"shared-secret-published-by-mistake"
     published = {"keys": [*issuer.jwks()["keys"], {"kty": "oct", "kid": "oct-key", "k": b64url(secret)}]}
-    v = JwksVerifier(jwks_url=jwks_url, issuer=issuer.issuer, audience=issuer.audience, min_refresh_seconds=1,
-                     client=serving(published))
+    v = JwksVerifier(jwks_url=await serve(serving(published)), issuer=issuer.issuer, audience=issuer.audience,
+                     min_refresh_seconds=1)
     try:
         for alg in ("HS256", "RS256"):
             signing_input = f"{b64json({'alg': alg, 'kid': 'oct-key'})}.{b64json(claims(issuer))}"
@@ -386,7 +419,7 @@ async def test_refresh_is_rate_limited_within_the_interval(issuer: DevIssuer, jw
                                                            keys: DevIssuer) -> None:
     counter = FetchCounter()
     v = JwksVerifier(jwks_url=jwks_url, issuer=issuer.issuer, audience=issuer.audience, min_refresh_seconds=60,
-                     client=httpx.AsyncClient(timeout=5, event_hooks={"request": [counter]}))
+                     session=counter.session())
     try:
         await v.verify(issuer.mint("auth0|warm"))
         fresh = keys.add_key()
@@ -426,18 +459,18 @@ async def test_flood_while_cold_still_verifies_genuine_tokens(verifier: JwksVeri
     assert counter.count == 1
 
 
-async def test_issuer_outage_keeps_the_cached_keys(issuer: DevIssuer, jwks_url: str) -> None:
+async def test_issuer_outage_keeps_the_cached_keys(issuer: DevIssuer, serve: Serve) -> None:
     published = issuer.jwks()
     state = {"up": True, "fetches": 0}
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    async def handler(request: web.BaseRequest) -> web.StreamResponse:
         state["fetches"] += 1
         if state["up"]:
-            return httpx.Response(200, json=published)
-        return httpx.Response(503, text="down")
+            return web.json_response(published)
+        return web.Response(status=503, text="down")
 
-    v = JwksVerifier(jwks_url=jwks_url, issuer=issuer.issuer, audience=issuer.audience, min_refresh_seconds=0,
-                     client=httpx.AsyncClient(transport=httpx.MockTransport(handler)))
+    v = JwksVerifier(jwks_url=await serve(handler), issuer=issuer.issuer, audience=issuer.audience,
+                     min_refresh_seconds=0)
     try:
         assert (await v.verify(issuer.mint("auth0|up")))["sub"] == "auth0|up"
         state["up"] = False
@@ -448,12 +481,12 @@ async def test_issuer_outage_keeps_the_cached_keys(issuer: DevIssuer, jwks_url: 
         await v.aclose()
 
 
-async def test_jwks_entries_not_for_signing_are_ignored(issuer: DevIssuer, jwks_url: str) -> None:
+async def test_jwks_entries_not_for_signing_are_ignored(issuer: DevIssuer, serve: Serve) -> None:
     published = issuer.jwks()
     for k in published["keys"]:
         k["use"] = "enc"
-    v = JwksVerifier(jwks_url=jwks_url, issuer=issuer.issuer, audience=issuer.audience, min_refresh_seconds=1,
-                     client=serving(published))
+    v = JwksVerifier(jwks_url=await serve(serving(published)), issuer=issuer.issuer, audience=issuer.audience,
+                     min_refresh_seconds=1)
     try:
         await refused(v, issuer.mint("auth0|enc"))
     finally:

@@ -14,7 +14,7 @@ from services.gateway.graphql.common import Money
 from services.gateway.graphql.context import Context, parse_id
 from services.gateway.graphql.errors import UserError, user_errors
 from services.gateway.graphql.organisation import require_admin
-from services.gateway.orders_client import ServiceError
+from services.gateway.clients import ServiceError
 
 
 @strawberry.enum
@@ -47,7 +47,7 @@ class Integration:
 
     @strawberry.field
     async def categories(self, info: Info[Context, None]) -> list[Category]:
-        rows = await info.context.loader("categories").load_many(self.category_ids)
+        rows = await info.context.loader("orders", "categories").load_many(self.category_ids)
         return [Category.from_row(r) for r in rows if r is not None]
 
     @classmethod
@@ -67,7 +67,7 @@ class Product:
 
     @strawberry.field
     async def category(self, info: Info[Context, None]) -> Category | None:
-        row = await info.context.loader("categories").load(self.category_id)
+        row = await info.context.loader("orders", "categories").load(self.category_id)
         return Category.from_row(row) if row else None
 
     @classmethod
@@ -102,16 +102,16 @@ class IntegrationPayload:
 class CatalogueQuery:
     @strawberry.field
     async def integrations(self, info: Info[Context, None]) -> list[Integration]:
-        return [Integration.from_row(r) for r in await info.context.call("GET", "/internal/integrations")]
+        return [Integration.from_row(r) for r in await info.context.call("orders", "GET", "/internal/integrations")]
 
     @strawberry.field
     async def categories(self, info: Info[Context, None]) -> list[Category]:
-        return [Category.from_row(r) for r in await info.context.call("GET", "/internal/categories")]
+        return [Category.from_row(r) for r in await info.context.call("orders", "GET", "/internal/categories")]
 
     @strawberry.field
     async def products(self, info: Info[Context, None], integration_id: strawberry.ID | None = None) -> list[Product]:
         params = {"integrationId": str(parse_id(integration_id, "integrationId"))} if integration_id else None
-        return [Product.from_row(r) for r in await info.context.call("GET", "/internal/products", params=params)]
+        return [Product.from_row(r) for r in await info.context.call("orders", "GET", "/internal/products", params=params)]
 
 
 def _ids(values: list[strawberry.ID] | None, field: str) -> list[str] | None:
@@ -125,7 +125,7 @@ class CatalogueMutation:
         require_admin(info)
         body = {"name": input.name, "channel": input.channel.value, "categoryIds": _ids(input.category_ids, "categoryIds")}
         try:
-            result = await info.context.call("POST", "/internal/integrations", json=body)
+            result = await info.context.call("orders", "POST", "/internal/integrations", json=body)
         except ServiceError as exc:
             return IntegrationPayload(integration=None, api_key=None, errors=user_errors(exc))
         return IntegrationPayload(integration=Integration.from_row(result["integration"]), api_key=result["api_key"], errors=[])
@@ -138,7 +138,7 @@ class CatalogueMutation:
         body = {k: v for k, v in {"name": input.name, "channel": input.channel.value if input.channel else None,
                                   "categoryIds": _ids(input.category_ids, "categoryIds")}.items() if v is not None}
         try:
-            row = await info.context.call("PATCH", f"/internal/integrations/{iid}", json=body)
+            row = await info.context.call("orders", "PATCH", f"/internal/integrations/{iid}", json=body)
         except ServiceError as exc:
             return IntegrationPayload(integration=None, api_key=None, errors=user_errors(exc))
         return IntegrationPayload(integration=Integration.from_row(row), api_key=None, errors=[])
@@ -148,7 +148,7 @@ class CatalogueMutation:
         require_admin(info)
         iid = parse_id(id, "id")
         try:
-            result = await info.context.call("POST", f"/internal/integrations/{iid}/rotate-key")
+            result = await info.context.call("orders", "POST", f"/internal/integrations/{iid}/rotate-key")
         except ServiceError as exc:
             return IntegrationPayload(integration=None, api_key=None, errors=user_errors(exc))
         return IntegrationPayload(integration=Integration.from_row(result["integration"]), api_key=result["api_key"], errors=[])

@@ -9,7 +9,7 @@ from typing import Any
 
 import strawberry
 
-from services.gateway.graphql.errors import PublicError
+from services.gateway.graphql.errors import ErrorCode, PublicError
 
 
 @strawberry.type(description="An amount with its ISO 4217 currency; amounts of different currencies are never added.")
@@ -51,8 +51,4 @@ class DateRangeInput:
 
 def check_page(first: int, max_page_size: int) -> None:
     if first < 1 or first > max_page_size:
-        raise PublicError(f"first: must be between 1 and {max_page_size}", "INVALID_PAGE_SIZE", "first")
-
-
-def strip_none(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in d.items() if v is not None}
+        raise PublicError(f"first: must be between 1 and {max_page_size}", ErrorCode.INVALID_PAGE_SIZE, "first")

@@ -12,7 +12,7 @@ from strawberry.types import Info
 from services.gateway.graphql.common import DateRangeInput, PageInfo, check_page
 from services.gateway.graphql.context import Context, parse_id
 from services.gateway.graphql.errors import from_service
-from services.gateway.orders_client import ServiceError
+from services.gateway.clients import ServiceError
 
 
 @strawberry.enum
@@ -64,7 +64,7 @@ class CustomerProfile(Customer):
 
     @strawberry.field
     async def timeline(self, info: Info[Context, None]) -> list[TimelineEvent]:
-        rows = await info.context.call("GET", f"/internal/customers/{self.id}/timeline")
+        rows = await info.context.call("orders", "GET", f"/internal/customers/{self.id}/timeline")
         return [TimelineEvent(at=dt.datetime.fromisoformat(r["at"]), kind=r["kind"],
                               integration_id=strawberry.ID(str(r["integration_id"])) if r["integration_id"] else None,
                               order_id=strawberry.ID(str(r["order_id"])) if r["order_id"] else None, detail=r["detail"])
@@ -115,7 +115,7 @@ class CustomersQuery:
         check_page(first, info.context.settings.max_page_size)
         body = {"filter": filter.to_json() if filter else {}, "first": first, "after": after}
         try:
-            page = await info.context.call("POST", "/internal/customers/list", json=body)
+            page = await info.context.call("orders", "POST", "/internal/customers/list", json=body)
         except ServiceError as exc:
             raise from_service(exc) from None
         edges = [CustomerEdge(cursor=r["cursor"], node=Customer.from_row(r)) for r in page["rows"]]
@@ -126,7 +126,7 @@ class CustomersQuery:
     async def customer(self, info: Info[Context, None], id: strawberry.ID) -> CustomerProfile | None:
         cid = parse_id(id, "id")
         try:
-            r = await info.context.call("GET", f"/internal/customers/{cid}")
+            r = await info.context.call("orders", "GET", f"/internal/customers/{cid}")
         except ServiceError as exc:
             if exc.status == 404:
                 return None

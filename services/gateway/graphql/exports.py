@@ -17,7 +17,7 @@ from services.gateway.graphql.context import Context
 from services.gateway.graphql.customers import CustomerFilterInput
 from services.gateway.graphql.errors import UserError, user_errors
 from services.gateway.graphql.orders import OrderFilterInput
-from services.gateway.orders_client import ServiceError
+from services.gateway.clients import ServiceError
 
 
 @strawberry.enum
@@ -48,10 +48,10 @@ class ExportsMutation:
         ctx = info.context
         if kind is ExportKind.ORDERS:
             filter_json = order_filter.to_json() if order_filter else {}
-            check = ctx.call("POST", "/internal/orders/summary", json={"filter": filter_json})
+            check = ctx.call("orders", "POST", "/internal/orders/summary", json={"filter": filter_json})
         else:
             filter_json = customer_filter.to_json() if customer_filter else {}
-            check = ctx.call("POST", "/internal/customers/list", json={"filter": filter_json, "first": 1})
+            check = ctx.call("orders", "POST", "/internal/customers/list", json={"filter": filter_json, "first": 1})
         try:
             await check  # the filter is validated now, not when the download starts
         except ServiceError as exc:

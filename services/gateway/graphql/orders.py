@@ -19,7 +19,8 @@ from services.gateway.graphql.context import Context, parse_id
 from services.gateway.graphql.customers import Customer
 from services.gateway.graphql.errors import UserError, from_service, user_errors
 from services.gateway.graphql.organisation import require_admin
-from services.gateway.orders_client import ServiceError
+from services.gateway.clients import ServiceError
+from shared.api_contracts import OrderRelation
 
 T = TypeVar("T")
 
@@ -52,35 +53,36 @@ class Order:
     category_id: strawberry.Private[str]
     product_id: strawberry.Private[str]
     # Relations that came with the page (see `orders`); others load through the DataLoaders.
-    related: strawberry.Private[dict[str, dict[str, Any] | None]] = dataclasses.field(default_factory=dict)
+    related: strawberry.Private[dict[OrderRelation, dict[str, Any] | None]] = dataclasses.field(default_factory=dict)
 
-    def _relation(self, info: Info[Context, None], name: str, key: str, build: Callable[[dict[str, Any]], T]) -> Any:
+    def _relation(self, info: Info[Context, None], relation: OrderRelation, key: str,
+                  build: Callable[[dict[str, Any]], T]) -> Any:
         """The related object, synchronously when prefetched (no task per row), else an awaitable."""
-        if name in self.related:
-            row = self.related[name]
+        if relation in self.related:
+            row = self.related[relation]
             return build(row) if row else None
 
         async def load() -> T | None:
-            row = await info.context.loader(LOADERS[name]).load(key)
+            row = await info.context.loader("orders", relation.batch_kind).load(key)
             return build(row) if row else None
 
         return load()
 
     @strawberry.field
     def customer(self, info: Info[Context, None]) -> Customer | None:
-        return self._relation(info, "customer", self.customer_id, Customer.from_row)  # type: ignore[no-any-return]
+        return self._relation(info, OrderRelation.CUSTOMER, self.customer_id, Customer.from_row)  # type: ignore[no-any-return]
 
     @strawberry.field
     def integration(self, info: Info[Context, None]) -> Integration | None:
-        return self._relation(info, "integration", self.integration_id, Integration.from_row)  # type: ignore[no-any-return]
+        return self._relation(info, OrderRelation.INTEGRATION, self.integration_id, Integration.from_row)  # type: ignore[no-any-return]
 
     @strawberry.field
     def category(self, info: Info[Context, None]) -> Category | None:
-        return self._relation(info, "category", self.category_id, Category.from_row)  # type: ignore[no-any-return]
+        return self._relation(info, OrderRelation.CATEGORY, self.category_id, Category.from_row)  # type: ignore[no-any-return]
 
     @strawberry.field
     def product(self, info: Info[Context, None]) -> Product | None:
-        return self._relation(info, "product", self.product_id, Product.from_row)  # type: ignore[no-any-return]
+        return self._relation(info, OrderRelation.PRODUCT, self.product_id, Product.from_row)  # type: ignore[no-any-return]
 
     @classmethod
     def from_row(cls, r: dict[str, Any]) -> "Order":
@@ -90,10 +92,6 @@ class Order:
                    created_at=dt.datetime.fromisoformat(r["created_at"]), updated_at=dt.datetime.fromisoformat(r["updated_at"]),
                    customer_id=str(r["customer_id"]), integration_id=str(r["integration_id"]),
                    category_id=str(r["category_id"]), product_id=str(r["product_id"]))
-
-
-LOADERS = {"customer": "customers", "integration": "integrations", "category": "categories", "product": "products"}
-RELATIONS = set(LOADERS)
 
 
 def _selected_names(selections: Iterable[Any]) -> set[str]:
@@ -194,35 +192,37 @@ class OrdersQuery:
     async def orders(self, info: Info[Context, None], filter: OrderFilterInput | None = None, first: int = 50,
                      after: str | None = None) -> OrderConnection:
         check_page(first, info.context.settings.max_page_size)
-        expand = sorted(RELATIONS & _selected_names(info.selected_fields))
+        # Relations selected anywhere below come with the page (`expand`), one query each in the service.
+        selected = _selected_names(info.selected_fields)
+        expand = sorted(r.value for r in OrderRelation if r.value in selected)
         body = {"filter": filter.to_json() if filter else {}, "first": first, "after": after, "expand": expand}
         try:
-            page = await info.context.call("POST", "/internal/orders/list", json=body)
+            page = await info.context.call("orders", "POST", "/internal/orders/list", json=body)
         except ServiceError as exc:
             raise from_service(exc) from None
-        by_id = {name: {str(r["id"]): r for r in rows} for name, rows in page["related"].items()}
+        by_id = {OrderRelation(name): {str(r["id"]): r for r in rows} for name, rows in page["related"].items()}
         edges = []
         for r in page["rows"]:
             order = Order.from_row(r)
-            order.related = {name: by_id[name].get(str(r[f"{name}_id"])) for name in by_id}
+            order.related = {rel: rows_by_id.get(str(r[f"{rel.value}_id"])) for rel, rows_by_id in by_id.items()}
             edges.append(OrderEdge(cursor=r["cursor"], node=order))
         return OrderConnection(edges=edges, page_info=PageInfo(has_next_page=page["has_next_page"],
                                                                end_cursor=edges[-1].cursor if edges else None))
 
     @strawberry.field
     async def order(self, info: Info[Context, None], id: strawberry.ID) -> Order | None:
-        row = await info.context.loader("orders").load(str(parse_id(id, "id")))
+        row = await info.context.loader("orders", "orders").load(str(parse_id(id, "id")))
         return Order.from_row(row) if row else None
 
     @strawberry.field(description="Every change of an order's status and commission, oldest first.")
     async def order_history(self, info: Info[Context, None], id: strawberry.ID) -> list[CommissionChange]:
         oid = parse_id(id, "id")
-        return [_change(r) for r in await info.context.call("GET", f"/internal/orders/{oid}/ledger")]
+        return [_change(r) for r in await info.context.call("orders", "GET", f"/internal/orders/{oid}/ledger")]
 
     @strawberry.field
     async def orders_summary(self, info: Info[Context, None], filter: OrderFilterInput | None = None) -> OrdersSummary:
         try:
-            s = await info.context.call("POST", "/internal/orders/summary", json={"filter": filter.to_json() if filter else {}})
+            s = await info.context.call("orders", "POST", "/internal/orders/summary", json={"filter": filter.to_json() if filter else {}})
         except ServiceError as exc:
             raise from_service(exc) from None
         return OrdersSummary(
@@ -243,7 +243,7 @@ class OrdersMutation:
         if amount is not None:
             body["amount"] = str(amount)
         try:
-            result = await info.context.call("POST", f"/internal/orders/{oid}/commission", json=body)
+            result = await info.context.call("orders", "POST", f"/internal/orders/{oid}/commission", json=body)
         except ServiceError as exc:
             return CommissionPayload(order=None, changed=False, errors=user_errors(exc))
         return CommissionPayload(order=Order.from_row(result["order"]), changed=result["changed"], errors=[])

@@ -10,8 +10,8 @@ import strawberry
 from strawberry.types import Info
 
 from services.gateway.graphql.context import Context, parse_id
-from services.gateway.graphql.errors import PublicError, UserError, user_errors
-from services.gateway.orders_client import ServiceError
+from services.gateway.graphql.errors import ErrorCode, PublicError, UserError, user_errors
+from services.gateway.clients import ServiceError
 
 
 @strawberry.enum
@@ -94,7 +94,7 @@ class RemoveMemberPayload:
 
 def require_admin(info: Info[Context, None]) -> None:
     if info.context.viewer.role != "admin":
-        raise PublicError("this action needs the admin role", "FORBIDDEN")
+        raise PublicError("this action needs the admin role", ErrorCode.FORBIDDEN)
 
 
 @strawberry.type
@@ -107,11 +107,11 @@ class OrganisationQuery:
 
     @strawberry.field
     async def organisation(self, info: Info[Context, None]) -> Organisation:
-        return Organisation.from_row(await info.context.call("GET", "/internal/organisation"))
+        return Organisation.from_row(await info.context.call("orders", "GET", "/internal/organisation"))
 
     @strawberry.field
     async def members(self, info: Info[Context, None]) -> list[Member]:
-        return [Member.from_row(r) for r in await info.context.call("GET", "/internal/members")]
+        return [Member.from_row(r) for r in await info.context.call("orders", "GET", "/internal/members")]
 
 
 @strawberry.type
@@ -123,7 +123,7 @@ class OrganisationMutation:
                                   "primaryColour": input.primary_colour, "baseCurrency": input.base_currency,
                                   "timeZone": input.time_zone}.items() if v is not None}
         try:
-            row = await info.context.call("PATCH", "/internal/organisation", json=body)
+            row = await info.context.call("orders", "PATCH", "/internal/organisation", json=body)
         except ServiceError as exc:
             return SettingsPayload(organisation=None, errors=user_errors(exc))
         return SettingsPayload(organisation=Organisation.from_row(row), errors=[])
@@ -132,7 +132,7 @@ class OrganisationMutation:
     async def invite_member(self, info: Info[Context, None], email: str, role: Role = Role.MEMBER) -> MemberPayload:
         require_admin(info)
         try:
-            row = await info.context.call("POST", "/internal/members", json={"email": email, "role": role.value})
+            row = await info.context.call("orders", "POST", "/internal/members", json={"email": email, "role": role.value})
         except ServiceError as exc:
             return MemberPayload(member=None, errors=user_errors(exc))
         return MemberPayload(member=Member.from_row(row), errors=[])
@@ -142,7 +142,7 @@ class OrganisationMutation:
         require_admin(info)
         mid = parse_id(member_id, "memberId")
         try:
-            await info.context.call("DELETE", f"/internal/members/{mid}")
+            await info.context.call("orders", "DELETE", f"/internal/members/{mid}")
         except ServiceError as exc:
             return RemoveMemberPayload(removed=False, errors=user_errors(exc))
         return RemoveMemberPayload(removed=True, errors=[])

@@ -9,8 +9,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from graphql.language import Lexer, Source, TokenKind
+from starlette.types import Message, Receive, Scope, Send
 
 from services.gateway.graphql.schema import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS
 from tests.factories import Tenant, gql
@@ -42,13 +44,21 @@ def nested(levels: int) -> str:
 
 
 @asynccontextmanager
-async def running(settings: Any, transport: httpx.AsyncBaseTransport) -> AsyncIterator[httpx.AsyncClient]:
+async def running(settings: Any, orders_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A gateway with `settings` whose orders service answers at `orders_url`."""
     from services.gateway.app import create_app
 
-    app = create_app(settings, orders_transport=transport)
+    app = create_app(dataclasses.replace(settings, orders_api_url=orders_url))
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway.test") as c:
             yield c
+
+
+@asynccontextmanager
+async def running_over(settings: Any, orders: Any, asgi_server: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """A gateway whose orders service is `orders` (an ASGI app), served on a local port for the test."""
+    async with asgi_server(orders) as url, running(settings, url) as client:
+        yield client
 
 
 @pytest.fixture
@@ -59,8 +69,8 @@ def production_settings(settings: Any) -> Any:
 
 
 @pytest.fixture
-async def production(production_settings: Any, orders_app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    async with running(production_settings, httpx.ASGITransport(app=orders_app)) as client:
+async def production(production_settings: Any, orders_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with running(production_settings, orders_url) as client:
         yield client
 
 
@@ -232,25 +242,37 @@ async def test_production_limits_apply(production: httpx.AsyncClient, tenant: Te
     assert "more than 2000 tokens" in messages(body)[0]
 
 
-class BrokenOrders(httpx.AsyncBaseTransport):
+class BrokenOrders:
     """The orders service as far as sign-in goes (/internal/auth/*), broken for everything else."""
 
     SECRET = "orders-db-7.internal.example:5432 password=hunter2"
 
     def __init__(self, orders_app: Any, mode: str) -> None:
-        self.inner, self.mode = httpx.ASGITransport(app=orders_app), mode
+        self.inner, self.mode = orders_app, mode
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path.startswith("/internal/auth/"):
-            return await self.inner.handle_async_request(request)
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["path"].startswith("/internal/auth/"):
+            await self.inner(scope, receive, send)
+            return
+        body = orjson.dumps({"unexpected": self.SECRET})
+        start: Message = {"type": "http.response.start", "status": 200,
+                          "headers": [(b"content-type", b"application/json")]}
         if self.mode == "unreachable":
-            raise httpx.ConnectError(f"connection refused: {self.SECRET}", request=request)
+            # The connection drops mid-answer: promise more bytes than ever come, then fail, and the
+            # server closes the socket (the gateway's client sees a transport error).
+            start["headers"].append((b"content-length", str(len(body) + 100).encode()))
+            await send(start)
+            await send({"type": "http.response.body", "body": body[:5], "more_body": True})
+            raise ConnectionResetError(f"connection reset: {self.SECRET}")
         # "garbage": a 200 whose body the gateway cannot make sense of (a KeyError in a resolver).
-        return httpx.Response(200, json={"unexpected": self.SECRET})
+        start["headers"].append((b"content-length", str(len(body)).encode()))
+        await send(start)
+        await send({"type": "http.response.body", "body": body})
 
 
-async def test_production_masks_unexpected_errors(production_settings: Any, orders_app: Any, tenant: Tenant) -> None:
-    async with running(production_settings, BrokenOrders(orders_app, "garbage")) as client:
+async def test_production_masks_unexpected_errors(production_settings: Any, orders_app: Any, tenant: Tenant,
+                                                  asgi_server: Any) -> None:
+    async with running_over(production_settings, BrokenOrders(orders_app, "garbage"), asgi_server) as client:
         body = await gql(client, "{ me { role } organisation { name } }", token=tenant.admin_token)
     assert body["data"] is None
     [error] = body["errors"]
@@ -265,8 +287,9 @@ async def test_production_masks_unexpected_errors(production_settings: Any, orde
 @pytest.mark.parametrize("production", [True, False])
 async def test_unreachable_service_is_a_retryable_error_without_detail(production_settings: Any, settings: Any,
                                                                        orders_app: Any, tenant: Tenant,
-                                                                       production: bool) -> None:
-    async with running(production_settings if production else settings, BrokenOrders(orders_app, "unreachable")) as client:
+                                                                       production: bool, asgi_server: Any) -> None:
+    async with running_over(production_settings if production else settings, BrokenOrders(orders_app, "unreachable"),
+                            asgi_server) as client:
         body = await gql(client, "{ me { role } organisation { name } }", token=tenant.admin_token)
     [error] = body["errors"]
     assert error["extensions"] == {"code": "UNAVAILABLE", "field": None}
@@ -275,9 +298,9 @@ async def test_unreachable_service_is_a_retryable_error_without_detail(productio
         assert leak not in str(body), (leak, body)
 
 
-async def test_development_does_not_mask(settings: Any, orders_app: Any, tenant: Tenant) -> None:
+async def test_development_does_not_mask(settings: Any, orders_app: Any, tenant: Tenant, asgi_server: Any) -> None:
     assert not settings.production
-    async with running(settings, BrokenOrders(orders_app, "garbage")) as client:
+    async with running_over(settings, BrokenOrders(orders_app, "garbage"), asgi_server) as client:
         body = await gql(client, "{ organisation { name } }", token=tenant.admin_token)
     [error] = body["errors"]
     assert error["message"] != "Internal error"
