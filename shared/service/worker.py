@@ -58,10 +58,6 @@ class WorkerResources:
             await self._pool.close()
             self._pool = None
 
-    def use_pool(self, pool: asyncpg.Pool) -> None:
-        """Hands the actors an existing pool (tests that run actors outside a worker process)."""
-        self._pool = pool
-
 
 _resources: dict[str, WorkerResources] = {}
 
