@@ -2,8 +2,8 @@
 
 Starts embedded PostgreSQL and Redis under `.data/` unless DATABASE_URL / REDIS_URL are
 set, creates the databases and applies migrations, loads demo data on first start, serves
-a development OIDC issuer, then supervises every process of the design: gateway, orders
-API, orders worker and outbox relay. Ctrl-C stops everything cleanly; data survives.
+a development OIDC issuer, then supervises every process declared in infra/processes.py
+(gateway, orders API, orders worker, outbox relay). Ctrl-C stops everything cleanly; data survives.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 
 from infra.dev_issuer import DevIssuer
 from infra.embedded import EmbeddedPostgres, EmbeddedRedis
+from infra.processes import local_commands, local_ports, local_urls
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("PLATFORM_DATA_DIR", ROOT / ".data")).resolve()
@@ -34,16 +35,8 @@ def _port(name: str, default: int) -> int:
 
 
 def processes(python: str) -> dict[str, list[str]]:
-    gw, api = _port("GATEWAY_PORT", 8000), _port("ORDERS_API_PORT", 8101)
-    return {
-        "gateway": [python, "-m", "uvicorn", "--factory", "services.gateway.app:app", "--host", "127.0.0.1",
-                    "--port", str(gw), "--no-access-log"],
-        "orders-api": [python, "-m", "uvicorn", "--factory", "services.orders.api.app:app", "--host", "127.0.0.1",
-                       "--port", str(api), "--no-access-log"],
-        "orders-worker": [python, "-m", "dramatiq", "services.orders.worker", "--processes", "1", "--threads", "8",
-                          "--queues", "orders"],
-        "orders-relay": [python, "-m", "shared.messaging.relay", "orders"],
-    }
+    """The local command of every process of infra/processes.py, on the ports the environment sets."""
+    return local_commands(python, local_ports(os.environ))
 
 
 def _wait_ready(url: str, timeout: float, procs: dict[str, subprocess.Popen[bytes]]) -> None:
@@ -79,8 +72,10 @@ def main() -> None:
     env.setdefault("OIDC_ISSUER", f"http://127.0.0.1:{jwks_port}/")
     env.setdefault("OIDC_JWKS_URL", f"http://127.0.0.1:{jwks_port}/.well-known/jwks.json")
     env.setdefault("OIDC_AUDIENCE", "partner-platform")
-    env.setdefault("ORDERS_API_URL", f"http://127.0.0.1:{_port('ORDERS_API_PORT', 8101)}")
-    gateway_url = f"http://127.0.0.1:{_port('GATEWAY_PORT', 8000)}"
+    ports = local_ports(env)
+    for var, url in local_urls(ports).items():  # e.g. ORDERS_API_URL: where the gateway finds the orders API
+        env.setdefault(var, url)
+    gateway_url = f"http://127.0.0.1:{ports['gateway']}"
     env.setdefault("GATEWAY_PUBLIC_URL", gateway_url)
     env.setdefault("dramatiq_worker_timeout", "100")
     os.environ.update(env)

@@ -1,4 +1,5 @@
-"""End to end: the real processes (uvicorn gateway and orders API, dramatiq worker, outbox relay), over HTTP."""
+"""End to end: the real processes of infra/processes.py (uvicorn gateway and orders API, dramatiq worker,
+outbox relay), started with the commands `./platform up` uses, over HTTP."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import httpx
 import pytest
 
 from infra.embedded import free_port
+from infra.processes import PROCESSES, by_name, local_urls
 from tests.factories import commission_body, create_order, signed_headers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,26 +26,24 @@ pytestmark = pytest.mark.e2e
 
 
 class Platform:
+    """The processes of infra/processes.py, run as `./platform up` runs them, on free ports."""
+
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
-        self.gateway_port, self.api_port = free_port(), free_port()
-        self.env = {**os.environ, "PYTHONPATH": str(ROOT), "ORDERS_API_URL": f"http://127.0.0.1:{self.api_port}",
+        self.ports = {p.name: free_port() for p in PROCESSES if p.kind.serves_http}
+        self.env = {**os.environ, "PYTHONPATH": str(ROOT), **local_urls(self.ports),
                     "dramatiq_worker_timeout": "100", "LOG_LEVEL": "INFO"}
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.gateway_port}"
+        return f"http://127.0.0.1:{self.ports['gateway']}"
+
+    def readiness_urls(self) -> list[str]:
+        return [f"http://127.0.0.1:{self.ports[p.name]}{p.readiness_path}" for p in PROCESSES if p.kind.serves_http]
 
     def start(self, name: str) -> subprocess.Popen[bytes]:
-        py = sys.executable
-        cmd = {
-            "gateway": [py, "-m", "uvicorn", "--factory", "services.gateway.app:app", "--port", str(self.gateway_port)],
-            "orders-api": [py, "-m", "uvicorn", "--factory", "services.orders.api.app:app", "--port", str(self.api_port)],
-            "orders-worker": [py, "-m", "dramatiq", "services.orders.worker", "--processes", "1", "--threads", "4",
-                              "--queues", "orders"],
-            "orders-relay": [py, "-m", "shared.messaging.relay", "orders"],
-        }[name]
+        cmd = by_name(name).local_argv(sys.executable, self.ports.get(name))
         log = open(self.tmp / f"{name}.log", "ab")
         p = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.procs[name] = p
@@ -80,10 +80,10 @@ class Platform:
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     p = Platform(tmp_path_factory.mktemp("e2e"))
     try:
-        for name in ("orders-api", "gateway", "orders-worker", "orders-relay"):
-            p.start(name)
-        p.wait_ready(f"http://127.0.0.1:{p.api_port}/readyz")
-        p.wait_ready(f"{p.url}/readyz")
+        for process in PROCESSES:
+            p.start(process.name)
+        for url in p.readiness_urls():
+            p.wait_ready(url)
         yield p
     finally:
         p.stop_all()

