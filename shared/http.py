@@ -127,7 +127,7 @@ def tune_gc() -> None:
     Request handling (GraphQL execution above all) allocates thousands of small, partly cyclic
     objects per request, so the default generation-0 threshold (700) runs the collector many
     times per request. Start-up objects are frozen out of collection and young collections run
-    less often; every generation is still collected, so memory stays bounded (PERFORMANCE.md:
+    less often; every generation is still collected, so memory stays bounded (../shared/design/PERFORMANCE.md:
     disabling the collector leaks)."""
     gc.freeze()
     gc.set_threshold(GC_GEN0_THRESHOLD, 20, 20)

@@ -39,3 +39,17 @@ async def test_bad_input_is_refused_clearly(capsys, tenant):
         "--category", str(tenant.categories["Broadband"]), "--provider", str(tenant.provider["id"]), "--name", "P",
         "--rate", "1.234", "--currency", "GBP")
     assert code == 2 and "rate" in err
+
+
+async def test_publish_organisations_backfills_every_organisations_settings_event(capsys, pool, tenant, other_tenant):
+    from shared.db import tenant_tx
+    from shared.messaging import contracts
+
+    code, result, _ = await asyncio.to_thread(run_cli, capsys, "publish-organisations")
+    assert code == 0 and result["published"] >= 2
+    for t in (tenant, other_tenant):
+        async with tenant_tx(pool, t.org_id) as conn:
+            rows = await conn.fetch("SELECT payload FROM outbox WHERE org_id = $1 AND type = $2", t.org_id,
+                                    contracts.ORGANISATION_SETTINGS_CHANGED)
+        assert [r["payload"]["time_zone"] for r in rows] == ["Europe/London"]
+        assert set(rows[0]["payload"]) == set(contracts.ORGANISATION_SETTINGS_FIELDS)
