@@ -19,7 +19,7 @@ import asyncpg
 logger = logging.getLogger(__name__)
 
 
-class _NoResetConnection(asyncpg.Connection):  # type: ignore[misc]
+class _NoResetConnection(asyncpg.Connection):
     async def reset(self, *, timeout: float | None = None) -> None:
         # Transactions always end (commit or rollback) before release and nothing is set at
         # session level, so there is nothing to reset.

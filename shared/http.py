@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import logging as slog
+from shared.errors import ErrorCode
 
 logger = logging.getLogger("http")
 
@@ -45,13 +46,13 @@ def error(status: int, code: str, message: str, field: str | None = None, **extr
 
 
 def validation_error(exc: ValidationError, prefix: str = "") -> JSON:
-    errors = []
+    """422 naming every field that failed and why; the first one also in `field` and `message`."""
+    errors: list[dict[str, str | None]] = []
     for e in exc.errors(include_url=False):
         loc = ".".join(str(p) for p in e["loc"] if p != "__root__")
         errors.append({"field": f"{prefix}{loc}" if loc else prefix.rstrip(".") or None, "message": e["msg"]})
-    first = errors[0] if errors else {"field": None, "message": "invalid input"}
-    return error(422, "INVALID_INPUT", f"{first['field']}: {first['message']}" if first["field"] else first["message"],
-                 first["field"], errors=errors)
+    field, reason = (errors[0]["field"], errors[0]["message"] or "invalid") if errors else (None, "invalid input")
+    return error(422, ErrorCode.INVALID_INPUT, f"{field}: {reason}" if field else reason, field, errors=errors)
 
 
 async def json_body(request: Request) -> Any:

@@ -87,7 +87,7 @@ def async_actor(**options: Any) -> Callable[[Callable[P, Awaitable[R]]], dramati
                 raise RuntimeError("the AsyncIO middleware is not running")
             return loop_thread.run_coroutine(with_context(message.message_id if message else None, *args, **kwargs))
 
-        return dramatiq.actor(run, broker=get_broker(), **options)
+        return dramatiq.actor(broker=get_broker(), **options)(run)
 
     return decorate
 
