@@ -1,139 +1,110 @@
 """The floor of the orders page: a bare strawberry schema answering the same 50 rows from memory.
 
-Same response shape and scalar types as the gateway's `orders` (ID, enums, Decimal, DateTime,
-nested customer / integration / category objects), served the same way (uvicorn, one worker,
-`uvicorn --factory bench.floor_app:app`), with strawberry's parser and validation caches (the
-gateway has them too) and nothing else: no authentication, no service calls, no DataLoaders.
+Its types are the gateway's own (`services.gateway.graphql.orders.OrderConnection` and everything
+below it), copied at start-up with every resolver turned into a plain attribute: same field names,
+same enums and scalars (ID, Decimal, DateTime), same nesting, so the floor follows any change of the
+gateway's schema instead of drifting from a hand-kept copy. It is served the same way (uvicorn, one
+worker, `uvicorn --factory bench.floor_app:app`), with strawberry's parser and validation caches (the
+gateway has them too) and nothing else: no authentication, no service calls, no DataLoaders, no
+resolvers.
 
 BENCH_FLOOR_DATA names a JSON file holding the `edges` of a gateway response to copy.
 """
-
-from __future__ import annotations
 
 import datetime as dt
 import json
 import os
 from decimal import Decimal
-from enum import Enum
-from typing import Any
+from typing import Any, Optional
 
 import strawberry
 from strawberry.asgi import GraphQL
 from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.types.base import StrawberryList, StrawberryOptional, get_object_definition
+from strawberry.types.enum import StrawberryEnumDefinition
+from strawberry.types.private import is_private
+from strawberry.utils.str_converters import to_camel_case
+
+from services.gateway.graphql.orders import OrderConnection
+
+_plain_types: dict[type, type] = {}
 
 
-@strawberry.enum
-class OrderStatus(Enum):
-    PENDING = "PENDING"
-    SUCCESSFUL = "SUCCESSFUL"
-    FAILED = "FAILED"
+def _plain_annotation(t: Any) -> Any:
+    """The Python annotation of a gateway field's type, with object types replaced by plain copies."""
+    if isinstance(t, StrawberryOptional):
+        return Optional[_plain_annotation(t.of_type)]  # noqa: UP045 (built at run time from a value)
+    if isinstance(t, StrawberryList):
+        return list[_plain_annotation(t.of_type)]  # type: ignore[misc]
+    if isinstance(t, StrawberryEnumDefinition):
+        return t.wrapped_cls  # the gateway's enum itself
+    if isinstance(t, type) and get_object_definition(t) is not None:
+        return plain(t)
+    return t  # scalars: str, int, bool, ID, Decimal, datetime
 
 
-@strawberry.enum
-class CommStatus(Enum):
-    NA = "N/A"
-    PENDING = "PENDING"
-    SUCCESSFUL = "SUCCESSFUL"
+def plain(cls: type) -> type:
+    """A copy of a gateway object type whose fields are all plain attributes (default None).
+
+    Resolver fields keep their name and return type but resolve to whatever the object holds, as
+    the floor's objects are built complete, from memory. Private fields are left out.
+    """
+    if cls in _plain_types:
+        return _plain_types[cls]
+    definition = get_object_definition(cls, strict=True)
+    annotations: dict[str, Any] = {}
+    namespace: dict[str, Any] = {"__annotations__": annotations, "__module__": __name__}
+    for f in definition.fields:
+        if is_private(f.type):
+            continue
+        annotations[f.python_name] = _plain_annotation(f.type)
+        namespace[f.python_name] = strawberry.field(default=None, name=f.graphql_name, description=f.description)
+    copy = strawberry.type(type(definition.name, (), namespace), name=definition.name,
+                           description=definition.description)
+    _plain_types[cls] = copy
+    return copy
 
 
-@strawberry.enum
-class CustomerKind(Enum):
-    GENERIC = "generic"
-    ANONYMOUS = "anonymous"
+def _value(t: Any, raw: Any) -> Any:
+    """A response value (as JSON) back into the Python value the type holds."""
+    if raw is None:
+        return None
+    if isinstance(t, StrawberryOptional):
+        return _value(t.of_type, raw)
+    if isinstance(t, StrawberryList):
+        return [_value(t.of_type, r) for r in raw]
+    if isinstance(t, StrawberryEnumDefinition):
+        return t.wrapped_cls[raw]  # GraphQL sends an enum's name, not its value
+    if isinstance(t, type) and get_object_definition(t) is not None:
+        return build(t, raw)
+    if t is Decimal:
+        return Decimal(raw)
+    if t is dt.datetime:
+        return dt.datetime.fromisoformat(raw)
+    if t is strawberry.ID:
+        return strawberry.ID(raw)
+    return raw
 
 
-@strawberry.enum
-class Channel(Enum):
-    WEB = "web"
-    MOBILE = "mobile"
-    API = "api"
-    PARTNER = "partner"
-
-
-@strawberry.type
-class Money:
-    amount: Decimal
-    currency: str
-
-
-@strawberry.type
-class Customer:
-    id: strawberry.ID
-    kind: CustomerKind
-    email: str | None
-    display_name: str
-
-
-@strawberry.type
-class Integration:
-    id: strawberry.ID
-    name: str
-    channel: Channel
-
-
-@strawberry.type
-class Category:
-    id: strawberry.ID
-    name: str
-
-
-@strawberry.type
-class Order:
-    id: strawberry.ID
-    external_ref: str
-    status: OrderStatus
-    comm_status: CommStatus
-    commission: Money
-    created_at: dt.datetime
-    customer: Customer | None
-    integration: Integration | None
-    category: Category | None
-
-
-@strawberry.type
-class OrderEdge:
-    cursor: str
-    node: Order
-
-
-@strawberry.type
-class PageInfo:
-    has_next_page: bool
-    end_cursor: str | None
-
-
-@strawberry.type
-class OrderConnection:
-    edges: list[OrderEdge]
-    page_info: PageInfo
-
-
-def _edges(raw: list[dict[str, Any]]) -> list[OrderEdge]:
-    out = []
-    for e in raw:
-        n = e["node"]
-        c, i, k = n["customer"], n["integration"], n["category"]
-        out.append(OrderEdge(cursor=e["cursor"], node=Order(
-            id=strawberry.ID(n["id"]), external_ref=n["externalRef"], status=OrderStatus(n["status"]),
-            comm_status=CommStatus[n["commStatus"]],
-            commission=Money(amount=Decimal(n["commission"]["amount"]), currency=n["commission"]["currency"]),
-            created_at=dt.datetime.fromisoformat(n["createdAt"]),
-            customer=Customer(id=strawberry.ID(c["id"]), kind=CustomerKind[c["kind"]], email=c["email"],
-                              display_name=c["displayName"]),
-            integration=Integration(id=strawberry.ID(i["id"]), name=i["name"], channel=Channel[i["channel"]]),
-            category=Category(id=strawberry.ID(k["id"]), name=k["name"]))))
-    return out
+def build(cls: type, raw: dict[str, Any]) -> Any:
+    """An instance of a plain type from its part of a GraphQL response; fields not in it stay None."""
+    definition = get_object_definition(cls, strict=True)
+    values = {f.python_name: _value(f.type, raw.get(f.graphql_name or to_camel_case(f.python_name)))
+              for f in definition.fields}
+    return cls(**values)
 
 
 def app() -> GraphQL:
+    connection_type = plain(OrderConnection)
     with open(os.environ["BENCH_FLOOR_DATA"]) as fh:
-        edges = _edges(json.load(fh))
-    connection = OrderConnection(edges=edges, page_info=PageInfo(has_next_page=True, end_cursor=edges[-1].cursor))
+        edges = json.load(fh)
+    connection = build(connection_type, {"edges": edges, "pageInfo": {"hasNextPage": True,
+                                                                      "endCursor": edges[-1]["cursor"]}})
 
     @strawberry.type
     class Query:
         @strawberry.field
-        def orders(self, first: int = 50, after: str | None = None) -> OrderConnection:
+        def orders(self, first: int = 50, after: str | None = None) -> connection_type:  # type: ignore[valid-type]
             return connection
 
     schema = strawberry.Schema(query=Query, extensions=[lambda: ParserCache(maxsize=512),

@@ -5,24 +5,30 @@ process and then builds the normal app, so `bench/orders_page.py --gateway-app b
 measures what a fix would buy before anyone writes it. The patches are deliberately narrow (the
 orders page only) and are not production-ready code.
 
-- `no_sniffio`: httpcore 1.0.9's `current_async_library()` runs `import sniffio` on every call; sniffio
-  is not installed, and a failed import is not cached, so each call searches sys.path again
-  (about 4 ms of gateway CPU per orders page). Fix: depend on `sniffio` (or mark it absent, as here).
+- `no_sniffio` (historical): httpcore 1.0.9's `current_async_library()` runs `import sniffio` on every
+  call; sniffio was not installed, and a failed import is not cached, so each call searched sys.path
+  again (about 4 ms of gateway CPU per orders page). Fixed in 5222da3; since the gateway's clients moved
+  wholly to aiohttp (`services/gateway/clients.py`) no gateway code uses httpx, so this changes nothing.
 - `eager` (historical): before commit 82679eb, `Order.customer/integration/category` were async
   DataLoader resolvers, so a 50-row page created 150 coroutines, futures and gather tasks; this variant
   made them plain attributes filled by the `orders` resolver (+50% throughput then). 82679eb did it
   properly (related rows come with the page); the variant now refuses to run on that code.
-- `auth_cache`: every GraphQL request verifies the JWT and calls /internal/auth/memberships. Fix:
-  cache the resolved viewer per (token, organisation hint) for a few seconds (bounded by the token's
-  expiry); a removed member then keeps access for at most that long.
-- `fast_client`: the gateway's internal calls go through httpx, which costs ~0.8-1.0 ms of CPU per call
-  on this machine (a raw HTTP/1.1 keep-alive client: ~0.05 ms). Fix: a lighter client for the
-  internal hop (aiohttp, or a small pooled HTTP/1.1 client as here), and fewer calls per page.
+- `auth_cache` (historical, landed in 5222da3 as `ViewerCache`): every GraphQL request verified the JWT
+  and called /internal/auth/memberships. Fix: cache the resolved viewer per (token, organisation hint)
+  for a few seconds (bounded by the token's expiry); a removed member then keeps access for at most
+  that long. This variant's cache now sits in front of the gateway's own.
+- `fast_client`: the gateway's internal calls (`ServiceClient.call`) over a small pool of raw HTTP/1.1
+  keep-alive connections instead of aiohttp: the floor of what a lighter client could buy. When the
+  calls went through httpx they cost ~0.8-1.0 ms of CPU per call on this machine (raw: ~0.05 ms); the
+  move to aiohttp took most of that (bench/README.md).
 - `all_fixes`: `no_sniffio` + `auth_cache`; `all_fixes_fast_client`: those and `fast_client` (both landed
   in 5222da3 except `fast_client`).
 - `plain_relations`: after 82679eb the prefetched `customer/integration/category` are still resolvers
   taking `info` (150 calls per page); here the `orders` resolver sets them as plain attributes, as the
   floor has them. `plain_relations_fast_client`: with `fast_client` too.
+- `httpx_calls` (dropped): the gateway with its internal calls back on httpx, measured against aiohttp in
+  bench/README.md. The gateway has no httpx client left to switch back to (httpx is a dev dependency
+  only), so the figures in the README are the record of that comparison.
 """
 
 from __future__ import annotations
@@ -60,9 +66,9 @@ def _eager() -> None:
         nodes = [e.node for e in connection.edges]
         ctx = info.context
         customers, integrations, categories = await asyncio.gather(
-            ctx.loader("customers").load_many([n.customer_id for n in nodes]),
-            ctx.loader("integrations").load_many([n.integration_id for n in nodes]),
-            ctx.loader("categories").load_many([n.category_id for n in nodes]))
+            ctx.loader("orders", "customers").load_many([n.customer_id for n in nodes]),
+            ctx.loader("orders", "integrations").load_many([n.integration_id for n in nodes]),
+            ctx.loader("orders", "categories").load_many([n.category_id for n in nodes]))
         for n, c, i, k in zip(nodes, customers, integrations, categories):
             n.customer = Customer.from_row(c) if c else None
             n.integration = Integration.from_row(i) if i else None
@@ -78,13 +84,14 @@ def _auth_cache(ttl: float = 10.0) -> None:
     original = gateway_app.authenticate
     cache: dict[tuple[str | None, str | None], tuple[float, Any]] = {}
 
-    async def authenticate(authorization: str | None, org_hint: str | None, verifier: Any, orders: Any) -> Any:
+    async def authenticate(authorization: str | None, org_hint: str | None, verifier: Any, orders: Any,
+                           viewers: Any = None) -> Any:
         key = (authorization, org_hint)
         hit = cache.get(key)
         now = time.monotonic()
         if hit and hit[0] > now:
             return hit[1]
-        viewer = await original(authorization, org_hint, verifier, orders)
+        viewer = await original(authorization, org_hint, verifier, orders, viewers)
         if len(cache) > 10_000:
             cache.clear()
         cache[key] = (now + ttl, viewer)  # a production version would also cap at the token's exp
@@ -94,19 +101,18 @@ def _auth_cache(ttl: float = 10.0) -> None:
 
 
 def _fast_client() -> None:
-    """OrdersClient.call over a small pool of raw HTTP/1.1 keep-alive connections (bench-quality code)."""
+    """ServiceClient.call over a small pool of raw HTTP/1.1 keep-alive connections (bench-quality code)."""
     from urllib.parse import urlsplit
 
-    import orjson
-
-    from services.gateway import orders_client as oc
+    from services.gateway import clients
     from shared.http import dumps
 
-    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    pools: dict[str, list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]] = {}
 
     async def request(self: Any, method: str, path: str, body: bytes | None, headers: dict[str, str],
                       params: dict[str, str] | None) -> tuple[int, bytes]:
-        base = urlsplit(str(self.http.base_url))
+        base = urlsplit(self.base_url)
+        idle = pools.setdefault(self.base_url, [])
         if params:
             from urllib.parse import urlencode
 
@@ -124,7 +130,7 @@ def _fast_client() -> None:
             except (OSError, asyncio.IncompleteReadError):
                 writer.close()
                 if fresh:
-                    raise oc.Unavailable("orders service unreachable") from None
+                    raise clients.Unavailable(f"{self.service} service unreachable") from None
                 continue
             status = int(response_head[9:12])
             length, chunked = 0, False
@@ -148,21 +154,16 @@ def _fast_client() -> None:
                 content = await reader.readexactly(length)
             idle.append(conn)
             return status, content
-        raise oc.Unavailable("orders service unreachable")
-
-    class _Response:
-        def __init__(self, status: int, content: bytes) -> None:
-            self.status_code, self.content = status, content
+        raise clients.Unavailable(f"{self.service} service unreachable")
 
     async def call(self: Any, method: str, path: str, *, org_id: Any = None, subject: str | None = None,
                    role: str | None = None, json: Any = None, headers: dict[str, str] | None = None,
                    params: dict[str, str] | None = None) -> Any:
         status, content = await request(self, method, path, dumps(json) if json is not None else None,
                                         self._headers(org_id, subject, role, headers), params)
-        return self._result(_Response(status, content))
+        return self._result(status, content)
 
-    oc.OrdersClient.call = call  # type: ignore[method-assign]
-    _ = orjson
+    clients.ServiceClient.call = call  # type: ignore[method-assign]
 
 
 def _plain_relations() -> None:
@@ -170,9 +171,10 @@ def _plain_relations() -> None:
     from services.gateway.graphql import orders as o
     from services.gateway.graphql.catalogue import Category, Integration, Product
     from services.gateway.graphql.customers import Customer
+    from shared.api_contracts import OrderRelation
 
-    builders = {"customer": Customer.from_row, "integration": Integration.from_row, "category": Category.from_row,
-                "product": Product.from_row}
+    builders = {OrderRelation.CUSTOMER: Customer.from_row, OrderRelation.INTEGRATION: Integration.from_row,
+                OrderRelation.CATEGORY: Category.from_row, OrderRelation.PRODUCT: Product.from_row}
     for f in o.Order.__strawberry_definition__.fields:  # type: ignore[attr-defined]
         if f.python_name in builders:
             resolved = f.type
@@ -187,8 +189,8 @@ def _plain_relations() -> None:
         connection = await original(self, info, filter, first, after)
         for e in connection.edges:
             n = e.node
-            for name, related in n.related.items():
-                setattr(n, name, builders[name](related) if related else None)
+            for relation, related in n.related.items():
+                setattr(n, relation.value, builders[relation](related) if related else None)
         return connection
 
     query_field.base_resolver.wrapped_func = orders
@@ -242,19 +244,3 @@ def plain_relations_fast_client() -> Any:
     _plain_relations()
     _fast_client()
     return _build()
-
-
-def httpx_calls() -> Any:
-    """The gateway before its internal calls moved to aiohttp: every call through httpx."""
-    from services.gateway import orders_client
-
-    original = orders_client.OrdersClient.__init__
-
-    def init(self: Any, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
-        self._use_aiohttp = False
-
-    orders_client.OrdersClient.__init__ = init  # type: ignore[method-assign]
-    from services.gateway.app import app
-
-    return app()
