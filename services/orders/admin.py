@@ -71,7 +71,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     pool = await create_pool(settings.service_database_url("orders"), max_size=1, wait=False)
     try:
         if args.cmd == "create-organisation":
-            SettingsUpdate(name=args.name, base_currency=args.currency, time_zone=args.time_zone)  # validates
+            SettingsUpdate.model_validate({"name": args.name, "baseCurrency": args.currency, "timeZone": args.time_zone})  # validates
             org_id = uuid.uuid4()
             async with tenant_tx(pool, org_id) as conn:
                 org = await organisation.create(conn, org_id, args.name, base_currency=args.currency,
@@ -94,7 +94,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 raise DomainError(ErrorCode.INVALID_INPUT, "must be a decimal amount", "rate") from None
             if rate < 0 or rate != rate.quantize(Decimal("0.01")):
                 raise DomainError(ErrorCode.INVALID_INPUT, "must be a non-negative amount with at most 2 decimals", "rate")
-            SettingsUpdate(base_currency=args.currency)
+            SettingsUpdate.model_validate({"baseCurrency": args.currency})
             row = await catalogue.create_product(conn, args.org, integration_id=args.integration,
                                                  category_id=args.category, provider_id=args.provider, name=args.name,
                                                  commission_rate=str(rate), currency=args.currency)
