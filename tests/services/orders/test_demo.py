@@ -14,9 +14,9 @@ from uuid import UUID, uuid4
 import asyncpg
 import pytest
 
+import demo.orders as demo
+from demo.orders import DEMO_ORG_ID, demo_loaded, load_demo
 from infra.embedded import EmbeddedPostgres, free_port
-from services.orders import demo
-from services.orders.demo import DEMO_ORG_ID, demo_loaded, load_demo
 from services.orders.domain.names import anonymous_name
 from services.orders.repository.catalogue import hash_api_key
 from shared.bootstrap import bootstrap

@@ -2,15 +2,16 @@
 customers and orders, loaded fast enough for benchmarks (200,000 customers and 1,000,000
 orders into a fresh database in under half a minute on two cores).
 
-Everything is generated in Python from `random.Random(seed)` and sent with binary COPY in
-batches; nothing is inserted row by row. The whole organisation is loaded in one
-transaction, as the owner role (which bypasses row-level security), so a failure leaves
-nothing behind. The per-row rollup trigger is disabled for the load (inside the same
-transaction) and the daily rollup is rebuilt set-based afterwards. Into empty tables
-(a fresh database) foreign keys and secondary indexes are dropped for the load and
-recreated at its end, still in the same transaction (see `_bulk`).
+Everything is generated here, in Python, from `random.Random(seed)`; the SQL that stores it is
+the orders service's (services/orders/repository/bulk.py): binary COPY in batches, nothing
+inserted row by row. The whole organisation is loaded in one transaction, as the owner role
+(which bypasses row-level security), so a failure leaves nothing behind. The per-row rollup
+trigger is disabled for the load (inside the same transaction) and the daily rollup is rebuilt
+set-based afterwards. Into empty tables (a fresh database) foreign keys and secondary indexes
+are dropped for the load and recreated at its end, still in the same transaction
+(`bulk.bulk_mode`).
 
-    python -m services.orders.demo --customers 200000 --orders 1000000 --no-ledger
+    python -m demo.orders --customers 200000 --orders 1000000 --no-ledger
 """
 
 from __future__ import annotations
@@ -24,17 +25,19 @@ import random
 import sys
 import time
 from array import array
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
-from decimal import Decimal
+from datetime import UTC, datetime
+from decimal import Decimal, DecimalTuple
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
 from services.orders.domain.names import anonymous_name
+from services.orders.repository import bulk as store
+from services.orders.repository.bulk import CUSTOMER_COLUMNS, ORDER_COLUMNS, VISIT_COLUMNS, BulkMode
+from services.orders.repository.bulk import pg_timestamp as _pg_time
 from services.orders.repository.catalogue import new_api_key, new_webhook_secret
 
 DEMO_ORG_ID = UUID("00000000-0000-4000-8000-000000000001")
@@ -85,12 +88,6 @@ _HOURLY = (0.15, 0.1, 0.08, 0.06, 0.06, 0.1, 0.25, 0.45, 0.65, 0.75, 0.8, 0.85,
            0.9, 0.85, 0.8, 0.8, 0.85, 0.9, 0.95, 1.0, 1.0, 0.9, 0.6, 0.3)
 _WEEKDAY = (1.0, 0.97, 0.97, 1.0, 1.08, 0.9, 0.85)  # Monday .. Sunday
 
-ORDER_COLUMNS = ("id", "org_id", "integration_id", "product_id", "category_id", "provider_id", "customer_id",
-                 "external_ref", "status", "comm_status", "commission_amount", "currency", "created_at", "updated_at")
-CUSTOMER_COLUMNS = ("id", "org_id", "kind", "email", "anonymous_id", "display_name", "channel", "first_seen",
-                    "last_seen", "created_at")
-VISIT_COLUMNS = ("org_id", "customer_id", "integration_id", "first_seen", "last_seen", "visits")
-
 # (status, comm_status) by state code. Every order's commission_amount is its product's rate, whatever
 # its state, as when an integration reports an order (repository.orders.create); the dashboard counts
 # the amount as pending or paid only while the order is SUCCESSFUL.
@@ -98,8 +95,6 @@ _STATES = (("SUCCESSFUL", "PENDING"), ("SUCCESSFUL", "SUCCESSFUL"), ("PENDING", 
 _SETTLED_PENDING, _PAID, _PENDING, _FAILED = range(4)
 _DAY = 86_400.0
 _LOW62 = (1 << 62) - 1
-_PG_EPOCH = 946_684_800.0  # 2000-01-01T00:00:00Z, PostgreSQL's timestamp origin
-_LOAD_LOCK = 7_421_101  # advisory lock key (shared.migrations uses 7_421_001, bootstrap 7_421_002)
 
 
 @dataclass
@@ -115,7 +110,7 @@ async def demo_loaded(owner_dsn: str, org_id: UUID = DEMO_ORG_ID) -> bool:
     """True when the organisation exists (as seen by the owner role, which bypasses RLS)."""
     conn = await asyncpg.connect(owner_dsn)
     try:
-        return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM organisations WHERE id = $1)", org_id))
+        return await store.organisation_exists(conn, org_id)
     finally:
         await conn.close()
 
@@ -129,7 +124,7 @@ async def load_demo(owner_dsn: str, *, org_id: UUID = DEMO_ORG_ID, org_name: str
 
     `ledger=False` skips the commission ledger (one row per order), for the largest benchmark loads.
     `bulk`: None (default) drops and rebuilds foreign keys and secondary indexes of tables that are
-    empty when the load starts, False never does (see `_bulk`). Raises ValueError if the
+    empty when the load starts, False never does (see `bulk.bulk_mode`). Raises ValueError if the
     organisation already exists. `now` (epoch seconds, default the current time) is where the
     demo's time line ends: loads with the same seed and `now` hold the same data.
     """
@@ -151,31 +146,26 @@ async def load_demo(owner_dsn: str, *, org_id: UUID = DEMO_ORG_ID, org_name: str
     try:
         async with conn.transaction():
             # One demo load at a time: two loads taking each other's tables in bulk mode could deadlock.
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOAD_LOCK)
-            if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM organisations WHERE id = $1)", org_id):
+            await store.lock_bulk_loads(conn)
+            if await store.organisation_exists(conn, org_id):
                 raise ValueError(f"organisation {org_id} already exists")
             result, products = await _catalogue(conn, org_id, org_name, admin_subject, admin_email, ids, start)
             say("catalogue loaded")
             # From here on timestamps are sent as (microseconds since 2000-01-01,): no datetime objects.
-            await conn.set_type_codec("timestamptz", schema="pg_catalog", encoder=tuple, decoder=tuple,
-                                      format="tuple")
+            await store.send_timestamps_as_epoch_tuples(conn)
             plan = _plan_orders(rng, products, customers, orders, start, now, days)
             say(f"orders planned ({orders})")
             await _load_customers(conn, org_id, rng, ids, result, plan, customers, start, now, bulk, say)
             await _load_orders(conn, org_id, rng, ids, products, plan, orders, now, bulk, say)
             del plan
             if ledger and orders:
-                async with _bulk(conn, "commission_ledger", bulk, say):
-                    await conn.execute(
-                        """INSERT INTO commission_ledger (org_id, order_id, from_status, to_status, from_comm, to_comm,
-                                                          amount, currency, source, reference, actor, occurred_at)
-                           SELECT org_id, id, NULL, status, NULL, comm_status, commission_amount, currency, 'demo',
-                                  external_ref, 'demo', created_at
-                             FROM orders WHERE org_id = $1 ORDER BY id""", org_id)
+                async with store.bulk_mode(conn, "commission_ledger", bulk) as mode:
+                    await store.insert_creation_ledger(conn, org_id, source="demo")
                     say(f"commission ledger {orders}/{orders}")
-            await conn.execute("SELECT rebuild_order_rollups($1)", org_id)
+                _report_bulk_mode(mode, say)
+            await store.rebuild_rollups(conn, org_id)
             say("order rollups rebuilt")
-        await conn.execute("ANALYZE orders, customers, customer_visits, order_rollups_daily")
+        await store.analyze_loaded_tables(conn)
         say("analyzed")
     finally:
         await conn.close()
@@ -192,21 +182,18 @@ def _uuid7(t: float, rng: random.Random) -> str:
     return "%032x" % ((int(t * 1000) << 80) | (0x7 << 76) | ((r >> 62) << 64) | (0b10 << 62) | (r & _LOW62))
 
 
-def _pg_time(t: float) -> tuple[int]:
-    return (int((t - _PG_EPOCH) * 1_000_000),)
-
-
 class _Amount(Decimal):
     """A Decimal that keeps its digits: asyncpg encodes the same few rates a million times."""
 
     __slots__ = ("_digits",)
+    _digits: DecimalTuple
 
     def __new__(cls, value: str) -> _Amount:
         self = super().__new__(cls, value)
         self._digits = Decimal.as_tuple(self)
         return self
 
-    def as_tuple(self):  # type: ignore[no-untyped-def]
+    def as_tuple(self) -> DecimalTuple:
         return self._digits
 
 
@@ -225,53 +212,38 @@ class _Product:
 
 async def _catalogue(conn: asyncpg.Connection, org_id: UUID, org_name: str, admin_subject: str, admin_email: str,
                      ids: random.Random, start: float) -> tuple[DemoResult, list[_Product]]:
-    created = datetime.fromtimestamp(start - 30 * _DAY, timezone.utc)
-    await conn.execute(
-        "INSERT INTO organisations (id, name, marketplace_url, primary_colour, base_currency, time_zone, created_at,"
-        " updated_at) VALUES ($1, $2, $3, '#1E5EFF', 'GBP', 'Europe/London', $4, $4)",
-        org_id, org_name, MARKETPLACE_URL, created)
-    admin_id = await conn.fetchval(
-        "INSERT INTO members (org_id, subject, email, role, status, created_at) VALUES ($1, $2, $3, 'admin', 'active', $4)"
-        " RETURNING id", org_id, admin_subject, admin_email, created)
+    created = datetime.fromtimestamp(start - 30 * _DAY, UTC)
+    await store.insert_organisation(conn, org_id, org_name, marketplace_url=MARKETPLACE_URL, primary_colour="#1E5EFF",
+                                    base_currency="GBP", time_zone="Europe/London", created=created)
+    admin_id = await store.insert_member(conn, org_id, admin_subject, admin_email, "admin", created)
     local, _, domain = admin_email.partition("@")
     member_email = f"analyst@{domain}" if domain and local.lower() != "analyst" else f"analyst.{admin_email}"
-    await conn.execute(
-        "INSERT INTO members (org_id, subject, email, role, status, invited_by, created_at)"
-        " VALUES ($1, $2, $3, 'member', 'active', $4, $5)",
-        org_id, f"{admin_subject}-member", member_email, admin_id, created)
+    await store.insert_member(conn, org_id, f"{admin_subject}-member", member_email, "member", created,
+                              invited_by=admin_id)
 
     categories = {}
     for name in CATEGORIES:
-        categories[name] = await conn.fetchval(
-            "INSERT INTO categories (org_id, name, created_at) VALUES ($1, $2, $3) RETURNING id", org_id, name, created)
+        categories[name] = await store.insert_category(conn, org_id, name, created)
 
     providers, provider_by_category = [], {}
     for name, category in PROVIDERS:
         public_id = "prv_%016x" % ids.getrandbits(64)
         secret = new_webhook_secret()
-        pid = await conn.fetchval(
-            "INSERT INTO providers (org_id, public_id, name, webhook_secret, created_at) VALUES ($1, $2, $3, $4, $5)"
-            " RETURNING id", org_id, public_id, name, secret, created)
+        pid = await store.insert_provider(conn, org_id, public_id, name, secret, created)
         providers.append({"id": UUID(bytes=pid.bytes), "public_id": public_id, "name": name, "webhook_secret": secret})
         provider_by_category[category] = pid
 
     integrations, products = [], []
     for index, (name, channel, _share, catalogue) in enumerate(INTEGRATIONS):
         key, key_hash, prefix = new_api_key()
-        iid = await conn.fetchval(
-            "INSERT INTO integrations (org_id, name, channel, api_key_hash, api_key_prefix, key_rotated_at, created_at,"
-            " updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6, $6) RETURNING id",
-            org_id, name, channel, key_hash, prefix, created)
+        iid = await store.insert_integration(conn, org_id, name, channel, key_hash, prefix, created)
         integrations.append({"id": UUID(bytes=iid.bytes), "name": name, "api_key": key})
         for category, items in catalogue.items():
-            await conn.execute("INSERT INTO integration_categories (org_id, integration_id, category_id)"
-                               " VALUES ($1, $2, $3)", org_id, iid, categories[category])
+            await store.link_integration_category(conn, org_id, iid, categories[category])
             for product_name, rate, currency, _popularity in items:
-                pid = await conn.fetchval(
-                    "INSERT INTO products (org_id, integration_id, category_id, provider_id, name, commission_rate,"
-                    " currency, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-                    org_id, iid, categories[category], provider_by_category[category], product_name, Decimal(rate),
-                    currency, created)
+                pid = await store.insert_product(conn, org_id, iid, categories[category],
+                                                 provider_by_category[category], product_name, Decimal(rate),
+                                                 currency, created)
                 products.append(_Product(pid, index, iid, categories[category], provider_by_category[category],
                                          _Amount(rate), currency))
     return DemoResult(org_id, integrations, providers, 0, 0), products
@@ -296,7 +268,7 @@ def _day_counts(n: int, start: float, days: int) -> list[int]:
     """Orders per 24-hour slot: growing towards today (about +60% over the period), with a weekly rhythm."""
     weights = []
     for k in range(days):
-        mid = datetime.fromtimestamp(start + (k + 0.5) * _DAY, timezone.utc)
+        mid = datetime.fromtimestamp(start + (k + 0.5) * _DAY, UTC)
         growth = 1.0 + 0.6 * (k / (days - 1) if days > 1 else 1.0)
         weights.append(growth * _WEEKDAY[mid.weekday()])
     total = sum(weights)
@@ -360,10 +332,6 @@ def _plan_orders(rng: random.Random, products: list[_Product], n_customers: int,
 
 # --- customers ----------------------------------------------------------------------------
 
-async def _copy(conn: asyncpg.Connection, table: str, columns: tuple[str, ...], rows: Any) -> None:
-    await conn.copy_records_to_table(table, records=rows, columns=list(columns))
-
-
 async def _load_customers(conn: asyncpg.Connection, org_id: UUID, rng: random.Random, ids: random.Random,
                           result: DemoResult, plan: _Plan, n: int, start: float, now: float, bulk: bool | None,
                           say: Callable[[str], None]) -> None:
@@ -412,7 +380,7 @@ async def _load_customers(conn: asyncpg.Connection, org_id: UUID, rng: random.Ra
     for c in arrival:
         customer_ids[c] = _uuid7(firsts[c], ids)
     visit_rows: list[tuple[Any, ...]] = []
-    async with _bulk(conn, "customers", bulk, say):
+    async with store.bulk_mode(conn, "customers", bulk) as mode:
         for lo in range(0, n, BATCH):
             rows = []
             for c in arrival[lo:lo + BATCH]:
@@ -421,13 +389,15 @@ async def _load_customers(conn: asyncpg.Connection, org_id: UUID, rng: random.Ra
                 rows.append((cid, org_id, *people[c], first_seen, _pg_time(lasts[c]), first_seen))
                 for i, f, last, count in visits[c]:
                     visit_rows.append((org_id, cid, integration_ids[i], _pg_time(f), _pg_time(last), count))
-            await _copy(conn, "customers", CUSTOMER_COLUMNS, rows)
+            await store.copy_rows(conn, "customers", CUSTOMER_COLUMNS, rows)
             say(f"customers {lo + len(rows)}/{n}")
+    _report_bulk_mode(mode, say)
     del people, visits
-    async with _bulk(conn, "customer_visits", bulk, say):
+    async with store.bulk_mode(conn, "customer_visits", bulk) as mode:
         for lo in range(0, len(visit_rows), BATCH):
-            await _copy(conn, "customer_visits", VISIT_COLUMNS, visit_rows[lo:lo + BATCH])
+            await store.copy_rows(conn, "customer_visits", VISIT_COLUMNS, visit_rows[lo:lo + BATCH])
             say(f"customer visits {min(lo + BATCH, len(visit_rows))}/{len(visit_rows)}")
+    _report_bulk_mode(mode, say)
 
 
 # --- orders -------------------------------------------------------------------------------
@@ -457,57 +427,20 @@ async def _load_orders(conn: asyncpg.Connection, org_id: UUID, rng: random.Rando
                        products: list[_Product], plan: _Plan, n: int, now: float, bulk: bool | None,
                        say: Callable[[str], None]) -> None:
     # The per-row rollup trigger would do one upsert per order; the rollup is rebuilt set-based instead.
-    # ALTER TABLE is transactional: the trigger is back on when this transaction ends, whatever happens.
-    await conn.execute("ALTER TABLE orders DISABLE TRIGGER orders_rollup_insert")
-    async with _bulk(conn, "orders", bulk, say):
-        for lo in range(0, n, BATCH):
-            hi = min(lo + BATCH, n)
-            await _copy(conn, "orders", ORDER_COLUMNS, _order_rows(org_id, rng, ids, products, plan, lo, hi, now))
-            say(f"orders {hi}/{n}")
-    await conn.execute("ALTER TABLE orders ENABLE TRIGGER orders_rollup_insert")
+    async with store.rollup_trigger_disabled(conn):
+        async with store.bulk_mode(conn, "orders", bulk) as mode:
+            for lo in range(0, n, BATCH):
+                hi = min(lo + BATCH, n)
+                await store.copy_rows(conn, "orders", ORDER_COLUMNS,
+                                      _order_rows(org_id, rng, ids, products, plan, lo, hi, now))
+                say(f"orders {hi}/{n}")
+        _report_bulk_mode(mode, say)
 
 
-# --- bulk mode ----------------------------------------------------------------------------
-
-@asynccontextmanager
-async def _bulk(conn: asyncpg.Connection, table: str, enabled: bool | None,
-                say: Callable[[str], None]) -> AsyncIterator[bool]:
-    """Load into `table` without its foreign keys and secondary indexes, when it is empty.
-
-    Checking a foreign key costs a lookup per row and maintaining an index an insert per row;
-    building the index and validating the key once over the loaded table is several times
-    faster. Only done when the table holds no rows at all (a fresh database, e.g. for a
-    benchmark), under an ACCESS EXCLUSIVE lock held to the end of the transaction. The
-    definitions are read from the catalogue and recreated as they were, in the same
-    transaction, so a failure anywhere leaves the table as it was. Primary keys and unique
-    constraints stay.
-    """
-    if enabled is False or await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {table})"):
-        yield False
-        return
-    await conn.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
-    if await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {table})"):  # filled while we waited for the lock
-        yield False
-        return
-    foreign_keys = await conn.fetch(
-        "SELECT conname, pg_get_constraintdef(oid) AS definition FROM pg_constraint"
-        " WHERE conrelid = $1::regclass AND contype = 'f' ORDER BY conname", table)
-    indexes = await conn.fetch(
-        """SELECT c.relname, pg_get_indexdef(i.indexrelid) AS definition
-             FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-            WHERE i.indrelid = $1::regclass
-              AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = i.indrelid AND k.conindid = i.indexrelid)
-            ORDER BY c.relname""", table)
-    for fk in foreign_keys:
-        await conn.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{fk["conname"]}"')
-    for index in indexes:
-        await conn.execute(f'DROP INDEX "{index["relname"]}"')
-    yield True
-    for index in indexes:
-        await conn.execute(index["definition"])
-    for fk in foreign_keys:
-        await conn.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{fk["conname"]}" {fk["definition"]}')
-    say(f"{table}: {len(indexes)} indexes built, {len(foreign_keys)} foreign keys validated")
+def _report_bulk_mode(mode: BulkMode, say: Callable[[str], None]) -> None:
+    """Reports a table's bulk mode once its indexes and foreign keys are back (benchmarks read it)."""
+    if mode.active:
+        say(f"{mode.table}: {mode.indexes} indexes built, {mode.foreign_keys} foreign keys validated")
 
 
 # --- command line -------------------------------------------------------------------------
@@ -515,7 +448,7 @@ async def _bulk(conn: asyncpg.Connection, table: str, enabled: bool | None,
 async def _main(argv: list[str] | None = None) -> int:
     from shared.config import get_settings
 
-    parser = argparse.ArgumentParser(prog="python -m services.orders.demo",
+    parser = argparse.ArgumentParser(prog="python -m demo.orders",
                                      description="Load a demo organisation into the orders database.")
     parser.add_argument("--customers", type=int, default=5000)
     parser.add_argument("--orders", type=int, default=40000)
