@@ -97,7 +97,7 @@ def _auth_cache(ttl: float = 10.0) -> None:
         cache[key] = (now + ttl, viewer)  # a production version would also cap at the token's exp
         return viewer
 
-    gateway_app.authenticate = authenticate
+    gateway_app.authenticate = authenticate  # type: ignore[assignment]
 
 
 def _fast_client() -> None:

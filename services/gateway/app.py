@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from starlette.applications import Starlette
@@ -21,16 +21,15 @@ from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from services.gateway import export_links, rest, webhooks
-from services.gateway.auth import NoMembership, NotAuthenticated, ViewerCache, authenticate
+from services.gateway.auth import NoMembership, NotAuthenticated, Viewer, ViewerCache, authenticate
+from services.gateway.clients import InsightsClient, OrdersClient, ReportsClient, Unavailable
 from services.gateway.graphql.context import Context
 from services.gateway.graphql.schema import build_schema
-from services.gateway.clients import InsightsClient, OrdersClient, ReportsClient, Unavailable
 from shared import logging as slog
 from shared.auth.user_tokens import JwksVerifier
 from shared.config import Settings, get_settings
 from shared.errors import ErrorCode
 from shared.http import JSON, RequestContext, error, health_routes, tune_gc
-
 
 MAX_GRAPHQL_BODY = 64 * 1024
 
@@ -42,7 +41,8 @@ class GraphQLView(GraphQL):
     async def get_context(self, request: Request, response: Any) -> Context:  # type: ignore[override]
         state = request.app.state
         # No viewer only on the development GraphiQL page (GET), which executes nothing.
-        return Context(request=request, viewer=request.scope.get("viewer"), settings=state.settings,
+        viewer = cast(Viewer, request.scope.get("viewer"))
+        return Context(request=request, viewer=viewer, settings=state.settings,
                        orders=state.orders, insights=state.insights, reports=state.reports)
 
 
@@ -122,15 +122,15 @@ def create_app(settings: Settings | None = None, *, broker: Any = None) -> Starl
 
     async def ready() -> None:
         # Only the services the gateway calls today: insights and reports join once they exist.
-        await app.state.orders.ready()
-        client = getattr(app.state.broker, "client", None)
+        await gateway.state.orders.ready()
+        client = getattr(gateway.state.broker, "client", None)
         if client is not None:
             await asyncio.to_thread(client.ping)
 
     async def root(request: Request) -> Response:
         return JSON({"service": "partner-platform gateway", "graphql": "/graphql"})
 
-    app = Starlette(
+    gateway = Starlette(
         routes=[
             *health_routes(ready),
             Route("/", root),
@@ -143,7 +143,7 @@ def create_app(settings: Settings | None = None, *, broker: Any = None) -> Starl
         middleware=[Middleware(RequestContext)],
         lifespan=lifespan,
     )
-    return app
+    return gateway
 
 
 def app() -> Starlette:

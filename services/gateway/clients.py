@@ -136,7 +136,7 @@ class ServiceClient:
             async with self._http().request(method, self.base_url + path, data=content, params=params,
                                             headers=all_headers) as r:
                 return self._result(r.status, await r.read())
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise Unavailable(f"{self.service} service unreachable: {type(exc).__name__}") from exc
 
     def _result(self, status: int, content: bytes) -> Any:
@@ -170,13 +170,13 @@ class ServiceClient:
         try:
             response = await self._http().request("POST", self.base_url + path, data=dumps(json),
                                                   headers=self._headers(org_id, subject, role), timeout=STREAM_TIMEOUT)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             slots.release()
             raise Unavailable(f"{self.service} service unreachable: {type(exc).__name__}") from exc
         if response.status >= 400:
             try:
                 content = await response.read()
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 raise Unavailable(f"{self.service} service unreachable: {type(exc).__name__}") from exc
             finally:
                 response.release()

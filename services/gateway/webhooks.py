@@ -166,8 +166,8 @@ class WebhookBatcher:
             task.add_done_callback(self._sending.discard)
 
     async def _send(self, batch: list[tuple[dict[str, Any], asyncio.Future[str]]]) -> None:
-        message = Message(queue_name=contracts.ORDERS_QUEUE, actor_name=contracts.APPLY_PROVIDER_WEBHOOKS,
-                          args=([item for item, _ in batch],), kwargs={}, options={})
+        message: Message[None] = Message(queue_name=contracts.ORDERS_QUEUE, actor_name=contracts.APPLY_PROVIDER_WEBHOOKS,
+                                         args=([item for item, _ in batch],), kwargs={}, options={})
         try:
             await asyncio.to_thread(self.broker.enqueue, message)
         except Exception as exc:

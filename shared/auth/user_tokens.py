@@ -71,7 +71,7 @@ class JwksVerifier:
                     except (jwt.PyJWTError, ValueError, TypeError, KeyError):
                         continue
                 self._keys = keys
-            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, TypeError, AttributeError):
+            except (TimeoutError, aiohttp.ClientError, ValueError, TypeError, AttributeError):
                 # (AttributeError: a JSON document that is not an object with a list of keys.)
                 # Keep the keys we have; the next unknown kid after the interval retries.
                 pass

@@ -10,11 +10,11 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
+from services.gateway.clients import ServiceError
 from services.gateway.graphql.common import Money
 from services.gateway.graphql.context import Context, parse_id
 from services.gateway.graphql.errors import UserError, user_errors
 from services.gateway.graphql.organisation import require_admin
-from services.gateway.clients import ServiceError
 
 
 @strawberry.enum
@@ -111,7 +111,8 @@ class CatalogueQuery:
     @strawberry.field
     async def products(self, info: Info[Context, None], integration_id: strawberry.ID | None = None) -> list[Product]:
         params = {"integrationId": str(parse_id(integration_id, "integrationId"))} if integration_id else None
-        return [Product.from_row(r) for r in await info.context.call("orders", "GET", "/internal/products", params=params)]
+        rows = await info.context.call("orders", "GET", "/internal/products", params=params)
+        return [Product.from_row(r) for r in rows]
 
 
 def _ids(values: list[strawberry.ID] | None, field: str) -> list[str] | None:

@@ -9,10 +9,10 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
+from services.gateway.clients import ServiceError
 from services.gateway.graphql.common import DateRangeInput, PageInfo, check_page
 from services.gateway.graphql.context import Context, parse_id
 from services.gateway.graphql.errors import from_service
-from services.gateway.clients import ServiceError
 
 
 @strawberry.enum

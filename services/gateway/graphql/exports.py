@@ -13,11 +13,11 @@ import strawberry
 from strawberry.types import Info
 
 from services.gateway import export_links
+from services.gateway.clients import ServiceError
 from services.gateway.graphql.context import Context
 from services.gateway.graphql.customers import CustomerFilterInput
 from services.gateway.graphql.errors import UserError, user_errors
 from services.gateway.graphql.orders import OrderFilterInput
-from services.gateway.clients import ServiceError
 
 
 @strawberry.enum

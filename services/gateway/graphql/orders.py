@@ -13,13 +13,13 @@ import strawberry
 from strawberry.types import Info
 from strawberry.types.nodes import SelectedField
 
+from services.gateway.clients import ServiceError
 from services.gateway.graphql.catalogue import Category, Integration, Product
 from services.gateway.graphql.common import DateRangeInput, Money, PageInfo, check_page
 from services.gateway.graphql.context import Context, parse_id
 from services.gateway.graphql.customers import Customer
 from services.gateway.graphql.errors import UserError, from_service, user_errors
 from services.gateway.graphql.organisation import require_admin
-from services.gateway.clients import ServiceError
 from shared.api_contracts import OrderRelation
 
 T = TypeVar("T")
@@ -70,19 +70,19 @@ class Order:
 
     @strawberry.field
     def customer(self, info: Info[Context, None]) -> Customer | None:
-        return self._relation(info, OrderRelation.CUSTOMER, self.customer_id, Customer.from_row)  # type: ignore[no-any-return]
+        return self._relation(info, OrderRelation.CUSTOMER, self.customer_id, Customer.from_row)
 
     @strawberry.field
     def integration(self, info: Info[Context, None]) -> Integration | None:
-        return self._relation(info, OrderRelation.INTEGRATION, self.integration_id, Integration.from_row)  # type: ignore[no-any-return]
+        return self._relation(info, OrderRelation.INTEGRATION, self.integration_id, Integration.from_row)
 
     @strawberry.field
     def category(self, info: Info[Context, None]) -> Category | None:
-        return self._relation(info, OrderRelation.CATEGORY, self.category_id, Category.from_row)  # type: ignore[no-any-return]
+        return self._relation(info, OrderRelation.CATEGORY, self.category_id, Category.from_row)
 
     @strawberry.field
     def product(self, info: Info[Context, None]) -> Product | None:
-        return self._relation(info, OrderRelation.PRODUCT, self.product_id, Product.from_row)  # type: ignore[no-any-return]
+        return self._relation(info, OrderRelation.PRODUCT, self.product_id, Product.from_row)
 
     @classmethod
     def from_row(cls, r: dict[str, Any]) -> "Order":
@@ -222,7 +222,8 @@ class OrdersQuery:
     @strawberry.field
     async def orders_summary(self, info: Info[Context, None], filter: OrderFilterInput | None = None) -> OrdersSummary:
         try:
-            s = await info.context.call("orders", "POST", "/internal/orders/summary", json={"filter": filter.to_json() if filter else {}})
+            s = await info.context.call("orders", "POST", "/internal/orders/summary",
+                                        json={"filter": filter.to_json() if filter else {}})
         except ServiceError as exc:
             raise from_service(exc) from None
         return OrdersSummary(

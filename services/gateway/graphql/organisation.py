@@ -9,9 +9,9 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
+from services.gateway.clients import ServiceError
 from services.gateway.graphql.context import Context, parse_id
 from services.gateway.graphql.errors import ErrorCode, PublicError, UserError, user_errors
-from services.gateway.clients import ServiceError
 
 
 @strawberry.enum
@@ -132,7 +132,8 @@ class OrganisationMutation:
     async def invite_member(self, info: Info[Context, None], email: str, role: Role = Role.MEMBER) -> MemberPayload:
         require_admin(info)
         try:
-            row = await info.context.call("orders", "POST", "/internal/members", json={"email": email, "role": role.value})
+            row = await info.context.call("orders", "POST", "/internal/members",
+                                          json={"email": email, "role": role.value})
         except ServiceError as exc:
             return MemberPayload(member=None, errors=user_errors(exc))
         return MemberPayload(member=Member.from_row(row), errors=[])

@@ -21,7 +21,7 @@ class CountingOrders:
     """The orders API with a count of the calls it receives, by path (served over HTTP by `gateway_over`)."""
 
     def __init__(self, inner: Any) -> None:
-        self.inner, self.calls = inner, Counter()
+        self.inner, self.calls = inner, Counter[str]()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
