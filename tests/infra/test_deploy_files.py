@@ -495,8 +495,11 @@ def test_k8s_runs_the_declared_replicas_probes_and_services(k8s_docs, dockerfile
     for cm in by_kind.get("ConfigMap", {}).values():
         config |= cm.get("data", {})
     containers = {p.name: p.spec for p in k8s_processes(k8s_docs, dockerfile)}
+    files = {obj["metadata"]["name"]: path.name for path, obj in k8s_docs if obj["kind"] == "Deployment"}
+    applied = {res for kz in by_kind.get("Kustomization", {}).values() for res in kz.get("resources", [])}
     for p in PROCESSES:
         assert p.name in deployments, f"k8s has no Deployment {p.name!r} (infra/processes.py declares it)"
+        assert files[p.name] in applied, f"kustomization.yaml does not apply {files[p.name]} ({p.name})"
         d = deployments[p.name]
         replicas = d["spec"]["replicas"]
         assert replicas == p.replicas, f"k8s {p.name}: {replicas} replicas, declared {p.replicas}"
