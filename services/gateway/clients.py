@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 from uuid import UUID
@@ -63,7 +63,35 @@ class Stream:
 
     content_type: str | None
     content_disposition: str | None
-    body: AsyncIterator[bytes]
+    body: AsyncIterable[bytes]
+
+
+class _Body:
+    """The body of an upstream download. Its connection and download slot are given back exactly once
+    however the download ends: read to the end, cut short, or never read at all (the client went away
+    before the first chunk, so the generator's `finally` never runs; then when it is collected)."""
+
+    def __init__(self, response: aiohttp.ClientResponse, slots: asyncio.Semaphore) -> None:
+        self._response, self._slots, self._open = response, slots, True
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._chunks()
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            self._response.release()
+            self._slots.release()
+
+    def __del__(self) -> None:
+        self.close()
 
 
 def _code(value: Any) -> ErrorCode:
@@ -181,18 +209,9 @@ class ServiceClient:
             finally:
                 response.release()
                 slots.release()
-            self._result(response.status, content)
-
-        async def body() -> AsyncIterator[bytes]:
-            try:
-                async for chunk in response.content.iter_any():
-                    yield chunk
-            finally:
-                response.release()
-                slots.release()
-
+            self._result(response.status, content)  # raises: ServiceError (4xx) or Unavailable (5xx)
         return Stream(content_type=response.headers.get("content-type"),
-                      content_disposition=response.headers.get("content-disposition"), body=body())
+                      content_disposition=response.headers.get("content-disposition"), body=_Body(response, slots))
 
     async def aclose(self) -> None:
         if self._session is not None:
