@@ -72,7 +72,8 @@ FIRST_NAMES = (
     "oliver", "amelia", "george", "isla", "harry", "ava", "noah", "mia", "jack", "ivy", "leo", "grace", "arthur",
     "freya", "muhammad", "lily", "oscar", "emily", "charlie", "sophia", "henry", "ella", "theo", "poppy", "jacob",
     "evie", "alfie", "rosie", "thomas", "chloe", "william", "sienna", "james", "ruby", "archie", "daisy", "joshua",
-    "alice", "max", "florence", "lucas", "willow", "ethan", "hannah", "samuel", "priya", "aisha", "ravi", "zara", "omar",
+    "alice", "max", "florence", "lucas", "willow", "ethan", "hannah", "samuel", "priya", "aisha", "ravi", "zara",
+    "omar",
 )
 LAST_NAMES = (
     "smith", "jones", "taylor", "brown", "williams", "wilson", "johnson", "davies", "patel", "wright", "robinson",
@@ -227,7 +228,7 @@ async def _catalogue(conn: asyncpg.Connection, org_id: UUID, org_name: str, admi
 
     providers, provider_by_category = [], {}
     for name, category in PROVIDERS:
-        public_id = "prv_%016x" % ids.getrandbits(64)
+        public_id = f"prv_{ids.getrandbits(64):016x}"
         secret = new_webhook_secret()
         pid = await store.insert_provider(conn, org_id, public_id, name, secret, created)
         providers.append({"id": UUID(bytes=pid.bytes), "public_id": public_id, "name": name, "webhook_secret": secret})
@@ -366,9 +367,9 @@ async def _load_customers(conn: asyncpg.Connection, org_id: UUID, rng: random.Ra
                      f"{c + 1}@example.com")
             people[c] = ("generic", email, None, email, channel)
         else:
-            anon = "anon-%016x" % rng.getrandbits(64)
+            anon = f"anon-{rng.getrandbits(64):016x}"
             while anon in anon_seen:
-                anon = "anon-%016x" % rng.getrandbits(64)
+                anon = f"anon-{rng.getrandbits(64):016x}"
             anon_seen.add(anon)
             people[c] = ("anonymous", None, anon, anonymous_name(anon), channel)
     del anon_seen
@@ -414,10 +415,8 @@ def _order_rows(org_id: UUID, rng: random.Random, ids: random.Random, products: 
         s = state[n]
         t = times[n]
         created = _pg_time(t)
-        if s == _PENDING:
-            updated = created
-        else:  # settled some hours to days later, never in the future
-            updated = _pg_time(min(now, t + 3600 + 4 * _DAY * rand() * rand()))
+        # Settled some hours to days later, never in the future; pending orders were never touched.
+        updated = created if s == _PENDING else _pg_time(min(now, t + 3600 + 4 * _DAY * rand() * rand()))
         product_ = products[p]
         yield (_uuid7(t, ids), *catalogue[p], customer_ids[customer[n]], f"ord-{n + 1:08d}", *_STATES[s],
                product_.rate, product_.currency, created, updated)

@@ -84,7 +84,7 @@ class DevIssuer:
             path.chmod(0o600)
 
     @classmethod
-    def load_or_create(cls, directory: Path, issuer: str, audience: str) -> "DevIssuer":
+    def load_or_create(cls, directory: Path, issuer: str, audience: str) -> DevIssuer:
         issuer_obj = cls(issuer, audience)
         for path in sorted(directory.glob("*.pem")) if directory.exists() else []:
             issuer_obj.add_key(kid=path.stem, private_key=serialization.load_pem_private_key(path.read_bytes(), None))
@@ -98,7 +98,7 @@ class DevIssuer:
         issuer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 if self.path.startswith("/.well-known/jwks.json"):
                     body, status = json.dumps(issuer.jwks()).encode(), 200
                 elif self.path.startswith("/.well-known/openid-configuration"):

@@ -32,7 +32,7 @@ def _pg_bin() -> Path:
     spec = importlib.util.find_spec("pgserver")
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError("PostgreSQL binaries not found: install the pgserver wheel or set PG_BIN")
-    return Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin"
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
 def _redis_server() -> Path:
@@ -112,13 +112,13 @@ class EmbeddedPostgres:
         if _is_root():
             user = _ensure_run_user()
             extra = {"user": user.pw_uid, "group": user.pw_gid}
-        done = subprocess.run(args, capture_output=True, **extra)  # type: ignore[call-overload]
+        done = subprocess.run(args, capture_output=True, check=False, **extra)  # type: ignore[call-overload]
         if check and done.returncode != 0:
             raise RuntimeError(f"{Path(args[0]).name} failed ({done.returncode}): "
                                f"{(done.stderr or done.stdout).decode(errors='replace').strip()[-1500:]}")
         return done
 
-    def start(self) -> "EmbeddedPostgres":
+    def start(self) -> EmbeddedPostgres:
         bin_dir = _pg_bin()
         pgdata = self.data_dir / "pgdata"
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -167,7 +167,7 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self, persistent: bool = True) -> "EmbeddedRedis":
+    def start(self, persistent: bool = True) -> EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.data_dir / "redis.log"
         args = [str(_redis_server()), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir),

@@ -44,7 +44,7 @@ class Platform:
 
     def start(self, name: str) -> subprocess.Popen[bytes]:
         cmd = by_name(name).local_argv(sys.executable, self.ports.get(name))
-        log = open(self.tmp / f"{name}.log", "ab")
+        log = open(self.tmp / f"{name}.log", "ab")  # noqa: SIM115 - the child writes to it until it stops
         p = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.procs[name] = p
         return p
@@ -102,7 +102,7 @@ async def _gql(client: httpx.AsyncClient, token: str, query: str, variables: dic
     return body["data"]
 
 
-async def _until(predicate: Any, timeout: float = 30) -> Any:
+async def _until(predicate: Any, timeout: float = 30) -> Any:  # noqa: ASYNC109 - a polling deadline
     deadline = time.monotonic() + timeout
     while True:
         value = await predicate()
@@ -152,7 +152,8 @@ async def test_order_then_commission_webhook_twice_pays_once(platform: Platform,
                               "query($id: ID!) { orderHistory(id: $id) { toStatus toCommStatus source } }",
                               {"id": order_id}))["orderHistory"]
         assert [(h["toStatus"], h["toCommStatus"], h["source"]) for h in history] == [
-            ("PENDING", "NA", "integration"), ("SUCCESSFUL", "PENDING", "provider"), ("SUCCESSFUL", "SUCCESSFUL", "provider")]
+            ("PENDING", "NA", "integration"), ("SUCCESSFUL", "PENDING", "provider"),
+            ("SUCCESSFUL", "SUCCESSFUL", "provider")]
 
     # The relay published every event the order produced and marked it sent.
     from shared.db import tenant_tx
@@ -173,7 +174,8 @@ async def test_worker_killed_mid_stream_loses_nothing_and_applies_nothing_twice(
     async with httpx.AsyncClient(base_url=platform.url, timeout=10) as client:
         for i, o in enumerate(orders):
             body = commission_body(o["id"], 1, "SUCCESSFUL", "SUCCESSFUL", "12.50", "GBP")
-            r = await client.post(hook, content=body, headers=signed_headers(secret, body, f"kill-{i}-{uuid.uuid4().hex}"))
+            headers = signed_headers(secret, body, f"kill-{i}-{uuid.uuid4().hex}")
+            r = await client.post(hook, content=body, headers=headers)
             assert r.status_code == 202
 
     from shared.db import tenant_tx
@@ -197,7 +199,8 @@ async def test_worker_killed_mid_stream_loses_nothing_and_applies_nothing_twice(
     await asyncio.sleep(1)
     assert await applied() == len(orders)  # exactly once each
     async with tenant_tx(pool, tenant.org_id) as conn:
-        states = await conn.fetch("SELECT DISTINCT comm_status FROM orders WHERE id = ANY($1)", [o["id"] for o in orders])
+        states = await conn.fetch("SELECT DISTINCT comm_status FROM orders WHERE id = ANY($1)",
+                                  [o["id"] for o in orders])
     assert [s["comm_status"] for s in states] == ["SUCCESSFUL"]
 
 
