@@ -70,12 +70,17 @@ def resources_of(service: str) -> WorkerResources:
 
 
 class ResourceMiddleware(Middleware):
-    """Starts a service's resources on the AsyncIO middleware's loop when the worker boots."""
+    """Starts a service's resources on the AsyncIO middleware's loop before the worker consumes.
+
+    `before_worker_boot` runs before any consumer thread starts (and after the AsyncIO
+    middleware, added earlier, has started its loop), so no message is taken before the pool
+    exists; a database that is slow at start delays consumption instead of burning retries.
+    """
 
     def __init__(self, resources: WorkerResources) -> None:
         self.resources = resources
 
-    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         loop_thread = get_event_loop_thread()
         if loop_thread is None:
             raise RuntimeError("the AsyncIO middleware is not running")

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import dramatiq
 import httpx
 import pytest
 
@@ -23,6 +22,7 @@ from shared.db import create_pool, tenant_tx
 from shared.messaging.broker import get_broker
 from shared.messaging.relay import relay_once
 from tests.factories import create_order
+from tests.workers import running_worker
 
 TOY_MIGRATIONS = Path(__file__).parent / "toy" / "migrations"
 
@@ -58,22 +58,28 @@ async def _consume(toy_pool: Any, expect: Any, timeout: float = 20) -> None:
     from tests.shared.toy import service as toy
 
     setup_worker("toy", configure_logging=False)
-    worker = dramatiq.Worker(get_broker(), queues={toy.SUBSCRIPTION.queue}, worker_threads=2, worker_timeout=100)
-    worker.start()
-    try:
+    with running_worker({toy.SUBSCRIPTION.queue}, threads=2):
         deadline = asyncio.get_running_loop().time() + timeout
         while not await expect():
             if asyncio.get_running_loop().time() > deadline:
                 raise AssertionError("the toy worker did not apply the events in time")
             await asyncio.sleep(0.1)
-    finally:
-        worker.stop()
 
 
-async def test_toy_service_consumes_orders_events_once_and_serves_its_own_rows(settings, pool, toy_pool, toy_api,
-                                                                                tenant, other_tenant):
+async def _fresh_tenant(pool: Any, issuer: Any) -> Any:
+    """A new tenant whose events are the only unsent ones: earlier tests' events are marked sent first."""
+    from tests.factories import create_tenant
+
+    while await relay_once(pool, "orders", subscriptions=()):
+        pass
+    return await create_tenant(pool, issuer)
+
+
+async def test_toy_service_consumes_orders_events_once_and_serves_its_own_rows(settings, pool, issuer, toy_pool,
+                                                                                toy_api, other_tenant):
     from tests.shared.toy import service as toy
 
+    tenant = await _fresh_tenant(pool, issuer)
     await create_order(pool, tenant, email="toy@example.com")
     await create_order(pool, tenant)
     subs = (toy.SUBSCRIPTION,)
@@ -129,11 +135,12 @@ async def test_toy_service_consumes_orders_events_once_and_serves_its_own_rows(s
     assert sent >= 1
 
 
-async def test_organisation_settings_copy_follows_changes_and_ignores_older_events(settings, pool, toy_pool, gateway,
-                                                                                   tenant):
-    from tests.shared.toy import service as toy
+async def test_organisation_settings_copy_follows_changes_and_ignores_older_events(settings, pool, issuer, toy_pool,
+                                                                                   gateway):
     from tests.factories import gql
+    from tests.shared.toy import service as toy
 
+    tenant = await _fresh_tenant(pool, issuer)
     body = await gql(gateway, 'mutation { updateSettings(input: {timeZone: "Asia/Kolkata"}) { errors { field } } }',
                      token=tenant.admin_token)
     assert body["data"]["updateSettings"]["errors"] == []

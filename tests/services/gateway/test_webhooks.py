@@ -14,9 +14,9 @@ from tests.factories import commission_body, create_order, signed_headers
 
 @pytest.fixture(scope="module")
 def broker() -> Any:
-    from shared.messaging.broker import broker
+    from shared.messaging.broker import get_broker
 
-    return broker
+    return get_broker()
 
 
 def queued(broker: Any) -> int:
@@ -25,14 +25,11 @@ def queued(broker: Any) -> int:
 
 @pytest.fixture(scope="module")
 def worker(broker: Any) -> Any:
-    import dramatiq
+    import services.orders.worker  # noqa: F401  (sets up the worker's resources and declares its actors)
+    from tests.workers import running_worker
 
-    import services.orders.worker  # noqa: F401  (adds the pool middleware to the broker)
-
-    w = dramatiq.Worker(broker, worker_threads=4, worker_timeout=100)
-    w.start()
-    yield w
-    w.stop()
+    with running_worker({"orders"}) as w:
+        yield w
 
 
 async def _drain(broker: Any, timeout: float = 20) -> None:
