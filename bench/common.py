@@ -59,6 +59,7 @@ def free_port() -> int:
             return port
     raise RuntimeError("no free port")
 
+
 N_ORDERS = int(os.environ.get("BENCH_ORDERS", "1000000"))
 N_CUSTOMERS = int(os.environ.get("BENCH_CUSTOMERS", "200000"))
 AUDIENCE = "partner-platform"
@@ -75,15 +76,24 @@ def fmt_ms(seconds: float) -> str:
 
 def base_args(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--duration", type=float, default=float(os.environ.get("BENCH_DURATION", "10")),
-                   help="seconds of load per case (default 10)")
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=float(os.environ.get("BENCH_DURATION", "10")),
+        help="seconds of load per case (default 10)",
+    )
     p.add_argument("--warmup", type=float, default=2.0, help="seconds of unmeasured load before each case")
-    p.add_argument("--client", choices=("httpx", "raw"), default=os.environ.get("BENCH_CLIENT", "raw"),
-                   help="load generator's HTTP client")
+    p.add_argument(
+        "--client",
+        choices=("httpx", "raw"),
+        default=os.environ.get("BENCH_CLIENT", "raw"),
+        help="load generator's HTTP client",
+    )
     return p
 
 
 # --- servers and data -------------------------------------------------------------------------
+
 
 @dataclass
 class Env:
@@ -131,15 +141,31 @@ def _running_pg_port(pgdata: Path) -> int | None:
 class _QuietRedis(EmbeddedRedis):
     """EmbeddedRedis whose server does not inherit our stdout (a pipe would never see EOF)."""
 
-    def start(self, persistent: bool = False) -> "EmbeddedRedis":
+    def start(self, persistent: bool = False) -> EmbeddedRedis:
         from infra.embedded import _redis_server, _wait_port
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.data_dir / "redis.log"
-        args = [str(_redis_server()), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir),
-                "--logfile", str(log), "--save", "", "--appendonly", "no", "--protected-mode", "no"]
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL, start_new_session=True)
+        args = [
+            str(_redis_server()),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.data_dir),
+            "--logfile",
+            str(log),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "no",
+        ]
+        self.process = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
         _wait_port(self.port, 30, "Redis", log)
         return self
 
@@ -172,8 +198,9 @@ async def setup(*, redis: bool = True) -> Env:
     issuer_url = f"http://127.0.0.1:{jwks_port}/"
     issuer = DevIssuer.load_or_create(OUT / "dev-issuer", issuer_url, AUDIENCE)
     server = issuer.serve(port=jwks_port)
-    os.environ.update({"OIDC_ISSUER": issuer_url, "OIDC_AUDIENCE": AUDIENCE,
-                       "OIDC_JWKS_URL": f"{issuer_url}.well-known/jwks.json"})
+    os.environ.update(
+        {"OIDC_ISSUER": issuer_url, "OIDC_AUDIENCE": AUDIENCE, "OIDC_JWKS_URL": f"{issuer_url}.well-known/jwks.json"}
+    )
     from shared.bootstrap import bootstrap
     from shared.config import SERVICES, Settings
 
@@ -199,13 +226,18 @@ async def ensure_dataset(settings: Any) -> dict[str, Any]:
             if (n_orders, n_customers) != (N_ORDERS, N_CUSTOMERS):
                 raise SystemExit(
                     f"the bench organisation holds {n_orders} orders / {n_customers} customers, not "
-                    f"{N_ORDERS} / {N_CUSTOMERS}: remove {OUT / 'pg'} (or the bench_ databases) to reload")
+                    f"{N_ORDERS} / {N_CUSTOMERS}: remove {OUT / 'pg'} (or the bench_ databases) to reload"
+                )
             say(f"data set present: {n_orders:,} orders, {n_customers:,} customers")
         else:
             say(f"loading the data set: {N_ORDERS:,} orders, {N_CUSTOMERS:,} customers (first run only)")
             began = time.monotonic()
-            wanted = {"customers": N_CUSTOMERS, "orders": N_ORDERS, "ledger": False,
-                      "progress": lambda m: say(f"  [{time.monotonic() - began:6.1f}s] {m}")}
+            wanted = {
+                "customers": N_CUSTOMERS,
+                "orders": N_ORDERS,
+                "ledger": False,
+                "progress": lambda m: say(f"  [{time.monotonic() - began:6.1f}s] {m}"),
+            }
             params = inspect.signature(demo.load_demo).parameters
             await demo.load_demo(owner, **{k: v for k, v in wanted.items() if k in params})
             say("VACUUM ANALYZE (what autovacuum would do after the bulk load)")
@@ -213,12 +245,19 @@ async def ensure_dataset(settings: Any) -> dict[str, Any]:
                 await conn.execute(f"VACUUM ANALYZE {table}")
             say(f"data set loaded in {time.monotonic() - began:.0f}s")
         info: dict[str, Any] = {"org_id": org_id}
-        info["providers"] = [dict(r) for r in await conn.fetch(
-            "SELECT id, public_id, name, webhook_secret FROM providers WHERE org_id = $1 ORDER BY name", org_id)]
-        info["integrations"] = [dict(r) for r in await conn.fetch(
-            "SELECT id, name FROM integrations WHERE org_id = $1 ORDER BY name", org_id)]
-        info["categories"] = [dict(r) for r in await conn.fetch(
-            "SELECT id, name FROM categories WHERE org_id = $1 ORDER BY name", org_id)]
+        info["providers"] = [
+            dict(r)
+            for r in await conn.fetch(
+                "SELECT id, public_id, name, webhook_secret FROM providers WHERE org_id = $1 ORDER BY name", org_id
+            )
+        ]
+        info["integrations"] = [
+            dict(r)
+            for r in await conn.fetch("SELECT id, name FROM integrations WHERE org_id = $1 ORDER BY name", org_id)
+        ]
+        info["categories"] = [
+            dict(r) for r in await conn.fetch("SELECT id, name FROM categories WHERE org_id = $1 ORDER BY name", org_id)
+        ]
         info["time_zone"] = await conn.fetchval("SELECT time_zone FROM organisations WHERE id = $1", org_id)
         return info
     finally:
@@ -227,16 +266,21 @@ async def ensure_dataset(settings: Any) -> dict[str, Any]:
 
 # --- processes --------------------------------------------------------------------------------
 
+
 class Processes:
     """The platform's processes, started with infra/run.py's commands and environment."""
 
     def __init__(self, tag: str = "") -> None:
         self.gateway_port, self.api_port = free_port(), free_port()
         self.tag = tag
-        self.env = {**os.environ, "PYTHONPATH": str(ROOT), "GATEWAY_PORT": str(self.gateway_port),
-                    "ORDERS_API_PORT": str(self.api_port),
-                    "ORDERS_API_URL": f"http://127.0.0.1:{self.api_port}",
-                    "GATEWAY_PUBLIC_URL": f"http://127.0.0.1:{self.gateway_port}"}
+        self.env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "GATEWAY_PORT": str(self.gateway_port),
+            "ORDERS_API_PORT": str(self.api_port),
+            "ORDERS_API_URL": f"http://127.0.0.1:{self.api_port}",
+            "GATEWAY_PUBLIC_URL": f"http://127.0.0.1:{self.gateway_port}",
+        }
         self.env.setdefault("dramatiq_worker_timeout", "100")  # what infra/run.py sets
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
@@ -262,12 +306,20 @@ class Processes:
                 else:
                     os.environ[k] = v
 
-    def start(self, name: str, cmd: list[str] | None = None, env: dict[str, str] | None = None,
-              label: str | None = None) -> subprocess.Popen[bytes]:
+    def start(
+        self, name: str, cmd: list[str] | None = None, env: dict[str, str] | None = None, label: str | None = None
+    ) -> subprocess.Popen[bytes]:
         label = label or name
         log = open(LOGS / f"{self.tag}{label}.log", "ab")
-        p = subprocess.Popen(cmd or self.command(name), cwd=ROOT, env={**self.env, **(env or {})}, stdout=log,
-                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        p = subprocess.Popen(
+            cmd or self.command(name),
+            cwd=ROOT,
+            env={**self.env, **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         self.procs[label] = p
         return p
 
@@ -323,15 +375,29 @@ def wait_ready(url: str, procs: dict[str, subprocess.Popen[bytes]] | None = None
 
 def uvicorn_cmd(app: str, port: int) -> list[str]:
     """A bench ASGI app served like the platform's (uvicorn, one worker, no access log)."""
-    return [sys.executable, "-m", "uvicorn", "--factory", app, "--host", "127.0.0.1", "--port", str(port),
-            "--no-access-log"]
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        app,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+    ]
 
 
 # --- GraphQL helpers --------------------------------------------------------------------------
 
+
 async def gql(client: Any, url: str, token: str, query: str, variables: dict[str, Any] | None = None) -> Any:
-    r = await client.post(f"{url}/graphql", json={"query": query, "variables": variables or {}},
-                          headers={"authorization": f"Bearer {token}"})
+    r = await client.post(
+        f"{url}/graphql",
+        json={"query": query, "variables": variables or {}},
+        headers={"authorization": f"Bearer {token}"},
+    )
     if r.status_code != 200:
         raise RuntimeError(f"GraphQL HTTP {r.status_code}: {r.text[:500]}")
     body = r.json()
@@ -342,6 +408,7 @@ async def gql(client: Any, url: str, token: str, query: str, variables: dict[str
 
 # --- load generator ---------------------------------------------------------------------------
 
+
 @dataclass
 class LoadResult:
     requests: int
@@ -350,7 +417,7 @@ class LoadResult:
     latencies: list[float]
     client_cpu: float  # share of one core the generator itself used
     first_error: str | None = None
-    machine: "MachineLoad | None" = None
+    machine: MachineLoad | None = None
 
     @property
     def rps(self) -> float:
@@ -377,8 +444,10 @@ class LoadResult:
     def brief(self) -> str:
         err = f", {self.errors} errors ({self.first_error})" if self.errors else ""
         m = f", {self.machine.brief()}" if self.machine else ""
-        return (f"{self.rps:,.0f} req/s, p50 {fmt_ms(self.p50)}, p95 {fmt_ms(self.p95)}, p99 {fmt_ms(self.p99)}"
-                f" [{self.requests} reqs, generator CPU {self.client_cpu:.0%}{m}{err}]")
+        return (
+            f"{self.rps:,.0f} req/s, p50 {fmt_ms(self.p50)}, p95 {fmt_ms(self.p95)}, p99 {fmt_ms(self.p99)}"
+            f" [{self.requests} reqs, generator CPU {self.client_cpu:.0%}{m}{err}]"
+        )
 
 
 @dataclass
@@ -405,8 +474,11 @@ class RawClient:
         if raw is None:
             path = urlsplit(req.url)
             target = path.path + (f"?{path.query}" if path.query else "")
-            lines = [f"{req.method} {target} HTTP/1.1", f"host: {self.host}:{self.port}",
-                     f"content-length: {len(req.body)}"]
+            lines = [
+                f"{req.method} {target} HTTP/1.1",
+                f"host: {self.host}:{self.port}",
+                f"content-length: {len(req.body)}",
+            ]
             lines += [f"{k}: {v}" for k, v in req.headers.items()]
             raw = ("\r\n".join(lines) + "\r\n\r\n").encode() + req.body
             self._encoded[key] = raw
@@ -445,9 +517,16 @@ class RawClient:
             self.writer.close()
 
 
-async def run_load(requests: Callable[[int], Request], *, concurrency: int, duration: float, warmup: float = 0.0,
-                   client: str = "httpx", check: Callable[[int, bytes], str | None] | None = None,
-                   timeout: float = 60.0) -> LoadResult:
+async def run_load(
+    requests: Callable[[int], Request],
+    *,
+    concurrency: int,
+    duration: float,
+    warmup: float = 0.0,
+    client: str = "httpx",
+    check: Callable[[int, bytes], str | None] | None = None,
+    timeout: float = 60.0,
+) -> LoadResult:
     """Closed loop: `concurrency` clients each send the next request as soon as the last answered.
 
     `requests(i)` gives the i-th request (pre-build them: the generator shares the machine).
@@ -475,7 +554,7 @@ async def run_load(requests: Callable[[int], Request], *, concurrency: int, dura
             try:
                 status, body = await send(req)
                 problem = check(status, body)
-            except Exception as exc:  # noqa: BLE001 - a benchmark records, it does not stop
+            except Exception as exc:
                 problem = f"{type(exc).__name__}: {exc}"[:200]
             t1 = time.perf_counter()
             if measuring[0] and t0 >= measure_from[0] and t1 <= stop_at[0]:
@@ -492,8 +571,9 @@ async def run_load(requests: Callable[[int], Request], *, concurrency: int, dura
         senders = [r.send for r in raws]
         closers = [r.close for r in raws]
     else:
-        hc = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=concurrency,
-                                                                   max_keepalive_connections=concurrency))
+        hc = httpx.AsyncClient(
+            timeout=timeout, limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        )
 
         async def hsend(req: Request) -> tuple[int, bytes]:
             r = await hc.request(req.method, req.url, content=req.body or None, headers=req.headers)
@@ -527,8 +607,9 @@ def _default_check(status: int, body: bytes) -> str | None:
     return None
 
 
-async def sequential_latencies(send: Callable[[], Awaitable[Any]], *, n: int | None = None,
-                               duration: float | None = None, warmup: int = 2) -> list[float]:
+async def sequential_latencies(
+    send: Callable[[], Awaitable[Any]], *, n: int | None = None, duration: float | None = None, warmup: int = 2
+) -> list[float]:
     """One client, back to back: latency of each call (for things measured one at a time)."""
     for _ in range(warmup):
         await send()
@@ -548,6 +629,7 @@ def pct(values: Sequence[float], q: float) -> float:
 
 # --- memory -----------------------------------------------------------------------------------
 
+
 def _status_kb(pid: int, key: str) -> int:
     try:
         with open(f"/proc/{pid}/status") as fh:
@@ -565,7 +647,7 @@ def process_tree(pid: int) -> list[int]:
 
         p = psutil.Process(pid)
         return [pid, *[c.pid for c in p.children(recursive=True)]]
-    except Exception:  # noqa: BLE001
+    except Exception:
         return [pid]
 
 
@@ -588,7 +670,7 @@ class RssSampler:
                     self.peak[k] = v
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> "RssSampler":
+    def __enter__(self) -> RssSampler:
         self._thread.start()
         return self
 
@@ -600,8 +682,10 @@ class RssSampler:
     def report(self, name: str) -> str:
         mb = 1024
         peak = max(self.peak[name], self.end_hwm.get(name, 0))
-        return (f"peak RSS {peak / mb:.0f} MB (before {self.start_rss[name] / mb:.0f} MB,"
-                f" +{(peak - self.start_rss[name]) / mb:.0f} MB)")
+        return (
+            f"peak RSS {peak / mb:.0f} MB (before {self.start_rss[name] / mb:.0f} MB,"
+            f" +{(peak - self.start_rss[name]) / mb:.0f} MB)"
+        )
 
     def peak_mb(self, name: str) -> float:
         return max(self.peak[name], self.end_hwm.get(name, 0)) / 1024
@@ -614,7 +698,7 @@ def cpu_seconds(pid: int) -> float:
 
         t = psutil.Process(pid).cpu_times()
         return t.user + t.system
-    except Exception:  # noqa: BLE001
+    except Exception:
         return 0.0
 
 
@@ -650,7 +734,7 @@ class MachineLoad:
         for r in self._our_roots():
             try:
                 ours.update(process_tree(r))
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass
         self.ours |= ours
         out = {}
@@ -660,7 +744,7 @@ class MachineLoad:
                 out[p.pid] = t.user + t.system
         return out
 
-    def __enter__(self) -> "MachineLoad":
+    def __enter__(self) -> MachineLoad:
         self.t0 = time.perf_counter()
         self.stat0 = self._stat()
         self.times0 = self._times()
@@ -693,5 +777,6 @@ def save_result(name: str, lines: list[str], extra: dict[str, Any] | None = None
     """Keeps the printed lines of the last run in bench/out/results/<name>.json."""
     d = OUT / "results"
     d.mkdir(parents=True, exist_ok=True)
-    (d / f"{name}.json").write_text(json.dumps({"at": time.strftime("%Y-%m-%d %H:%M:%S"), "lines": lines,
-                                                **(extra or {})}, indent=2, default=str))
+    (d / f"{name}.json").write_text(
+        json.dumps({"at": time.strftime("%Y-%m-%d %H:%M:%S"), "lines": lines, **(extra or {})}, indent=2, default=str)
+    )

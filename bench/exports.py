@@ -26,8 +26,17 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (MachineLoad, Processes, RssSampler, base_args, gql, save_result, say, setup,  # noqa: E402
-                    use_uvloop)
+from common import (
+    MachineLoad,
+    Processes,
+    RssSampler,
+    base_args,
+    gql,
+    save_result,
+    say,
+    setup,
+    use_uvloop,
+)
 
 REQUEST = """mutation Export($format: ExportFormat!, $filter: OrderFilterInput) {
   requestExport(kind: ORDERS, format: $format, orderFilter: $filter) { url expiresAt errors { code message } } }"""
@@ -54,8 +63,11 @@ async def recent_days_filter(owner_dsn: str, org_id: Any, tz: str, rows: int) ->
 
     conn = await asyncpg.connect(owner_dsn)
     try:
-        days = await conn.fetch("SELECT day, sum(orders)::bigint AS n FROM order_rollups_daily WHERE org_id = $1"
-                                " GROUP BY day ORDER BY day DESC", org_id)
+        days = await conn.fetch(
+            "SELECT day, sum(orders)::bigint AS n FROM order_rollups_daily WHERE org_id = $1"
+            " GROUP BY day ORDER BY day DESC",
+            org_id,
+        )
     finally:
         await conn.close()
     total, start = 0, None
@@ -89,15 +101,16 @@ async def main() -> None:
         import asyncpg
         import httpx
 
-        from services.orders.repository import exports as ex
         from services.orders.domain.filters import OrderFilter
+        from services.orders.repository import exports as ex
         from shared.db import tenant_tx
 
         pool = await asyncpg.create_pool(env.app_dsn(), min_size=1, max_size=2, server_settings={"timezone": "UTC"})
         pids = {"orders API": procs.pid("orders-api"), "gateway": procs.pid("gateway")}
 
-        async def through_gateway(fmt: str, f: dict[str, Any] | None) -> tuple[tuple[int, int, float, float], RssSampler,
-                                                                               MachineLoad]:
+        async def through_gateway(
+            fmt: str, f: dict[str, Any] | None
+        ) -> tuple[tuple[int, int, float, float], RssSampler, MachineLoad]:
             async with httpx.AsyncClient(timeout=httpx.Timeout(600, connect=10)) as client:
                 data = await gql(client, procs.gateway, token, REQUEST, {"format": fmt, "filter": f})
                 payload = data["requestExport"]
@@ -110,8 +123,10 @@ async def main() -> None:
         def memory_line(kind: str, rss: RssSampler) -> str:
             peaks = {k: rss.peak_mb(k) for k in pids}
             verdict = "ok" if max(peaks.values()) < 150 else "MISSED"
-            return (f"{kind} export memory: orders API {rss.report('orders API')}, gateway {rss.report('gateway')}"
-                    f" (target < 150 MB) [{verdict}]")
+            return (
+                f"{kind} export memory: orders API {rss.report('orders API')}, gateway {rss.report('gateway')}"
+                f" (target < 150 MB) [{verdict}]"
+            )
 
         # --- CSV ----------------------------------------------------------------------------
         if not args.skip_csv:
@@ -119,8 +134,10 @@ async def main() -> None:
             sql, sql_args = q.sql, q.args
             (size, newlines, ttfb, secs), rss, m = await through_gateway("CSV", None)
             rows = newlines - 1
-            say(f"CSV through the gateway: {rows:,} rows, {mb(size)} in {secs:.1f}s (first byte {ttfb * 1000:.0f} ms);"
-                f" {m.brief()}")
+            say(
+                f"CSV through the gateway: {rows:,} rows, {mb(size)} in {secs:.1f}s (first byte {ttfb * 1000:.0f} ms);"
+                f" {m.brief()}"
+            )
             counted = [0, 0]
 
             async def sink(chunk: bytes) -> None:
@@ -135,9 +152,11 @@ async def main() -> None:
             rate, raw_rate = rows / secs, raw_rows / raw_secs
             same = "same bytes" if counted[0] == size else f"BYTES DIFFER: raw {counted[0]:,} vs {size:,}"
             verdict = "ok" if rate / raw_rate >= 0.5 else "MISSED"
-            lines.append(f"CSV export, {rows:,} orders: {rate:,.0f} rows/s through the gateway ({secs:.1f}s, {mb(size)})"
-                         f" (raw copy_from_query {raw_rate:,.0f} rows/s, {raw_secs:.1f}s; {rate / raw_rate:.0%})"
-                         f" [{verdict}]; {same}")
+            lines.append(
+                f"CSV export, {rows:,} orders: {rate:,.0f} rows/s through the gateway ({secs:.1f}s, {mb(size)})"
+                f" (raw copy_from_query {raw_rate:,.0f} rows/s, {raw_secs:.1f}s; {rate / raw_rate:.0%})"
+                f" [{verdict}]; {same}"
+            )
             print(lines[-1], flush=True)
             lines.append(memory_line("CSV", rss))
             print(lines[-1], flush=True)
@@ -156,15 +175,18 @@ async def main() -> None:
             t_try = time.perf_counter()
             try:
                 (size, _nl, ttfb, secs), rss, m = await through_gateway("XLSX", f)
-            except Exception as exc:  # noqa: BLE001 - reported, then measured without the gateway
-                lines.append(f"XLSX export, {expected:,} orders, through the gateway: FAILED after"
-                             f" {time.perf_counter() - t_try:.0f}s ({type(exc).__name__}: {str(exc)[:120]}); the gateway"
-                             f" log (bench/out/logs/exports-gateway.log) shows why")
+            except Exception as exc:
+                lines.append(
+                    f"XLSX export, {expected:,} orders, through the gateway: FAILED after"
+                    f" {time.perf_counter() - t_try:.0f}s ({type(exc).__name__}: {str(exc)[:120]}); the gateway"
+                    f" log (bench/out/logs/exports-gateway.log) shows why"
+                )
                 print(lines[-1], flush=True)
                 path = "from the orders API directly (the gateway's path failed)"
                 (size, _nl, ttfb, secs), rss, m = await direct_xlsx(env, procs, of, pids)
-            say(f"XLSX {path}: {expected:,} rows, {mb(size)} in {secs:.1f}s"
-                f" (first byte after {ttfb:.1f}s); {m.brief()}")
+            say(
+                f"XLSX {path}: {expected:,} rows, {mb(size)} in {secs:.1f}s (first byte after {ttfb:.1f}s); {m.brief()}"
+            )
 
             # Floor: the same rows in memory, written by openpyxl write-only (lxml), then saved.
             t0 = time.perf_counter()
@@ -178,10 +200,12 @@ async def main() -> None:
             del rows
             rate, floor_rate = expected / secs, n / floor_secs
             verdict = "ok" if rate / floor_rate >= 0.8 else "MISSED"
-            lines.append(f"XLSX export, {expected:,} orders: {rate:,.0f} rows/s {path} ({secs:.1f}s,"
-                         f" {mb(size)}) (openpyxl write-only floor {floor_rate:,.0f} rows/s, {floor_secs:.1f}s,"
-                         f" {mb(floor_size)}, rows fetched beforehand in {fetch_secs:.1f}s; {rate / floor_rate:.0%})"
-                         f" [{verdict}]")
+            lines.append(
+                f"XLSX export, {expected:,} orders: {rate:,.0f} rows/s {path} ({secs:.1f}s,"
+                f" {mb(size)}) (openpyxl write-only floor {floor_rate:,.0f} rows/s, {floor_secs:.1f}s,"
+                f" {mb(floor_size)}, rows fetched beforehand in {fetch_secs:.1f}s; {rate / floor_rate:.0%})"
+                f" [{verdict}]"
+            )
             print(lines[-1], flush=True)
             lines.append(memory_line("XLSX", rss))
             print(lines[-1], flush=True)
@@ -198,16 +222,26 @@ async def direct_xlsx(env: Any, procs: Processes, of: Any, pids: dict[str, int])
 
     from shared.auth import service_tokens
 
-    token = service_tokens.mint(env.settings.service_token_secret, caller="gateway", audience="orders",
-                                org_id=str(env.data["org_id"]), subject="bench", role="admin")
+    token = service_tokens.mint(
+        env.settings.service_token_secret,
+        caller="gateway",
+        audience="orders",
+        org_id=str(env.data["org_id"]),
+        subject="bench",
+        role="admin",
+    )
     body = {"filter": of.model_dump(mode="json", by_alias=True, exclude_defaults=True)}
     async with httpx.AsyncClient(timeout=httpx.Timeout(900, connect=10)) as client:
         with RssSampler(pids) as rss, MachineLoad() as m:
             t0 = time.perf_counter()
             first = None
             size = 0
-            async with client.stream("POST", f"{procs.api}/internal/exports/orders.xlsx", json=body,
-                                     headers={"authorization": f"Bearer {token}"}) as r:
+            async with client.stream(
+                "POST",
+                f"{procs.api}/internal/exports/orders.xlsx",
+                json=body,
+                headers={"authorization": f"Bearer {token}"},
+            ) as r:
                 if r.status_code != 200:
                     raise RuntimeError(f"orders API XLSX: HTTP {r.status_code}: {(await r.aread())[:300]!r}")
                 async for chunk in r.aiter_raw():

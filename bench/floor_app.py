@@ -59,8 +59,9 @@ def plain(cls: type) -> type:
             continue
         annotations[f.python_name] = _plain_annotation(f.type)
         namespace[f.python_name] = strawberry.field(default=None, name=f.graphql_name, description=f.description)
-    copy = strawberry.type(type(definition.name, (), namespace), name=definition.name,
-                           description=definition.description)
+    copy = strawberry.type(
+        type(definition.name, (), namespace), name=definition.name, description=definition.description
+    )
     _plain_types[cls] = copy
     return copy
 
@@ -89,8 +90,10 @@ def _value(t: Any, raw: Any) -> Any:
 def build(cls: type, raw: dict[str, Any]) -> Any:
     """An instance of a plain type from its part of a GraphQL response; fields not in it stay None."""
     definition = get_object_definition(cls, strict=True)
-    values = {f.python_name: _value(f.type, raw.get(f.graphql_name or to_camel_case(f.python_name)))
-              for f in definition.fields}
+    values = {
+        f.python_name: _value(f.type, raw.get(f.graphql_name or to_camel_case(f.python_name)))
+        for f in definition.fields
+    }
     return cls(**values)
 
 
@@ -98,8 +101,9 @@ def app() -> GraphQL:
     connection_type = plain(OrderConnection)
     with open(os.environ["BENCH_FLOOR_DATA"]) as fh:
         edges = json.load(fh)
-    connection = build(connection_type, {"edges": edges, "pageInfo": {"hasNextPage": True,
-                                                                      "endCursor": edges[-1]["cursor"]}})
+    connection = build(
+        connection_type, {"edges": edges, "pageInfo": {"hasNextPage": True, "endCursor": edges[-1]["cursor"]}}
+    )
 
     @strawberry.type
     class Query:
@@ -107,6 +111,7 @@ def app() -> GraphQL:
         def orders(self, first: int = 50, after: str | None = None) -> connection_type:  # type: ignore[valid-type]
             return connection
 
-    schema = strawberry.Schema(query=Query, extensions=[lambda: ParserCache(maxsize=512),
-                                                        lambda: ValidationCache(maxsize=512)])
+    schema = strawberry.Schema(
+        query=Query, extensions=[lambda: ParserCache(maxsize=512), lambda: ValidationCache(maxsize=512)]
+    )
     return GraphQL(schema, graphql_ide=None, allow_queries_via_get=False)

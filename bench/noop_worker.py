@@ -1,6 +1,6 @@
 """The Dramatiq floor: a no-op actor on its own queue, on the platform's broker and async-actor path.
 
-    dramatiq bench.noop_worker --processes 1 --threads 8 --queues bench-noop
+dramatiq bench.noop_worker --processes 1 --threads 8 --queues bench-noop
 """
 
 from __future__ import annotations

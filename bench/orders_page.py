@@ -15,8 +15,22 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (OUT, LoadResult, Processes, Request, base_args, fmt_ms, free_port, gql, run_load,  # noqa: E402
-                    save_result, say, setup, use_uvloop, uvicorn_cmd)
+from common import (
+    OUT,
+    LoadResult,
+    Processes,
+    Request,
+    base_args,
+    fmt_ms,
+    free_port,
+    gql,
+    run_load,
+    save_result,
+    say,
+    setup,
+    use_uvloop,
+    uvicorn_cmd,
+)
 
 SELECTION = """edges { cursor node { id externalRef status commStatus commission { amount currency } createdAt
       customer { id kind email displayName } integration { id name channel } category { id name } } }
@@ -32,8 +46,10 @@ def line(case: str, r: LoadResult, floor: LoadResult) -> str:
     p95x = r.p95 / floor.p95 if floor.p95 else 0
     verdict = "ok" if ratio >= 0.6 and 0 < p95x <= 2 else "MISSED"
     err = f", {r.errors} errors: {r.first_error}" if r.errors else ""
-    return (f"orders page, {case}: {r.rps:,.0f} req/s (floor {floor.rps:,.0f} req/s, {ratio:.0%}),"
-            f" p95 {fmt_ms(r.p95)} (floor {fmt_ms(floor.p95)}, {p95x:.1f}x) [{verdict}]{err}")
+    return (
+        f"orders page, {case}: {r.rps:,.0f} req/s (floor {floor.rps:,.0f} req/s, {ratio:.0%}),"
+        f" p95 {fmt_ms(r.p95)} (floor {fmt_ms(floor.p95)}, {p95x:.1f}x) [{verdict}]{err}"
+    )
 
 
 async def main() -> None:
@@ -41,8 +57,11 @@ async def main() -> None:
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--depth", type=int, default=200, help="pages followed before the deep-page case")
     ap.add_argument("--first", type=int, default=50)
-    ap.add_argument("--gateway-app", default=None,
-                    help="uvicorn factory of the gateway, e.g. bench.variants:all_fixes (default: the platform's)")
+    ap.add_argument(
+        "--gateway-app",
+        default=None,
+        help="uvicorn factory of the gateway, e.g. bench.variants:all_fixes (default: the platform's)",
+    )
     ap.add_argument("--cases", default="all", help="'all', or comma-separated case numbers 1-7 (1 = page 1)")
     ap.add_argument("--no-floor", action="store_true", help="skip the floor (ratios then read 0%%)")
     args = ap.parse_args()
@@ -61,7 +80,10 @@ async def main() -> None:
         filters: list[tuple[str, dict[str, Any] | None]] = [
             ("page 1", None),
             ("filter integration (Mobile App)", {"integrationIds": [str(integration["id"])]}),
-            ("filter status SUCCESSFUL + commStatus PENDING", {"statuses": ["SUCCESSFUL"], "commStatuses": ["PENDING"]}),
+            (
+                "filter status SUCCESSFUL + commStatus PENDING",
+                {"statuses": ["SUCCESSFUL"], "commStatuses": ["PENDING"]},
+            ),
             ("filter LAST_7_DAYS", {"range": {"preset": "LAST_7_DAYS"}}),
             ("filter category (Current Accounts)", {"categoryIds": [str(category["id"])]}),
         ]
@@ -77,16 +99,23 @@ async def main() -> None:
             async def deep_cursor(f: dict[str, Any] | None) -> tuple[str, float]:
                 after, started = None, asyncio.get_running_loop().time()
                 for _ in range(args.depth):
-                    page = (await gql(client, procs.gateway, token, QUERY,
-                                      {"filter": f, "first": args.first, "after": after}))["orders"]
+                    page = (
+                        await gql(
+                            client, procs.gateway, token, QUERY, {"filter": f, "first": args.first, "after": after}
+                        )
+                    )["orders"]
                     after = page["pageInfo"]["endCursor"]
                 return after, asyncio.get_running_loop().time() - started
 
             deep_cases: list[tuple[str, dict[str, Any] | None, str]] = []
             wanted = None if args.cases == "all" else {int(c) for c in args.cases.split(",")}
-            deep_specs = [(label, f) for n, (label, f) in enumerate(
-                (("no filter", None), ("status SUCCESSFUL + commStatus PENDING", filters[2][1])), start=6)
-                if wanted is None or n in wanted]
+            deep_specs = [
+                (label, f)
+                for n, (label, f) in enumerate(
+                    (("no filter", None), ("status SUCCESSFUL + commStatus PENDING", filters[2][1])), start=6
+                )
+                if wanted is None or n in wanted
+            ]
             for label, f in deep_specs:
                 cursor, took = await deep_cursor(f)
                 say(f"followed {args.depth} pages ({label}) in {took:.1f}s: {took / args.depth * 1000:.0f} ms a page")
@@ -97,32 +126,58 @@ async def main() -> None:
         procs.start("floor", uvicorn_cmd("bench.floor_app:app", floor_port), env={"BENCH_FLOOR_DATA": str(floor_file)})
         floor_url = f"http://127.0.0.1:{floor_port}"
         await _wait_graphql(floor_url)
-        floor_req = Request("POST", f"{floor_url}/graphql",
-                            json.dumps({"query": FLOOR_QUERY, "variables": {"first": args.first}}).encode(),
-                            {"content-type": "application/json"})
-        floor = (LoadResult(0, 0, 1, [], 0.0) if args.no_floor else
-                 await run_load(lambda i: floor_req, concurrency=args.concurrency, duration=args.duration,
-                                warmup=args.warmup, client=args.client))
+        floor_req = Request(
+            "POST",
+            f"{floor_url}/graphql",
+            json.dumps({"query": FLOOR_QUERY, "variables": {"first": args.first}}).encode(),
+            {"content-type": "application/json"},
+        )
+        floor = (
+            LoadResult(0, 0, 1, [], 0.0)
+            if args.no_floor
+            else await run_load(
+                lambda i: floor_req,
+                concurrency=args.concurrency,
+                duration=args.duration,
+                warmup=args.warmup,
+                client=args.client,
+            )
+        )
         procs.stop("floor")
         say(f"floor (bare strawberry, same 50 rows from memory): {floor.brief()}")
-        lines.append(f"orders page, floor (bare strawberry schema, same {args.first} rows from memory, uvicorn 1 worker):"
-                     f" {floor.rps:,.0f} req/s, p50 {fmt_ms(floor.p50)}, p95 {fmt_ms(floor.p95)}")
+        lines.append(
+            f"orders page, floor (bare strawberry schema, same {args.first} rows from memory, uvicorn 1 worker):"
+            f" {floor.rps:,.0f} req/s, p50 {fmt_ms(floor.p50)}, p95 {fmt_ms(floor.p95)}"
+        )
         print(lines[-1], flush=True)
 
-        cases = [(label, f, None) for n, (label, f) in enumerate(filters, start=1)
-                 if wanted is None or n in wanted] + deep_cases
+        cases = [
+            (label, f, None) for n, (label, f) in enumerate(filters, start=1) if wanted is None or n in wanted
+        ] + deep_cases
         for label, f, after in cases:
-            body = json.dumps({"query": QUERY, "variables": {"filter": f, "first": args.first, "after": after}}).encode()
-            req = Request("POST", f"{procs.gateway}/graphql", body,
-                          {"content-type": "application/json", "authorization": f"Bearer {token}"})
-            r = await run_load(lambda i: req, concurrency=args.concurrency, duration=args.duration,
-                               warmup=args.warmup, client=args.client)
+            body = json.dumps(
+                {"query": QUERY, "variables": {"filter": f, "first": args.first, "after": after}}
+            ).encode()
+            req = Request(
+                "POST",
+                f"{procs.gateway}/graphql",
+                body,
+                {"content-type": "application/json", "authorization": f"Bearer {token}"},
+            )
+            r = await run_load(
+                lambda i: req,
+                concurrency=args.concurrency,
+                duration=args.duration,
+                warmup=args.warmup,
+                client=args.client,
+            )
             say(f"{label}: {r.brief()}")
             lines.append(line(label, r, floor))
             print(lines[-1], flush=True)
         name = "orders_page" + (f"-{args.gateway_app.rsplit(':', 1)[-1]}" if args.gateway_app else "")
-        save_result(name, lines, {"concurrency": args.concurrency, "client": args.client,
-                                  "gateway_app": args.gateway_app})
+        save_result(
+            name, lines, {"concurrency": args.concurrency, "client": args.client, "gateway_app": args.gateway_app}
+        )
     finally:
         procs.stop_all()
         env.close()

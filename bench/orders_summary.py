@@ -12,17 +12,26 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (MachineLoad, Processes, base_args, fmt_ms, gql, pct, save_result, say,  # noqa: E402
-                    sequential_latencies, setup, use_uvloop)
+from common import (
+    MachineLoad,
+    Processes,
+    base_args,
+    fmt_ms,
+    gql,
+    pct,
+    save_result,
+    say,
+    sequential_latencies,
+    setup,
+    use_uvloop,
+)
 
 SUMMARY = """query Summary($filter: OrderFilterInput) { ordersSummary(filter: $filter) {
   totalOrders successfulOrders pendingOrders failedOrders
@@ -46,7 +55,8 @@ async def main() -> None:
 
         owner = await asyncpg.connect(env.owner_dsn())
         top_customer = await owner.fetchval(
-            "SELECT customer_id FROM orders WHERE org_id = $1 GROUP BY 1 ORDER BY count(*) DESC LIMIT 1", d["org_id"])
+            "SELECT customer_id FROM orders WHERE org_id = $1 GROUP BY 1 ORDER BY count(*) DESC LIMIT 1", d["org_id"]
+        )
         await owner.close()
         today = dt.datetime.now(ZoneInfo(d["time_zone"])).date()
         mobile = next(i for i in d["integrations"] if i["name"] == "Mobile App")
@@ -56,9 +66,13 @@ async def main() -> None:
             ("LAST_30_DAYS", {"range": {"preset": "LAST_30_DAYS"}}),
             ("category Credit Cards", {"categoryIds": [str(cards["id"])]}),
             ("statuses SUCCESSFUL + commStatus PENDING", {"statuses": ["SUCCESSFUL"], "commStatuses": ["PENDING"]}),
-            ("integration Mobile App + 14 days", {"integrationIds": [str(mobile["id"])],
-                                                  "range": {"from": (today - dt.timedelta(days=13)).isoformat(),
-                                                            "to": today.isoformat()}}),
+            (
+                "integration Mobile App + 14 days",
+                {
+                    "integrationIds": [str(mobile["id"])],
+                    "range": {"from": (today - dt.timedelta(days=13)).isoformat(), "to": today.isoformat()},
+                },
+            ),
             ("search 'ord-0001' (raw table)", {"search": "ord-0001"}),
             ("customerId, busiest customer (raw table)", {"customerId": str(top_customer)}),
         ]
@@ -83,8 +97,10 @@ async def main() -> None:
                 of = OrderFilter.model_validate(f or {})
                 sql_args: list[Any] = []
                 where = where_clause(d["org_id"], of, d["time_zone"], sql_args)
-                sql = (f"SELECT status, comm_status, currency, count(*) AS n, sum(commission_amount) AS commission"
-                       f" FROM orders o WHERE {where} GROUP BY 1, 2, 3")
+                sql = (
+                    f"SELECT status, comm_status, currency, count(*) AS n, sum(commission_amount) AS commission"
+                    f" FROM orders o WHERE {where} GROUP BY 1, 2, 3"
+                )
 
                 async def scan() -> None:
                     async with tenant_tx(pool, d["org_id"]) as conn:
@@ -95,10 +111,16 @@ async def main() -> None:
                 scan_lat = await sequential_latencies(scan, n=args.scans, warmup=1)
                 med, p95 = pct(lat, 0.5), pct(lat, 0.95)
                 verdict = "ok" if p95 < 0.1 else "MISSED"
-                same = "" if totals[-1] == scan_totals[-1] else f" (MISMATCH: gateway {totals[-1]} vs scan {scan_totals[-1]})"
-                lines.append(f"ordersSummary, {label}: median {fmt_ms(med)}, p95 {fmt_ms(p95)} through the gateway"
-                             f" (target < 100 ms) [{verdict}]; scan baseline median {fmt_ms(pct(scan_lat, 0.5))}"
-                             f" ({pct(scan_lat, 0.5) / med:.1f}x the gateway); {totals[-1]:,} orders{same}")
+                same = (
+                    ""
+                    if totals[-1] == scan_totals[-1]
+                    else f" (MISMATCH: gateway {totals[-1]} vs scan {scan_totals[-1]})"
+                )
+                lines.append(
+                    f"ordersSummary, {label}: median {fmt_ms(med)}, p95 {fmt_ms(p95)} through the gateway"
+                    f" (target < 100 ms) [{verdict}]; scan baseline median {fmt_ms(pct(scan_lat, 0.5))}"
+                    f" ({pct(scan_lat, 0.5) / med:.1f}x the gateway); {totals[-1]:,} orders{same}"
+                )
                 print(lines[-1], flush=True)
                 say(f"  {m.brief()}")
         await pool.close()

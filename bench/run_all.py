@@ -39,11 +39,16 @@ def main() -> None:
     ]
     only = {s for s in args.only.split(",") if s}
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
-                           text=True).stdout.strip()
-    figures: list[str] = [f"code: commit {head or '?'}{' plus uncommitted changes' if dirty else ''};"
-                          f" {os.cpu_count()} cores; load average before the run {os.getloadavg()[0]:.2f}"]
+    head = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    figures: list[str] = [
+        f"code: commit {head or '?'}{' plus uncommitted changes' if dirty else ''};"
+        f" {os.cpu_count()} cores; load average before the run {os.getloadavg()[0]:.2f}"
+    ]
     print(figures[0], flush=True)
     started = time.monotonic()
     for name, cmd in runs:
@@ -51,8 +56,9 @@ def main() -> None:
             continue
         t0 = time.monotonic()
         print(f"== {name}", flush=True)
-        p = subprocess.Popen([sys.executable, str(HERE / cmd[0]), *cmd[1:]], cwd=ROOT, env=env,
-                             stdout=subprocess.PIPE, text=True)
+        p = subprocess.Popen(
+            [sys.executable, str(HERE / cmd[0]), *cmd[1:]], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
+        )
         assert p.stdout is not None
         for line in p.stdout:
             print(line, end="", flush=True)

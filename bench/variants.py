@@ -57,8 +57,11 @@ def _eager() -> None:
             f._base_resolver = None
             f.type = resolved
             f.__dict__.pop("is_async", None)
-    query_field = next(f for f in o.OrdersQuery.__strawberry_definition__.fields  # type: ignore[attr-defined]
-                       if f.python_name == "orders")
+    query_field = next(
+        f
+        for f in o.OrdersQuery.__strawberry_definition__.fields  # type: ignore[attr-defined]
+        if f.python_name == "orders"
+    )
     original = query_field.base_resolver.wrapped_func
 
     async def orders(self: Any, info: Any, filter: Any = None, first: int = 50, after: str | None = None) -> Any:
@@ -68,7 +71,8 @@ def _eager() -> None:
         customers, integrations, categories = await asyncio.gather(
             ctx.loader("orders", "customers").load_many([n.customer_id for n in nodes]),
             ctx.loader("orders", "integrations").load_many([n.integration_id for n in nodes]),
-            ctx.loader("orders", "categories").load_many([n.category_id for n in nodes]))
+            ctx.loader("orders", "categories").load_many([n.category_id for n in nodes]),
+        )
         for n, c, i, k in zip(nodes, customers, integrations, categories):
             n.customer = Customer.from_row(c) if c else None
             n.integration = Integration.from_row(i) if i else None
@@ -84,8 +88,9 @@ def _auth_cache(ttl: float = 10.0) -> None:
     original = gateway_app.authenticate
     cache: dict[tuple[str | None, str | None], tuple[float, Any]] = {}
 
-    async def authenticate(authorization: str | None, org_hint: str | None, verifier: Any, orders: Any,
-                           viewers: Any = None) -> Any:
+    async def authenticate(
+        authorization: str | None, org_hint: str | None, verifier: Any, orders: Any, viewers: Any = None
+    ) -> Any:
         key = (authorization, org_hint)
         hit = cache.get(key)
         now = time.monotonic()
@@ -109,16 +114,20 @@ def _fast_client() -> None:
 
     pools: dict[str, list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]] = {}
 
-    async def request(self: Any, method: str, path: str, body: bytes | None, headers: dict[str, str],
-                      params: dict[str, str] | None) -> tuple[int, bytes]:
+    async def request(
+        self: Any, method: str, path: str, body: bytes | None, headers: dict[str, str], params: dict[str, str] | None
+    ) -> tuple[int, bytes]:
         base = urlsplit(self.base_url)
         idle = pools.setdefault(self.base_url, [])
         if params:
             from urllib.parse import urlencode
 
             path = f"{path}?{urlencode(params)}"
-        head = [f"{method} {path} HTTP/1.1", f"host: {base.hostname}:{base.port}",
-                f"content-length: {len(body or b'')}"] + [f"{k}: {v}" for k, v in headers.items()]
+        head = [
+            f"{method} {path} HTTP/1.1",
+            f"host: {base.hostname}:{base.port}",
+            f"content-length: {len(body or b'')}",
+        ] + [f"{k}: {v}" for k, v in headers.items()]
         raw = ("\r\n".join(head) + "\r\n\r\n").encode() + (body or b"")
         for attempt in range(len(idle) + 2):  # idle connections may have been closed by the server meanwhile
             fresh = not idle
@@ -156,11 +165,26 @@ def _fast_client() -> None:
             return status, content
         raise clients.Unavailable(f"{self.service} service unreachable")
 
-    async def call(self: Any, method: str, path: str, *, org_id: Any = None, subject: str | None = None,
-                   role: str | None = None, json: Any = None, headers: dict[str, str] | None = None,
-                   params: dict[str, str] | None = None) -> Any:
-        status, content = await request(self, method, path, dumps(json) if json is not None else None,
-                                        self._headers(org_id, subject, role, headers), params)
+    async def call(
+        self: Any,
+        method: str,
+        path: str,
+        *,
+        org_id: Any = None,
+        subject: str | None = None,
+        role: str | None = None,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> Any:
+        status, content = await request(
+            self,
+            method,
+            path,
+            dumps(json) if json is not None else None,
+            self._headers(org_id, subject, role, headers),
+            params,
+        )
         return self._result(status, content)
 
     clients.ServiceClient.call = call  # type: ignore[method-assign]
@@ -173,16 +197,23 @@ def _plain_relations() -> None:
     from services.gateway.graphql.customers import Customer
     from shared.api_contracts import OrderRelation
 
-    builders = {OrderRelation.CUSTOMER: Customer.from_row, OrderRelation.INTEGRATION: Integration.from_row,
-                OrderRelation.CATEGORY: Category.from_row, OrderRelation.PRODUCT: Product.from_row}
+    builders = {
+        OrderRelation.CUSTOMER: Customer.from_row,
+        OrderRelation.INTEGRATION: Integration.from_row,
+        OrderRelation.CATEGORY: Category.from_row,
+        OrderRelation.PRODUCT: Product.from_row,
+    }
     for f in o.Order.__strawberry_definition__.fields:  # type: ignore[attr-defined]
         if f.python_name in builders:
             resolved = f.type
             f._base_resolver = None
             f.type = resolved
             f.__dict__.pop("is_async", None)
-    query_field = next(f for f in o.OrdersQuery.__strawberry_definition__.fields  # type: ignore[attr-defined]
-                       if f.python_name == "orders")
+    query_field = next(
+        f
+        for f in o.OrdersQuery.__strawberry_definition__.fields  # type: ignore[attr-defined]
+        if f.python_name == "orders"
+    )
     original = query_field.base_resolver.wrapped_func
 
     async def orders(self: Any, info: Any, filter: Any = None, first: int = 50, after: str | None = None) -> Any:

@@ -24,14 +24,27 @@ import signal
 import sys
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (OUT, ROOT, MachineLoad, Processes, RawClient, Request, base_args, cpu_seconds,  # noqa: E402
-                    process_tree, save_result, say, setup, use_uvloop)
+from common import (
+    OUT,
+    ROOT,
+    MachineLoad,
+    Processes,
+    RawClient,
+    Request,
+    base_args,
+    cpu_seconds,
+    process_tree,
+    save_result,
+    say,
+    setup,
+    use_uvloop,
+)
 
 DEFAULT_CONFIGS = "1x8,1x8:p64,1x16:p128,2x8:p64"
 
@@ -50,8 +63,10 @@ def parse_config(spec: str) -> dict[str, Any]:
 
 def describe(cfg: dict[str, Any]) -> str:
     prefetch = cfg["prefetch"] or f"default ({2 * cfg['threads']})"
-    return (f"{cfg['processes']} process(es) x {cfg['threads']} threads, dramatiq_queue_prefetch={prefetch},"
-            f" dramatiq_worker_timeout={cfg['timeout']}, DB_POOL_MAX={os.environ.get('DB_POOL_MAX', '10')}")
+    return (
+        f"{cfg['processes']} process(es) x {cfg['threads']} threads, dramatiq_queue_prefetch={prefetch},"
+        f" dramatiq_worker_timeout={cfg['timeout']}, DB_POOL_MAX={os.environ.get('DB_POOL_MAX', '10')}"
+    )
 
 
 def worker_env(cfg: dict[str, Any]) -> dict[str, str]:
@@ -62,25 +77,39 @@ def worker_env(cfg: dict[str, Any]) -> dict[str, str]:
 
 
 def worker_cmd(module: str, queue: str, cfg: dict[str, Any]) -> list[str]:
-    return [sys.executable, "-m", "dramatiq", module, "--processes", str(cfg["processes"]), "--threads",
-            str(cfg["threads"]), "--queues", queue]
+    return [
+        sys.executable,
+        "-m",
+        "dramatiq",
+        module,
+        "--processes",
+        str(cfg["processes"]),
+        "--threads",
+        str(cfg["threads"]),
+        "--queues",
+        queue,
+    ]
 
 
 def signed_headers(secret: str, body: bytes, msg_id: str) -> dict[str, str]:
     """Standard Webhooks headers, as a provider sends them."""
     from standardwebhooks.webhooks import Webhook
 
-    when = datetime.now(timezone.utc)
-    return {"webhook-id": msg_id, "webhook-timestamp": str(int(when.timestamp())),
-            "webhook-signature": Webhook(secret).sign(msg_id, when, body.decode()), "content-type": "application/json"}
+    when = datetime.now(UTC)
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(when.timestamp())),
+        "webhook-signature": Webhook(secret).sign(msg_id, when, body.decode()),
+        "content-type": "application/json",
+    }
 
 
 async def noop_floor(procs: Processes, cfg: dict[str, Any], k: int) -> tuple[float, float]:
     """No-op messages per second drained by a fresh worker with these settings; and its start-up time."""
     import redis
     from dramatiq import Message
-
     from noop_worker import ACTOR, QUEUE
+
     from shared.messaging.broker import broker
 
     r = redis.Redis.from_url(os.environ["REDIS_URL"])
@@ -120,8 +149,13 @@ async def main() -> None:
     ap.add_argument("--configs", default=DEFAULT_CONFIGS)
     ap.add_argument("--noop-messages", type=int, default=10000)
     ap.add_argument("--no-relay", action="store_true", help="do not run the outbox relay (infra/run.py runs it)")
-    ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
-                    help="extra environment of every platform process (e.g. LOG_LEVEL=WARNING, DB_POOL_MAX=16)")
+    ap.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment of every platform process (e.g. LOG_LEVEL=WARNING, DB_POOL_MAX=16)",
+    )
     args = ap.parse_args()
     configs = [parse_config(s) for s in args.configs.split(",")]
 
@@ -132,7 +166,9 @@ async def main() -> None:
     procs.env.update(extra)
     lines: list[str] = []
     if extra or args.no_relay:
-        lines.append(f"commission webhooks: extra environment {extra or '{}'}{', no outbox relay' if args.no_relay else ''}")
+        lines.append(
+            f"commission webhooks: extra environment {extra or '{}'}{', no outbox relay' if args.no_relay else ''}"
+        )
         print(lines[-1], flush=True)
     best: tuple[float, str] | None = None
     try:
@@ -148,15 +184,19 @@ async def main() -> None:
         for n_cfg, cfg in enumerate(configs):
             t_cfg = time.perf_counter()
             noop_rate, boot = await noop_floor(procs, cfg, args.noop_messages)
-            say(f"[{cfg['spec']}] no-op floor: {noop_rate:,.0f} msg/s ({args.noop_messages:,} messages;"
-                f" worker start-up {boot:.1f}s)")
+            say(
+                f"[{cfg['spec']}] no-op floor: {noop_rate:,.0f} msg/s ({args.noop_messages:,} messages;"
+                f" worker start-up {boot:.1f}s)"
+            )
 
             tag = f"bench-{run_tag}-{n_cfg}-"
             rows = await owner.fetch(
                 "SELECT id, provider_id FROM orders WHERE org_id = $1 AND status = 'SUCCESSFUL'"
                 " AND comm_status = 'PENDING' AND provider_seq = 0 AND NOT EXISTS (SELECT 1 FROM commission_ledger l"
                 " WHERE l.order_id = orders.id AND l.source = 'provider') ORDER BY random() LIMIT $2",
-                d["org_id"], args.webhooks + 20)
+                d["org_id"],
+                args.webhooks + 20,
+            )
             if len(rows) < args.webhooks + 20:
                 raise SystemExit("not enough untouched PENDING commissions left; reload the data set")
             warm, rows = rows[:20], rows[20:]
@@ -164,11 +204,23 @@ async def main() -> None:
 
             def build(order: Any, hook_id: str) -> Request:
                 p = providers[order["provider_id"]]
-                body = json.dumps({"type": "commission.updated", "data": {
-                    "order_id": str(order["id"]), "sequence": 1, "status": "SUCCESSFUL",
-                    "commission_status": "SUCCESSFUL"}}).encode()
-                return Request("POST", f"{procs.gateway}/webhooks/providers/{p['public_id']}/commission", body,
-                               signed_headers(p["webhook_secret"], body, hook_id))
+                body = json.dumps(
+                    {
+                        "type": "commission.updated",
+                        "data": {
+                            "order_id": str(order["id"]),
+                            "sequence": 1,
+                            "status": "SUCCESSFUL",
+                            "commission_status": "SUCCESSFUL",
+                        },
+                    }
+                ).encode()
+                return Request(
+                    "POST",
+                    f"{procs.gateway}/webhooks/providers/{p['public_id']}/commission",
+                    body,
+                    signed_headers(p["webhook_secret"], body, hook_id),
+                )
 
             since_id = int(await owner.fetchval("SELECT coalesce(max(id), 0) FROM commission_ledger"))
             procs.start("orders-worker", worker_cmd("services.orders.worker", "orders", cfg), env=worker_env(cfg))
@@ -189,13 +241,23 @@ async def main() -> None:
             with MachineLoad() as m:
                 t0 = time.perf_counter()
                 sent = asyncio.create_task(send_all(reqs, args.senders))
-                done_at = await wait_count(owner, d["org_id"], prefix, distinct + len(warm), 180, exclude_warm=True,
-                                           distinct=distinct, since_id=since_id)
+                done_at = await wait_count(
+                    owner,
+                    d["org_id"],
+                    prefix,
+                    distinct + len(warm),
+                    180,
+                    exclude_warm=True,
+                    distinct=distinct,
+                    since_id=since_id,
+                )
                 accepted, statuses, sent_at = await sent
             if done_at is None:
                 applied = await count_applied(owner, d["org_id"], prefix)
-                lines.append(f"commission webhooks [{cfg['spec']}]: only {applied} of {distinct} applied within 180 s"
-                             f" ({statuses})")
+                lines.append(
+                    f"commission webhooks [{cfg['spec']}]: only {applied} of {distinct} applied within 180 s"
+                    f" ({statuses})"
+                )
                 print(lines[-1], flush=True)
                 procs.stop("orders-worker")
                 continue
@@ -212,11 +274,14 @@ async def main() -> None:
                 f" {sent_at - t0:.1f}s: {len(reqs) / (sent_at - t0):,.0f} req/s) (no-op actor floor {noop_rate:,.0f}"
                 f" msg/s, {rate / noop_rate:.0%}) [{'ok' if ok_rate else 'MISSED'}]; ledger rows {ledger:,} for"
                 f" {distinct:,} distinct ids, {ledger - ledger_distinct} applied twice, {distinct - ledger_distinct} lost"
-                f" [{'exactly once' if exact else 'NOT EXACTLY ONCE'}]; outcomes {outcomes}; HTTP {statuses}")
+                f" [{'exactly once' if exact else 'NOT EXACTLY ONCE'}]; outcomes {outcomes}; HTTP {statuses}"
+            )
             print(lines[-1], flush=True)
             say(f"  {m.brief()}")
-            lines.append(f"  CPU per webhook [{cfg['spec']}]: " + ", ".join(
-                f"{k} {(cpu1[k] - cpu0.get(k, 0)) / distinct * 1000:.2f} ms" for k in cpu1))
+            lines.append(
+                f"  CPU per webhook [{cfg['spec']}]: "
+                + ", ".join(f"{k} {(cpu1[k] - cpu0.get(k, 0)) / distinct * 1000:.2f} ms" for k in cpu1)
+            )
             print(lines[-1], flush=True)
             if best is None or rate > best[0]:
                 best = (rate, cfg["spec"])
@@ -281,26 +346,51 @@ async def send_all(reqs: list[Request], senders: int) -> tuple[int, dict[int, in
 
 
 async def count_applied(conn: Any, org_id: Any, prefix: str) -> int:
-    return int(await conn.fetchval(
-        "SELECT count(*) FROM commission_ledger WHERE org_id = $1 AND source = 'provider' AND reference LIKE $2",
-        org_id, prefix + "%"))
+    return int(
+        await conn.fetchval(
+            "SELECT count(*) FROM commission_ledger WHERE org_id = $1 AND source = 'provider' AND reference LIKE $2",
+            org_id,
+            prefix + "%",
+        )
+    )
 
 
-async def wait_count(conn: Any, org_id: Any, prefix: str, n: int, timeout: float, exclude_warm: bool = False,
-                     distinct: int | None = None, since_id: int = 0) -> float | None:
+async def wait_count(
+    conn: Any,
+    org_id: Any,
+    prefix: str,
+    n: int,
+    timeout: float,
+    exclude_warm: bool = False,
+    distinct: int | None = None,
+    since_id: int = 0,
+) -> float | None:
     """When the ledger holds the rows of `prefix` (cheaply: only rows with id > since_id are counted,
     every 50 ms, then every 5 ms for the last 5%, so the poll itself costs PostgreSQL little)."""
     deadline = time.perf_counter() + timeout
     target = distinct if exclude_warm else n
     while time.perf_counter() < deadline:
         if exclude_warm:
-            got = int(await conn.fetchval(
-                "SELECT count(*) FROM commission_ledger WHERE id > $4 AND org_id = $1 AND source = 'provider'"
-                " AND reference LIKE $2 AND reference NOT LIKE $3", org_id, prefix + "%", prefix + "warm-%", since_id))
+            got = int(
+                await conn.fetchval(
+                    "SELECT count(*) FROM commission_ledger WHERE id > $4 AND org_id = $1 AND source = 'provider'"
+                    " AND reference LIKE $2 AND reference NOT LIKE $3",
+                    org_id,
+                    prefix + "%",
+                    prefix + "warm-%",
+                    since_id,
+                )
+            )
         else:
-            got = int(await conn.fetchval(
-                "SELECT count(*) FROM commission_ledger WHERE id > $3 AND org_id = $1 AND source = 'provider'"
-                " AND reference LIKE $2", org_id, prefix + "%", since_id))
+            got = int(
+                await conn.fetchval(
+                    "SELECT count(*) FROM commission_ledger WHERE id > $3 AND org_id = $1 AND source = 'provider'"
+                    " AND reference LIKE $2",
+                    org_id,
+                    prefix + "%",
+                    since_id,
+                )
+            )
         if got >= (target or 0):
             return time.perf_counter()
         await asyncio.sleep(0.005 if got >= 0.95 * (target or 0) else 0.05)
@@ -311,13 +401,27 @@ async def check(conn: Any, org_id: Any, prefix: str) -> tuple[int, int, int, dic
     pattern, warm = prefix + "%", prefix + "warm-%"
     ledger, ledger_distinct = await conn.fetchrow(
         "SELECT count(*), count(DISTINCT reference) FROM commission_ledger WHERE org_id = $1 AND source = 'provider'"
-        " AND reference LIKE $2 AND reference NOT LIKE $3", org_id, pattern, warm)
+        " AND reference LIKE $2 AND reference NOT LIKE $3",
+        org_id,
+        pattern,
+        warm,
+    )
     receipts = await conn.fetchval(
         "SELECT count(*) FROM webhook_receipts WHERE org_id = $1 AND webhook_id LIKE $2 AND webhook_id NOT LIKE $3",
-        org_id, pattern, warm)
-    outcomes = {r["outcome"]: r["n"] for r in await conn.fetch(
-        "SELECT outcome, count(*) AS n FROM webhook_receipts WHERE org_id = $1 AND webhook_id LIKE $2"
-        " AND webhook_id NOT LIKE $3 GROUP BY 1", org_id, pattern, warm)}
+        org_id,
+        pattern,
+        warm,
+    )
+    outcomes = {
+        r["outcome"]: r["n"]
+        for r in await conn.fetch(
+            "SELECT outcome, count(*) AS n FROM webhook_receipts WHERE org_id = $1 AND webhook_id LIKE $2"
+            " AND webhook_id NOT LIKE $3 GROUP BY 1",
+            org_id,
+            pattern,
+            warm,
+        )
+    }
     return int(ledger), int(ledger_distinct), int(receipts), outcomes
 
 

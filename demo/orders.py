@@ -52,41 +52,192 @@ CATEGORIES = ("Broadband", "Credit Cards", "Current Accounts")
 PROVIDERS = (("FibreNet", "Broadband"), ("Apex Card Co", "Credit Cards"), ("Northbank", "Current Accounts"))
 # (name, channel, share of orders, {category: [(product, commission rate, currency, popularity)]})
 INTEGRATIONS: tuple[tuple[str, str, float, dict[str, list[tuple[str, str, str, int]]]], ...] = (
-    ("Web Marketplace", "web", 0.55, {
-        "Broadband": [("FibreNet 150", "12.50", "GBP", 5), ("FibreNet Gigabit", "25.00", "GBP", 2)],
-        "Credit Cards": [("Apex Rewards Card", "45.00", "GBP", 4), ("Apex Balance Transfer Card", "60.00", "GBP", 2)],
-        "Current Accounts": [("Northbank Everyday Account", "80.00", "GBP", 3)],
-    }),
-    ("Mobile App", "mobile", 0.30, {
-        "Broadband": [("FibreNet 150 (app offer)", "15.00", "GBP", 3)],
-        "Credit Cards": [("Apex Rewards Card", "45.00", "GBP", 5), ("Apex Cashback Card", "50.00", "GBP", 2)],
-    }),
-    ("Partner API", "api", 0.15, {
-        # The one multi-currency corner: this integration's current accounts pay commission in EUR.
-        "Current Accounts": [("Northbank Euro Account", "95.00", "EUR", 3), ("Northbank Premier", "120.00", "EUR", 1)],
-        "Credit Cards": [("Apex Platinum Card", "80.00", "GBP", 2)],
-    }),
+    (
+        "Web Marketplace",
+        "web",
+        0.55,
+        {
+            "Broadband": [("FibreNet 150", "12.50", "GBP", 5), ("FibreNet Gigabit", "25.00", "GBP", 2)],
+            "Credit Cards": [
+                ("Apex Rewards Card", "45.00", "GBP", 4),
+                ("Apex Balance Transfer Card", "60.00", "GBP", 2),
+            ],
+            "Current Accounts": [("Northbank Everyday Account", "80.00", "GBP", 3)],
+        },
+    ),
+    (
+        "Mobile App",
+        "mobile",
+        0.30,
+        {
+            "Broadband": [("FibreNet 150 (app offer)", "15.00", "GBP", 3)],
+            "Credit Cards": [("Apex Rewards Card", "45.00", "GBP", 5), ("Apex Cashback Card", "50.00", "GBP", 2)],
+        },
+    ),
+    (
+        "Partner API",
+        "api",
+        0.15,
+        {
+            # The one multi-currency corner: this integration's current accounts pay commission in EUR.
+            "Current Accounts": [
+                ("Northbank Euro Account", "95.00", "EUR", 3),
+                ("Northbank Premier", "120.00", "EUR", 1),
+            ],
+            "Credit Cards": [("Apex Platinum Card", "80.00", "GBP", 2)],
+        },
+    ),
 )
 
 FIRST_NAMES = (
-    "oliver", "amelia", "george", "isla", "harry", "ava", "noah", "mia", "jack", "ivy", "leo", "grace", "arthur",
-    "freya", "muhammad", "lily", "oscar", "emily", "charlie", "sophia", "henry", "ella", "theo", "poppy", "jacob",
-    "evie", "alfie", "rosie", "thomas", "chloe", "william", "sienna", "james", "ruby", "archie", "daisy", "joshua",
-    "alice", "max", "florence", "lucas", "willow", "ethan", "hannah", "samuel", "priya", "aisha", "ravi", "zara",
+    "oliver",
+    "amelia",
+    "george",
+    "isla",
+    "harry",
+    "ava",
+    "noah",
+    "mia",
+    "jack",
+    "ivy",
+    "leo",
+    "grace",
+    "arthur",
+    "freya",
+    "muhammad",
+    "lily",
+    "oscar",
+    "emily",
+    "charlie",
+    "sophia",
+    "henry",
+    "ella",
+    "theo",
+    "poppy",
+    "jacob",
+    "evie",
+    "alfie",
+    "rosie",
+    "thomas",
+    "chloe",
+    "william",
+    "sienna",
+    "james",
+    "ruby",
+    "archie",
+    "daisy",
+    "joshua",
+    "alice",
+    "max",
+    "florence",
+    "lucas",
+    "willow",
+    "ethan",
+    "hannah",
+    "samuel",
+    "priya",
+    "aisha",
+    "ravi",
+    "zara",
     "omar",
 )
 LAST_NAMES = (
-    "smith", "jones", "taylor", "brown", "williams", "wilson", "johnson", "davies", "patel", "wright", "robinson",
-    "thompson", "evans", "walker", "white", "roberts", "green", "hall", "thomas", "clarke", "jackson", "wood",
-    "harris", "edwards", "turner", "martin", "cooper", "hill", "ward", "hughes", "moore", "clark", "king", "harrison",
-    "lewis", "baker", "lee", "allen", "morris", "khan", "scott", "watson", "davis", "parker", "price", "bennett",
-    "young", "griffiths", "mitchell", "kelly", "cook", "carter", "richardson", "bailey", "collins", "bell", "shaw",
-    "murphy", "miller", "cox", "richards", "marshall", "anderson", "simpson", "ellis", "adams", "singh",
+    "smith",
+    "jones",
+    "taylor",
+    "brown",
+    "williams",
+    "wilson",
+    "johnson",
+    "davies",
+    "patel",
+    "wright",
+    "robinson",
+    "thompson",
+    "evans",
+    "walker",
+    "white",
+    "roberts",
+    "green",
+    "hall",
+    "thomas",
+    "clarke",
+    "jackson",
+    "wood",
+    "harris",
+    "edwards",
+    "turner",
+    "martin",
+    "cooper",
+    "hill",
+    "ward",
+    "hughes",
+    "moore",
+    "clark",
+    "king",
+    "harrison",
+    "lewis",
+    "baker",
+    "lee",
+    "allen",
+    "morris",
+    "khan",
+    "scott",
+    "watson",
+    "davis",
+    "parker",
+    "price",
+    "bennett",
+    "young",
+    "griffiths",
+    "mitchell",
+    "kelly",
+    "cook",
+    "carter",
+    "richardson",
+    "bailey",
+    "collins",
+    "bell",
+    "shaw",
+    "murphy",
+    "miller",
+    "cox",
+    "richards",
+    "marshall",
+    "anderson",
+    "simpson",
+    "ellis",
+    "adams",
+    "singh",
 )
 
 # Relative order volume by hour of day (UTC, close enough to London): quiet nights, busy evenings.
-_HOURLY = (0.15, 0.1, 0.08, 0.06, 0.06, 0.1, 0.25, 0.45, 0.65, 0.75, 0.8, 0.85,
-           0.9, 0.85, 0.8, 0.8, 0.85, 0.9, 0.95, 1.0, 1.0, 0.9, 0.6, 0.3)
+_HOURLY = (
+    0.15,
+    0.1,
+    0.08,
+    0.06,
+    0.06,
+    0.1,
+    0.25,
+    0.45,
+    0.65,
+    0.75,
+    0.8,
+    0.85,
+    0.9,
+    0.85,
+    0.8,
+    0.8,
+    0.85,
+    0.9,
+    0.95,
+    1.0,
+    1.0,
+    0.9,
+    0.6,
+    0.3,
+)
 _WEEKDAY = (1.0, 0.97, 0.97, 1.0, 1.08, 0.9, 0.85)  # Monday .. Sunday
 
 # (status, comm_status) by state code. Every order's commission_amount is its product's rate, whatever
@@ -102,7 +253,7 @@ _LOW62 = (1 << 62) - 1
 class DemoResult:
     org_id: UUID
     integrations: list[dict]  # each: {"id", "name", "api_key"} (plain API keys, shown once)
-    providers: list[dict]     # each: {"id", "public_id", "name", "webhook_secret"}
+    providers: list[dict]  # each: {"id", "public_id", "name", "webhook_secret"}
     customers: int
     orders: int
 
@@ -116,11 +267,22 @@ async def demo_loaded(owner_dsn: str, org_id: UUID = DEMO_ORG_ID) -> bool:
         await conn.close()
 
 
-async def load_demo(owner_dsn: str, *, org_id: UUID = DEMO_ORG_ID, org_name: str = "Demo Partner",
-                    customers: int = 5000, orders: int = 40000, days: int = 90, seed: int = 7,
-                    admin_subject: str = DEMO_ADMIN_SUBJECT, admin_email: str = DEMO_ADMIN_EMAIL,
-                    progress: Callable[[str], None] | None = None, ledger: bool = True,
-                    bulk: bool | None = None, now: float | None = None) -> DemoResult:
+async def load_demo(
+    owner_dsn: str,
+    *,
+    org_id: UUID = DEMO_ORG_ID,
+    org_name: str = "Demo Partner",
+    customers: int = 5000,
+    orders: int = 40000,
+    days: int = 90,
+    seed: int = 7,
+    admin_subject: str = DEMO_ADMIN_SUBJECT,
+    admin_email: str = DEMO_ADMIN_EMAIL,
+    progress: Callable[[str], None] | None = None,
+    ledger: bool = True,
+    bulk: bool | None = None,
+    now: float | None = None,
+) -> DemoResult:
     """Load one demo organisation: `customers` customers and `orders` orders over the last `days` days.
 
     `ledger=False` skips the commission ledger (one row per order), for the largest benchmark loads.
@@ -134,8 +296,8 @@ async def load_demo(owner_dsn: str, *, org_id: UUID = DEMO_ORG_ID, org_name: str
     if orders and not customers:
         raise ValueError("orders need at least one customer")
     say = progress or (lambda _msg: None)
-    rng = random.Random(seed)                 # the data: the same seed gives the same demo
-    ids = random.Random(f"{org_id}:{seed}")   # identifiers: distinct per organisation, so loads never collide
+    rng = random.Random(seed)  # the data: the same seed gives the same demo
+    ids = random.Random(f"{org_id}:{seed}")  # identifiers: distinct per organisation, so loads never collide
     now = time.time() if now is None else now
     start = now - days * _DAY
 
@@ -200,6 +362,7 @@ class _Amount(Decimal):
 
 # --- catalogue --------------------------------------------------------------------------
 
+
 @dataclass
 class _Product:
     id: UUID
@@ -211,16 +374,32 @@ class _Product:
     currency: str
 
 
-async def _catalogue(conn: asyncpg.Connection, org_id: UUID, org_name: str, admin_subject: str, admin_email: str,
-                     ids: random.Random, start: float) -> tuple[DemoResult, list[_Product]]:
+async def _catalogue(
+    conn: asyncpg.Connection,
+    org_id: UUID,
+    org_name: str,
+    admin_subject: str,
+    admin_email: str,
+    ids: random.Random,
+    start: float,
+) -> tuple[DemoResult, list[_Product]]:
     created = datetime.fromtimestamp(start - 30 * _DAY, UTC)
-    await store.insert_organisation(conn, org_id, org_name, marketplace_url=MARKETPLACE_URL, primary_colour="#1E5EFF",
-                                    base_currency="GBP", time_zone="Europe/London", created=created)
+    await store.insert_organisation(
+        conn,
+        org_id,
+        org_name,
+        marketplace_url=MARKETPLACE_URL,
+        primary_colour="#1E5EFF",
+        base_currency="GBP",
+        time_zone="Europe/London",
+        created=created,
+    )
     admin_id = await store.insert_member(conn, org_id, admin_subject, admin_email, "admin", created)
     local, _, domain = admin_email.partition("@")
     member_email = f"analyst@{domain}" if domain and local.lower() != "analyst" else f"analyst.{admin_email}"
-    await store.insert_member(conn, org_id, f"{admin_subject}-member", member_email, "member", created,
-                              invited_by=admin_id)
+    await store.insert_member(
+        conn, org_id, f"{admin_subject}-member", member_email, "member", created, invited_by=admin_id
+    )
 
     categories = {}
     for name in CATEGORIES:
@@ -242,22 +421,34 @@ async def _catalogue(conn: asyncpg.Connection, org_id: UUID, org_name: str, admi
         for category, items in catalogue.items():
             await store.link_integration_category(conn, org_id, iid, categories[category])
             for product_name, rate, currency, _popularity in items:
-                pid = await store.insert_product(conn, org_id, iid, categories[category],
-                                                 provider_by_category[category], product_name, Decimal(rate),
-                                                 currency, created)
-                products.append(_Product(pid, index, iid, categories[category], provider_by_category[category],
-                                         _Amount(rate), currency))
+                pid = await store.insert_product(
+                    conn,
+                    org_id,
+                    iid,
+                    categories[category],
+                    provider_by_category[category],
+                    product_name,
+                    Decimal(rate),
+                    currency,
+                    created,
+                )
+                products.append(
+                    _Product(
+                        pid, index, iid, categories[category], provider_by_category[category], _Amount(rate), currency
+                    )
+                )
     return DemoResult(org_id, integrations, providers, 0, 0), products
 
 
 # --- plan: who bought what, where and when ------------------------------------------------
 
+
 @dataclass
 class _Plan:
-    times: array          # epoch seconds of each order, ascending
-    product: array        # product index of each order
-    customer: array       # customer index of each order
-    state: array          # index into _STATES
+    times: array  # epoch seconds of each order, ascending
+    product: array  # product index of each order
+    customer: array  # customer index of each order
+    state: array  # index into _STATES
     # per (customer * integrations + integration): orders, first and last order time
     pair_orders: array
     pair_first: array
@@ -275,13 +466,14 @@ def _day_counts(n: int, start: float, days: int) -> list[int]:
     total = sum(weights)
     exact = [n * w / total for w in weights]
     counts = [int(e) for e in exact]
-    for k in sorted(range(days), key=lambda i: exact[i] - counts[i], reverse=True)[:n - sum(counts)]:
+    for k in sorted(range(days), key=lambda i: exact[i] - counts[i], reverse=True)[: n - sum(counts)]:
         counts[k] += 1
     return counts
 
 
-def _plan_orders(rng: random.Random, products: list[_Product], n_customers: int, n_orders: int, start: float,
-                 now: float, days: int) -> _Plan:
+def _plan_orders(
+    rng: random.Random, products: list[_Product], n_customers: int, n_orders: int, start: float, now: float, days: int
+) -> _Plan:
     """Every order as a few compact numbers, in time order; the rows themselves are built while copying."""
     weights = []
     for _name, _channel, share, catalogue in INTEGRATIONS:
@@ -333,9 +525,20 @@ def _plan_orders(rng: random.Random, products: list[_Product], n_customers: int,
 
 # --- customers ----------------------------------------------------------------------------
 
-async def _load_customers(conn: asyncpg.Connection, org_id: UUID, rng: random.Random, ids: random.Random,
-                          result: DemoResult, plan: _Plan, n: int, start: float, now: float, bulk: bool | None,
-                          say: Callable[[str], None]) -> None:
+
+async def _load_customers(
+    conn: asyncpg.Connection,
+    org_id: UUID,
+    rng: random.Random,
+    ids: random.Random,
+    result: DemoResult,
+    plan: _Plan,
+    n: int,
+    start: float,
+    now: float,
+    bulk: bool | None,
+    say: Callable[[str], None],
+) -> None:
     integration_ids = [i["id"] for i in result.integrations]
     channels = [channel for _n, channel, _s, _c in INTEGRATIONS]
     n_int = len(INTEGRATIONS)
@@ -352,8 +555,10 @@ async def _load_customers(conn: asyncpg.Connection, org_id: UUID, rng: random.Ra
         if seen:  # visits of the integrations they ordered through, a little before their first order
             first = max(start, seen[0][0] - 2 * _DAY * rand())
             last = max(pair_last[base + i] for _f, i in seen)
-            visits[c] = [(i, first if k == 0 else f, pair_last[base + i], pair_orders[base + i] + int(3 * rand()))
-                         for k, (f, i) in enumerate(seen)]
+            visits[c] = [
+                (i, first if k == 0 else f, pair_last[base + i], pair_orders[base + i] + int(3 * rand()))
+                for k, (f, i) in enumerate(seen)
+            ]
             channel = channels[seen[0][1]]
         else:  # a visitor who has not bought (yet)
             first = start + (now - start) * rand()
@@ -363,8 +568,10 @@ async def _load_customers(conn: asyncpg.Connection, org_id: UUID, rng: random.Ra
             channel = channels[picked[0]]
         firsts[c], lasts[c] = first, last
         if rand() < 0.6:
-            email = (f"{FIRST_NAMES[int(rand() * len(FIRST_NAMES))]}.{LAST_NAMES[int(rand() * len(LAST_NAMES))]}"
-                     f"{c + 1}@example.com")
+            email = (
+                f"{FIRST_NAMES[int(rand() * len(FIRST_NAMES))]}.{LAST_NAMES[int(rand() * len(LAST_NAMES))]}"
+                f"{c + 1}@example.com"
+            )
             people[c] = ("generic", email, None, email, channel)
         else:
             anon = f"anon-{rng.getrandbits(64):016x}"
@@ -384,7 +591,7 @@ async def _load_customers(conn: asyncpg.Connection, org_id: UUID, rng: random.Ra
     async with store.bulk_mode(conn, "customers", bulk) as mode:
         for lo in range(0, n, BATCH):
             rows = []
-            for c in arrival[lo:lo + BATCH]:
+            for c in arrival[lo : lo + BATCH]:
                 cid = customer_ids[c]
                 first_seen = _pg_time(firsts[c])
                 rows.append((cid, org_id, *people[c], first_seen, _pg_time(lasts[c]), first_seen))
@@ -396,15 +603,24 @@ async def _load_customers(conn: asyncpg.Connection, org_id: UUID, rng: random.Ra
     del people, visits
     async with store.bulk_mode(conn, "customer_visits", bulk) as mode:
         for lo in range(0, len(visit_rows), BATCH):
-            await store.copy_rows(conn, "customer_visits", VISIT_COLUMNS, visit_rows[lo:lo + BATCH])
+            await store.copy_rows(conn, "customer_visits", VISIT_COLUMNS, visit_rows[lo : lo + BATCH])
             say(f"customer visits {min(lo + BATCH, len(visit_rows))}/{len(visit_rows)}")
     _report_bulk_mode(mode, say)
 
 
 # --- orders -------------------------------------------------------------------------------
 
-def _order_rows(org_id: UUID, rng: random.Random, ids: random.Random, products: list[_Product], plan: _Plan,
-                lo: int, hi: int, now: float) -> Iterator[tuple[Any, ...]]:
+
+def _order_rows(
+    org_id: UUID,
+    rng: random.Random,
+    ids: random.Random,
+    products: list[_Product],
+    plan: _Plan,
+    lo: int,
+    hi: int,
+    now: float,
+) -> Iterator[tuple[Any, ...]]:
     rand = rng.random
     customer_ids = plan.customer_ids
     times, product, customer, state = plan.times, plan.product, plan.customer, plan.state
@@ -418,20 +634,39 @@ def _order_rows(org_id: UUID, rng: random.Random, ids: random.Random, products: 
         # Settled some hours to days later, never in the future; pending orders were never touched.
         updated = created if s == _PENDING else _pg_time(min(now, t + 3600 + 4 * _DAY * rand() * rand()))
         product_ = products[p]
-        yield (_uuid7(t, ids), *catalogue[p], customer_ids[customer[n]], f"ord-{n + 1:08d}", *_STATES[s],
-               product_.rate, product_.currency, created, updated)
+        yield (
+            _uuid7(t, ids),
+            *catalogue[p],
+            customer_ids[customer[n]],
+            f"ord-{n + 1:08d}",
+            *_STATES[s],
+            product_.rate,
+            product_.currency,
+            created,
+            updated,
+        )
 
 
-async def _load_orders(conn: asyncpg.Connection, org_id: UUID, rng: random.Random, ids: random.Random,
-                       products: list[_Product], plan: _Plan, n: int, now: float, bulk: bool | None,
-                       say: Callable[[str], None]) -> None:
+async def _load_orders(
+    conn: asyncpg.Connection,
+    org_id: UUID,
+    rng: random.Random,
+    ids: random.Random,
+    products: list[_Product],
+    plan: _Plan,
+    n: int,
+    now: float,
+    bulk: bool | None,
+    say: Callable[[str], None],
+) -> None:
     # The per-row rollup trigger would do one upsert per order; the rollup is rebuilt set-based instead.
     async with store.rollup_trigger_disabled(conn):
         async with store.bulk_mode(conn, "orders", bulk) as mode:
             for lo in range(0, n, BATCH):
                 hi = min(lo + BATCH, n)
-                await store.copy_rows(conn, "orders", ORDER_COLUMNS,
-                                      _order_rows(org_id, rng, ids, products, plan, lo, hi, now))
+                await store.copy_rows(
+                    conn, "orders", ORDER_COLUMNS, _order_rows(org_id, rng, ids, products, plan, lo, hi, now)
+                )
                 say(f"orders {hi}/{n}")
         _report_bulk_mode(mode, say)
 
@@ -444,11 +679,13 @@ def _report_bulk_mode(mode: BulkMode, say: Callable[[str], None]) -> None:
 
 # --- command line -------------------------------------------------------------------------
 
+
 async def _main(argv: list[str] | None = None) -> int:
     from shared.config import get_settings
 
-    parser = argparse.ArgumentParser(prog="python -m demo.orders",
-                                     description="Load a demo organisation into the orders database.")
+    parser = argparse.ArgumentParser(
+        prog="python -m demo.orders", description="Load a demo organisation into the orders database."
+    )
     parser.add_argument("--customers", type=int, default=5000)
     parser.add_argument("--orders", type=int, default=40000)
     parser.add_argument("--days", type=int, default=90)
@@ -458,10 +695,14 @@ async def _main(argv: list[str] | None = None) -> int:
     parser.add_argument("--admin-subject", default=DEMO_ADMIN_SUBJECT)
     parser.add_argument("--admin-email", default=DEMO_ADMIN_EMAIL)
     parser.add_argument("--no-ledger", action="store_true", help="skip the commission ledger (one row per order)")
-    parser.add_argument("--no-bulk", action="store_true",
-                        help="keep foreign keys and indexes in place even when the tables are empty")
-    parser.add_argument("--bootstrap", action="store_true",
-                        help="first create the orders database, roles and tables (DATABASE_URL must be a superuser)")
+    parser.add_argument(
+        "--no-bulk", action="store_true", help="keep foreign keys and indexes in place even when the tables are empty"
+    )
+    parser.add_argument(
+        "--bootstrap",
+        action="store_true",
+        help="first create the orders database, roles and tables (DATABASE_URL must be a superuser)",
+    )
     args = parser.parse_args(argv)
 
     settings = get_settings()
@@ -478,10 +719,20 @@ async def _main(argv: list[str] | None = None) -> int:
     def progress(msg: str) -> None:
         print(f"[{time.monotonic() - began:6.1f}s] {msg}", file=sys.stderr, flush=True)
 
-    result = await load_demo(owner_dsn, org_id=args.org_id, org_name=args.org_name, customers=args.customers,
-                             orders=args.orders, days=args.days, seed=args.seed, admin_subject=args.admin_subject,
-                             admin_email=args.admin_email, progress=progress, ledger=not args.no_ledger,
-                             bulk=False if args.no_bulk else None)
+    result = await load_demo(
+        owner_dsn,
+        org_id=args.org_id,
+        org_name=args.org_name,
+        customers=args.customers,
+        orders=args.orders,
+        days=args.days,
+        seed=args.seed,
+        admin_subject=args.admin_subject,
+        admin_email=args.admin_email,
+        progress=progress,
+        ledger=not args.no_ledger,
+        bulk=False if args.no_bulk else None,
+    )
     progress("done")
     print(json.dumps(asdict(result), indent=2, default=str))
     return 0

@@ -1,6 +1,6 @@
 """One-shot: create every service's database and roles and apply migrations.
 
-    DATABASE_URL=postgresql://postgres@host/postgres python -m infra.bootstrap
+DATABASE_URL=postgresql://postgres@host/postgres python -m infra.bootstrap
 """
 
 from __future__ import annotations

@@ -37,8 +37,11 @@ class DevIssuer:
     def add_key(self, alg: str = "RS256", kid: str | None = None, private_key: Any = None) -> str:
         kid = kid or uuid.uuid4().hex[:16]
         if private_key is None:
-            private_key = (rsa.generate_private_key(public_exponent=65537, key_size=2048) if alg == "RS256"
-                           else ec.generate_private_key(ec.SECP256R1()))
+            private_key = (
+                rsa.generate_private_key(public_exponent=65537, key_size=2048)
+                if alg == "RS256"
+                else ec.generate_private_key(ec.SECP256R1())
+            )
         self.keys[kid] = private_key
         self.active_kid = kid
         return kid
@@ -59,8 +62,16 @@ class DevIssuer:
             out.append(jwk)
         return {"keys": out}
 
-    def mint(self, sub: str, *, email: str | None = None, ttl: int = 3600, kid: str | None = None,
-             claims: dict[str, Any] | None = None, headers: dict[str, Any] | None = None) -> str:
+    def mint(
+        self,
+        sub: str,
+        *,
+        email: str | None = None,
+        ttl: int = 3600,
+        kid: str | None = None,
+        claims: dict[str, Any] | None = None,
+        headers: dict[str, Any] | None = None,
+    ) -> str:
         kid = kid or self.active_kid
         assert kid is not None, "no signing key"
         key = self.keys[kid]
@@ -77,8 +88,9 @@ class DevIssuer:
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         for kid, key in self.keys.items():
-            pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption())
+            pem = key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
             path = directory / f"{kid}.pem"
             path.write_bytes(pem)
             path.chmod(0o600)
@@ -102,8 +114,12 @@ class DevIssuer:
                 if self.path.startswith("/.well-known/jwks.json"):
                     body, status = json.dumps(issuer.jwks()).encode(), 200
                 elif self.path.startswith("/.well-known/openid-configuration"):
-                    body = json.dumps({"issuer": issuer.issuer,
-                                       "jwks_uri": f"http://{host}:{server.server_port}/.well-known/jwks.json"}).encode()
+                    body = json.dumps(
+                        {
+                            "issuer": issuer.issuer,
+                            "jwks_uri": f"http://{host}:{server.server_port}/.well-known/jwks.json",
+                        }
+                    ).encode()
                     status = 200
                 elif self.path.startswith("/healthz") or self.path.startswith("/readyz"):
                     body, status = b'{"status":"ok"}', 200

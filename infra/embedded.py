@@ -114,8 +114,10 @@ class EmbeddedPostgres:
             extra = {"user": user.pw_uid, "group": user.pw_gid}
         done = subprocess.run(args, capture_output=True, check=False, **extra)  # type: ignore[call-overload]
         if check and done.returncode != 0:
-            raise RuntimeError(f"{Path(args[0]).name} failed ({done.returncode}): "
-                               f"{(done.stderr or done.stdout).decode(errors='replace').strip()[-1500:]}")
+            raise RuntimeError(
+                f"{Path(args[0]).name} failed ({done.returncode}): "
+                f"{(done.stderr or done.stdout).decode(errors='replace').strip()[-1500:]}"
+            )
         return done
 
     def start(self) -> EmbeddedPostgres:
@@ -131,8 +133,19 @@ class EmbeddedPostgres:
         if not (pgdata / "PG_VERSION").exists():
             if pgdata.exists():
                 shutil.rmtree(pgdata)
-            self._run([str(bin_dir / "initdb"), "-D", str(pgdata), "-U", PG_SUPERUSER, "--auth=trust",
-                       "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync"])
+            self._run(
+                [
+                    str(bin_dir / "initdb"),
+                    "-D",
+                    str(pgdata),
+                    "-U",
+                    PG_SUPERUSER,
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                    "--no-sync",
+                ]
+            )
         log = self.data_dir / "postgres.log"
         if _is_root():
             log.touch()
@@ -143,12 +156,23 @@ class EmbeddedPostgres:
             _wait_port(self.port, 10, "PostgreSQL (already running)", log)
             return self
         # A previous run that was killed leaves a stale pid file; pg_ctl copes with it.
-        self._run([
-            str(bin_dir / "pg_ctl"), "-D", str(pgdata), "-l", str(log), "-w", "-t", "60", "start",
-            "-o", f"-p {self.port} -h 127.0.0.1 -k '' -c max_connections=300 -c shared_buffers=256MB "
-                  f"-c fsync={os.environ.get('PG_FSYNC', 'on')} -c synchronous_commit=off "
-                  f"-c work_mem=32MB -c maintenance_work_mem=256MB -c max_wal_size=2GB",
-        ])
+        self._run(
+            [
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                str(pgdata),
+                "-l",
+                str(log),
+                "-w",
+                "-t",
+                "60",
+                "start",
+                "-o",
+                f"-p {self.port} -h 127.0.0.1 -k '' -c max_connections=300 -c shared_buffers=256MB "
+                f"-c fsync={os.environ.get('PG_FSYNC', 'on')} -c synchronous_commit=off "
+                f"-c work_mem=32MB -c maintenance_work_mem=256MB -c max_wal_size=2GB",
+            ]
+        )
         _wait_port(self.port, 60, "PostgreSQL", log)
         return self
 
@@ -170,9 +194,23 @@ class EmbeddedRedis:
     def start(self, persistent: bool = True) -> EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.data_dir / "redis.log"
-        args = [str(_redis_server()), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir),
-                "--logfile", str(log), "--save", "" if not persistent else "60 1",
-                "--appendonly", "yes" if persistent else "no", "--protected-mode", "no"]
+        args = [
+            str(_redis_server()),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.data_dir),
+            "--logfile",
+            str(log),
+            "--save",
+            "" if not persistent else "60 1",
+            "--appendonly",
+            "yes" if persistent else "no",
+            "--protected-mode",
+            "no",
+        ]
         self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
         _wait_port(self.port, 30, "Redis", log)
         return self

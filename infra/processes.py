@@ -31,9 +31,9 @@ HEALTH_PORT_ENV = "HEALTH_PORT"  # read by shared/health.py in processes that ar
 class Kind(StrEnum):
     """What a process is, which decides how it listens and how it is probed."""
 
-    HTTP_API = "http-api"    # an ASGI app under uvicorn; /healthz and /readyz on its own port
-    WORKER = "worker"        # a Dramatiq consumer; health on HEALTH_PORT; scales horizontally
-    RELAY = "relay"          # an outbox relay; health on HEALTH_PORT
+    HTTP_API = "http-api"  # an ASGI app under uvicorn; /healthz and /readyz on its own port
+    WORKER = "worker"  # a Dramatiq consumer; health on HEALTH_PORT; scales horizontally
+    RELAY = "relay"  # an outbox relay; health on HEALTH_PORT
     SCHEDULER = "scheduler"  # fires scheduled work (reports slice); health on HEALTH_PORT
 
     @property
@@ -108,24 +108,43 @@ class Process:
 
 PROCESSES: tuple[Process, ...] = (
     Process(
-        name="gateway", kind=Kind.HTTP_API, service="gateway",
+        name="gateway",
+        kind=Kind.HTTP_API,
+        service="gateway",
         command=("uvicorn", "--factory", "services.gateway.app:app"),
-        port=8000, port_env="GATEWAY_PORT", replicas=2,
+        port=8000,
+        port_env="GATEWAY_PORT",
+        replicas=2,
     ),
     Process(
-        name="orders-api", kind=Kind.HTTP_API, service="orders",
+        name="orders-api",
+        kind=Kind.HTTP_API,
+        service="orders",
         command=("uvicorn", "--factory", "services.orders.api.app:app"),
-        port=8101, port_env="ORDERS_API_PORT", replicas=2, url_env="ORDERS_API_URL",
+        port=8101,
+        port_env="ORDERS_API_PORT",
+        replicas=2,
+        url_env="ORDERS_API_URL",
     ),
     Process(
-        name="orders-worker", kind=Kind.WORKER, service="orders",
+        name="orders-worker",
+        kind=Kind.WORKER,
+        service="orders",
         command=("dramatiq", "services.orders.worker", "--processes", "1", "--threads", "8", "--queues", "orders"),
-        port=8081, port_env=HEALTH_PORT_ENV, replicas=2, compose_replicas=2, max_replicas=10,
+        port=8081,
+        port_env=HEALTH_PORT_ENV,
+        replicas=2,
+        compose_replicas=2,
+        max_replicas=10,
     ),
     Process(
-        name="orders-relay", kind=Kind.RELAY, service="orders",
+        name="orders-relay",
+        kind=Kind.RELAY,
+        service="orders",
         command=("python", "-m", "shared.messaging.relay", "orders"),
-        port=8082, port_env=HEALTH_PORT_ENV, replicas=1,
+        port=8082,
+        port_env=HEALTH_PORT_ENV,
+        replicas=1,
     ),
 )
 

@@ -129,24 +129,27 @@ def main() -> None:
     token = issuer.mint(DEMO_ADMIN_SUBJECT, email=DEMO_ADMIN_EMAIL, ttl=12 * 3600)
     integration = demo["integrations"][0]
     provider = demo["providers"][0]
-    print(f"""
+    print(
+        f"""
 Partner platform is running.
 
   GraphQL (GraphiQL in the browser):  {gateway_url}/graphql
   Integrations REST:                   POST {gateway_url}/v1/orders
-  Provider commission webhooks:        POST {gateway_url}/webhooks/providers/{provider['public_id']}/commission
+  Provider commission webhooks:        POST {gateway_url}/webhooks/providers/{provider["public_id"]}/commission
   Health / readiness:                  {gateway_url}/healthz  {gateway_url}/readyz
 
   Development login token (admin of "Demo Partner", valid 12 h; send as 'Authorization: Bearer <token>'):
 {token}
 
   New token any time:   uv run python -m infra.dev_issuer token
-  Demo API key of "{integration['name']}":  {integration['api_key']}
-  Demo webhook secret of "{provider['name']}":  {provider['webhook_secret']}
-  (all demo keys and secrets: {DATA / 'demo.json'})
+  Demo API key of "{integration["name"]}":  {integration["api_key"]}
+  Demo webhook secret of "{provider["name"]}":  {provider["webhook_secret"]}
+  (all demo keys and secrets: {DATA / "demo.json"})
 
 Press Ctrl-C to stop.
-""", flush=True)
+""",
+        flush=True,
+    )
 
     stop: dict[str, int | None] = {"code": None}
 

@@ -33,7 +33,10 @@ async def _ensure_role(admin: asyncpg.Connection, name: str, password: str, bypa
 
 async def bootstrap_service(settings: Settings, service: str, migrations: Path | None = None) -> list[str]:
     """Database, roles and migrations of `service` (from `services/<service>/migrations` unless given)."""
-    for name, value in (("DB_APP_PASSWORD", settings.db_app_password), ("DB_OWNER_PASSWORD", settings.db_owner_password)):
+    for name, value in (
+        ("DB_APP_PASSWORD", settings.db_app_password),
+        ("DB_OWNER_PASSWORD", settings.db_owner_password),
+    ):
         if "'" in value:
             raise RuntimeError(f"{name} must not contain a quote")
     if settings.db_app_password == settings.db_owner_password:
@@ -58,7 +61,9 @@ async def bootstrap_service(settings: Settings, service: str, migrations: Path |
     conn = await asyncpg.connect(settings.service_database_url(service, "owner"))
     try:
         await conn.execute(f'REVOKE ALL ON SCHEMA public FROM PUBLIC; GRANT USAGE ON SCHEMA public TO "{app}"')
-        applied = await migrate(conn, migrations or migrations_dir(service), substitutions={"app_role": app, "owner_role": owner})
+        applied = await migrate(
+            conn, migrations or migrations_dir(service), substitutions={"app_role": app, "owner_role": owner}
+        )
         await conn.execute(
             f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{app}";'
             f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{app}";'

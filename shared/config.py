@@ -35,11 +35,17 @@ class Settings:
     # Prefix for database and role names, so tests can share a server with a dev platform.
     db_prefix: str = field(default_factory=lambda: _env("DB_PREFIX", ""))
     db_pool_max: int = field(default_factory=lambda: _int("DB_POOL_MAX", 10))
-    service_token_secret: str = field(default_factory=lambda: _env("SERVICE_TOKEN_SECRET", "dev-service-secret-change-me-in-production"))
-    export_token_secret: str = field(default_factory=lambda: _env("EXPORT_TOKEN_SECRET", "dev-export-secret-change-me-in-production!"))
+    service_token_secret: str = field(
+        default_factory=lambda: _env("SERVICE_TOKEN_SECRET", "dev-service-secret-change-me-in-production")
+    )
+    export_token_secret: str = field(
+        default_factory=lambda: _env("EXPORT_TOKEN_SECRET", "dev-export-secret-change-me-in-production!")
+    )
     oidc_issuer: str = field(default_factory=lambda: _env("OIDC_ISSUER", "http://127.0.0.1:8090/"))
     oidc_audience: str = field(default_factory=lambda: _env("OIDC_AUDIENCE", "partner-platform"))
-    oidc_jwks_url: str = field(default_factory=lambda: _env("OIDC_JWKS_URL", "http://127.0.0.1:8090/.well-known/jwks.json"))
+    oidc_jwks_url: str = field(
+        default_factory=lambda: _env("OIDC_JWKS_URL", "http://127.0.0.1:8090/.well-known/jwks.json")
+    )
     jwks_min_refresh_seconds: int = field(default_factory=lambda: _int("JWKS_MIN_REFRESH_SECONDS", 30))
     auth_cache_seconds: int = field(default_factory=lambda: _int("AUTH_CACHE_SECONDS", 5))
     jwt_leeway_seconds: int = field(default_factory=lambda: _int("JWT_LEEWAY_SECONDS", 30))

@@ -31,8 +31,14 @@ async def serve_health(ready: Callable[[], Awaitable[bool]], port: int | None = 
                 ok = path.startswith("/healthz")
             body = b'{"status":"ok"}' if ok else b'{"status":"unavailable"}'
             status = b"200 OK" if ok else b"503 Service Unavailable"
-            writer.write(b"HTTP/1.1 " + status + b"\r\nContent-Type: application/json\r\nContent-Length: "
-                         + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+            writer.write(
+                b"HTTP/1.1 "
+                + status
+                + b"\r\nContent-Type: application/json\r\nContent-Length: "
+                + str(len(body)).encode()
+                + b"\r\nConnection: close\r\n\r\n"
+                + body
+            )
             await writer.drain()
         finally:
             writer.close()

@@ -101,8 +101,15 @@ class RequestContext:
             await self.app(scope, receive, send_with_id)
         finally:
             if scope["path"] not in ("/healthz", "/readyz") and (status >= 400 or logger.isEnabledFor(logging.DEBUG)):
-                slog.log(logger, logging.INFO if status < 500 else logging.ERROR, "request", method=scope["method"],
-                         path=scope["path"], status=status, ms=round((time.perf_counter() - started) * 1000, 1))
+                slog.log(
+                    logger,
+                    logging.INFO if status < 500 else logging.ERROR,
+                    "request",
+                    method=scope["method"],
+                    path=scope["path"],
+                    status=status,
+                    ms=round((time.perf_counter() - started) * 1000, 1),
+                )
             slog.request_id.reset(token)
 
 

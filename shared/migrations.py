@@ -32,7 +32,9 @@ def expand_includes(sql: str) -> str:
     return _INCLUDE.sub(include, sql)
 
 
-async def migrate(conn: asyncpg.Connection, directory: Path, *, substitutions: dict[str, str] | None = None) -> list[str]:
+async def migrate(
+    conn: asyncpg.Connection, directory: Path, *, substitutions: dict[str, str] | None = None
+) -> list[str]:
     """Apply pending migrations from `directory`; returns the names applied.
 
     Each file runs in its own transaction together with its bookkeeping row, so a failed
@@ -58,7 +60,9 @@ async def migrate(conn: asyncpg.Connection, directory: Path, *, substitutions: d
                 continue
             async with conn.transaction():
                 await conn.execute(sql)
-                await conn.execute("INSERT INTO schema_migrations (name, checksum) VALUES ($1, $2)", path.name, checksum)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (name, checksum) VALUES ($1, $2)", path.name, checksum
+                )
             applied.append(path.name)
             logger.info("applied migration %s", path.name)
     finally:

@@ -48,14 +48,21 @@ def pytest_configure(config: pytest.Config) -> None:
     issuer.add_key()
     server = issuer.serve()
     _started["issuer"], _started["issuer_server"] = issuer, server
-    os.environ.update({
-        "OIDC_ISSUER": issuer.issuer, "OIDC_AUDIENCE": issuer.audience,
-        "OIDC_JWKS_URL": f"http://127.0.0.1:{server.server_port}/.well-known/jwks.json",
-        "JWKS_MIN_REFRESH_SECONDS": "1", "DRAMATIQ_HEARTBEAT_TIMEOUT_MS": "3000",
-        "DRAMATIQ_MAINTENANCE_CHANCE": "100000",
-        "SERVICE_TOKEN_SECRET": "test-service-secret-0123456789abcdef", "EXPORT_TOKEN_SECRET": "test-export-secret-0123456789abcdefgh",
-        "GATEWAY_PUBLIC_URL": "http://gateway.test", "MAX_PAGE_SIZE": "100", "AUTH_CACHE_SECONDS": "1",
-    })
+    os.environ.update(
+        {
+            "OIDC_ISSUER": issuer.issuer,
+            "OIDC_AUDIENCE": issuer.audience,
+            "OIDC_JWKS_URL": f"http://127.0.0.1:{server.server_port}/.well-known/jwks.json",
+            "JWKS_MIN_REFRESH_SECONDS": "1",
+            "DRAMATIQ_HEARTBEAT_TIMEOUT_MS": "3000",
+            "DRAMATIQ_MAINTENANCE_CHANCE": "100000",
+            "SERVICE_TOKEN_SECRET": "test-service-secret-0123456789abcdef",
+            "EXPORT_TOKEN_SECRET": "test-export-secret-0123456789abcdefgh",
+            "GATEWAY_PUBLIC_URL": "http://gateway.test",
+            "MAX_PAGE_SIZE": "100",
+            "AUTH_CACHE_SECONDS": "1",
+        }
+    )
     from shared.bootstrap import bootstrap
     from shared.config import SERVICES, Settings
 
@@ -129,8 +136,11 @@ async def serve_asgi(app: Any) -> AsyncIterator[str]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))  # bound here, so no other process can take the port meanwhile
     port = sock.getsockname()[1]
-    server = _TestServer(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning",
-                                        log_config=None, access_log=False))
+    server = _TestServer(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, lifespan="off", log_level="warning", log_config=None, access_log=False
+        )
+    )
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():

@@ -42,8 +42,14 @@ class GraphQLView(GraphQL):
         state = request.app.state
         # No viewer only on the development GraphiQL page (GET), which executes nothing.
         viewer = cast(Viewer, request.scope.get("viewer"))
-        return Context(request=request, viewer=viewer, settings=state.settings,
-                       orders=state.orders, insights=state.insights, reports=state.reports)
+        return Context(
+            request=request,
+            viewer=viewer,
+            settings=state.settings,
+            orders=state.orders,
+            insights=state.insights,
+            reports=state.reports,
+        )
 
 
 class _ASGIEndpoint:
@@ -61,8 +67,9 @@ def create_app(settings: Settings | None = None, *, broker: Any = None) -> Starl
     settings' `<service>_api_url`."""
     settings = settings or get_settings()
     schema = build_schema(settings.production)
-    graphql_app = GraphQLView(schema, graphql_ide=None if settings.production else "graphiql",
-                              allow_queries_via_get=False)
+    graphql_app = GraphQLView(
+        schema, graphql_ide=None if settings.production else "graphiql", allow_queries_via_get=False
+    )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -72,10 +79,13 @@ def create_app(settings: Settings | None = None, *, broker: Any = None) -> Starl
         app.state.orders = OrdersClient.from_settings(settings)
         app.state.insights = InsightsClient.from_settings(settings)
         app.state.reports = ReportsClient.from_settings(settings)
-        app.state.verifier = JwksVerifier(jwks_url=settings.oidc_jwks_url, issuer=settings.oidc_issuer,
-                                          audience=settings.oidc_audience,
-                                          min_refresh_seconds=settings.jwks_min_refresh_seconds,
-                                          leeway_seconds=settings.jwt_leeway_seconds)
+        app.state.verifier = JwksVerifier(
+            jwks_url=settings.oidc_jwks_url,
+            issuer=settings.oidc_issuer,
+            audience=settings.oidc_audience,
+            min_refresh_seconds=settings.jwks_min_refresh_seconds,
+            leeway_seconds=settings.jwt_leeway_seconds,
+        )
         app.state.provider_secrets = webhooks.ProviderSecrets()
         app.state.viewers = ViewerCache(settings.auth_cache_seconds)
         if broker is None:
@@ -101,12 +111,17 @@ def create_app(settings: Settings | None = None, *, broker: Any = None) -> Starl
             return
         if int(request.headers.get("content-length") or 0) > MAX_GRAPHQL_BODY:
             await error(413, ErrorCode.TOO_LARGE, f"GraphQL requests are limited to {MAX_GRAPHQL_BODY // 1024} KiB")(
-                scope, receive, send)
+                scope, receive, send
+            )
             return
         try:
-            scope["viewer"] = await authenticate(request.headers.get("authorization"),
-                                                 request.headers.get("x-organisation-id"), request.app.state.verifier,
-                                                 request.app.state.orders, request.app.state.viewers)
+            scope["viewer"] = await authenticate(
+                request.headers.get("authorization"),
+                request.headers.get("x-organisation-id"),
+                request.app.state.verifier,
+                request.app.state.orders,
+                request.app.state.viewers,
+            )
         except NotAuthenticated as exc:
             response: Response = error(401, ErrorCode.UNAUTHENTICATED, f"invalid or missing access token: {exc}")
             response.headers["www-authenticate"] = 'Bearer error="invalid_token"'

@@ -58,8 +58,13 @@ class NoMembership(Exception):
     pass
 
 
-async def authenticate(authorization: str | None, org_hint: str | None, verifier: JwksVerifier,
-                       orders: OrdersClient, cache: ViewerCache | None = None) -> Viewer:
+async def authenticate(
+    authorization: str | None,
+    org_hint: str | None,
+    verifier: JwksVerifier,
+    orders: OrdersClient,
+    cache: ViewerCache | None = None,
+) -> Viewer:
     if not authorization or authorization[:7].lower() != "bearer ":
         raise NotAuthenticated("missing bearer token")
     token = authorization[7:].strip()
@@ -71,7 +76,9 @@ async def authenticate(authorization: str | None, org_hint: str | None, verifier
         raise NotAuthenticated(str(exc)) from exc
     subject = str(claims["sub"])
     # An invitation is bound by email only when the issuer vouches for the address.
-    email = claims.get("email") if isinstance(claims.get("email"), str) and claims.get("email_verified") is True else None
+    email = (
+        claims.get("email") if isinstance(claims.get("email"), str) and claims.get("email_verified") is True else None
+    )
     if email is not None and len(email) > 320:  # longer than any address (RFC 5321); the lookup would refuse it
         email = None
     memberships = await orders.memberships(subject, email)
@@ -87,8 +94,14 @@ async def authenticate(authorization: str | None, org_hint: str | None, verifier
     if m["status"] == "invited":
         # First sign-in with the invited email: bind the invitation to this user.
         await orders.activate_member(m["org_id"], subject, m["member_id"])
-    viewer = Viewer(subject=subject, email=email, org_id=m["org_id"], org_name=m["org_name"], role=m["role"],
-                    member_id=m["member_id"])
+    viewer = Viewer(
+        subject=subject,
+        email=email,
+        org_id=m["org_id"],
+        org_name=m["org_name"],
+        role=m["role"],
+        member_id=m["member_id"],
+    )
     if cache is not None:
         cache.put(token, org_hint, viewer, float(claims["exp"]))
     return viewer

@@ -46,8 +46,14 @@ JSONRow = dict[str, Any]
 class ServiceError(Exception):
     """An expected refusal from a service, carried to the caller with its code and field."""
 
-    def __init__(self, status: int, code: ErrorCode, message: str, field: str | None = None,
-                 errors: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: ErrorCode,
+        message: str,
+        field: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.field = status, code, message, field
         self.errors = errors or []
@@ -127,7 +133,8 @@ class ServiceClient:
         does not exist yet when the app object is built."""
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=POOL_SIZE, keepalive_timeout=30), timeout=CALL_TIMEOUT)
+                connector=aiohttp.TCPConnector(limit=POOL_SIZE, keepalive_timeout=30), timeout=CALL_TIMEOUT
+            )
         return self._session
 
     def _token(self, org_id: str | None, subject: str | None, role: str | None) -> str:
@@ -139,13 +146,15 @@ class ServiceClient:
             return hit[1]
         if len(self._tokens) > TOKEN_CACHE_MAX:
             self._tokens.clear()
-        token = service_tokens.mint(self.secret, caller="gateway", audience=self.service, org_id=org_id,
-                                    subject=subject, role=role)
+        token = service_tokens.mint(
+            self.secret, caller="gateway", audience=self.service, org_id=org_id, subject=subject, role=role
+        )
         self._tokens[key] = (now, token)
         return token
 
-    def _headers(self, org_id: UUID | str | None, subject: str | None, role: str | None,
-                 extra: dict[str, str] | None = None) -> dict[str, str]:
+    def _headers(
+        self, org_id: UUID | str | None, subject: str | None, role: str | None, extra: dict[str, str] | None = None
+    ) -> dict[str, str]:
         token = self._token(str(org_id) if org_id else None, subject, role)
         headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
         rid = slog.request_id.get()
@@ -154,15 +163,25 @@ class ServiceClient:
         headers.update(extra or {})
         return headers
 
-    async def call(self, method: str, path: str, *, org_id: UUID | str | None = None, subject: str | None = None,
-                   role: str | None = None, json: Any = None, headers: dict[str, str] | None = None,
-                   params: dict[str, str] | None = None) -> Any:
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        org_id: UUID | str | None = None,
+        subject: str | None = None,
+        role: str | None = None,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> Any:
         """One JSON request; returns the decoded body, raises `ServiceError` (4xx) or `Unavailable`."""
         content = dumps(json) if json is not None else None
         all_headers = self._headers(org_id, subject, role, headers)
         try:
-            async with self._http().request(method, self.base_url + path, data=content, params=params,
-                                            headers=all_headers) as r:
+            async with self._http().request(
+                method, self.base_url + path, data=content, params=params, headers=all_headers
+            ) as r:
                 return self._result(r.status, await r.read())
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise Unavailable(f"{self.service} service unreachable: {type(exc).__name__}") from exc
@@ -176,12 +195,18 @@ class ServiceClient:
             raise Unavailable(f"{self.service} service error {status}")
         if status >= 400:
             err = (body or {}).get("error", {}) if isinstance(body, dict) else {}
-            raise ServiceError(status, _code(err.get("code")), err.get("message", "request refused"),
-                               err.get("field"), err.get("errors"))
+            raise ServiceError(
+                status,
+                _code(err.get("code")),
+                err.get("message", "request refused"),
+                err.get("field"),
+                err.get("errors"),
+            )
         return body
 
-    async def stream(self, path: str, *, org_id: UUID | str | None, subject: str | None, role: str | None,
-                     json: Any) -> Stream:
+    async def stream(
+        self, path: str, *, org_id: UUID | str | None, subject: str | None, role: str | None, json: Any
+    ) -> Stream:
         """POST `json` and relay the answer as it arrives (exports): constant memory, long silences allowed.
 
         Refusals and outages surface here, before the caller has answered anything; once the body
@@ -196,8 +221,13 @@ class ServiceClient:
         except TimeoutError:
             raise Unavailable(f"{self.service} service: too many downloads in progress") from None
         try:
-            response = await self._http().request("POST", self.base_url + path, data=dumps(json),
-                                                  headers=self._headers(org_id, subject, role), timeout=STREAM_TIMEOUT)
+            response = await self._http().request(
+                "POST",
+                self.base_url + path,
+                data=dumps(json),
+                headers=self._headers(org_id, subject, role),
+                timeout=STREAM_TIMEOUT,
+            )
         except (TimeoutError, aiohttp.ClientError) as exc:
             slots.release()
             raise Unavailable(f"{self.service} service unreachable: {type(exc).__name__}") from exc
@@ -210,8 +240,11 @@ class ServiceClient:
                 response.release()
                 slots.release()
             self._result(response.status, content)  # raises: ServiceError (4xx) or Unavailable (5xx)
-        return Stream(content_type=response.headers.get("content-type"),
-                      content_disposition=response.headers.get("content-disposition"), body=_Body(response, slots))
+        return Stream(
+            content_type=response.headers.get("content-type"),
+            content_disposition=response.headers.get("content-disposition"),
+            body=_Body(response, slots),
+        )
 
     async def aclose(self) -> None:
         if self._session is not None:
@@ -229,14 +262,14 @@ class OrdersClient(ServiceClient):
 
     async def memberships(self, subject: str, email: str | None) -> list[JSONRow]:
         """Every organisation the user belongs to (or is invited to by this verified email)."""
-        rows: list[JSONRow] = await self.call("POST", "/internal/auth/memberships",
-                                              json={"subject": subject, "email": email})
+        rows: list[JSONRow] = await self.call(
+            "POST", "/internal/auth/memberships", json={"subject": subject, "email": email}
+        )
         return rows
 
     async def activate_member(self, org_id: str, subject: str, member_id: str) -> None:
         """Binds an invitation to the user signing in with its email for the first time."""
-        await self.call("POST", "/internal/auth/activate", org_id=org_id, subject=subject,
-                        json={"memberId": member_id})
+        await self.call("POST", "/internal/auth/activate", org_id=org_id, subject=subject, json={"memberId": member_id})
 
     async def provider_webhook_secret(self, public_id: str) -> JSONRow:
         """A provider's routing (organisation, id) and webhook secret; ServiceError 404 if unknown."""
@@ -245,8 +278,9 @@ class OrdersClient(ServiceClient):
 
     async def ingest(self, path: str, body: dict[str, Any], integration_key: str) -> Any:
         """Forwards an integration's REST call; the service authenticates its API key."""
-        return await self.call("POST", f"/internal/ingest/{path}", json=body,
-                               headers={"x-integration-key": integration_key})
+        return await self.call(
+            "POST", f"/internal/ingest/{path}", json=body, headers={"x-integration-key": integration_key}
+        )
 
 
 class InsightsClient(ServiceClient):

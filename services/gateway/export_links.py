@@ -20,23 +20,44 @@ TTL_SECONDS = 15 * 60
 
 def issue(secret: str, *, viewer: Viewer, kind: str, fmt: str, filter: dict[str, Any]) -> tuple[str, dt.datetime]:
     exp = int(time.time()) + TTL_SECONDS
-    token = jwt.encode({"aud": "export", "org": viewer.org_id, "sub": viewer.subject, "role": viewer.role,
-                        "kind": kind, "fmt": fmt, "filter": filter, "exp": exp}, secret, algorithm="HS256")
-    return token, dt.datetime.fromtimestamp(exp, dt.timezone.utc)
+    token = jwt.encode(
+        {
+            "aud": "export",
+            "org": viewer.org_id,
+            "sub": viewer.subject,
+            "role": viewer.role,
+            "kind": kind,
+            "fmt": fmt,
+            "filter": filter,
+            "exp": exp,
+        },
+        secret,
+        algorithm="HS256",
+    )
+    return token, dt.datetime.fromtimestamp(exp, dt.UTC)
 
 
 async def download(request: Request) -> Response:
     state = request.app.state
     try:
-        claims = jwt.decode(request.path_params["token"], state.settings.export_token_secret, algorithms=["HS256"],
-                            audience="export", options={"require": ["exp", "org", "kind", "fmt"]})
+        claims = jwt.decode(
+            request.path_params["token"],
+            state.settings.export_token_secret,
+            algorithms=["HS256"],
+            audience="export",
+            options={"require": ["exp", "org", "kind", "fmt"]},
+        )
     except jwt.PyJWTError:
         return error(403, ErrorCode.INVALID_EXPORT_LINK, "this export link is invalid or has expired")
     orders: OrdersClient = state.orders
     try:
         upstream = await orders.stream(
-            f"/internal/exports/{claims['kind']}.{claims['fmt']}", org_id=claims["org"], subject=claims.get("sub"),
-            role=claims.get("role"), json={"filter": claims.get("filter", {})})
+            f"/internal/exports/{claims['kind']}.{claims['fmt']}",
+            org_id=claims["org"],
+            subject=claims.get("sub"),
+            role=claims.get("role"),
+            json={"filter": claims.get("filter", {})},
+        )
     except ServiceError as exc:
         return error(exc.status, exc.code, exc.message, exc.field)
     except Unavailable:

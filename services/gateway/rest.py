@@ -23,8 +23,9 @@ async def _forward(request: Request, path: str) -> Response:
     """Checks what the gateway can (key present, size, JSON object) and lets the orders service do the rest."""
     key = _api_key(request)
     if not key:
-        return error(401, ErrorCode.UNAUTHENTICATED, "integration API key required (Authorization: Bearer <key>)",
-                     "apiKey")
+        return error(
+            401, ErrorCode.UNAUTHENTICATED, "integration API key required (Authorization: Bearer <key>)", "apiKey"
+        )
     if int(request.headers.get("content-length") or 0) > MAX_BODY:
         return error(413, ErrorCode.TOO_LARGE, "request body over 256 KiB")
     try:

@@ -118,15 +118,25 @@ async def commission_webhook(request: Request) -> Response:
     except ValidationError as exc:
         return validation_error(exc)
     data = payload.data.model_dump(mode="json", exclude_none=True)
-    item = {"org_id": str(provider["org_id"]), "provider_id": str(provider["provider_id"]),
-            "webhook_id": headers["webhook-id"], "data": data}
+    item = {
+        "org_id": str(provider["org_id"]),
+        "provider_id": str(provider["provider_id"]),
+        "webhook_id": headers["webhook-id"],
+        "data": data,
+    }
     try:
         message_id = await request.app.state.webhook_batcher.submit(item)
     except Exception:
         logger.exception("could not enqueue webhook")
         return error(503, ErrorCode.UNAVAILABLE, "try again later")
-    slog.log(logger, logging.DEBUG, "webhook accepted", provider=public_id, webhook_id=headers["webhook-id"],
-             dramatiq_message_id=message_id)
+    slog.log(
+        logger,
+        logging.DEBUG,
+        "webhook accepted",
+        provider=public_id,
+        webhook_id=headers["webhook-id"],
+        dramatiq_message_id=message_id,
+    )
     return JSON({"accepted": True, "webhookId": headers["webhook-id"]}, status_code=202)
 
 
@@ -166,8 +176,13 @@ class WebhookBatcher:
             task.add_done_callback(self._sending.discard)
 
     async def _send(self, batch: list[tuple[dict[str, Any], asyncio.Future[str]]]) -> None:
-        message: Message[None] = Message(queue_name=contracts.ORDERS_QUEUE, actor_name=contracts.APPLY_PROVIDER_WEBHOOKS,
-                                         args=([item for item, _ in batch],), kwargs={}, options={})
+        message: Message[None] = Message(
+            queue_name=contracts.ORDERS_QUEUE,
+            actor_name=contracts.APPLY_PROVIDER_WEBHOOKS,
+            args=([item for item, _ in batch],),
+            kwargs={},
+            options={},
+        )
         try:
             await asyncio.to_thread(self.broker.enqueue, message)
         except Exception as exc:

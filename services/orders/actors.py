@@ -32,10 +32,16 @@ async def apply_provider_webhooks(items: list[dict[str, Any]]) -> dict[str, str]
             try:
                 async with tenant_tx(resources.pool, item["org_id"]) as conn:
                     outcome = await commission.apply_provider_webhook(
-                        conn, UUID(item["org_id"]), UUID(item["provider_id"]), item["webhook_id"], item["data"])
+                        conn, UUID(item["org_id"]), UUID(item["provider_id"]), item["webhook_id"], item["data"]
+                    )
             except commission.DuplicateWebhook:
                 outcome = "duplicate"  # rolled back: the other delivery's change stands
         outcomes[item["webhook_id"]] = outcome
-    slog.log(logger, logging.INFO, "provider webhooks", count=len(items),
-             applied=sum(1 for o in outcomes.values() if o == "applied"))
+    slog.log(
+        logger,
+        logging.INFO,
+        "provider webhooks",
+        count=len(items),
+        applied=sum(1 for o in outcomes.values() if o == "applied"),
+    )
     return outcomes

@@ -24,16 +24,19 @@ from typing import Any
 from pydantic import ValidationError
 
 from services.orders.domain.settings import SettingsUpdate
-from shared.errors import DomainError, ErrorCode
 from services.orders.repository import catalogue, members, organisations
 from services.orders.service import organisation
 from shared.config import get_settings
 from shared.db import create_pool, system_tx, tenant_tx
+from shared.errors import DomainError, ErrorCode
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m services.orders.admin", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m services.orders.admin",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = p.add_subparsers(dest="cmd", required=True)
     o = sub.add_parser("create-organisation")
     o.add_argument("--name", required=True)
@@ -53,8 +56,10 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--name", required=True)
     d.add_argument("--rate", required=True)
     d.add_argument("--currency", required=True)
-    sub.add_parser("publish-organisations",
-                   help="republish every organisation's settings (backfills the copies other services keep)")
+    sub.add_parser(
+        "publish-organisations",
+        help="republish every organisation's settings (backfills the copies other services keep)",
+    )
     return p
 
 
@@ -71,11 +76,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     pool = await create_pool(settings.service_database_url("orders"), max_size=1, wait=False)
     try:
         if args.cmd == "create-organisation":
-            SettingsUpdate.model_validate({"name": args.name, "baseCurrency": args.currency, "timeZone": args.time_zone})  # validates
+            SettingsUpdate.model_validate(
+                {"name": args.name, "baseCurrency": args.currency, "timeZone": args.time_zone}
+            )  # validates
             org_id = uuid.uuid4()
             async with tenant_tx(pool, org_id) as conn:
-                org = await organisation.create(conn, org_id, args.name, base_currency=args.currency,
-                                                time_zone=args.time_zone)
+                org = await organisation.create(
+                    conn, org_id, args.name, base_currency=args.currency, time_zone=args.time_zone
+                )
                 admin = await members.add(conn, org_id, args.admin_email, "admin", subject=args.admin_subject)
             return {"organisation_id": str(org["id"]), "admin_member_id": str(admin["id"])}
         async with tenant_tx(pool, args.org) as conn:
@@ -85,19 +93,31 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 return {"category_id": str(row["id"])}
             if args.cmd == "add-provider":
                 row = await catalogue.create_provider(conn, args.org, args.name)
-                return {"provider_id": str(row["id"]), "public_id": row["public_id"],
-                        "webhook_secret": row["webhook_secret"],
-                        "webhook_path": f"/webhooks/providers/{row['public_id']}/commission"}
+                return {
+                    "provider_id": str(row["id"]),
+                    "public_id": row["public_id"],
+                    "webhook_secret": row["webhook_secret"],
+                    "webhook_path": f"/webhooks/providers/{row['public_id']}/commission",
+                }
             try:
                 rate = Decimal(args.rate)
             except InvalidOperation:
                 raise DomainError(ErrorCode.INVALID_INPUT, "must be a decimal amount", "rate") from None
             if rate < 0 or rate != rate.quantize(Decimal("0.01")):
-                raise DomainError(ErrorCode.INVALID_INPUT, "must be a non-negative amount with at most 2 decimals", "rate")
+                raise DomainError(
+                    ErrorCode.INVALID_INPUT, "must be a non-negative amount with at most 2 decimals", "rate"
+                )
             SettingsUpdate.model_validate({"baseCurrency": args.currency})
-            row = await catalogue.create_product(conn, args.org, integration_id=args.integration,
-                                                 category_id=args.category, provider_id=args.provider, name=args.name,
-                                                 commission_rate=str(rate), currency=args.currency)
+            row = await catalogue.create_product(
+                conn,
+                args.org,
+                integration_id=args.integration,
+                category_id=args.category,
+                provider_id=args.provider,
+                name=args.name,
+                commission_rate=str(rate),
+                currency=args.currency,
+            )
             return {"product_id": str(row["id"])}
     finally:
         await pool.close()

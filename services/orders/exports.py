@@ -13,7 +13,7 @@ import asyncio
 import os
 import tempfile
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -28,7 +28,7 @@ _QUEUE_DEPTH = 32
 
 async def stream_csv(pool: asyncpg.Pool, org_id: UUID, query: ExportQuery) -> AsyncIterator[bytes]:
     """COPY (query) TO STDOUT as CSV, forwarded chunk by chunk with back-pressure."""
-    queue: asyncio.Queue[bytes | None | BaseException] = asyncio.Queue(maxsize=_QUEUE_DEPTH)
+    queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(maxsize=_QUEUE_DEPTH)
 
     async def produce() -> None:
         try:
@@ -60,7 +60,7 @@ def _xlsx_value(value: Any) -> Any:
     if isinstance(value, UUID):
         return str(value)
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.astimezone(UTC).replace(tzinfo=None)
     return value
 
 

@@ -23,8 +23,16 @@ class ServiceIdentity:
     role: str | None
 
 
-def mint(secret: str, *, caller: str, audience: str, org_id: str | None, subject: str | None = None,
-         role: str | None = None, ttl: int = TTL_SECONDS) -> str:
+def mint(
+    secret: str,
+    *,
+    caller: str,
+    audience: str,
+    org_id: str | None,
+    subject: str | None = None,
+    role: str | None = None,
+    ttl: int = TTL_SECONDS,
+) -> str:
     now = int(time.time())
     claims: dict[str, Any] = {"iss": f"svc:{caller}", "aud": f"svc:{audience}", "iat": now, "exp": now + ttl}
     if org_id:
@@ -37,8 +45,14 @@ def mint(secret: str, *, caller: str, audience: str, org_id: str | None, subject
 
 
 def verify(secret: str, token: str, *, audience: str) -> ServiceIdentity:
-    claims = jwt.decode(token, secret, algorithms=["HS256"], audience=f"svc:{audience}",
-                        options={"require": ["exp", "iss", "aud"]}, leeway=5)
+    claims = jwt.decode(
+        token,
+        secret,
+        algorithms=["HS256"],
+        audience=f"svc:{audience}",
+        options={"require": ["exp", "iss", "aud"]},
+        leeway=5,
+    )
     iss = str(claims["iss"])
     if not iss.startswith("svc:"):
         raise jwt.InvalidIssuerError("not a service token")

@@ -31,9 +31,17 @@ class InvalidToken(Exception):
 
 
 class JwksVerifier:
-    def __init__(self, *, jwks_url: str, issuer: str, audience: str, min_refresh_seconds: float = 30,
-                 leeway_seconds: float = 30, max_age_seconds: float = 3600,
-                 session: aiohttp.ClientSession | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        jwks_url: str,
+        issuer: str,
+        audience: str,
+        min_refresh_seconds: float = 30,
+        leeway_seconds: float = 30,
+        max_age_seconds: float = 3600,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
         self.jwks_url, self.issuer, self.audience = jwks_url, issuer, audience
         self.min_refresh_seconds, self.leeway = min_refresh_seconds, leeway_seconds
         # Known keys are re-fetched at least this often, so a key the issuer withdraws (e.g. after
@@ -101,8 +109,13 @@ class JwksVerifier:
             raise InvalidToken("signing algorithm does not match the key")
         try:
             claims: dict[str, Any] = jwt.decode(
-                token, key.key, algorithms=[alg], audience=self.audience, issuer=self.issuer,
-                leeway=self.leeway, options={"require": ["exp", "iss", "aud", "sub"]},
+                token,
+                key.key,
+                algorithms=[alg],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway,
+                options={"require": ["exp", "iss", "aud", "sub"]},
             )
         except jwt.PyJWTError as exc:
             raise InvalidToken(str(exc)) from exc

@@ -39,8 +39,9 @@ async def apply_event(pool: asyncpg.Pool, consumer: str, event: Event, handlers:
     return True
 
 
-def event_consumer(subscription: Subscription, resources: WorkerResources,
-                   handlers: Mapping[str, EventHandler]) -> dramatiq.Actor:
+def event_consumer(
+    subscription: Subscription, resources: WorkerResources, handlers: Mapping[str, EventHandler]
+) -> dramatiq.Actor:
     """Declares the actor of `subscription`; every handled type must be one the subscription takes."""
     unknown = set(handlers) - subscription.event_types
     if unknown:

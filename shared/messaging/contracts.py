@@ -79,12 +79,19 @@ class Event:
 
     @classmethod
     def from_envelope(cls, doc: dict[str, Any]) -> Event:
-        return cls(id=UUID(doc["id"]), type=str(doc["type"]), org_id=UUID(doc["org_id"]),
-                   occurred_at=datetime.fromisoformat(doc["occurred_at"]), version=int(doc["version"]),
-                   payload=dict(doc["payload"]))
+        return cls(
+            id=UUID(doc["id"]),
+            type=str(doc["type"]),
+            org_id=UUID(doc["org_id"]),
+            occurred_at=datetime.fromisoformat(doc["occurred_at"]),
+            version=int(doc["version"]),
+            payload=dict(doc["payload"]),
+        )
 
 
-def envelope(*, id: UUID, type: str, org_id: UUID, occurred_at: datetime, version: int, payload: dict[str, Any]) -> dict[str, Any]:
+def envelope(
+    *, id: UUID, type: str, org_id: UUID, occurred_at: datetime, version: int, payload: dict[str, Any]
+) -> dict[str, Any]:
     return {
         "id": str(id),
         "type": type,

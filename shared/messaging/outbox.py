@@ -12,10 +12,15 @@ from uuid import UUID
 import asyncpg
 
 
-async def add_event(conn: asyncpg.Connection, org_id: UUID | str, type: str, payload: dict[str, Any], version: int = 1) -> None:
+async def add_event(
+    conn: asyncpg.Connection, org_id: UUID | str, type: str, payload: dict[str, Any], version: int = 1
+) -> None:
     await conn.execute(
         "INSERT INTO outbox (org_id, type, version, payload) VALUES ($1, $2, $3, $4)",
-        org_id if isinstance(org_id, UUID) else UUID(org_id), type, version, payload,
+        org_id if isinstance(org_id, UUID) else UUID(org_id),
+        type,
+        version,
+        payload,
     )
 
 
@@ -28,6 +33,8 @@ async def first_delivery(conn: asyncpg.Connection, consumer: str, event_id: UUID
     inserted = await conn.fetchval(
         "INSERT INTO processed_events (consumer, event_id, org_id) VALUES ($1, $2, $3)"
         " ON CONFLICT DO NOTHING RETURNING true",
-        consumer, event_id, org_id,
+        consumer,
+        event_id,
+        org_id,
     )
     return bool(inserted)

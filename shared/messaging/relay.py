@@ -28,8 +28,9 @@ logger = logging.getLogger("relay")
 BATCH_WINDOW_SECONDS = 0.05
 
 
-async def relay_once(pool: asyncpg.Pool, service: str, batch: int = 500,
-                     subscriptions: tuple[Subscription, ...] = SUBSCRIPTIONS) -> int:
+async def relay_once(
+    pool: asyncpg.Pool, service: str, batch: int = 500, subscriptions: tuple[Subscription, ...] = SUBSCRIPTIONS
+) -> int:
     """Publishes up to `batch` unsent events of `service` to the subscriptions that want them."""
     broker = get_broker()
     subscribers = subscriptions_of(service, subscriptions)
@@ -39,12 +40,20 @@ async def relay_once(pool: asyncpg.Pool, service: str, batch: int = 500,
             if not rows:
                 return 0
             for row in rows:
-                event = envelope(id=row["id"], type=row["type"], org_id=row["org_id"], occurred_at=row["occurred_at"],
-                                 version=row["version"], payload=row["payload"])
+                event = envelope(
+                    id=row["id"],
+                    type=row["type"],
+                    org_id=row["org_id"],
+                    occurred_at=row["occurred_at"],
+                    version=row["version"],
+                    payload=row["payload"],
+                )
                 for sub in subscribers:
                     if not sub.wants(row["type"]):
                         continue
-                    broker.enqueue(Message(queue_name=sub.queue, actor_name=sub.actor, args=(event,), kwargs={}, options={}))
+                    broker.enqueue(
+                        Message(queue_name=sub.queue, actor_name=sub.actor, args=(event,), kwargs={}, options={})
+                    )
             await conn.execute("SELECT outbox_mark_sent($1)", [r["id"] for r in rows])
     return len(rows)
 

@@ -97,8 +97,9 @@ def _uuid(raw: str, name: str) -> UUID:
         raise DomainError(ErrorCode.INVALID_ID, "is not a valid id", name) from None
 
 
-async def _authenticate(request: Request, *, org: bool, admin: bool,
-                        callers: frozenset[str] | None) -> tuple[ServiceState, service_tokens.ServiceIdentity, Any]:
+async def _authenticate(
+    request: Request, *, org: bool, admin: bool, callers: frozenset[str] | None
+) -> tuple[ServiceState, service_tokens.ServiceIdentity, Any]:
     state = service_state(request.app)
     auth = request.headers.get("authorization", "")
     if not auth.startswith("Bearer "):

@@ -37,7 +37,12 @@ async def apply(conn: asyncpg.Connection, event: Event) -> None:
            ON CONFLICT (org_id) DO UPDATE SET name = EXCLUDED.name, time_zone = EXCLUDED.time_zone,
                   base_currency = EXCLUDED.base_currency, as_of = EXCLUDED.as_of
             WHERE s.as_of < EXCLUDED.as_of""",
-        event.org_id, p["name"], p["time_zone"], p["base_currency"], event.occurred_at)
+        event.org_id,
+        p["name"],
+        p["time_zone"],
+        p["base_currency"],
+        event.occurred_at,
+    )
 
 
 HANDLERS: dict[str, EventHandler] = {t: apply for t in contracts.ORGANISATION_EVENTS}
@@ -45,8 +50,10 @@ HANDLERS: dict[str, EventHandler] = {t: apply for t in contracts.ORGANISATION_EV
 
 async def get(conn: asyncpg.Connection, org_id: UUID) -> OrganisationSettings:
     row = await conn.fetchrow(
-        "SELECT org_id, name, time_zone, base_currency FROM organisation_settings WHERE org_id = $1", org_id)
+        "SELECT org_id, name, time_zone, base_currency FROM organisation_settings WHERE org_id = $1", org_id
+    )
     if row is None:
         raise NotFound("organisation")
-    return OrganisationSettings(org_id=row["org_id"], name=row["name"], time_zone=row["time_zone"],
-                                base_currency=row["base_currency"].strip())
+    return OrganisationSettings(
+        org_id=row["org_id"], name=row["name"], time_zone=row["time_zone"], base_currency=row["base_currency"].strip()
+    )

@@ -97,8 +97,18 @@ def day_range(p: Params, column: str, date_from: date | None, date_to: date | No
     return parts
 
 
-async def keyset_page(conn: asyncpg.Connection, *, select: str, where: str, p: Params, ts: str, id: str, ts_key: str,
-                      first: int, after: str | None) -> tuple[list[dict[str, Any]], bool]:
+async def keyset_page(
+    conn: asyncpg.Connection,
+    *,
+    select: str,
+    where: str,
+    p: Params,
+    ts: str,
+    id: str,
+    ts_key: str,
+    first: int,
+    after: str | None,
+) -> tuple[list[dict[str, Any]], bool]:
     """One page in (ts DESC, id DESC) order after an opaque cursor; each row carries its own cursor.
 
     Fetches one row more than asked to know whether another page follows, so no count is run.

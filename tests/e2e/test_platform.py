@@ -31,8 +31,13 @@ class Platform:
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
         self.ports = {p.name: free_port() for p in PROCESSES if p.kind.serves_http}
-        self.env = {**os.environ, "PYTHONPATH": str(ROOT), **local_urls(self.ports),
-                    "dramatiq_worker_timeout": "100", "LOG_LEVEL": "INFO"}
+        self.env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            **local_urls(self.ports),
+            "dramatiq_worker_timeout": "100",
+            "LOG_LEVEL": "INFO",
+        }
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     @property
@@ -94,8 +99,9 @@ SUMMARY = """query { ordersSummary { totalOrders successfulOrders pendingOrders
 
 
 async def _gql(client: httpx.AsyncClient, token: str, query: str, variables: dict[str, Any] | None = None) -> Any:
-    r = await client.post("/graphql", json={"query": query, "variables": variables or {}},
-                          headers={"authorization": f"Bearer {token}"})
+    r = await client.post(
+        "/graphql", json={"query": query, "variables": variables or {}}, headers={"authorization": f"Bearer {token}"}
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert "errors" not in body, body
@@ -113,14 +119,26 @@ async def _until(predicate: Any, timeout: float = 30) -> Any:  # noqa: ASYNC109 
 
 async def test_order_then_commission_webhook_twice_pays_once(platform: Platform, tenant: Any, pool: Any) -> None:
     async with httpx.AsyncClient(base_url=platform.url, timeout=10) as client:
-        r = await client.post("/v1/orders", headers={"authorization": f"Bearer {tenant.api_key}"},
-                              json={"externalRef": "e2e-1", "productId": str(tenant.products["Credit Cards"]),
-                                    "customer": {"email": "e2e@example.com"}})
+        r = await client.post(
+            "/v1/orders",
+            headers={"authorization": f"Bearer {tenant.api_key}"},
+            json={
+                "externalRef": "e2e-1",
+                "productId": str(tenant.products["Credit Cards"]),
+                "customer": {"email": "e2e@example.com"},
+            },
+        )
         assert r.status_code == 201, r.text
         order_id = r.json()["order"]["id"]
-        again = await client.post("/v1/orders", headers={"authorization": f"Bearer {tenant.api_key}"},
-                                  json={"externalRef": "e2e-1", "productId": str(tenant.products["Credit Cards"]),
-                                        "customer": {"email": "e2e@example.com"}})
+        again = await client.post(
+            "/v1/orders",
+            headers={"authorization": f"Bearer {tenant.api_key}"},
+            json={
+                "externalRef": "e2e-1",
+                "productId": str(tenant.products["Credit Cards"]),
+                "customer": {"email": "e2e@example.com"},
+            },
+        )
         assert again.status_code == 200 and again.json()["order"]["id"] == order_id
 
         hook = f"/webhooks/providers/{tenant.provider['public_id']}/commission"
@@ -148,12 +166,19 @@ async def test_order_then_commission_webhook_twice_pays_once(platform: Platform,
         summary = await _until(settled)
         assert summary and summary["commissionPending"] == []
         await asyncio.sleep(1)  # give a wrongly duplicated application the chance to show up
-        history = (await _gql(client, tenant.admin_token,
-                              "query($id: ID!) { orderHistory(id: $id) { toStatus toCommStatus source } }",
-                              {"id": order_id}))["orderHistory"]
+        history = (
+            await _gql(
+                client,
+                tenant.admin_token,
+                "query($id: ID!) { orderHistory(id: $id) { toStatus toCommStatus source } }",
+                {"id": order_id},
+            )
+        )["orderHistory"]
         assert [(h["toStatus"], h["toCommStatus"], h["source"]) for h in history] == [
-            ("PENDING", "NA", "integration"), ("SUCCESSFUL", "PENDING", "provider"),
-            ("SUCCESSFUL", "SUCCESSFUL", "provider")]
+            ("PENDING", "NA", "integration"),
+            ("SUCCESSFUL", "PENDING", "provider"),
+            ("SUCCESSFUL", "SUCCESSFUL", "provider"),
+        ]
 
     # The relay published every event the order produced and marked it sent.
     from shared.db import tenant_tx
@@ -165,8 +190,9 @@ async def test_order_then_commission_webhook_twice_pays_once(platform: Platform,
     assert await _until(relayed, 15)
 
 
-async def test_worker_killed_mid_stream_loses_nothing_and_applies_nothing_twice(platform: Platform, tenant: Any,
-                                                                                 pool: Any) -> None:
+async def test_worker_killed_mid_stream_loses_nothing_and_applies_nothing_twice(
+    platform: Platform, tenant: Any, pool: Any
+) -> None:
     orders = [await create_order(pool, tenant, status="SUCCESSFUL") for _ in range(300)]
     secret = tenant.provider["webhook_secret"]
     hook = f"/webhooks/providers/{tenant.provider['public_id']}/commission"
@@ -182,9 +208,12 @@ async def test_worker_killed_mid_stream_loses_nothing_and_applies_nothing_twice(
 
     async def applied() -> int:
         async with tenant_tx(pool, tenant.org_id) as conn:
-            return int(await conn.fetchval(
-                "SELECT count(*) FROM commission_ledger WHERE source = 'provider' AND order_id = ANY($1)",
-                [o["id"] for o in orders]))
+            return int(
+                await conn.fetchval(
+                    "SELECT count(*) FROM commission_ledger WHERE source = 'provider' AND order_id = ANY($1)",
+                    [o["id"] for o in orders],
+                )
+            )
 
     worker = platform.start("orders-worker")
     await _until(lambda: _gt(applied, 10), 30)
@@ -199,8 +228,9 @@ async def test_worker_killed_mid_stream_loses_nothing_and_applies_nothing_twice(
     await asyncio.sleep(1)
     assert await applied() == len(orders)  # exactly once each
     async with tenant_tx(pool, tenant.org_id) as conn:
-        states = await conn.fetch("SELECT DISTINCT comm_status FROM orders WHERE id = ANY($1)",
-                                  [o["id"] for o in orders])
+        states = await conn.fetch(
+            "SELECT DISTINCT comm_status FROM orders WHERE id = ANY($1)", [o["id"] for o in orders]
+        )
     assert [s["comm_status"] for s in states] == ["SUCCESSFUL"]
 
 

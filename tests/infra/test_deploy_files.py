@@ -58,8 +58,15 @@ FIRST_SLICE = {"gateway", "orders-api", "orders-worker", "orders-relay"}
 
 # Settings every platform process needs (shared/config.py); DATABASE_URL is bootstrap's alone.
 APP_ENV_KEYS = {
-    "APP_ENV", "LOG_LEVEL", "REDIS_URL", "SERVICE_TOKEN_SECRET", "EXPORT_TOKEN_SECRET",
-    "OIDC_ISSUER", "OIDC_AUDIENCE", "OIDC_JWKS_URL", "ORDERS_API_URL",
+    "APP_ENV",
+    "LOG_LEVEL",
+    "REDIS_URL",
+    "SERVICE_TOKEN_SECRET",
+    "EXPORT_TOKEN_SECRET",
+    "OIDC_ISSUER",
+    "OIDC_AUDIENCE",
+    "OIDC_JWKS_URL",
+    "ORDERS_API_URL",
 } | {p.url_env for p in PROCESSES if p.url_env}
 # Never in the image: local packages for development, and the wheels of the `embedded` dependency group.
 DEV_ONLY_PACKAGES = {"demo", "bench", "tests"}
@@ -306,8 +313,7 @@ def check_target(argv: list[str]) -> tuple[list[str], list[str]]:
         if stem.with_suffix(".py").is_file():
             source = stem.with_suffix(".py").read_text()
             if not re.search(r"""^if[ \t]+__name__[ \t]*==[ \t]*['"]__main__['"][ \t]*:""", source, re.M):
-                problems.append(
-                    f"{mod} has no `if __name__ == \"__main__\":` block; `python -m {mod}` would do nothing")
+                problems.append(f'{mod} has no `if __name__ == "__main__":` block; `python -m {mod}` would do nothing')
         elif not (stem / "__main__.py").is_file():
             slashed = mod.replace(".", "/")
             problems.append(f"`python -m {mod}`: neither {slashed}.py nor {slashed}/__main__.py exists")
@@ -324,7 +330,7 @@ def _option_values(argv: list[str], *names: str) -> list[str]:
     values = []
     for i, a in enumerate(argv):
         if a in names:
-            for v in argv[i + 1:]:
+            for v in argv[i + 1 :]:
                 if v.startswith("-"):
                     break
                 values.append(v)
@@ -372,7 +378,7 @@ def imported_names(path: Path, dotted: str) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 parts = package.split(".")
-                base = ".".join(parts[:len(parts) - node.level + 1])
+                base = ".".join(parts[: len(parts) - node.level + 1])
                 module = f"{base}.{node.module}" if node.module else base
             else:
                 module = node.module or ""
@@ -484,8 +490,9 @@ def test_compose_runs_the_declared_replicas_and_health_checks(compose):
         else:
             assert str(env.get(HEALTH_PORT_ENV)) == str(p.port), f"compose {p.name}: {HEALTH_PORT_ENV} != {p.port}"
         code = _healthcheck_code(svc)
-        assert f"127.0.0.1:{p.port}{p.readiness_path}" in code, \
+        assert f"127.0.0.1:{p.port}{p.readiness_path}" in code, (
             f"compose {p.name}: healthcheck should hit 127.0.0.1:{p.port}{p.readiness_path}, runs {code!r}"
+        )
 
 
 def test_k8s_runs_the_declared_replicas_probes_and_services(k8s_docs, dockerfile):
@@ -507,8 +514,9 @@ def test_k8s_runs_the_declared_replicas_probes_and_services(k8s_docs, dockerfile
         assert replicas == p.replicas, f"k8s {p.name}: {replicas} replicas, declared {p.replicas}"
         scaled_by = [h["spec"] for h in hpas.values() if h["spec"]["scaleTargetRef"]["name"] == p.name]
         if p.max_replicas:
-            assert [(h["minReplicas"], h["maxReplicas"]) for h in scaled_by] == [(p.replicas, p.max_replicas)], \
+            assert [(h["minReplicas"], h["maxReplicas"]) for h in scaled_by] == [(p.replicas, p.max_replicas)], (
                 f"k8s {p.name}: one HorizontalPodAutoscaler from {p.replicas} to {p.max_replicas} replicas"
+            )
         else:
             assert not scaled_by, f"k8s {p.name}: an autoscaler, but infra/processes.py sets no max_replicas"
         c = containers[p.name]
@@ -546,20 +554,21 @@ def test_readme_process_table_mirrors_the_declaration():
     start = next((i for i, line in enumerate(lines) if re.match(r"\|\s*process\s*\|\s*command\s*\|", line)), None)
     assert start is not None, "README.md lost its `| process | command | port |` table"
     rows: dict[str, list[str]] = {}
-    for line in lines[start + 2:]:
+    for line in lines[start + 2 :]:
         if not line.startswith("|"):
             break
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
         for name in re.findall(r"`([a-z][a-z0-9-]*)`", cells[0]):
             rows[name] = cells
     assert set(rows) == set(DECLARED), (
-        f"README process table names {sorted(rows)}; infra/processes.py declares {sorted(DECLARED)}")
+        f"README process table names {sorted(rows)}; infra/processes.py declares {sorted(DECLARED)}"
+    )
     for p in PROCESSES:
         command = " ".join(p.command)
         assert f"`{command}`" in rows[p.name][1], f"README: {p.name} runs `{command}`"
         if p.kind.serves_http:
             assert str(p.port) in rows[p.name][2], f"README: {p.name} serves on {p.port}"
-    around = "\n".join(lines[max(0, start - 3):start + 2 + len(rows) + 4])
+    around = "\n".join(lines[max(0, start - 3) : start + 2 + len(rows) + 4])
     assert "infra/processes.py" in around, "README: say next to the table that it mirrors infra/processes.py"
 
 
@@ -669,8 +678,11 @@ def test_k8s_objects_reference_each_other(k8s_docs):
     for name in HTTP_PORTS:
         assert name in by_kind.get("Service", {}), f"no Service for {name}"
     for name, svc in by_kind.get("Service", {}).items():
-        selected = [d for d in deployments.values()
-                    if svc["spec"]["selector"].items() <= d["spec"]["template"]["metadata"]["labels"].items()]
+        selected = [
+            d
+            for d in deployments.values()
+            if svc["spec"]["selector"].items() <= d["spec"]["template"]["metadata"]["labels"].items()
+        ]
         assert len(selected) == 1, f"Service {name} selects {len(selected)} Deployments"
         container_ports = selected[0]["spec"]["template"]["spec"]["containers"][0].get("ports", [])
         valid = {p["containerPort"] for p in container_ports} | {p.get("name") for p in container_ports}
@@ -718,8 +730,10 @@ def test_k8s_env_and_secrets(k8s_docs, dockerfile):
     for _, obj in k8s_docs:
         by_kind.setdefault(obj["kind"], {})[obj.get("metadata", {}).get("name", "")] = obj
     keys = {name: set(obj.get("data", {})) for name, obj in by_kind.get("ConfigMap", {}).items()}
-    keys |= {name: set(obj.get("stringData", {})) | set(obj.get("data", {}))
-             for name, obj in by_kind.get("Secret", {}).items()}
+    keys |= {
+        name: set(obj.get("stringData", {})) | set(obj.get("data", {}))
+        for name, obj in by_kind.get("Secret", {}).items()
+    }
     for p in k8s_processes(k8s_docs, dockerfile):
         env = {e["name"] for e in p.spec.get("env", [])}
         for src in p.spec.get("envFrom", []):
@@ -769,8 +783,9 @@ def test_compose_dependencies_and_healthchecks(compose):
                 assert cond.get("condition") == "service_healthy", f"{name} -> {dep}"
                 assert "healthcheck" in services[dep], f"{name} waits for {dep} to be healthy; it has no healthcheck"
         test = svc["healthcheck"]["test"]
-        assert isinstance(test, list) and test[0] == "CMD" and test[1].startswith("python"), \
+        assert isinstance(test, list) and test[0] == "CMD" and test[1].startswith("python"), (
             f"{name}: healthcheck should be a python one-liner (no curl in the slim image)"
+        )
         code = test[test.index("-c") + 1]
         compile(code, f"<{name} healthcheck>", "exec")
         env = svc.get("environment", {})
@@ -800,8 +815,9 @@ def test_compose_environment(compose):
         else:
             assert SUPERUSER_KEY not in env, f"compose {name} must not get the superuser {SUPERUSER_KEY}"
         if name == "gateway":
-            assert not {"ORDERS_DATABASE_URL", "DB_APP_PASSWORD"} & set(env), \
+            assert not {"ORDERS_DATABASE_URL", "DB_APP_PASSWORD"} & set(env), (
                 "the gateway holds no database credentials"
+            )
             assert not [k for k in env if k.endswith("_DATABASE_URL")], "the gateway holds no database credentials"
         elif name not in ONE_SHOT:
             service = DECLARED[name].service
@@ -822,8 +838,12 @@ def test_env_names_are_read_by_the_code(compose, k8s_docs):
         if obj["kind"] in ("ConfigMap", "Secret"):
             names |= set(obj.get("data", {})) | set(obj.get("stringData", {}))
     # Runtime code only: infra/ also holds the local launcher, which *sets* these variables.
-    lines = [line for top in ("shared", "services") for p in python_sources(ROOT / top)
-             for line in p.read_text().splitlines()]
+    lines = [
+        line
+        for top in ("shared", "services")
+        for p in python_sources(ROOT / top)
+        for line in p.read_text().splitlines()
+    ]
     reads = [line for line in lines if re.search(r"environ|getenv|_env\(|_int\(", line)]
     unread = []
     for var in sorted(names):
@@ -831,7 +851,8 @@ def test_env_names_are_read_by_the_code(compose, k8s_docs):
         if per_service and var != SUPERUSER_KEY:
             # shared/config.py reads f"{service.upper()}_DATABASE_URL".
             ok = (ROOT / "services" / per_service.group(1).lower()).is_dir() and any(
-                "_DATABASE_URL" in line for line in reads)
+                "_DATABASE_URL" in line for line in reads
+            )
         else:
             ok = any(re.search(rf"""['"]{var}['"]""", line) for line in reads)
         if not ok:
@@ -885,8 +906,9 @@ def test_probe_one_liners_pass_on_200_and_fail_on_503(compose, k8s_docs, dockerf
                 run_env["HEALTH_PORT"] = str(port)
             for ok in (True, False):
                 _Health.ok = ok
-                rc = subprocess.run([sys.executable, "-c", code], env=run_env, capture_output=True, timeout=30,
-                                    check=False).returncode
+                rc = subprocess.run(
+                    [sys.executable, "-c", code], env=run_env, capture_output=True, timeout=30, check=False
+                ).returncode
                 assert (rc == 0) == ok, f"{label}: exit {rc} when the endpoint answers {200 if ok else 503}"
     finally:
         server.shutdown()
@@ -988,8 +1010,14 @@ def _uv_export(args: list[str]) -> set[str]:
     """Distribution names `uv sync <args>` would install, read from uv.lock (no network, no venv change)."""
     uv = shutil.which("uv")
     assert uv, "uv is needed here (./platform test installs it)"
-    done = subprocess.run([uv, "export", "--frozen", "--no-hashes", "--no-header", "--no-emit-project", *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [uv, "export", "--frozen", "--no-hashes", "--no-header", "--no-emit-project", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     names = set()
     for line in done.stdout.splitlines():
@@ -1000,8 +1028,16 @@ def _uv_export(args: list[str]) -> set[str]:
     return names
 
 
-_GROUP_FLAGS = {"--no-dev": 0, "--dev": 0, "--only-dev": 0, "--no-default-groups": 0, "--all-groups": 0,
-                "--group": 1, "--no-group": 1, "--only-group": 1}
+_GROUP_FLAGS = {
+    "--no-dev": 0,
+    "--dev": 0,
+    "--only-dev": 0,
+    "--no-default-groups": 0,
+    "--all-groups": 0,
+    "--group": 1,
+    "--no-group": 1,
+    "--only-group": 1,
+}
 
 
 def _group_args(argv: list[str]) -> list[str]:
@@ -1012,7 +1048,7 @@ def _group_args(argv: list[str]) -> list[str]:
         flag, _, value = argv[i].partition("=")
         if flag in _GROUP_FLAGS:
             if _GROUP_FLAGS[flag] and not value:
-                out += argv[i:i + 2]
+                out += argv[i : i + 2]
                 i += 1
             else:
                 out.append(argv[i])

@@ -15,8 +15,11 @@ async def test_relay_publishes_each_event_to_each_subscriber_and_marks_it_sent(p
     from shared.messaging.broker import get_broker
 
     broker = get_broker()
-    sub = contracts.Subscription(consumer="relaytest", source="orders",
-                                 event_types=frozenset({contracts.CUSTOMER_CREATED, contracts.ORDER_CREATED}))
+    sub = contracts.Subscription(
+        consumer="relaytest",
+        source="orders",
+        event_types=frozenset({contracts.CUSTOMER_CREATED, contracts.ORDER_CREATED}),
+    )
     queue = sub.queue
     subs = (sub,)
     broker.client.delete(f"{broker.namespace}:{queue}", f"{broker.namespace}:{queue}.msgs")
@@ -51,9 +54,18 @@ async def test_event_rows_commit_with_the_change_or_not_at_all(pool, tenant):
         before = await conn.fetchval("SELECT count(*) FROM outbox")
     try:
         async with tenant_tx(pool, tenant.org_id) as conn:
-            await order_service.create(conn, tenant.org_id, tenant.integration_id, external_ref="rollback-1",
-                                product_id=tenant.products["Broadband"], email="rb@example.com", anonymous_id=None,
-                                status=Status.PENDING, amount=None, currency=None)
+            await order_service.create(
+                conn,
+                tenant.org_id,
+                tenant.integration_id,
+                external_ref="rollback-1",
+                product_id=tenant.products["Broadband"],
+                email="rb@example.com",
+                anonymous_id=None,
+                status=Status.PENDING,
+                amount=None,
+                currency=None,
+            )
             raise RuntimeError("request failed after the write")
     except RuntimeError:
         pass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -22,12 +22,21 @@ from shared.service.pagination import PageInput, decode_cursor, encode_cursor
 
 
 def test_cursor_round_trips() -> None:
-    ts, id = datetime(2026, 3, 29, 1, 30, 15, 123456, tzinfo=timezone.utc), uuid.uuid4()
+    ts, id = datetime(2026, 3, 29, 1, 30, 15, 123456, tzinfo=UTC), uuid.uuid4()
     assert decode_cursor(encode_cursor(ts, id)) == (ts, id)
 
 
-@pytest.mark.parametrize("bad", ["", "not-a-cursor", "W10", "WyIyMDI2LTAxLTAxVDAwOjAwOjAwIiwgIngiXQ",
-                                 encode_cursor(datetime(2026, 1, 1), uuid.uuid4()), "%%%"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "not-a-cursor",
+        "W10",
+        "WyIyMDI2LTAxLTAxVDAwOjAwOjAwIiwgIngiXQ",
+        encode_cursor(datetime(2026, 1, 1), uuid.uuid4()),
+        "%%%",
+    ],
+)
 def test_bad_cursors_are_refused_naming_after(bad: str) -> None:
     with pytest.raises(DomainError) as exc:
         decode_cursor(bad)
@@ -94,9 +103,13 @@ async def gateway_only(call: Call) -> Any:
     return {"caller": call.identity.caller}
 
 
-ROUTES = [Route("/kit/parse", parse_body, methods=["POST"]), Route("/kit/fail", write_then_fail, methods=["POST"]),
-          Route("/kit/admin", admin_only, methods=["POST"]), Route("/kit/no-tx/{id}", no_tx, methods=["GET"]),
-          Route("/kit/system", gateway_only, methods=["GET"])]
+ROUTES = [
+    Route("/kit/parse", parse_body, methods=["POST"]),
+    Route("/kit/fail", write_then_fail, methods=["POST"]),
+    Route("/kit/admin", admin_only, methods=["POST"]),
+    Route("/kit/no-tx/{id}", no_tx, methods=["GET"]),
+    Route("/kit/system", gateway_only, methods=["GET"]),
+]
 
 
 @pytest.fixture(scope="module")
@@ -109,10 +122,17 @@ async def kit_api(settings: Any) -> AsyncIterator[httpx.AsyncClient]:
             yield client
 
 
-def _auth(settings: Any, *, org: Any = None, role: str = "member", caller: str = "gateway",
-          audience: str = "orders") -> dict[str, str]:
-    token = service_tokens.mint(settings.service_token_secret, caller=caller, audience=audience,
-                                org_id=str(org) if org else None, subject="auth0|kit", role=role)
+def _auth(
+    settings: Any, *, org: Any = None, role: str = "member", caller: str = "gateway", audience: str = "orders"
+) -> dict[str, str]:
+    token = service_tokens.mint(
+        settings.service_token_secret,
+        caller=caller,
+        audience=audience,
+        org_id=str(org) if org else None,
+        subject="auth0|kit",
+        role=role,
+    )
     return {"authorization": f"Bearer {token}"}
 
 
@@ -133,24 +153,33 @@ async def test_refusals_name_the_code_and_field(kit_api, settings, tenant) -> No
     assert r.status_code == 400 and r.json()["error"]["code"] == "MALFORMED_JSON"
     r = await kit_api.post("/kit/admin", headers=h)
     assert r.status_code == 403 and r.json()["error"]["code"] == "FORBIDDEN"
-    assert (await kit_api.post("/kit/admin", headers=_auth(settings, org=tenant.org_id, role="admin"))).status_code == 200
+    assert (
+        await kit_api.post("/kit/admin", headers=_auth(settings, org=tenant.org_id, role="admin"))
+    ).status_code == 200
     r = await kit_api.post("/kit/parse", json={"name": "x"}, headers=_auth(settings))
     assert r.status_code == 403 and r.json()["error"]["code"] == "NO_ORGANISATION"
     r = await kit_api.get("/kit/no-tx/not-a-uuid", headers=h)
-    assert r.status_code == 400 and r.json()["error"] == {"code": "INVALID_ID", "message": "is not a valid id",
-                                                         "field": "id"}
+    assert r.status_code == 400 and r.json()["error"] == {
+        "code": "INVALID_ID",
+        "message": "is not a valid id",
+        "field": "id",
+    }
     assert (await kit_api.get("/kit/system", headers=_auth(settings))).json() == {"caller": "gateway"}
     r = await kit_api.get("/kit/system", headers=_auth(settings, caller="reports"))
     assert r.status_code == 403 and r.json()["error"]["code"] == "FORBIDDEN"
 
 
-@pytest.mark.parametrize(("kind", "status", "code", "field"), [
-    ("teapot", 418, "ILLEGAL_TRANSITION", "drink"),
-    ("missing", 404, "NOT_FOUND", "widgetId"),
-    ("data", 422, "INVALID_INPUT", None),
-])
-async def test_a_refused_request_rolls_its_transaction_back(kit_api, settings, tenant, pool, kind, status, code,
-                                                            field) -> None:
+@pytest.mark.parametrize(
+    ("kind", "status", "code", "field"),
+    [
+        ("teapot", 418, "ILLEGAL_TRANSITION", "drink"),
+        ("missing", 404, "NOT_FOUND", "widgetId"),
+        ("data", 422, "INVALID_INPUT", None),
+    ],
+)
+async def test_a_refused_request_rolls_its_transaction_back(
+    kit_api, settings, tenant, pool, kind, status, code, field
+) -> None:
     from shared.db import tenant_tx
 
     r = await kit_api.post(f"/kit/fail?kind={kind}", headers=_auth(settings, org=tenant.org_id))

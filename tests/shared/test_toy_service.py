@@ -47,8 +47,14 @@ async def toy_api(settings: Any, toy_pool: Any) -> AsyncIterator[httpx.AsyncClie
 
 
 def _headers(settings: Any, org_id: Any, audience: str = "toy") -> dict[str, str]:
-    token = service_tokens.mint(settings.service_token_secret, caller="gateway", audience=audience, org_id=str(org_id),
-                                subject="auth0|someone", role="member")
+    token = service_tokens.mint(
+        settings.service_token_secret,
+        caller="gateway",
+        audience=audience,
+        org_id=str(org_id),
+        subject="auth0|someone",
+        role="member",
+    )
     return {"authorization": f"Bearer {token}"}
 
 
@@ -75,8 +81,9 @@ async def _fresh_tenant(pool: Any, issuer: Any) -> Any:
     return await create_tenant(pool, issuer)
 
 
-async def test_toy_service_consumes_orders_events_once_and_serves_its_own_rows(settings, pool, issuer, toy_pool,
-                                                                                toy_api, other_tenant):
+async def test_toy_service_consumes_orders_events_once_and_serves_its_own_rows(
+    settings, pool, issuer, toy_pool, toy_api, other_tenant
+):
     from tests.shared.toy import service as toy
 
     tenant = await _fresh_tenant(pool, issuer)
@@ -103,9 +110,16 @@ async def test_toy_service_consumes_orders_events_once_and_serves_its_own_rows(s
     from shared.messaging.contracts import envelope
 
     for row in rows:
-        toy.on_orders_event.send(envelope(id=row["id"], type=row["type"], org_id=row["org_id"],
-                                          occurred_at=row["occurred_at"], version=row["version"],
-                                          payload=row["payload"]))
+        toy.on_orders_event.send(
+            envelope(
+                id=row["id"],
+                type=row["type"],
+                org_id=row["org_id"],
+                occurred_at=row["occurred_at"],
+                version=row["version"],
+                payload=row["payload"],
+            )
+        )
 
     async def drained() -> bool:
         return int(broker.client.hlen(f"{broker.namespace}:{toy.SUBSCRIPTION.queue}.msgs")) == 0
@@ -135,14 +149,18 @@ async def test_toy_service_consumes_orders_events_once_and_serves_its_own_rows(s
     assert sent >= 1
 
 
-async def test_organisation_settings_copy_follows_changes_and_ignores_older_events(settings, pool, issuer, toy_pool,
-                                                                                   gateway):
+async def test_organisation_settings_copy_follows_changes_and_ignores_older_events(
+    settings, pool, issuer, toy_pool, gateway
+):
     from tests.factories import gql
     from tests.shared.toy import service as toy
 
     tenant = await _fresh_tenant(pool, issuer)
-    body = await gql(gateway, 'mutation { updateSettings(input: {timeZone: "Asia/Kolkata"}) { errors { field } } }',
-                     token=tenant.admin_token)
+    body = await gql(
+        gateway,
+        'mutation { updateSettings(input: {timeZone: "Asia/Kolkata"}) { errors { field } } }',
+        token=tenant.admin_token,
+    )
     assert body["data"]["updateSettings"]["errors"] == []
     while await relay_once(pool, "orders", subscriptions=(toy.SUBSCRIPTION,)):
         pass
@@ -155,14 +173,22 @@ async def test_organisation_settings_copy_follows_changes_and_ignores_older_even
     await _consume(toy_pool, copied)
     # An older event arriving late (its organisation.created) does not undo the newer settings.
     async with tenant_tx(pool, tenant.org_id) as conn:
-        created = await conn.fetchrow("SELECT * FROM outbox WHERE org_id = $1 AND type = 'organisation.created'",
-                                      tenant.org_id)
+        created = await conn.fetchrow(
+            "SELECT * FROM outbox WHERE org_id = $1 AND type = 'organisation.created'", tenant.org_id
+        )
     from shared.messaging.contracts import Event
     from shared.service import org_settings
 
     async with tenant_tx(toy_pool, tenant.org_id) as conn:
-        await org_settings.apply(conn, Event(id=created["id"], type=created["type"], org_id=created["org_id"],
-                                             occurred_at=created["occurred_at"], version=1,
-                                             payload=created["payload"]))
+        await org_settings.apply(
+            conn,
+            Event(
+                id=created["id"],
+                type=created["type"],
+                org_id=created["org_id"],
+                occurred_at=created["occurred_at"],
+                version=1,
+                payload=created["payload"],
+            ),
+        )
         assert (await org_settings.get(conn, tenant.org_id)).time_zone == "Asia/Kolkata"
-

@@ -46,8 +46,9 @@ class FetchCounter:
         self.trace = aiohttp.TraceConfig()
         self.trace.on_request_start.append(self._started)
 
-    async def _started(self, session: aiohttp.ClientSession, context: Any,
-                       params: aiohttp.TraceRequestStartParams) -> None:
+    async def _started(
+        self, session: aiohttp.ClientSession, context: Any, params: aiohttp.TraceRequestStartParams
+    ) -> None:
         if params.url.path.endswith("/jwks.json"):
             self.count += 1
 
@@ -85,8 +86,13 @@ async def counter() -> FetchCounter:
 
 @pytest.fixture
 async def verifier(issuer: DevIssuer, jwks_url: str, counter: FetchCounter) -> AsyncIterator[JwksVerifier]:
-    v = JwksVerifier(jwks_url=jwks_url, issuer=issuer.issuer, audience=issuer.audience, min_refresh_seconds=1,
-                     session=counter.session())
+    v = JwksVerifier(
+        jwks_url=jwks_url,
+        issuer=issuer.issuer,
+        audience=issuer.audience,
+        min_refresh_seconds=1,
+        session=counter.session(),
+    )
     yield v
     await v.aclose()
 
@@ -157,8 +163,7 @@ async def test_valid_token_is_accepted(verifier: JwksVerifier, issuer: DevIssuer
     assert out["email"] == "alice@example.com" and out["email_verified"] is True
 
 
-async def test_known_kid_is_served_from_cache(verifier: JwksVerifier, issuer: DevIssuer,
-                                              counter: FetchCounter) -> None:
+async def test_known_kid_is_served_from_cache(verifier: JwksVerifier, issuer: DevIssuer, counter: FetchCounter) -> None:
     for i in range(10):
         await verifier.verify(issuer.mint(f"auth0|cached-{i}"))
     assert counter.count == 1
@@ -174,8 +179,12 @@ async def test_audience_list_containing_ours_is_accepted(verifier: JwksVerifier,
 
 async def test_alg_none_is_refused(verifier: JwksVerifier, issuer: DevIssuer) -> None:
     body = claims(issuer)
-    for header in ({"alg": "none", "typ": "JWT"}, {"alg": "none", "kid": issuer.active_kid},
-                   {"alg": "None", "kid": issuer.active_kid}, {"alg": "NONE", "kid": issuer.active_kid}):
+    for header in (
+        {"alg": "none", "typ": "JWT"},
+        {"alg": "none", "kid": issuer.active_kid},
+        {"alg": "None", "kid": issuer.active_kid},
+        {"alg": "NONE", "kid": issuer.active_kid},
+    ):
         await refused(verifier, f"{b64json(header)}.{b64json(body)}.")
     # The same claims, properly signed, are fine.
     assert (await verifier.verify(sign(issuer, body)))["sub"] == "auth0|unit"
@@ -187,9 +196,11 @@ async def test_hs256_signed_with_the_public_key_is_refused(verifier: JwksVerifie
     await verifier.verify(issuer.mint("auth0|warm"))  # the kid is cached: only the alg check can stop it
     public = issuer.keys[kid].public_key()
     body = claims(issuer)
-    for pem in (public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
-                public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.PKCS1),
-                json.dumps(issuer.jwks()["keys"][0]).encode()):
+    for pem in (
+        public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
+        public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.PKCS1),
+        json.dumps(issuer.jwks()["keys"][0]).encode(),
+    ):
         for alg, digest in (("HS256", hashlib.sha256), ("HS384", hashlib.sha384), ("HS512", hashlib.sha512)):
             signing_input = f"{b64json({'alg': alg, 'typ': 'JWT', 'kid': kid})}.{b64json(body)}"
             signature = hmac.new(pem, signing_input.encode(), digest).digest()
@@ -217,8 +228,15 @@ async def test_algorithm_must_match_the_key_type(verifier: JwksVerifier, keys: D
 
 async def test_wrong_issuer_is_refused(verifier: JwksVerifier, issuer: DevIssuer) -> None:
     assert issuer.issuer.endswith("/")
-    for iss in ("https://evil.test/", issuer.issuer + "evil", issuer.issuer.rstrip("/"), issuer.issuer + "/",
-                issuer.issuer.upper(), " " + issuer.issuer, ""):
+    for iss in (
+        "https://evil.test/",
+        issuer.issuer + "evil",
+        issuer.issuer.rstrip("/"),
+        issuer.issuer + "/",
+        issuer.issuer.upper(),
+        " " + issuer.issuer,
+        "",
+    ):
         await refused(verifier, issuer.mint("auth0|iss", claims={"iss": iss}))
     await refused(verifier, sign(issuer, claims(issuer, iss=None)))  # no iss at all
     key, header = issuer.keys[issuer.active_kid], {"alg": "RS256", "kid": issuer.active_kid}
@@ -289,8 +307,7 @@ async def test_unknown_kid_is_refused(verifier: JwksVerifier, issuer: DevIssuer)
     assert (await verifier.verify(raw_sign(key, {"alg": "RS256", "kid": issuer.active_kid}, body)))["sub"]
 
 
-async def test_key_outside_the_jwks_with_an_existing_kid_is_refused(verifier: JwksVerifier,
-                                                                    issuer: DevIssuer) -> None:
+async def test_key_outside_the_jwks_with_an_existing_kid_is_refused(verifier: JwksVerifier, issuer: DevIssuer) -> None:
     kid = issuer.active_kid
     impostor = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     token = jwt.encode(claims(issuer), impostor, algorithm="RS256", headers={"kid": kid})
@@ -316,16 +333,26 @@ async def test_tampered_token_is_refused(verifier: JwksVerifier, issuer: DevIssu
 
 
 async def test_garbage_is_refused(verifier: JwksVerifier) -> None:
-    for token in ("", "garbage", "a.b.c", "a.b", "....", "eyJhbGciOiJSUzI1NiJ9.e30", b64json([1, 2]) + ".e30.",
-                  b64json("just a string") + ".e30.", "Bearer x.y.z"):
+    for token in (
+        "",
+        "garbage",
+        "a.b.c",
+        "a.b",
+        "....",
+        "eyJhbGciOiJSUzI1NiJ9.e30",
+        b64json([1, 2]) + ".e30.",
+        b64json("just a string") + ".e30.",
+        "Bearer x.y.z",
+    ):
         await refused(verifier, token)
 
 
 # --- JWKS refresh: rotation and floods ------------------------------------------------------
 
 
-async def test_new_key_is_accepted_without_restart(verifier: JwksVerifier, keys: DevIssuer,
-                                                   counter: FetchCounter) -> None:
+async def test_new_key_is_accepted_without_restart(
+    verifier: JwksVerifier, keys: DevIssuer, counter: FetchCounter
+) -> None:
     old_kid = keys.active_kid
     assert (await verifier.verify(keys.mint("auth0|before")))["sub"] == "auth0|before"
     assert counter.count == 1
@@ -351,12 +378,19 @@ async def test_withdrawn_key_is_refused_after_the_next_refresh(verifier: JwksVer
     await refused(verifier, token)
 
 
-async def test_withdrawn_key_is_refused_once_the_cache_is_old(issuer: DevIssuer, jwks_url: str,
-                                                              keys: DevIssuer) -> None:
+async def test_withdrawn_key_is_refused_once_the_cache_is_old(
+    issuer: DevIssuer, jwks_url: str, keys: DevIssuer
+) -> None:
     """A revoked key must stop working even if nobody ever presents an unknown kid."""
     counter = FetchCounter()
-    v = JwksVerifier(jwks_url=jwks_url, issuer=issuer.issuer, audience=issuer.audience, min_refresh_seconds=1,
-                     max_age_seconds=1, session=counter.session())
+    v = JwksVerifier(
+        jwks_url=jwks_url,
+        issuer=issuer.issuer,
+        audience=issuer.audience,
+        min_refresh_seconds=1,
+        max_age_seconds=1,
+        session=counter.session(),
+    )
     try:
         retiring = keys.add_key(alg="RS256")
         token = keys.mint("auth0|retiring", kid=retiring)
@@ -378,20 +412,27 @@ async def test_default_cache_age_is_bounded(issuer: DevIssuer, jwks_url: str) ->
         await v.aclose()
 
 
-@pytest.mark.parametrize("document", [
-    [], "keys", {"keys": "nope"}, {"keys": [1, "x", None, []]}, {"keys": {"a": 1}},
-    {"keys": [{"kty": "RSA", "kid": "broken"}, {"kty": 5, "kid": "x"}, {"kid": ["list"], "kty": "RSA"}]},
-])
-async def test_malformed_jwks_never_escapes_as_another_error(issuer: DevIssuer, serve: Serve,
-                                                             document: Any) -> None:
+@pytest.mark.parametrize(
+    "document",
+    [
+        [],
+        "keys",
+        {"keys": "nope"},
+        {"keys": [1, "x", None, []]},
+        {"keys": {"a": 1}},
+        {"keys": [{"kty": "RSA", "kid": "broken"}, {"kty": 5, "kid": "x"}, {"kid": ["list"], "kty": "RSA"}]},
+    ],
+)
+async def test_malformed_jwks_never_escapes_as_another_error(issuer: DevIssuer, serve: Serve, document: Any) -> None:
     calls = {"n": 0}
 
     async def handler(request: web.BaseRequest) -> web.StreamResponse:
         calls["n"] += 1
         return web.json_response(issuer.jwks() if calls["n"] == 1 else document)
 
-    v = JwksVerifier(jwks_url=await serve(handler), issuer=issuer.issuer, audience=issuer.audience,
-                     min_refresh_seconds=0)
+    v = JwksVerifier(
+        jwks_url=await serve(handler), issuer=issuer.issuer, audience=issuer.audience, min_refresh_seconds=0
+    )
     try:
         assert (await v.verify(issuer.mint("auth0|first")))["sub"] == "auth0|first"
         await refused(v, issuer.mint("auth0|x", headers={"kid": "unknown"}))  # refresh gets the malformed document
@@ -403,8 +444,9 @@ async def test_malformed_jwks_never_escapes_as_another_error(issuer: DevIssuer, 
 async def test_symmetric_key_in_the_jwks_is_never_used(issuer: DevIssuer, serve: Serve) -> None:
     secret = b"shared-secret-published-by-mistake"
     published = {"keys": [*issuer.jwks()["keys"], {"kty": "oct", "kid": "oct-key", "k": b64url(secret)}]}
-    v = JwksVerifier(jwks_url=await serve(serving(published)), issuer=issuer.issuer, audience=issuer.audience,
-                     min_refresh_seconds=1)
+    v = JwksVerifier(
+        jwks_url=await serve(serving(published)), issuer=issuer.issuer, audience=issuer.audience, min_refresh_seconds=1
+    )
     try:
         for alg in ("HS256", "RS256"):
             signing_input = f"{b64json({'alg': alg, 'kid': 'oct-key'})}.{b64json(claims(issuer))}"
@@ -415,11 +457,15 @@ async def test_symmetric_key_in_the_jwks_is_never_used(issuer: DevIssuer, serve:
         await v.aclose()
 
 
-async def test_refresh_is_rate_limited_within_the_interval(issuer: DevIssuer, jwks_url: str,
-                                                           keys: DevIssuer) -> None:
+async def test_refresh_is_rate_limited_within_the_interval(issuer: DevIssuer, jwks_url: str, keys: DevIssuer) -> None:
     counter = FetchCounter()
-    v = JwksVerifier(jwks_url=jwks_url, issuer=issuer.issuer, audience=issuer.audience, min_refresh_seconds=60,
-                     session=counter.session())
+    v = JwksVerifier(
+        jwks_url=jwks_url,
+        issuer=issuer.issuer,
+        audience=issuer.audience,
+        min_refresh_seconds=60,
+        session=counter.session(),
+    )
     try:
         await v.verify(issuer.mint("auth0|warm"))
         fresh = keys.add_key()
@@ -432,8 +478,9 @@ async def test_refresh_is_rate_limited_within_the_interval(issuer: DevIssuer, jw
         await v.aclose()
 
 
-async def test_flood_of_unknown_kids_is_bounded(verifier: JwksVerifier, issuer: DevIssuer,
-                                                counter: FetchCounter) -> None:
+async def test_flood_of_unknown_kids_is_bounded(
+    verifier: JwksVerifier, issuer: DevIssuer, counter: FetchCounter
+) -> None:
     tokens = [issuer.mint("auth0|flood", headers={"kid": uuid.uuid4().hex}) for _ in range(50)]
     results = await asyncio.gather(*(verifier.verify(t) for t in tokens), return_exceptions=True)
     assert all(isinstance(r, InvalidToken) for r in results), results
@@ -448,8 +495,9 @@ async def test_flood_of_unknown_kids_is_bounded(verifier: JwksVerifier, issuer: 
     assert counter.count == before
 
 
-async def test_flood_while_cold_still_verifies_genuine_tokens(verifier: JwksVerifier, issuer: DevIssuer,
-                                                              counter: FetchCounter) -> None:
+async def test_flood_while_cold_still_verifies_genuine_tokens(
+    verifier: JwksVerifier, issuer: DevIssuer, counter: FetchCounter
+) -> None:
     """A genuine token racing a flood on a cold cache is verified by the single fetch."""
     bogus = [issuer.mint("auth0|flood", headers={"kid": uuid.uuid4().hex}) for _ in range(25)]
     genuine = [issuer.mint(f"auth0|real-{i}") for i in range(25)]
@@ -469,8 +517,9 @@ async def test_issuer_outage_keeps_the_cached_keys(issuer: DevIssuer, serve: Ser
             return web.json_response(published)
         return web.Response(status=503, text="down")
 
-    v = JwksVerifier(jwks_url=await serve(handler), issuer=issuer.issuer, audience=issuer.audience,
-                     min_refresh_seconds=0)
+    v = JwksVerifier(
+        jwks_url=await serve(handler), issuer=issuer.issuer, audience=issuer.audience, min_refresh_seconds=0
+    )
     try:
         assert (await v.verify(issuer.mint("auth0|up")))["sub"] == "auth0|up"
         state["up"] = False
@@ -485,8 +534,9 @@ async def test_jwks_entries_not_for_signing_are_ignored(issuer: DevIssuer, serve
     published = issuer.jwks()
     for k in published["keys"]:
         k["use"] = "enc"
-    v = JwksVerifier(jwks_url=await serve(serving(published)), issuer=issuer.issuer, audience=issuer.audience,
-                     min_refresh_seconds=1)
+    v = JwksVerifier(
+        jwks_url=await serve(serving(published)), issuer=issuer.issuer, audience=issuer.audience, min_refresh_seconds=1
+    )
     try:
         await refused(v, issuer.mint("auth0|enc"))
     finally:

@@ -31,7 +31,7 @@ class Category:
     name: str
 
     @classmethod
-    def from_row(cls, r: dict[str, Any]) -> "Category":
+    def from_row(cls, r: dict[str, Any]) -> Category:
         return cls(id=strawberry.ID(str(r["id"])), name=r["name"])
 
 
@@ -51,10 +51,16 @@ class Integration:
         return [Category.from_row(r) for r in rows if r is not None]
 
     @classmethod
-    def from_row(cls, r: dict[str, Any]) -> "Integration":
-        return cls(id=strawberry.ID(str(r["id"])), name=r["name"], channel=Channel(r["channel"]),
-                   api_key_prefix=r["api_key_prefix"], key_rotated_at=dt.datetime.fromisoformat(r["key_rotated_at"]),
-                   created_at=dt.datetime.fromisoformat(r["created_at"]), category_ids=[str(c) for c in r["category_ids"]])
+    def from_row(cls, r: dict[str, Any]) -> Integration:
+        return cls(
+            id=strawberry.ID(str(r["id"])),
+            name=r["name"],
+            channel=Channel(r["channel"]),
+            api_key_prefix=r["api_key_prefix"],
+            key_rotated_at=dt.datetime.fromisoformat(r["key_rotated_at"]),
+            created_at=dt.datetime.fromisoformat(r["created_at"]),
+            category_ids=[str(c) for c in r["category_ids"]],
+        )
 
 
 @strawberry.type
@@ -71,10 +77,14 @@ class Product:
         return Category.from_row(row) if row else None
 
     @classmethod
-    def from_row(cls, r: dict[str, Any]) -> "Product":
-        return cls(id=strawberry.ID(str(r["id"])), name=r["name"],
-                   commission_rate=Money(amount=Decimal(r["commission_rate"]), currency=r["currency"]),
-                   integration_id=strawberry.ID(str(r["integration_id"])), category_id=str(r["category_id"]))
+    def from_row(cls, r: dict[str, Any]) -> Product:
+        return cls(
+            id=strawberry.ID(str(r["id"])),
+            name=r["name"],
+            commission_rate=Money(amount=Decimal(r["commission_rate"]), currency=r["currency"]),
+            integration_id=strawberry.ID(str(r["integration_id"])),
+            category_id=str(r["category_id"]),
+        )
 
 
 @strawberry.input
@@ -124,20 +134,34 @@ class CatalogueMutation:
     @strawberry.mutation(description="Admins only. The API key is returned once.")
     async def create_integration(self, info: Info[Context, None], input: IntegrationInput) -> IntegrationPayload:
         require_admin(info)
-        body = {"name": input.name, "channel": input.channel.value, "categoryIds": _ids(input.category_ids, "categoryIds")}
+        body = {
+            "name": input.name,
+            "channel": input.channel.value,
+            "categoryIds": _ids(input.category_ids, "categoryIds"),
+        }
         try:
             result = await info.context.call("orders", "POST", "/internal/integrations", json=body)
         except ServiceError as exc:
             return IntegrationPayload(integration=None, api_key=None, errors=user_errors(exc))
-        return IntegrationPayload(integration=Integration.from_row(result["integration"]), api_key=result["api_key"], errors=[])
+        return IntegrationPayload(
+            integration=Integration.from_row(result["integration"]), api_key=result["api_key"], errors=[]
+        )
 
     @strawberry.mutation(description="Admins only.")
-    async def update_integration(self, info: Info[Context, None], id: strawberry.ID,
-                                 input: IntegrationChangeInput) -> IntegrationPayload:
+    async def update_integration(
+        self, info: Info[Context, None], id: strawberry.ID, input: IntegrationChangeInput
+    ) -> IntegrationPayload:
         require_admin(info)
         iid = parse_id(id, "id")
-        body = {k: v for k, v in {"name": input.name, "channel": input.channel.value if input.channel else None,
-                                  "categoryIds": _ids(input.category_ids, "categoryIds")}.items() if v is not None}
+        body = {
+            k: v
+            for k, v in {
+                "name": input.name,
+                "channel": input.channel.value if input.channel else None,
+                "categoryIds": _ids(input.category_ids, "categoryIds"),
+            }.items()
+            if v is not None
+        }
         try:
             row = await info.context.call("orders", "PATCH", f"/internal/integrations/{iid}", json=body)
         except ServiceError as exc:
@@ -152,4 +176,6 @@ class CatalogueMutation:
             result = await info.context.call("orders", "POST", f"/internal/integrations/{iid}/rotate-key")
         except ServiceError as exc:
             return IntegrationPayload(integration=None, api_key=None, errors=user_errors(exc))
-        return IntegrationPayload(integration=Integration.from_row(result["integration"]), api_key=result["api_key"], errors=[])
+        return IntegrationPayload(
+            integration=Integration.from_row(result["integration"]), api_key=result["api_key"], errors=[]
+        )

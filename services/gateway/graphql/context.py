@@ -30,9 +30,14 @@ def _batch_loader(client: ServiceClient, viewer: Viewer, kind: str) -> Loader:
 
     async def load(keys: list[str]) -> list[Row | None]:
         try:
-            rows: list[Row] = await client.call("POST", f"/internal/{kind}/batch", org_id=viewer.org_id,
-                                                subject=viewer.subject, role=viewer.role,
-                                                json={"ids": list(dict.fromkeys(keys))})
+            rows: list[Row] = await client.call(
+                "POST",
+                f"/internal/{kind}/batch",
+                org_id=viewer.org_id,
+                subject=viewer.subject,
+                role=viewer.role,
+                json={"ids": list(dict.fromkeys(keys))},
+            )
         except Unavailable:
             raise unavailable() from None
         by_id = {str(r["id"]): r for r in rows}
@@ -52,8 +57,11 @@ class Context:
     loaders: dict[tuple[ServiceName, str], Loader] = field(default_factory=dict)
 
     def client(self, service: ServiceName) -> ServiceClient:
-        clients: dict[ServiceName, ServiceClient] = {"orders": self.orders, "insights": self.insights,
-                                                     "reports": self.reports}
+        clients: dict[ServiceName, ServiceClient] = {
+            "orders": self.orders,
+            "insights": self.insights,
+            "reports": self.reports,
+        }
         return clients[service]
 
     def loader(self, service: ServiceName, kind: str) -> Loader:
@@ -68,8 +76,9 @@ class Context:
     async def call(self, service: ServiceName, method: str, path: str, **kw: Any) -> Any:
         """A call to `service` as the viewer (their organisation, subject and role travel in the token)."""
         try:
-            return await self.client(service).call(method, path, org_id=self.viewer.org_id,
-                                                   subject=self.viewer.subject, role=self.viewer.role, **kw)
+            return await self.client(service).call(
+                method, path, org_id=self.viewer.org_id, subject=self.viewer.subject, role=self.viewer.role, **kw
+            )
         except Unavailable:
             raise unavailable() from None
 

@@ -21,7 +21,9 @@ class CustomerKind(Enum):
     ANONYMOUS = "anonymous"
 
 
-@strawberry.type(description="A generic customer (identified by email) or an anonymous one (shown by a stable word name).")
+@strawberry.type(
+    description="A generic customer (identified by email) or an anonymous one (shown by a stable word name)."
+)
 class Customer:
     id: strawberry.ID
     kind: CustomerKind
@@ -32,10 +34,16 @@ class Customer:
     last_seen: dt.datetime
 
     @classmethod
-    def from_row(cls, r: dict[str, Any]) -> "Customer":
-        return cls(id=strawberry.ID(str(r["id"])), kind=CustomerKind(r["kind"]), email=r["email"],
-                   display_name=r["display_name"], channel=r["channel"],
-                   first_seen=dt.datetime.fromisoformat(r["first_seen"]), last_seen=dt.datetime.fromisoformat(r["last_seen"]))
+    def from_row(cls, r: dict[str, Any]) -> Customer:
+        return cls(
+            id=strawberry.ID(str(r["id"])),
+            kind=CustomerKind(r["kind"]),
+            email=r["email"],
+            display_name=r["display_name"],
+            channel=r["channel"],
+            first_seen=dt.datetime.fromisoformat(r["first_seen"]),
+            last_seen=dt.datetime.fromisoformat(r["last_seen"]),
+        )
 
 
 @strawberry.type
@@ -65,10 +73,16 @@ class CustomerProfile(Customer):
     @strawberry.field
     async def timeline(self, info: Info[Context, None]) -> list[TimelineEvent]:
         rows = await info.context.call("orders", "GET", f"/internal/customers/{self.id}/timeline")
-        return [TimelineEvent(at=dt.datetime.fromisoformat(r["at"]), kind=r["kind"],
-                              integration_id=strawberry.ID(str(r["integration_id"])) if r["integration_id"] else None,
-                              order_id=strawberry.ID(str(r["order_id"])) if r["order_id"] else None, detail=r["detail"])
-                for r in rows]
+        return [
+            TimelineEvent(
+                at=dt.datetime.fromisoformat(r["at"]),
+                kind=r["kind"],
+                integration_id=strawberry.ID(str(r["integration_id"])) if r["integration_id"] else None,
+                order_id=strawberry.ID(str(r["order_id"])) if r["order_id"] else None,
+                detail=r["detail"],
+            )
+            for r in rows
+        ]
 
 
 @strawberry.type
@@ -110,8 +124,13 @@ class CustomerFilterInput:
 @strawberry.type
 class CustomersQuery:
     @strawberry.field
-    async def customers(self, info: Info[Context, None], filter: CustomerFilterInput | None = None, first: int = 50,
-                        after: str | None = None) -> CustomerConnection:
+    async def customers(
+        self,
+        info: Info[Context, None],
+        filter: CustomerFilterInput | None = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> CustomerConnection:
         check_page(first, info.context.settings.max_page_size)
         body = {"filter": filter.to_json() if filter else {}, "first": first, "after": after}
         try:
@@ -119,8 +138,10 @@ class CustomersQuery:
         except ServiceError as exc:
             raise from_service(exc) from None
         edges = [CustomerEdge(cursor=r["cursor"], node=Customer.from_row(r)) for r in page["rows"]]
-        return CustomerConnection(edges=edges, page_info=PageInfo(has_next_page=page["has_next_page"],
-                                                                  end_cursor=edges[-1].cursor if edges else None))
+        return CustomerConnection(
+            edges=edges,
+            page_info=PageInfo(has_next_page=page["has_next_page"], end_cursor=edges[-1].cursor if edges else None),
+        )
 
     @strawberry.field
     async def customer(self, info: Info[Context, None], id: strawberry.ID) -> CustomerProfile | None:
@@ -133,11 +154,20 @@ class CustomersQuery:
             raise from_service(exc) from None
         base = Customer.from_row(r)
         return CustomerProfile(
-            **{f: getattr(base, f) for f in ("id", "kind", "email", "display_name", "channel", "first_seen", "last_seen")},
-            integrations_visited=[IntegrationVisit(
-                integration_id=strawberry.ID(str(v["integration_id"])), integration_name=v["integration_name"],
-                first_seen=dt.datetime.fromisoformat(v["first_seen"]), last_seen=dt.datetime.fromisoformat(v["last_seen"]),
-                visits=v["visits"]) for v in r["visits"]],
-            orders_count=r["orders"], successful_orders_count=r["successful_orders"])
-
-
+            **{
+                f: getattr(base, f)
+                for f in ("id", "kind", "email", "display_name", "channel", "first_seen", "last_seen")
+            },
+            integrations_visited=[
+                IntegrationVisit(
+                    integration_id=strawberry.ID(str(v["integration_id"])),
+                    integration_name=v["integration_name"],
+                    first_seen=dt.datetime.fromisoformat(v["first_seen"]),
+                    last_seen=dt.datetime.fromisoformat(v["last_seen"]),
+                    visits=v["visits"],
+                )
+                for v in r["visits"]
+            ],
+            orders_count=r["orders"],
+            successful_orders_count=r["successful_orders"],
+        )

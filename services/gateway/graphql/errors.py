@@ -17,8 +17,11 @@ from shared.errors import ErrorCode
 
 # strawberry registers the enum on the class itself and returns it unchanged, so `ErrorCode` stays the
 # shared enum (one set of names, typed for mypy) and is also the schema's `ErrorCode` type.
-strawberry.enum(ErrorCode, name="ErrorCode",
-                description="Why a request or a mutation was refused; the same codes as the REST API's.")
+strawberry.enum(
+    ErrorCode,
+    name="ErrorCode",
+    description="Why a request or a mutation was refused; the same codes as the REST API's.",
+)
 
 __all__ = ["ErrorCode", "PublicError", "UserError", "from_service", "user_errors"]
 
@@ -45,5 +48,7 @@ class UserError:
 
 def user_errors(exc: ServiceError) -> list[UserError]:
     if exc.errors:
-        return [UserError(field=e.get("field"), code=exc.code, message=e.get("message", exc.message)) for e in exc.errors]
+        return [
+            UserError(field=e.get("field"), code=exc.code, message=e.get("message", exc.message)) for e in exc.errors
+        ]
     return [UserError(field=exc.field, code=exc.code, message=exc.message)]

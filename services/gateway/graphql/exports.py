@@ -42,9 +42,14 @@ class ExportPayload:
 @strawberry.type
 class ExportsMutation:
     @strawberry.mutation(description="A download link for the rows of the list with this filter.")
-    async def request_export(self, info: Info[Context, None], kind: ExportKind, format: ExportFormat,
-                             order_filter: OrderFilterInput | None = None,
-                             customer_filter: CustomerFilterInput | None = None) -> ExportPayload:
+    async def request_export(
+        self,
+        info: Info[Context, None],
+        kind: ExportKind,
+        format: ExportFormat,
+        order_filter: OrderFilterInput | None = None,
+        customer_filter: CustomerFilterInput | None = None,
+    ) -> ExportPayload:
         ctx = info.context
         if kind is ExportKind.ORDERS:
             filter_json = order_filter.to_json() if order_filter else {}
@@ -60,6 +65,7 @@ class ExportsMutation:
                 if e.field and e.field.startswith("filter."):
                     e.field = ("orderFilter." if kind is ExportKind.ORDERS else "customerFilter.") + e.field[7:]
             return ExportPayload(url=None, expires_at=None, errors=errors)
-        token, expires = export_links.issue(ctx.settings.export_token_secret, viewer=ctx.viewer, kind=kind.value,
-                                            fmt=format.value, filter=filter_json)
+        token, expires = export_links.issue(
+            ctx.settings.export_token_secret, viewer=ctx.viewer, kind=kind.value, fmt=format.value, filter=filter_json
+        )
         return ExportPayload(url=f"{ctx.settings.gateway_public_url}/exports/{token}", expires_at=expires, errors=[])

@@ -32,7 +32,9 @@ class OrderStatus(Enum):
     FAILED = "FAILED"
 
 
-@strawberry.enum(description="Commission: NA (shown N/A) unless the order is SUCCESSFUL; then PENDING until the provider pays.")
+@strawberry.enum(
+    description="Commission: NA (shown N/A) unless the order is SUCCESSFUL; then PENDING until the provider pays."
+)
 class CommStatus(Enum):
     NA = "N/A"
     PENDING = "PENDING"
@@ -55,8 +57,9 @@ class Order:
     # Relations that came with the page (see `orders`); others load through the DataLoaders.
     related: strawberry.Private[dict[OrderRelation, dict[str, Any] | None]] = dataclasses.field(default_factory=dict)
 
-    def _relation(self, info: Info[Context, None], relation: OrderRelation, key: str,
-                  build: Callable[[dict[str, Any]], T]) -> Any:
+    def _relation(
+        self, info: Info[Context, None], relation: OrderRelation, key: str, build: Callable[[dict[str, Any]], T]
+    ) -> Any:
         """The related object, synchronously when prefetched (no task per row), else an awaitable."""
         if relation in self.related:
             row = self.related[relation]
@@ -85,13 +88,20 @@ class Order:
         return self._relation(info, OrderRelation.PRODUCT, self.product_id, Product.from_row)
 
     @classmethod
-    def from_row(cls, r: dict[str, Any]) -> "Order":
-        return cls(id=strawberry.ID(str(r["id"])), external_ref=r["external_ref"], status=OrderStatus(r["status"]),
-                   comm_status=CommStatus(r["comm_status"]),
-                   commission=Money(amount=Decimal(r["commission_amount"]), currency=r["currency"]),
-                   created_at=dt.datetime.fromisoformat(r["created_at"]), updated_at=dt.datetime.fromisoformat(r["updated_at"]),
-                   customer_id=str(r["customer_id"]), integration_id=str(r["integration_id"]),
-                   category_id=str(r["category_id"]), product_id=str(r["product_id"]))
+    def from_row(cls, r: dict[str, Any]) -> Order:
+        return cls(
+            id=strawberry.ID(str(r["id"])),
+            external_ref=r["external_ref"],
+            status=OrderStatus(r["status"]),
+            comm_status=CommStatus(r["comm_status"]),
+            commission=Money(amount=Decimal(r["commission_amount"]), currency=r["currency"]),
+            created_at=dt.datetime.fromisoformat(r["created_at"]),
+            updated_at=dt.datetime.fromisoformat(r["updated_at"]),
+            customer_id=str(r["customer_id"]),
+            integration_id=str(r["integration_id"]),
+            category_id=str(r["category_id"]),
+            product_id=str(r["product_id"]),
+        )
 
 
 def _selected_names(selections: Iterable[Any]) -> set[str]:
@@ -132,7 +142,9 @@ class OrderConnection:
         return [e.node for e in self.edges]
 
 
-@strawberry.type(description="The Orders header. Every number drills down: `orders` with the same filter lists its rows.")
+@strawberry.type(
+    description="The Orders header. Every number drills down: `orders` with the same filter lists its rows."
+)
 class OrdersSummary:
     total_orders: int
     successful_orders: int
@@ -180,17 +192,27 @@ class CommissionPayload:
 
 def _change(r: dict[str, Any]) -> CommissionChange:
     return CommissionChange(
-        from_status=OrderStatus(r["from_status"]) if r["from_status"] else None, to_status=OrderStatus(r["to_status"]),
-        from_comm_status=CommStatus(r["from_comm"]) if r["from_comm"] else None, to_comm_status=CommStatus(r["to_comm"]),
-        amount=Money(amount=Decimal(r["amount"]), currency=r["currency"]), source=r["source"], actor=r["actor"],
-        occurred_at=dt.datetime.fromisoformat(r["occurred_at"]))
+        from_status=OrderStatus(r["from_status"]) if r["from_status"] else None,
+        to_status=OrderStatus(r["to_status"]),
+        from_comm_status=CommStatus(r["from_comm"]) if r["from_comm"] else None,
+        to_comm_status=CommStatus(r["to_comm"]),
+        amount=Money(amount=Decimal(r["amount"]), currency=r["currency"]),
+        source=r["source"],
+        actor=r["actor"],
+        occurred_at=dt.datetime.fromisoformat(r["occurred_at"]),
+    )
 
 
 @strawberry.type
 class OrdersQuery:
     @strawberry.field
-    async def orders(self, info: Info[Context, None], filter: OrderFilterInput | None = None, first: int = 50,
-                     after: str | None = None) -> OrderConnection:
+    async def orders(
+        self,
+        info: Info[Context, None],
+        filter: OrderFilterInput | None = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> OrderConnection:
         check_page(first, info.context.settings.max_page_size)
         # Relations selected anywhere below come with the page (`expand`), one query each in the service.
         selected = _selected_names(info.selected_fields)
@@ -206,8 +228,10 @@ class OrdersQuery:
             order = Order.from_row(r)
             order.related = {rel: rows_by_id.get(str(r[f"{rel.value}_id"])) for rel, rows_by_id in by_id.items()}
             edges.append(OrderEdge(cursor=r["cursor"], node=order))
-        return OrderConnection(edges=edges, page_info=PageInfo(has_next_page=page["has_next_page"],
-                                                               end_cursor=edges[-1].cursor if edges else None))
+        return OrderConnection(
+            edges=edges,
+            page_info=PageInfo(has_next_page=page["has_next_page"], end_cursor=edges[-1].cursor if edges else None),
+        )
 
     @strawberry.field
     async def order(self, info: Info[Context, None], id: strawberry.ID) -> Order | None:
@@ -222,22 +246,31 @@ class OrdersQuery:
     @strawberry.field
     async def orders_summary(self, info: Info[Context, None], filter: OrderFilterInput | None = None) -> OrdersSummary:
         try:
-            s = await info.context.call("orders", "POST", "/internal/orders/summary",
-                                        json={"filter": filter.to_json() if filter else {}})
+            s = await info.context.call(
+                "orders", "POST", "/internal/orders/summary", json={"filter": filter.to_json() if filter else {}}
+            )
         except ServiceError as exc:
             raise from_service(exc) from None
         return OrdersSummary(
-            total_orders=s["total_orders"], successful_orders=s["successful_orders"], pending_orders=s["pending_orders"],
+            total_orders=s["total_orders"],
+            successful_orders=s["successful_orders"],
+            pending_orders=s["pending_orders"],
             failed_orders=s["failed_orders"],
-            commission_pending=[Money(amount=Decimal(m["amount"]), currency=m["currency"]) for m in s["commission_pending"]],
-            commission_paid=[Money(amount=Decimal(m["amount"]), currency=m["currency"]) for m in s["commission_paid"]])
+            commission_pending=[
+                Money(amount=Decimal(m["amount"]), currency=m["currency"]) for m in s["commission_pending"]
+            ],
+            commission_paid=[Money(amount=Decimal(m["amount"]), currency=m["currency"]) for m in s["commission_paid"]],
+        )
 
 
 @strawberry.type
 class OrdersMutation:
-    @strawberry.mutation(description="Admins only. Confirm a commission as paid (SUCCESSFUL) or correct a pending amount.")
-    async def update_commission_status(self, info: Info[Context, None], order_id: strawberry.ID, comm_status: CommStatus,
-                                       amount: Decimal | None = None) -> CommissionPayload:
+    @strawberry.mutation(
+        description="Admins only. Confirm a commission as paid (SUCCESSFUL) or correct a pending amount."
+    )
+    async def update_commission_status(
+        self, info: Info[Context, None], order_id: strawberry.ID, comm_status: CommStatus, amount: Decimal | None = None
+    ) -> CommissionPayload:
         require_admin(info)
         oid = parse_id(order_id, "orderId")
         body: dict[str, Any] = {"commStatus": comm_status.value}

@@ -36,9 +36,15 @@ class Organisation:
     time_zone: str
 
     @classmethod
-    def from_row(cls, r: dict[str, Any]) -> "Organisation":
-        return cls(id=strawberry.ID(str(r["id"])), name=r["name"], marketplace_url=r["marketplace_url"],
-                   primary_colour=r["primary_colour"], base_currency=r["base_currency"], time_zone=r["time_zone"])
+    def from_row(cls, r: dict[str, Any]) -> Organisation:
+        return cls(
+            id=strawberry.ID(str(r["id"])),
+            name=r["name"],
+            marketplace_url=r["marketplace_url"],
+            primary_colour=r["primary_colour"],
+            base_currency=r["base_currency"],
+            time_zone=r["time_zone"],
+        )
 
 
 @strawberry.type
@@ -50,9 +56,14 @@ class Member:
     created_at: dt.datetime
 
     @classmethod
-    def from_row(cls, r: dict[str, Any]) -> "Member":
-        return cls(id=strawberry.ID(str(r["id"])), email=r["email"], role=Role(r["role"]),
-                   status=MemberStatus(r["status"]), created_at=dt.datetime.fromisoformat(r["created_at"]))
+    def from_row(cls, r: dict[str, Any]) -> Member:
+        return cls(
+            id=strawberry.ID(str(r["id"])),
+            email=r["email"],
+            role=Role(r["role"]),
+            status=MemberStatus(r["status"]),
+            created_at=dt.datetime.fromisoformat(r["created_at"]),
+        )
 
 
 @strawberry.type
@@ -102,8 +113,14 @@ class OrganisationQuery:
     @strawberry.field
     def me(self, info: Info[Context, None]) -> Me:
         v = info.context.viewer
-        return Me(subject=v.subject, email=v.email, role=Role(v.role), member_id=strawberry.ID(v.member_id),
-                  organisation_id=strawberry.ID(v.org_id), organisation_name=v.org_name)
+        return Me(
+            subject=v.subject,
+            email=v.email,
+            role=Role(v.role),
+            member_id=strawberry.ID(v.member_id),
+            organisation_id=strawberry.ID(v.org_id),
+            organisation_name=v.org_name,
+        )
 
     @strawberry.field
     async def organisation(self, info: Info[Context, None]) -> Organisation:
@@ -116,12 +133,22 @@ class OrganisationQuery:
 
 @strawberry.type
 class OrganisationMutation:
-    @strawberry.mutation(description="Admins only. Partner name, marketplace URL, primary colour, base currency, time zone.")
+    @strawberry.mutation(
+        description="Admins only. Partner name, marketplace URL, primary colour, base currency, time zone."
+    )
     async def update_settings(self, info: Info[Context, None], input: SettingsInput) -> SettingsPayload:
         require_admin(info)
-        body = {k: v for k, v in {"name": input.name, "marketplaceUrl": input.marketplace_url,
-                                  "primaryColour": input.primary_colour, "baseCurrency": input.base_currency,
-                                  "timeZone": input.time_zone}.items() if v is not None}
+        body = {
+            k: v
+            for k, v in {
+                "name": input.name,
+                "marketplaceUrl": input.marketplace_url,
+                "primaryColour": input.primary_colour,
+                "baseCurrency": input.base_currency,
+                "timeZone": input.time_zone,
+            }.items()
+            if v is not None
+        }
         try:
             row = await info.context.call("orders", "PATCH", "/internal/organisation", json=body)
         except ServiceError as exc:
@@ -132,8 +159,9 @@ class OrganisationMutation:
     async def invite_member(self, info: Info[Context, None], email: str, role: Role = Role.MEMBER) -> MemberPayload:
         require_admin(info)
         try:
-            row = await info.context.call("orders", "POST", "/internal/members",
-                                          json={"email": email, "role": role.value})
+            row = await info.context.call(
+                "orders", "POST", "/internal/members", json={"email": email, "role": role.value}
+            )
         except ServiceError as exc:
             return MemberPayload(member=None, errors=user_errors(exc))
         return MemberPayload(member=Member.from_row(row), errors=[])

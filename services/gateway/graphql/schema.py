@@ -6,8 +6,16 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import (AddValidationRules, DisableIntrospection, MaskErrors, MaxAliasesLimiter,
-                                   MaxTokensLimiter, ParserCache, QueryDepthLimiter, ValidationCache)
+from strawberry.extensions import (
+    AddValidationRules,
+    DisableIntrospection,
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
 from strawberry.tools import merge_types
 
 from services.gateway.graphql.catalogue import CatalogueMutation, CatalogueQuery
@@ -42,8 +50,10 @@ def build_schema(production: bool) -> strawberry.Schema:
     # The limiters' validation rules are classes made when a limiter is constructed, and the
     # validation cache is keyed by the rule classes: build them once per schema, not per request,
     # or no validation is ever served from the cache.
-    limit_rules = [*QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
-                   *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules]
+    limit_rules = [
+        *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
+    ]
     extensions: list[Any] = [
         lambda: AddValidationRules(limit_rules),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
@@ -53,6 +63,8 @@ def build_schema(production: bool) -> strawberry.Schema:
         lambda: ValidationCache(maxsize=512),
     ]
     if production:
-        extensions += [DisableIntrospection,
-                       lambda: MaskErrors(should_mask_error=_should_mask, error_message="Internal error")]
+        extensions += [
+            DisableIntrospection,
+            lambda: MaskErrors(should_mask_error=_should_mask, error_message="Internal error"),
+        ]
     return strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions)

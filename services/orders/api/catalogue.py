@@ -6,9 +6,9 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.routing import Route
 
-from shared.errors import NotFound
 from services.orders.repository import catalogue
 from shared.db import system_tx
+from shared.errors import NotFound
 from shared.service.endpoint import Call, TenantCall, system_endpoint, tenant_endpoint
 
 MAX_BATCH = 500
@@ -56,15 +56,23 @@ async def integrations_batch(call: TenantCall) -> Any:
 @tenant_endpoint(admin=True)
 async def create_integration(call: TenantCall) -> Any:
     body = call.parse(NewIntegration)
-    integration, key = await catalogue.create_integration(call.conn, call.org_id, body.name, body.channel, body.category_ids)
+    integration, key = await catalogue.create_integration(
+        call.conn, call.org_id, body.name, body.channel, body.category_ids
+    )
     return {"integration": integration, "api_key": key}
 
 
 @tenant_endpoint(admin=True)
 async def update_integration(call: TenantCall) -> Any:
     body = call.parse(IntegrationChange)
-    return await catalogue.update_integration(call.conn, call.org_id, call.path_uuid("integration_id"), name=body.name,
-                                              channel=body.channel, category_ids=body.category_ids)
+    return await catalogue.update_integration(
+        call.conn,
+        call.org_id,
+        call.path_uuid("integration_id"),
+        name=body.name,
+        channel=body.channel,
+        category_ids=body.category_ids,
+    )
 
 
 @tenant_endpoint(admin=True)

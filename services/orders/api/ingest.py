@@ -6,7 +6,7 @@ organisation and integration come from the key, never from the request body.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 from uuid import UUID
@@ -15,11 +15,11 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, mode
 from starlette.routing import Route
 
 from services.orders.domain.commission import Status
-from shared.errors import DomainError, ErrorCode, Unauthenticated
 from services.orders.repository import catalogue, customers
 from services.orders.service import customers as customer_service
 from services.orders.service import orders as order_service
 from shared.db import system_tx, tenant_tx
+from shared.errors import DomainError, ErrorCode, Unauthenticated
 from shared.http import JSON
 from shared.service.endpoint import Call, system_endpoint
 
@@ -30,7 +30,7 @@ class CustomerRef(BaseModel):
     anonymous_id: str | None = Field(default=None, alias="anonymousId", min_length=1, max_length=200)
 
     @model_validator(mode="after")
-    def _one(self) -> "CustomerRef":
+    def _one(self) -> CustomerRef:
         if not self.email and not self.anonymous_id:
             raise ValueError("give an email or an anonymousId")
         return self
@@ -53,8 +53,8 @@ class NewOrder(BaseModel):
     channel: str | None = Field(default=None, max_length=50)
 
     @model_validator(mode="after")
-    def _not_future(self) -> "NewOrder":
-        if self.occurred_at and self.occurred_at > datetime.now(timezone.utc) + timedelta(minutes=5):
+    def _not_future(self) -> NewOrder:
+        if self.occurred_at and self.occurred_at > datetime.now(UTC) + timedelta(minutes=5):
             raise ValueError("occurredAt must not be in the future")
         return self
 
@@ -84,11 +84,19 @@ async def create_order(call: Call) -> Any:
     body = call.parse(NewOrder)
     async with tenant_tx(call.pool, org_id) as conn:
         order, created = await order_service.create(
-            conn, org_id, integration_id, external_ref=body.external_ref, product_id=body.product_id,
-            email=str(body.customer.email) if body.customer.email else None, anonymous_id=body.customer.anonymous_id,
-            status=body.status, amount=body.commission.amount if body.commission else None,
-            currency=body.commission.currency if body.commission else None, created_at=body.occurred_at,
-            channel=body.channel)
+            conn,
+            org_id,
+            integration_id,
+            external_ref=body.external_ref,
+            product_id=body.product_id,
+            email=str(body.customer.email) if body.customer.email else None,
+            anonymous_id=body.customer.anonymous_id,
+            status=body.status,
+            amount=body.commission.amount if body.commission else None,
+            currency=body.commission.currency if body.commission else None,
+            created_at=body.occurred_at,
+            channel=body.channel,
+        )
     return JSON({"order": order, "created": created}, status_code=201 if created else 200)
 
 
@@ -100,8 +108,14 @@ async def identify(call: Call) -> Any:
         raise DomainError(ErrorCode.IDENTITY_REQUIRED, "give an email or an anonymousId", "anonymousId")
     async with tenant_tx(call.pool, org_id) as conn:
         customer_id = await customer_service.identify(
-            conn, org_id, email=str(body.email) if body.email else None, anonymous_id=body.anonymous_id,
-            integration_id=integration_id, channel=body.channel, seen_at=datetime.now(timezone.utc))
+            conn,
+            org_id,
+            email=str(body.email) if body.email else None,
+            anonymous_id=body.anonymous_id,
+            integration_id=integration_id,
+            channel=body.channel,
+            seen_at=datetime.now(UTC),
+        )
         profile = await customers.profile(conn, org_id, customer_id)
     return {"customer": profile}
 

@@ -78,8 +78,9 @@ async def summary(call: TenantCall) -> Any:
 async def manual_commission(call: TenantCall) -> Any:
     """An admin confirms (or corrects the amount of) a commission from the dashboard."""
     body = call.parse(ManualCommission)
-    order, changed = await commission.set_by_hand(call.conn, call.org_id, call.path_uuid("order_id"), body.comm_status,
-                                                  body.amount, call.actor)
+    order, changed = await commission.set_by_hand(
+        call.conn, call.org_id, call.path_uuid("order_id"), body.comm_status, body.amount, call.actor
+    )
     return {"order": order, "changed": changed}
 
 
@@ -93,8 +94,7 @@ class ExportRequest(BaseModel):
     filter: dict[str, Any] = Field(default_factory=dict)
 
 
-_MEDIA = {"csv": "text/csv; charset=utf-8",
-          "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+_MEDIA = {"csv": "text/csv; charset=utf-8", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
 @org_endpoint()
@@ -110,10 +110,14 @@ async def export(call: OrgCall) -> Any:
         query = export_queries.orders_query(call.org_id, call.parse(OrderFilter, body.filter, "filter."), tz)
     else:
         query = export_queries.customers_query(call.org_id, call.parse(CustomerFilter, body.filter, "filter."), tz)
-    stream = (exports.stream_csv(call.pool, call.org_id, query) if fmt == "csv"
-              else exports.stream_xlsx(call.pool, call.org_id, query, kind))
-    return StreamingResponse(stream, media_type=_MEDIA[fmt],
-                             headers={"content-disposition": f'attachment; filename="{kind}.{fmt}"'})
+    stream = (
+        exports.stream_csv(call.pool, call.org_id, query)
+        if fmt == "csv"
+        else exports.stream_xlsx(call.pool, call.org_id, query, kind)
+    )
+    return StreamingResponse(
+        stream, media_type=_MEDIA[fmt], headers={"content-disposition": f'attachment; filename="{kind}.{fmt}"'}
+    )
 
 
 routes = [

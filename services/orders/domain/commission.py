@@ -59,13 +59,20 @@ def check_consistent(status: Status, comm: CommStatus) -> None:
 
 # Forward moves only: (status, comm) pairs reachable from each state.
 _REACHABLE: dict[tuple[Status, CommStatus], frozenset[tuple[Status, CommStatus]]] = {
-    (Status.PENDING, CommStatus.NA): frozenset({
-        (Status.PENDING, CommStatus.NA), (Status.FAILED, CommStatus.NA),
-        (Status.SUCCESSFUL, CommStatus.PENDING), (Status.SUCCESSFUL, CommStatus.SUCCESSFUL),
-    }),
-    (Status.SUCCESSFUL, CommStatus.PENDING): frozenset({
-        (Status.SUCCESSFUL, CommStatus.PENDING), (Status.SUCCESSFUL, CommStatus.SUCCESSFUL),
-    }),
+    (Status.PENDING, CommStatus.NA): frozenset(
+        {
+            (Status.PENDING, CommStatus.NA),
+            (Status.FAILED, CommStatus.NA),
+            (Status.SUCCESSFUL, CommStatus.PENDING),
+            (Status.SUCCESSFUL, CommStatus.SUCCESSFUL),
+        }
+    ),
+    (Status.SUCCESSFUL, CommStatus.PENDING): frozenset(
+        {
+            (Status.SUCCESSFUL, CommStatus.PENDING),
+            (Status.SUCCESSFUL, CommStatus.SUCCESSFUL),
+        }
+    ),
     (Status.SUCCESSFUL, CommStatus.SUCCESSFUL): frozenset({(Status.SUCCESSFUL, CommStatus.SUCCESSFUL)}),
     (Status.FAILED, CommStatus.NA): frozenset({(Status.FAILED, CommStatus.NA)}),
 }

@@ -11,12 +11,38 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 _HEX = re.compile(r"^#[0-9A-Fa-f]{6}$")
 # ISO 4217 codes the platform accepts; amounts are never converted between them.
-CURRENCIES = frozenset({"GBP", "EUR", "USD", "CHF", "SEK", "NOK", "DKK", "PLN", "CZK", "AUD", "CAD", "NZD", "JPY", "SGD", "HKD", "ZAR", "AED", "INR"})
+CURRENCIES = frozenset(
+    {
+        "GBP",
+        "EUR",
+        "USD",
+        "CHF",
+        "SEK",
+        "NOK",
+        "DKK",
+        "PLN",
+        "CZK",
+        "AUD",
+        "CAD",
+        "NZD",
+        "JPY",
+        "SGD",
+        "HKD",
+        "ZAR",
+        "AED",
+        "INR",
+    }
+)
 
 
 def _url(value: str) -> str:
     parts = urlsplit(value)
-    if parts.scheme not in ("https", "http") or not parts.hostname or "." not in parts.hostname and parts.hostname != "localhost":
+    if (
+        parts.scheme not in ("https", "http")
+        or not parts.hostname
+        or ("." not in parts.hostname
+        and parts.hostname != "localhost")
+    ):
         raise ValueError("must be an absolute http(s) URL with a host name")
     if len(value) > 2000:
         raise ValueError("must be at most 2000 characters")

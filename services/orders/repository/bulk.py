@@ -26,10 +26,34 @@ LOAD_LOCK = 7_421_101
 # PostgreSQL's timestamp origin, 2000-01-01T00:00:00Z, in epoch seconds.
 PG_EPOCH = 946_684_800.0
 
-ORDER_COLUMNS = ("id", "org_id", "integration_id", "product_id", "category_id", "provider_id", "customer_id",
-                 "external_ref", "status", "comm_status", "commission_amount", "currency", "created_at", "updated_at")
-CUSTOMER_COLUMNS = ("id", "org_id", "kind", "email", "anonymous_id", "display_name", "channel", "first_seen",
-                    "last_seen", "created_at")
+ORDER_COLUMNS = (
+    "id",
+    "org_id",
+    "integration_id",
+    "product_id",
+    "category_id",
+    "provider_id",
+    "customer_id",
+    "external_ref",
+    "status",
+    "comm_status",
+    "commission_amount",
+    "currency",
+    "created_at",
+    "updated_at",
+)
+CUSTOMER_COLUMNS = (
+    "id",
+    "org_id",
+    "kind",
+    "email",
+    "anonymous_id",
+    "display_name",
+    "channel",
+    "first_seen",
+    "last_seen",
+    "created_at",
+)
 VISIT_COLUMNS = ("org_id", "customer_id", "integration_id", "first_seen", "last_seen", "visits")
 
 # Tables whose planner statistics a load makes stale: analyzed at its end rather than whenever autovacuum gets to them.
@@ -50,65 +74,138 @@ async def lock_bulk_loads(conn: asyncpg.Connection) -> None:
 # --- catalogue rows with the loader's own timestamps ---------------------------------------
 # The service's create_* functions stamp rows with now(); a generated history needs its own times.
 
-async def insert_organisation(conn: asyncpg.Connection, org_id: UUID, name: str, *, marketplace_url: str,
-                              primary_colour: str, base_currency: str, time_zone: str, created: datetime) -> None:
+
+async def insert_organisation(
+    conn: asyncpg.Connection,
+    org_id: UUID,
+    name: str,
+    *,
+    marketplace_url: str,
+    primary_colour: str,
+    base_currency: str,
+    time_zone: str,
+    created: datetime,
+) -> None:
     await conn.execute(
         "INSERT INTO organisations (id, name, marketplace_url, primary_colour, base_currency, time_zone, created_at,"
         " updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
-        org_id, name, marketplace_url, primary_colour, base_currency, time_zone, created)
+        org_id,
+        name,
+        marketplace_url,
+        primary_colour,
+        base_currency,
+        time_zone,
+        created,
+    )
 
 
-async def insert_member(conn: asyncpg.Connection, org_id: UUID, subject: str, email: str, role: str,
-                        created: datetime, invited_by: UUID | None = None) -> UUID:
+async def insert_member(
+    conn: asyncpg.Connection,
+    org_id: UUID,
+    subject: str,
+    email: str,
+    role: str,
+    created: datetime,
+    invited_by: UUID | None = None,
+) -> UUID:
     """An active team member (no invitation to accept); returns its id."""
     member_id: UUID = await conn.fetchval(
         "INSERT INTO members (org_id, subject, email, role, status, invited_by, created_at)"
         " VALUES ($1, $2, $3, $4, 'active', $5, $6) RETURNING id",
-        org_id, subject, email, role, invited_by, created)
+        org_id,
+        subject,
+        email,
+        role,
+        invited_by,
+        created,
+    )
     return member_id
 
 
 async def insert_category(conn: asyncpg.Connection, org_id: UUID, name: str, created: datetime) -> UUID:
     category_id: UUID = await conn.fetchval(
-        "INSERT INTO categories (org_id, name, created_at) VALUES ($1, $2, $3) RETURNING id", org_id, name, created)
+        "INSERT INTO categories (org_id, name, created_at) VALUES ($1, $2, $3) RETURNING id", org_id, name, created
+    )
     return category_id
 
 
-async def insert_provider(conn: asyncpg.Connection, org_id: UUID, public_id: str, name: str, webhook_secret: str,
-                          created: datetime) -> UUID:
+async def insert_provider(
+    conn: asyncpg.Connection, org_id: UUID, public_id: str, name: str, webhook_secret: str, created: datetime
+) -> UUID:
     provider_id: UUID = await conn.fetchval(
         "INSERT INTO providers (org_id, public_id, name, webhook_secret, created_at) VALUES ($1, $2, $3, $4, $5)"
-        " RETURNING id", org_id, public_id, name, webhook_secret, created)
+        " RETURNING id",
+        org_id,
+        public_id,
+        name,
+        webhook_secret,
+        created,
+    )
     return provider_id
 
 
-async def insert_integration(conn: asyncpg.Connection, org_id: UUID, name: str, channel: str, api_key_hash: bytes,
-                             api_key_prefix: str, created: datetime) -> UUID:
+async def insert_integration(
+    conn: asyncpg.Connection,
+    org_id: UUID,
+    name: str,
+    channel: str,
+    api_key_hash: bytes,
+    api_key_prefix: str,
+    created: datetime,
+) -> UUID:
     """An integration whose key was last rotated when it was created; the caller keeps the plain key."""
     integration_id: UUID = await conn.fetchval(
         "INSERT INTO integrations (org_id, name, channel, api_key_hash, api_key_prefix, key_rotated_at, created_at,"
         " updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6, $6) RETURNING id",
-        org_id, name, channel, api_key_hash, api_key_prefix, created)
+        org_id,
+        name,
+        channel,
+        api_key_hash,
+        api_key_prefix,
+        created,
+    )
     return integration_id
 
 
-async def link_integration_category(conn: asyncpg.Connection, org_id: UUID, integration_id: UUID,
-                                    category_id: UUID) -> None:
-    await conn.execute("INSERT INTO integration_categories (org_id, integration_id, category_id)"
-                       " VALUES ($1, $2, $3)", org_id, integration_id, category_id)
+async def link_integration_category(
+    conn: asyncpg.Connection, org_id: UUID, integration_id: UUID, category_id: UUID
+) -> None:
+    await conn.execute(
+        "INSERT INTO integration_categories (org_id, integration_id, category_id) VALUES ($1, $2, $3)",
+        org_id,
+        integration_id,
+        category_id,
+    )
 
 
-async def insert_product(conn: asyncpg.Connection, org_id: UUID, integration_id: UUID, category_id: UUID,
-                         provider_id: UUID, name: str, commission_rate: Decimal, currency: str,
-                         created: datetime) -> UUID:
+async def insert_product(
+    conn: asyncpg.Connection,
+    org_id: UUID,
+    integration_id: UUID,
+    category_id: UUID,
+    provider_id: UUID,
+    name: str,
+    commission_rate: Decimal,
+    currency: str,
+    created: datetime,
+) -> UUID:
     product_id: UUID = await conn.fetchval(
         "INSERT INTO products (org_id, integration_id, category_id, provider_id, name, commission_rate,"
         " currency, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-        org_id, integration_id, category_id, provider_id, name, commission_rate, currency, created)
+        org_id,
+        integration_id,
+        category_id,
+        provider_id,
+        name,
+        commission_rate,
+        currency,
+        created,
+    )
     return product_id
 
 
 # --- COPY -----------------------------------------------------------------------------------
+
 
 async def send_timestamps_as_epoch_tuples(conn: asyncpg.Connection) -> None:
     """From now on this connection sends and reads timestamptz as `pg_timestamp` tuples.
@@ -124,13 +221,15 @@ def pg_timestamp(epoch_seconds: float) -> tuple[int]:
     return (int((epoch_seconds - PG_EPOCH) * 1_000_000),)
 
 
-async def copy_rows(conn: asyncpg.Connection, table: str, columns: Sequence[str],
-                    rows: Iterable[Sequence[Any]]) -> None:
+async def copy_rows(
+    conn: asyncpg.Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> None:
     """Binary COPY of `rows` (tuples in `columns` order) into `table`; no row-by-row INSERT."""
     await conn.copy_records_to_table(table, records=rows, columns=list(columns))
 
 
 # --- bulk mode ------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class BulkMode:
@@ -172,13 +271,17 @@ async def bulk_mode(conn: asyncpg.Connection, table: str, enabled: bool | None) 
         return
     foreign_keys = await conn.fetch(
         "SELECT conname, pg_get_constraintdef(oid) AS definition FROM pg_constraint"
-        " WHERE conrelid = $1::regclass AND contype = 'f' ORDER BY conname", table)
+        " WHERE conrelid = $1::regclass AND contype = 'f' ORDER BY conname",
+        table,
+    )
     indexes = await conn.fetch(
         """SELECT c.relname, pg_get_indexdef(i.indexrelid) AS definition
              FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
             WHERE i.indrelid = $1::regclass
               AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = i.indrelid AND k.conindid = i.indexrelid)
-            ORDER BY c.relname""", table)
+            ORDER BY c.relname""",
+        table,
+    )
     for fk in foreign_keys:
         await conn.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{fk["conname"]}"')
     for index in indexes:
@@ -202,6 +305,7 @@ async def rollup_trigger_disabled(conn: asyncpg.Connection) -> AsyncIterator[Non
 
 # --- after the rows -------------------------------------------------------------------------
 
+
 async def insert_creation_ledger(conn: asyncpg.Connection, org_id: UUID, source: str) -> None:
     """One commission-ledger entry per order of the organisation, recording how it was created
     (from nothing to its current state), set-based in one statement."""
@@ -210,7 +314,10 @@ async def insert_creation_ledger(conn: asyncpg.Connection, org_id: UUID, source:
                                           amount, currency, source, reference, actor, occurred_at)
            SELECT org_id, id, NULL, status, NULL, comm_status, commission_amount, currency, $2,
                   external_ref, $2, created_at
-             FROM orders WHERE org_id = $1 ORDER BY id""", org_id, source)
+             FROM orders WHERE org_id = $1 ORDER BY id""",
+        org_id,
+        source,
+    )
 
 
 async def rebuild_rollups(conn: asyncpg.Connection, org_id: UUID) -> None:

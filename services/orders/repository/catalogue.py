@@ -44,10 +44,14 @@ async def resolve_provider(conn: asyncpg.Connection, public_id: str) -> dict[str
 
 # --- categories -------------------------------------------------------------------------
 
+
 async def create_category(conn: asyncpg.Connection, org_id: UUID, name: str) -> dict[str, Any]:
     row = await conn.fetchrow(
         "INSERT INTO categories (org_id, name) VALUES ($1, $2) ON CONFLICT (org_id, lower(name)) DO UPDATE"
-        " SET name = categories.name RETURNING id, name, created_at", org_id, name)
+        " SET name = categories.name RETURNING id, name, created_at",
+        org_id,
+        name,
+    )
     return dict(row)
 
 
@@ -57,8 +61,12 @@ async def list_categories(conn: asyncpg.Connection, org_id: UUID) -> list[dict[s
 
 
 async def categories_by_ids(conn: asyncpg.Connection, org_id: UUID, ids: list[UUID]) -> list[dict[str, Any]]:
-    return [dict(r) for r in await conn.fetch(
-        "SELECT id, name, created_at FROM categories WHERE org_id = $1 AND id = ANY($2)", org_id, ids)]
+    return [
+        dict(r)
+        for r in await conn.fetch(
+            "SELECT id, name, created_at FROM categories WHERE org_id = $1 AND id = ANY($2)", org_id, ids
+        )
+    ]
 
 
 async def _check_categories(conn: asyncpg.Connection, org_id: UUID, ids: list[UUID]) -> None:
@@ -69,102 +77,172 @@ async def _check_categories(conn: asyncpg.Connection, org_id: UUID, ids: list[UU
 
 # --- providers and products -------------------------------------------------------------
 
+
 async def create_provider(conn: asyncpg.Connection, org_id: UUID, name: str) -> dict[str, Any]:
     row = await conn.fetchrow(
         "INSERT INTO providers (org_id, public_id, name, webhook_secret) VALUES ($1, $2, $3, $4)"
         " RETURNING id, public_id, name, webhook_secret, created_at",
-        org_id, "prv_" + secrets.token_hex(8), name, new_webhook_secret())
+        org_id,
+        "prv_" + secrets.token_hex(8),
+        name,
+        new_webhook_secret(),
+    )
     return dict(row)
 
 
 async def list_providers(conn: asyncpg.Connection, org_id: UUID) -> list[dict[str, Any]]:
-    rows = await conn.fetch("SELECT id, public_id, name, created_at FROM providers WHERE org_id = $1 ORDER BY name", org_id)
+    rows = await conn.fetch(
+        "SELECT id, public_id, name, created_at FROM providers WHERE org_id = $1 ORDER BY name", org_id
+    )
     return [dict(r) for r in rows]
 
 
-async def create_product(conn: asyncpg.Connection, org_id: UUID, *, integration_id: UUID, category_id: UUID,
-                         provider_id: UUID, name: str, commission_rate: str, currency: str) -> dict[str, Any]:
+async def create_product(
+    conn: asyncpg.Connection,
+    org_id: UUID,
+    *,
+    integration_id: UUID,
+    category_id: UUID,
+    provider_id: UUID,
+    name: str,
+    commission_rate: str,
+    currency: str,
+) -> dict[str, Any]:
     row = await conn.fetchrow(
         "INSERT INTO products (org_id, integration_id, category_id, provider_id, name, commission_rate, currency)"
         " VALUES ($1, $2, $3, $4, $5, $6::numeric, $7) RETURNING *",
-        org_id, integration_id, category_id, provider_id, name, commission_rate, currency)
+        org_id,
+        integration_id,
+        category_id,
+        provider_id,
+        name,
+        commission_rate,
+        currency,
+    )
     await conn.execute(
         "INSERT INTO integration_categories (org_id, integration_id, category_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        org_id, integration_id, category_id)
+        org_id,
+        integration_id,
+        category_id,
+    )
     return dict(row)
 
 
 PRODUCT_COLUMNS = "id, integration_id, category_id, provider_id, name, commission_rate, currency, created_at"
 
 
-async def list_products(conn: asyncpg.Connection, org_id: UUID, integration_id: UUID | None = None) -> list[dict[str, Any]]:
+async def list_products(
+    conn: asyncpg.Connection, org_id: UUID, integration_id: UUID | None = None
+) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         f"SELECT {PRODUCT_COLUMNS} FROM products WHERE org_id = $1 AND ($2::uuid IS NULL OR integration_id = $2)"
-        " ORDER BY name, id", org_id, integration_id)
+        " ORDER BY name, id",
+        org_id,
+        integration_id,
+    )
     return [dict(r) for r in rows]
 
 
-async def product_in_integration(conn: asyncpg.Connection, org_id: UUID, product_id: UUID,
-                                 integration_id: UUID) -> asyncpg.Record | None:
+async def product_in_integration(
+    conn: asyncpg.Connection, org_id: UUID, product_id: UUID, integration_id: UUID
+) -> asyncpg.Record | None:
     """What an order of `product_id` placed through `integration_id` takes from its product."""
     return await conn.fetchrow(
         "SELECT id, category_id, provider_id, commission_rate, currency FROM products"
-        " WHERE org_id = $1 AND id = $2 AND integration_id = $3", org_id, product_id, integration_id)
+        " WHERE org_id = $1 AND id = $2 AND integration_id = $3",
+        org_id,
+        product_id,
+        integration_id,
+    )
 
 
 async def products_by_ids(conn: asyncpg.Connection, org_id: UUID, ids: list[UUID]) -> list[dict[str, Any]]:
-    return [dict(r) for r in await conn.fetch(
-        f"SELECT {PRODUCT_COLUMNS} FROM products WHERE org_id = $1 AND id = ANY($2)", org_id, ids)]
+    return [
+        dict(r)
+        for r in await conn.fetch(
+            f"SELECT {PRODUCT_COLUMNS} FROM products WHERE org_id = $1 AND id = ANY($2)", org_id, ids
+        )
+    ]
 
 
 # --- integrations -----------------------------------------------------------------------
 
-async def create_integration(conn: asyncpg.Connection, org_id: UUID, name: str, channel: str,
-                             category_ids: list[UUID]) -> tuple[dict[str, Any], str]:
+
+async def create_integration(
+    conn: asyncpg.Connection, org_id: UUID, name: str, channel: str, category_ids: list[UUID]
+) -> tuple[dict[str, Any], str]:
     await _check_categories(conn, org_id, category_ids)
     key, key_hash, prefix = new_api_key()
     try:
         integration_id = await conn.fetchval(
             "INSERT INTO integrations (org_id, name, channel, api_key_hash, api_key_prefix) VALUES ($1, $2, $3, $4, $5)"
-            " RETURNING id", org_id, name, channel, key_hash, prefix)
+            " RETURNING id",
+            org_id,
+            name,
+            channel,
+            key_hash,
+            prefix,
+        )
     except asyncpg.UniqueViolationError:
         raise Conflict(ErrorCode.DUPLICATE_NAME, "an integration with this name already exists", "name") from None
     await conn.executemany(
         "INSERT INTO integration_categories (org_id, integration_id, category_id) VALUES ($1, $2, $3)",
-        [(org_id, integration_id, c) for c in dict.fromkeys(category_ids)])
+        [(org_id, integration_id, c) for c in dict.fromkeys(category_ids)],
+    )
     return await get_integration(conn, org_id, integration_id), key
 
 
 async def get_integration(conn: asyncpg.Connection, org_id: UUID, integration_id: UUID) -> dict[str, Any]:
-    row = await conn.fetchrow(f"SELECT {INTEGRATION_COLUMNS} FROM integrations i WHERE i.org_id = $1 AND i.id = $2",
-                              org_id, integration_id)
+    row = await conn.fetchrow(
+        f"SELECT {INTEGRATION_COLUMNS} FROM integrations i WHERE i.org_id = $1 AND i.id = $2", org_id, integration_id
+    )
     if row is None:
         raise NotFound("integration")
     return dict(row)
 
 
-async def update_integration(conn: asyncpg.Connection, org_id: UUID, integration_id: UUID, *, name: str | None,
-                             channel: str | None, category_ids: list[UUID] | None) -> dict[str, Any]:
-    if await conn.fetchval("SELECT 1 FROM integrations WHERE org_id = $1 AND id = $2 FOR UPDATE", org_id,
-                           integration_id) is None:
+async def update_integration(
+    conn: asyncpg.Connection,
+    org_id: UUID,
+    integration_id: UUID,
+    *,
+    name: str | None,
+    channel: str | None,
+    category_ids: list[UUID] | None,
+) -> dict[str, Any]:
+    if (
+        await conn.fetchval(
+            "SELECT 1 FROM integrations WHERE org_id = $1 AND id = $2 FOR UPDATE", org_id, integration_id
+        )
+        is None
+    ):
         raise NotFound("integration")
     try:
         await conn.execute(
             "UPDATE integrations SET name = coalesce($2, name), channel = coalesce($3, channel), updated_at = now()"
-            " WHERE id = $1", integration_id, name, channel)
+            " WHERE id = $1",
+            integration_id,
+            name,
+            channel,
+        )
     except asyncpg.UniqueViolationError:
         raise Conflict(ErrorCode.DUPLICATE_NAME, "an integration with this name already exists", "name") from None
     if category_ids is not None:
         await _check_categories(conn, org_id, category_ids)
         in_use = await conn.fetchval(
             "SELECT count(DISTINCT category_id) FROM products WHERE integration_id = $1 AND NOT (category_id = ANY($2))",
-            integration_id, category_ids)
+            integration_id,
+            category_ids,
+        )
         if in_use:
-            raise DomainError(ErrorCode.CATEGORY_IN_USE, "a removed category still has products in this integration", "categoryIds")
+            raise DomainError(
+                ErrorCode.CATEGORY_IN_USE, "a removed category still has products in this integration", "categoryIds"
+            )
         await conn.execute("DELETE FROM integration_categories WHERE integration_id = $1", integration_id)
         await conn.executemany(
             "INSERT INTO integration_categories (org_id, integration_id, category_id) VALUES ($1, $2, $3)",
-            [(org_id, integration_id, c) for c in dict.fromkeys(category_ids)])
+            [(org_id, integration_id, c) for c in dict.fromkeys(category_ids)],
+        )
     return await get_integration(conn, org_id, integration_id)
 
 
@@ -172,19 +250,26 @@ async def rotate_key(conn: asyncpg.Connection, org_id: UUID, integration_id: UUI
     key, key_hash, prefix = new_api_key()
     updated = await conn.fetchval(
         "UPDATE integrations SET api_key_hash = $3, api_key_prefix = $4, key_rotated_at = now(), updated_at = now()"
-        " WHERE org_id = $1 AND id = $2 RETURNING id", org_id, integration_id, key_hash, prefix)
+        " WHERE org_id = $1 AND id = $2 RETURNING id",
+        org_id,
+        integration_id,
+        key_hash,
+        prefix,
+    )
     if updated is None:
         raise NotFound("integration")
     return await get_integration(conn, org_id, integration_id), key
 
 
 async def list_integrations(conn: asyncpg.Connection, org_id: UUID) -> list[dict[str, Any]]:
-    rows = await conn.fetch(f"SELECT {INTEGRATION_COLUMNS} FROM integrations i WHERE i.org_id = $1 ORDER BY i.name, i.id",
-                            org_id)
+    rows = await conn.fetch(
+        f"SELECT {INTEGRATION_COLUMNS} FROM integrations i WHERE i.org_id = $1 ORDER BY i.name, i.id", org_id
+    )
     return [dict(r) for r in rows]
 
 
 async def integrations_by_ids(conn: asyncpg.Connection, org_id: UUID, ids: list[UUID]) -> list[dict[str, Any]]:
-    rows = await conn.fetch(f"SELECT {INTEGRATION_COLUMNS} FROM integrations i WHERE i.org_id = $1 AND i.id = ANY($2)",
-                            org_id, ids)
+    rows = await conn.fetch(
+        f"SELECT {INTEGRATION_COLUMNS} FROM integrations i WHERE i.org_id = $1 AND i.id = ANY($2)", org_id, ids
+    )
     return [dict(r) for r in rows]

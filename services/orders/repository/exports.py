@@ -32,16 +32,28 @@ def _safe(expr: str) -> str:
 
 
 ORDER_COLUMNS = [
-    ("order_id", "o.id"), ("external_ref", _safe("o.external_ref")),
+    ("order_id", "o.id"),
+    ("external_ref", _safe("o.external_ref")),
     ("created_at", "to_char(o.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"),
-    ("status", "o.status"), ("comm_status", "o.comm_status"), ("commission_amount", "o.commission_amount"),
-    ("currency", "o.currency"), ("integration", _safe("i.name")), ("category", _safe("c.name")),
-    ("product", _safe("p.name")), ("provider", _safe("pr.name")), ("customer_id", "cu.id"),
-    ("customer_type", "cu.kind"), ("customer", _safe("cu.display_name")), ("customer_email", _safe("coalesce(cu.email, '')")),
+    ("status", "o.status"),
+    ("comm_status", "o.comm_status"),
+    ("commission_amount", "o.commission_amount"),
+    ("currency", "o.currency"),
+    ("integration", _safe("i.name")),
+    ("category", _safe("c.name")),
+    ("product", _safe("p.name")),
+    ("provider", _safe("pr.name")),
+    ("customer_id", "cu.id"),
+    ("customer_type", "cu.kind"),
+    ("customer", _safe("cu.display_name")),
+    ("customer_email", _safe("coalesce(cu.email, '')")),
 ]
 CUSTOMER_COLUMNS = [
-    ("customer_id", "c.id"), ("customer_type", "c.kind"), ("customer", _safe("c.display_name")),
-    ("email", _safe("coalesce(c.email, '')")), ("channel", "coalesce(c.channel, '')"),
+    ("customer_id", "c.id"),
+    ("customer_type", "c.kind"),
+    ("customer", _safe("c.display_name")),
+    ("email", _safe("coalesce(c.email, '')")),
+    ("channel", "coalesce(c.channel, '')"),
     ("first_seen", "to_char(c.first_seen AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"),
     ("last_seen", "to_char(c.last_seen AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"),
     ("integrations_visited", "(SELECT count(*) FROM customer_visits v WHERE v.customer_id = c.id)"),
@@ -53,10 +65,12 @@ def orders_query(org_id: UUID, f: OrderFilter, tz: str) -> ExportQuery:
     args: list[Any] = []
     where = orders_repo.where_clause(org_id, f, tz, args)
     select = ", ".join(f"{expr} AS {name}" for name, expr in ORDER_COLUMNS)
-    sql = (f"SELECT {select} FROM orders o JOIN integrations i ON i.id = o.integration_id"
-           f" JOIN categories c ON c.id = o.category_id JOIN products p ON p.id = o.product_id"
-           f" JOIN providers pr ON pr.id = o.provider_id JOIN customers cu ON cu.id = o.customer_id"
-           f" WHERE {where} ORDER BY o.created_at DESC, o.id DESC")
+    sql = (
+        f"SELECT {select} FROM orders o JOIN integrations i ON i.id = o.integration_id"
+        f" JOIN categories c ON c.id = o.category_id JOIN products p ON p.id = o.product_id"
+        f" JOIN providers pr ON pr.id = o.provider_id JOIN customers cu ON cu.id = o.customer_id"
+        f" WHERE {where} ORDER BY o.created_at DESC, o.id DESC"
+    )
     return ExportQuery(sql, args, [n for n, _ in ORDER_COLUMNS])
 
 

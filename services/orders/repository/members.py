@@ -19,7 +19,10 @@ async def activate(conn: asyncpg.Connection, org_id: UUID, member_id: UUID, subj
     """Bind an invitation to the user who signed in with the invited email."""
     await conn.execute(
         "UPDATE members SET subject = $3, status = 'active' WHERE org_id = $1 AND id = $2 AND subject IS NULL",
-        org_id, member_id, subject)
+        org_id,
+        member_id,
+        subject,
+    )
 
 
 async def list_all(conn: asyncpg.Connection, org_id: UUID) -> list[dict[str, Any]]:
@@ -27,26 +30,44 @@ async def list_all(conn: asyncpg.Connection, org_id: UUID) -> list[dict[str, Any
     return [dict(r) for r in rows]
 
 
-async def add(conn: asyncpg.Connection, org_id: UUID, email: str, role: str, *, subject: str | None = None,
-              invited_by: UUID | None = None) -> dict[str, Any]:
+async def add(
+    conn: asyncpg.Connection,
+    org_id: UUID,
+    email: str,
+    role: str,
+    *,
+    subject: str | None = None,
+    invited_by: UUID | None = None,
+) -> dict[str, Any]:
     try:
         row = await conn.fetchrow(
             f"INSERT INTO members (org_id, email, role, subject, status, invited_by) VALUES ($1, $2, $3, $4, $5, $6)"
-            f" RETURNING {COLUMNS}", org_id, email, role, subject, "active" if subject else "invited", invited_by)
+            f" RETURNING {COLUMNS}",
+            org_id,
+            email,
+            role,
+            subject,
+            "active" if subject else "invited",
+            invited_by,
+        )
     except asyncpg.UniqueViolationError:
-        raise Conflict(ErrorCode.ALREADY_MEMBER, "this email is already a member of the organisation", "email") from None
+        raise Conflict(
+            ErrorCode.ALREADY_MEMBER, "this email is already a member of the organisation", "email"
+        ) from None
     return dict(row)
 
 
 async def id_for_subject(conn: asyncpg.Connection, org_id: UUID, subject: str) -> UUID | None:
-    member_id: UUID | None = await conn.fetchval("SELECT id FROM members WHERE org_id = $1 AND subject = $2",
-                                                 org_id, subject)
+    member_id: UUID | None = await conn.fetchval(
+        "SELECT id FROM members WHERE org_id = $1 AND subject = $2", org_id, subject
+    )
     return member_id
 
 
 async def role_for_update(conn: asyncpg.Connection, org_id: UUID, member_id: UUID) -> str | None:
-    role: str | None = await conn.fetchval("SELECT role FROM members WHERE org_id = $1 AND id = $2 FOR UPDATE",
-                                           org_id, member_id)
+    role: str | None = await conn.fetchval(
+        "SELECT role FROM members WHERE org_id = $1 AND id = $2 FOR UPDATE", org_id, member_id
+    )
     return role
 
 

@@ -13,14 +13,19 @@ from services.orders.domain.commission import CommStatus, OrderState, Status
 from services.orders.domain.filters import OrderFilter
 from shared.service.pagination import Params, day_range, keyset_page, prefix_match
 
-COLUMNS = ("o.id, o.integration_id, o.product_id, o.category_id, o.provider_id, o.customer_id, o.external_ref,"
-           " o.status, o.comm_status, o.commission_amount, o.currency, o.created_at, o.updated_at")
+COLUMNS = (
+    "o.id, o.integration_id, o.product_id, o.category_id, o.provider_id, o.customer_id, o.external_ref,"
+    " o.status, o.comm_status, o.commission_amount, o.currency, o.created_at, o.updated_at"
+)
 
 
 def where_clause(org_id: UUID, f: OrderFilter, tz: str, args: list[Any]) -> str:
     """The WHERE of the orders list; the summary fallback and the exports use the very same one."""
     p = Params(args)
-    parts = [f"o.org_id = {p(org_id)}", *day_range(p, "o.created_at", *(f.range.days(tz) if f.range else (None, None)), tz)]
+    parts = [
+        f"o.org_id = {p(org_id)}",
+        *day_range(p, "o.created_at", *(f.range.days(tz) if f.range else (None, None)), tz),
+    ]
     if f.category_ids:
         parts.append(f"o.category_id = ANY({p(f.category_ids)}::uuid[])")
     if f.integration_ids:
@@ -36,12 +41,22 @@ def where_clause(org_id: UUID, f: OrderFilter, tz: str, args: list[Any]) -> str:
     return " AND ".join(parts)
 
 
-async def list_page(conn: asyncpg.Connection, org_id: UUID, f: OrderFilter, tz: str, first: int,
-                    after: str | None) -> tuple[list[dict[str, Any]], bool]:
+async def list_page(
+    conn: asyncpg.Connection, org_id: UUID, f: OrderFilter, tz: str, first: int, after: str | None
+) -> tuple[list[dict[str, Any]], bool]:
     p = Params()
     where = where_clause(org_id, f, tz, p.values)
-    return await keyset_page(conn, select=f"SELECT {COLUMNS} FROM orders o", where=where, p=p, ts="o.created_at",
-                             id="o.id", ts_key="created_at", first=first, after=after)
+    return await keyset_page(
+        conn,
+        select=f"SELECT {COLUMNS} FROM orders o",
+        where=where,
+        p=p,
+        ts="o.created_at",
+        id="o.id",
+        ts_key="created_at",
+        first=first,
+        after=after,
+    )
 
 
 async def by_ids(conn: asyncpg.Connection, org_id: UUID, ids: list[UUID]) -> list[dict[str, Any]]:
@@ -52,7 +67,10 @@ async def by_ids(conn: asyncpg.Connection, org_id: UUID, ids: list[UUID]) -> lis
 async def ledger(conn: asyncpg.Connection, org_id: UUID, order_id: UUID) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         "SELECT from_status, to_status, from_comm, to_comm, amount, currency, source, reference, actor, occurred_at"
-        " FROM commission_ledger WHERE org_id = $1 AND order_id = $2 ORDER BY id", org_id, order_id)
+        " FROM commission_ledger WHERE org_id = $1 AND order_id = $2 ORDER BY id",
+        org_id,
+        order_id,
+    )
     return [dict(r) for r in rows]
 
 
@@ -69,14 +87,22 @@ async def summary(conn: asyncpg.Connection, org_id: UUID, f: OrderFilter, tz: st
                   AND (cardinality($6::text[]) = 0 OR status = ANY($6))
                   AND (cardinality($7::text[]) = 0 OR comm_status = ANY($7))
                 GROUP BY 1, 2, 3 HAVING sum(orders) > 0""",
-            org_id, date_from, date_to, f.category_ids, f.integration_ids, [s.value for s in f.statuses],
-            [s.value for s in f.comm_statuses])
+            org_id,
+            date_from,
+            date_to,
+            f.category_ids,
+            f.integration_ids,
+            [s.value for s in f.statuses],
+            [s.value for s in f.comm_statuses],
+        )
     else:
         args: list[Any] = []
         where = where_clause(org_id, f, tz, args)
         rows = await conn.fetch(
             f"SELECT status, comm_status, currency, count(*) AS n, sum(commission_amount) AS commission"
-            f" FROM orders o WHERE {where} GROUP BY 1, 2, 3", *args)
+            f" FROM orders o WHERE {where} GROUP BY 1, 2, 3",
+            *args,
+        )
     counts = {"total": 0, "SUCCESSFUL": 0, "PENDING": 0, "FAILED": 0}
     pending: dict[str, Decimal] = {}
     paid: dict[str, Decimal] = {}
@@ -87,72 +113,137 @@ async def summary(conn: asyncpg.Connection, org_id: UUID, f: OrderFilter, tz: st
         if bucket is not None:
             bucket[r["currency"]] = bucket.get(r["currency"], Decimal("0")) + r["commission"]
     return {
-        "total_orders": counts["total"], "successful_orders": counts["SUCCESSFUL"],
-        "pending_orders": counts["PENDING"], "failed_orders": counts["FAILED"],
+        "total_orders": counts["total"],
+        "successful_orders": counts["SUCCESSFUL"],
+        "pending_orders": counts["PENDING"],
+        "failed_orders": counts["FAILED"],
         "commission_pending": [{"currency": c, "amount": a} for c, a in sorted(pending.items())],
         "commission_paid": [{"currency": c, "amount": a} for c, a in sorted(paid.items())],
     }
 
 
-async def insert_ledger_entry(conn: asyncpg.Connection, org_id: UUID, order_id: UUID, before: OrderState | None,
-                              after: OrderState, currency: str, source: str, reference: str | None,
-                              actor: str | None) -> None:
+async def insert_ledger_entry(
+    conn: asyncpg.Connection,
+    org_id: UUID,
+    order_id: UUID,
+    before: OrderState | None,
+    after: OrderState,
+    currency: str,
+    source: str,
+    reference: str | None,
+    actor: str | None,
+) -> None:
     await conn.execute(
         "INSERT INTO commission_ledger (org_id, order_id, from_status, to_status, from_comm, to_comm, amount, currency,"
         " source, reference, actor) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        org_id, order_id, before.status.value if before else None, after.status.value,
-        before.comm_status.value if before else None, after.comm_status.value, after.amount, currency, source,
-        reference, actor)
+        org_id,
+        order_id,
+        before.status.value if before else None,
+        after.status.value,
+        before.comm_status.value if before else None,
+        after.comm_status.value,
+        after.amount,
+        currency,
+        source,
+        reference,
+        actor,
+    )
 
 
-async def by_external_ref(conn: asyncpg.Connection, org_id: UUID, integration_id: UUID,
-                          external_ref: str) -> dict[str, Any] | None:
+async def by_external_ref(
+    conn: asyncpg.Connection, org_id: UUID, integration_id: UUID, external_ref: str
+) -> dict[str, Any] | None:
     row = await conn.fetchrow(
         f"SELECT {COLUMNS} FROM orders o WHERE o.org_id = $1 AND o.integration_id = $2 AND o.external_ref = $3",
-        org_id, integration_id, external_ref)
+        org_id,
+        integration_id,
+        external_ref,
+    )
     return dict(row) if row is not None else None
 
 
-async def insert(conn: asyncpg.Connection, org_id: UUID, *, integration_id: UUID, product_id: UUID, category_id: UUID,
-                 provider_id: UUID, customer_id: UUID, external_ref: str, status: Status, comm_status: CommStatus,
-                 amount: Decimal, currency: str, created_at: datetime) -> dict[str, Any] | None:
+async def insert(
+    conn: asyncpg.Connection,
+    org_id: UUID,
+    *,
+    integration_id: UUID,
+    product_id: UUID,
+    category_id: UUID,
+    provider_id: UUID,
+    customer_id: UUID,
+    external_ref: str,
+    status: Status,
+    comm_status: CommStatus,
+    amount: Decimal,
+    currency: str,
+    created_at: datetime,
+) -> dict[str, Any] | None:
     """The new order; None when a concurrent retry inserted the same (integration, reference) first."""
     row = await conn.fetchrow(
         f"""INSERT INTO orders AS o (org_id, integration_id, product_id, category_id, provider_id, customer_id, external_ref,
                                 status, comm_status, commission_amount, currency, created_at, updated_at)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
             ON CONFLICT (integration_id, external_ref) DO NOTHING RETURNING {COLUMNS}""",
-        org_id, integration_id, product_id, category_id, provider_id, customer_id, external_ref,
-        status.value, comm_status.value, amount, currency, created_at)
+        org_id,
+        integration_id,
+        product_id,
+        category_id,
+        provider_id,
+        customer_id,
+        external_ref,
+        status.value,
+        comm_status.value,
+        amount,
+        currency,
+        created_at,
+    )
     return dict(row) if row is not None else None
 
 
 async def lock(conn: asyncpg.Connection, org_id: UUID, order_id: UUID) -> asyncpg.Record | None:
     """The order's row, locked until the transaction ends, with the provider sequence applied last."""
     return await conn.fetchrow(
-        f"SELECT {COLUMNS}, o.provider_seq FROM orders o WHERE o.org_id = $1 AND o.id = $2 FOR UPDATE", org_id, order_id)
+        f"SELECT {COLUMNS}, o.provider_seq FROM orders o WHERE o.org_id = $1 AND o.id = $2 FOR UPDATE", org_id, order_id
+    )
 
 
-async def update_state(conn: asyncpg.Connection, org_id: UUID, order_id: UUID, new: OrderState,
-                       provider_seq: int | None) -> dict[str, Any]:
+async def update_state(
+    conn: asyncpg.Connection, org_id: UUID, order_id: UUID, new: OrderState, provider_seq: int | None
+) -> dict[str, Any]:
     row = await conn.fetchrow(
         f"""UPDATE orders o SET status = $3, comm_status = $4, commission_amount = $5, updated_at = now(),
                    provider_seq = greatest(provider_seq, coalesce($6, 0))
              WHERE o.org_id = $1 AND o.id = $2 RETURNING {COLUMNS}""",
-        org_id, order_id, new.status.value, new.comm_status.value, new.amount, provider_seq)
+        org_id,
+        order_id,
+        new.status.value,
+        new.comm_status.value,
+        new.amount,
+        provider_seq,
+    )
     return dict(row)
 
 
 async def raise_provider_seq(conn: asyncpg.Connection, org_id: UUID, order_id: UUID, provider_seq: int) -> None:
-    await conn.execute("UPDATE orders SET provider_seq = greatest(provider_seq, $3) WHERE org_id = $1 AND id = $2",
-                       org_id, order_id, provider_seq)
+    await conn.execute(
+        "UPDATE orders SET provider_seq = greatest(provider_seq, $3) WHERE org_id = $1 AND id = $2",
+        org_id,
+        order_id,
+        provider_seq,
+    )
 
 
-async def record_webhook_receipt(conn: asyncpg.Connection, org_id: UUID, provider_id: UUID, webhook_id: str,
-                                 order_id: UUID, outcome: str) -> bool:
+async def record_webhook_receipt(
+    conn: asyncpg.Connection, org_id: UUID, provider_id: UUID, webhook_id: str, order_id: UUID, outcome: str
+) -> bool:
     """False when this (provider, webhook id) was recorded before: the delivery is a duplicate."""
     recorded = await conn.fetchval(
         "INSERT INTO webhook_receipts (org_id, provider_id, webhook_id, order_id, outcome) VALUES ($1, $2, $3, $4, $5)"
         " ON CONFLICT (provider_id, webhook_id) DO NOTHING RETURNING true",
-        org_id, provider_id, webhook_id, order_id, outcome)
+        org_id,
+        provider_id,
+        webhook_id,
+        order_id,
+        outcome,
+    )
     return bool(recorded)

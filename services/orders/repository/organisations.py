@@ -10,12 +10,25 @@ from shared.errors import NotFound
 COLUMNS = "id, name, marketplace_url, primary_colour, base_currency, time_zone, created_at, updated_at"
 
 
-async def create(conn: asyncpg.Connection, org_id: UUID, name: str, *, base_currency: str = "GBP",
-                 time_zone: str = "Europe/London", marketplace_url: str | None = None) -> dict[str, Any]:
+async def create(
+    conn: asyncpg.Connection,
+    org_id: UUID,
+    name: str,
+    *,
+    base_currency: str = "GBP",
+    time_zone: str = "Europe/London",
+    marketplace_url: str | None = None,
+) -> dict[str, Any]:
     """Caller's transaction must already be scoped to `org_id` (RLS checks the new row)."""
     row = await conn.fetchrow(
         f"INSERT INTO organisations (id, name, base_currency, time_zone, marketplace_url) VALUES ($1, $2, $3, $4, $5)"
-        f" RETURNING {COLUMNS}", org_id, name, base_currency, time_zone, marketplace_url)
+        f" RETURNING {COLUMNS}",
+        org_id,
+        name,
+        base_currency,
+        time_zone,
+        marketplace_url,
+    )
     return dict(row)
 
 
@@ -44,7 +57,10 @@ async def update(conn: asyncpg.Connection, org_id: UUID, values: dict[str, Any])
     """Sets the given columns (validated settings; names come from the SettingsUpdate model, never from input)."""
     sets = ", ".join(f"{col} = ${i + 2}" for i, col in enumerate(values))
     row = await conn.fetchrow(
-        f"UPDATE organisations SET {sets}, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}", org_id, *values.values())
+        f"UPDATE organisations SET {sets}, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}",
+        org_id,
+        *values.values(),
+    )
     return dict(row)
 
 

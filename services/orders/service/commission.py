@@ -14,7 +14,14 @@ from uuid import UUID
 
 import asyncpg
 
-from services.orders.domain.commission import CommStatus, IllegalTransition, OrderState, Status, comm_status_for, transition
+from services.orders.domain.commission import (
+    CommStatus,
+    IllegalTransition,
+    OrderState,
+    Status,
+    comm_status_for,
+    transition,
+)
 from services.orders.repository import orders
 from services.orders.service.orders import event_payload
 from shared.errors import DomainError, ErrorCode, NotFound
@@ -26,11 +33,22 @@ class DuplicateWebhook(Exception):
     """The same webhook was applied concurrently; the transaction must roll back."""
 
 
-async def change_state(conn: asyncpg.Connection, org_id: UUID, order_id: UUID, *, status: Status | None,
-                       comm_status: CommStatus | None, amount: Decimal | None, currency: str | None, source: str,
-                       reference: str | None, actor: str | None, provider_seq: int | None = None,
-                       provider_id: UUID | None = None,
-                       locked: asyncpg.Record | None = None) -> tuple[dict[str, Any], bool]:
+async def change_state(
+    conn: asyncpg.Connection,
+    org_id: UUID,
+    order_id: UUID,
+    *,
+    status: Status | None,
+    comm_status: CommStatus | None,
+    amount: Decimal | None,
+    currency: str | None,
+    source: str,
+    reference: str | None,
+    actor: str | None,
+    provider_seq: int | None = None,
+    provider_id: UUID | None = None,
+    locked: asyncpg.Record | None = None,
+) -> tuple[dict[str, Any], bool]:
     """Move an order to a new (status, commission) state; refuses illegal moves with nothing changed.
 
     `locked` is the order's row when the caller already holds it FOR UPDATE.
@@ -42,8 +60,9 @@ async def change_state(conn: asyncpg.Connection, org_id: UUID, order_id: UUID, *
         raise DomainError(ErrorCode.CURRENCY_MISMATCH, f"the order's commission is in {row['currency']}", "currency")
     current = OrderState(Status(row["status"]), CommStatus(row["comm_status"]), row["commission_amount"])
     target_status = status or current.status
-    target_comm = comm_status or (comm_status_for(target_status) if target_status != current.status
-                                  else current.comm_status)
+    target_comm = comm_status or (
+        comm_status_for(target_status) if target_status != current.status else current.comm_status
+    )
     new = transition(current, OrderState(target_status, target_comm, current.amount if amount is None else amount))
     if new is None:
         if provider_seq is not None and provider_seq > row["provider_seq"]:
@@ -52,13 +71,22 @@ async def change_state(conn: asyncpg.Connection, org_id: UUID, order_id: UUID, *
     order = await orders.update_state(conn, org_id, order_id, new, provider_seq)
     await orders.insert_ledger_entry(conn, org_id, order_id, current, new, order["currency"], source, reference, actor)
     event_type = contracts.ORDER_STATUS_CHANGED if new.status != current.status else contracts.COMMISSION_CHANGED
-    await add_event(conn, org_id, event_type, {**event_payload(order), "previous_status": current.status.value,
-                                               "previous_comm_status": current.comm_status.value})
+    await add_event(
+        conn,
+        org_id,
+        event_type,
+        {
+            **event_payload(order),
+            "previous_status": current.status.value,
+            "previous_comm_status": current.comm_status.value,
+        },
+    )
     return order, True
 
 
-async def set_by_hand(conn: asyncpg.Connection, org_id: UUID, order_id: UUID, comm_status: CommStatus,
-                      amount: Decimal | None, actor: str) -> tuple[dict[str, Any], bool]:
+async def set_by_hand(
+    conn: asyncpg.Connection, org_id: UUID, order_id: UUID, comm_status: CommStatus, amount: Decimal | None, actor: str
+) -> tuple[dict[str, Any], bool]:
     """Confirm (or correct the amount of) a successful order's commission from the dashboard."""
     if comm_status is CommStatus.NA:
         raise IllegalTransition("commission cannot be set to N/A by hand; it follows the order status")
@@ -67,12 +95,24 @@ async def set_by_hand(conn: asyncpg.Connection, org_id: UUID, order_id: UUID, co
         raise NotFound("order", "orderId")
     if row["status"] != Status.SUCCESSFUL:
         raise IllegalTransition("commission can only be updated on a SUCCESSFUL order")
-    return await change_state(conn, org_id, order_id, status=None, comm_status=comm_status, amount=amount,
-                              currency=None, source="manual", reference=None, actor=actor, locked=row)
+    return await change_state(
+        conn,
+        org_id,
+        order_id,
+        status=None,
+        comm_status=comm_status,
+        amount=amount,
+        currency=None,
+        source="manual",
+        reference=None,
+        actor=actor,
+        locked=row,
+    )
 
 
-async def apply_provider_webhook(conn: asyncpg.Connection, org_id: UUID, provider_id: UUID, webhook_id: str,
-                                 data: dict[str, Any]) -> str:
+async def apply_provider_webhook(
+    conn: asyncpg.Connection, org_id: UUID, provider_id: UUID, webhook_id: str, data: dict[str, Any]
+) -> str:
     """Apply one provider webhook exactly once; returns the outcome recorded with its receipt.
 
     The order row is locked first, so deliveries of updates to one order apply one at a time.
@@ -91,11 +131,20 @@ async def apply_provider_webhook(conn: asyncpg.Connection, org_id: UUID, provide
     else:
         try:
             _, changed = await change_state(
-                conn, org_id, order_id, status=Status(data["status"]),
+                conn,
+                org_id,
+                order_id,
+                status=Status(data["status"]),
                 comm_status=CommStatus(data["commission_status"]) if data.get("commission_status") else None,
                 amount=Decimal(data["amount"]) if data.get("amount") is not None else None,
-                currency=data.get("currency"), source="provider", reference=webhook_id,
-                actor=f"provider:{provider_id}", provider_seq=seq, provider_id=provider_id, locked=row)
+                currency=data.get("currency"),
+                source="provider",
+                reference=webhook_id,
+                actor=f"provider:{provider_id}",
+                provider_seq=seq,
+                provider_id=provider_id,
+                locked=row,
+            )
             outcome, wrote = ("applied" if changed else "unchanged"), True
         except DomainError as exc:
             outcome = f"rejected: {exc}"

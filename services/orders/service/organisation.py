@@ -18,11 +18,19 @@ async def _publish(conn: asyncpg.Connection, org: dict[str, Any], event_type: st
     await add_event(conn, org["id"], event_type, {f: org[f] for f in contracts.ORGANISATION_SETTINGS_FIELDS})
 
 
-async def create(conn: asyncpg.Connection, org_id: UUID, name: str, *, base_currency: str = "GBP",
-                 time_zone: str = "Europe/London", marketplace_url: str | None = None) -> dict[str, Any]:
+async def create(
+    conn: asyncpg.Connection,
+    org_id: UUID,
+    name: str,
+    *,
+    base_currency: str = "GBP",
+    time_zone: str = "Europe/London",
+    marketplace_url: str | None = None,
+) -> dict[str, Any]:
     """A new organisation; the caller's transaction must already be scoped to `org_id`."""
-    org = await organisations.create(conn, org_id, name, base_currency=base_currency, time_zone=time_zone,
-                                     marketplace_url=marketplace_url)
+    org = await organisations.create(
+        conn, org_id, name, base_currency=base_currency, time_zone=time_zone, marketplace_url=marketplace_url
+    )
     await _publish(conn, org, contracts.ORGANISATION_CREATED)
     return org
 
@@ -53,7 +61,9 @@ async def republish_all(conn: asyncpg.Connection) -> int:
     return count
 
 
-async def invite(conn: asyncpg.Connection, org_id: UUID, email: str, role: str, inviter_subject: str | None) -> dict[str, Any]:
+async def invite(
+    conn: asyncpg.Connection, org_id: UUID, email: str, role: str, inviter_subject: str | None
+) -> dict[str, Any]:
     inviter = await members.id_for_subject(conn, org_id, inviter_subject) if inviter_subject else None
     return await members.add(conn, org_id, email, role, invited_by=inviter)
 

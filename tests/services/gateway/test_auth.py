@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-
 import uuid
 from typing import Any
 
@@ -23,8 +22,9 @@ SNAPSHOT = """{
 }"""
 
 
-async def post(client: httpx.AsyncClient, token: str | None = None, query: str = ME,
-               headers: dict[str, str] | None = None) -> httpx.Response:
+async def post(
+    client: httpx.AsyncClient, token: str | None = None, query: str = ME, headers: dict[str, str] | None = None
+) -> httpx.Response:
     h = dict(headers or {})
     if token is not None:
         h["authorization"] = f"Bearer {token}"
@@ -65,12 +65,16 @@ async def test_garbage_token_is_401(gateway: httpx.AsyncClient) -> None:
         assert r.headers["www-authenticate"].startswith("Bearer")
 
 
-async def test_invalid_tokens_of_real_members_are_401(gateway: httpx.AsyncClient, tenant: Tenant,
-                                                      issuer: DevIssuer) -> None:
+async def test_invalid_tokens_of_real_members_are_401(
+    gateway: httpx.AsyncClient, tenant: Tenant, issuer: DevIssuer
+) -> None:
     sub = tenant.admin_subject
-    for token in (issuer.mint(sub, ttl=-3600), issuer.mint(sub, claims={"aud": "another-api"}),
-                  issuer.mint(sub, claims={"iss": issuer.issuer + "evil"}),
-                  issuer.mint(sub, headers={"kid": "unknown-kid"})):
+    for token in (
+        issuer.mint(sub, ttl=-3600),
+        issuer.mint(sub, claims={"aud": "another-api"}),
+        issuer.mint(sub, claims={"iss": issuer.issuer + "evil"}),
+        issuer.mint(sub, headers={"kid": "unknown-kid"}),
+    ):
         r = await post(gateway, token)
         assert r.status_code == 401
         assert r.json()["error"]["code"] == "UNAUTHENTICATED"
@@ -83,8 +87,9 @@ async def test_valid_token_without_membership_is_403(gateway: httpx.AsyncClient,
     assert r.json()["error"]["code"] == "NO_MEMBERSHIP"
 
 
-async def test_verified_email_of_an_active_member_is_not_a_membership(gateway: httpx.AsyncClient, tenant: Tenant,
-                                                                     issuer: DevIssuer) -> None:
+async def test_verified_email_of_an_active_member_is_not_a_membership(
+    gateway: httpx.AsyncClient, tenant: Tenant, issuer: DevIssuer
+) -> None:
     """Email binds only an open invitation: another account with a member's email is a stranger."""
     members = (await snapshot(gateway, tenant))["members"]
     member_email = next(m["email"] for m in members if m["role"] == "MEMBER")
@@ -125,35 +130,58 @@ async def test_member_cannot_call_admin_mutations(gateway: httpx.AsyncClient, po
     order = await create_order(pool, tenant, status="SUCCESSFUL")
     before = await snapshot(gateway, tenant)
     admin_member = next(m for m in before["members"] if m["role"] == "ADMIN")
-    order_q = ("query($id: ID!) { order(id: $id) { commStatus commission { amount currency } } "
-               "orderHistory(id: $id) { toCommStatus } }")
+    order_q = (
+        "query($id: ID!) { order(id: $id) { commStatus commission { amount currency } } "
+        "orderHistory(id: $id) { toCommStatus } }"
+    )
     order_before = await gql(gateway, order_q, {"id": str(order["id"])}, token=tenant.admin_token)
     assert order_before["data"]["order"]["commStatus"] == "PENDING"
 
     attempts: list[tuple[str, dict[str, Any]]] = [
-        ('mutation { updateSettings(input: {name: "Taken over", primaryColour: "#000000"}) '
-         '{ organisation { name } errors { code } } }', {}),
-        ('mutation { inviteMember(email: "accomplice@example.com", role: ADMIN) '
-         '{ member { id } errors { code } } }', {}),
+        (
+            'mutation { updateSettings(input: {name: "Taken over", primaryColour: "#000000"}) '
+            "{ organisation { name } errors { code } } }",
+            {},
+        ),
+        (
+            'mutation { inviteMember(email: "accomplice@example.com", role: ADMIN) { member { id } errors { code } } }',
+            {},
+        ),
         ('mutation { inviteMember(email: "accomplice2@example.com") { member { id } errors { code } } }', {}),
         ("mutation($id: ID!) { removeMember(memberId: $id) { removed errors { code } } }", {"id": admin_member["id"]}),
-        ('mutation { createIntegration(input: {name: "Shadow", channel: API}) { integration { id } apiKey '
-         'errors { code } } }', {}),
-        ("mutation($id: ID!) { rotateIntegrationKey(id: $id) { apiKey errors { code } } }",
-         {"id": str(tenant.integration_id)}),
-        ('mutation($id: ID!) { updateIntegration(id: $id, input: {name: "Renamed", categoryIds: []}) '
-         '{ integration { name } errors { code } } }', {"id": str(tenant.integration_id)}),
-        ("mutation($id: ID!) { updateCommissionStatus(orderId: $id, commStatus: SUCCESSFUL) "
-         "{ changed errors { code } } }", {"id": str(order["id"])}),
-        ('mutation($id: ID!) { updateCommissionStatus(orderId: $id, commStatus: PENDING, amount: "999.99") '
-         "{ changed errors { code } } }", {"id": str(order["id"])}),
+        (
+            'mutation { createIntegration(input: {name: "Shadow", channel: API}) { integration { id } apiKey '
+            "errors { code } } }",
+            {},
+        ),
+        (
+            "mutation($id: ID!) { rotateIntegrationKey(id: $id) { apiKey errors { code } } }",
+            {"id": str(tenant.integration_id)},
+        ),
+        (
+            'mutation($id: ID!) { updateIntegration(id: $id, input: {name: "Renamed", categoryIds: []}) '
+            "{ integration { name } errors { code } } }",
+            {"id": str(tenant.integration_id)},
+        ),
+        (
+            "mutation($id: ID!) { updateCommissionStatus(orderId: $id, commStatus: SUCCESSFUL) "
+            "{ changed errors { code } } }",
+            {"id": str(order["id"])},
+        ),
+        (
+            'mutation($id: ID!) { updateCommissionStatus(orderId: $id, commStatus: PENDING, amount: "999.99") '
+            "{ changed errors { code } } }",
+            {"id": str(order["id"])},
+        ),
     ]
     for query, variables in attempts:
         forbidden(await gql(gateway, query, variables, token=tenant.member_token))
 
     # Several admin mutations in one document: each is refused, none runs.
-    many = ('mutation($id: ID!) { a: updateSettings(input: {name: "Taken over"}) { errors { code } } '
-            "b: rotateIntegrationKey(id: $id) { apiKey errors { code } } }")
+    many = (
+        'mutation($id: ID!) { a: updateSettings(input: {name: "Taken over"}) { errors { code } } '
+        "b: rotateIntegrationKey(id: $id) { apiKey errors { code } } }"
+    )
     body = await gql(gateway, many, {"id": str(tenant.integration_id)}, token=tenant.member_token)
     assert body["data"] is None and body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
@@ -169,28 +197,44 @@ async def test_member_can_read(gateway: httpx.AsyncClient, tenant: Tenant) -> No
 
 async def test_admin_mutations_work_for_admins(gateway: httpx.AsyncClient, tenant: Tenant) -> None:
     """The same calls the member was refused succeed for an admin: the refusal is about the role."""
-    body = await gql(gateway, 'mutation { updateSettings(input: {name: "Renamed Partner"}) '
-                              "{ organisation { name } errors { code } } }", token=tenant.admin_token)
+    body = await gql(
+        gateway,
+        'mutation { updateSettings(input: {name: "Renamed Partner"}) { organisation { name } errors { code } } }',
+        token=tenant.admin_token,
+    )
     assert body["data"]["updateSettings"] == {"organisation": {"name": "Renamed Partner"}, "errors": []}
-    body = await gql(gateway, "mutation($id: ID!) { rotateIntegrationKey(id: $id) { apiKey errors { code } } }",
-                     {"id": str(tenant.integration_id)}, token=tenant.admin_token)
+    body = await gql(
+        gateway,
+        "mutation($id: ID!) { rotateIntegrationKey(id: $id) { apiKey errors { code } } }",
+        {"id": str(tenant.integration_id)},
+        token=tenant.admin_token,
+    )
     assert body["data"]["rotateIntegrationKey"]["apiKey"] and body["data"]["rotateIntegrationKey"]["errors"] == []
 
 
-async def test_orders_service_enforces_admin_on_its_own(orders_api: httpx.AsyncClient, settings: Any,
-                                                        tenant: Tenant) -> None:
+async def test_orders_service_enforces_admin_on_its_own(
+    orders_api: httpx.AsyncClient, settings: Any, tenant: Tenant
+) -> None:
     """Defence in depth: a gateway bug letting a member through would still be refused by the service."""
 
     def headers(role: str, subject: str) -> dict[str, str]:
-        token = service_tokens.mint(settings.service_token_secret, caller="gateway", audience="orders",
-                                    org_id=str(tenant.org_id), subject=subject, role=role)
+        token = service_tokens.mint(
+            settings.service_token_secret,
+            caller="gateway",
+            audience="orders",
+            org_id=str(tenant.org_id),
+            subject=subject,
+            role=role,
+        )
         return {"authorization": f"Bearer {token}"}
 
     member = headers("member", tenant.member_subject)
-    for method, path, body in (("PATCH", "/internal/organisation", {"name": "Taken over"}),
-                               ("POST", "/internal/members", {"email": "x@example.com", "role": "admin"}),
-                               ("POST", "/internal/integrations", {"name": "Shadow", "channel": "api"}),
-                               ("POST", f"/internal/integrations/{tenant.integration_id}/rotate-key", None)):
+    for method, path, body in (
+        ("PATCH", "/internal/organisation", {"name": "Taken over"}),
+        ("POST", "/internal/members", {"email": "x@example.com", "role": "admin"}),
+        ("POST", "/internal/integrations", {"name": "Shadow", "channel": "api"}),
+        ("POST", f"/internal/integrations/{tenant.integration_id}/rotate-key", None),
+    ):
         r = await orders_api.request(method, path, json=body, headers=member)
         assert r.status_code == 403, (method, path, r.text)
         assert r.json()["error"]["code"] == "FORBIDDEN"
@@ -200,8 +244,12 @@ async def test_orders_service_enforces_admin_on_its_own(orders_api: httpx.AsyncC
 
 async def test_removed_member_loses_access(gateway: httpx.AsyncClient, tenant: Tenant) -> None:
     member_id = (await gql(gateway, ME, token=tenant.member_token))["data"]["me"]["memberId"]
-    body = await gql(gateway, "mutation($id: ID!) { removeMember(memberId: $id) { removed errors { code } } }",
-                     {"id": member_id}, token=tenant.admin_token)
+    body = await gql(
+        gateway,
+        "mutation($id: ID!) { removeMember(memberId: $id) { removed errors { code } } }",
+        {"id": member_id},
+        token=tenant.admin_token,
+    )
     assert body["data"]["removeMember"] == {"removed": True, "errors": []}
     # The gateway may reuse the verified viewer for AUTH_CACHE_SECONDS (1 s in tests), no longer.
     await asyncio.sleep(1.1)
@@ -212,8 +260,10 @@ async def test_removed_member_loses_access(gateway: httpx.AsyncClient, tenant: T
 # --- invitations ----------------------------------------------------------------------------
 
 
-INVITE = "mutation($email: String!, $role: Role) { inviteMember(email: $email, role: $role) " \
-         "{ member { id email role status } errors { code field } } }"
+INVITE = (
+    "mutation($email: String!, $role: Role) { inviteMember(email: $email, role: $role) "
+    "{ member { id email role status } errors { code field } } }"
+)
 
 
 async def invite(gateway: httpx.AsyncClient, tenant: Tenant, email: str, role: str = "MEMBER") -> dict[str, Any]:
@@ -243,8 +293,14 @@ async def test_invitation_flow(gateway: httpx.AsyncClient, tenant: Tenant, issue
     newcomer = f"auth0|newcomer-{tag()}"
     token = issuer.mint(newcomer, email=email)
     me = (await gql(gateway, ME, token=token))["data"]["me"]
-    assert me == {"subject": newcomer, "email": email, "role": "MEMBER", "memberId": invited["id"],
-                  "organisationId": str(tenant.org_id), "organisationName": me["organisationName"]}
+    assert me == {
+        "subject": newcomer,
+        "email": email,
+        "role": "MEMBER",
+        "memberId": invited["id"],
+        "organisationId": str(tenant.org_id),
+        "organisationName": me["organisationName"],
+    }
     org = (await gql(gateway, "{ organisation { id name } }", token=token))["data"]["organisation"]
     assert org["id"] == str(tenant.org_id) and me["organisationName"] == org["name"]
     members = {m["email"]: m for m in (await snapshot(gateway, tenant))["members"]}
@@ -261,11 +317,12 @@ async def test_invitation_flow(gateway: httpx.AsyncClient, tenant: Tenant, issue
     forbidden(await gql(gateway, 'mutation { updateSettings(input: {name: "x"}) { errors { code } } }', token=token))
 
 
-async def test_invitation_matches_email_case_insensitively(gateway: httpx.AsyncClient, tenant: Tenant,
-                                                           issuer: DevIssuer) -> None:
+async def test_invitation_matches_email_case_insensitively(
+    gateway: httpx.AsyncClient, tenant: Tenant, issuer: DevIssuer
+) -> None:
     t = tag()
     invited = await invite(gateway, tenant, f"Mixed.Case+{t}@Example.COM", role="ADMIN")
-    me = (await gql(gateway, ME, token=issuer.mint(f"auth0|mixed-{t}", email=f"mixed.case+{t}@example.com")))
+    me = await gql(gateway, ME, token=issuer.mint(f"auth0|mixed-{t}", email=f"mixed.case+{t}@example.com"))
     assert me["data"]["me"]["memberId"] == invited["id"] and me["data"]["me"]["role"] == "ADMIN"
 
 
@@ -277,8 +334,9 @@ async def test_duplicate_invitation_is_refused(gateway: httpx.AsyncClient, tenan
     assert body["data"]["inviteMember"]["errors"][0]["code"] == "ALREADY_MEMBER"
 
 
-async def test_invitations_from_two_organisations(gateway: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant,
-                                                  issuer: DevIssuer) -> None:
+async def test_invitations_from_two_organisations(
+    gateway: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant, issuer: DevIssuer
+) -> None:
     email = f"both-{tag()}@example.com"
     first = await invite(gateway, tenant, email)
     second = await invite(gateway, other_tenant, email)
@@ -295,20 +353,25 @@ async def test_invitations_from_two_organisations(gateway: httpx.AsyncClient, te
 
 
 @pytest.mark.parametrize("claims", [{"sub": "auth0|" + "x" * 400}, {"email": "a" * 330 + "@example.com"}])
-async def test_oversized_identity_claims_do_not_crash_the_gateway(gateway: httpx.AsyncClient, issuer: DevIssuer,
-                                                                  claims: dict[str, Any]) -> None:
+async def test_oversized_identity_claims_do_not_crash_the_gateway(
+    gateway: httpx.AsyncClient, issuer: DevIssuer, claims: dict[str, Any]
+) -> None:
     """A signed token with an over-long subject or email is refused (401/403), never a server error."""
     r = await post(gateway, issuer.mint(f"auth0|big-{tag()}", email=f"big-{tag()}@example.com", claims=claims))
     assert r.status_code in (401, 403), r.text
 
 
 async def test_oversized_graphql_body_is_refused_before_authentication(gateway) -> None:
-    r = await gateway.post("/graphql", content=b'{"query": "' + b" " * (70 * 1024) + b'{ me { role } }"}',
-                           headers={"content-type": "application/json"})
+    r = await gateway.post(
+        "/graphql",
+        content=b'{"query": "' + b" " * (70 * 1024) + b'{ me { role } }"}',
+        headers={"content-type": "application/json"},
+    )
     assert r.status_code == 413 and r.json()["error"]["code"] == "TOO_LARGE"
 
 
 async def test_bearer_scheme_is_case_insensitive(gateway, tenant) -> None:
-    r = await gateway.post("/graphql", json={"query": "{ me { role } }"},
-                           headers={"authorization": f"bearer {tenant.admin_token}"})
+    r = await gateway.post(
+        "/graphql", json={"query": "{ me { role } }"}, headers={"authorization": f"bearer {tenant.admin_token}"}
+    )
     assert r.status_code == 200 and r.json()["data"]["me"]["role"] == "ADMIN"

@@ -14,12 +14,16 @@ LIST = """query($f: CustomerFilterInput, $after: String) { customers(filter: $f,
 
 
 async def identify(gateway: Any, tenant: Any, **body: Any) -> Any:
-    return await gateway.post("/v1/customers/identify", json=body, headers={"authorization": f"Bearer {tenant.api_key}"})
+    return await gateway.post(
+        "/v1/customers/identify", json=body, headers={"authorization": f"Bearer {tenant.api_key}"}
+    )
 
 
 async def test_anonymous_customer_has_a_stable_word_name_and_merges_into_generic(gateway, pool, tenant):
     order = await create_order(pool, tenant, anonymous_id="visitor-42", status="SUCCESSFUL")
-    profile = (await gql(gateway, PROFILE, {"id": str(order["customer_id"])}, token=tenant.admin_token))["data"]["customer"]
+    profile = (await gql(gateway, PROFILE, {"id": str(order["customer_id"])}, token=tenant.admin_token))["data"][
+        "customer"
+    ]
     assert profile["kind"] == "ANONYMOUS" and profile["email"] is None
     assert profile["displayName"] == anonymous_name("visitor-42") == anonymous_name("visitor-42")
     assert len(profile["displayName"].split("-")) == 4
@@ -60,7 +64,9 @@ async def test_list_search_filter_and_keyset_pagination(gateway, pool, tenant):
     await create_order(pool, tenant, anonymous_id="anon-page")
     seen, after = [], None
     while True:
-        page = (await gql(gateway, LIST, {"f": {"search": "page"}, "after": after}, token=tenant.admin_token))["data"]["customers"]
+        page = (await gql(gateway, LIST, {"f": {"search": "page"}, "after": after}, token=tenant.admin_token))["data"][
+            "customers"
+        ]
         seen += [e["node"]["email"] for e in page["edges"]]
         if not page["pageInfo"]["hasNextPage"]:
             break
@@ -68,8 +74,11 @@ async def test_list_search_filter_and_keyset_pagination(gateway, pool, tenant):
     assert sorted(seen) == [f"page{i}@example.com" for i in range(5)]
     anon = (await gql(gateway, LIST, {"f": {"kind": "ANONYMOUS"}}, token=tenant.admin_token))["data"]["customers"]
     assert {e["node"]["kind"] for e in anon["edges"]} == {"ANONYMOUS"}
-    visited = (await gql(gateway, LIST, {"f": {"integrationIds": [str(tenant.second_integration_id)]}},
-                         token=tenant.admin_token))["data"]["customers"]
+    visited = (
+        await gql(
+            gateway, LIST, {"f": {"integrationIds": [str(tenant.second_integration_id)]}}, token=tenant.admin_token
+        )
+    )["data"]["customers"]
     assert visited["edges"] == []
 
 

@@ -51,28 +51,42 @@ async def test_orders_page_makes_one_call_per_field_type(settings, orders_app, p
     assert len(body["data"]["orders"]["edges"]) == 60
     # The page brings its customers, integrations, categories and products along (expand);
     # relations nested deeper (an integration's categories, a product's category) are one batch.
-    assert counting.calls == Counter({
-        "/internal/auth/memberships": 1, "/internal/orders/list": 1, "/internal/categories/batch": 1,
-    })
+    assert counting.calls == Counter(
+        {
+            "/internal/auth/memberships": 1,
+            "/internal/orders/list": 1,
+            "/internal/categories/batch": 1,
+        }
+    )
     first = body["data"]["orders"]["edges"][0]["node"]
     assert first["customer"]["displayName"] and first["integration"]["name"] in ("Web Marketplace", "Mobile App")
 
 
 async def test_single_orders_resolve_relations_through_loaders(settings, orders_app, pool, tenant, asgi_server):
     orders = [await create_order(pool, tenant) for _ in range(3)]
-    query = "{ " + " ".join(f'o{i}: order(id: "{o["id"]}") {{ customer {{ id }} integration {{ name }} }}'
-                            for i, o in enumerate(orders)) + " }"
+    query = (
+        "{ "
+        + " ".join(
+            f'o{i}: order(id: "{o["id"]}") {{ customer {{ id }} integration {{ name }} }}' for i, o in enumerate(orders)
+        )
+        + " }"
+    )
     counting = CountingOrders(orders_app)
     async with gateway_over(settings, counting, asgi_server) as client:
         body = await gql(client, query, token=tenant.admin_token)
     assert "errors" not in body, body
     assert {body["data"][f"o{i}"]["customer"]["id"] for i in range(3)} == {str(o["customer_id"]) for o in orders}
-    assert counting.calls == Counter({"/internal/auth/memberships": 1, "/internal/orders/batch": 1,
-                                      "/internal/customers/batch": 1, "/internal/integrations/batch": 1})
+    assert counting.calls == Counter(
+        {
+            "/internal/auth/memberships": 1,
+            "/internal/orders/batch": 1,
+            "/internal/customers/batch": 1,
+            "/internal/integrations/batch": 1,
+        }
+    )
 
 
-async def test_a_dashboard_session_resolves_its_viewer_once_per_cache_period(settings, orders_app, tenant,
-                                                                            asgi_server):
+async def test_a_dashboard_session_resolves_its_viewer_once_per_cache_period(settings, orders_app, tenant, asgi_server):
     counting = CountingOrders(orders_app)
     async with gateway_over(settings, counting, asgi_server) as client:
         for _ in range(3):

@@ -97,16 +97,17 @@ async def test_depth_limit_rejects_before_any_resolver(gateway: httpx.AsyncClien
 
 
 async def test_depth_counts_through_fragments(gateway: httpx.AsyncClient, tenant: Tenant) -> None:
-    query = ("query Deep { ...A } fragment A on Query { me { ...B } } fragment B on Me { role { "
-             + nested(8) + " } }")
+    query = "query Deep { ...A } fragment A on Query { me { ...B } } fragment B on Me { role { " + nested(8) + " } }"
     body = await gql(gateway, query, token=tenant.admin_token)
     assert body["data"] is None
     assert f"'Deep' exceeds maximum operation depth of {MAX_DEPTH}" in messages(body)
 
 
 async def test_deepest_valid_query_runs(gateway: httpx.AsyncClient, tenant: Tenant) -> None:
-    query = ("{ orders(first: 1) { edges { node { product { commissionRate { amount } category { name } } "
-             "integration { categories { name } } } } } }")
+    query = (
+        "{ orders(first: 1) { edges { node { product { commissionRate { amount } category { name } } "
+        "integration { categories { name } } } } } }"
+    )
     body = await gql(gateway, query, token=tenant.admin_token)
     assert "errors" not in body, body
 
@@ -126,8 +127,9 @@ async def test_alias_limit(gateway: httpx.AsyncClient, tenant: Tenant) -> None:
     assert messages(body) == [f"{MAX_ALIASES + 1} aliases found. Allowed: {MAX_ALIASES}"]
 
 
-async def test_alias_limit_counts_nested_aliases_and_runs_no_mutation(gateway: httpx.AsyncClient,
-                                                                      tenant: Tenant) -> None:
+async def test_alias_limit_counts_nested_aliases_and_runs_no_mutation(
+    gateway: httpx.AsyncClient, tenant: Tenant
+) -> None:
     before = await org_name(gateway, tenant)
     fields = " ".join(f"n{i}: name" for i in range(MAX_ALIASES))
     # 20 aliases inside the payload plus the mutation's own alias: 21 in all.
@@ -137,8 +139,14 @@ async def test_alias_limit_counts_nested_aliases_and_runs_no_mutation(gateway: h
     assert any("aliases found" in m for m in messages(body)), body
     assert await org_name(gateway, tenant) == before
     # Many aliased copies of the mutation itself.
-    many = "mutation { " + " ".join(f'm{i}: updateSettings(input: {{name: "Batch {i}"}}) {{ errors {{ code }} }}'
-                                    for i in range(MAX_ALIASES + 5)) + " }"
+    many = (
+        "mutation { "
+        + " ".join(
+            f'm{i}: updateSettings(input: {{name: "Batch {i}"}}) {{ errors {{ code }} }}'
+            for i in range(MAX_ALIASES + 5)
+        )
+        + " }"
+    )
     body = await gql(gateway, many, token=tenant.admin_token)
     assert body["data"] is None and any("aliases found" in m for m in messages(body))
     assert await org_name(gateway, tenant) == before
@@ -173,8 +181,9 @@ async def test_token_limit_runs_no_mutation(gateway: httpx.AsyncClient, tenant: 
     assert body["data"] is None and "more than 2000 tokens" in messages(body)[0]
     assert await org_name(gateway, tenant) == before
     # Control: the same mutation, unpadded, does change the organisation.
-    body = await gql(gateway, 'mutation { updateSettings(input: {name: "Padded"}) { errors { code } } }',
-                     token=tenant.admin_token)
+    body = await gql(
+        gateway, 'mutation { updateSettings(input: {name: "Padded"}) { errors { code } } }', token=tenant.admin_token
+    )
     assert body["data"]["updateSettings"]["errors"] == []
     assert await org_name(gateway, tenant) == "Padded"
 
@@ -198,10 +207,14 @@ async def test_limits_hold_when_validation_is_cached(gateway: httpx.AsyncClient,
 # --- production mode ------------------------------------------------------------------------
 
 
-async def test_production_rejects_introspection(production: httpx.AsyncClient, gateway: httpx.AsyncClient,
-                                                tenant: Tenant) -> None:
-    for query in ("{ __schema { types { name } } }", '{ __type(name: "Query") { fields { name } } }',
-                  "query { me { role } __schema { queryType { name } } }"):
+async def test_production_rejects_introspection(
+    production: httpx.AsyncClient, gateway: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    for query in (
+        "{ __schema { types { name } } }",
+        '{ __type(name: "Query") { fields { name } } }',
+        "query { me { role } __schema { queryType { name } } }",
+    ):
         body = await gql(production, query, token=tenant.admin_token)
         assert body["data"] is None, body
         assert any("introspection has been disabled" in m for m in messages(body)), body
@@ -235,7 +248,8 @@ async def test_development_serves_graphiql(gateway: httpx.AsyncClient, tenant: T
 async def test_production_limits_apply(production: httpx.AsyncClient, tenant: Tenant) -> None:
     over = "{ " + " ".join(f"a{i}: me {{ role }}" for i in range(MAX_ALIASES + 1)) + " }"
     assert messages(await gql(production, over, token=tenant.admin_token)) == [
-        f"{MAX_ALIASES + 1} aliases found. Allowed: {MAX_ALIASES}"]
+        f"{MAX_ALIASES + 1} aliases found. Allowed: {MAX_ALIASES}"
+    ]
     deep = "{ me { role { " + nested(8) + " } } }"
     assert any("depth" in m for m in messages(await gql(production, deep, token=tenant.admin_token)))
     body = await gql(production, statuses_document(MAX_TOKENS), token=tenant.admin_token)
@@ -255,8 +269,11 @@ class BrokenOrders:
             await self.inner(scope, receive, send)
             return
         body = orjson.dumps({"unexpected": self.SECRET})
-        start: Message = {"type": "http.response.start", "status": 200,
-                          "headers": [(b"content-type", b"application/json")]}
+        start: Message = {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json")],
+        }
         if self.mode == "unreachable":
             # The connection drops mid-answer: promise more bytes than ever come, then fail, and the
             # server closes the socket (the gateway's client sees a transport error).
@@ -270,8 +287,9 @@ class BrokenOrders:
         await send({"type": "http.response.body", "body": body})
 
 
-async def test_production_masks_unexpected_errors(production_settings: Any, orders_app: Any, tenant: Tenant,
-                                                  asgi_server: Any) -> None:
+async def test_production_masks_unexpected_errors(
+    production_settings: Any, orders_app: Any, tenant: Tenant, asgi_server: Any
+) -> None:
     async with running_over(production_settings, BrokenOrders(orders_app, "garbage"), asgi_server) as client:
         body = await gql(client, "{ me { role } organisation { name } }", token=tenant.admin_token)
     assert body["data"] is None
@@ -285,11 +303,12 @@ async def test_production_masks_unexpected_errors(production_settings: Any, orde
 
 
 @pytest.mark.parametrize("production", [True, False])
-async def test_unreachable_service_is_a_retryable_error_without_detail(production_settings: Any, settings: Any,
-                                                                       orders_app: Any, tenant: Tenant,
-                                                                       production: bool, asgi_server: Any) -> None:
-    async with running_over(production_settings if production else settings, BrokenOrders(orders_app, "unreachable"),
-                            asgi_server) as client:
+async def test_unreachable_service_is_a_retryable_error_without_detail(
+    production_settings: Any, settings: Any, orders_app: Any, tenant: Tenant, production: bool, asgi_server: Any
+) -> None:
+    async with running_over(
+        production_settings if production else settings, BrokenOrders(orders_app, "unreachable"), asgi_server
+    ) as client:
         body = await gql(client, "{ me { role } organisation { name } }", token=tenant.admin_token)
     [error] = body["errors"]
     assert error["extensions"] == {"code": "UNAVAILABLE", "field": None}
@@ -337,8 +356,9 @@ async def test_production_keeps_expected_errors(production: httpx.AsyncClient, t
     e = await error_of("{ nosuchfield }")
     assert "nosuchfield" in e["message"]
     # A member calling an admin mutation is told why.
-    body = await gql(production, 'mutation { updateSettings(input: {name: "x"}) { errors { code } } }',
-                     token=tenant.member_token)
+    body = await gql(
+        production, 'mutation { updateSettings(input: {name: "x"}) { errors { code } } }', token=tenant.member_token
+    )
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert body["errors"][0]["message"] != "Internal error"
 
@@ -360,6 +380,7 @@ async def test_production_keeps_variable_errors(production: httpx.AsyncClient, t
         [error] = body["errors"]
         assert error["message"] != "Internal error", (variables, body)
         assert mentioned in error["message"], (variables, body)
-    body = await gql(production, "query($id: ID!) { customer(id: $id) { id } }", {"id": str(uuid.uuid4())},
-                     token=tenant.admin_token)
+    body = await gql(
+        production, "query($id: ID!) { customer(id: $id) { id } }", {"id": str(uuid.uuid4())}, token=tenant.admin_token
+    )
     assert body == {"data": {"customer": None}}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -42,10 +42,14 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
             bucket = money[r["commStatus"]]
             cur = r["commission"]["currency"]
             bucket[cur] = bucket.get(cur, Decimal(0)) + Decimal(r["commission"]["amount"])
-    return {"totalOrders": len(rows), "successfulOrders": status["SUCCESSFUL"], "pendingOrders": status["PENDING"],
-            "failedOrders": status["FAILED"],
-            "commissionPending": [{"amount": str(a), "currency": c} for c, a in sorted(money["PENDING"].items())],
-            "commissionPaid": [{"amount": str(a), "currency": c} for c, a in sorted(money["SUCCESSFUL"].items())]}
+    return {
+        "totalOrders": len(rows),
+        "successfulOrders": status["SUCCESSFUL"],
+        "pendingOrders": status["PENDING"],
+        "failedOrders": status["FAILED"],
+        "commissionPending": [{"amount": str(a), "currency": c} for c, a in sorted(money["PENDING"].items())],
+        "commissionPaid": [{"amount": str(a), "currency": c} for c, a in sorted(money["SUCCESSFUL"].items())],
+    }
 
 
 async def download(gateway: Any, url: str) -> bytes:
@@ -58,19 +62,37 @@ async def download(gateway: Any, url: str) -> bytes:
 async def shop(pool: Any, issuer: Any) -> Any:
     """A tenant with orders over 40 days in every state, two currencies, three categories."""
     t = await create_tenant(pool, issuer)
-    now = datetime.now(timezone.utc)
-    plan = [("Broadband", "PENDING"), ("Broadband", "SUCCESSFUL"), ("Credit Cards", "FAILED"),
-            ("Current Accounts", "SUCCESSFUL"), ("App card", "SUCCESSFUL"), ("Credit Cards", "SUCCESSFUL")]
+    now = datetime.now(UTC)
+    plan = [
+        ("Broadband", "PENDING"),
+        ("Broadband", "SUCCESSFUL"),
+        ("Credit Cards", "FAILED"),
+        ("Current Accounts", "SUCCESSFUL"),
+        ("App card", "SUCCESSFUL"),
+        ("Credit Cards", "SUCCESSFUL"),
+    ]
     for i in range(36):
         product, status = plan[i % len(plan)]
-        await create_order(pool, t, ref=f"shop-{i:03d}", product=product, status=status,
-                           created_at=now - timedelta(days=i, hours=1), email=f"c{i % 7}@example.com")
+        await create_order(
+            pool,
+            t,
+            ref=f"shop-{i:03d}",
+            product=product,
+            status=status,
+            created_at=now - timedelta(days=i, hours=1),
+            email=f"c{i % 7}@example.com",
+        )
     return t
 
 
 async def pay(gateway: Any, t: Any, order_id: str) -> dict[str, Any]:
-    return await gql(gateway, """mutation($id: ID!) { updateCommissionStatus(orderId: $id, commStatus: SUCCESSFUL) {
-        changed order { commStatus } errors { field code message } } }""", {"id": order_id}, token=t.admin_token)
+    return await gql(
+        gateway,
+        """mutation($id: ID!) { updateCommissionStatus(orderId: $id, commStatus: SUCCESSFUL) {
+        changed order { commStatus } errors { field code message } } }""",
+        {"id": order_id},
+        token=t.admin_token,
+    )
 
 
 FILTERS = [
@@ -93,12 +115,17 @@ async def test_every_summary_number_drills_down_to_the_list_and_the_export(gatew
     rows = await all_rows(gateway, shop.admin_token, f)
     summary = (await gql(gateway, SUMMARY, {"f": f}, token=shop.admin_token))["data"]["ordersSummary"]
     assert summary == totals(rows)
-    link = (await gql(gateway, EXPORT, {"k": "ORDERS", "fmt": "CSV", "of": f}, token=shop.admin_token))["data"]["requestExport"]
+    link = (await gql(gateway, EXPORT, {"k": "ORDERS", "fmt": "CSV", "of": f}, token=shop.admin_token))["data"][
+        "requestExport"
+    ]
     exported = list(csv.DictReader(io.StringIO((await download(gateway, link["url"])).decode())))
     assert sorted(r["order_id"] for r in exported) == sorted(r["id"] for r in rows)
-    paid = sum(Decimal(r["commission_amount"]) for r in exported if r["comm_status"] == "SUCCESSFUL" and r["currency"] == "GBP")
+    paid = sum(
+        Decimal(r["commission_amount"]) for r in exported if r["comm_status"] == "SUCCESSFUL" and r["currency"] == "GBP"
+    )
     assert [m for m in summary["commissionPaid"] if m["currency"] == "GBP"] == (
-        [{"amount": str(paid), "currency": "GBP"}] if paid else [])
+        [{"amount": str(paid), "currency": "GBP"}] if paid else []
+    )
 
 
 async def test_category_and_integration_filters_and_currencies(gateway, shop):
@@ -115,24 +142,30 @@ async def test_category_and_integration_filters_and_currencies(gateway, shop):
 async def test_date_ranges_are_days_of_the_organisation_time_zone(gateway, pool, issuer):
     t = await create_tenant(pool, issuer, time_zone="Asia/Tokyo")
     # 16:30 UTC on 10 Jan is 01:30 on 11 Jan in Tokyo
-    await create_order(pool, t, ref="tz-1", created_at=datetime(2026, 1, 10, 16, 30, tzinfo=timezone.utc))
+    await create_order(pool, t, ref="tz-1", created_at=datetime(2026, 1, 10, 16, 30, tzinfo=UTC))
     for day, expected in (("2026-01-10", 0), ("2026-01-11", 1)):
         f = {"range": {"from": day, "to": day}}
         summary = (await gql(gateway, SUMMARY, {"f": f}, token=t.admin_token))["data"]["ordersSummary"]
         assert summary["totalOrders"] == expected == len(await all_rows(gateway, t.admin_token, f))
     # Moving the organisation to London re-buckets the days (rollups rebuilt in the same transaction).
-    body = await gql(gateway, 'mutation { updateSettings(input: {timeZone: "Europe/London"}) { errors { field } } }',
-                     token=t.admin_token)
+    body = await gql(
+        gateway,
+        'mutation { updateSettings(input: {timeZone: "Europe/London"}) { errors { field } } }',
+        token=t.admin_token,
+    )
     assert body["data"]["updateSettings"]["errors"] == []
     f = {"range": {"from": "2026-01-10", "to": "2026-01-10"}}
     assert (await gql(gateway, SUMMARY, {"f": f}, token=t.admin_token))["data"]["ordersSummary"]["totalOrders"] == 1
 
 
-@pytest.mark.parametrize("f,field", [
-    ({"range": {"from": "2026-02-01", "to": "2026-01-01"}}, "filter.range"),
-    ({"range": {"preset": "TODAY", "from": "2026-01-01"}}, "filter.range"),
-    ({"integrationIds": ["not-a-uuid"]}, "filter.integrationIds"),
-])
+@pytest.mark.parametrize(
+    "f,field",
+    [
+        ({"range": {"from": "2026-02-01", "to": "2026-01-01"}}, "filter.range"),
+        ({"range": {"preset": "TODAY", "from": "2026-01-01"}}, "filter.range"),
+        ({"integrationIds": ["not-a-uuid"]}, "filter.integrationIds"),
+    ],
+)
 async def test_bad_filters_are_refused_naming_the_field(gateway, tenant, f, field):
     body = await gql(gateway, SUMMARY, {"f": f}, token=tenant.admin_token)
     assert body["data"] is None
@@ -145,22 +178,44 @@ async def test_manual_commission_rules(gateway, pool, tenant):
     body = await pay(gateway, tenant, str(pending["id"]))
     err = body["data"]["updateCommissionStatus"]["errors"][0]
     assert err["code"] == "ILLEGAL_TRANSITION" and err["field"] == "commStatus"
-    body = await gql(gateway, """mutation($id: ID!) { updateCommissionStatus(orderId: $id, commStatus: NA) {
-        errors { field code } } }""", {"id": str(ok["id"])}, token=tenant.admin_token)
+    body = await gql(
+        gateway,
+        """mutation($id: ID!) { updateCommissionStatus(orderId: $id, commStatus: NA) {
+        errors { field code } } }""",
+        {"id": str(ok["id"])},
+        token=tenant.admin_token,
+    )
     assert body["data"]["updateCommissionStatus"]["errors"][0]["code"] == "ILLEGAL_TRANSITION"
-    body = await gql(gateway, """mutation($id: ID!) { updateCommissionStatus(orderId: $id, commStatus: PENDING, amount: "-3") {
-        errors { field code } } }""", {"id": str(ok["id"])}, token=tenant.admin_token)
+    body = await gql(
+        gateway,
+        """mutation($id: ID!) { updateCommissionStatus(orderId: $id, commStatus: PENDING, amount: "-3") {
+        errors { field code } } }""",
+        {"id": str(ok["id"])},
+        token=tenant.admin_token,
+    )
     assert body["data"]["updateCommissionStatus"]["errors"][0]["field"] == "amount"
     first = await pay(gateway, tenant, str(ok["id"]))
     assert first["data"]["updateCommissionStatus"]["changed"] is True
     again = await pay(gateway, tenant, str(ok["id"]))
     assert again["data"]["updateCommissionStatus"]["changed"] is False  # idempotent
-    history = (await gql(gateway, "query($id: ID!) { orderHistory(id: $id) { toCommStatus source actor } }",
-                         {"id": str(ok["id"])}, token=tenant.admin_token))["data"]["orderHistory"]
+    history = (
+        await gql(
+            gateway,
+            "query($id: ID!) { orderHistory(id: $id) { toCommStatus source actor } }",
+            {"id": str(ok["id"])},
+            token=tenant.admin_token,
+        )
+    )["data"]["orderHistory"]
     assert [(h["toCommStatus"], h["source"]) for h in history] == [("PENDING", "integration"), ("SUCCESSFUL", "manual")]
     assert history[-1]["actor"] == f"user:{tenant.admin_subject}"
-    state = (await gql(gateway, "query($id: ID!) { order(id: $id) { status commStatus } }", {"id": str(pending["id"])},
-                       token=tenant.admin_token))["data"]["order"]
+    state = (
+        await gql(
+            gateway,
+            "query($id: ID!) { order(id: $id) { status commStatus } }",
+            {"id": str(pending["id"])},
+            token=tenant.admin_token,
+        )
+    )["data"]["order"]
     assert state == {"status": "PENDING", "commStatus": "NA"}
 
 
@@ -168,7 +223,9 @@ async def test_xlsx_export_holds_the_same_rows(gateway, shop):
     from openpyxl import load_workbook
 
     f = {"statuses": ["SUCCESSFUL"]}
-    link = (await gql(gateway, EXPORT, {"k": "ORDERS", "fmt": "XLSX", "of": f}, token=shop.admin_token))["data"]["requestExport"]
+    link = (await gql(gateway, EXPORT, {"k": "ORDERS", "fmt": "XLSX", "of": f}, token=shop.admin_token))["data"][
+        "requestExport"
+    ]
     wb = load_workbook(io.BytesIO(await download(gateway, link["url"])), read_only=True)
     rows = list(wb.active.iter_rows(values_only=True))
     assert rows[0][:4] == ("order_id", "external_ref", "created_at", "status")
@@ -177,8 +234,12 @@ async def test_xlsx_export_holds_the_same_rows(gateway, shop):
 
 
 async def test_export_filter_errors_and_tampered_links(gateway, tenant):
-    body = await gql(gateway, EXPORT, {"k": "ORDERS", "fmt": "CSV", "of": {"range": {"from": "2026-02-01", "to": "2026-01-01"}}},
-                     token=tenant.admin_token)
+    body = await gql(
+        gateway,
+        EXPORT,
+        {"k": "ORDERS", "fmt": "CSV", "of": {"range": {"from": "2026-02-01", "to": "2026-01-01"}}},
+        token=tenant.admin_token,
+    )
     payload = body["data"]["requestExport"]
     assert payload["url"] is None and payload["errors"][0]["field"] == "orderFilter.range"
     r = await gateway.get("/exports/not-a-token")
@@ -187,8 +248,9 @@ async def test_export_filter_errors_and_tampered_links(gateway, tenant):
 
 async def test_customers_export_csv_neutralises_formulas(gateway, pool, tenant):
     await create_order(pool, tenant, email="=cmd@example.com")
-    link = (await gql(gateway, EXPORT, {"k": "CUSTOMERS", "fmt": "CSV", "cf": {"search": "=cmd"}},
-                      token=tenant.admin_token))["data"]["requestExport"]
+    link = (
+        await gql(gateway, EXPORT, {"k": "CUSTOMERS", "fmt": "CSV", "cf": {"search": "=cmd"}}, token=tenant.admin_token)
+    )["data"]["requestExport"]
     rows = list(csv.DictReader(io.StringIO((await download(gateway, link["url"])).decode())))
     assert [r["email"] for r in rows] == ["'=cmd@example.com"]
 

@@ -12,28 +12,53 @@ UPDATE = """mutation($i: SettingsInput!) { updateSettings(input: $i) {
 
 
 async def test_admin_updates_settings(gateway, tenant):
-    body = await gql(gateway, UPDATE, {"i": {"marketplaceUrl": "https://shop.example.com/market", "primaryColour": "#aa00ff",
-                                             "baseCurrency": "EUR", "timeZone": "Europe/Paris", "name": "Renamed"}},
-                     token=tenant.admin_token)
+    body = await gql(
+        gateway,
+        UPDATE,
+        {
+            "i": {
+                "marketplaceUrl": "https://shop.example.com/market",
+                "primaryColour": "#aa00ff",
+                "baseCurrency": "EUR",
+                "timeZone": "Europe/Paris",
+                "name": "Renamed",
+            }
+        },
+        token=tenant.admin_token,
+    )
     payload = body["data"]["updateSettings"]
     assert payload["errors"] == []
-    assert payload["organisation"] == {"name": "Renamed", "marketplaceUrl": "https://shop.example.com/market",
-                                       "primaryColour": "#AA00FF", "baseCurrency": "EUR", "timeZone": "Europe/Paris"}
+    assert payload["organisation"] == {
+        "name": "Renamed",
+        "marketplaceUrl": "https://shop.example.com/market",
+        "primaryColour": "#AA00FF",
+        "baseCurrency": "EUR",
+        "timeZone": "Europe/Paris",
+    }
 
 
-@pytest.mark.parametrize("change,field", [
-    ({"marketplaceUrl": "javascript:alert(1)"}, "marketplaceUrl"),
-    ({"marketplaceUrl": "not a url"}, "marketplaceUrl"),
-    ({"primaryColour": "blue"}, "primaryColour"),
-    ({"primaryColour": "#12345"}, "primaryColour"),
-    ({"baseCurrency": "XXX"}, "baseCurrency"),
-    ({"timeZone": "Mars/Olympus"}, "timeZone"),
-    ({"name": ""}, "name"),
-])
+@pytest.mark.parametrize(
+    "change,field",
+    [
+        ({"marketplaceUrl": "javascript:alert(1)"}, "marketplaceUrl"),
+        ({"marketplaceUrl": "not a url"}, "marketplaceUrl"),
+        ({"primaryColour": "blue"}, "primaryColour"),
+        ({"primaryColour": "#12345"}, "primaryColour"),
+        ({"baseCurrency": "XXX"}, "baseCurrency"),
+        ({"timeZone": "Mars/Olympus"}, "timeZone"),
+        ({"name": ""}, "name"),
+    ],
+)
 async def test_invalid_settings_are_refused_and_change_nothing(gateway, tenant, change, field):
     before = (await gql(gateway, ORG, token=tenant.admin_token))["data"]["organisation"]
-    payload = (await gql(gateway, UPDATE, {"i": {**change, "primaryColour": change.get("primaryColour", "#000000")}},
-                         token=tenant.admin_token))["data"]["updateSettings"]
+    payload = (
+        await gql(
+            gateway,
+            UPDATE,
+            {"i": {**change, "primaryColour": change.get("primaryColour", "#000000")}},
+            token=tenant.admin_token,
+        )
+    )["data"]["updateSettings"]
     assert payload["organisation"] is None
     assert payload["errors"][0]["field"] == field and payload["errors"][0]["code"] == "INVALID_INPUT"
     assert (await gql(gateway, ORG, token=tenant.admin_token))["data"]["organisation"] == before
@@ -51,10 +76,18 @@ async def test_team_invite_and_remove(gateway, tenant):
     assert bad["data"]["inviteMember"]["errors"][0]["field"] == "email"
     members = (await gql(gateway, "{ members { id email } }", token=tenant.member_token))["data"]["members"]
     assert "teammate@example.com" in {m["email"] for m in members}
-    removed = await gql(gateway, "mutation($id: ID!) { removeMember(memberId: $id) { removed errors { code } } }",
-                        {"id": member["id"]}, token=tenant.admin_token)
+    removed = await gql(
+        gateway,
+        "mutation($id: ID!) { removeMember(memberId: $id) { removed errors { code } } }",
+        {"id": member["id"]},
+        token=tenant.admin_token,
+    )
     assert removed["data"]["removeMember"]["removed"] is True
     me = (await gql(gateway, "{ me { role memberId } }", token=tenant.admin_token))["data"]["me"]
-    self_remove = await gql(gateway, "mutation($id: ID!) { removeMember(memberId: $id) { removed errors { code } } }",
-                            {"id": me["memberId"]}, token=tenant.admin_token)
+    self_remove = await gql(
+        gateway,
+        "mutation($id: ID!) { removeMember(memberId: $id) { removed errors { code } } }",
+        {"id": me["memberId"]},
+        token=tenant.admin_token,
+    )
     assert self_remove["data"]["removeMember"]["errors"][0]["code"] == "CANNOT_REMOVE_SELF"

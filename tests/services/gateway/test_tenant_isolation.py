@@ -13,7 +13,7 @@ import base64
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -40,14 +40,25 @@ class Pair:
 @pytest.fixture
 async def pair(pool, owner_pool, tenant: Tenant, other_tenant: Tenant) -> Pair:
     a, b = tenant, other_tenant
-    a_orders = [await create_order(pool, a, status="SUCCESSFUL", email=f"a-{a.org_id.hex[:8]}@example.com"),
-                await create_order(pool, a, product="App card")]
+    a_orders = [
+        await create_order(pool, a, status="SUCCESSFUL", email=f"a-{a.org_id.hex[:8]}@example.com"),
+        await create_order(pool, a, product="App card"),
+    ]
     b_email, b_anon = f"b-{b.org_id.hex[:8]}@example.com", f"anon-{b.org_id.hex}"
     b_paid = await create_order(pool, b, status="SUCCESSFUL", email=b_email)
     b_orders = [b_paid, await create_order(pool, b, product="App card", anonymous_id=b_anon)]
     members = await owner_pool.fetch("SELECT id FROM members WHERE org_id = $1", b.org_id)
-    return Pair(a=a, b=b, a_orders=a_orders, b_orders=b_orders, b_paid=b_paid, b_customer_id=b_paid["customer_id"],
-                b_email=b_email, b_anonymous_id=b_anon, b_member_ids=[str(m["id"]) for m in members])
+    return Pair(
+        a=a,
+        b=b,
+        a_orders=a_orders,
+        b_orders=b_orders,
+        b_paid=b_paid,
+        b_customer_id=b_paid["customer_id"],
+        b_email=b_email,
+        b_anonymous_id=b_anon,
+        b_member_ids=[str(m["id"]) for m in members],
+    )
 
 
 def _same(resp_b: Any, b_id: Any, resp_r: Any, r_id: Any) -> None:
@@ -81,8 +92,12 @@ async def b_snapshot(gateway, owner_pool, p: Pair) -> dict[str, Any]:
         h = await gql(gateway, HISTORY, {"id": str(o["id"])}, token=p.b.admin_token)
         assert h["data"]["orderHistory"], h
         histories[str(o["id"])] = h
-    keys = [bytes(r["api_key_hash"]) for r in await owner_pool.fetch(
-        "SELECT api_key_hash FROM integrations WHERE org_id = $1 ORDER BY id", p.b.org_id)]
+    keys = [
+        bytes(r["api_key_hash"])
+        for r in await owner_pool.fetch(
+            "SELECT api_key_hash FROM integrations WHERE org_id = $1 ORDER BY id", p.b.org_id
+        )
+    ]
     return {"state": state, "histories": histories, "key_hashes": keys}
 
 
@@ -99,8 +114,14 @@ SUMMARY = """query($f: OrderFilterInput) { ordersSummary(filter: $f) { totalOrde
   failedOrders commissionPending { amount currency } commissionPaid { amount currency } } }"""
 CUSTOMERS = """query($f: CustomerFilterInput) { customers(filter: $f, first: 100) {
   edges { cursor node { id displayName } } pageInfo { hasNextPage endCursor } } }"""
-ZERO_SUMMARY = {"totalOrders": 0, "successfulOrders": 0, "pendingOrders": 0, "failedOrders": 0,
-                "commissionPending": [], "commissionPaid": []}
+ZERO_SUMMARY = {
+    "totalOrders": 0,
+    "successfulOrders": 0,
+    "pendingOrders": 0,
+    "failedOrders": 0,
+    "commissionPending": [],
+    "commissionPaid": [],
+}
 
 
 async def _probe(gateway, p: Pair, query: str, variables: Any, b_id: Any) -> dict[str, Any]:
@@ -161,8 +182,17 @@ async def test_lists_of_org_a_hold_nothing_of_org_b(gateway, pair):
     state = await gql(gateway, B_STATE, token=p.a.admin_token)
     assert "errors" not in state, state
     text = json.dumps(state)
-    b_ids = [p.b.org_id, p.b.integration_id, p.b.second_integration_id, p.b_customer_id, p.b.provider["id"],
-             *p.b.categories.values(), *p.b.products.values(), *(o["id"] for o in p.b_orders), *p.b_member_ids]
+    b_ids = [
+        p.b.org_id,
+        p.b.integration_id,
+        p.b.second_integration_id,
+        p.b_customer_id,
+        p.b.provider["id"],
+        *p.b.categories.values(),
+        *p.b.products.values(),
+        *(o["id"] for o in p.b_orders),
+        *p.b_member_ids,
+    ]
     for b_id in b_ids:
         assert str(b_id) not in text
     assert p.b_email not in text
@@ -192,12 +222,22 @@ async def test_mutations_with_org_b_ids_answer_as_for_unknown_ids_and_change_not
     before = await b_snapshot(gateway, owner_pool, p)
 
     for iid in (p.b.integration_id, p.b.second_integration_id):
-        r = await _probe(gateway, p, UPDATE_INTEGRATION,
-                         lambda i: {"id": i, "input": {"name": "Hijacked", "channel": "PARTNER"}}, iid)
+        r = await _probe(
+            gateway,
+            p,
+            UPDATE_INTEGRATION,
+            lambda i: {"id": i, "input": {"name": "Hijacked", "channel": "PARTNER"}},
+            iid,
+        )
         _not_found(r["data"]["updateIntegration"], "id")
         assert r["data"]["updateIntegration"]["integration"] is None
-        r = await _probe(gateway, p, UPDATE_INTEGRATION,
-                         lambda i: {"id": i, "input": {"categoryIds": [str(c) for c in p.a.categories.values()]}}, iid)
+        r = await _probe(
+            gateway,
+            p,
+            UPDATE_INTEGRATION,
+            lambda i: {"id": i, "input": {"categoryIds": [str(c) for c in p.a.categories.values()]}},
+            iid,
+        )
         _not_found(r["data"]["updateIntegration"], "id")
         r = await _probe(gateway, p, ROTATE, lambda i: {"id": i}, iid)
         _not_found(r["data"]["rotateIntegrationKey"], "id")
@@ -214,13 +254,24 @@ async def test_mutations_with_org_b_ids_answer_as_for_unknown_ids_and_change_not
 
     # B's ids smuggled into A's own resources.
     for cid in p.b.categories.values():
-        r = await _probe(gateway, p, UPDATE_INTEGRATION,
-                         lambda i: {"id": str(p.a.integration_id),
-                                    "input": {"categoryIds": [*map(str, p.a.categories.values()), i]}}, cid)
+        r = await _probe(
+            gateway,
+            p,
+            UPDATE_INTEGRATION,
+            lambda i: {
+                "id": str(p.a.integration_id),
+                "input": {"categoryIds": [*map(str, p.a.categories.values()), i]},
+            },
+            cid,
+        )
         _not_found(r["data"]["updateIntegration"], "categoryIds")
-        r = await _probe(gateway, p, CREATE_INTEGRATION,
-                         lambda i: {"input": {"name": f"Cross {uuid.uuid4().hex[:6]}", "channel": "WEB",
-                                              "categoryIds": [i]}}, cid)
+        r = await _probe(
+            gateway,
+            p,
+            CREATE_INTEGRATION,
+            lambda i: {"input": {"name": f"Cross {uuid.uuid4().hex[:6]}", "channel": "WEB", "categoryIds": [i]}},
+            cid,
+        )
         # (the random name differs between the two calls, but the payload holds no name)
         _not_found(r["data"]["createIntegration"], "categoryIds")
 
@@ -263,8 +314,9 @@ async def test_exports_with_org_b_filters_hold_only_the_header(gateway, owner_po
         b_id = next(iter(v if isinstance(v, str) else v[0] for v in f.values()))
         status, body = await _export(gateway, p.a.admin_token, "ORDERS", of=f)
         assert status == 200 and body.splitlines() == [header], (f, body)
-        status_r, body_r = await _export(gateway, p.a.admin_token, "ORDERS",
-                                         of=json.loads(json.dumps(f).replace(b_id, rand)))
+        status_r, body_r = await _export(
+            gateway, p.a.admin_token, "ORDERS", of=json.loads(json.dumps(f).replace(b_id, rand))
+        )
         assert (status_r, body_r) == (status, body)
     for iid in (p.b.integration_id, p.b.second_integration_id):
         status, body = await _export(gateway, p.a.admin_token, "CUSTOMERS", cf={"integrationIds": [str(iid)]})
@@ -298,9 +350,11 @@ async def test_an_export_link_cannot_be_altered_to_another_organisation(gateway,
 
     forged = {**claims, "org": str(p.b.org_id)}
     alg_none = _b64({"alg": "none", "typ": "JWT"})
-    for bad in (f"{head}.{_b64(forged)}.{sig}",  # payload changed, signature kept
-                f"{alg_none}.{_b64(forged)}.",  # unsigned
-                f"{head}.{_b64(forged)}.{sig[:-2]}AA"):
+    for bad in (
+        f"{head}.{_b64(forged)}.{sig}",  # payload changed, signature kept
+        f"{alg_none}.{_b64(forged)}.",  # unsigned
+        f"{head}.{_b64(forged)}.{sig[:-2]}AA",
+    ):
         resp = await gateway.get(f"/exports/{bad}")
         assert resp.status_code == 403, resp.text
         assert resp.json()["error"]["code"] == "INVALID_EXPORT_LINK"
@@ -309,13 +363,15 @@ async def test_an_export_link_cannot_be_altered_to_another_organisation(gateway,
 
 # --- the organisation header ---------------------------------------------------------------
 
+
 async def test_organisation_header_naming_org_b_is_refused(gateway, pair):
     p = pair
     query = {"query": "{ me { organisationId } organisation { id name } }"}
 
     async def ask(org: str) -> Any:
-        return await gateway.post("/graphql", json=query, headers={"authorization": f"Bearer {p.a.admin_token}",
-                                                                   "x-organisation-id": org})
+        return await gateway.post(
+            "/graphql", json=query, headers={"authorization": f"Bearer {p.a.admin_token}", "x-organisation-id": org}
+        )
 
     own = await ask(str(p.a.org_id))
     assert own.status_code == 200 and own.json()["data"]["me"]["organisationId"] == str(p.a.org_id)
@@ -330,10 +386,15 @@ async def test_organisation_header_naming_org_b_is_refused(gateway, pair):
 
 # --- the integration REST API ----------------------------------------------------------------
 
+
 async def _counts(owner_pool, p: Pair) -> list[tuple[int, int]]:
-    return [(await owner_pool.fetchval("SELECT count(*) FROM orders WHERE org_id = $1", org),
-             await owner_pool.fetchval("SELECT count(*) FROM customers WHERE org_id = $1", org))
-            for org in (p.a.org_id, p.b.org_id)]
+    return [
+        (
+            await owner_pool.fetchval("SELECT count(*) FROM orders WHERE org_id = $1", org),
+            await owner_pool.fetchval("SELECT count(*) FROM customers WHERE org_id = $1", org),
+        )
+        for org in (p.a.org_id, p.b.org_id)
+    ]
 
 
 async def test_rest_order_with_a_product_of_org_b_is_not_found(gateway, owner_pool, pair):
@@ -341,9 +402,16 @@ async def test_rest_order_with_a_product_of_org_b_is_not_found(gateway, owner_po
     before = await _counts(owner_pool, p)
 
     async def post(product_id: str) -> Any:
-        return await gateway.post("/v1/orders", headers={"authorization": f"Bearer {p.a.api_key}"}, json={
-            "externalRef": f"cross-{uuid.uuid4().hex[:8]}", "productId": product_id,
-            "customer": {"anonymousId": f"cross-{uuid.uuid4().hex}"}, "status": "SUCCESSFUL"})
+        return await gateway.post(
+            "/v1/orders",
+            headers={"authorization": f"Bearer {p.a.api_key}"},
+            json={
+                "externalRef": f"cross-{uuid.uuid4().hex[:8]}",
+                "productId": product_id,
+                "customer": {"anonymousId": f"cross-{uuid.uuid4().hex}"},
+                "status": "SUCCESSFUL",
+            },
+        )
 
     for product_id in p.b.products.values():
         resp = await post(str(product_id))
@@ -361,17 +429,22 @@ async def test_rest_identify_with_org_b_identities_never_reaches_org_b(gateway, 
     p = pair
     b_before = await owner_pool.fetch("SELECT * FROM customers WHERE org_id = $1 ORDER BY id", p.b.org_id)
     for ident in ({"email": p.b_email}, {"anonymousId": p.b_anonymous_id}):
-        resp = await gateway.post("/v1/customers/identify", headers={"authorization": f"Bearer {p.a.api_key}"},
-                                  json=ident)
+        resp = await gateway.post(
+            "/v1/customers/identify", headers={"authorization": f"Bearer {p.a.api_key}"}, json=ident
+        )
         assert resp.status_code == 200, resp.text
         customer = resp.json()["customer"]
         assert customer["orders"] == 0 and customer["visits"][0]["integration_id"] == str(p.a.integration_id)
-        assert await owner_pool.fetchval("SELECT org_id FROM customers WHERE id = $1", uuid.UUID(customer["id"])) == p.a.org_id
+        assert (
+            await owner_pool.fetchval("SELECT org_id FROM customers WHERE id = $1", uuid.UUID(customer["id"]))
+            == p.a.org_id
+        )
     b_after = await owner_pool.fetch("SELECT * FROM customers WHERE org_id = $1 ORDER BY id", p.b.org_id)
     assert [dict(r) for r in b_after] == [dict(r) for r in b_before]
 
 
 # --- provider webhooks ---------------------------------------------------------------------
+
 
 class _RecordingBroker:
     def __init__(self) -> None:
@@ -383,14 +456,19 @@ class _RecordingBroker:
 
 
 def _signed(secret: str, body: bytes) -> dict[str, str]:
-    msg_id, now = f"msg_{uuid.uuid4().hex}", datetime.now(timezone.utc)
-    return {"webhook-id": msg_id, "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": Webhook(secret).sign(msg_id, now, body.decode()), "content-type": "application/json"}
+    msg_id, now = f"msg_{uuid.uuid4().hex}", datetime.now(UTC)
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": Webhook(secret).sign(msg_id, now, body.decode()),
+        "content-type": "application/json",
+    }
 
 
 def _commission(order_id: Any, sequence: int = 1, status: str = "FAILED") -> bytes:
-    return json.dumps({"type": "commission.updated",
-                       "data": {"order_id": str(order_id), "sequence": sequence, "status": status}}).encode()
+    return json.dumps(
+        {"type": "commission.updated", "data": {"order_id": str(order_id), "sequence": sequence, "status": status}}
+    ).encode()
 
 
 @pytest.fixture
@@ -405,7 +483,9 @@ def recording_broker(gateway_app) -> Any:
         gateway_app.state.broker = gateway_app.state.webhook_batcher.broker = real
 
 
-async def test_org_b_webhook_secret_does_not_open_org_a_provider_path(gateway, recording_broker, pool, owner_pool, pair):
+async def test_org_b_webhook_secret_does_not_open_org_a_provider_path(
+    gateway, recording_broker, pool, owner_pool, pair
+):
     p = pair
     broker = recording_broker
     a_path = f"/webhooks/providers/{p.a.provider['public_id']}/commission"
@@ -424,18 +504,22 @@ async def test_org_b_webhook_secret_does_not_open_org_a_provider_path(gateway, r
     resp = await gateway.post(a_path, content=body, headers=_signed(p.a.provider["webhook_secret"], body))
     assert resp.status_code == 202, resp.text
     assert [(i["org_id"], i["provider_id"]) for m in broker.messages for i in m.args[0]] == [
-        (str(p.a.org_id), str(p.a.provider["id"]))]
+        (str(p.a.org_id), str(p.a.provider["id"]))
+    ]
 
     # B's provider on its own path naming A's order: routed to org B, where the order does not exist.
     broker.messages.clear()
-    resp = await gateway.post(f"/webhooks/providers/{p.b.provider['public_id']}/commission", content=body,
-                              headers=_signed(b_secret, body))
+    resp = await gateway.post(
+        f"/webhooks/providers/{p.b.provider['public_id']}/commission", content=body, headers=_signed(b_secret, body)
+    )
     assert resp.status_code == 202, resp.text
     ((item,),) = [m.args[0] for m in broker.messages]
     org_id, provider_id, webhook_id, data = item["org_id"], item["provider_id"], item["webhook_id"], item["data"]
     assert (org_id, provider_id) == (str(p.b.org_id), str(p.b.provider["id"]))
     before = await owner_pool.fetchrow("SELECT * FROM orders WHERE id = $1", a_order["id"])
     async with tenant_tx(pool, org_id) as conn:  # what the worker's actor does with the message
-        outcome = await commission.apply_provider_webhook(conn, uuid.UUID(org_id), uuid.UUID(provider_id), webhook_id, data)
+        outcome = await commission.apply_provider_webhook(
+            conn, uuid.UUID(org_id), uuid.UUID(provider_id), webhook_id, data
+        )
     assert outcome == "unknown_order"
     assert dict(await owner_pool.fetchrow("SELECT * FROM orders WHERE id = $1", a_order["id"])) == dict(before)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -55,8 +55,11 @@ async def _provider_ledger(pool: Any, tenant: Any, order_id: Any) -> list[Any]:
     from shared.db import tenant_tx
 
     async with tenant_tx(pool, tenant.org_id) as conn:
-        return await conn.fetch("SELECT reference, to_status, to_comm FROM commission_ledger"
-                                " WHERE order_id = $1 AND source = 'provider' ORDER BY id", order_id)
+        return await conn.fetch(
+            "SELECT reference, to_status, to_comm FROM commission_ledger"
+            " WHERE order_id = $1 AND source = 'provider' ORDER BY id",
+            order_id,
+        )
 
 
 def url(tenant: Any) -> str:
@@ -66,8 +69,16 @@ def url(tenant: Any) -> str:
 class TestRefusals:
     """Each refusal answers with a clear error and enqueues nothing."""
 
-    async def _refused(self, gateway: Any, broker: Any, tenant: Any, body: bytes, headers: dict[str, str],
-                       status: int, path: str | None = None) -> dict[str, Any]:
+    async def _refused(
+        self,
+        gateway: Any,
+        broker: Any,
+        tenant: Any,
+        body: bytes,
+        headers: dict[str, str],
+        status: int,
+        path: str | None = None,
+    ) -> dict[str, Any]:
         before = queued(broker)
         r = await gateway.post(path or url(tenant), content=body, headers=headers)
         assert r.status_code == status, r.text
@@ -98,8 +109,9 @@ class TestRefusals:
     async def test_timestamp_outside_tolerance(self, gateway, broker, tenant, pool, offset):
         order = await create_order(pool, tenant)
         body = commission_body(order["id"], 1, "SUCCESSFUL")
-        headers = signed_headers(tenant.provider["webhook_secret"], body, "msg-" + uuid.uuid4().hex,
-                                 at=datetime.now(timezone.utc) + offset)
+        headers = signed_headers(
+            tenant.provider["webhook_secret"], body, "msg-" + uuid.uuid4().hex, at=datetime.now(UTC) + offset
+        )
         err = await self._refused(gateway, broker, tenant, body, headers, 401)
         assert "timestamp" in err["message"]
 
@@ -109,19 +121,35 @@ class TestRefusals:
         headers = signed_headers(tenant.provider["webhook_secret"], body, "msg-" + uuid.uuid4().hex)
         await self._refused(gateway, broker, tenant, body, headers, 404, path="/webhooks/providers/prv_nope/commission")
         bad = commission_body(order["id"], 1, "PAID")
-        err = await self._refused(gateway, broker, tenant, bad,
-                                  signed_headers(tenant.provider["webhook_secret"], bad, "msg-" + uuid.uuid4().hex), 422)
+        err = await self._refused(
+            gateway,
+            broker,
+            tenant,
+            bad,
+            signed_headers(tenant.provider["webhook_secret"], bad, "msg-" + uuid.uuid4().hex),
+            422,
+        )
         assert err["field"] == "data.status"
         notjson = b"{not json"
-        await self._refused(gateway, broker, tenant, notjson,
-                            signed_headers(tenant.provider["webhook_secret"], notjson, "msg-" + uuid.uuid4().hex), 400)
+        await self._refused(
+            gateway,
+            broker,
+            tenant,
+            notjson,
+            signed_headers(tenant.provider["webhook_secret"], notjson, "msg-" + uuid.uuid4().hex),
+            400,
+        )
 
 
 async def test_rotation_header_with_two_signatures_is_accepted(gateway, broker, worker, tenant, pool):
     order = await create_order(pool, tenant)
     body = commission_body(order["id"], 1, "SUCCESSFUL", amount="12.50", currency="GBP")
-    headers = signed_headers(tenant.provider["webhook_secret"], body, "msg-" + uuid.uuid4().hex,
-                             extra_signatures=["v1,b2xkLXNlY3JldC1zaWduYXR1cmUtdGhhdC1kb2VzLW5vdC1tYXRjaA=="])
+    headers = signed_headers(
+        tenant.provider["webhook_secret"],
+        body,
+        "msg-" + uuid.uuid4().hex,
+        extra_signatures=["v1,b2xkLXNlY3JldC1zaWduYXR1cmUtdGhhdC1kb2VzLW5vdC1tYXRjaA=="],
+    )
     r = await gateway.post(url(tenant), content=body, headers=headers)
     assert r.status_code == 202, r.text
     await _drain(broker)
@@ -133,8 +161,9 @@ async def test_same_webhook_fifty_times_at_once_and_a_day_later_applies_once(gat
     secret = tenant.provider["webhook_secret"]
     body = commission_body(order["id"], 5, "SUCCESSFUL", "SUCCESSFUL", "12.50", "GBP")
     msg_id = "msg-" + uuid.uuid4().hex
-    responses = await asyncio.gather(*[gateway.post(url(tenant), content=body, headers=signed_headers(secret, body, msg_id))
-                                       for _ in range(50)])
+    responses = await asyncio.gather(
+        *[gateway.post(url(tenant), content=body, headers=signed_headers(secret, body, msg_id)) for _ in range(50)]
+    )
     assert all(r.status_code == 202 for r in responses)
     await _drain(broker)
     assert await _order_state(pool, tenant, order["id"]) == ("SUCCESSFUL", "SUCCESSFUL", "12.50")
@@ -143,7 +172,9 @@ async def test_same_webhook_fifty_times_at_once_and_a_day_later_applies_once(gat
     from shared.db import tenant_tx
 
     async with tenant_tx(pool, tenant.org_id) as conn:
-        await conn.execute("UPDATE webhook_receipts SET received_at = now() - interval '1 day' WHERE webhook_id = $1", msg_id)
+        await conn.execute(
+            "UPDATE webhook_receipts SET received_at = now() - interval '1 day' WHERE webhook_id = $1", msg_id
+        )
     r = await gateway.post(url(tenant), content=body, headers=signed_headers(secret, body, msg_id))
     assert r.status_code == 202
     await _drain(broker)
@@ -165,8 +196,9 @@ async def test_out_of_order_updates_apply_in_provider_order(gateway, broker, wor
     from shared.db import tenant_tx
 
     async with tenant_tx(pool, tenant.org_id) as conn:
-        outcomes = await conn.fetch("SELECT webhook_id, outcome FROM webhook_receipts WHERE order_id = $1 ORDER BY received_at",
-                                    order["id"])
+        outcomes = await conn.fetch(
+            "SELECT webhook_id, outcome FROM webhook_receipts WHERE order_id = $1 ORDER BY received_at", order["id"]
+        )
     assert [o["outcome"] for o in outcomes] == ["applied", "stale"]
 
 
@@ -174,7 +206,9 @@ async def test_illegal_transition_is_recorded_and_changes_nothing(gateway, broke
     order = await create_order(pool, tenant, status="FAILED")
     body = commission_body(order["id"], 1, "SUCCESSFUL", "PENDING")
     mid = "bad-" + uuid.uuid4().hex
-    r = await gateway.post(url(tenant), content=body, headers=signed_headers(tenant.provider["webhook_secret"], body, mid))
+    r = await gateway.post(
+        url(tenant), content=body, headers=signed_headers(tenant.provider["webhook_secret"], body, mid)
+    )
     assert r.status_code == 202
     await _drain(broker)
     assert await _order_state(pool, tenant, order["id"]) == ("FAILED", "N/A", "12.50")
@@ -195,15 +229,30 @@ async def test_one_batch_spanning_organisations_applies_each_webhook_once(broker
     b1 = await create_order(pool, other_tenant, status="SUCCESSFUL")
 
     def item(t: Any, order: Any, webhook_id: str, comm: str, seq: int = 1) -> dict[str, Any]:
-        return {"org_id": str(t.org_id), "provider_id": str(t.provider["id"]), "webhook_id": webhook_id,
-                "data": {"order_id": str(order["id"]), "sequence": seq, "status": "SUCCESSFUL", "commission_status": comm}}
+        return {
+            "org_id": str(t.org_id),
+            "provider_id": str(t.provider["id"]),
+            "webhook_id": webhook_id,
+            "data": {"order_id": str(order["id"]), "sequence": seq, "status": "SUCCESSFUL", "commission_status": comm},
+        }
 
     tag = uuid.uuid4().hex[:8]
-    items = [item(tenant, a1, f"a1-{tag}", "SUCCESSFUL"), item(tenant, a1, f"a1-{tag}", "SUCCESSFUL"),
-             item(tenant, a2, f"a2-{tag}", "PENDING"), item(other_tenant, b1, f"b1-{tag}", "SUCCESSFUL")]
+    items = [
+        item(tenant, a1, f"a1-{tag}", "SUCCESSFUL"),
+        item(tenant, a1, f"a1-{tag}", "SUCCESSFUL"),
+        item(tenant, a2, f"a2-{tag}", "PENDING"),
+        item(other_tenant, b1, f"b1-{tag}", "SUCCESSFUL"),
+    ]
     for _ in range(2):  # the second delivery stands for a redelivery after a crash
-        broker.enqueue(Message(queue_name=contracts.ORDERS_QUEUE, actor_name=contracts.APPLY_PROVIDER_WEBHOOKS,
-                               args=(items,), kwargs={}, options={}))
+        broker.enqueue(
+            Message(
+                queue_name=contracts.ORDERS_QUEUE,
+                actor_name=contracts.APPLY_PROVIDER_WEBHOOKS,
+                args=(items,),
+                kwargs={},
+                options={},
+            )
+        )
         await _drain(broker)
     assert await _order_state(pool, tenant, a1["id"]) == ("SUCCESSFUL", "SUCCESSFUL", "12.50")
     assert await _order_state(pool, tenant, a2["id"]) == ("FAILED", "N/A", "12.50")  # illegal: refused alone

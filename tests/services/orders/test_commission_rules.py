@@ -12,18 +12,31 @@ def st(status: Status, comm: CommStatus, amount: str = "10.00") -> OrderState:
     return OrderState(status, comm, Decimal(amount))
 
 
-@pytest.mark.parametrize("start,target", [
-    (st(P, NA), st(S, CP)), (st(P, NA), st(F, NA)), (st(S, CP), st(S, CS)), (st(P, NA), st(S, CS)),
-    (st(S, CP), st(S, CP, "12.00")),
-])
+@pytest.mark.parametrize(
+    "start,target",
+    [
+        (st(P, NA), st(S, CP)),
+        (st(P, NA), st(F, NA)),
+        (st(S, CP), st(S, CS)),
+        (st(P, NA), st(S, CS)),
+        (st(S, CP), st(S, CP, "12.00")),
+    ],
+)
 def test_forward_moves_are_allowed(start: OrderState, target: OrderState) -> None:
     assert transition(start, target) == target
 
 
-@pytest.mark.parametrize("start,target", [
-    (st(S, CS), st(S, CP)), (st(S, CP), st(F, NA)), (st(F, NA), st(S, CP)), (st(S, CS), st(F, NA)),
-    (st(F, NA), st(P, NA)), (st(S, CP), st(P, NA)),
-])
+@pytest.mark.parametrize(
+    "start,target",
+    [
+        (st(S, CS), st(S, CP)),
+        (st(S, CP), st(F, NA)),
+        (st(F, NA), st(S, CP)),
+        (st(S, CS), st(F, NA)),
+        (st(F, NA), st(P, NA)),
+        (st(S, CP), st(P, NA)),
+    ],
+)
 def test_backward_and_sideways_moves_are_refused(start: OrderState, target: OrderState) -> None:
     with pytest.raises(IllegalTransition):
         transition(start, target)

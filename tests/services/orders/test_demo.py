@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
@@ -48,16 +48,21 @@ async def demo_db(demo_pg: EmbeddedPostgres) -> AsyncIterator[dict[str, Any]]:
             schema = await _schema(conn)
         finally:
             await conn.close()
-        yield {"settings": settings, "owner": owner_dsn, "app": settings.service_database_url("orders"),
-               "schema": schema}
+        yield {
+            "settings": settings,
+            "owner": owner_dsn,
+            "app": settings.service_database_url("orders"),
+            "schema": schema,
+        }
 
 
 @pytest.fixture(scope="module")
 async def loaded(demo_db: dict[str, Any]) -> dict[str, Any]:
     messages: list[str] = []
     now = time.time()
-    result = await load_demo(demo_db["owner"], customers=CUSTOMERS, orders=ORDERS, days=DAYS,
-                             progress=messages.append, now=now)
+    result = await load_demo(
+        demo_db["owner"], customers=CUSTOMERS, orders=ORDERS, days=DAYS, progress=messages.append, now=now
+    )
     return {**demo_db, "result": result, "messages": messages, "now": now}
 
 
@@ -74,13 +79,19 @@ async def _schema(conn: asyncpg.Connection) -> dict[str, Any]:
     """Everything the bulk mode drops and recreates, plus the trigger states."""
     constraints = await conn.fetch(
         "SELECT conrelid::regclass::text AS tbl, conname, pg_get_constraintdef(oid) AS def, convalidated"
-        " FROM pg_constraint WHERE connamespace = 'public'::regnamespace ORDER BY 1, 2")
-    indexes = await conn.fetch("SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'"
-                               " ORDER BY 1, 2")
-    triggers = await conn.fetch("SELECT tgrelid::regclass::text AS tbl, tgname, tgenabled FROM pg_trigger"
-                                " WHERE NOT tgisinternal ORDER BY 1, 2")
-    return {"constraints": [tuple(r) for r in constraints], "indexes": [tuple(r) for r in indexes],
-            "triggers": [tuple(r) for r in triggers]}
+        " FROM pg_constraint WHERE connamespace = 'public'::regnamespace ORDER BY 1, 2"
+    )
+    indexes = await conn.fetch(
+        "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1, 2"
+    )
+    triggers = await conn.fetch(
+        "SELECT tgrelid::regclass::text AS tbl, tgname, tgenabled FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1, 2"
+    )
+    return {
+        "constraints": [tuple(r) for r in constraints],
+        "indexes": [tuple(r) for r in indexes],
+        "triggers": [tuple(r) for r in triggers],
+    }
 
 
 class _Boom(Exception):
@@ -91,12 +102,24 @@ def _fail_at(prefix: str):  # type: ignore[no-untyped-def]
     def progress(msg: str) -> None:
         if msg.startswith(prefix):
             raise _Boom(msg)
+
     return progress
 
 
 async def _org_rows(conn: asyncpg.Connection, org_id: UUID) -> dict[str, int]:
-    tables = ("members", "categories", "providers", "integrations", "integration_categories", "products",
-              "customers", "customer_visits", "orders", "commission_ledger", "order_rollups_daily")
+    tables = (
+        "members",
+        "categories",
+        "providers",
+        "integrations",
+        "integration_categories",
+        "products",
+        "customers",
+        "customer_visits",
+        "orders",
+        "commission_ledger",
+        "order_rollups_daily",
+    )
     counts = {t: await conn.fetchval(f"SELECT count(*) FROM {t} WHERE org_id = $1", org_id) for t in tables}
     counts["organisations"] = await conn.fetchval("SELECT count(*) FROM organisations WHERE id = $1", org_id)
     return counts
@@ -127,7 +150,12 @@ async def test_counts_and_catalogue(loaded: dict[str, Any], owner: asyncpg.Conne
 
     org = await owner.fetchrow("SELECT * FROM organisations WHERE id = $1", DEMO_ORG_ID)
     assert (org["name"], org["base_currency"], org["time_zone"], org["marketplace_url"], org["primary_colour"]) == (
-        "Demo Partner", "GBP", "Europe/London", "https://marketplace.demo-partner.example", "#1E5EFF")
+        "Demo Partner",
+        "GBP",
+        "Europe/London",
+        "https://marketplace.demo-partner.example",
+        "#1E5EFF",
+    )
     members = {r["role"]: r for r in await owner.fetch("SELECT * FROM members WHERE org_id = $1", DEMO_ORG_ID)}
     assert members["admin"]["subject"] == demo.DEMO_ADMIN_SUBJECT
     assert members["admin"]["email"] == demo.DEMO_ADMIN_EMAIL and members["admin"]["status"] == "active"
@@ -136,13 +164,19 @@ async def test_counts_and_catalogue(loaded: dict[str, Any], owner: asyncpg.Conne
 
     names = {r["name"] for r in await owner.fetch("SELECT name FROM categories WHERE org_id = $1", DEMO_ORG_ID)}
     assert names == {"Broadband", "Credit Cards", "Current Accounts"}
-    currencies = {r["currency"] for r in await owner.fetch("SELECT currency FROM products WHERE org_id = $1",
-                                                           DEMO_ORG_ID)}
+    currencies = {
+        r["currency"] for r in await owner.fetch("SELECT currency FROM products WHERE org_id = $1", DEMO_ORG_ID)
+    }
     assert currencies == {"GBP", "EUR"}
     # Every product's category is one of its integration's categories.
-    assert await owner.fetchval(
-        "SELECT count(*) FROM products p WHERE p.org_id = $1 AND NOT EXISTS (SELECT 1 FROM integration_categories ic"
-        " WHERE ic.integration_id = p.integration_id AND ic.category_id = p.category_id)", DEMO_ORG_ID) == 0
+    assert (
+        await owner.fetchval(
+            "SELECT count(*) FROM products p WHERE p.org_id = $1 AND NOT EXISTS (SELECT 1 FROM integration_categories ic"
+            " WHERE ic.integration_id = p.integration_id AND ic.category_id = p.category_id)",
+            DEMO_ORG_ID,
+        )
+        == 0
+    )
 
 
 async def test_keys_and_provider_secrets_resolve_for_the_app_role(loaded: dict[str, Any]) -> None:
@@ -157,14 +191,18 @@ async def test_keys_and_provider_secrets_resolve_for_the_app_role(loaded: dict[s
             assert provider["public_id"].startswith("prv_") and provider["webhook_secret"].startswith("whsec_")
             row = await app.fetchrow("SELECT * FROM resolve_provider($1)", provider["public_id"])
             assert (row["org_id"], row["provider_id"], row["webhook_secret"]) == (
-                DEMO_ORG_ID, provider["id"], provider["webhook_secret"])
+                DEMO_ORG_ID,
+                provider["id"],
+                provider["webhook_secret"],
+            )
     finally:
         await app.close()
 
 
 async def test_statuses_follow_the_rules(loaded: dict[str, Any], owner: asyncpg.Connection) -> None:
-    rows = await owner.fetch("SELECT status, comm_status, count(*) AS n FROM orders WHERE org_id = $1 GROUP BY 1, 2",
-                             DEMO_ORG_ID)
+    rows = await owner.fetch(
+        "SELECT status, comm_status, count(*) AS n FROM orders WHERE org_id = $1 GROUP BY 1, 2", DEMO_ORG_ID
+    )
     n = {(r["status"], r["comm_status"]): r["n"] for r in rows}
     assert set(n) == {("SUCCESSFUL", "PENDING"), ("SUCCESSFUL", "SUCCESSFUL"), ("PENDING", "N/A"), ("FAILED", "N/A")}
     successful = n["SUCCESSFUL", "PENDING"] + n["SUCCESSFUL", "SUCCESSFUL"]
@@ -173,43 +211,64 @@ async def test_statuses_follow_the_rules(loaded: dict[str, Any], owner: asyncpg.
     assert 0.12 < n["FAILED", "N/A"] / ORDERS < 0.18
     assert 0.30 < n["SUCCESSFUL", "SUCCESSFUL"] / successful < 0.50
     # The commission status is N/A exactly when the order is not SUCCESSFUL.
-    assert await owner.fetchval(
-        "SELECT count(*) FROM orders WHERE org_id = $1 AND (status = 'SUCCESSFUL') <> (comm_status <> 'N/A')",
-        DEMO_ORG_ID) == 0
+    assert (
+        await owner.fetchval(
+            "SELECT count(*) FROM orders WHERE org_id = $1 AND (status = 'SUCCESSFUL') <> (comm_status <> 'N/A')",
+            DEMO_ORG_ID,
+        )
+        == 0
+    )
     # Amount, currency, category and provider are the product's; references stay unique per integration.
-    assert await owner.fetchval(
-        """SELECT count(*) FROM orders o JOIN products p ON p.id = o.product_id
+    assert (
+        await owner.fetchval(
+            """SELECT count(*) FROM orders o JOIN products p ON p.id = o.product_id
             WHERE o.org_id = $1 AND (o.commission_amount <> p.commission_rate OR o.currency <> p.currency
                OR o.category_id <> p.category_id OR o.provider_id <> p.provider_id
-               OR o.integration_id <> p.integration_id OR o.provider_seq <> 0)""", DEMO_ORG_ID) == 0
-    assert await owner.fetchval("SELECT count(DISTINCT (integration_id, external_ref)) FROM orders WHERE org_id = $1",
-                                DEMO_ORG_ID) == ORDERS
+               OR o.integration_id <> p.integration_id OR o.provider_seq <> 0)""",
+            DEMO_ORG_ID,
+        )
+        == 0
+    )
+    assert (
+        await owner.fetchval(
+            "SELECT count(DISTINCT (integration_id, external_ref)) FROM orders WHERE org_id = $1", DEMO_ORG_ID
+        )
+        == ORDERS
+    )
     assert await owner.fetchval("SELECT count(DISTINCT currency) FROM orders WHERE org_id = $1", DEMO_ORG_ID) == 2
 
 
 async def test_orders_spread_over_the_period(loaded: dict[str, Any], owner: asyncpg.Connection) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     row = await owner.fetchrow(
         "SELECT min(created_at) AS lo, max(created_at) AS hi, count(DISTINCT created_at::date) AS days,"
         " count(*) FILTER (WHERE updated_at < created_at OR updated_at > now()) AS bad_updates,"
         " count(*) FILTER (WHERE status = 'PENDING' AND updated_at <> created_at) AS touched_pending"
-        " FROM orders WHERE org_id = $1", DEMO_ORG_ID)
+        " FROM orders WHERE org_id = $1",
+        DEMO_ORG_ID,
+    )
     assert now - timedelta(days=DAYS, minutes=5) <= row["lo"] < now - timedelta(days=DAYS - 2)
     assert now - timedelta(days=2) < row["hi"] <= now
     assert row["days"] >= DAYS - 1 and row["bad_updates"] == 0 and row["touched_pending"] == 0
     older, newer = await owner.fetchrow(
         "SELECT count(*) FILTER (WHERE created_at < now() - interval '60 days'),"
-        " count(*) FILTER (WHERE created_at >= now() - interval '30 days') FROM orders WHERE org_id = $1", DEMO_ORG_ID)
+        " count(*) FILTER (WHERE created_at >= now() - interval '30 days') FROM orders WHERE org_id = $1",
+        DEMO_ORG_ID,
+    )
     assert newer > older  # recent days are busier
 
 
 async def test_rollups_equal_the_orders(loaded: dict[str, Any], owner: asyncpg.Connection) -> None:
     direct = await owner.fetch(
         "SELECT status, comm_status, currency, count(*) AS n, sum(commission_amount) AS amount FROM orders"
-        " WHERE org_id = $1 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3", DEMO_ORG_ID)
+        " WHERE org_id = $1 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        DEMO_ORG_ID,
+    )
     rolled = await owner.fetch(
         "SELECT status, comm_status, currency, sum(orders) AS n, sum(commission) AS amount FROM order_rollups_daily"
-        " WHERE org_id = $1 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3", DEMO_ORG_ID)
+        " WHERE org_id = $1 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        DEMO_ORG_ID,
+    )
     assert [tuple(r) for r in direct] == [tuple(r) for r in rolled]
     assert sum(r["n"] for r in direct) == ORDERS
     # Cell by cell too: day (in the organisation's time zone), integration and category.
@@ -220,7 +279,9 @@ async def test_rollups_equal_the_orders(loaded: dict[str, Any], owner: asyncpg.C
                 r AS (SELECT day, integration_id, category_id, status, comm_status, currency, orders, commission
                         FROM order_rollups_daily WHERE org_id = $1)
            SELECT count(*) FROM ((SELECT * FROM d EXCEPT SELECT * FROM r) UNION ALL
-                                 (SELECT * FROM r EXCEPT SELECT * FROM d)) x""", DEMO_ORG_ID)
+                                 (SELECT * FROM r EXCEPT SELECT * FROM d)) x""",
+        DEMO_ORG_ID,
+    )
     assert mismatched == 0
 
 
@@ -229,19 +290,31 @@ async def test_rollup_trigger_is_back_on(loaded: dict[str, Any], owner: asyncpg.
     tx = owner.transaction()
     await tx.start()
     try:
-        order = await owner.fetchrow("SELECT * FROM orders WHERE org_id = $1 AND status = 'SUCCESSFUL' LIMIT 1",
-                                     DEMO_ORG_ID)
-        key = ("SELECT orders, commission FROM order_rollups_daily WHERE org_id = $1 AND integration_id = $2 AND"
-               " category_id = $3 AND status = $4 AND comm_status = $5 AND currency = $6 AND"
-               " day = ($7 AT TIME ZONE 'Europe/London')::date")
-        args = (DEMO_ORG_ID, order["integration_id"], order["category_id"], order["status"], order["comm_status"],
-                order["currency"], order["created_at"])
+        order = await owner.fetchrow(
+            "SELECT * FROM orders WHERE org_id = $1 AND status = 'SUCCESSFUL' LIMIT 1", DEMO_ORG_ID
+        )
+        key = (
+            "SELECT orders, commission FROM order_rollups_daily WHERE org_id = $1 AND integration_id = $2 AND"
+            " category_id = $3 AND status = $4 AND comm_status = $5 AND currency = $6 AND"
+            " day = ($7 AT TIME ZONE 'Europe/London')::date"
+        )
+        args = (
+            DEMO_ORG_ID,
+            order["integration_id"],
+            order["category_id"],
+            order["status"],
+            order["comm_status"],
+            order["currency"],
+            order["created_at"],
+        )
         before = await owner.fetchrow(key, *args)
         await owner.execute(
             "INSERT INTO orders (org_id, integration_id, product_id, category_id, provider_id, customer_id, external_ref,"
             " status, comm_status, commission_amount, currency, created_at)"
             " SELECT org_id, integration_id, product_id, category_id, provider_id, customer_id, 'trigger-check',"
-            " status, comm_status, commission_amount, currency, created_at FROM orders WHERE id = $1", order["id"])
+            " status, comm_status, commission_amount, currency, created_at FROM orders WHERE id = $1",
+            order["id"],
+        )
         after = await owner.fetchrow(key, *args)
         assert after["orders"] == before["orders"] + 1
         assert after["commission"] == before["commission"] + order["commission_amount"]
@@ -258,28 +331,40 @@ async def test_customers(loaded: dict[str, Any], owner: asyncpg.Connection) -> N
     assert len({r["email"].lower() for r in generic}) == len(generic)
     assert all(r["email"] is None and r["display_name"] == anonymous_name(r["anonymous_id"]) for r in anonymous)
     assert all(r["channel"] in ("web", "mobile", "api") and r["merged_into"] is None for r in rows)
-    assert all(r["first_seen"] <= r["last_seen"] <= datetime.now(timezone.utc) for r in rows)
+    assert all(r["first_seen"] <= r["last_seen"] <= datetime.now(UTC) for r in rows)
     # Visits: one to three integrations each, within the customer's first and last visit ...
     visits = await owner.fetch(
         "SELECT v.customer_id, count(*) AS n, bool_and(v.first_seen >= c.first_seen AND v.last_seen <= c.last_seen"
         " AND v.first_seen <= v.last_seen AND v.visits >= 1) AS inside FROM customer_visits v"
-        " JOIN customers c ON c.id = v.customer_id WHERE v.org_id = $1 GROUP BY 1", DEMO_ORG_ID)
+        " JOIN customers c ON c.id = v.customer_id WHERE v.org_id = $1 GROUP BY 1",
+        DEMO_ORG_ID,
+    )
     assert len(visits) == CUSTOMERS and all(1 <= r["n"] <= 3 and r["inside"] for r in visits)
     # ... and every order falls inside its customer's history, through an integration they visited.
-    assert await owner.fetchval(
-        """SELECT count(*) FROM orders o JOIN customers c ON c.id = o.customer_id
+    assert (
+        await owner.fetchval(
+            """SELECT count(*) FROM orders o JOIN customers c ON c.id = o.customer_id
             WHERE o.org_id = $1 AND (o.created_at < c.first_seen OR o.created_at > c.last_seen
                OR NOT EXISTS (SELECT 1 FROM customer_visits v WHERE v.customer_id = o.customer_id
                               AND v.integration_id = o.integration_id AND o.created_at BETWEEN v.first_seen
-                              AND v.last_seen))""", DEMO_ORG_ID) == 0
+                              AND v.last_seen))""",
+            DEMO_ORG_ID,
+        )
+        == 0
+    )
 
 
 async def test_ledger_has_one_creation_entry_per_order(loaded: dict[str, Any], owner: asyncpg.Connection) -> None:
-    assert await owner.fetchval(
-        """SELECT count(*) FROM orders o JOIN commission_ledger l ON l.order_id = o.id
+    assert (
+        await owner.fetchval(
+            """SELECT count(*) FROM orders o JOIN commission_ledger l ON l.order_id = o.id
             WHERE o.org_id = $1 AND l.source = 'demo' AND l.from_status IS NULL AND l.from_comm IS NULL
               AND l.to_status = o.status AND l.to_comm = o.comm_status AND l.amount = o.commission_amount
-              AND l.currency = o.currency""", DEMO_ORG_ID) == ORDERS
+              AND l.currency = o.currency""",
+            DEMO_ORG_ID,
+        )
+        == ORDERS
+    )
 
 
 async def test_second_organisation_loads_beside_the_first(loaded: dict[str, Any], owner: asyncpg.Connection) -> None:
@@ -287,8 +372,16 @@ async def test_second_organisation_loads_beside_the_first(loaded: dict[str, Any]
     # Same seed: the same demo, with identifiers of its own (into non-empty tables: no bulk mode).
     messages: list[str] = []
     # Same seed and the same end of the time line as the first load: the same data.
-    second = await load_demo(loaded["owner"], org_id=SECOND_ORG, org_name="Second Partner", customers=CUSTOMERS,
-                             orders=ORDERS, days=DAYS, now=loaded["now"], progress=messages.append)
+    second = await load_demo(
+        loaded["owner"],
+        org_id=SECOND_ORG,
+        org_name="Second Partner",
+        customers=CUSTOMERS,
+        orders=ORDERS,
+        days=DAYS,
+        now=loaded["now"],
+        progress=messages.append,
+    )
     assert not any("indexes built" in m for m in messages)
     assert await demo_loaded(loaded["owner"], SECOND_ORG) and await demo_loaded(loaded["owner"])
     counts = await _org_rows(owner, SECOND_ORG)
@@ -300,7 +393,10 @@ async def test_second_organisation_loads_beside_the_first(loaded: dict[str, Any]
     same = await owner.fetchval(
         """SELECT count(*) FROM orders a JOIN orders b ON a.external_ref = b.external_ref
             WHERE a.org_id = $1 AND b.org_id = $2 AND a.status = b.status AND a.comm_status = b.comm_status
-              AND a.commission_amount = b.commission_amount AND a.currency = b.currency""", DEMO_ORG_ID, SECOND_ORG)
+              AND a.commission_amount = b.commission_amount AND a.currency = b.currency""",
+        DEMO_ORG_ID,
+        SECOND_ORG,
+    )
     assert same == ORDERS
     assert await _schema(owner) == loaded["schema"]
     with pytest.raises(ValueError, match="already exists"):
@@ -329,8 +425,9 @@ async def test_row_level_security_hides_other_organisations(loaded: dict[str, An
         await app.close()
 
 
-async def test_command_line(loaded: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
-                            capsys: pytest.CaptureFixture[str]) -> None:
+async def test_command_line(
+    loaded: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     import shared.config
 
     monkeypatch.setattr(shared.config, "get_settings", lambda: loaded["settings"])

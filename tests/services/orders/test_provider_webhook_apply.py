@@ -17,9 +17,14 @@ async def test_a_change_that_loses_the_receipt_race_rolls_back(pool, tenant):
     data = {"order_id": str(order["id"]), "sequence": 3, "status": "SUCCESSFUL", "commission_status": "SUCCESSFUL"}
     # As if another delivery of the same webhook had committed its receipt without the order lock.
     async with tenant_tx(pool, tenant.org_id) as conn:
-        await conn.execute("INSERT INTO webhook_receipts (org_id, provider_id, webhook_id, order_id, outcome)"
-                           " VALUES ($1, $2, $3, $4, 'applied')", tenant.org_id, tenant.provider["id"], webhook_id,
-                           order["id"])
+        await conn.execute(
+            "INSERT INTO webhook_receipts (org_id, provider_id, webhook_id, order_id, outcome)"
+            " VALUES ($1, $2, $3, $4, 'applied')",
+            tenant.org_id,
+            tenant.provider["id"],
+            webhook_id,
+            order["id"],
+        )
     with pytest.raises(commission.DuplicateWebhook):
         async with tenant_tx(pool, tenant.org_id) as conn:
             await commission.apply_provider_webhook(conn, tenant.org_id, tenant.provider["id"], webhook_id, data)
@@ -31,12 +36,20 @@ async def test_a_change_that_loses_the_receipt_race_rolls_back(pool, tenant):
 
 async def test_redelivery_after_apply_is_a_recorded_no_op(pool, tenant):
     order = await create_order(pool, tenant, status="SUCCESSFUL")
-    data = {"order_id": str(order["id"]), "sequence": 1, "status": "SUCCESSFUL", "commission_status": "SUCCESSFUL",
-            "amount": "12.50", "currency": "GBP"}
+    data = {
+        "order_id": str(order["id"]),
+        "sequence": 1,
+        "status": "SUCCESSFUL",
+        "commission_status": "SUCCESSFUL",
+        "amount": "12.50",
+        "currency": "GBP",
+    }
     outcomes = []
     for _ in range(3):
         async with tenant_tx(pool, tenant.org_id) as conn:
-            outcomes.append(await commission.apply_provider_webhook(conn, tenant.org_id, tenant.provider["id"], "once", data))
+            outcomes.append(
+                await commission.apply_provider_webhook(conn, tenant.org_id, tenant.provider["id"], "once", data)
+            )
     assert outcomes == ["applied", "duplicate", "duplicate"]
 
 
@@ -44,11 +57,24 @@ async def test_unknown_order_and_wrong_currency(pool, tenant):
     order = await create_order(pool, tenant, status="SUCCESSFUL")
     async with tenant_tx(pool, tenant.org_id) as conn:
         unknown = await commission.apply_provider_webhook(
-            conn, tenant.org_id, tenant.provider["id"], "u-" + uuid.uuid4().hex,
-            {"order_id": str(uuid.uuid4()), "sequence": 1, "status": "SUCCESSFUL"})
+            conn,
+            tenant.org_id,
+            tenant.provider["id"],
+            "u-" + uuid.uuid4().hex,
+            {"order_id": str(uuid.uuid4()), "sequence": 1, "status": "SUCCESSFUL"},
+        )
         wrong = await commission.apply_provider_webhook(
-            conn, tenant.org_id, tenant.provider["id"], "c-" + uuid.uuid4().hex,
-            {"order_id": str(order["id"]), "sequence": 1, "status": "SUCCESSFUL", "commission_status": "SUCCESSFUL",
-             "currency": "EUR"})
+            conn,
+            tenant.org_id,
+            tenant.provider["id"],
+            "c-" + uuid.uuid4().hex,
+            {
+                "order_id": str(order["id"]),
+                "sequence": 1,
+                "status": "SUCCESSFUL",
+                "commission_status": "SUCCESSFUL",
+                "currency": "EUR",
+            },
+        )
     assert unknown == "unknown_order"
     assert wrong.startswith("rejected: the order's commission is in GBP")

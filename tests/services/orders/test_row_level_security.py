@@ -15,7 +15,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -54,21 +54,30 @@ async def _seed(pool: asyncpg.Pool, owner_pool: asyncpg.Pool, t: Tenant) -> Seed
     pending = await create_order(pool, t, status="PENDING", product="App card")
     async with tenant_tx(pool, t.org_id) as conn:
         outcome = await commission.apply_provider_webhook(
-            conn, t.org_id, t.provider["id"], f"wh-{uuid.uuid4().hex}",
-            {"order_id": str(pending["id"]), "sequence": 1, "status": "SUCCESSFUL"})
+            conn,
+            t.org_id,
+            t.provider["id"],
+            f"wh-{uuid.uuid4().hex}",
+            {"order_id": str(pending["id"]), "sequence": 1, "status": "SUCCESSFUL"},
+        )
         assert outcome == "applied"
         assert await first_delivery(conn, "rls-test", uuid.uuid4(), t.org_id) is True
     rows = await owner_pool.fetch("SELECT id, role, subject FROM members WHERE org_id = $1", t.org_id)
     return Seeded(
-        tenant=t, order_ids=[paid["id"], pending["id"]],
+        tenant=t,
+        order_ids=[paid["id"], pending["id"]],
         customer_ids=[r["id"] for r in await owner_pool.fetch("SELECT id FROM customers WHERE org_id = $1", t.org_id)],
-        paid_order_id=paid["id"], email=email, member_ids=[r["id"] for r in rows],
-        admin_member_id=next(r["id"] for r in rows if r["subject"] == t.admin_subject))
+        paid_order_id=paid["id"],
+        email=email,
+        member_ids=[r["id"] for r in rows],
+        admin_member_id=next(r["id"] for r in rows if r["subject"] == t.admin_subject),
+    )
 
 
 @pytest.fixture
-async def seeded(pool: asyncpg.Pool, owner_pool: asyncpg.Pool, tenant: Tenant,
-                 other_tenant: Tenant) -> tuple[Seeded, Seeded]:
+async def seeded(
+    pool: asyncpg.Pool, owner_pool: asyncpg.Pool, tenant: Tenant, other_tenant: Tenant
+) -> tuple[Seeded, Seeded]:
     return await _seed(pool, owner_pool, tenant), await _seed(pool, owner_pool, other_tenant)
 
 
@@ -80,14 +89,18 @@ async def _tables(conn: asyncpg.Connection) -> list[dict[str, Any]]:
                                                          AND a.attnum > 0 AND NOT a.attisdropped) AS has_org_id
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
-            ORDER BY 1""")
+            ORDER BY 1"""
+    )
     return [dict(r) for r in rows]
 
 
 async def _scoped_tables(conn: asyncpg.Connection) -> dict[str, str]:
     """Organisation-scoped table -> the column naming its organisation."""
-    return {t["name"]: ("id" if t["name"] == "organisations" else "org_id")
-            for t in await _tables(conn) if t["has_org_id"] or t["name"] == "organisations"}
+    return {
+        t["name"]: ("id" if t["name"] == "organisations" else "org_id")
+        for t in await _tables(conn)
+        if t["has_org_id"] or t["name"] == "organisations"
+    }
 
 
 @asynccontextmanager
@@ -106,6 +119,7 @@ async def _rolled_back(pool: asyncpg.Pool, org_id: uuid.UUID | None) -> AsyncIte
 
 # --- 1. row-level security --------------------------------------------------------------
 
+
 async def test_every_org_table_forces_rls_and_the_app_role_owns_nothing(pool, settings):
     app_role = settings.role_name("orders", "app")
     owner_role = settings.role_name("orders", "owner")
@@ -119,10 +133,18 @@ async def test_every_org_table_forces_rls_and_the_app_role_owns_nothing(pool, se
         scoped = await _scoped_tables(conn)
         policies = await conn.fetch(
             "SELECT tablename, policyname, permissive, roles, cmd, qual, with_check FROM pg_policies"
-            " WHERE schemaname = 'public'")
+            " WHERE schemaname = 'public'"
+        )
 
-        assert {"organisations", "members", "orders", "customers", "commission_ledger", "outbox",
-                "order_rollups_daily"} <= scoped.keys(), scoped
+        assert {
+            "organisations",
+            "members",
+            "orders",
+            "customers",
+            "commission_ledger",
+            "outbox",
+            "order_rollups_daily",
+        } <= scoped.keys(), scoped
         for t in tables:
             assert t["owner"] != app_role, f"{t['name']} is owned by the application role"
             if t["name"] in scoped:
@@ -131,8 +153,12 @@ async def test_every_org_table_forces_rls_and_the_app_role_owns_nothing(pool, se
             else:
                 # A table holding no organisation must be out of the application's reach.
                 for priv in ("SELECT", "INSERT", "UPDATE", "DELETE"):
-                    assert await conn.fetchval("SELECT has_table_privilege($1, $2, $3)", app_role,
-                                               f"public.{t['name']}", priv) is False, (t["name"], priv)
+                    assert (
+                        await conn.fetchval(
+                            "SELECT has_table_privilege($1, $2, $3)", app_role, f"public.{t['name']}", priv
+                        )
+                        is False
+                    ), (t["name"], priv)
 
         by_table: dict[str, list[asyncpg.Record]] = {}
         for p in policies:
@@ -152,7 +178,9 @@ async def test_seed_touches_every_scoped_table(owner_pool, seeded):
         for table, col in (await _scoped_tables(conn)).items():
             for s in (a, b):
                 n = await conn.fetchval(f"SELECT count(*) FROM {table} WHERE {col} = $1", s.tenant.org_id)
-                assert n > 0, f"the test seed left {table} empty for an organisation: the RLS checks would prove nothing"
+                assert n > 0, (
+                    f"the test seed left {table} empty for an organisation: the RLS checks would prove nothing"
+                )
 
 
 async def test_without_an_organisation_every_table_is_empty(pool, seeded):
@@ -188,7 +216,10 @@ async def test_with_org_a_set_no_row_of_org_b_is_visible(pool, seeded):
         for table, col in (await _scoped_tables(conn)).items():
             mine, others, of_b = await conn.fetchrow(
                 f"SELECT count(*) FILTER (WHERE {col} = $1), count(*) FILTER (WHERE {col} <> $1),"
-                f" count(*) FILTER (WHERE {col} = $2) FROM {table}", a.tenant.org_id, b.tenant.org_id)
+                f" count(*) FILTER (WHERE {col} = $2) FROM {table}",
+                a.tenant.org_id,
+                b.tenant.org_id,
+            )
             assert mine > 0, f"{table}: org A's own rows are not visible"
             assert others == 0 and of_b == 0, f"{table}: {others} rows of other organisations visible"
         # By id, too: org B's rows do not exist for org A.
@@ -202,13 +233,30 @@ async def test_with_org_a_set_no_row_of_org_b_is_visible(pool, seeded):
 async def _b_refs(owner_pool: asyncpg.Pool, b: Seeded) -> asyncpg.Record:
     return await owner_pool.fetchrow(
         "SELECT integration_id, product_id, category_id, provider_id, customer_id FROM orders WHERE id = $1",
-        b.paid_order_id)
+        b.paid_order_id,
+    )
 
 
-@pytest.mark.parametrize("table", ["organisations", "members", "categories", "providers", "integrations",
-                                   "integration_categories", "products", "customers", "customer_visits", "orders",
-                                   "commission_ledger", "webhook_receipts", "outbox", "processed_events",
-                                   "order_rollups_daily"])
+@pytest.mark.parametrize(
+    "table",
+    [
+        "organisations",
+        "members",
+        "categories",
+        "providers",
+        "integrations",
+        "integration_categories",
+        "products",
+        "customers",
+        "customer_visits",
+        "orders",
+        "commission_ledger",
+        "webhook_receipts",
+        "outbox",
+        "processed_events",
+        "order_rollups_daily",
+    ],
+)
 async def test_insert_of_a_row_of_org_b_fails_while_org_a_is_set(pool, owner_pool, seeded, table):
     a, b = seeded
     B = b.tenant.org_id
@@ -217,34 +265,61 @@ async def test_insert_of_a_row_of_org_b_fails_while_org_a_is_set(pool, owner_poo
         "organisations": ("INSERT INTO organisations (id, name) VALUES ($1, 'Intruder')", [uuid.uuid4()]),
         "members": ("INSERT INTO members (org_id, email, role) VALUES ($1, 'intruder@example.com', 'admin')", [B]),
         "categories": ("INSERT INTO categories (org_id, name) VALUES ($1, 'Intruder')", [B]),
-        "providers": ("INSERT INTO providers (org_id, public_id, name, webhook_secret)"
-                      " VALUES ($1, 'prv_intruder' || md5(random()::text), 'X', 'whsec_x')", [B]),
-        "integrations": ("INSERT INTO integrations (org_id, name, channel, api_key_hash, api_key_prefix)"
-                         " VALUES ($1, 'Intruder', 'web', decode(md5(random()::text), 'hex'), 'pk_x')", [B]),
-        "integration_categories": ("INSERT INTO integration_categories (org_id, integration_id, category_id)"
-                                   " VALUES ($1, $2, $3)", [B, r["integration_id"], a.tenant.categories["Broadband"]]),
-        "products": ("INSERT INTO products (org_id, integration_id, category_id, provider_id, name, currency)"
-                     " VALUES ($1, $2, $3, $4, 'Intruder', 'GBP')",
-                     [B, r["integration_id"], r["category_id"], r["provider_id"]]),
-        "customers": ("INSERT INTO customers (org_id, kind, anonymous_id, display_name) VALUES ($1, 'anonymous', 'x', 'X')",
-                      [B]),
-        "customer_visits": ("INSERT INTO customer_visits (org_id, customer_id, integration_id, first_seen, last_seen)"
-                            " VALUES ($1, $2, $3, now(), now())", [B, r["customer_id"], a.tenant.second_integration_id]),
-        "orders": ("INSERT INTO orders (org_id, integration_id, product_id, category_id, provider_id, customer_id,"
-                   " external_ref, status, comm_status, currency) VALUES ($1, $2, $3, $4, $5, $6, 'intruder',"
-                   " 'PENDING', 'N/A', 'GBP')",
-                   [B, r["integration_id"], r["product_id"], r["category_id"], r["provider_id"], r["customer_id"]]),
-        "commission_ledger": ("INSERT INTO commission_ledger (org_id, order_id, to_status, to_comm, amount, currency, source)"
-                              " VALUES ($1, $2, 'SUCCESSFUL', 'SUCCESSFUL', 999, 'GBP', 'manual')", [B, b.paid_order_id]),
-        "webhook_receipts": ("INSERT INTO webhook_receipts (org_id, provider_id, webhook_id, outcome)"
-                             " VALUES ($1, $2, 'intruder', 'applied')", [B, r["provider_id"]]),
+        "providers": (
+            "INSERT INTO providers (org_id, public_id, name, webhook_secret)"
+            " VALUES ($1, 'prv_intruder' || md5(random()::text), 'X', 'whsec_x')",
+            [B],
+        ),
+        "integrations": (
+            "INSERT INTO integrations (org_id, name, channel, api_key_hash, api_key_prefix)"
+            " VALUES ($1, 'Intruder', 'web', decode(md5(random()::text), 'hex'), 'pk_x')",
+            [B],
+        ),
+        "integration_categories": (
+            "INSERT INTO integration_categories (org_id, integration_id, category_id) VALUES ($1, $2, $3)",
+            [B, r["integration_id"], a.tenant.categories["Broadband"]],
+        ),
+        "products": (
+            "INSERT INTO products (org_id, integration_id, category_id, provider_id, name, currency)"
+            " VALUES ($1, $2, $3, $4, 'Intruder', 'GBP')",
+            [B, r["integration_id"], r["category_id"], r["provider_id"]],
+        ),
+        "customers": (
+            "INSERT INTO customers (org_id, kind, anonymous_id, display_name) VALUES ($1, 'anonymous', 'x', 'X')",
+            [B],
+        ),
+        "customer_visits": (
+            "INSERT INTO customer_visits (org_id, customer_id, integration_id, first_seen, last_seen)"
+            " VALUES ($1, $2, $3, now(), now())",
+            [B, r["customer_id"], a.tenant.second_integration_id],
+        ),
+        "orders": (
+            "INSERT INTO orders (org_id, integration_id, product_id, category_id, provider_id, customer_id,"
+            " external_ref, status, comm_status, currency) VALUES ($1, $2, $3, $4, $5, $6, 'intruder',"
+            " 'PENDING', 'N/A', 'GBP')",
+            [B, r["integration_id"], r["product_id"], r["category_id"], r["provider_id"], r["customer_id"]],
+        ),
+        "commission_ledger": (
+            "INSERT INTO commission_ledger (org_id, order_id, to_status, to_comm, amount, currency, source)"
+            " VALUES ($1, $2, 'SUCCESSFUL', 'SUCCESSFUL', 999, 'GBP', 'manual')",
+            [B, b.paid_order_id],
+        ),
+        "webhook_receipts": (
+            "INSERT INTO webhook_receipts (org_id, provider_id, webhook_id, outcome)"
+            " VALUES ($1, $2, 'intruder', 'applied')",
+            [B, r["provider_id"]],
+        ),
         "outbox": ("INSERT INTO outbox (org_id, type, payload) VALUES ($1, 'intruder', '{}'::jsonb)", [B]),
-        "processed_events": ("INSERT INTO processed_events (consumer, event_id, org_id) VALUES ('x', gen_random_uuid(), $1)",
-                             [B]),
-        "order_rollups_daily": ("INSERT INTO order_rollups_daily (org_id, day, integration_id, category_id, status,"
-                                " comm_status, currency, orders, commission) VALUES ($1, current_date, $2, $3,"
-                                " 'SUCCESSFUL', 'PENDING', 'GBP', 1000, 1000)",
-                                [B, r["integration_id"], r["category_id"]]),
+        "processed_events": (
+            "INSERT INTO processed_events (consumer, event_id, org_id) VALUES ('x', gen_random_uuid(), $1)",
+            [B],
+        ),
+        "order_rollups_daily": (
+            "INSERT INTO order_rollups_daily (org_id, day, integration_id, category_id, status,"
+            " comm_status, currency, orders, commission) VALUES ($1, current_date, $2, $3,"
+            " 'SUCCESSFUL', 'PENDING', 'GBP', 1000, 1000)",
+            [B, r["integration_id"], r["category_id"]],
+        ),
     }
     sql, args = statements[table]
     async with pool.acquire() as conn:
@@ -268,21 +343,35 @@ async def test_a_row_of_org_a_cannot_be_moved_to_org_b(pool, owner_pool, seeded)
 async def test_update_and_delete_of_org_b_rows_by_id_affect_nothing(pool, owner_pool, seeded):
     a, b = seeded
     before = await owner_pool.fetch("SELECT * FROM orders WHERE org_id = $1 ORDER BY id", b.tenant.org_id)
-    ledger_before = await owner_pool.fetchval("SELECT count(*) FROM commission_ledger WHERE org_id = $1", b.tenant.org_id)
+    ledger_before = await owner_pool.fetchval(
+        "SELECT count(*) FROM commission_ledger WHERE org_id = $1", b.tenant.org_id
+    )
     async with tenant_tx(pool, a.tenant.org_id) as conn:
-        assert await conn.execute(
-            "UPDATE orders SET comm_status = 'SUCCESSFUL', commission_amount = 1 WHERE id = $1", b.paid_order_id) == "UPDATE 0"
+        assert (
+            await conn.execute(
+                "UPDATE orders SET comm_status = 'SUCCESSFUL', commission_amount = 1 WHERE id = $1", b.paid_order_id
+            )
+            == "UPDATE 0"
+        )
         assert await conn.execute("UPDATE orders SET external_ref = 'x' WHERE id = ANY($1)", b.order_ids) == "UPDATE 0"
         assert await conn.execute("DELETE FROM commission_ledger WHERE order_id = ANY($1)", b.order_ids) == "DELETE 0"
         assert await conn.execute("DELETE FROM orders WHERE id = $1", b.paid_order_id) == "DELETE 0"
-        assert await conn.execute("UPDATE customers SET display_name = 'x' WHERE id = ANY($1)", b.customer_ids) == "UPDATE 0"
+        assert (
+            await conn.execute("UPDATE customers SET display_name = 'x' WHERE id = ANY($1)", b.customer_ids)
+            == "UPDATE 0"
+        )
         assert await conn.execute("DELETE FROM members WHERE id = ANY($1)", b.member_ids) == "DELETE 0"
         assert await conn.execute("UPDATE organisations SET name = 'x' WHERE id = $1", b.tenant.org_id) == "UPDATE 0"
         assert await conn.fetch("SELECT id FROM orders WHERE id = $1 FOR UPDATE", b.paid_order_id) == []
     after = await owner_pool.fetch("SELECT * FROM orders WHERE org_id = $1 ORDER BY id", b.tenant.org_id)
     assert [dict(r) for r in after] == [dict(r) for r in before]
-    assert await owner_pool.fetchval("SELECT count(*) FROM commission_ledger WHERE org_id = $1", b.tenant.org_id) == ledger_before
-    assert await owner_pool.fetchval("SELECT count(*) FROM members WHERE org_id = $1", b.tenant.org_id) == len(b.member_ids)
+    assert (
+        await owner_pool.fetchval("SELECT count(*) FROM commission_ledger WHERE org_id = $1", b.tenant.org_id)
+        == ledger_before
+    )
+    assert await owner_pool.fetchval("SELECT count(*) FROM members WHERE org_id = $1", b.tenant.org_id) == len(
+        b.member_ids
+    )
 
 
 async def test_a_provider_webhook_routed_to_org_b_cannot_touch_an_order_of_org_a(pool, owner_pool, seeded):
@@ -292,13 +381,18 @@ async def test_a_provider_webhook_routed_to_org_b_cannot_touch_an_order_of_org_a
     before = await owner_pool.fetchrow("SELECT * FROM orders WHERE id = $1", target)
     async with tenant_tx(pool, b.tenant.org_id) as conn:
         outcome = await commission.apply_provider_webhook(
-            conn, b.tenant.org_id, b.tenant.provider["id"], f"wh-{uuid.uuid4().hex}",
-            {"order_id": str(target), "sequence": 99, "status": "FAILED"})
+            conn,
+            b.tenant.org_id,
+            b.tenant.provider["id"],
+            f"wh-{uuid.uuid4().hex}",
+            {"order_id": str(target), "sequence": 99, "status": "FAILED"},
+        )
     assert outcome == "unknown_order"
     assert dict(await owner_pool.fetchrow("SELECT * FROM orders WHERE id = $1", target)) == dict(before)
 
 
 # --- 2. explicit filters (RLS bypassed) --------------------------------------------------
+
 
 async def test_owner_pool_really_bypasses_rls(owner_pool, seeded):
     """Precondition of the tests below: on this connection only the SQL's own predicates protect."""
@@ -316,9 +410,12 @@ async def test_order_reads_filter_by_organisation(owner_pool, seeded):
         tz = await organisations.time_zone(conn, A)
         page, more = await orders.list_page(conn, A, OrderFilter(), tz, 500, None)
         assert {r["id"] for r in page} == set(a.order_ids) and more is False
-        for f in (OrderFilter(customer_id=b_customer), OrderFilter(integration_ids=[bt.integration_id]),
-                  OrderFilter(category_ids=list(bt.categories.values())),
-                  OrderFilter(integration_ids=[bt.integration_id, bt.second_integration_id], search="ref-")):
+        for f in (
+            OrderFilter(customer_id=b_customer),
+            OrderFilter(integration_ids=[bt.integration_id]),
+            OrderFilter(category_ids=list(bt.categories.values())),
+            OrderFilter(integration_ids=[bt.integration_id, bt.second_integration_id], search="ref-"),
+        ):
             assert await orders.list_page(conn, A, f, tz, 500, None) == ([], False), f
 
         assert await orders.by_ids(conn, A, b.order_ids) == []
@@ -328,12 +425,20 @@ async def test_order_reads_filter_by_organisation(owner_pool, seeded):
         assert whole["total_orders"] == 2 and whole["successful_orders"] == 2
         rows = await orders.summary(conn, A, OrderFilter(search="ref-"), tz)  # from the rows
         assert rows["total_orders"] == 2
-        zero = {"total_orders": 0, "successful_orders": 0, "pending_orders": 0, "failed_orders": 0,
-                "commission_pending": [], "commission_paid": []}
-        for f in (OrderFilter(integration_ids=[bt.integration_id, bt.second_integration_id]),
-                  OrderFilter(category_ids=list(bt.categories.values())),
-                  OrderFilter(customer_id=b_customer),
-                  OrderFilter(integration_ids=[bt.integration_id], search="ref-")):
+        zero = {
+            "total_orders": 0,
+            "successful_orders": 0,
+            "pending_orders": 0,
+            "failed_orders": 0,
+            "commission_pending": [],
+            "commission_paid": [],
+        }
+        for f in (
+            OrderFilter(integration_ids=[bt.integration_id, bt.second_integration_id]),
+            OrderFilter(category_ids=list(bt.categories.values())),
+            OrderFilter(customer_id=b_customer),
+            OrderFilter(integration_ids=[bt.integration_id], search="ref-"),
+        ):
             assert await orders.summary(conn, A, f, tz) == zero, f
 
         assert await orders.ledger(conn, A, b.paid_order_id) == []
@@ -345,11 +450,31 @@ async def test_order_writes_filter_by_organisation(owner_pool, seeded):
     A = a.tenant.org_id
     async with _rolled_back(owner_pool, A) as conn:
         with pytest.raises(NotFound):
-            await commission.change_state(conn, A, b.paid_order_id, status=None, comm_status=CommStatus.SUCCESSFUL,
-                                      amount=None, currency=None, source="manual", reference=None, actor="test")
+            await commission.change_state(
+                conn,
+                A,
+                b.paid_order_id,
+                status=None,
+                comm_status=CommStatus.SUCCESSFUL,
+                amount=None,
+                currency=None,
+                source="manual",
+                reference=None,
+                actor="test",
+            )
         with pytest.raises(NotFound) as exc:
-            await order_service.create(conn, A, a.tenant.integration_id, external_ref="cross", product_id=b.tenant.products["Broadband"],
-                                email=None, anonymous_id="cross-anon", status=Status.PENDING, amount=None, currency=None)
+            await order_service.create(
+                conn,
+                A,
+                a.tenant.integration_id,
+                external_ref="cross",
+                product_id=b.tenant.products["Broadband"],
+                email=None,
+                anonymous_id="cross-anon",
+                status=Status.PENDING,
+                amount=None,
+                currency=None,
+            )
         assert exc.value.field == "productId"
 
 
@@ -360,11 +485,15 @@ async def test_customer_reads_filter_by_organisation(owner_pool, seeded):
         tz = await organisations.time_zone(conn, A)
         page, _ = await customers.list_page(conn, A, CustomerFilter(), tz, 500, None)
         assert {r["id"] for r in page} == set(a.customer_ids)
-        for f in (CustomerFilter(integration_ids=[bt.integration_id, bt.second_integration_id]),
-                  CustomerFilter(search=b.email)):
+        for f in (
+            CustomerFilter(integration_ids=[bt.integration_id, bt.second_integration_id]),
+            CustomerFilter(search=b.email),
+        ):
             assert await customers.list_page(conn, A, f, tz, 500, None) == ([], False), f
         assert await customers.by_ids(conn, A, b.customer_ids) == []
-        assert {r["id"] for r in await customers.by_ids(conn, A, a.customer_ids + b.customer_ids)} == set(a.customer_ids)
+        assert {r["id"] for r in await customers.by_ids(conn, A, a.customer_ids + b.customer_ids)} == set(
+            a.customer_ids
+        )
         for cid in b.customer_ids:
             with pytest.raises(NotFound):
                 await customers.profile(conn, A, cid)
@@ -378,14 +507,17 @@ async def test_customer_identification_never_resolves_to_another_organisation(ow
     a, b = seeded
     A = a.tenant.org_id
     b_anon = await owner_pool.fetchval(
-        "SELECT anonymous_id FROM customers WHERE org_id = $1 AND anonymous_id IS NOT NULL LIMIT 1", b.tenant.org_id)
+        "SELECT anonymous_id FROM customers WHERE org_id = $1 AND anonymous_id IS NOT NULL LIMIT 1", b.tenant.org_id
+    )
     assert b_anon
     async with _rolled_back(owner_pool, A) as conn:
-        now = datetime.now(timezone.utc)
-        by_email = await customer_service.identify(conn, A, email=b.email, anonymous_id=None, integration_id=a.tenant.integration_id,
-                                            channel=None, seen_at=now)
-        by_anon = await customer_service.identify(conn, A, email=None, anonymous_id=b_anon, integration_id=a.tenant.integration_id,
-                                           channel=None, seen_at=now)
+        now = datetime.now(UTC)
+        by_email = await customer_service.identify(
+            conn, A, email=b.email, anonymous_id=None, integration_id=a.tenant.integration_id, channel=None, seen_at=now
+        )
+        by_anon = await customer_service.identify(
+            conn, A, email=None, anonymous_id=b_anon, integration_id=a.tenant.integration_id, channel=None, seen_at=now
+        )
         for cid in (by_email, by_anon):
             assert cid not in b.customer_ids
             assert await conn.fetchval("SELECT org_id FROM customers WHERE id = $1", cid) == A
@@ -397,11 +529,17 @@ async def test_catalogue_lookups_filter_by_organisation(owner_pool, seeded):
     b_integrations = [bt.integration_id, bt.second_integration_id]
     async with _rolled_back(owner_pool, A) as conn:
         assert await catalogue.categories_by_ids(conn, A, list(bt.categories.values())) == []
-        assert {r["id"] for r in await catalogue.categories_by_ids(
-            conn, A, list(at.categories.values()) + list(bt.categories.values()))} == set(at.categories.values())
+        assert {
+            r["id"]
+            for r in await catalogue.categories_by_ids(
+                conn, A, list(at.categories.values()) + list(bt.categories.values())
+            )
+        } == set(at.categories.values())
         assert await catalogue.products_by_ids(conn, A, list(bt.products.values())) == []
-        assert {r["id"] for r in await catalogue.products_by_ids(
-            conn, A, list(at.products.values()) + list(bt.products.values()))} == set(at.products.values())
+        assert {
+            r["id"]
+            for r in await catalogue.products_by_ids(conn, A, list(at.products.values()) + list(bt.products.values()))
+        } == set(at.products.values())
         assert await catalogue.integrations_by_ids(conn, A, b_integrations) == []
         assert len(await catalogue.integrations_by_ids(conn, A, [at.integration_id] + b_integrations)) == 1
         for iid in b_integrations:
@@ -417,12 +555,20 @@ async def test_catalogue_and_member_writes_filter_by_organisation(owner_pool, se
     before = await owner_pool.fetchrow("SELECT * FROM integrations WHERE id = $1", bt.integration_id)
     async with _rolled_back(owner_pool, A) as conn:
         with pytest.raises(NotFound):
-            await catalogue.update_integration(conn, A, bt.integration_id, name="Hijacked", channel=None, category_ids=None)
+            await catalogue.update_integration(
+                conn, A, bt.integration_id, name="Hijacked", channel=None, category_ids=None
+            )
         with pytest.raises(NotFound):
             await catalogue.rotate_key(conn, A, bt.integration_id)
         with pytest.raises(NotFound) as exc:
-            await catalogue.update_integration(conn, A, a.tenant.integration_id, name=None, channel=None,
-                                               category_ids=[*a.tenant.categories.values(), bt.categories["Broadband"]])
+            await catalogue.update_integration(
+                conn,
+                A,
+                a.tenant.integration_id,
+                name=None,
+                channel=None,
+                category_ids=[*a.tenant.categories.values(), bt.categories["Broadband"]],
+            )
         assert exc.value.field == "categoryIds"
         with pytest.raises(NotFound) as exc:
             await catalogue.create_integration(conn, A, "Cross", "web", [bt.categories["Broadband"]])
@@ -439,6 +585,7 @@ async def test_catalogue_and_member_writes_filter_by_organisation(owner_pool, se
 
 # --- 3. the cross-tenant doors ------------------------------------------------------------
 
+
 async def test_security_definer_functions_are_exactly_the_doors_and_closed_to_public(pool, settings):
     app_role = settings.role_name("orders", "app")
     async with pool.acquire() as conn:
@@ -446,7 +593,8 @@ async def test_security_definer_functions_are_exactly_the_doors_and_closed_to_pu
             """SELECT p.oid::regprocedure::text AS signature, p.proname, p.proconfig,
                       pg_get_userbyid(p.proowner) AS owner
                  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-                WHERE n.nspname = 'public' AND p.prosecdef""")
+                WHERE n.nspname = 'public' AND p.prosecdef"""
+        )
         assert {r["proname"] for r in rows} == DEFINER_FUNCTIONS
         for r in rows:
             sig = r["signature"]
@@ -466,5 +614,9 @@ async def test_references_cannot_cross_organisations_even_without_rls(owner_pool
         with _pytest.raises(asyncpg.ForeignKeyViolationError):
             await conn.execute(
                 "INSERT INTO products (org_id, integration_id, category_id, provider_id, name, currency)"
-                " VALUES ($1, $2, $3, $4, 'x', 'GBP')", tenant.org_id, tenant.integration_id,
-                other_tenant.categories["Broadband"], tenant.provider["id"])
+                " VALUES ($1, $2, $3, $4, 'x', 'GBP')",
+                tenant.org_id,
+                tenant.integration_id,
+                other_tenant.categories["Broadband"],
+                tenant.provider["id"],
+            )

@@ -23,8 +23,9 @@ from shared.service.worker import resources_of
 
 SERVICE = "toy"
 NOTE_CREATED = "note.created"
-SUBSCRIPTION = Subscription(consumer=SERVICE, source="orders",
-                            event_types=contracts.ORGANISATION_EVENTS | {contracts.ORDER_CREATED})
+SUBSCRIPTION = Subscription(
+    consumer=SERVICE, source="orders", event_types=contracts.ORGANISATION_EVENTS | {contracts.ORDER_CREATED}
+)
 
 
 class NewNote(BaseModel):
@@ -35,8 +36,9 @@ class NewNote(BaseModel):
 @tenant_endpoint()
 async def add_note(call: TenantCall) -> Any:
     note = call.parse(NewNote)
-    row = await call.conn.fetchrow("INSERT INTO notes (org_id, body) VALUES ($1, $2) RETURNING id, body",
-                                   call.org_id, note.body)
+    row = await call.conn.fetchrow(
+        "INSERT INTO notes (org_id, body) VALUES ($1, $2) RETURNING id, body", call.org_id, note.body
+    )
     await add_event(call.conn, call.org_id, NOTE_CREATED, {"note_id": str(row["id"])})
     settings = await org_settings.get(call.conn, call.org_id)
     return {"id": row["id"], "body": row["body"], "time_zone": settings.time_zone}
@@ -54,9 +56,12 @@ routes = [Route("/internal/notes", add_note, methods=["POST"]), Route("/internal
 async def count_order(conn: asyncpg.Connection, event: Event) -> None:
     await conn.execute(
         "INSERT INTO order_counts AS c (org_id, orders) VALUES ($1, 1)"
-        " ON CONFLICT (org_id) DO UPDATE SET orders = c.orders + 1", event.org_id)
+        " ON CONFLICT (org_id) DO UPDATE SET orders = c.orders + 1",
+        event.org_id,
+    )
 
 
 resources = resources_of(SERVICE)
 on_orders_event: dramatiq.Actor = event_consumer(
-    SUBSCRIPTION, resources, {**org_settings.HANDLERS, contracts.ORDER_CREATED: count_order})
+    SUBSCRIPTION, resources, {**org_settings.HANDLERS, contracts.ORDER_CREATED: count_order}
+)
