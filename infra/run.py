@@ -119,7 +119,7 @@ def main() -> None:
             procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
             say(f"started {name} (pid {procs[name].pid})")
         _wait_ready(f"{gateway_url}/readyz", 90, procs)
-    except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - whatever failed, stop what was started
+    except (Exception, KeyboardInterrupt) as exc:
         say(f"start-up failed: {exc}")
         shutdown(1)
         return

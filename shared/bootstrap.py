@@ -26,7 +26,8 @@ def migrations_dir(service: str) -> Path:
 
 async def _ensure_role(admin: asyncpg.Connection, name: str, password: str, bypass_rls: bool) -> None:
     exists = await admin.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", name)
-    attrs = f"LOGIN PASSWORD '{password}' {'BYPASSRLS' if bypass_rls else 'NOBYPASSRLS'} NOSUPERUSER NOCREATEDB NOCREATEROLE"
+    rls = "BYPASSRLS" if bypass_rls else "NOBYPASSRLS"
+    attrs = f"LOGIN PASSWORD '{password}' {rls} NOSUPERUSER NOCREATEDB NOCREATEROLE"
     verb = "ALTER" if exists else "CREATE"
     await admin.execute(f'{verb} ROLE "{name}" WITH {attrs}')
 

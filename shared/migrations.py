@@ -49,22 +49,21 @@ async def migrate(
             " name text PRIMARY KEY, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
         )
         done = {r["name"]: r["checksum"] for r in await conn.fetch("SELECT name, checksum FROM schema_migrations")}
-        for path in sorted(directory.glob("*.sql")):
-            sql = expand_includes(path.read_text())
+        # Read before the loop: a handful of small files, not worth a thread per file.
+        sources = {path.name: expand_includes(path.read_text()) for path in sorted(directory.glob("*.sql"))}  # noqa: ASYNC240
+        for name, sql in sources.items():
             for key, value in (substitutions or {}).items():
                 sql = sql.replace("{{" + key + "}}", value)
             checksum = hashlib.sha256(sql.encode()).hexdigest()
-            if path.name in done:
-                if done[path.name] != checksum:
-                    logger.warning("migration %s changed after it was applied", path.name)
+            if name in done:
+                if done[name] != checksum:
+                    logger.warning("migration %s changed after it was applied", name)
                 continue
             async with conn.transaction():
                 await conn.execute(sql)
-                await conn.execute(
-                    "INSERT INTO schema_migrations (name, checksum) VALUES ($1, $2)", path.name, checksum
-                )
-            applied.append(path.name)
-            logger.info("applied migration %s", path.name)
+                await conn.execute("INSERT INTO schema_migrations (name, checksum) VALUES ($1, $2)", name, checksum)
+            applied.append(name)
+            logger.info("applied migration %s", name)
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
     return applied

@@ -10,6 +10,7 @@ holds exactly the rows the list and the summary count.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import tempfile
 from collections.abc import AsyncIterator
@@ -50,10 +51,8 @@ async def stream_csv(pool: asyncpg.Pool, org_id: UUID, query: ExportQuery) -> As
     finally:
         if not task.done():
             task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # the client went away: nothing to report
                 await task
-            except (asyncio.CancelledError, Exception):
-                pass
 
 
 def _xlsx_value(value: Any) -> Any:
@@ -83,8 +82,11 @@ async def stream_xlsx(pool: asyncpg.Pool, org_id: UUID, query: ExportQuery, shee
             async for rows in batches(conn, query, XLSX_BATCH):
                 await asyncio.to_thread(write, rows)
         await asyncio.to_thread(wb.save, path)
-        with open(path, "rb") as fh:
+        fh = await asyncio.to_thread(open, path, "rb")
+        try:
             while chunk := await asyncio.to_thread(fh.read, 1 << 20):
                 yield chunk
+        finally:
+            fh.close()
     finally:
         os.unlink(path)

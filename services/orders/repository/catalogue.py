@@ -120,7 +120,8 @@ async def create_product(
         currency,
     )
     await conn.execute(
-        "INSERT INTO integration_categories (org_id, integration_id, category_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        "INSERT INTO integration_categories (org_id, integration_id, category_id) VALUES ($1, $2, $3)"
+        " ON CONFLICT DO NOTHING",
         org_id,
         integration_id,
         category_id,
@@ -230,7 +231,8 @@ async def update_integration(
     if category_ids is not None:
         await _check_categories(conn, org_id, category_ids)
         in_use = await conn.fetchval(
-            "SELECT count(DISTINCT category_id) FROM products WHERE integration_id = $1 AND NOT (category_id = ANY($2))",
+            "SELECT count(DISTINCT category_id) FROM products"
+            " WHERE integration_id = $1 AND NOT (category_id = ANY($2))",
             integration_id,
             category_ids,
         )

@@ -59,7 +59,8 @@ async def record_visit(
         await conn.execute(
             "INSERT INTO customer_visits AS v (org_id, customer_id, integration_id, first_seen, last_seen)"
             " VALUES ($1, $2, $3, $4, $4) ON CONFLICT (customer_id, integration_id) DO UPDATE SET"
-            " first_seen = least(v.first_seen, EXCLUDED.first_seen), last_seen = greatest(v.last_seen, EXCLUDED.last_seen),"
+            " first_seen = least(v.first_seen, EXCLUDED.first_seen),"
+            " last_seen = greatest(v.last_seen, EXCLUDED.last_seen),"
             " visits = v.visits + 1",
             org_id,
             customer_id,
@@ -150,7 +151,8 @@ async def merge(conn: asyncpg.Connection, org_id: UUID, source: UUID, target: UU
         "INSERT INTO customer_visits AS v (org_id, customer_id, integration_id, first_seen, last_seen, visits)"
         " SELECT org_id, $2, integration_id, first_seen, last_seen, visits FROM customer_visits"
         " WHERE org_id = $3 AND customer_id = $1"
-        " ON CONFLICT (customer_id, integration_id) DO UPDATE SET first_seen = least(v.first_seen, EXCLUDED.first_seen),"
+        " ON CONFLICT (customer_id, integration_id) DO UPDATE"
+        " SET first_seen = least(v.first_seen, EXCLUDED.first_seen),"
         " last_seen = greatest(v.last_seen, EXCLUDED.last_seen), visits = v.visits + EXCLUDED.visits",
         source,
         target,
@@ -158,7 +160,8 @@ async def merge(conn: asyncpg.Connection, org_id: UUID, source: UUID, target: UU
     )
     await conn.execute("DELETE FROM customer_visits WHERE org_id = $2 AND customer_id = $1", source, org_id)
     await conn.execute(
-        "UPDATE customers t SET first_seen = least(t.first_seen, s.first_seen), last_seen = greatest(t.last_seen, s.last_seen),"
+        "UPDATE customers t SET first_seen = least(t.first_seen, s.first_seen),"
+        " last_seen = greatest(t.last_seen, s.last_seen),"
         " channel = coalesce(t.channel, s.channel) FROM customers s"
         " WHERE t.org_id = $3 AND s.org_id = $3 AND t.id = $2 AND s.id = $1",
         source,
@@ -221,7 +224,8 @@ async def profile(conn: asyncpg.Connection, org_id: UUID, customer_id: UUID) -> 
         return await profile(conn, org_id, row["merged_into"])
     visits = await conn.fetch(
         "SELECT v.integration_id, i.name AS integration_name, v.first_seen, v.last_seen, v.visits"
-        " FROM customer_visits v JOIN integrations i ON i.id = v.integration_id WHERE v.org_id = $1 AND v.customer_id = $2"
+        " FROM customer_visits v JOIN integrations i ON i.id = v.integration_id"
+        " WHERE v.org_id = $1 AND v.customer_id = $2"
         " ORDER BY v.first_seen",
         org_id,
         customer_id,

@@ -180,7 +180,8 @@ async def insert(
 ) -> dict[str, Any] | None:
     """The new order; None when a concurrent retry inserted the same (integration, reference) first."""
     row = await conn.fetchrow(
-        f"""INSERT INTO orders AS o (org_id, integration_id, product_id, category_id, provider_id, customer_id, external_ref,
+        f"""INSERT INTO orders AS o (org_id, integration_id, product_id, category_id, provider_id, customer_id,
+                                external_ref,
                                 status, comm_status, commission_amount, currency, created_at, updated_at)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
             ON CONFLICT (integration_id, external_ref) DO NOTHING RETURNING {COLUMNS}""",
