@@ -1,8 +1,12 @@
 """Test harness: real PostgreSQL and Redis, started here unless DATABASE_URL/REDIS_URL are set.
 
-Servers start in `pytest_configure`, before collection, because the Dramatiq broker
-reads REDIS_URL when its module is imported. Tests isolate by tenancy: each creates its
-own organisations, so no test sees another's rows and nothing needs truncating.
+The servers start when the first test that needs them runs (the `servers` fixture), not
+before collection: importing any module reads no settings and opens no connection, so
+`-m unit` runs without them. Tests isolate by tenancy: each creates its own organisations,
+so no test sees another's rows and nothing needs truncating.
+
+Layers (markers added at collection): `unit` (no server), `integration` (real PostgreSQL
+and Redis, in-process apps), `e2e` (real processes over HTTP).
 """
 
 from __future__ import annotations
@@ -33,17 +37,6 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     tmp = Path(tempfile.mkdtemp(prefix="platform-tests-"))
     _started["tmp"] = tmp
-    if not os.environ.get("DATABASE_URL"):
-        os.environ.setdefault("PG_FSYNC", "off")
-        pg = EmbeddedPostgres(tmp / "pg", free_port()).start()
-        _started["pg"] = pg
-        os.environ["DATABASE_URL"] = pg.url
-    else:
-        os.environ.setdefault("DB_PREFIX", "test_")
-    if not os.environ.get("REDIS_URL"):
-        redis = EmbeddedRedis(tmp / "redis", free_port()).start(persistent=False)
-        _started["redis"] = redis
-        os.environ["REDIS_URL"] = redis.url
     issuer = DevIssuer("https://issuer.test/", "partner-platform-test")
     issuer.add_key()
     server = issuer.serve()
@@ -63,9 +56,36 @@ def pytest_configure(config: pytest.Config) -> None:
             "AUTH_CACHE_SECONDS": "1",
         }
     )
-    from shared.bootstrap import bootstrap
-    from shared.config import SERVICES, Settings
 
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Marks each test with its layer: `./platform test -m unit` (or `integration`, `e2e`)."""
+    for item in items:
+        if item.get_closest_marker("e2e"):
+            continue
+        needs_servers = "servers" in getattr(item, "fixturenames", ())
+        item.add_marker(pytest.mark.integration if needs_servers else pytest.mark.unit)
+
+
+@pytest.fixture(scope="session")
+def servers() -> None:
+    """PostgreSQL and Redis (embedded unless DATABASE_URL/REDIS_URL are set), with every database bootstrapped."""
+    tmp = _started["tmp"]
+    if not os.environ.get("DATABASE_URL"):
+        os.environ.setdefault("PG_FSYNC", "off")
+        pg = EmbeddedPostgres(tmp / "pg", free_port()).start()
+        _started["pg"] = pg
+        os.environ["DATABASE_URL"] = pg.url
+    else:
+        os.environ.setdefault("DB_PREFIX", "test_")
+    if not os.environ.get("REDIS_URL"):
+        redis = EmbeddedRedis(tmp / "redis", free_port()).start(persistent=False)
+        _started["redis"] = redis
+        os.environ["REDIS_URL"] = redis.url
+    from shared.bootstrap import bootstrap
+    from shared.config import SERVICES, Settings, get_settings
+
+    get_settings.cache_clear()  # anything read before the servers existed is read again
     asyncio.run(bootstrap(Settings(), SERVICES))
 
 
@@ -81,7 +101,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def settings() -> Any:
+def settings(servers: None) -> Any:
     from shared.config import Settings
 
     return Settings()

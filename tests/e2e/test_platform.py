@@ -82,7 +82,7 @@ class Platform:
 
 
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+def platform(tmp_path_factory: pytest.TempPathFactory, servers: None) -> Iterator[Platform]:
     p = Platform(tmp_path_factory.mktemp("e2e"))
     try:
         for process in PROCESSES:
@@ -108,7 +108,7 @@ async def _gql(client: httpx.AsyncClient, token: str, query: str, variables: dic
     return body["data"]
 
 
-async def _until(predicate: Any, timeout: float = 30) -> Any:  # noqa: ASYNC109 - a polling deadline
+async def _until(predicate: Any, timeout: float = 30) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = await predicate()

@@ -40,8 +40,7 @@ def _url(value: str) -> str:
     if (
         parts.scheme not in ("https", "http")
         or not parts.hostname
-        or ("." not in parts.hostname
-        and parts.hostname != "localhost")
+        or ("." not in parts.hostname and parts.hostname != "localhost")
     ):
         raise ValueError("must be an absolute http(s) URL with a host name")
     if len(value) > 2000:
