@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import inspect
 import json
 import os
@@ -44,8 +45,8 @@ LOGS = OUT / "logs"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from infra.embedded import EmbeddedPostgres, EmbeddedRedis  # noqa: E402
-from infra.embedded import free_port as _free_port  # noqa: E402
+from infra.embedded import EmbeddedPostgres, EmbeddedRedis  # noqa: E402  (needs the repository root on sys.path)
+from infra.embedded import free_port as _free_port  # noqa: E402  (likewise)
 
 _given_ports: set[int] = set()
 
@@ -232,7 +233,7 @@ async def ensure_dataset(settings: Any) -> dict[str, Any]:
         else:
             say(f"loading the data set: {N_ORDERS:,} orders, {N_CUSTOMERS:,} customers (first run only)")
             began = time.monotonic()
-            wanted = {
+            wanted: dict[str, Any] = {
                 "customers": N_CUSTOMERS,
                 "orders": N_ORDERS,
                 "ledger": False,
@@ -310,16 +311,16 @@ class Processes:
         self, name: str, cmd: list[str] | None = None, env: dict[str, str] | None = None, label: str | None = None
     ) -> subprocess.Popen[bytes]:
         label = label or name
-        log = open(LOGS / f"{self.tag}{label}.log", "ab")
-        p = subprocess.Popen(
-            cmd or self.command(name),
-            cwd=ROOT,
-            env={**self.env, **(env or {})},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        with open(LOGS / f"{self.tag}{label}.log", "ab") as log:  # the child keeps its own copy of the descriptor
+            p = subprocess.Popen(
+                cmd or self.command(name),
+                cwd=ROOT,
+                env={**self.env, **(env or {})},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         self.procs[label] = p
         return p
 
@@ -721,10 +722,8 @@ class MachineLoad:
         env_pg = os.environ.get("DATABASE_URL", "")
         pid_file = OUT / "pg" / "pgdata" / "postmaster.pid"
         if "127.0.0.1" in env_pg and pid_file.exists():
-            try:
+            with contextlib.suppress(OSError, ValueError, IndexError):  # PostgreSQL stopped or restarting
                 roots.append(int(pid_file.read_text().split()[0]))
-            except (OSError, ValueError, IndexError):
-                pass
         return roots
 
     def _times(self) -> dict[int, float]:
@@ -732,10 +731,8 @@ class MachineLoad:
 
         ours: set[int] = set()
         for r in self._our_roots():
-            try:
+            with contextlib.suppress(Exception):  # the process ended meanwhile: nothing of it to count
                 ours.update(process_tree(r))
-            except Exception:
-                pass
         self.ours |= ours
         out = {}
         for p in psutil.process_iter(["cpu_times"]):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -85,17 +84,19 @@ async def main() -> None:
                         {"content-type": "application/json", "authorization": f"Bearer {env.token()}"},
                     )
 
-                def snap() -> dict[str, float]:
+                def snap(procs: Processes = procs) -> dict[str, float]:
                     return {
                         "gateway": cpu_seconds(procs.pid("gateway")),
                         "orders API": cpu_seconds(procs.pid("orders-api")),
                         "postgres": _pg_cpu(),
                     }
 
-                await run_load(lambda i: req, concurrency=args.concurrency, duration=args.warmup, client=args.client)
+                await run_load(
+                    lambda i, req=req: req, concurrency=args.concurrency, duration=args.warmup, client=args.client
+                )
                 a = snap()
                 r = await run_load(
-                    lambda i: req, concurrency=args.concurrency, duration=args.duration, client=args.client
+                    lambda i, req=req: req, concurrency=args.concurrency, duration=args.duration, client=args.client
                 )
                 b = snap()
                 n = max(r.requests, 1)
@@ -106,7 +107,7 @@ async def main() -> None:
                 )
             finally:
                 procs.stop_all()
-            time.sleep(0.5)
+            await asyncio.sleep(0.5)
     finally:
         env.close()
 

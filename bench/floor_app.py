@@ -35,7 +35,7 @@ def _plain_annotation(t: Any) -> Any:
     if isinstance(t, StrawberryOptional):
         return Optional[_plain_annotation(t.of_type)]  # noqa: UP045 (built at run time from a value)
     if isinstance(t, StrawberryList):
-        return list[_plain_annotation(t.of_type)]  # type: ignore[misc]
+        return list[_plain_annotation(t.of_type)]  # type: ignore[misc]  # built at run time from a value
     if isinstance(t, StrawberryEnumDefinition):
         return t.wrapped_cls  # the gateway's enum itself
     if isinstance(t, type) and get_object_definition(t) is not None:
@@ -108,7 +108,7 @@ def app() -> GraphQL:
     @strawberry.type
     class Query:
         @strawberry.field
-        def orders(self, first: int = 50, after: str | None = None) -> connection_type:  # type: ignore[valid-type]
+        def orders(self, first: int = 50, after: str | None = None) -> connection_type:  # type: ignore[valid-type]  # a class made at run time
             return connection
 
     schema = strawberry.Schema(

@@ -5,7 +5,9 @@ dramatiq bench.noop_worker --processes 1 --threads 8 --queues bench-noop
 
 from __future__ import annotations
 
-from shared.messaging.broker import async_actor, broker  # noqa: F401 - the platform's broker and middleware
+from shared.messaging.broker import async_actor, get_broker
+
+get_broker()  # the platform's broker and middleware, set as Dramatiq's global broker for the CLI
 
 QUEUE = "bench-noop"
 ACTOR = "bench_noop"

@@ -96,8 +96,9 @@ async def main() -> None:
             floor_file = OUT / "floor_rows.json"
             floor_file.write_text(json.dumps(edges))
 
-            async def deep_cursor(f: dict[str, Any] | None) -> tuple[str, float]:
-                after, started = None, asyncio.get_running_loop().time()
+            async def deep_cursor(f: dict[str, Any] | None) -> tuple[str | None, float]:
+                after: str | None = None
+                started = asyncio.get_running_loop().time()
                 for _ in range(args.depth):
                     page = (
                         await gql(
@@ -107,7 +108,7 @@ async def main() -> None:
                     after = page["pageInfo"]["endCursor"]
                 return after, asyncio.get_running_loop().time() - started
 
-            deep_cases: list[tuple[str, dict[str, Any] | None, str]] = []
+            deep_cases: list[tuple[str, dict[str, Any] | None, str | None]] = []
             wanted = None if args.cases == "all" else {int(c) for c in args.cases.split(",")}
             deep_specs = [
                 (label, f)
@@ -165,7 +166,7 @@ async def main() -> None:
                 {"content-type": "application/json", "authorization": f"Bearer {token}"},
             )
             r = await run_load(
-                lambda i: req,
+                lambda i, req=req: req,
                 concurrency=args.concurrency,
                 duration=args.duration,
                 warmup=args.warmup,

@@ -88,7 +88,7 @@ async def main() -> None:
             for label, f in filters:
                 totals: list[int] = []
 
-                async def via_gateway() -> None:
+                async def via_gateway(f: dict[str, Any] | None = f, totals: list[int] = totals) -> None:
                     data = await gql(client, procs.gateway, token, SUMMARY, {"filter": f})
                     totals.append(data["ordersSummary"]["totalOrders"])
 
@@ -102,12 +102,15 @@ async def main() -> None:
                     f" FROM orders o WHERE {where} GROUP BY 1, 2, 3"
                 )
 
-                async def scan() -> None:
+                scan_totals: list[int] = []
+
+                async def scan(
+                    sql: str = sql, sql_args: list[Any] = sql_args, scan_totals: list[int] = scan_totals
+                ) -> None:
                     async with tenant_tx(pool, d["org_id"]) as conn:
                         rows = await conn.fetch(sql, *sql_args)
                     scan_totals.append(sum(r["n"] for r in rows))
 
-                scan_totals: list[int] = []
                 scan_lat = await sequential_latencies(scan, n=args.scans, warmup=1)
                 med, p95 = pct(lat, 0.5), pct(lat, 0.95)
                 verdict = "ok" if p95 < 0.1 else "MISSED"

@@ -39,11 +39,16 @@ def main() -> None:
     ]
     only = {s for s in args.only.split(",") if s}
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # Outside a git checkout both come back empty: the commit prints as "?", the tree as clean.
     head = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
     ).stdout.strip()
     dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout.strip()
     figures: list[str] = [
         f"code: commit {head or '?'}{' plus uncommitted changes' if dirty else ''};"

@@ -36,7 +36,20 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from strawberry.types.fields.resolver import StrawberryResolver
+
+
+def _field_resolver(cls: type, name: str) -> StrawberryResolver[Any]:
+    """The resolver of a field of a gateway strawberry type (which a variant wraps or removes)."""
+    from strawberry.types.base import get_object_definition
+
+    field = next(f for f in get_object_definition(cls, strict=True).fields if f.python_name == name)
+    assert field.base_resolver is not None, f"{cls.__name__}.{name} has no resolver"
+    return field.base_resolver
 
 
 def _no_sniffio() -> None:
@@ -44,11 +57,13 @@ def _no_sniffio() -> None:
 
 
 def _eager() -> None:
+    from strawberry.types.base import get_object_definition
+
     from services.gateway.graphql import orders as o
     from services.gateway.graphql.catalogue import Category, Integration
     from services.gateway.graphql.customers import Customer
 
-    definition = o.Order.__strawberry_definition__  # type: ignore[attr-defined]
+    definition = get_object_definition(o.Order, strict=True)
     if not next(f for f in definition.fields if f.python_name == "customer").is_async:
         raise SystemExit("bench.variants:eager: Order.customer is no longer an async resolver (fixed in 82679eb)")
     for f in definition.fields:
@@ -57,12 +72,8 @@ def _eager() -> None:
             f._base_resolver = None
             f.type = resolved
             f.__dict__.pop("is_async", None)
-    query_field = next(
-        f
-        for f in o.OrdersQuery.__strawberry_definition__.fields  # type: ignore[attr-defined]
-        if f.python_name == "orders"
-    )
-    original = query_field.base_resolver.wrapped_func
+    resolver = _field_resolver(o.OrdersQuery, "orders")
+    original = cast("Callable[..., Awaitable[Any]]", resolver.wrapped_func)  # the gateway's async def
 
     async def orders(self: Any, info: Any, filter: Any = None, first: int = 50, after: str | None = None) -> Any:
         connection = await original(self, info, filter, first, after)
@@ -73,36 +84,43 @@ def _eager() -> None:
             ctx.loader("orders", "integrations").load_many([n.integration_id for n in nodes]),
             ctx.loader("orders", "categories").load_many([n.category_id for n in nodes]),
         )
-        for n, c, i, k in zip(nodes, customers, integrations, categories):
+        for n, c, i, k in zip(nodes, customers, integrations, categories, strict=True):  # load_many: one per key
             n.customer = Customer.from_row(c) if c else None
             n.integration = Integration.from_row(i) if i else None
             n.category = Category.from_row(k) if k else None
         return connection
 
-    query_field.base_resolver.wrapped_func = orders
+    resolver.wrapped_func = orders
 
 
 def _auth_cache(ttl: float = 10.0) -> None:
     from services.gateway import app as gateway_app
+    from services.gateway.auth import Viewer, ViewerCache
+    from services.gateway.clients import OrdersClient
+    from shared.auth.user_tokens import JwksVerifier
 
     original = gateway_app.authenticate
-    cache: dict[tuple[str | None, str | None], tuple[float, Any]] = {}
+    viewers: dict[tuple[str | None, str | None], tuple[float, Viewer]] = {}
 
     async def authenticate(
-        authorization: str | None, org_hint: str | None, verifier: Any, orders: Any, viewers: Any = None
-    ) -> Any:
+        authorization: str | None,
+        org_hint: str | None,
+        verifier: JwksVerifier,
+        orders: OrdersClient,
+        cache: ViewerCache | None = None,
+    ) -> Viewer:
         key = (authorization, org_hint)
-        hit = cache.get(key)
+        hit = viewers.get(key)
         now = time.monotonic()
         if hit and hit[0] > now:
             return hit[1]
-        viewer = await original(authorization, org_hint, verifier, orders, viewers)
-        if len(cache) > 10_000:
-            cache.clear()
-        cache[key] = (now + ttl, viewer)  # a production version would also cap at the token's exp
+        viewer = await original(authorization, org_hint, verifier, orders, cache)
+        if len(viewers) > 10_000:
+            viewers.clear()
+        viewers[key] = (now + ttl, viewer)  # a production version would also cap at the token's exp
         return viewer
 
-    gateway_app.authenticate = authenticate  # type: ignore[assignment]
+    gateway_app.authenticate = authenticate
 
 
 def _fast_client() -> None:
@@ -129,7 +147,7 @@ def _fast_client() -> None:
             f"content-length: {len(body or b'')}",
         ] + [f"{k}: {v}" for k, v in headers.items()]
         raw = ("\r\n".join(head) + "\r\n\r\n").encode() + (body or b"")
-        for attempt in range(len(idle) + 2):  # idle connections may have been closed by the server meanwhile
+        for _attempt in range(len(idle) + 2):  # idle connections may have been closed by the server meanwhile
             fresh = not idle
             conn = idle.pop() if idle else await asyncio.open_connection(base.hostname, base.port)
             reader, writer = conn
@@ -187,11 +205,13 @@ def _fast_client() -> None:
         )
         return self._result(status, content)
 
-    clients.ServiceClient.call = call  # type: ignore[method-assign]
+    clients.ServiceClient.call = call  # type: ignore[method-assign]  # the A/B patch replaces the method
 
 
 def _plain_relations() -> None:
     """Prefetched relations as plain attributes, set by the `orders` resolver (no resolver call per row)."""
+    from strawberry.types.base import get_object_definition
+
     from services.gateway.graphql import orders as o
     from services.gateway.graphql.catalogue import Category, Integration, Product
     from services.gateway.graphql.customers import Customer
@@ -203,18 +223,14 @@ def _plain_relations() -> None:
         OrderRelation.CATEGORY: Category.from_row,
         OrderRelation.PRODUCT: Product.from_row,
     }
-    for f in o.Order.__strawberry_definition__.fields:  # type: ignore[attr-defined]
+    for f in get_object_definition(o.Order, strict=True).fields:
         if f.python_name in builders:
             resolved = f.type
             f._base_resolver = None
             f.type = resolved
             f.__dict__.pop("is_async", None)
-    query_field = next(
-        f
-        for f in o.OrdersQuery.__strawberry_definition__.fields  # type: ignore[attr-defined]
-        if f.python_name == "orders"
-    )
-    original = query_field.base_resolver.wrapped_func
+    resolver = _field_resolver(o.OrdersQuery, "orders")
+    original = cast("Callable[..., Awaitable[Any]]", resolver.wrapped_func)  # the gateway's async def
 
     async def orders(self: Any, info: Any, filter: Any = None, first: int = 50, after: str | None = None) -> Any:
         connection = await original(self, info, filter, first, after)
@@ -224,7 +240,7 @@ def _plain_relations() -> None:
                 setattr(n, relation.value, builders[relation](related) if related else None)
         return connection
 
-    query_field.base_resolver.wrapped_func = orders
+    resolver.wrapped_func = orders
 
 
 def _build() -> Any:

@@ -10,8 +10,8 @@ A config is PROCESSESxTHREADS with optional `:pN` (dramatiq_queue_prefetch=N) an
 SUCCESSFUL with a PENDING commission and were never touched by a provider; every webhook confirms one
 (commission_status SUCCESSFUL), a few are delivered twice (same webhook-id). The rate is the distinct
 webhooks over the time from the first send to the last ledger row applied (new ledger rows are counted
-every 50 ms, every 5 ms for the last 5%); the no-op floor is K messages enqueued beforehand, drained by a fresh worker process with the
-same settings, timed from its first to its last acknowledgement.
+every 50 ms, every 5 ms for the last 5%); the no-op floor is K messages enqueued beforehand, drained by a
+fresh worker process with the same settings, timed from its first to its last acknowledgement.
 """
 
 from __future__ import annotations
@@ -110,11 +110,12 @@ async def noop_floor(procs: Processes, cfg: dict[str, Any], k: int) -> tuple[flo
     from dramatiq import Message
     from noop_worker import ACTOR, QUEUE
 
-    from shared.messaging.broker import broker
+    from shared.messaging.broker import get_broker
 
     r = redis.Redis.from_url(os.environ["REDIS_URL"])
     key = f"dramatiq:{QUEUE}.msgs"
     r.delete(f"dramatiq:{QUEUE}", key)
+    broker = get_broker()
     t_enq = time.perf_counter()
     for i in range(k):
         broker.enqueue(Message(queue_name=QUEUE, actor_name=ACTOR, args=(i,), kwargs={}, options={}))
@@ -251,7 +252,7 @@ async def main() -> None:
                     distinct=distinct,
                     since_id=since_id,
                 )
-                accepted, statuses, sent_at = await sent
+                _accepted, statuses, sent_at = await sent
             if done_at is None:
                 applied = await count_applied(owner, d["org_id"], prefix)
                 lines.append(
@@ -273,7 +274,8 @@ async def main() -> None:
                 f" + {args.duplicates} duplicates from {args.senders} senders in {secs:.1f}s (all accepted after"
                 f" {sent_at - t0:.1f}s: {len(reqs) / (sent_at - t0):,.0f} req/s) (no-op actor floor {noop_rate:,.0f}"
                 f" msg/s, {rate / noop_rate:.0%}) [{'ok' if ok_rate else 'MISSED'}]; ledger rows {ledger:,} for"
-                f" {distinct:,} distinct ids, {ledger - ledger_distinct} applied twice, {distinct - ledger_distinct} lost"
+                f" {distinct:,} distinct ids, {ledger - ledger_distinct} applied twice,"
+                f" {distinct - ledger_distinct} lost"
                 f" [{'exactly once' if exact else 'NOT EXACTLY ONCE'}]; outcomes {outcomes}; HTTP {statuses}"
             )
             print(lines[-1], flush=True)
@@ -327,7 +329,7 @@ async def send_all(reqs: list[Request], senders: int) -> tuple[int, dict[int, in
         client = RawClient(reqs[0].url)
         try:
             for req in it:
-                for attempt in range(5):
+                for _attempt in range(5):
                     try:
                         status, _ = await client.send(req)
                         break

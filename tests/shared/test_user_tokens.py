@@ -139,8 +139,15 @@ def raw_sign(key: Any, header: dict[str, Any], body: Any) -> str:
     return f"{signing_input.decode()}.{b64url(signature)}"
 
 
+def active_key(issuer: DevIssuer) -> tuple[str, Any]:
+    """The issuer's signing kid and private key (every fixture issuer has one)."""
+    kid = issuer.active_kid
+    assert kid is not None, "no signing key"
+    return kid, issuer.keys[kid]
+
+
 def sign(issuer: DevIssuer, body: dict[str, Any], kid: str | None = None) -> str:
-    kid = kid or issuer.active_kid
+    kid = kid or active_key(issuer)[0]
     key = issuer.keys[kid]
     alg = "RS256" if isinstance(key, rsa.RSAPrivateKey) else "ES256"
     return jwt.encode(body, key, algorithm=alg, headers={"kid": kid})
@@ -239,7 +246,8 @@ async def test_wrong_issuer_is_refused(verifier: JwksVerifier, issuer: DevIssuer
     ):
         await refused(verifier, issuer.mint("auth0|iss", claims={"iss": iss}))
     await refused(verifier, sign(issuer, claims(issuer, iss=None)))  # no iss at all
-    key, header = issuer.keys[issuer.active_kid], {"alg": "RS256", "kid": issuer.active_kid}
+    kid, key = active_key(issuer)
+    header = {"alg": "RS256", "kid": kid}
     await refused(verifier, raw_sign(key, header, claims(issuer, iss=[issuer.issuer])))
     await refused(verifier, raw_sign(key, header, claims(issuer, iss={"value": issuer.issuer})))
     assert (await verifier.verify(raw_sign(key, header, claims(issuer))))["iss"] == issuer.issuer
@@ -280,7 +288,8 @@ async def test_not_before_in_the_future_is_refused(verifier: JwksVerifier, issue
 
 async def test_malformed_claims_are_refused(verifier: JwksVerifier, issuer: DevIssuer) -> None:
     now = int(time.time())
-    key, header = issuer.keys[issuer.active_kid], {"alg": "RS256", "kid": issuer.active_kid}
+    kid, key = active_key(issuer)
+    header = {"alg": "RS256", "kid": kid}
     await refused(verifier, raw_sign(key, header, claims(issuer, exp="never")))
     await refused(verifier, raw_sign(key, header, claims(issuer, exp=None, nbf=now)))
     await refused(verifier, raw_sign(key, header, claims(issuer, nbf="later")))
@@ -299,7 +308,7 @@ async def test_unknown_kid_is_refused(verifier: JwksVerifier, issuer: DevIssuer)
     error = await refused(verifier, issuer.mint("auth0|kid", headers={"kid": "no-such-kid"}))
     assert "unknown signing key" in str(error)
     body = claims(issuer)
-    key = issuer.keys[issuer.active_kid]
+    _, key = active_key(issuer)
     # No kid at all, and a kid that is not a string.
     await refused(verifier, jwt.encode(body, key, algorithm="RS256"))
     for kid in (7, None, [issuer.active_kid], {"kid": issuer.active_kid}, ""):

@@ -19,7 +19,8 @@ PAGE = """query($f: OrderFilterInput, $after: String) { orders(filter: $f, first
   edges { node { id status commStatus commission { amount currency } category { name } } }
   pageInfo { hasNextPage endCursor } } }"""
 EXPORT = """mutation($k: ExportKind!, $fmt: ExportFormat!, $of: OrderFilterInput, $cf: CustomerFilterInput) {
-  requestExport(kind: $k, format: $fmt, orderFilter: $of, customerFilter: $cf) { url expiresAt errors { field code message } } }"""
+  requestExport(kind: $k, format: $fmt, orderFilter: $of, customerFilter: $cf) {
+    url expiresAt errors { field code message } } }"""
 
 
 async def all_rows(gateway: Any, token: str, f: dict[str, Any]) -> list[dict[str, Any]]:
@@ -263,7 +264,10 @@ async def test_page_size_is_capped(gateway, tenant):
 async def test_search_is_a_literal_prefix_and_uses_an_index_under_rls(gateway, pool, tenant):
     for ref in ("abc_1", "abcX1", "abd-1", "ab%"):
         await create_order(pool, tenant, ref=ref)
-    refs = lambda body: sorted(e["node"]["externalRef"] for e in body["data"]["orders"]["edges"])  # noqa: E731
+
+    def refs(body: dict[str, Any]) -> list[str]:
+        return sorted(e["node"]["externalRef"] for e in body["data"]["orders"]["edges"])
+
     query = "query($s: String) { orders(first: 20, filter: {search: $s}) { edges { node { externalRef } } } }"
     assert refs(await gql(gateway, query, {"s": "abc_"}, token=tenant.admin_token)) == ["abc_1"]  # _ is literal
     assert refs(await gql(gateway, query, {"s": "ab%"}, token=tenant.admin_token)) == ["ab%"]  # % is literal

@@ -80,7 +80,10 @@ B_STATE = """{
                   commissionPending { amount currency } commissionPaid { amount currency } }
   customers(first: 100) { edges { node { id kind email displayName lastSeen } } }
 }"""
-HISTORY = "query($id: ID!) { orderHistory(id: $id) { fromStatus toStatus fromCommStatus toCommStatus amount { amount currency } source actor occurredAt } }"
+HISTORY = (
+    "query($id: ID!) { orderHistory(id: $id) { fromStatus toStatus fromCommStatus toCommStatus"
+    " amount { amount currency } source actor occurredAt } }"
+)
 
 
 async def b_snapshot(gateway, owner_pool, p: Pair) -> dict[str, Any]:
@@ -202,15 +205,17 @@ async def test_lists_of_org_a_hold_nothing_of_org_b(gateway, pair):
 
 # --- mutations ---------------------------------------------------------------------------
 
-UPDATE_INTEGRATION = """mutation($id: ID!, $input: IntegrationChangeInput!) { updateIntegration(id: $id, input: $input) {
-  integration { id name channel } apiKey errors { field code message } } }"""
+UPDATE_INTEGRATION = """mutation($id: ID!, $input: IntegrationChangeInput!) {
+  updateIntegration(id: $id, input: $input) {
+    integration { id name channel } apiKey errors { field code message } } }"""
 CREATE_INTEGRATION = """mutation($input: IntegrationInput!) { createIntegration(input: $input) {
   integration { id } apiKey errors { field code message } } }"""
 ROTATE = """mutation($id: ID!) { rotateIntegrationKey(id: $id) { integration { id apiKeyPrefix } apiKey
   errors { field code message } } }"""
 REMOVE_MEMBER = "mutation($id: ID!) { removeMember(memberId: $id) { removed errors { field code message } } }"
-UPDATE_COMMISSION = """mutation($id: ID!, $amount: Decimal) { updateCommissionStatus(orderId: $id, commStatus: SUCCESSFUL,
-  amount: $amount) { order { id commStatus } changed errors { field code message } } }"""
+UPDATE_COMMISSION = """mutation($id: ID!, $amount: Decimal) {
+  updateCommissionStatus(orderId: $id, commStatus: SUCCESSFUL, amount: $amount) {
+    order { id commStatus } changed errors { field code message } } }"""
 
 
 def _not_found(payload: dict[str, Any], field: str) -> None:
@@ -247,7 +252,9 @@ async def test_mutations_with_org_b_ids_answer_as_for_unknown_ids_and_change_not
         assert r["data"]["removeMember"]["removed"] is False
         _not_found(r["data"]["removeMember"], "memberId")
     for amount in (None, "999.99"):
-        r = await _probe(gateway, p, UPDATE_COMMISSION, lambda i: {"id": i, "amount": amount}, p.b_paid["id"])
+        r = await _probe(
+            gateway, p, UPDATE_COMMISSION, lambda i, amount=amount: {"id": i, "amount": amount}, p.b_paid["id"]
+        )
         payload = r["data"]["updateCommissionStatus"]
         assert payload["order"] is None and payload["changed"] is False
         _not_found(payload, "orderId")
@@ -280,8 +287,10 @@ async def test_mutations_with_org_b_ids_answer_as_for_unknown_ids_and_change_not
 
 # --- exports -----------------------------------------------------------------------------
 
-REQUEST_EXPORT = """mutation($kind: ExportKind!, $format: ExportFormat!, $of: OrderFilterInput, $cf: CustomerFilterInput) {
-  requestExport(kind: $kind, format: $format, orderFilter: $of, customerFilter: $cf) { url expiresAt errors { field code message } } }"""
+REQUEST_EXPORT = """mutation($kind: ExportKind!, $format: ExportFormat!, $of: OrderFilterInput,
+                                  $cf: CustomerFilterInput) {
+  requestExport(kind: $kind, format: $format, orderFilter: $of, customerFilter: $cf) {
+    url expiresAt errors { field code message } } }"""
 
 
 async def _export(gateway, token: str, kind: str, of: Any = None, cf: Any = None) -> tuple[int, str]:
@@ -305,7 +314,7 @@ async def test_exports_with_org_b_filters_hold_only_the_header(gateway, owner_po
     assert status == 200 and len(own_customers.splitlines()) > 1
     customer_header = own_customers.splitlines()[0]
 
-    order_filters = [
+    order_filters: list[dict[str, Any]] = [
         *({"integrationIds": [str(i)]} for i in (p.b.integration_id, p.b.second_integration_id)),
         *({"categoryIds": [str(c)]} for c in p.b.categories.values()),
         {"customerId": str(p.b_customer_id)},

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -98,7 +98,7 @@ class _Boom(Exception):
     pass
 
 
-def _fail_at(prefix: str):  # type: ignore[no-untyped-def]
+def _fail_at(prefix: str) -> Callable[[str], None]:
     def progress(msg: str) -> None:
         if msg.startswith(prefix):
             raise _Boom(msg)
@@ -171,7 +171,8 @@ async def test_counts_and_catalogue(loaded: dict[str, Any], owner: asyncpg.Conne
     # Every product's category is one of its integration's categories.
     assert (
         await owner.fetchval(
-            "SELECT count(*) FROM products p WHERE p.org_id = $1 AND NOT EXISTS (SELECT 1 FROM integration_categories ic"
+            "SELECT count(*) FROM products p WHERE p.org_id = $1"
+            " AND NOT EXISTS (SELECT 1 FROM integration_categories ic"
             " WHERE ic.integration_id = p.integration_id AND ic.category_id = p.category_id)",
             DEMO_ORG_ID,
         )
@@ -309,8 +310,8 @@ async def test_rollup_trigger_is_back_on(loaded: dict[str, Any], owner: asyncpg.
         )
         before = await owner.fetchrow(key, *args)
         await owner.execute(
-            "INSERT INTO orders (org_id, integration_id, product_id, category_id, provider_id, customer_id, external_ref,"
-            " status, comm_status, commission_amount, currency, created_at)"
+            "INSERT INTO orders (org_id, integration_id, product_id, category_id, provider_id, customer_id,"
+            " external_ref, status, comm_status, commission_amount, currency, created_at)"
             " SELECT org_id, integration_id, product_id, category_id, provider_id, customer_id, 'trigger-check',"
             " status, comm_status, commission_amount, currency, created_at FROM orders WHERE id = $1",
             order["id"],

@@ -541,7 +541,7 @@ async def test_catalogue_lookups_filter_by_organisation(owner_pool, seeded):
             for r in await catalogue.products_by_ids(conn, A, list(at.products.values()) + list(bt.products.values()))
         } == set(at.products.values())
         assert await catalogue.integrations_by_ids(conn, A, b_integrations) == []
-        assert len(await catalogue.integrations_by_ids(conn, A, [at.integration_id] + b_integrations)) == 1
+        assert len(await catalogue.integrations_by_ids(conn, A, [at.integration_id, *b_integrations])) == 1
         for iid in b_integrations:
             assert await catalogue.list_products(conn, A, iid) == []
             with pytest.raises(NotFound):
