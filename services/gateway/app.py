@@ -30,6 +30,7 @@ from shared.auth.user_tokens import JwksVerifier
 from shared.config import Settings, get_settings
 from shared.errors import ErrorCode
 from shared.http import JSON, RequestContext, error, health_routes, tune_gc
+from shared.messaging.broker import get_broker
 
 MAX_GRAPHQL_BODY = 64 * 1024
 
@@ -88,12 +89,7 @@ def create_app(settings: Settings | None = None, *, broker: Any = None) -> Starl
         )
         app.state.provider_secrets = webhooks.ProviderSecrets()
         app.state.viewers = ViewerCache(settings.auth_cache_seconds)
-        if broker is None:
-            from shared.messaging.broker import broker as default_broker
-
-            app.state.broker = default_broker
-        else:
-            app.state.broker = broker
+        app.state.broker = broker if broker is not None else get_broker()
         app.state.webhook_batcher = webhooks.WebhookBatcher(app.state.broker)
         try:
             yield

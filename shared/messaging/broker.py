@@ -90,10 +90,3 @@ def async_actor(**options: Any) -> Callable[[Callable[P, Awaitable[R]]], dramati
         return dramatiq.actor(broker=get_broker(), **options)(run)
 
     return decorate
-
-
-def __getattr__(name: str) -> object:
-    # TEMPORARY while callers move to get_broker(); removed before this change lands.
-    if name == "broker":
-        return get_broker()
-    raise AttributeError(name)
