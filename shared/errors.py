@@ -43,6 +43,8 @@ class ErrorCode(StrEnum):
     CURRENCY_MISMATCH = "CURRENCY_MISMATCH"
     ILLEGAL_TRANSITION = "ILLEGAL_TRANSITION"
     # The platform
+    RATE_LIMITED = "RATE_LIMITED"  # 429: this caller is over its concurrency or rate limit; see Retry-After
+    OVERLOADED = "OVERLOADED"  # 503: this process is at its cap of requests in flight; see Retry-After
     UNAVAILABLE = "UNAVAILABLE"
     INTERNAL = "INTERNAL"
 
