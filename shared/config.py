@@ -23,6 +23,16 @@ def _int(name: str, default: int) -> int:
         raise RuntimeError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise RuntimeError(f"{name} must be a number, got {raw!r}") from exc
+
+
 @dataclass(frozen=True)
 class Settings:
     environment: str = field(default_factory=lambda: _env("APP_ENV", "development"))
@@ -54,6 +64,25 @@ class Settings:
     reports_api_url: str = field(default_factory=lambda: _env("REPORTS_API_URL", "http://127.0.0.1:8103"))
     gateway_public_url: str = field(default_factory=lambda: _env("GATEWAY_PUBLIC_URL", "http://127.0.0.1:8000"))
     max_page_size: int = field(default_factory=lambda: _int("MAX_PAGE_SIZE", 100))
+    # Admission control at the gateway (services/gateway/admission.py), per gateway process; 0 turns a limit off.
+    # Requests in flight in this process (health, metrics and export downloads excepted): over it, 503 OVERLOADED.
+    gateway_max_in_flight: int = field(default_factory=lambda: _int("GATEWAY_MAX_IN_FLIGHT", 64))
+    # GraphQL requests of one user / one organisation running at once, and their token buckets (per second, burst).
+    graphql_user_concurrency: int = field(default_factory=lambda: _int("GRAPHQL_USER_CONCURRENCY", 8))
+    graphql_org_concurrency: int = field(default_factory=lambda: _int("GRAPHQL_ORG_CONCURRENCY", 32))
+    graphql_user_rate: float = field(default_factory=lambda: _float("GRAPHQL_USER_RATE", 20))
+    graphql_user_burst: int = field(default_factory=lambda: _int("GRAPHQL_USER_BURST", 40))
+    graphql_org_rate: float = field(default_factory=lambda: _float("GRAPHQL_ORG_RATE", 50))
+    graphql_org_burst: int = field(default_factory=lambda: _int("GRAPHQL_ORG_BURST", 100))
+    # REST /v1 calls per integration API key (as presented; the orders service verifies it).
+    integration_concurrency: int = field(default_factory=lambda: _int("INTEGRATION_CONCURRENCY", 8))
+    integration_rate: float = field(default_factory=lambda: _float("INTEGRATION_RATE", 50))
+    integration_burst: int = field(default_factory=lambda: _int("INTEGRATION_BURST", 100))
+    # Exports in a service API process: their own small pool, a cap per organisation, short batch transactions.
+    export_db_pool_max: int = field(default_factory=lambda: _int("EXPORT_DB_POOL_MAX", 4))
+    export_org_concurrency: int = field(default_factory=lambda: _int("EXPORT_ORG_CONCURRENCY", 2))
+    export_batch_rows: int = field(default_factory=lambda: _int("EXPORT_BATCH_ROWS", 5000))
+    export_idle_in_transaction_ms: int = field(default_factory=lambda: _int("EXPORT_IDLE_IN_TRANSACTION_MS", 5000))
     log_level: str = field(default_factory=lambda: _env("LOG_LEVEL", "INFO"))
 
     @property
