@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from enum import Enum
 from typing import Any
 
 import strawberry
 
 from services.gateway.graphql.errors import ErrorCode, PublicError
+from shared import presets
+from shared.presets import DatePreset
 
 
 @strawberry.type(description="An amount with its ISO 4217 currency; amounts of different currencies are never added.")
@@ -24,12 +25,13 @@ class PageInfo:
     end_cursor: str | None
 
 
-@strawberry.enum(description="Standard ranges, in whole days of the organisation's time zone, today included.")
-class DatePreset(Enum):
-    TODAY = "TODAY"
-    LAST_7_DAYS = "LAST_7_DAYS"
-    LAST_30_DAYS = "LAST_30_DAYS"
-    LAST_90_DAYS = "LAST_90_DAYS"
+# Registered in place, so that the shared enum itself is the GraphQL type.
+strawberry.enum(
+    presets.DatePreset,
+    description="Standard ranges in whole days of the organisation's time zone: "
+    + "; ".join(f"{p.value}: {d}" for p, d in presets.PRESET_DESCRIPTIONS.items())
+    + ".",
+)
 
 
 @strawberry.input(description="Either a preset or from/to dates (inclusive) in the organisation's time zone.")

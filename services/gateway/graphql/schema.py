@@ -22,6 +22,7 @@ from services.gateway.graphql.catalogue import CatalogueMutation, CatalogueQuery
 from services.gateway.graphql.customers import CustomersQuery
 from services.gateway.graphql.errors import PublicError
 from services.gateway.graphql.exports import ExportsMutation
+from services.gateway.graphql.input_errors import InputErrorCodes
 from services.gateway.graphql.orders import OrdersMutation, OrdersQuery
 from services.gateway.graphql.organisation import OrganisationMutation, OrganisationQuery
 
@@ -61,6 +62,7 @@ def build_schema(production: bool) -> strawberry.Schema:
         # shared per maxsize, so parsing and validation are cached across requests.
         lambda: ParserCache(maxsize=512),
         lambda: ValidationCache(maxsize=512),
+        InputErrorCodes,  # after the cache: cached validation errors get their code too
     ]
     if production:
         extensions += [

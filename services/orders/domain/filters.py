@@ -6,50 +6,16 @@ and the export answer for precisely the rows the list pages through.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Annotated
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.orders.domain.commission import CommStatus, Status
+from shared.presets import DateRange
 
 MAX_FILTER_IDS = 100
-
-
-class Preset(StrEnum):
-    TODAY = "TODAY"
-    LAST_7_DAYS = "LAST_7_DAYS"
-    LAST_30_DAYS = "LAST_30_DAYS"
-    LAST_90_DAYS = "LAST_90_DAYS"
-
-
-_PRESET_DAYS = {Preset.TODAY: 1, Preset.LAST_7_DAYS: 7, Preset.LAST_30_DAYS: 30, Preset.LAST_90_DAYS: 90}
-
-
-class DateRange(BaseModel):
-    """Whole days in the organisation's time zone, `to` inclusive; or a preset."""
-
-    model_config = ConfigDict(extra="forbid")
-    from_: date | None = Field(default=None, alias="from")
-    to: date | None = None
-    preset: Preset | None = None
-
-    @model_validator(mode="after")
-    def _check(self) -> Self:
-        if self.preset and (self.from_ or self.to):
-            raise ValueError("give either a preset or from/to, not both")
-        if self.from_ and self.to and self.from_ > self.to:
-            raise ValueError("'from' must not be after 'to'")
-        return self
-
-    def days(self, time_zone: str, now: datetime | None = None) -> tuple[date | None, date | None]:
-        if self.preset:
-            today = (now or datetime.now(tz=ZoneInfo("UTC"))).astimezone(ZoneInfo(time_zone)).date()
-            return today - timedelta(days=_PRESET_DAYS[self.preset] - 1), today
-        return self.from_, self.to
 
 
 Ids = Annotated[list[UUID], Field(max_length=MAX_FILTER_IDS)]
