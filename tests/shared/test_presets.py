@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from pydantic import ValidationError
@@ -40,7 +40,7 @@ def test_each_preset_covers_its_days(preset: DatePreset, today: date, expected: 
     ],
 )
 def test_today_is_the_organisations_calendar_day(zone: str, expected: date) -> None:
-    now = datetime(2026, 3, 28, 23, 30, tzinfo=timezone.utc)
+    now = datetime(2026, 3, 28, 23, 30, tzinfo=UTC)
     assert today_in(zone, now) == expected
     assert DateRange(preset=DatePreset.TODAY).days(zone, now) == (expected, expected)
 

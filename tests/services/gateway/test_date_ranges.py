@@ -13,7 +13,7 @@ from tests.services.gateway.test_orders_graphql import SUMMARY, all_rows
 
 
 @pytest.fixture
-async def kolkata(pool, issuer):  # type: ignore[no-untyped-def]  # fixture of any tenant shape
+async def kolkata(pool, issuer):
     """A tenant at +5:30 with orders spread over the last 70 days, around local midnights."""
     t = await create_tenant(pool, issuer, time_zone="Asia/Kolkata")
     now = datetime.now(UTC)
@@ -43,7 +43,7 @@ async def test_each_preset_counts_the_organisations_days(gateway, kolkata, prese
     assert len(rows) == sum(1 for d in from_db if first <= d <= last)
 
 
-async def _created_dates(gateway, tenant):  # type: ignore[no-untyped-def]
+async def _created_dates(gateway, tenant):
     rows = await gql(
         gateway,
         "query { orders(first: 100) { edges { node { createdAt } } } }",
@@ -63,14 +63,14 @@ async def _created_dates(gateway, tenant):  # type: ignore[no-untyped-def]
         ({"from": "2026-02-01", "to": "2026-01-01"}, "after"),
     ],
 )
-async def test_bad_ranges_are_refused_naming_the_range(gateway, tenant, rng, reason) -> None:  # type: ignore[no-untyped-def]
+async def test_bad_ranges_are_refused_naming_the_range(gateway, tenant, rng, reason) -> None:
     body = await gql(gateway, SUMMARY, {"f": {"range": rng}}, token=tenant.admin_token)
     error = body["errors"][0]
     assert error["extensions"]["code"] == "INVALID_INPUT" and "range" in error["extensions"]["field"]
     assert reason in error["message"]
 
 
-async def test_an_impossible_date_is_refused_with_a_code(gateway, tenant) -> None:  # type: ignore[no-untyped-def]
+async def test_an_impossible_date_is_refused_with_a_code(gateway, tenant) -> None:
     body = await gql(
         gateway,
         'query { ordersSummary(filter: {range: {from: "2026-02-30"}}) { totalOrders } }',
