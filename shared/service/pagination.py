@@ -64,9 +64,14 @@ class Params:
         return f"${len(self.values)}"
 
 
+def like_escape(value: str) -> str:
+    """`value` with LIKE's wildcards and escape character taken literally."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def like_prefix(value: str) -> str:
     """A LIKE pattern matching `value` literally at the start."""
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return like_escape(value) + "%"
 
 
 def prefix_match(p: Params, expression: str, prefix: str) -> str:

@@ -162,7 +162,10 @@ class OrderFilterInput:
     statuses: list[OrderStatus] | None = None
     comm_statuses: list[CommStatus] | None = None
     customer_id: strawberry.ID | None = None
-    search: str | None = strawberry.field(default=None, description="Prefix of the integration's order reference.")
+    search: str | None = strawberry.field(
+        default=None,
+        description="The start of the integration's order reference, or part of a product or category name.",
+    )
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

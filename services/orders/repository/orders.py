@@ -11,7 +11,7 @@ import asyncpg
 
 from services.orders.domain.commission import CommStatus, OrderState, Status
 from services.orders.domain.filters import OrderFilter
-from shared.service.pagination import Params, day_range, keyset_page, prefix_match
+from shared.service.pagination import Params, day_range, keyset_page, like_escape, prefix_match
 
 COLUMNS = (
     "o.id, o.integration_id, o.product_id, o.category_id, o.provider_id, o.customer_id, o.external_ref,"
@@ -37,7 +37,14 @@ def where_clause(org_id: UUID, f: OrderFilter, tz: str, args: list[Any]) -> str:
     if f.customer_id:
         parts.append(f"o.customer_id = {p(f.customer_id)}")
     if f.search:
-        parts.append(prefix_match(p, "o.external_ref", f.search))
+        # The order reference by prefix (indexed), or any order of a product or category whose name
+        # contains the text (catalogue tables are small: their ids are found first).
+        org, needle = p(org_id), p(f"%{like_escape(f.search.lower())}%")
+        parts.append(
+            f"({prefix_match(p, 'o.external_ref', f.search)}"
+            f" OR o.product_id IN (SELECT id FROM products WHERE org_id = {org} AND lower(name) LIKE {needle})"
+            f" OR o.category_id IN (SELECT id FROM categories WHERE org_id = {org} AND lower(name) LIKE {needle}))"
+        )
     return " AND ".join(parts)
 
 
