@@ -47,7 +47,12 @@ class Order:
     external_ref: str
     status: OrderStatus
     comm_status: CommStatus
-    commission: Money
+    commission: Money | None = strawberry.field(
+        description="What the order earns: none while its commission status is N/A (the order is not SUCCESSFUL)."
+    )
+    expected_commission: Money = strawberry.field(
+        description="The amount the order earns once successful, whatever its status (shown for N/A orders too)."
+    )
     created_at: dt.datetime
     updated_at: dt.datetime
     customer_id: strawberry.Private[str]
@@ -89,12 +94,14 @@ class Order:
 
     @classmethod
     def from_row(cls, r: dict[str, Any]) -> Order:
+        expected = Money(amount=Decimal(r["commission_amount"]), currency=r["currency"])
         return cls(
             id=strawberry.ID(str(r["id"])),
             external_ref=r["external_ref"],
             status=OrderStatus(r["status"]),
             comm_status=CommStatus(r["comm_status"]),
-            commission=Money(amount=Decimal(r["commission_amount"]), currency=r["currency"]),
+            commission=None if r["comm_status"] == CommStatus.NA.value else expected,
+            expected_commission=expected,
             created_at=dt.datetime.fromisoformat(r["created_at"]),
             updated_at=dt.datetime.fromisoformat(r["updated_at"]),
             customer_id=str(r["customer_id"]),
