@@ -18,6 +18,7 @@ from services.gateway.graphql.context import Context
 from services.gateway.graphql.customers import CustomerFilterInput
 from services.gateway.graphql.errors import UserError, user_errors
 from services.gateway.graphql.orders import OrderFilterInput
+from shared.errors import ErrorCode
 
 
 @strawberry.enum
@@ -51,6 +52,17 @@ class ExportsMutation:
         customer_filter: CustomerFilterInput | None = None,
     ) -> ExportPayload:
         ctx = info.context
+        wrong = "customerFilter" if kind is ExportKind.ORDERS and customer_filter is not None else None
+        wrong = wrong or ("orderFilter" if kind is ExportKind.CUSTOMERS and order_filter is not None else None)
+        if wrong is not None:
+            # A filter of the other kind would otherwise be ignored and export every row: refuse it.
+            right = "customerFilter" if wrong == "orderFilter" else "orderFilter"
+            message = f"an export of {kind.name} takes no {wrong}; use {right}"
+            return ExportPayload(
+                url=None,
+                expires_at=None,
+                errors=[UserError(field=wrong, code=ErrorCode.INVALID_INPUT, message=message)],
+            )
         if kind is ExportKind.ORDERS:
             filter_json = order_filter.to_json() if order_filter else {}
             check = ctx.call("orders", "POST", "/internal/orders/summary", json={"filter": filter_json})
