@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import strawberry
@@ -17,6 +18,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 
 from services.gateway.graphql.catalogue import CatalogueMutation, CatalogueQuery
 from services.gateway.graphql.customers import CustomersQuery
@@ -25,10 +27,12 @@ from services.gateway.graphql.exports import ExportsMutation
 from services.gateway.graphql.input_errors import InputErrorCodes
 from services.gateway.graphql.orders import OrdersMutation, OrdersQuery
 from services.gateway.graphql.organisation import OrganisationMutation, OrganisationQuery
+from shared import logging as slog
 
 Query = merge_types("Query", (OrganisationQuery, CatalogueQuery, CustomersQuery, OrdersQuery))
 Mutation = merge_types("Mutation", (OrganisationMutation, CatalogueMutation, OrdersMutation, ExportsMutation))
 
+logger = logging.getLogger("gateway.graphql")
 MAX_DEPTH = 8
 MAX_ALIASES = 20
 MAX_TOKENS = 2000
@@ -45,6 +49,34 @@ def _should_mask(error: GraphQLError) -> bool:
         # Unexpected exceptions wrapped by strawberry carry a non-GraphQL original and stay masked.
         return False
     return not isinstance(original, PublicError)
+
+
+def _is_client_error(error: GraphQLError) -> bool:
+    """The client's own mistake (bad input, not found, forbidden, a document that does not validate)."""
+    original = error.original_error
+    return original is None or isinstance(original, PublicError) or not _should_mask(error)
+
+
+class Schema(strawberry.Schema):
+    """Logs a client's mistakes once at INFO without a traceback; ERROR and tracebacks are for faults."""
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        for error in errors:
+            if _is_client_error(error):
+                extensions = error.extensions or {}
+                # A backing service being down is not the client's fault, nor a bug: a warning.
+                unavailable = extensions.get("code") == "UNAVAILABLE"
+                slog.log(
+                    logger,
+                    logging.WARNING if unavailable else logging.INFO,
+                    "graphql client error",
+                    code=extensions.get("code"),
+                    field=extensions.get("field"),
+                    error=error.message[:300],
+                    path=".".join(map(str, error.path)) if error.path else None,
+                )
+            else:
+                super().process_errors([error], execution_context)
 
 
 def build_schema(production: bool) -> strawberry.Schema:
@@ -69,4 +101,4 @@ def build_schema(production: bool) -> strawberry.Schema:
             DisableIntrospection,
             lambda: MaskErrors(should_mask_error=_should_mask, error_message="Internal error"),
         ]
-    return strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions)
+    return Schema(query=Query, mutation=Mutation, extensions=extensions)
