@@ -25,7 +25,29 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-DEFAULT_DIR = Path(os.environ.get("PLATFORM_DATA_DIR", ".data")) / "dev-issuer"
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PORT = 8090
+
+
+def data_dir() -> Path:
+    """The platform's data folder, as `./platform up` uses it, wherever the command runs from."""
+    return Path(os.environ.get("PLATFORM_DATA_DIR", ROOT / ".data")).resolve()
+
+
+def local_port() -> int:
+    return int(os.environ.get("DEV_ISSUER_PORT") or DEFAULT_PORT)
+
+
+def local_issuer_url() -> str:
+    """The issuer the running platform trusts: OIDC_ISSUER when set, else this machine's dev issuer."""
+    return os.environ.get("OIDC_ISSUER") or f"http://127.0.0.1:{local_port()}/"
+
+
+# Demo users of `./platform up` (demo/orders.py creates them): subject and email to mint tokens for.
+DEMO_USERS = {
+    "admin": ("dev|admin", "admin@demo-partner.example"),
+    "member": ("dev|admin-member", "analyst@demo-partner.example"),
+}
 
 
 class DevIssuer:
@@ -146,15 +168,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("serve")
-    s.add_argument("--port", type=int, default=8090)
-    t = sub.add_parser("token")
-    t.add_argument("--sub", default="dev|admin")
-    t.add_argument("--email", default="admin@demo-partner.example")
+    s.add_argument("--port", type=int, default=local_port())
+    t = sub.add_parser("token", help="a token the running platform accepts (same issuer URL and keys)")
+    t.add_argument("--user", choices=sorted(DEMO_USERS), default="admin", help="a demo user (default: admin)")
+    t.add_argument("--sub", help="any other subject (with --email)")
+    t.add_argument("--email")
     t.add_argument("--ttl", type=int, default=12 * 3600)
     args = parser.parse_args()
-    issuer = DevIssuer.load_or_create(DEFAULT_DIR, settings.oidc_issuer, settings.oidc_audience)
+    issuer = DevIssuer.load_or_create(data_dir() / "dev-issuer", local_issuer_url(), settings.oidc_audience)
     if args.cmd == "token":
-        print(issuer.mint(args.sub, email=args.email, ttl=args.ttl))
+        subject, email = (args.sub, args.email) if args.sub else DEMO_USERS[args.user]
+        print(issuer.mint(subject, email=email or None, ttl=args.ttl))
         return
     server = issuer.serve(port=args.port)
     print(f"dev issuer: JWKS at http://127.0.0.1:{server.server_port}/.well-known/jwks.json", flush=True)
