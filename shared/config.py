@@ -84,6 +84,20 @@ class Settings:
     export_batch_rows: int = field(default_factory=lambda: _int("EXPORT_BATCH_ROWS", 5000))
     export_idle_in_transaction_ms: int = field(default_factory=lambda: _int("EXPORT_IDLE_IN_TRANSACTION_MS", 5000))
     log_level: str = field(default_factory=lambda: _env("LOG_LEVEL", "INFO"))
+    # Store timeouts (shared/db.py): an interactive statement, waiting for a pooled connection, and a
+    # transaction left idle (a request that hangs holds no connection for long). Exports run longer.
+    db_statement_timeout_ms: int = field(default_factory=lambda: _int("DB_STATEMENT_TIMEOUT_MS", 5000))
+    db_acquire_timeout_ms: int = field(default_factory=lambda: _int("DB_ACQUIRE_TIMEOUT_MS", 2000))
+    db_idle_in_transaction_timeout_ms: int = field(
+        default_factory=lambda: _int("DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", 10000)
+    )
+    export_statement_timeout_ms: int = field(default_factory=lambda: _int("EXPORT_STATEMENT_TIMEOUT_MS", 600_000))
+    # /readyz answers within this bound, from the process's own state (shared/health.py).
+    readiness_timeout_ms: int = field(default_factory=lambda: _int("READINESS_TIMEOUT_MS", 1000))
+    # An unavailable dependency is logged once per this interval (shared/logging.py), not once per request.
+    dependency_warning_seconds: int = field(default_factory=lambda: _int("DEPENDENCY_WARNING_SECONDS", 10))
+    # Published outbox rows are deleted by the relay after this many hours.
+    outbox_retention_hours: int = field(default_factory=lambda: _int("OUTBOX_RETENTION_HOURS", 72))
 
     @property
     def production(self) -> bool:

@@ -7,6 +7,7 @@ import contextvars
 import json
 import logging
 import sys
+import threading
 import time
 from collections.abc import Iterator
 
@@ -66,3 +67,68 @@ def bound_org(value: str | None) -> Iterator[None]:
         yield
     finally:
         org_id.reset(token)
+
+
+class _Throttle:
+    """When each dependency was last reported unavailable, and how many reports were held back since."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.last: dict[str, float] = {}
+        self.held: dict[str, int] = {}
+
+
+_throttle = _Throttle()
+
+
+def describe(cause: BaseException | str) -> str:
+    """An exception as a short cause (`TimeoutError` alone when it has no message)."""
+    if isinstance(cause, str):
+        return cause
+    text = str(cause).split("\n")[0]
+    return f"{type(cause).__name__}: {text}" if text else type(cause).__name__
+
+
+def dependency_unavailable(
+    logger: logging.Logger, dependency: str, cause: BaseException | str, *, interval: float | None = None
+) -> bool:
+    """Reports that `dependency` (e.g. `PostgreSQL database orders at 10.0.0.5:5432`) did not answer:
+    one WARNING line per dependency per interval (DEPENDENCY_WARNING_SECONDS), naming the cause and
+    how many failures were held back since the last line, and no traceback (an outage is not a bug;
+    tracebacks are for bugs). Every failure is counted in `dependency_unavailable_total`.
+    Returns whether a line was written."""
+    from shared.metrics import DEPENDENCY_UNAVAILABLE  # metrics imports this module
+
+    DEPENDENCY_UNAVAILABLE.labels(dependency).inc()
+    if interval is None:
+        from shared.config import get_settings
+
+        interval = float(get_settings().dependency_warning_seconds)
+    now = time.monotonic()
+    with _throttle.lock:
+        last = _throttle.last.get(dependency)
+        if last is not None and now - last < interval:
+            _throttle.held[dependency] = _throttle.held.get(dependency, 0) + 1
+            return False
+        _throttle.last[dependency] = now
+        held = _throttle.held.pop(dependency, 0)
+    log(
+        logger,
+        logging.WARNING,
+        f"{dependency} unavailable: {describe(cause)}",
+        dependency=dependency,
+        cause=describe(cause),
+        failures_since_last_warning=held,
+    )
+    return True
+
+
+def dependency_available(logger: logging.Logger, dependency: str) -> None:
+    """Says once that `dependency` answers again, if it was reported unavailable (cheap otherwise)."""
+    if dependency not in _throttle.last:
+        return
+    with _throttle.lock:
+        if _throttle.last.pop(dependency, None) is None:
+            return
+        held = _throttle.held.pop(dependency, 0)
+    log(logger, logging.INFO, f"{dependency} available again", dependency=dependency, failures_since_last_warning=held)

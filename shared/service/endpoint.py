@@ -31,6 +31,7 @@ from shared import logging as slog
 from shared.auth import service_tokens
 from shared.db import tenant_tx
 from shared.errors import DomainError, ErrorCode
+from shared.health import DependencyUnavailable
 from shared.http import JSON, BadJSON, error, json_body, validation_error
 from shared.service.app import ServiceState, service_state
 
@@ -136,6 +137,10 @@ async def _guarded(run: Callable[[], Awaitable[Any]]) -> Response:
     except asyncpg.DataError as exc:
         # A value PostgreSQL refuses (out of range, bad encoding): the client's input, not a fault.
         return error(422, ErrorCode.INVALID_INPUT, str(exc).split("\n")[0])
+    except DependencyUnavailable as exc:
+        # An outage, not a bug: already reported once per interval where it was raised (shared/db.py);
+        # the caller is told which dependency, without its address, and may retry.
+        return error(503, ErrorCode.UNAVAILABLE, f"{exc.public} unavailable ({exc.cause}); try again")
 
 
 def system_endpoint(*, callers: frozenset[str] | None = None) -> Callable[[Callable[[Call], Awaitable[Any]]], Handler]:
