@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from enum import Enum
 from typing import Any
@@ -95,10 +96,21 @@ class CustomerEdge:
 class CustomerConnection:
     edges: list[CustomerEdge]
     page_info: PageInfo
+    filter_json: strawberry.Private[dict[str, Any]] = dataclasses.field(default_factory=dict)
 
     @strawberry.field
     def nodes(self) -> list[Customer]:
         return [e.node for e in self.edges]
+
+    @strawberry.field(description="How many customers this filter selects in all (every page), counted exactly.")
+    async def total_count(self, info: Info[Context, None]) -> int:
+        try:
+            result = await info.context.call(
+                "orders", "POST", "/internal/customers/count", json={"filter": self.filter_json}
+            )
+        except ServiceError as exc:
+            raise from_service(exc) from None
+        return int(result["total_count"])
 
 
 @strawberry.input
@@ -132,7 +144,8 @@ class CustomersQuery:
         after: str | None = None,
     ) -> CustomerConnection:
         check_page(first, info.context.settings.max_page_size)
-        body = {"filter": filter.to_json() if filter else {}, "first": first, "after": after}
+        filter_json = filter.to_json() if filter else {}
+        body = {"filter": filter_json, "first": first, "after": after}
         try:
             page = await info.context.call("orders", "POST", "/internal/customers/list", json=body)
         except ServiceError as exc:
@@ -141,6 +154,7 @@ class CustomersQuery:
         return CustomerConnection(
             edges=edges,
             page_info=PageInfo(has_next_page=page["has_next_page"], end_cursor=edges[-1].cursor if edges else None),
+            filter_json=filter_json,
         )
 
     @strawberry.field

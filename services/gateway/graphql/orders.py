@@ -143,10 +143,22 @@ class OrderEdge:
 class OrderConnection:
     edges: list[OrderEdge]
     page_info: PageInfo
+    filter_json: strawberry.Private[dict[str, Any]] = dataclasses.field(default_factory=dict)
 
     @strawberry.field
     def nodes(self) -> list[Order]:
         return [e.node for e in self.edges]
+
+    @strawberry.field(
+        description="How many orders this filter selects in all (every page): the summary's totalOrders, "
+        "read from the daily rollup when the filter allows."
+    )
+    async def total_count(self, info: Info[Context, None]) -> int:
+        try:
+            s = await info.context.call("orders", "POST", "/internal/orders/summary", json={"filter": self.filter_json})
+        except ServiceError as exc:
+            raise from_service(exc) from None
+        return int(s["total_orders"])
 
 
 @strawberry.type(
@@ -227,7 +239,8 @@ class OrdersQuery:
         # Relations selected anywhere below come with the page (`expand`), one query each in the service.
         selected = _selected_names(info.selected_fields)
         expand = sorted(r.value for r in OrderRelation if r.value in selected)
-        body = {"filter": filter.to_json() if filter else {}, "first": first, "after": after, "expand": expand}
+        filter_json = filter.to_json() if filter else {}
+        body = {"filter": filter_json, "first": first, "after": after, "expand": expand}
         try:
             page = await info.context.call("orders", "POST", "/internal/orders/list", json=body)
         except ServiceError as exc:
@@ -241,6 +254,7 @@ class OrdersQuery:
         return OrderConnection(
             edges=edges,
             page_info=PageInfo(has_next_page=page["has_next_page"], end_cursor=edges[-1].cursor if edges else None),
+            filter_json=filter_json,
         )
 
     @strawberry.field

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.routing import Route
 
 from services.orders.api.catalogue import Ids
@@ -26,6 +26,18 @@ async def list_customers(call: TenantCall) -> Any:
     return {"rows": rows, "has_next_page": more}
 
 
+class CountQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    filter: CustomerFilter = Field(default_factory=CustomerFilter)
+
+
+@tenant_endpoint()
+async def count_customers(call: TenantCall) -> Any:
+    q = call.parse(CountQuery)
+    tz = await organisations.time_zone(call.conn, call.org_id)
+    return {"total_count": await customers.count(call.conn, call.org_id, q.filter, tz)}
+
+
 @tenant_endpoint()
 async def customers_batch(call: TenantCall) -> Any:
     return await customers.by_ids(call.conn, call.org_id, call.parse(Ids).ids)
@@ -43,6 +55,7 @@ async def customer_timeline(call: TenantCall) -> Any:
 
 routes = [
     Route("/internal/customers/list", list_customers, methods=["POST"]),
+    Route("/internal/customers/count", count_customers, methods=["POST"]),
     Route("/internal/customers/batch", customers_batch, methods=["POST"]),
     Route("/internal/customers/{customer_id}", customer_profile, methods=["GET"]),
     Route("/internal/customers/{customer_id}/timeline", customer_timeline, methods=["GET"]),

@@ -191,6 +191,13 @@ def where_clause(org_id: UUID, f: CustomerFilter, tz: str, args: list[Any]) -> s
     return " AND ".join(parts)
 
 
+async def count(conn: asyncpg.Connection, org_id: UUID, f: CustomerFilter, tz: str) -> int:
+    """How many customers the list with this filter pages through (the same WHERE)."""
+    args: list[Any] = []
+    where = where_clause(org_id, f, tz, args)
+    return int(await conn.fetchval(f"SELECT count(*) FROM customers c WHERE {where}", *args))
+
+
 async def list_page(
     conn: asyncpg.Connection, org_id: UUID, f: CustomerFilter, tz: str, first: int, after: str | None
 ) -> tuple[list[dict[str, Any]], bool]:
