@@ -95,7 +95,7 @@ async def create_order(call: Call) -> Any:
             amount=body.commission.amount if body.commission else None,
             currency=body.commission.currency if body.commission else None,
             created_at=body.occurred_at,
-            channel=body.channel,
+            channel=body.channel or await catalogue.integration_channel(conn, org_id, integration_id),
         )
     return JSON({"order": order, "created": created}, status_code=201 if created else 200)
 
@@ -113,7 +113,7 @@ async def identify(call: Call) -> Any:
             email=str(body.email) if body.email else None,
             anonymous_id=body.anonymous_id,
             integration_id=integration_id,
-            channel=body.channel,
+            channel=body.channel or await catalogue.integration_channel(conn, org_id, integration_id),
             seen_at=datetime.now(UTC),
         )
         profile = await customers.profile(conn, org_id, customer_id)

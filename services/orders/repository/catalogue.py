@@ -144,6 +144,13 @@ async def list_products(
     return [dict(r) for r in rows]
 
 
+async def integration_channel(conn: asyncpg.Connection, org_id: UUID, integration_id: UUID) -> str | None:
+    channel: str | None = await conn.fetchval(
+        "SELECT channel FROM integrations WHERE org_id = $1 AND id = $2", org_id, integration_id
+    )
+    return channel
+
+
 async def product_in_integration(
     conn: asyncpg.Connection, org_id: UUID, product_id: UUID, integration_id: UUID
 ) -> asyncpg.Record | None:

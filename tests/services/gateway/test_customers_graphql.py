@@ -94,3 +94,10 @@ async def test_identify_validates_input(gateway, tenant):
     assert r.status_code == 422 and r.json()["error"]["field"] == "email"
     r = await identify(gateway, tenant)
     assert r.status_code == 400 and r.json()["error"]["field"] == "anonymousId"
+
+
+async def test_customers_created_through_rest_take_the_integrations_channel(gateway, tenant):
+    r = await identify(gateway, tenant, anonymousId="chan-1")
+    assert r.status_code == 200 and r.json()["customer"]["channel"] == "web"  # the integration's channel
+    r = await identify(gateway, tenant, anonymousId="chan-2", channel="email-campaign")
+    assert r.json()["customer"]["channel"] == "email-campaign"  # a channel sent explicitly wins
