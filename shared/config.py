@@ -75,7 +75,7 @@ class Settings:
     graphql_org_rate: float = field(default_factory=lambda: _float("GRAPHQL_ORG_RATE", 50))
     graphql_org_burst: int = field(default_factory=lambda: _int("GRAPHQL_ORG_BURST", 100))
     # REST /v1 calls per integration API key (as presented; the orders service verifies it).
-    integration_concurrency: int = field(default_factory=lambda: _int("INTEGRATION_CONCURRENCY", 8))
+    integration_concurrency: int = field(default_factory=lambda: _int("INTEGRATION_CONCURRENCY", 16))
     integration_rate: float = field(default_factory=lambda: _float("INTEGRATION_RATE", 50))
     integration_burst: int = field(default_factory=lambda: _int("INTEGRATION_BURST", 100))
     # Exports in a service API process: their own small pool, a cap per organisation, short batch transactions.

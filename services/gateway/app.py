@@ -21,6 +21,7 @@ from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from services.gateway import export_links, rest, webhooks
+from services.gateway.admission import Admission, InFlightLimit, Refusal, integration_limited
 from services.gateway.auth import NoMembership, NotAuthenticated, Viewer, ViewerCache, authenticate
 from services.gateway.clients import InsightsClient, OrdersClient, ReportsClient, Unavailable
 from services.gateway.graphql.context import Context
@@ -68,6 +69,9 @@ def create_app(settings: Settings | None = None, *, broker: Any = None) -> Starl
     settings' `<service>_api_url`."""
     settings = settings or get_settings()
     schema = build_schema(settings.production)
+    # Per process and in memory (services/gateway/admission.py says why), made with the app so that the
+    # middleware and the routes share it.
+    admission = Admission(settings)
     graphql_app = GraphQLView(
         schema, graphql_ide=None if settings.production else "graphiql", allow_queries_via_get=False
     )
@@ -129,7 +133,15 @@ def create_app(settings: Settings | None = None, *, broker: Any = None) -> Starl
         except Unavailable:
             await error(503, ErrorCode.UNAVAILABLE, "a backing service is unavailable; try again")(scope, receive, send)
             return
-        await graphql_app(scope, receive, send)
+        viewer: Viewer = scope["viewer"]
+        ticket = admission.graphql(viewer.subject, viewer.org_id)
+        if isinstance(ticket, Refusal):
+            await ticket.response()(scope, receive, send)
+            return
+        try:
+            await graphql_app(scope, receive, send)
+        finally:  # every path: answered, failed, or cancelled because the client went away
+            ticket.release()
 
     async def ready() -> None:
         # Only the services the gateway calls today: insights and reports join once they exist.
@@ -146,14 +158,17 @@ def create_app(settings: Settings | None = None, *, broker: Any = None) -> Starl
             *health_routes(ready),
             Route("/", root),
             Route("/graphql", _ASGIEndpoint(graphql), methods=["GET", "POST"]),
-            Route("/v1/orders", rest.create_order, methods=["POST"]),
-            Route("/v1/customers/identify", rest.identify_customer, methods=["POST"]),
+            Route("/v1/orders", integration_limited(rest.create_order), methods=["POST"]),
+            Route("/v1/customers/identify", integration_limited(rest.identify_customer), methods=["POST"]),
             Route("/webhooks/providers/{provider}/commission", webhooks.commission_webhook, methods=["POST"]),
             Route("/exports/{token}", export_links.download, methods=["GET"]),
         ],
-        middleware=[Middleware(RequestContext)],
+        # The in-flight cap comes first: a refusal under overload costs next to nothing and is not logged
+        # one line each (Admission sums refusals up in one warning per interval).
+        middleware=[Middleware(InFlightLimit, admission=admission), Middleware(RequestContext)],
         lifespan=lifespan,
     )
+    gateway.state.admission = admission
     return gateway
 
 

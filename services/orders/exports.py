@@ -1,10 +1,21 @@
 """Streaming exports of orders and customers, CSV and XLSX, in constant memory (queries: repository/exports.py).
 
-CSV is PostgreSQL's own COPY output streamed straight through (the database formats,
-Python only forwards bytes). XLSX is openpyxl's write-only workbook fed from a
-server-side cursor in batches, written in a worker thread so the event loop stays free,
-then streamed from a temporary file. Both use the list's own WHERE clause, so an export
-holds exactly the rows the list and the summary count.
+Exports stay off the interactive path:
+
+- they read through the service's export pool (EXPORT_DB_POOL_MAX connections, `ServiceState.export_pool`),
+  never the pool the lists and summaries use;
+- they read in keyset batches (EXPORT_BATCH_ROWS rows), each in its own short transaction that ends
+  before the batch is formatted or sent, so a slow client or a slow XLSX writer holds no connection,
+  no snapshot and no transaction (the pool's `idle_in_transaction_session_timeout` ends any that
+  would linger);
+- an organisation runs at most EXPORT_ORG_CONCURRENCY of them at once in this process; more are
+  refused at once with 429 and Retry-After (`ExportSlots`).
+
+CSV is PostgreSQL's own COPY output, one COPY per batch (the database formats, Python only forwards
+bytes). XLSX is openpyxl's write-only workbook, written in a worker thread so the event loop stays
+free, then streamed from a temporary file. The next batch is read while the one before is sent or
+written, so batching costs little throughput. Both use the list's own WHERE clause and order, so an
+export holds exactly the rows the list and the summary count.
 """
 
 from __future__ import annotations
@@ -13,46 +24,161 @@ import asyncio
 import contextlib
 import os
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
-from services.orders.repository.exports import ExportQuery, batches, copy_csv
+from services.orders.repository import exports as export_queries
+from services.orders.repository.exports import ExportQuery, Key
 from shared.db import tenant_tx
 
-XLSX_BATCH = 5000
-_QUEUE_DEPTH = 32
+T = TypeVar("T")
+
+# Batches read ahead of the one being sent or written: memory stays at a few batches whatever the size.
+READ_AHEAD = 1
+# What a refused export is told: exports take seconds to minutes, so an earlier retry would be refused too.
+RETRY_AFTER_SECONDS = 15
 
 
-async def stream_csv(pool: asyncpg.Pool, org_id: UUID, query: ExportQuery) -> AsyncIterator[bytes]:
-    """COPY (query) TO STDOUT as CSV, forwarded chunk by chunk with back-pressure."""
-    queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(maxsize=_QUEUE_DEPTH)
+class ExportSlots:
+    """Exports running per organisation in this process, at most `per_org` each.
+
+    In memory, per process: the cap protects this process's export pool and CPU; with several
+    replicas an organisation can run `per_org` exports on each.
+    """
+
+    def __init__(self, per_org: int) -> None:
+        self.per_org = per_org
+        self.running: dict[UUID, int] = {}
+
+    def take(self, org_id: UUID) -> Callable[[], None] | None:
+        """A slot for `org_id` and the function that gives it back (once, however often called), or None."""
+        held = self.running.get(org_id, 0)
+        if self.per_org > 0 and held >= self.per_org:
+            return None
+        self.running[org_id] = held + 1
+        given_back = False
+
+        def give_back() -> None:
+            nonlocal given_back
+            if given_back:
+                return
+            given_back = True
+            left = self.running[org_id] - 1
+            if left:
+                self.running[org_id] = left
+            else:
+                del self.running[org_id]
+
+        return give_back
+
+
+class ExportResponse(StreamingResponse):
+    """A streamed export that gives its organisation's slot back and stops reading when it ends, however
+    it ends: sent in full, failed, or cut short by a client that went away (then the body is closed at
+    once, not when the garbage collector gets to it)."""
+
+    def __init__(self, content: AsyncGenerator[bytes, None], release: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self._content, self._release = content, release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            try:
+                await self._content.aclose()
+            finally:
+                self._release()
+
+    def __del__(self) -> None:
+        # Never sent at all (the request failed between the endpoint and the response): still give it back.
+        self._release()
+
+
+async def _read_ahead(source: AsyncGenerator[T, None], depth: int = READ_AHEAD) -> AsyncGenerator[T, None]:
+    """`source`'s items, produced in a task up to `depth` items ahead of the consumer.
+
+    The producer only ever waits for the consumer between batches, outside any transaction.
+    Stopping early (the client went away) cancels the producer and closes `source`.
+    """
+    done = object()
+    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=depth)
 
     async def produce() -> None:
         try:
-            async with tenant_tx(pool, org_id) as conn:
-                await copy_csv(conn, query, lambda chunk: queue.put(bytes(chunk)))
-            await queue.put(None)
-        except BaseException as exc:  # handed to the consumer, which re-raises
+            async for item in source:
+                await queue.put(item)
+        except Exception as exc:  # handed to the consumer, which raises it
             await queue.put(exc)
+            return
+        finally:
+            await source.aclose()
+        await queue.put(done)
 
     task = asyncio.create_task(produce())
     try:
         while True:
             item = await queue.get()
-            if item is None:
-                break
-            if isinstance(item, BaseException):
+            if item is done:
+                return
+            if isinstance(item, Exception):
                 raise item
             yield item
     finally:
         if not task.done():
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):  # the client went away: nothing to report
-                await task
+        with contextlib.suppress(asyncio.CancelledError, Exception):  # its failure was raised above, or nobody waits
+            await task
+
+
+async def _csv_batches(pool: asyncpg.Pool, org_id: UUID, query: ExportQuery, size: int) -> AsyncGenerator[bytes, None]:
+    after: Key | None = None
+    header = True
+    parts: list[bytes] = []
+
+    async def collect(chunk: bytes) -> None:
+        parts.append(bytes(chunk))
+
+    while True:
+        parts.clear()
+        async with tenant_tx(pool, org_id) as conn:
+            until = await export_queries.batch_end(conn, query, after, size)
+            await export_queries.copy_csv_batch(conn, query, after, until, collect, header=header)
+        # The transaction has ended: from here on the batch waits for the client holding nothing.
+        if parts:
+            yield b"".join(parts)
+        if until is None:
+            return
+        after, header = until, False
+
+
+async def stream_csv(
+    pool: asyncpg.Pool, org_id: UUID, query: ExportQuery, batch_rows: int
+) -> AsyncGenerator[bytes, None]:
+    """The export as CSV with a header, one COPY per batch of `batch_rows` rows."""
+    async with contextlib.aclosing(_read_ahead(_csv_batches(pool, org_id, query, batch_rows))) as chunks:
+        async for chunk in chunks:
+            yield chunk
+
+
+async def _row_batches(
+    pool: asyncpg.Pool, org_id: UUID, query: ExportQuery, size: int
+) -> AsyncGenerator[list[asyncpg.Record], None]:
+    after: Key | None = None
+    while True:
+        async with tenant_tx(pool, org_id) as conn:
+            rows, next_key = await export_queries.rows_batch(conn, query, after, size)
+        if rows:
+            yield rows
+        if next_key is None:
+            return
+        after = next_key
 
 
 def _xlsx_value(value: Any) -> Any:
@@ -63,7 +189,10 @@ def _xlsx_value(value: Any) -> Any:
     return value
 
 
-async def stream_xlsx(pool: asyncpg.Pool, org_id: UUID, query: ExportQuery, sheet: str) -> AsyncIterator[bytes]:
+async def stream_xlsx(
+    pool: asyncpg.Pool, org_id: UUID, query: ExportQuery, sheet: str, batch_rows: int
+) -> AsyncGenerator[bytes, None]:
+    """The export as an XLSX workbook: written batch by batch in a thread, then streamed from a temporary file."""
     from openpyxl import Workbook
 
     fd, path = tempfile.mkstemp(suffix=".xlsx")
@@ -72,14 +201,15 @@ async def stream_xlsx(pool: asyncpg.Pool, org_id: UUID, query: ExportQuery, shee
         wb = Workbook(write_only=True)
         ws = wb.create_sheet(sheet)
         ws.append(query.header)
+        width = len(query.header)  # each row ends with its key, which is not exported
 
         def write(rows: list[asyncpg.Record]) -> None:
             append = ws.append
             for row in rows:
-                append([_xlsx_value(v) for v in row])
+                append([_xlsx_value(row[i]) for i in range(width)])
 
-        async with tenant_tx(pool, org_id) as conn:
-            async for rows in batches(conn, query, XLSX_BATCH):
+        async with contextlib.aclosing(_read_ahead(_row_batches(pool, org_id, query, batch_rows))) as batches:
+            async for rows in batches:
                 await asyncio.to_thread(write, rows)
         await asyncio.to_thread(wb.save, path)
         fh = await asyncio.to_thread(open, path, "rb")

@@ -27,6 +27,9 @@ class ServiceState:
     name: str
     settings: Settings
     pool: asyncpg.Pool
+    # Exports' own small pool: a burst of exports never takes the connections interactive requests
+    # need. Made by create_service_app; None only where a state is built by hand.
+    export_pool: asyncpg.Pool | None = None
 
 
 def service_state(app: Starlette) -> ServiceState:
@@ -35,17 +38,23 @@ def service_state(app: Starlette) -> ServiceState:
 
 
 def create_service_app(name: str, routes: Sequence[BaseRoute], settings: Settings | None = None) -> Starlette:
-    """The internal API of service `name`, connected to its own database as its own app role."""
+    """The internal API of service `name`, connected to its own database as its own app role.
+
+    Exports get a pool of their own (`ServiceState.export_pool`), which holds no connection until
+    an export runs.
+    """
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         tune_gc()
         pool = await create_pool(settings.service_database_url(name), max_size=settings.db_pool_max)
-        app.state.service = ServiceState(name=name, settings=settings, pool=pool)
+        export_pool = await create_export_pool(settings, name)
+        app.state.service = ServiceState(name=name, settings=settings, pool=pool, export_pool=export_pool)
         try:
             yield
         finally:
+            await export_pool.close()
             await pool.close()
 
     async def ready() -> None:
@@ -59,3 +68,19 @@ def uvicorn_factory(name: str, routes: Sequence[BaseRoute]) -> Starlette:
     """What a service's `app()` factory returns: logging configured, then the app."""
     slog.configure(f"{name}-api", get_settings().log_level)
     return create_service_app(name, routes)
+
+
+async def create_export_pool(settings: Settings, name: str) -> asyncpg.Pool:
+    """The exports' pool of service `name`: EXPORT_DB_POOL_MAX connections, none kept while no export runs.
+
+    Exports read in batches, each in its own short transaction, so a transaction left open (a
+    bug) is ended by the server after EXPORT_IDLE_IN_TRANSACTION_MS instead of holding a snapshot
+    and a connection while a file is formatted or a client reads slowly.
+    """
+    return await create_pool(
+        settings.service_database_url(name),
+        min_size=0,
+        max_size=settings.export_db_pool_max,
+        statement_timeout_ms=settings.export_statement_timeout_ms,
+        idle_in_transaction_timeout_ms=settings.export_idle_in_transaction_ms,
+    )

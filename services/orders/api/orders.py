@@ -6,7 +6,6 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
 from services.orders import exports
@@ -19,6 +18,7 @@ from services.orders.service import commission
 from shared.api_contracts import OrderRelation
 from shared.db import tenant_tx
 from shared.errors import DomainError, ErrorCode
+from shared.http import error
 from shared.service.endpoint import OrgCall, TenantCall, org_endpoint, tenant_endpoint
 from shared.service.pagination import PageInput
 
@@ -97,26 +97,62 @@ class ExportRequest(BaseModel):
 _MEDIA = {"csv": "text/csv; charset=utf-8", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
+def _export_slots(call: OrgCall) -> exports.ExportSlots:
+    """This process's export slots, made on first use (one per app, so each test app has its own)."""
+    state = call.request.app.state
+    slots: exports.ExportSlots | None = getattr(state, "export_slots", None)
+    if slots is None:
+        slots = state.export_slots = exports.ExportSlots(call.service.settings.export_org_concurrency)
+    return slots
+
+
 @org_endpoint()
 async def export(call: OrgCall) -> Any:
-    """Streams the rows of a list as CSV or XLSX; the stream opens its own transaction."""
+    """Streams the rows of a list as CSV or XLSX, reading in short batch transactions on the export pool.
+
+    Past EXPORT_ORG_CONCURRENCY exports of one organisation at once, the next is refused at once with
+    429 and Retry-After rather than queued: a queued download would hold a gateway download slot and
+    an internal connection while it waits, so one organisation's queue would starve everyone's exports.
+    """
     kind, fmt = call.request.path_params["kind"], call.request.path_params["fmt"]
     if kind not in ("orders", "customers") or fmt not in _MEDIA:
         raise DomainError(ErrorCode.UNKNOWN_EXPORT, "exports are orders or customers, as csv or xlsx", "kind")
     body = call.parse(ExportRequest)
-    async with tenant_tx(call.pool, call.org_id) as conn:
-        tz = await organisations.time_zone(conn, call.org_id)
-    if kind == "orders":
-        query = export_queries.orders_query(call.org_id, call.parse(OrderFilter, body.filter, "filter."), tz)
-    else:
-        query = export_queries.customers_query(call.org_id, call.parse(CustomerFilter, body.filter, "filter."), tz)
-    stream = (
-        exports.stream_csv(call.pool, call.org_id, query)
-        if fmt == "csv"
-        else exports.stream_xlsx(call.pool, call.org_id, query, kind)
-    )
-    return StreamingResponse(
-        stream, media_type=_MEDIA[fmt], headers={"content-disposition": f'attachment; filename="{kind}.{fmt}"'}
+    filter_model: type[OrderFilter | CustomerFilter] = OrderFilter if kind == "orders" else CustomerFilter
+    parsed = call.parse(filter_model, body.filter, "filter.")
+    release = _export_slots(call).take(call.org_id)
+    if release is None:
+        refusal = error(
+            429,
+            ErrorCode.RATE_LIMITED,
+            f"this organisation already runs {call.service.settings.export_org_concurrency} exports;"
+            " retry when one has finished",
+            retryAfter=exports.RETRY_AFTER_SECONDS,
+        )
+        refusal.headers["retry-after"] = str(exports.RETRY_AFTER_SECONDS)
+        return refusal
+    try:
+        pool = call.service.export_pool or call.pool
+        async with tenant_tx(pool, call.org_id) as conn:
+            tz = await organisations.time_zone(conn, call.org_id)
+        rows = call.service.settings.export_batch_rows
+        if isinstance(parsed, OrderFilter):
+            query = export_queries.orders_query(call.org_id, parsed, tz)
+        else:
+            query = export_queries.customers_query(call.org_id, parsed, tz)
+        stream = (
+            exports.stream_csv(pool, call.org_id, query, rows)
+            if fmt == "csv"
+            else exports.stream_xlsx(pool, call.org_id, query, kind, rows)
+        )
+    except BaseException:
+        release()
+        raise
+    return exports.ExportResponse(
+        stream,
+        release,
+        media_type=_MEDIA[fmt],
+        headers={"content-disposition": f'attachment; filename="{kind}.{fmt}"'},
     )
 
 

@@ -1,14 +1,21 @@
-"""The SQL of exports: the list's own WHERE clause, the export columns, COPY and batched cursors.
+"""The SQL of exports: the list's own WHERE clause, the export columns, and keyset batches.
 
 An export holds exactly the rows the list pages through and the summary counts, because it
 is built from the same `where_clause`. Text that came from outside is neutralised against
 spreadsheet formulas (CSV injection) in the query itself.
+
+Exports are read in batches in the list's own order, `(ts DESC, id DESC)`: each batch is the next
+`size` rows after the last key of the one before, read in its own short transaction, so no
+transaction stays open while a file is formatted or a client reads slowly. Like the list's pages,
+a long export reads the rows as they are when each batch is read (a customer seen again meanwhile
+moves up past the batches already read); together the batches hold each row once.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -17,13 +24,44 @@ import asyncpg
 from services.orders.domain.filters import CustomerFilter, OrderFilter
 from services.orders.repository import customers as customers_repo
 from services.orders.repository import orders as orders_repo
+from shared.service.pagination import Params
+
+Key = tuple[datetime, UUID]
+"""Where a batch ends: the (timestamp, id) of its last row in the export's order."""
 
 
 @dataclass(frozen=True)
 class ExportQuery:
-    sql: str
+    """The export of one list: its columns over `source`, the list's WHERE, ordered by (`ts`, `id`) descending.
+
+    `keys` is the list's own table alone: the rows of `source` are exactly its rows (every join is
+    on a NOT NULL foreign key of the same organisation), so batch boundaries are found on it
+    without the joins.
+    """
+
+    columns: str
+    source: str
+    keys: str
+    where: str
     args: list[Any]
     header: list[str]
+    ts: str
+    id: str
+
+    @property
+    def sql(self) -> str:
+        """The whole export as one statement (the benchmark's floor; exports themselves read batches)."""
+        return f"SELECT {self.columns} FROM {self.source} WHERE {self.where} ORDER BY {self.ts} DESC, {self.id} DESC"
+
+    def _batch_where(self, after: Key | None, until: Key | None) -> tuple[str, list[Any]]:
+        """The WHERE of the rows after `after` (exclusive) down to `until` (inclusive), with its arguments."""
+        p = Params(list(self.args))
+        where = self.where
+        if after is not None:
+            where += f" AND ({self.ts}, {self.id}) < ({p(after[0])}, {p(after[1])})"
+        if until is not None:
+            where += f" AND ({self.ts}, {self.id}) >= ({p(until[0])}, {p(until[1])})"
+        return where, p.values
 
 
 def _safe(expr: str) -> str:
@@ -65,30 +103,77 @@ def orders_query(org_id: UUID, f: OrderFilter, tz: str) -> ExportQuery:
     args: list[Any] = []
     where = orders_repo.where_clause(org_id, f, tz, args)
     select = ", ".join(f"{expr} AS {name}" for name, expr in ORDER_COLUMNS)
-    sql = (
-        f"SELECT {select} FROM orders o JOIN integrations i ON i.id = o.integration_id"
-        f" JOIN categories c ON c.id = o.category_id JOIN products p ON p.id = o.product_id"
-        f" JOIN providers pr ON pr.id = o.provider_id JOIN customers cu ON cu.id = o.customer_id"
-        f" WHERE {where} ORDER BY o.created_at DESC, o.id DESC"
+    source = (
+        "orders o JOIN integrations i ON i.id = o.integration_id"
+        " JOIN categories c ON c.id = o.category_id JOIN products p ON p.id = o.product_id"
+        " JOIN providers pr ON pr.id = o.provider_id JOIN customers cu ON cu.id = o.customer_id"
     )
-    return ExportQuery(sql, args, [n for n, _ in ORDER_COLUMNS])
+    return ExportQuery(
+        columns=select,
+        source=source,
+        keys="orders o",
+        where=where,
+        args=args,
+        header=[n for n, _ in ORDER_COLUMNS],
+        ts="o.created_at",
+        id="o.id",
+    )
 
 
 def customers_query(org_id: UUID, f: CustomerFilter, tz: str) -> ExportQuery:
     args: list[Any] = []
     where = customers_repo.where_clause(org_id, f, tz, args)
     select = ", ".join(f"{expr} AS {name}" for name, expr in CUSTOMER_COLUMNS)
-    sql = f"SELECT {select} FROM customers c WHERE {where} ORDER BY c.last_seen DESC, c.id DESC"
-    return ExportQuery(sql, args, [n for n, _ in CUSTOMER_COLUMNS])
+    return ExportQuery(
+        columns=select,
+        source="customers c",
+        keys="customers c",
+        where=where,
+        args=args,
+        header=[n for n, _ in CUSTOMER_COLUMNS],
+        ts="c.last_seen",
+        id="c.id",
+    )
 
 
-async def copy_csv(conn: asyncpg.Connection, query: ExportQuery, output: Callable[[bytes], Awaitable[None]]) -> None:
-    """COPY (query) TO STDOUT as CSV with a header, handing each chunk to `output` as it comes."""
-    await conn.copy_from_query(query.sql, *query.args, output=output, format="csv", header=True)
+async def batch_end(conn: asyncpg.Connection, query: ExportQuery, after: Key | None, size: int) -> Key | None:
+    """The key of the `size`-th row after `after`, or None when fewer rows are left (the last batch)."""
+    where, args = query._batch_where(after, None)
+    row = await conn.fetchrow(
+        f"SELECT {query.ts}, {query.id} FROM {query.keys} WHERE {where}"
+        f" ORDER BY {query.ts} DESC, {query.id} DESC OFFSET {int(size) - 1} LIMIT 1",
+        *args,
+    )
+    return (row[0], row[1]) if row is not None else None
 
 
-async def batches(conn: asyncpg.Connection, query: ExportQuery, size: int) -> AsyncIterator[list[asyncpg.Record]]:
-    """The query's rows in batches of `size`, through a server-side cursor (constant memory)."""
-    cursor = await conn.cursor(query.sql, *query.args)
-    while rows := await cursor.fetch(size):
-        yield rows
+async def copy_csv_batch(
+    conn: asyncpg.Connection,
+    query: ExportQuery,
+    after: Key | None,
+    until: Key | None,
+    output: Callable[[bytes], Awaitable[None]],
+    *,
+    header: bool,
+) -> None:
+    """COPY the rows after `after` down to `until` (all that are left if None) as CSV, PostgreSQL formatting."""
+    where, args = query._batch_where(after, until)
+    sql = f"SELECT {query.columns} FROM {query.source} WHERE {where} ORDER BY {query.ts} DESC, {query.id} DESC"
+    await conn.copy_from_query(sql, *args, output=output, format="csv", header=header)
+
+
+async def rows_batch(
+    conn: asyncpg.Connection, query: ExportQuery, after: Key | None, size: int
+) -> tuple[list[asyncpg.Record], Key | None]:
+    """The next `size` rows after `after` (each holding the export's columns, then its key), and the
+    key to read on from (None after the last batch)."""
+    where, args = query._batch_where(after, None)
+    rows = await conn.fetch(
+        f"SELECT {query.columns}, {query.ts}, {query.id} FROM {query.source} WHERE {where}"
+        f" ORDER BY {query.ts} DESC, {query.id} DESC LIMIT {int(size)}",
+        *args,
+    )
+    if len(rows) < size:
+        return rows, None
+    last = rows[-1]
+    return rows, (last[-2], last[-1])

@@ -1,0 +1,335 @@
+"""Admission control: a burst from one user, organisation or integration must not starve everyone else.
+
+Two layers, both answered at once instead of queued (a queue in front of a saturated process only
+turns overload into latency for everybody, and the caller cannot tell it from an outage):
+
+- `InFlightLimit`, an ASGI middleware: at most `GATEWAY_MAX_IN_FLIGHT` requests in progress in this
+  process; over it, `503 OVERLOADED` with `Retry-After`. Health probes, metrics scrapes and export
+  downloads are never counted or refused (probes must answer under any load; downloads last minutes and
+  have their own cap in `clients.py`).
+- `Admission`, after authentication (the viewer's subject and organisation, or the integration key, are
+  known then): per key, a cap on requests running at once and a token bucket (rate per second, burst);
+  over either, `429 RATE_LIMITED` with `Retry-After`. GraphQL is limited per user and per organisation,
+  REST `/v1` per integration key.
+
+The limits live in this process's memory, not in Redis. Concurrency is a property of one process
+(what it is running now; a shared counter would need leases to survive a crashed replica), and an
+in-memory check costs microseconds with no dependency that can fail or hang on every request. The
+price: with N gateway replicas a caller can get up to N times the rate, so the rates are set per
+replica (README, "Admission control"). Every slot taken is given back exactly once, on every path
+(answer, error, cancellation when the client goes away): `Ticket.release` is idempotent and is called
+from `finally`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from shared import logging as slog
+from shared.config import Settings
+from shared.errors import ErrorCode
+from shared.http import JSON, error
+
+logger = logging.getLogger("gateway.admission")
+
+Clock = Callable[[], float]
+
+# Idle keys (no request running, bucket full again) are forgotten on a sweep: at most once a minute, or
+# once a second while there are more than MAX_KEYS of them (callers inventing keys cannot grow memory).
+SWEEP_SECONDS = 60.0
+MAX_KEYS = 50_000
+# Refusals are summed up in one WARNING per interval, never one line each (a burst is thousands a second).
+LOG_INTERVAL_SECONDS = 10.0
+# Paths never counted by the in-flight cap: probes and scrapes, and downloads (long, capped in clients.py).
+EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+EXEMPT_PREFIXES = ("/exports/",)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """One kind of caller's limits; 0 turns a limit off."""
+
+    concurrency: int
+    rate: float  # tokens per second
+    burst: int  # bucket size: how many requests may come at once after a quiet spell
+
+
+class TokenBucket:
+    """`burst` tokens, refilled at `rate` per second; a request takes one."""
+
+    __slots__ = ("burst", "rate", "stamp", "tokens")
+
+    def __init__(self, rate: float, burst: int, now: float) -> None:
+        self.rate, self.burst = rate, float(max(burst, 1))
+        self.tokens, self.stamp = self.burst, now
+
+    def _refill(self, now: float) -> None:
+        if now > self.stamp:
+            self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
+
+    def take(self, now: float) -> float:
+        """0 when a token was taken; otherwise the seconds until one will be there (nothing taken)."""
+        self._refill(now)
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return 0.0
+        return (1.0 - self.tokens) / self.rate
+
+    def give_back(self) -> None:
+        """Returns a token taken for a request that another limit then refused."""
+        self.tokens = min(self.burst, self.tokens + 1.0)
+
+    def full(self, now: float) -> bool:
+        self._refill(now)
+        return self.tokens >= self.burst
+
+
+class _Entry:
+    __slots__ = ("active", "bucket")
+
+    def __init__(self, bucket: TokenBucket | None) -> None:
+        self.active = 0
+        self.bucket = bucket
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a request was not admitted, and when to come back (whole seconds, as `Retry-After` wants)."""
+
+    status: int
+    code: ErrorCode
+    message: str
+    retry_after: int
+
+    def response(self) -> Response:
+        """The gateway's JSON error body, with `Retry-After`."""
+        answer: JSON = error(self.status, self.code, self.message, retryAfter=self.retry_after)
+        answer.headers["retry-after"] = str(self.retry_after)
+        return answer
+
+
+def _seconds(wait: float) -> int:
+    return max(1, math.ceil(wait))
+
+
+class Ticket:
+    """The slots one admitted request holds; `release` gives them back once, however often it is called."""
+
+    __slots__ = ("_entries",)
+
+    def __init__(self, entries: Sequence[_Entry]) -> None:
+        self._entries: Sequence[_Entry] = entries
+
+    def release(self) -> None:
+        entries, self._entries = self._entries, ()
+        for entry in entries:
+            entry.active -= 1
+
+
+class Limiter:
+    """Concurrency and a token bucket per key of one kind (`user`, `organisation`, `integration key`)."""
+
+    def __init__(self, kind: str, limits: Limits, clock: Clock = time.monotonic) -> None:
+        self.kind, self.limits, self.clock = kind, limits, clock
+        self.entries: dict[str, _Entry] = {}
+        self.refused: Counter[str] = Counter()
+        self._swept = clock()
+
+    def entry(self, key: str, now: float) -> _Entry:
+        found = self.entries.get(key)
+        if found is None:
+            self._sweep(now)
+            bucket = TokenBucket(self.limits.rate, self.limits.burst, now) if self.limits.rate > 0 else None
+            found = self.entries[key] = _Entry(bucket)
+        return found
+
+    def active(self, key: str) -> int:
+        """Requests of `key` running now (tests and diagnostics)."""
+        found = self.entries.get(key)
+        return found.active if found else 0
+
+    def in_use(self) -> int:
+        """Slots held over every key: 0 whenever nothing is running (no leak)."""
+        return sum(e.active for e in self.entries.values())
+
+    def _sweep(self, now: float) -> None:
+        due = SWEEP_SECONDS if len(self.entries) < MAX_KEYS else 1.0
+        if now - self._swept < due:
+            return
+        self._swept = now
+        idle = [k for k, e in self.entries.items() if e.active == 0 and (e.bucket is None or e.bucket.full(now))]
+        for k in idle:
+            del self.entries[k]
+
+
+def admit(checks: Sequence[tuple[Limiter, str]], now: float | None = None) -> Ticket | Refusal:
+    """Admits a request against every (limiter, key) at once, or refuses it taking nothing.
+
+    Runs without an await, so on the event loop it is atomic: no two requests can both take the
+    last slot.
+    """
+    if not checks:
+        return Ticket(())
+    now = checks[0][0].clock() if now is None else now
+    entries = [limiter.entry(key, now) for limiter, key in checks]
+    for (limiter, key), entry in zip(checks, entries, strict=True):
+        cap = limiter.limits.concurrency
+        if cap > 0 and entry.active >= cap:
+            limiter.refused[key] += 1
+            return Refusal(
+                429,
+                ErrorCode.RATE_LIMITED,
+                f"too many requests in progress for this {limiter.kind} (at most {cap} at once); retry shortly",
+                1,
+            )
+    taken: list[TokenBucket] = []
+    for (limiter, key), entry in zip(checks, entries, strict=True):
+        if entry.bucket is None:
+            continue
+        wait = entry.bucket.take(now)
+        if wait > 0:
+            for bucket in taken:
+                bucket.give_back()
+            limiter.refused[key] += 1
+            return Refusal(
+                429,
+                ErrorCode.RATE_LIMITED,
+                f"too many requests for this {limiter.kind} (at most {limiter.limits.rate:g} a second,"
+                f" {limiter.limits.burst} at once); retry after the delay in Retry-After",
+                _seconds(wait),
+            )
+        taken.append(entry.bucket)
+    for entry in entries:
+        entry.active += 1
+    return Ticket(entries)
+
+
+class Admission:
+    """This gateway process's limiters and in-flight count (kept in `app.state.admission`)."""
+
+    def __init__(self, settings: Settings, clock: Clock = time.monotonic) -> None:
+        self.clock = clock
+        self.max_in_flight = settings.gateway_max_in_flight
+        self.in_flight = 0
+        self.overloaded = 0  # requests refused by the in-flight cap since the last log line
+        self.user = Limiter(
+            "user",
+            Limits(settings.graphql_user_concurrency, settings.graphql_user_rate, settings.graphql_user_burst),
+            clock,
+        )
+        self.org = Limiter(
+            "organisation",
+            Limits(settings.graphql_org_concurrency, settings.graphql_org_rate, settings.graphql_org_burst),
+            clock,
+        )
+        self.integration = Limiter(
+            "integration key",
+            Limits(settings.integration_concurrency, settings.integration_rate, settings.integration_burst),
+            clock,
+        )
+        self._logged = clock()
+
+    def graphql(self, subject: str, org_id: str) -> Ticket | Refusal:
+        """A GraphQL request of this user in this organisation (the user's limit holds in each of their orgs)."""
+        result = admit(((self.user, f"{org_id}:{subject}"), (self.org, org_id)), self.clock())
+        self._maybe_log()
+        return result
+
+    def integration_key(self, api_key: str) -> Ticket | Refusal:
+        """A REST call made with this integration key (held only as a hash: keys are secrets)."""
+        digest = hashlib.blake2b(api_key.encode(), digest_size=12).hexdigest()
+        result = admit(((self.integration, digest),), self.clock())
+        self._maybe_log()
+        return result
+
+    def refuse_overloaded(self) -> Refusal:
+        self.overloaded += 1
+        self._maybe_log()
+        return Refusal(
+            503,
+            ErrorCode.OVERLOADED,
+            f"the gateway is at its limit of {self.max_in_flight} requests in progress; retry shortly",
+            1,
+        )
+
+    def _maybe_log(self) -> None:
+        """One WARNING per interval summing up the refusals, naming the busiest keys."""
+        now = self.clock()
+        if now - self._logged < LOG_INTERVAL_SECONDS:
+            return
+        seconds = now - self._logged
+        self._logged = now
+        fields: dict[str, object] = {}
+        total = self.overloaded
+        if self.overloaded:
+            fields["overloaded"] = self.overloaded
+        for limiter in (self.user, self.org, self.integration):
+            if limiter.refused:
+                total += sum(limiter.refused.values())
+                fields[limiter.kind.replace(" ", "_")] = dict(limiter.refused.most_common(5))
+            limiter.refused.clear()
+        self.overloaded = 0
+        if total:
+            slog.log(logger, logging.WARNING, f"admission refused {total} requests in {seconds:.0f}s", **fields)
+
+
+class InFlightLimit:
+    """ASGI middleware: at most `admission.max_in_flight` requests in progress, the rest answered 503 at once."""
+
+    def __init__(self, app: ASGIApp, admission: Admission) -> None:
+        self.app, self.admission = app, admission
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        admission = self.admission
+        if (
+            scope["type"] != "http"
+            or admission.max_in_flight <= 0
+            or scope["path"] in EXEMPT_PATHS
+            or scope["path"].startswith(EXEMPT_PREFIXES)
+        ):
+            await self.app(scope, receive, send)
+            return
+        if admission.in_flight >= admission.max_in_flight:
+            await admission.refuse_overloaded().response()(scope, receive, send)
+            return
+        admission.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            admission.in_flight -= 1
+
+
+def integration_limited(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    """Wraps a REST `/v1` endpoint: its calls are admitted per integration key.
+
+    A call with no key is left to the endpoint, which answers 401.
+    """
+
+    async def limited(request: Request) -> Response:
+        auth = request.headers.get("authorization", "")
+        key = auth[7:].strip() if auth.startswith("Bearer ") else request.headers.get("x-api-key")
+        if not key:
+            return await handler(request)
+        admission: Admission = request.app.state.admission
+        ticket = admission.integration_key(key)
+        if isinstance(ticket, Refusal):
+            return ticket.response()
+        try:
+            return await handler(request)
+        finally:
+            ticket.release()
+
+    limited.__name__ = limited.__qualname__ = handler.__name__
+    limited.__doc__ = handler.__doc__
+    return limited
