@@ -13,6 +13,7 @@ role of a call travel in that token, never in the body.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from shared.config import Settings
 from shared.errors import ErrorCode
 from shared.http import dumps
 
+logger = logging.getLogger("gateway.clients")
+
 # Ordinary calls: a service that has not answered within 30 s is treated as down.
 CALL_TIMEOUT = aiohttp.ClientTimeout(total=30, connect=5)
 # An XLSX workbook is only sent once written (openpyxl needs the whole file), so an export
@@ -39,6 +42,10 @@ POOL_SIZE = 64
 # that a burst of exports can never starve the calls every GraphQL request makes.
 MAX_STREAMS = POOL_SIZE // 4
 TOKEN_CACHE_MAX = 10_000
+# Readiness trusts a call answered (below 500) this recently, and otherwise asks the service's /readyz
+# over a connection of its own: a saturated pool never makes the gateway look down.
+READY_FRESH_SECONDS = 5.0
+PROBE_TIMEOUT = aiohttp.ClientTimeout(total=1.0)
 
 JSONRow = dict[str, Any]
 
@@ -57,6 +64,8 @@ class ServiceError(Exception):
         super().__init__(message)
         self.status, self.code, self.message, self.field = status, code, message, field
         self.errors = errors or []
+        # The service's Retry-After (a refused export: come back when one has finished), passed on as is.
+        self.retry_after: str | None = None
 
 
 class Unavailable(Exception):
@@ -122,7 +131,10 @@ class ServiceClient:
         self.base_url, self.secret = base_url.rstrip("/"), secret
         self._tokens: dict[tuple[str | None, str | None, str | None], tuple[float, str]] = {}
         self._session: aiohttp.ClientSession | None = None
+        self._probe_session: aiohttp.ClientSession | None = None
         self._streams: asyncio.Semaphore | None = None
+        self._last_ok = float("-inf")
+        self.dependency = f"{self.service} service at {self.base_url}"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Self:
@@ -184,15 +196,22 @@ class ServiceClient:
             ) as r:
                 return self._result(r.status, await r.read())
         except (TimeoutError, aiohttp.ClientError) as exc:
-            raise Unavailable(f"{self.service} service unreachable: {type(exc).__name__}") from exc
+            raise self._down(f"unreachable: {type(exc).__name__}") from exc
+
+    def _down(self, cause: str) -> Unavailable:
+        """The service failed: one warning per interval naming it and the cause (never one per request)."""
+        slog.dependency_unavailable(logger, self.dependency, cause)
+        return Unavailable(f"{self.service} service {cause}")
 
     def _result(self, status: int, content: bytes) -> Any:
         try:
             body = orjson.loads(content) if content else None
         except orjson.JSONDecodeError:
-            raise Unavailable(f"{self.service} service answered {status} with a body that is not JSON") from None
+            raise self._down(f"answered {status} with a body that is not JSON") from None
         if status >= 500:
-            raise Unavailable(f"{self.service} service error {status}")
+            raise self._down(f"answered {status}")
+        self._last_ok = time.monotonic()
+        slog.dependency_available(logger, self.dependency)
         if status >= 400:
             err = (body or {}).get("error", {}) if isinstance(body, dict) else {}
             raise ServiceError(
@@ -219,7 +238,7 @@ class ServiceClient:
             async with asyncio.timeout(EXPORT_READ_TIMEOUT):
                 await slots.acquire()
         except TimeoutError:
-            raise Unavailable(f"{self.service} service: too many downloads in progress") from None
+            raise self._down("too many downloads in progress") from None
         try:
             response = await self._http().request(
                 "POST",
@@ -230,35 +249,58 @@ class ServiceClient:
             )
         except (TimeoutError, aiohttp.ClientError) as exc:
             slots.release()
-            raise Unavailable(f"{self.service} service unreachable: {type(exc).__name__}") from exc
+            raise self._down(f"unreachable: {type(exc).__name__}") from exc
         if response.status >= 400:
             try:
                 content = await response.read()
             except (TimeoutError, aiohttp.ClientError) as exc:
-                raise Unavailable(f"{self.service} service unreachable: {type(exc).__name__}") from exc
+                raise self._down(f"unreachable: {type(exc).__name__}") from exc
             finally:
                 response.release()
                 slots.release()
-            self._result(response.status, content)  # raises: ServiceError (4xx) or Unavailable (5xx)
+            try:
+                self._result(response.status, content)  # raises: ServiceError (4xx) or Unavailable (5xx)
+            except ServiceError as exc:
+                exc.retry_after = response.headers.get("retry-after")
+                raise
         return Stream(
             content_type=response.headers.get("content-type"),
             content_disposition=response.headers.get("content-disposition"),
             body=_Body(response, slots),
         )
 
+    async def ready(self) -> None:
+        """Raises `Unavailable` unless the service answers: from this client's own state when a call
+        was answered in the last few seconds, else by the service's /readyz within a second, over a
+        connection of its own (never queued behind a pool saturated by ordinary calls)."""
+        if time.monotonic() - self._last_ok < READY_FRESH_SECONDS:
+            return
+        if self._probe_session is None:
+            self._probe_session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=2, keepalive_timeout=30), timeout=PROBE_TIMEOUT
+            )
+        try:
+            async with self._probe_session.get(self.base_url + "/readyz") as r:
+                await r.read()
+                status = r.status
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise self._down(f"unreachable: {type(exc).__name__}") from exc
+        if status != 200:
+            raise self._down(f"not ready ({status})")
+        self._last_ok = time.monotonic()
+        slog.dependency_available(logger, self.dependency)
+
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        for session in (self._session, self._probe_session):
+            if session is not None:
+                await session.close()
+        self._session = self._probe_session = None
 
 
 class OrdersClient(ServiceClient):
     """The orders service: organisations, members, catalogue, orders, customers, exports."""
 
     service = "orders"
-
-    async def ready(self) -> None:
-        await self.call("GET", "/readyz")
 
     async def memberships(self, subject: str, email: str | None) -> list[JSONRow]:
         """Every organisation the user belongs to (or is invited to by this verified email)."""

@@ -59,7 +59,10 @@ async def download(request: Request) -> Response:
             json={"filter": claims.get("filter", {})},
         )
     except ServiceError as exc:
-        return error(exc.status, exc.code, exc.message, exc.field)
+        refusal = error(exc.status, exc.code, exc.message, exc.field)
+        if exc.retry_after:  # too many exports of this organisation at once: when to try again
+            refusal.headers["retry-after"] = exc.retry_after
+        return refusal
     except Unavailable:
         return error(503, ErrorCode.UNAVAILABLE, "the orders service is unavailable")
     # Only the headers that describe the file travel on; the rest were the internal hop's.
