@@ -29,6 +29,7 @@ from services.orders.service import organisation
 from shared.config import get_settings
 from shared.db import create_pool, system_tx, tenant_tx
 from shared.errors import DomainError, ErrorCode
+from shared.local import require_database
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -125,6 +126,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    require_database()
     try:
         result = asyncio.run(run(args))
     except ValidationError as exc:

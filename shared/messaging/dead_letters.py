@@ -27,6 +27,7 @@ from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import Middleware
 
+from shared.local import use_local_platform
 from shared.messaging.broker import get_broker
 
 
@@ -147,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         which.add_argument("--id", action="append", dest="ids", help="a dead letter's id (repeatable)")
         which.add_argument("--all", action="store_true")
     args = parser.parse_args(argv)
+    use_local_platform()
     broker = get_broker()
     if args.cmd == "list":
         for queue in [args.queue] if args.queue else queues_with_dead_letters(broker):
