@@ -84,6 +84,8 @@ class Settings:
     export_batch_rows: int = field(default_factory=lambda: _int("EXPORT_BATCH_ROWS", 5000))
     export_idle_in_transaction_ms: int = field(default_factory=lambda: _int("EXPORT_IDLE_IN_TRANSACTION_MS", 5000))
     log_level: str = field(default_factory=lambda: _env("LOG_LEVEL", "INFO"))
+    # Accepted provider webhooks are retried for at least this long while a store is down (actors' retry budget).
+    webhook_retry_horizon_seconds: int = field(default_factory=lambda: _int("WEBHOOK_RETRY_HORIZON_SECONDS", 1800))
     # Store timeouts (shared/db.py): an interactive statement, waiting for a pooled connection, and a
     # transaction left idle (a request that hangs holds no connection for long). Exports run longer.
     db_statement_timeout_ms: int = field(default_factory=lambda: _int("DB_STATEMENT_TIMEOUT_MS", 5000))

@@ -8,16 +8,35 @@ from uuid import UUID
 
 from services.orders.service import commission
 from shared import logging as slog
+from shared.config import get_settings
 from shared.db import tenant_tx
 from shared.messaging import contracts
-from shared.messaging.broker import async_actor
+from shared.messaging.broker import async_actor, retries_for_horizon
 from shared.service.worker import resources_of
 
 logger = logging.getLogger("orders.actors")
 resources = resources_of("orders")
 
+# Accepted webhooks (the provider already has its 202) must outlive a store outage: the retry
+# budget is sized so the back-offs add up to WEBHOOK_RETRY_HORIZON_SECONDS (default 30 min) however
+# Dramatiq's jitter falls. With the defaults: 20 retries, the last one 32 to 64 minutes after the
+# first failure, and a message is applied at most WEBHOOK_MAX_BACKOFF_MS after the store is back.
+WEBHOOK_MIN_BACKOFF_MS = 500
+WEBHOOK_MAX_BACKOFF_MS = 300_000
+WEBHOOK_MAX_RETRIES = retries_for_horizon(
+    get_settings().webhook_retry_horizon_seconds * 1000,
+    min_backoff=WEBHOOK_MIN_BACKOFF_MS,
+    max_backoff=WEBHOOK_MAX_BACKOFF_MS,
+)
 
-@async_actor(actor_name=contracts.APPLY_PROVIDER_WEBHOOKS, queue_name=contracts.ORDERS_QUEUE)
+
+@async_actor(
+    actor_name=contracts.APPLY_PROVIDER_WEBHOOKS,
+    queue_name=contracts.ORDERS_QUEUE,
+    max_retries=WEBHOOK_MAX_RETRIES,
+    min_backoff=WEBHOOK_MIN_BACKOFF_MS,
+    max_backoff=WEBHOOK_MAX_BACKOFF_MS,
+)
 async def apply_provider_webhooks(items: list[dict[str, Any]]) -> dict[str, str]:
     """Apply a batch of verified webhooks, each in its own short transaction.
 

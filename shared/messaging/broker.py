@@ -4,8 +4,10 @@ A worker module calls `get_broker()` (through `shared.service.worker`) before it
 its actors. Retries back off
 exponentially; a message that exhausts its retries lands in the queue's dead-letter
 set (`<queue>.XQ`, kept `DEAD_MESSAGE_TTL_MS`) where an operator can inspect or requeue it.
-A worker killed mid-message never acks it, so Redis redelivers it after the heartbeat
-timeout; every actor must therefore be idempotent.
+A worker killed mid-message never acks it; the redelivery pass every live worker runs
+(shared/messaging/redelivery.py) puts it back on its queue within the heartbeat timeout plus
+the pass interval, so every actor must be idempotent. `retries_for_horizon` sizes an actor's
+retry budget from the store outage its messages must outlive.
 """
 
 from __future__ import annotations
@@ -42,6 +44,41 @@ def make_broker(redis_url: str | None = None) -> RedisBroker:
     broker.add_middleware(AsyncIO())
     broker.add_middleware(CurrentMessage())
     return broker
+
+
+def shortest_backoff_ms(retries: int, *, min_backoff: int, max_backoff: int) -> int:
+    """The shortest wait Dramatiq's Retries middleware can draw before retry number `retries` + 1.
+
+    `dramatiq.common.compute_backoff` multiplies `min_backoff * 2**retries` by a jitter in [1, 2]
+    and, when that exceeds `max_backoff`, draws again in [max_backoff / 2, max_backoff].
+    """
+    base = min_backoff * 2 ** min(retries, 32)
+    return base if 2 * base <= max_backoff else min(base, max_backoff // 2)
+
+
+def longest_backoff_ms(retries: int, *, min_backoff: int, max_backoff: int) -> int:
+    """The longest wait before retry number `retries` + 1 (see `shortest_backoff_ms`)."""
+    return min(2 * min_backoff * 2 ** min(retries, 32), max_backoff)
+
+
+def retries_for_horizon(horizon_ms: int, *, min_backoff: int, max_backoff: int) -> int:
+    """The fewest retries whose back-offs add up to `horizon_ms` however the jitter falls.
+
+    A message that fails because a store is down is then still being retried when the store has
+    been down for `horizon_ms`, and is applied at most `max_backoff` after the store is back.
+    """
+    retries, total = 0, 0
+    while total < horizon_ms:
+        total += shortest_backoff_ms(retries, min_backoff=min_backoff, max_backoff=max_backoff)
+        retries += 1
+    return retries
+
+
+def retry_horizon_ms(max_retries: int, *, min_backoff: int, max_backoff: int) -> tuple[int, int]:
+    """(shortest, longest) time from a message's first failure to its last retry."""
+    shortest = sum(shortest_backoff_ms(r, min_backoff=min_backoff, max_backoff=max_backoff) for r in range(max_retries))
+    longest = sum(longest_backoff_ms(r, min_backoff=min_backoff, max_backoff=max_backoff) for r in range(max_retries))
+    return shortest, longest
 
 
 _broker: RedisBroker | None = None

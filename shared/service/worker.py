@@ -23,6 +23,7 @@ from shared import logging as slog
 from shared.config import get_settings
 from shared.db import create_pool
 from shared.health import serve_health
+from shared.messaging import redelivery
 from shared.messaging.broker import get_broker
 
 
@@ -93,11 +94,16 @@ class ResourceMiddleware(Middleware):
 
 
 def setup_worker(service: str, *, configure_logging: bool = True) -> WorkerResources:
-    """Logging, the broker and the resource middleware of `service`'s worker; import actors after."""
+    """Logging, the broker, the resource middleware and the redelivery pass of `service`'s worker.
+
+    Import the actors after. The redelivery pass (shared/messaging/redelivery.py) bounds how long a
+    message of a dead worker, or one this worker lost track of after a Redis error, waits.
+    """
     if configure_logging:
         slog.configure(f"{service}-worker", get_settings().log_level)
     broker = get_broker()
     resources = resources_of(service)
     if not any(isinstance(m, ResourceMiddleware) and m.resources is resources for m in broker.middleware):
         broker.add_middleware(ResourceMiddleware(resources))
+    redelivery.install(broker)
     return resources
