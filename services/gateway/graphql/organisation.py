@@ -166,6 +166,20 @@ class OrganisationMutation:
             return MemberPayload(member=None, errors=user_errors(exc))
         return MemberPayload(member=Member.from_row(row), errors=[])
 
+    @strawberry.mutation(
+        description="Admins only. Changes a member's role; the organisation always keeps at least one admin."
+    )
+    async def change_member_role(
+        self, info: Info[Context, None], member_id: strawberry.ID, role: Role
+    ) -> MemberPayload:
+        require_admin(info)
+        mid = parse_id(member_id, "memberId")
+        try:
+            row = await info.context.call("orders", "PATCH", f"/internal/members/{mid}", json={"role": role.value})
+        except ServiceError as exc:
+            return MemberPayload(member=None, errors=user_errors(exc))
+        return MemberPayload(member=Member.from_row(row), errors=[])
+
     @strawberry.mutation(description="Admins only.")
     async def remove_member(self, info: Info[Context, None], member_id: strawberry.ID) -> RemoveMemberPayload:
         require_admin(info)

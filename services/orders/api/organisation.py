@@ -72,6 +72,17 @@ async def invite_member(call: TenantCall) -> Any:
     return await organisation.invite(call.conn, call.org_id, str(body.email), body.role, call.identity.subject)
 
 
+class RoleChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: str = Field(pattern="^(admin|member)$")
+
+
+@tenant_endpoint(admin=True)
+async def change_role(call: TenantCall) -> Any:
+    body = call.parse(RoleChange)
+    return await organisation.change_role(call.conn, call.org_id, call.path_uuid("member_id"), body.role)
+
+
 @tenant_endpoint(admin=True)
 async def remove_member(call: TenantCall) -> Any:
     await organisation.remove_member(call.conn, call.org_id, call.path_uuid("member_id"), call.identity.subject)
@@ -85,5 +96,6 @@ routes = [
     Route("/internal/organisation", update_organisation, methods=["PATCH"]),
     Route("/internal/members", list_members, methods=["GET"]),
     Route("/internal/members", invite_member, methods=["POST"]),
+    Route("/internal/members/{member_id}", change_role, methods=["PATCH"]),
     Route("/internal/members/{member_id}", remove_member, methods=["DELETE"]),
 ]

@@ -71,8 +71,21 @@ async def role_for_update(conn: asyncpg.Connection, org_id: UUID, member_id: UUI
     return role
 
 
+async def set_role(conn: asyncpg.Connection, org_id: UUID, member_id: UUID, role: str) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        f"UPDATE members SET role = $3 WHERE org_id = $1 AND id = $2 RETURNING {COLUMNS}", org_id, member_id, role
+    )
+    return dict(row)
+
+
 async def count_admins(conn: asyncpg.Connection, org_id: UUID) -> int:
-    return int(await conn.fetchval("SELECT count(*) FROM members WHERE org_id = $1 AND role = 'admin'", org_id))
+    """The organisation's admins, locked until the transaction ends: two admins demoting or removing
+    each other at the same time cannot both see another admin left."""
+    return int(
+        await conn.fetchval(
+            "SELECT count(*) FROM (SELECT 1 FROM members WHERE org_id = $1 AND role = 'admin' FOR UPDATE) a", org_id
+        )
+    )
 
 
 async def delete(conn: asyncpg.Connection, org_id: UUID, member_id: UUID) -> None:

@@ -68,6 +68,16 @@ async def invite(
     return await members.add(conn, org_id, email, role, invited_by=inviter)
 
 
+async def change_role(conn: asyncpg.Connection, org_id: UUID, member_id: UUID, role: str) -> dict[str, Any]:
+    """Sets a member's role; demoting the last admin is refused (someone must be able to administer)."""
+    current = await members.role_for_update(conn, org_id, member_id)
+    if current is None:
+        raise NotFound("member", "memberId")
+    if current == "admin" and role != "admin" and await members.count_admins(conn, org_id) <= 1:
+        raise DomainError(ErrorCode.LAST_ADMIN, "the last admin cannot stop being an admin", "role")
+    return await members.set_role(conn, org_id, member_id, role)
+
+
 async def remove_member(conn: asyncpg.Connection, org_id: UUID, member_id: UUID, acting_subject: str | None) -> None:
     """Removes a member; an admin cannot remove themselves, and the last admin stays."""
     acting = await members.id_for_subject(conn, org_id, acting_subject) if acting_subject else None
