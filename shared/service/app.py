@@ -32,6 +32,10 @@ class ServiceState:
     export_pool: asyncpg.Pool | None = None
 
 
+# How long an export batch waits for a connection of the export pool (ms).
+EXPORT_ACQUIRE_TIMEOUT_MS = 30_000
+
+
 def service_state(app: Starlette) -> ServiceState:
     state: ServiceState = app.state.service
     return state
@@ -75,12 +79,15 @@ async def create_export_pool(settings: Settings, name: str) -> asyncpg.Pool:
 
     Exports read in batches, each in its own short transaction, so a transaction left open (a
     bug) is ended by the server after EXPORT_IDLE_IN_TRANSACTION_MS instead of holding a snapshot
-    and a connection while a file is formatted or a client reads slowly.
+    and a connection while a file is formatted or a client reads slowly. A batch waits longer for a
+    connection than an interactive request would (EXPORT_ACQUIRE_TIMEOUT_MS): failing would cut a
+    download short, and the pool is small on purpose.
     """
     return await create_pool(
         settings.service_database_url(name),
         min_size=0,
         max_size=settings.export_db_pool_max,
         statement_timeout_ms=settings.export_statement_timeout_ms,
+        acquire_timeout_ms=EXPORT_ACQUIRE_TIMEOUT_MS,
         idle_in_transaction_timeout_ms=settings.export_idle_in_transaction_ms,
     )
