@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import logging as slog
 from shared.errors import ErrorCode
+from shared.health import Readiness
 
 logger = logging.getLogger("http")
 
@@ -100,10 +101,18 @@ class RequestContext:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            if scope["path"] not in ("/healthz", "/readyz") and (status >= 400 or logger.isEnabledFor(logging.DEBUG)):
+            # 503s are refusals the process chose (a dependency is down, or it is overloaded): the cause
+            # is logged once per interval where it is known, and counted in the metrics, so they add no
+            # line per request (an outage would otherwise write one per request).
+            quiet = status == 503 and not logger.isEnabledFor(logging.DEBUG)
+            if (
+                scope["path"] not in _QUIET_PATHS
+                and not quiet
+                and (status >= 400 or logger.isEnabledFor(logging.DEBUG))
+            ):
                 slog.log(
                     logger,
-                    logging.INFO if status < 500 else logging.ERROR,
+                    logging.INFO if status < 500 or status == 503 else logging.ERROR,
                     "request",
                     method=scope["method"],
                     path=scope["path"],
@@ -113,20 +122,33 @@ class RequestContext:
             slog.request_id.reset(token)
 
 
-def health_routes(ready: Callable[[], Awaitable[None]]) -> list[Any]:
+_QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def health_routes(ready: Callable[[], Awaitable[object]], *, bound: float | None = None) -> list[Any]:
+    """`/healthz` (the process answers), `/readyz` and `/metrics`.
+
+    `ready` raises (or returns False) when the process cannot serve; `/readyz` answers within `bound`
+    seconds (READINESS_TIMEOUT_MS) whatever it does, sharing one probe among concurrent calls
+    (`shared.health.Readiness`). `ready` should answer from the process's own state (a recent
+    success) and never queue behind a saturated pool or upstream.
+    """
     from starlette.routing import Route
+
+    from shared.metrics import metrics_route
+
+    readiness = Readiness(ready, bound=bound)
 
     async def healthz(request: Request) -> Response:
         return JSON({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        try:
-            await ready()
-        except Exception as exc:
-            return JSON({"status": "unavailable", "reason": type(exc).__name__}, status_code=503)
+        reason = await readiness.check()
+        if reason is not None:
+            return JSON({"status": "unavailable", "reason": reason}, status_code=503)
         return JSON({"status": "ok"})
 
-    return [Route("/healthz", healthz), Route("/readyz", readyz)]
+    return [Route("/healthz", healthz), Route("/readyz", readyz), metrics_route()]
 
 
 def tune_gc() -> None:

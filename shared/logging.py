@@ -41,9 +41,42 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, default=str)
 
 
+class OutageFilter(logging.Filter):
+    """Tracebacks are for bugs: a record carrying a `DependencyUnavailable` (an outage, reported once
+    per interval where it was raised) loses its traceback and becomes an INFO line naming the cause.
+
+    This is what keeps, for instance, Dramatiq's "Failed to process message ... with unhandled
+    exception" from writing a traceback per message while PostgreSQL is down (the message is
+    retried as usual, and counted in the metrics).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        outage = _outage(exc)
+        if outage is not None:
+            record.msg, record.args = f"{record.getMessage()} ({outage})", ()
+            record.exc_info, record.exc_text = None, None
+            if record.levelno > logging.INFO:
+                record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+def _outage(exc: BaseException | None) -> str | None:
+    """`exc`'s outage, if it is (or was caused by) a `DependencyUnavailable`."""
+    from shared.health import DependencyUnavailable  # health imports this module
+
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, DependencyUnavailable):
+            return str(exc)
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
+
+
 def configure(process_name: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(process_name))
+    handler.addFilter(OutageFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

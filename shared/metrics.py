@@ -111,6 +111,12 @@ OUTBOX_LAG = Gauge(
     "outbox_lag_seconds", "Age of the oldest unpublished outbox event (0 when none is waiting).", ["service"]
 )
 OUTBOX_PUBLISHED = Counter("outbox_events_published_total", "Outbox events published by this relay.", ["service"])
+OUTBOX_PUBLISH_DELAY = Histogram(
+    "outbox_publish_delay_seconds",
+    "Time from an event's transaction to its publication by the relay.",
+    ["service"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
+)
 OUTBOX_PRUNED = Counter("outbox_events_pruned_total", "Published outbox events deleted after retention.", ["service"])
 PROCESS_RESTARTS = Counter(
     "platform_process_restarts_total", "Restarts of a process by the local supervisor.", ["process"]
@@ -240,8 +246,7 @@ class WorkerMetrics(Middleware):
         self.poll_seconds = poll_seconds
         self._started: dict[str, float] = {}
         self._tokens = threading.local()
-        self._poller: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._pollers: dict[int, threading.Event] = {}  # one queue poller per running worker
 
     # -- messages
 
@@ -251,7 +256,7 @@ class WorkerMetrics(Middleware):
         self._started[message.message_id] = time.perf_counter()
         rid = message.options.get("request_id")
         self._tokens.value = (
-            slog.request_id.set(str(rid)[:400] if rid else None),
+            slog.request_id.set(str(rid)[:4096] if rid else None),
             slog.message_id.set(message.message_id),
         )
 
@@ -296,19 +301,23 @@ class WorkerMetrics(Middleware):
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         queues = worker.consumer_whitelist
-        self._stop.clear()
-        self._poller = threading.Thread(
-            target=self._poll, args=(broker, lambda: _canonical_queues(broker, queues)), daemon=True
-        )
-        self._poller.start()
+        stop = self._pollers[id(worker)] = threading.Event()
+        threading.Thread(
+            target=self._poll,
+            args=(broker, lambda: _canonical_queues(broker, queues), stop),
+            name="queue-metrics",
+            daemon=True,
+        ).start()
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        self._stop.set()
+        stop = self._pollers.pop(id(worker), None)
+        if stop is not None:
+            stop.set()
 
-    def _poll(self, broker: dramatiq.Broker, queues: Callable[[], list[str]]) -> None:
-        while not self._stop.is_set():
+    def _poll(self, broker: dramatiq.Broker, queues: Callable[[], list[str]], stop: threading.Event) -> None:
+        while not stop.is_set():
             read_queue_depths(broker, queues())
-            self._stop.wait(self.poll_seconds)
+            stop.wait(self.poll_seconds)
 
 
 def _canonical_queues(broker: dramatiq.Broker, whitelist: Iterable[str] | None) -> list[str]:

@@ -7,11 +7,13 @@ owning service's internal API, every asynchronous job to a Dramatiq queue.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
 import orjson
+from cross_web import AsyncHTTPRequestAdapter
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -19,6 +21,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLRequestData
+from strawberry.types import ExecutionResult
 
 from services.gateway import export_links, rest, webhooks
 from services.gateway.admission import Admission, InFlightLimit, Refusal, integration_limited
@@ -32,6 +36,7 @@ from shared.config import Settings, get_settings
 from shared.errors import ErrorCode
 from shared.http import JSON, RequestContext, error, health_routes, tune_gc
 from shared.messaging.broker import get_broker
+from shared.metrics import HttpMetrics, operation_label, record_graphql
 
 MAX_GRAPHQL_BODY = 64 * 1024
 
@@ -39,6 +44,32 @@ MAX_GRAPHQL_BODY = 64 * 1024
 class GraphQLView(GraphQL):
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Any,  # our Context; strawberry's GraphQL class types it as None
+        root_value: Any,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """Every executed operation counted by name, with its latency and first error code (shared/metrics.py)."""
+        started = time.perf_counter()
+        result = await super().execute_single(
+            request=request,
+            request_adapter=request_adapter,
+            sub_response=sub_response,
+            context=context,
+            root_value=root_value,
+            request_data=request_data,
+        )
+        record_graphql(
+            operation_label(request_data.operation_name, request_data.query),
+            time.perf_counter() - started,
+            [(e.extensions or {}).get("code") for e in result.errors or ()],
+        )
+        return result
 
     async def get_context(self, request: Request, response: Any) -> Context:  # type: ignore[override]
         state = request.app.state
@@ -165,7 +196,11 @@ def create_app(settings: Settings | None = None, *, broker: Any = None) -> Starl
         ],
         # The in-flight cap comes first: a refusal under overload costs next to nothing and is not logged
         # one line each (Admission sums refusals up in one warning per interval).
-        middleware=[Middleware(InFlightLimit, admission=admission), Middleware(RequestContext)],
+        middleware=[
+            Middleware(HttpMetrics),  # outermost: refusals of the in-flight cap are counted too
+            Middleware(InFlightLimit, admission=admission),
+            Middleware(RequestContext),
+        ],
         lifespan=lifespan,
     )
     gateway.state.admission = admission

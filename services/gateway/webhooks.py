@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import orjson
+import redis
 from dramatiq import Message
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from standardwebhooks.webhooks import Webhook
@@ -28,6 +29,7 @@ from shared import logging as slog
 from shared.errors import ErrorCode
 from shared.http import JSON, error, validation_error
 from shared.messaging import contracts
+from shared.metrics import redis_name
 
 logger = logging.getLogger("gateway.webhooks")
 MAX_BODY = 64 * 1024
@@ -126,6 +128,10 @@ async def commission_webhook(request: Request) -> Response:
     }
     try:
         message_id = await request.app.state.webhook_batcher.submit(item)
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        # Redis is down: an outage, one warning per interval (the provider retries on 503).
+        slog.dependency_unavailable(logger, redis_name(request.app.state.broker), exc)
+        return error(503, ErrorCode.UNAVAILABLE, "try again later")
     except Exception:
         logger.exception("could not enqueue webhook")
         return error(503, ErrorCode.UNAVAILABLE, "try again later")
@@ -152,6 +158,7 @@ class WebhookBatcher:
     def __init__(self, broker: Any, max_items: int = 64, max_wait: float = 0.005) -> None:
         self.broker, self.max_items, self.max_wait = broker, max_items, max_wait
         self._pending: list[tuple[dict[str, Any], asyncio.Future[str]]] = []
+        self._request_ids: list[str] = []  # of the pending items' requests, for the worker's log lines
         self._timer: asyncio.TimerHandle | None = None
         self._sending: set[asyncio.Task[None]] = set()
 
@@ -159,6 +166,9 @@ class WebhookBatcher:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[str] = loop.create_future()
         self._pending.append((item, future))
+        rid = slog.request_id.get()
+        if rid:
+            self._request_ids.append(rid)
         if len(self._pending) >= self.max_items:
             self._flush()
         elif self._timer is None:
@@ -170,18 +180,22 @@ class WebhookBatcher:
             self._timer.cancel()
             self._timer = None
         batch, self._pending = self._pending, []
+        request_ids, self._request_ids = self._request_ids, []
         if batch:
-            task = asyncio.get_running_loop().create_task(self._send(batch))
+            task = asyncio.get_running_loop().create_task(self._send(batch, request_ids))
             self._sending.add(task)
             task.add_done_callback(self._sending.discard)
 
-    async def _send(self, batch: list[tuple[dict[str, Any], asyncio.Future[str]]]) -> None:
+    async def _send(self, batch: list[tuple[dict[str, Any], asyncio.Future[str]]], request_ids: list[str]) -> None:
+        # The worker binds `request_id` to its log lines (shared/metrics.WorkerMetrics): the requests
+        # of a batch, comma-separated, so that searching for any one of them finds the worker's lines.
+        options = {"request_id": ",".join(dict.fromkeys(request_ids))} if request_ids else {}
         message: Message[None] = Message(
             queue_name=contracts.ORDERS_QUEUE,
             actor_name=contracts.APPLY_PROVIDER_WEBHOOKS,
             args=([item for item, _ in batch],),
             kwargs={},
-            options={},
+            options=options,
         )
         try:
             await asyncio.to_thread(self.broker.enqueue, message)

@@ -1,4 +1,4 @@
-"""A service's internal API app: one pool, health routes, request ids, typed state."""
+"""A service's internal API app: one pool, health and metrics routes, request ids, typed state."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from starlette.routing import BaseRoute
 
 from shared import logging as slog
 from shared.config import Settings, get_settings
-from shared.db import create_pool
+from shared.db import create_pool, ping
 from shared.http import RequestContext, health_routes, tune_gc
+from shared.metrics import HttpMetrics
 
 
 @dataclass
@@ -62,9 +63,14 @@ def create_service_app(name: str, routes: Sequence[BaseRoute], settings: Setting
             await pool.close()
 
     async def ready() -> None:
-        await service_state(app).pool.fetchval("SELECT 1")
+        # A recent successful transaction answers without a query; never queues on a busy pool.
+        await ping(service_state(app).pool, timeout=settings.readiness_timeout_ms / 1000)
 
-    app = Starlette(routes=[*health_routes(ready), *routes], middleware=[Middleware(RequestContext)], lifespan=lifespan)
+    app = Starlette(
+        routes=[*health_routes(ready), *routes],
+        middleware=[Middleware(HttpMetrics), Middleware(RequestContext)],
+        lifespan=lifespan,
+    )
     return app
 
 

@@ -21,10 +21,11 @@ from dramatiq.middleware import Middleware
 
 from shared import logging as slog
 from shared.config import get_settings
-from shared.db import create_pool
+from shared.db import create_pool, ping
 from shared.health import serve_health
 from shared.messaging import redelivery
 from shared.messaging.broker import get_broker
+from shared.metrics import install_worker_metrics
 
 
 class WorkerResources:
@@ -46,7 +47,7 @@ class WorkerResources:
         self._pool = await create_pool(settings.service_database_url(self.service), max_size=settings.db_pool_max)
 
         async def ready() -> bool:
-            await self.pool.fetchval("SELECT 1")
+            await ping(self.pool, timeout=settings.readiness_timeout_ms / 1000)
             return True
 
         self._health = await serve_health(ready)
@@ -105,5 +106,6 @@ def setup_worker(service: str, *, configure_logging: bool = True) -> WorkerResou
     resources = resources_of(service)
     if not any(isinstance(m, ResourceMiddleware) and m.resources is resources for m in broker.middleware):
         broker.add_middleware(ResourceMiddleware(resources))
+    install_worker_metrics(broker)  # message metrics, queue depths, request ids in log lines
     redelivery.install(broker)
     return resources

@@ -33,7 +33,16 @@ from shared.errors import NotFound
 from shared.messaging.outbox import first_delivery
 from tests.factories import Tenant, create_order
 
-DEFINER_FUNCTIONS = {"resolve_api_key", "resolve_provider", "resolve_memberships", "outbox_claim", "outbox_mark_sent"}
+DEFINER_FUNCTIONS = {
+    "resolve_api_key",
+    "resolve_provider",
+    "resolve_memberships",
+    "outbox_claim",
+    "outbox_mark_sent",
+    # The relay's housekeeping (shared/sql/outbox_housekeeping.sql): one number, and deleting published rows.
+    "outbox_lag_seconds",
+    "outbox_prune",
+}
 
 
 @dataclass

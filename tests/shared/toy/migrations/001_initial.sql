@@ -1,6 +1,7 @@
 -- The toy service's whole schema: the kit's parts by inclusion, then one table of its own.
 -- include: tenancy
 -- include: outbox
+-- include: outbox_housekeeping
 -- include: organisation_settings
 
 CREATE TABLE notes (

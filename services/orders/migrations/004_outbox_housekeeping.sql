@@ -1,0 +1,3 @@
+-- The outbox's lag and pruning functions (the kit's shared/sql/outbox_housekeeping.sql), for the
+-- orders database, whose first migration predates them.
+-- include: outbox_housekeeping
