@@ -35,6 +35,17 @@ class Category:
         return cls(id=strawberry.ID(str(r["id"])), name=r["name"])
 
 
+@strawberry.type(description="A service provider of the organisation's network (created by the operator).")
+class Provider:
+    id: strawberry.ID
+    name: str
+    public_id: str = strawberry.field(description="Its webhook path: /webhooks/providers/<publicId>/commission.")
+
+    @classmethod
+    def from_row(cls, r: dict[str, Any]) -> Provider:
+        return cls(id=strawberry.ID(str(r["id"])), name=r["name"], public_id=r["public_id"])
+
+
 @strawberry.type
 class Integration:
     id: strawberry.ID
@@ -110,6 +121,10 @@ class IntegrationPayload:
 
 @strawberry.type
 class CatalogueQuery:
+    @strawberry.field
+    async def providers(self, info: Info[Context, None]) -> list[Provider]:
+        return [Provider.from_row(r) for r in await info.context.call("orders", "GET", "/internal/providers")]
+
     @strawberry.field
     async def integrations(self, info: Info[Context, None]) -> list[Integration]:
         return [Integration.from_row(r) for r in await info.context.call("orders", "GET", "/internal/integrations")]

@@ -22,6 +22,7 @@ from strawberry.types import ExecutionContext
 
 from services.gateway.graphql.catalogue import CatalogueMutation, CatalogueQuery
 from services.gateway.graphql.customers import CustomersQuery
+from services.gateway.graphql.deliveries import DeliveriesQuery
 from services.gateway.graphql.errors import PublicError
 from services.gateway.graphql.exports import ExportsMutation
 from services.gateway.graphql.input_errors import InputErrorCodes
@@ -29,7 +30,7 @@ from services.gateway.graphql.orders import OrdersMutation, OrdersQuery
 from services.gateway.graphql.organisation import OrganisationMutation, OrganisationQuery
 from shared import logging as slog
 
-Query = merge_types("Query", (OrganisationQuery, CatalogueQuery, CustomersQuery, OrdersQuery))
+Query = merge_types("Query", (OrganisationQuery, CatalogueQuery, CustomersQuery, OrdersQuery, DeliveriesQuery))
 Mutation = merge_types("Mutation", (OrganisationMutation, CatalogueMutation, OrdersMutation, ExportsMutation))
 
 logger = logging.getLogger("gateway.graphql")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.routing import Route
@@ -12,7 +13,7 @@ from services.orders import exports
 from services.orders.api.catalogue import Ids
 from services.orders.domain.commission import CommStatus
 from services.orders.domain.filters import CustomerFilter, OrderFilter
-from services.orders.repository import catalogue, customers, orders, organisations
+from services.orders.repository import catalogue, customers, deliveries, orders, organisations
 from services.orders.repository import exports as export_queries
 from services.orders.service import commission
 from shared.api_contracts import OrderRelation
@@ -89,6 +90,28 @@ async def order_ledger(call: TenantCall) -> Any:
     return await orders.ledger(call.conn, call.org_id, call.path_uuid("order_id"))
 
 
+@tenant_endpoint(admin=True)
+async def order_deliveries(call: TenantCall) -> Any:
+    """Every provider delivery about an order, with its outcome (refused and stale ones included)."""
+    return await deliveries.for_order(call.conn, call.org_id, call.path_uuid("order_id"))
+
+
+class DeliveryPage(PageInput):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    provider_id: UUID = Field(alias="providerId")
+    outcomes: list[Literal["APPLIED", "UNCHANGED", "STALE", "UNKNOWN_ORDER", "REFUSED"]] = Field(
+        default_factory=list, max_length=5
+    )
+
+
+@tenant_endpoint(admin=True)
+async def provider_deliveries(call: TenantCall) -> Any:
+    """A provider's delivery log, newest first, optionally only some outcomes."""
+    q = call.parse(DeliveryPage)
+    rows, more = await deliveries.page(call.conn, call.org_id, q.provider_id, list(q.outcomes), q.first, q.after)
+    return {"rows": rows, "has_next_page": more}
+
+
 class ExportRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     filter: dict[str, Any] = Field(default_factory=dict)
@@ -162,5 +185,7 @@ routes = [
     Route("/internal/orders/summary", summary, methods=["POST"]),
     Route("/internal/orders/{order_id}/commission", manual_commission, methods=["POST"]),
     Route("/internal/orders/{order_id}/ledger", order_ledger, methods=["GET"]),
+    Route("/internal/orders/{order_id}/deliveries", order_deliveries, methods=["GET"]),
+    Route("/internal/deliveries/list", provider_deliveries, methods=["POST"]),
     Route("/internal/exports/{kind}.{fmt}", export, methods=["POST"]),
 ]

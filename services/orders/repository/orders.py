@@ -239,19 +239,3 @@ async def raise_provider_seq(conn: asyncpg.Connection, org_id: UUID, order_id: U
         order_id,
         provider_seq,
     )
-
-
-async def record_webhook_receipt(
-    conn: asyncpg.Connection, org_id: UUID, provider_id: UUID, webhook_id: str, order_id: UUID, outcome: str
-) -> bool:
-    """False when this (provider, webhook id) was recorded before: the delivery is a duplicate."""
-    recorded = await conn.fetchval(
-        "INSERT INTO webhook_receipts (org_id, provider_id, webhook_id, order_id, outcome) VALUES ($1, $2, $3, $4, $5)"
-        " ON CONFLICT (provider_id, webhook_id) DO NOTHING RETURNING true",
-        org_id,
-        provider_id,
-        webhook_id,
-        order_id,
-        outcome,
-    )
-    return bool(recorded)

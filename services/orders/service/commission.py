@@ -22,7 +22,7 @@ from services.orders.domain.commission import (
     comm_status_for,
     transition,
 )
-from services.orders.repository import orders
+from services.orders.repository import deliveries, orders
 from services.orders.service.orders import event_payload
 from shared.errors import DomainError, ErrorCode, NotFound
 from shared.messaging import contracts
@@ -148,7 +148,10 @@ async def apply_provider_webhook(
             outcome, wrote = ("applied" if changed else "unchanged"), True
         except DomainError as exc:
             outcome = f"rejected: {exc}"
-    if await orders.record_webhook_receipt(conn, org_id, provider_id, webhook_id, order_id, outcome):
+    requested = {k: data[k] for k in ("status", "commission_status", "amount", "currency") if data.get(k) is not None}
+    if await deliveries.record(
+        conn, org_id, provider_id, webhook_id, order_id, outcome, sequence=seq, requested=requested
+    ):
         return outcome
     if wrote:
         raise DuplicateWebhook(webhook_id)
