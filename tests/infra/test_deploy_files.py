@@ -53,6 +53,10 @@ ONE_SHOT = {"bootstrap"}
 HTTP_PORTS = {p.name: p.port for p in PROCESSES if p.kind.serves_http}  # the rest report health on HEALTH_PORT
 SCALED = {p.name for p in PROCESSES if p.kind is Kind.WORKER}  # workers scale out: must run >= 2 replicas
 BACKING_SERVICES = {"postgres", "redis"}  # compose's only services that are not platform processes
+OBSERVABILITY_SERVICES = {"prometheus"}  # compose's metrics profile (infra/prometheus.yml)
+PROMETHEUS_CONFIG = INFRA / "prometheus.yml"
+PROMETHEUS_ALERTS = INFRA / "prometheus-alerts.yml"
+METRICS_MODULE = ROOT / "shared" / "metrics.py"
 # Processes that existed before the declaration did: it may grow, never silently lose one.
 FIRST_SLICE = {"gateway", "orders-api", "orders-worker", "orders-relay"}
 
@@ -477,7 +481,7 @@ def test_declaration_keeps_the_platform_processes():
 
 def test_compose_runs_the_declared_replicas_and_health_checks(compose):
     services = compose["services"]
-    extra = set(services) - BACKING_SERVICES - set(CONTRACT)
+    extra = set(services) - BACKING_SERVICES - OBSERVABILITY_SERVICES - set(CONTRACT)
     assert not extra, f"compose runs {sorted(extra)}, which infra/processes.py does not declare"
     for p in PROCESSES:
         assert p.name in services, f"compose has no service {p.name!r} (infra/processes.py declares it)"
@@ -1076,3 +1080,63 @@ def test_embedded_servers_are_a_dependency_group_the_image_leaves_out(dockerfile
     assert EMBEDDED_DISTRIBUTIONS.issubset(up) and not up & {"pytest"}, sorted(up)
     test = _uv_export(_group_args(_platform_sync_args("test")))
     assert (EMBEDDED_DISTRIBUTIONS | {"pytest"}).issubset(test), sorted(test)
+
+
+# ------------------------------------------------------------------------ (f) metrics scraping
+
+
+def _declared_metrics() -> set[str]:
+    """Metric names declared in shared/metrics.py (read as text: importing it needs nothing, but the
+    names are what matters)."""
+    return set(
+        re.findall(r"""(?:Counter|Gauge|Histogram)\(\s*["']([a-z_:][a-z0-9_:]*)["']""", METRICS_MODULE.read_text())
+    )
+
+
+def test_k8s_pods_are_scraped_at_their_metrics_port(k8s_docs):
+    deployments = _by_kind(k8s_docs).get("Deployment", {})
+    for p in PROCESSES:
+        template = deployments[p.name]["spec"]["template"]
+        annotations = template["metadata"].get("annotations", {})
+        assert annotations.get("prometheus.io/scrape") == "true", f"k8s {p.name}: not scraped"
+        assert annotations.get("prometheus.io/port") == str(p.port), f"k8s {p.name}: scrape port != {p.port}"
+        assert annotations.get("prometheus.io/path") == "/metrics", f"k8s {p.name}: scrape path"
+        if not p.kind.serves_http:
+            (container,) = template["spec"]["containers"]
+            env = {e["name"]: e.get("value") for e in container.get("env", [])}
+            # The health listener serves /metrics; it must listen beyond the pod's loopback to be scraped.
+            assert env.get("HEALTH_HOST") == "0.0.0.0", f"k8s {p.name}: HEALTH_HOST should be 0.0.0.0"
+
+
+def test_compose_prometheus_scrapes_every_process(compose):
+    services = compose["services"]
+    prometheus = services["prometheus"]
+    assert prometheus.get("profiles"), "prometheus runs only with its profile (`--profile metrics`)"
+    mounts = " ".join(prometheus.get("volumes", []))
+    assert "./prometheus.yml:" in mounts and "./prometheus-alerts.yml:" in mounts
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert set(jobs) == {p.name for p in PROCESSES}, f"scrape jobs {sorted(jobs)} != declared processes"
+    for p in PROCESSES:
+        job = jobs[p.name]
+        assert job.get("metrics_path", "/metrics") == "/metrics"
+        targets = [(name, sd["port"]) for sd in job.get("dns_sd_configs", []) for name in sd["names"]]
+        assert targets == [(p.name, p.port)], f"{p.name}: scraped at {targets}, declared {p.name}:{p.port}"
+        if not p.kind.serves_http:
+            env = services[p.name].get("environment", {})
+            assert env.get("HEALTH_HOST") == "0.0.0.0", f"compose {p.name}: HEALTH_HOST should be 0.0.0.0"
+    assert any(PROMETHEUS_ALERTS.name in rule for rule in config.get("rule_files", []))
+
+
+def test_alerts_use_declared_metrics():
+    """An alert on a metric nobody exports never fires: every metric an alert names is declared."""
+    declared = _declared_metrics()
+    assert {"dramatiq_dead_letters", "outbox_lag_seconds", "platform_process_restarts_total"} <= declared
+    rules = [r for group in yaml.safe_load(PROMETHEUS_ALERTS.read_text())["groups"] for r in group["rules"]]
+    assert {r["alert"] for r in rules} >= {"DeadLetters", "OutboxLag", "CrashLoop"}
+    prefixes = ("dramatiq_", "outbox_", "http_", "graphql_", "dependency_", "platform_")
+    for rule in rules:
+        for name in re.findall(r"\b([a-z][a-z0-9_]*)\b", rule["expr"]):
+            if name.startswith(prefixes):
+                base = re.sub(r"_(bucket|count|sum)$", "", name)
+                assert base in declared, f"alert {rule['alert']} uses {name}, which shared/metrics.py does not declare"
