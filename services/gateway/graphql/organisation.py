@@ -126,6 +126,12 @@ class OrganisationQuery:
     async def organisation(self, info: Info[Context, None]) -> Organisation:
         return Organisation.from_row(await info.context.call("orders", "GET", "/internal/organisation"))
 
+    @strawberry.field(
+        description="The IANA time zones an organisation can be set to (known to every part of the platform)."
+    )
+    async def time_zones(self, info: Info[Context, None]) -> list[str]:
+        return list(await info.context.call("orders", "GET", "/internal/time-zones"))
+
     @strawberry.field
     async def members(self, info: Info[Context, None]) -> list[Member]:
         return [Member.from_row(r) for r in await info.context.call("orders", "GET", "/internal/members")]

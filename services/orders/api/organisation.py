@@ -50,6 +50,11 @@ async def get_organisation(call: TenantCall) -> Any:
     return await organisations.get(call.conn, call.org_id)
 
 
+@tenant_endpoint()
+async def time_zones(call: TenantCall) -> Any:
+    return await organisation.supported_time_zones(call.conn)
+
+
 @tenant_endpoint(admin=True)
 async def update_organisation(call: TenantCall) -> Any:
     return await organisation.update_settings(call.conn, call.org_id, call.parse(SettingsUpdate))
@@ -93,6 +98,7 @@ routes = [
     Route("/internal/auth/memberships", memberships, methods=["POST"]),
     Route("/internal/auth/activate", activate, methods=["POST"]),
     Route("/internal/organisation", get_organisation, methods=["GET"]),
+    Route("/internal/time-zones", time_zones, methods=["GET"]),
     Route("/internal/organisation", update_organisation, methods=["PATCH"]),
     Route("/internal/members", list_members, methods=["GET"]),
     Route("/internal/members", invite_member, methods=["POST"]),

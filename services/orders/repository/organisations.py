@@ -71,3 +71,8 @@ async def rebuild_rollups(conn: asyncpg.Connection, org_id: UUID) -> None:
 async def list_all(conn: asyncpg.Connection) -> list[dict[str, Any]]:
     """Every organisation: only the owner role sees them all (an operator's command)."""
     return [dict(r) for r in await conn.fetch(f"SELECT {COLUMNS} FROM organisations ORDER BY created_at, id")]
+
+
+async def database_zones(conn: asyncpg.Connection) -> set[str]:
+    """The time zone names PostgreSQL knows (it computes the organisation's day buckets)."""
+    return {r["name"] for r in await conn.fetch("SELECT name FROM pg_timezone_names")}

@@ -7,7 +7,7 @@ from uuid import UUID
 
 import asyncpg
 
-from services.orders.domain.settings import SettingsUpdate
+from services.orders.domain.settings import SettingsUpdate, python_zones
 from services.orders.repository import members, organisations
 from shared.errors import DomainError, ErrorCode, NotFound
 from shared.messaging import contracts
@@ -16,6 +16,18 @@ from shared.messaging.outbox import add_event
 
 async def _publish(conn: asyncpg.Connection, org: dict[str, Any], event_type: str) -> None:
     await add_event(conn, org["id"], event_type, {f: org[f] for f in contracts.ORGANISATION_SETTINGS_FIELDS})
+
+
+async def supported_time_zones(conn: asyncpg.Connection) -> list[str]:
+    """Zones both Python and PostgreSQL know: the only ones an organisation may use."""
+    return sorted(python_zones() & await organisations.database_zones(conn))
+
+
+async def _check_zone_known_to_database(conn: asyncpg.Connection, time_zone: str) -> None:
+    if time_zone not in await organisations.database_zones(conn):
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, f"{time_zone} is not a time zone the database knows; see timeZones", "timeZone"
+        )
 
 
 async def create(
@@ -28,6 +40,7 @@ async def create(
     marketplace_url: str | None = None,
 ) -> dict[str, Any]:
     """A new organisation; the caller's transaction must already be scoped to `org_id`."""
+    await _check_zone_known_to_database(conn, time_zone)
     org = await organisations.create(
         conn, org_id, name, base_currency=base_currency, time_zone=time_zone, marketplace_url=marketplace_url
     )
@@ -40,6 +53,8 @@ async def update_settings(conn: asyncpg.Connection, org_id: UUID, change: Settin
     values = change.model_dump(exclude_unset=True)
     if not values:
         return current
+    if "time_zone" in values:
+        await _check_zone_known_to_database(conn, values["time_zone"])
     org = await organisations.update(conn, org_id, values)
     if org["time_zone"] != current["time_zone"]:
         # Daily buckets are days of the organisation's time zone: re-bucket in the same transaction.
