@@ -191,6 +191,7 @@ def create_app(settings: Settings | None = None, *, broker: Any = None) -> Starl
             Route("/graphql", _ASGIEndpoint(graphql), methods=["GET", "POST"]),
             Route("/v1/orders", integration_limited(rest.create_order), methods=["POST"]),
             Route("/v1/customers/identify", integration_limited(rest.identify_customer), methods=["POST"]),
+            Route("/v1/integration/config", integration_limited(rest.integration_config), methods=["GET"]),
             Route("/webhooks/providers/{provider}/commission", webhooks.commission_webhook, methods=["POST"]),
             Route("/exports/{token}", export_links.download, methods=["GET"]),
         ],

@@ -324,6 +324,10 @@ class OrdersClient(ServiceClient):
             "POST", f"/internal/ingest/{path}", json=body, headers={"x-integration-key": integration_key}
         )
 
+    async def integration_config(self, integration_key: str) -> Any:
+        """What an embedded integration shows: partner name, colour, marketplace, its products."""
+        return await self.call("GET", "/internal/ingest/config", headers={"x-integration-key": integration_key})
+
 
 class InsightsClient(ServiceClient):
     """The insights service (next slice): created with the others, not called yet."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from starlette.requests import Request
 from starlette.responses import Response
 
 from services.gateway.clients import OrdersClient, ServiceError, Unavailable
 from shared.errors import ErrorCode
-from shared.http import JSON, BadJSON, error, json_body
+from shared.http import JSON, BadJSON, dumps, error, json_body
 
 MAX_BODY = 256 * 1024
 
@@ -54,3 +56,27 @@ async def create_order(request: Request) -> Response:
 
 async def identify_customer(request: Request) -> Response:
     return await _forward(request, "customers/identify")
+
+
+async def integration_config(request: Request) -> Response:
+    """The partner's settings an embedded integration renders (name, primary colour for its CTAs,
+    marketplace URL) and the integration's products. Cacheable: answers 304 to a matching
+    If-None-Match, so integrations can poll it cheaply."""
+    key = _api_key(request)
+    if not key:
+        return error(
+            401, ErrorCode.UNAUTHENTICATED, "integration API key required (Authorization: Bearer <key>)", "apiKey"
+        )
+    try:
+        orders: OrdersClient = request.app.state.orders
+        config = await orders.integration_config(key)
+    except ServiceError as exc:
+        return error(exc.status, exc.code, exc.message, exc.field)
+    except Unavailable:
+        return error(503, ErrorCode.UNAVAILABLE, "try again later")
+    body = dumps(config)
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    headers = {"etag": etag, "cache-control": "private, max-age=60", "vary": "authorization, x-api-key"}
+    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)

@@ -15,7 +15,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, mode
 from starlette.routing import Route
 
 from services.orders.domain.commission import Status
-from services.orders.repository import catalogue, customers
+from services.orders.repository import catalogue, customers, organisations
 from services.orders.service import customers as customer_service
 from services.orders.service import orders as order_service
 from shared.db import system_tx, tenant_tx
@@ -120,7 +120,36 @@ async def identify(call: Call) -> Any:
     return {"customer": profile}
 
 
+@system_endpoint(callers=frozenset({"gateway"}))
+async def integration_config(call: Call) -> Any:
+    """Settings an embedded integration renders, and its products (only those switched on)."""
+    org_id, integration_id = await _integration(call)
+    async with tenant_tx(call.pool, org_id) as conn:
+        org = await organisations.get(conn, org_id)
+        integration = (await catalogue.integrations_by_ids(conn, org_id, [integration_id]))[0]
+        products = await catalogue.list_products(conn, org_id, integration_id)
+        categories = {c["id"]: c["name"] for c in await catalogue.list_categories(conn, org_id)}
+    return {
+        "partner": {
+            "name": org["name"],
+            "primaryColour": org["primary_colour"],
+            "marketplaceUrl": org["marketplace_url"],
+        },
+        "integration": {"id": integration["id"], "name": integration["name"], "channel": integration["channel"]},
+        "products": [
+            {
+                "id": p["id"],
+                "name": p["name"],
+                "category": categories.get(p["category_id"]),
+                "commission": {"amount": p["commission_rate"], "currency": p["currency"]},
+            }
+            for p in products
+        ],
+    }
+
+
 routes = [
     Route("/internal/ingest/orders", create_order, methods=["POST"]),
     Route("/internal/ingest/customers/identify", identify, methods=["POST"]),
+    Route("/internal/ingest/config", integration_config, methods=["GET"]),
 ]
