@@ -20,6 +20,7 @@ from strawberry.extensions import (
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from services.gateway.graphql.audit import AuditQuery
 from services.gateway.graphql.catalogue import CatalogueMutation, CatalogueQuery
 from services.gateway.graphql.customers import CustomersQuery
 from services.gateway.graphql.deliveries import DeliveriesQuery
@@ -30,7 +31,9 @@ from services.gateway.graphql.orders import OrdersMutation, OrdersQuery
 from services.gateway.graphql.organisation import OrganisationMutation, OrganisationQuery
 from shared import logging as slog
 
-Query = merge_types("Query", (OrganisationQuery, CatalogueQuery, CustomersQuery, OrdersQuery, DeliveriesQuery))
+Query = merge_types(
+    "Query", (OrganisationQuery, CatalogueQuery, CustomersQuery, OrdersQuery, DeliveriesQuery, AuditQuery)
+)
 Mutation = merge_types("Mutation", (OrganisationMutation, CatalogueMutation, OrdersMutation, ExportsMutation))
 
 logger = logging.getLogger("gateway.graphql")

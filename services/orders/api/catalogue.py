@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.routing import Route
 
 from services.orders.repository import catalogue
+from services.orders.service.audit import AuditAction, record
 from shared.db import system_tx
 from shared.errors import NotFound
 from shared.service.endpoint import Call, TenantCall, system_endpoint, tenant_endpoint
@@ -59,13 +60,14 @@ async def create_integration(call: TenantCall) -> Any:
     integration, key = await catalogue.create_integration(
         call.conn, call.org_id, body.name, body.channel, body.category_ids
     )
+    await record(call, AuditAction.INTEGRATION_CREATED, integration["id"], body.model_dump(exclude_unset=True))
     return {"integration": integration, "api_key": key}
 
 
 @tenant_endpoint(admin=True)
 async def update_integration(call: TenantCall) -> Any:
     body = call.parse(IntegrationChange)
-    return await catalogue.update_integration(
+    integration = await catalogue.update_integration(
         call.conn,
         call.org_id,
         call.path_uuid("integration_id"),
@@ -73,11 +75,16 @@ async def update_integration(call: TenantCall) -> Any:
         channel=body.channel,
         category_ids=body.category_ids,
     )
+    await record(call, AuditAction.INTEGRATION_UPDATED, integration["id"], body.model_dump(exclude_unset=True))
+    return integration
 
 
 @tenant_endpoint(admin=True)
 async def rotate_key(call: TenantCall) -> Any:
     integration, key = await catalogue.rotate_key(call.conn, call.org_id, call.path_uuid("integration_id"))
+    await record(
+        call, AuditAction.INTEGRATION_KEY_ROTATED, integration["id"], {"keyPrefix": integration["api_key_prefix"]}
+    )
     return {"integration": integration, "api_key": key}
 
 

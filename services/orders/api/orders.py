@@ -16,6 +16,7 @@ from services.orders.domain.filters import CustomerFilter, OrderFilter
 from services.orders.repository import catalogue, customers, deliveries, orders, organisations
 from services.orders.repository import exports as export_queries
 from services.orders.service import commission
+from services.orders.service.audit import AuditAction, record
 from shared.api_contracts import OrderRelation
 from shared.db import tenant_tx
 from shared.errors import DomainError, ErrorCode
@@ -82,6 +83,10 @@ async def manual_commission(call: TenantCall) -> Any:
     order, changed = await commission.set_by_hand(
         call.conn, call.org_id, call.path_uuid("order_id"), body.comm_status, body.amount, call.actor
     )
+    if changed:
+        await record(
+            call, AuditAction.COMMISSION_SET_BY_HAND, order["id"], body.model_dump(exclude_unset=True, by_alias=True)
+        )
     return {"order": order, "changed": changed}
 
 

@@ -9,11 +9,13 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from starlette.routing import Route
 
 from services.orders.domain.settings import SettingsUpdate
-from services.orders.repository import members, organisations
+from services.orders.repository import audit, members, organisations
 from services.orders.service import organisation
+from services.orders.service.audit import AuditAction, record
 from shared.db import system_tx
 from shared.errors import DomainError, ErrorCode
 from shared.service.endpoint import Call, TenantCall, system_endpoint, tenant_endpoint
+from shared.service.pagination import PageInput
 
 
 class MembershipQuery(BaseModel):
@@ -57,7 +59,10 @@ async def time_zones(call: TenantCall) -> Any:
 
 @tenant_endpoint(admin=True)
 async def update_organisation(call: TenantCall) -> Any:
-    return await organisation.update_settings(call.conn, call.org_id, call.parse(SettingsUpdate))
+    change = call.parse(SettingsUpdate)
+    org = await organisation.update_settings(call.conn, call.org_id, change)
+    await record(call, AuditAction.SETTINGS_UPDATED, call.org_id, change.model_dump(exclude_unset=True, by_alias=True))
+    return org
 
 
 @tenant_endpoint()
@@ -74,7 +79,9 @@ class Invite(BaseModel):
 @tenant_endpoint(admin=True)
 async def invite_member(call: TenantCall) -> Any:
     body = call.parse(Invite)
-    return await organisation.invite(call.conn, call.org_id, str(body.email), body.role, call.identity.subject)
+    member = await organisation.invite(call.conn, call.org_id, str(body.email), body.role, call.identity.subject)
+    await record(call, AuditAction.MEMBER_INVITED, member["id"], {"email": member["email"], "role": body.role})
+    return member
 
 
 class RoleChange(BaseModel):
@@ -85,13 +92,28 @@ class RoleChange(BaseModel):
 @tenant_endpoint(admin=True)
 async def change_role(call: TenantCall) -> Any:
     body = call.parse(RoleChange)
-    return await organisation.change_role(call.conn, call.org_id, call.path_uuid("member_id"), body.role)
+    member = await organisation.change_role(call.conn, call.org_id, call.path_uuid("member_id"), body.role)
+    await record(call, AuditAction.MEMBER_ROLE_CHANGED, member["id"], {"email": member["email"], "role": body.role})
+    return member
 
 
 @tenant_endpoint(admin=True)
 async def remove_member(call: TenantCall) -> Any:
-    await organisation.remove_member(call.conn, call.org_id, call.path_uuid("member_id"), call.identity.subject)
+    member_id = call.path_uuid("member_id")
+    await organisation.remove_member(call.conn, call.org_id, member_id, call.identity.subject)
+    await record(call, AuditAction.MEMBER_REMOVED, member_id, {})
     return {"ok": True}
+
+
+class AuditPage(PageInput):
+    actions: list[AuditAction] = Field(default_factory=list, max_length=len(AuditAction))
+
+
+@tenant_endpoint(admin=True)
+async def audit_log(call: TenantCall) -> Any:
+    q = call.parse(AuditPage)
+    rows, more = await audit.page(call.conn, call.org_id, [a.value for a in q.actions], q.first, q.after)
+    return {"rows": rows, "has_next_page": more}
 
 
 routes = [
@@ -101,6 +123,7 @@ routes = [
     Route("/internal/time-zones", time_zones, methods=["GET"]),
     Route("/internal/organisation", update_organisation, methods=["PATCH"]),
     Route("/internal/members", list_members, methods=["GET"]),
+    Route("/internal/audit/list", audit_log, methods=["POST"]),
     Route("/internal/members", invite_member, methods=["POST"]),
     Route("/internal/members/{member_id}", change_role, methods=["PATCH"]),
     Route("/internal/members/{member_id}", remove_member, methods=["DELETE"]),
