@@ -23,7 +23,7 @@ import pytest
 
 from services.orders.domain.commission import CommStatus, Status
 from services.orders.domain.filters import CustomerFilter, OrderFilter
-from services.orders.repository import catalogue, customers, members, orders, organisations
+from services.orders.repository import audit, catalogue, customers, members, orders, organisations
 from services.orders.service import commission
 from services.orders.service import customers as customer_service
 from services.orders.service import orders as order_service
@@ -71,6 +71,9 @@ async def _seed(pool: asyncpg.Pool, owner_pool: asyncpg.Pool, t: Tenant) -> Seed
         )
         assert outcome == "applied"
         assert await first_delivery(conn, "rls-test", uuid.uuid4(), t.org_id) is True
+        await audit.append(
+            conn, t.org_id, actor="user:rls-test", request_id=None, action="settings.updated", target=None, change={}
+        )
     rows = await owner_pool.fetch("SELECT id, role, subject FROM members WHERE org_id = $1", t.org_id)
     return Seeded(
         tenant=t,
