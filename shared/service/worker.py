@@ -23,7 +23,7 @@ from shared import logging as slog
 from shared.config import get_settings
 from shared.db import create_pool, ping
 from shared.health import serve_health
-from shared.messaging import redelivery
+from shared.messaging import dead_letters, redelivery
 from shared.messaging.broker import get_broker
 from shared.metrics import install_worker_metrics
 
@@ -108,4 +108,5 @@ def setup_worker(service: str, *, configure_logging: bool = True) -> WorkerResou
         broker.add_middleware(ResourceMiddleware(resources))
     install_worker_metrics(broker)  # message metrics, queue depths, request ids in log lines
     redelivery.install(broker)
+    dead_letters.install(broker)  # keeps the error of a message's final attempt beside its dead letter
     return resources

@@ -38,8 +38,10 @@ async def _until(predicate: Any, timeout: float = 15) -> None:
 
 
 async def test_a_message_goes_to_the_dead_letters_and_back(servers, capsys) -> None:
+    from shared.service.worker import setup_worker
+
     broker = get_broker()
-    dead_letters.install(broker)
+    setup_worker("orders", configure_logging=False)  # what every worker installs, dead-letter causes included
     broker.client.delete(*dead_letters._keys(broker, QUEUE))
     actor = _declare()
     failing["on"] = True
