@@ -12,6 +12,12 @@ turns overload into latency for everybody, and the caller cannot tell it from an
   over either, `429 RATE_LIMITED` with `Retry-After`. GraphQL is limited per user and per organisation,
   REST `/v1` per integration key.
 
+A burst must also be cheap to refuse. Before authentication, GraphQL requests are counted per access
+token against the user's concurrency (`credentials`), so a client hammering with one token is refused
+without verifying its token or asking the orders service for its memberships; and requests with the
+same token that do need authenticating share one authentication (`authenticate_once`), so the moment a
+cached viewer expires costs one membership call, not one per waiting request.
+
 The limits live in this process's memory, not in Redis. Concurrency is a property of one process
 (what it is running now; a shared counter would need leases to survive a crashed replica), and an
 in-memory check costs microseconds with no dependency that can fail or hang on every request. The
@@ -23,13 +29,15 @@ from `finally`.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -41,6 +49,8 @@ from shared.errors import ErrorCode
 from shared.http import JSON, error
 
 logger = logging.getLogger("gateway.admission")
+
+T = TypeVar("T")
 
 Clock = Callable[[], float]
 
@@ -238,7 +248,37 @@ class Admission:
             Limits(settings.integration_concurrency, settings.integration_rate, settings.integration_burst),
             clock,
         )
+        # The same concurrency per access token, counted before authentication (refusals cost no verification).
+        self.token = Limiter("user", Limits(settings.graphql_user_concurrency, 0, 0), clock)
+        self._authenticating: dict[Hashable, asyncio.Task[Any]] = {}
         self._logged = clock()
+
+    def credentials(self, authorization: str, org_hint: str | None) -> Ticket | Refusal:
+        """A GraphQL request presenting this token (and organisation choice), before it is verified."""
+        digest = hashlib.blake2b(f"{authorization}\n{org_hint}".encode(), digest_size=12).hexdigest()
+        result = admit(((self.token, digest),), self.clock())
+        self._maybe_log()
+        return result
+
+    async def authenticate_once(self, key: Hashable, authenticate: Callable[[], Awaitable[T]]) -> T:
+        """`authenticate()`, shared by every request with the same `key` that arrives while it runs.
+
+        A waiter that goes away does not cancel it for the others; its outcome (viewer or refusal) is
+        everyone's, as it would be for each of them alone.
+        """
+        task = self._authenticating.get(key)
+        if task is None:
+            task = asyncio.ensure_future(authenticate())
+            self._authenticating[key] = task
+            task.add_done_callback(lambda done: self._authenticated(key, done))
+        result: T = await asyncio.shield(task)
+        return result
+
+    def _authenticated(self, key: Hashable, task: asyncio.Task[Any]) -> None:
+        if self._authenticating.get(key) is task:
+            del self._authenticating[key]
+        if not task.cancelled():
+            task.exception()  # retrieved here too, in case every waiter went away
 
     def graphql(self, subject: str, org_id: str) -> Ticket | Refusal:
         """A GraphQL request of this user in this organisation (the user's limit holds in each of their orgs)."""

@@ -145,13 +145,26 @@ def create_app(settings: Settings | None = None, *, broker: Any = None) -> Starl
                 scope, receive, send
             )
             return
+        authorization, org_hint = request.headers.get("authorization"), request.headers.get("x-organisation-id")
+        # A token already running its user's share is refused before it costs a verification.
+        early = admission.credentials(authorization, org_hint) if authorization else None
+        if isinstance(early, Refusal):
+            await early.response()(scope, receive, send)
+            return
         try:
-            scope["viewer"] = await authenticate(
-                request.headers.get("authorization"),
-                request.headers.get("x-organisation-id"),
-                request.app.state.verifier,
-                request.app.state.orders,
-                request.app.state.viewers,
+            await authenticated(scope, receive, send, request, authorization, org_hint)
+        finally:  # every path: answered, failed, or cancelled because the client went away
+            if early is not None:
+                early.release()
+
+    async def authenticated(
+        scope: Scope, receive: Receive, send: Send, request: Request, authorization: str | None, org_hint: str | None
+    ) -> None:
+        state = request.app.state
+        try:
+            scope["viewer"] = await admission.authenticate_once(
+                (authorization, org_hint),
+                lambda: authenticate(authorization, org_hint, state.verifier, state.orders, state.viewers),
             )
         except NotAuthenticated as exc:
             response: Response = error(401, ErrorCode.UNAUTHENTICATED, f"invalid or missing access token: {exc}")
@@ -171,7 +184,7 @@ def create_app(settings: Settings | None = None, *, broker: Any = None) -> Starl
             return
         try:
             await graphql_app(scope, receive, send)
-        finally:  # every path: answered, failed, or cancelled because the client went away
+        finally:
             ticket.release()
 
     async def ready() -> None:

@@ -115,10 +115,15 @@ class Stub:
     fail: set[str] = dataclasses.field(default_factory=set)
     released: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
     waiting: int = 0
+    hold_memberships: bool = False
+    membership_calls: int = 0
 
     def app(self) -> Starlette:
         async def memberships(request: Request) -> Response:
             subject = (await request.json())["subject"]
+            self.membership_calls += 1
+            if self.hold_memberships:
+                await self.released.wait()
             org = self.members.get(subject)
             member = str(uuid.uuid4())
             rows = [{"org_id": org, "org_name": "Org", "role": "admin", "member_id": member, "status": "active"}]
@@ -359,3 +364,23 @@ async def test_integration_keys_are_limited_each_on_its_own(stub: tuple[Stub, st
         assert refused.headers["retry-after"] == "1" and refused.json()["error"]["code"] == "RATE_LIMITED"
         assert (await post("key-two")).status_code == 201
         assert [(await post(None)).status_code for _ in range(4)] == [401] * 4  # no key: the endpoint's 401
+
+
+async def test_a_burst_with_one_token_is_refused_before_authentication_and_authenticates_once(
+    stub: tuple[Stub, str], issuer: DevIssuer
+) -> None:
+    s, url = stub
+    _, token = People(s, issuer).user(str(uuid.uuid4()))
+    s.hold_memberships = True  # sign-in is slow: the burst arrives while the token is being checked
+    async with gateway_with(url, graphql_user_concurrency=2) as (app, client):
+        burst = [asyncio.create_task(ask(client, token)) for _ in range(10)]
+        await until(lambda: sum(t.done() for t in burst) == 8)
+        refused = [t.result() for t in burst if t.done()]
+        assert {r.status_code for r in refused} == {429} and all(r.headers["retry-after"] == "1" for r in refused)
+        await until(lambda: s.membership_calls > 0)
+        await asyncio.sleep(0.05)
+        assert s.membership_calls == 1  # the two admitted requests share one authentication
+        s.released.set()
+        assert {(await t).status_code for t in burst} == {200, 429}
+        admission = admission_of(app)
+        assert admission.token.in_use() == 0 and admission.user.in_use() == 0 and not admission._authenticating
