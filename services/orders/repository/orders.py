@@ -220,7 +220,7 @@ async def update_state(
 ) -> dict[str, Any]:
     row = await conn.fetchrow(
         f"""UPDATE orders o SET status = $3, comm_status = $4, commission_amount = $5, updated_at = now(),
-                   provider_seq = greatest(provider_seq, coalesce($6, 0))
+                   provider_seq = greatest(provider_seq, coalesce($6::bigint, 0))
              WHERE o.org_id = $1 AND o.id = $2 RETURNING {COLUMNS}""",
         org_id,
         order_id,

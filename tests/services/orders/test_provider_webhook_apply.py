@@ -78,3 +78,17 @@ async def test_unknown_order_and_wrong_currency(pool, tenant):
         )
     assert unknown == "unknown_order"
     assert wrong.startswith("rejected: the order's commission is in GBP")
+
+
+async def test_sequences_beyond_32_bits_apply(pool, tenant):
+    """Everything the webhook edge accepts (sequence up to 2**62) must be storable and applied."""
+    order = await create_order(pool, tenant)
+    for seq, status in ((2**31 + 5, "SUCCESSFUL"), (2**62, "SUCCESSFUL")):
+        data = {"order_id": str(order["id"]), "sequence": seq, "status": status, "commission_status": "SUCCESSFUL"}
+        async with tenant_tx(pool, tenant.org_id) as conn:
+            outcome = await commission.apply_provider_webhook(
+                conn, tenant.org_id, tenant.provider["id"], f"big-{seq}", data
+            )
+        assert outcome in ("applied", "unchanged")
+    async with tenant_tx(pool, tenant.org_id) as conn:
+        assert await conn.fetchval("SELECT provider_seq FROM orders WHERE id = $1", order["id"]) == 2**62
