@@ -13,10 +13,12 @@ import importlib.util
 import os
 import pwd
 import shutil
+import signal
 import socket
 import stat
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,9 +98,27 @@ def _chmod_readable(tree: Path) -> None:
             p.chmod(mode | stat.S_IROTH | (stat.S_IXOTH if mode & stat.S_IXUSR else 0))
 
 
+def _pid_alive(pid: int, program: str) -> bool:
+    """Whether `pid` runs `program` (a pid file may name a pid reused by something else)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        try:
+            os.kill(pid, 0)  # no /proc (macOS): trust the pid
+        except OSError:
+            return False
+        return True
+    return program.encode() in cmdline
+
+
 @dataclass
 class EmbeddedPostgres:
-    """A PostgreSQL cluster in `data_dir`, listening on loopback only."""
+    """A PostgreSQL cluster in `data_dir`, listening on loopback only.
+
+    Two ways to run it: `start()`/`stop()` through `pg_ctl` (the tests and benchmarks: the server
+    outlives nothing of theirs), or `prepare()` then `server_argv()` as a foreground child of
+    `./platform up`'s supervisor, which restarts it when it dies and stops it on exit.
+    """
 
     data_dir: Path
     port: int
@@ -107,11 +127,25 @@ class EmbeddedPostgres:
     def url(self) -> str:
         return f"postgresql://{PG_SUPERUSER}@127.0.0.1:{self.port}/postgres"
 
+    @property
+    def pgdata(self) -> Path:
+        return self.data_dir / "pgdata"
+
+    @property
+    def log(self) -> Path:
+        return self.data_dir / "postgres.log"
+
+    def run_as(self) -> tuple[int, int] | None:
+        """(uid, gid) the server runs as: PostgreSQL refuses to run as root."""
+        if not _is_root():
+            return None
+        user = _ensure_run_user()
+        return user.pw_uid, user.pw_gid
+
     def _run(self, args: list[str], check: bool = True) -> subprocess.CompletedProcess[bytes]:
         extra: dict[str, object] = {}
-        if _is_root():
-            user = _ensure_run_user()
-            extra = {"user": user.pw_uid, "group": user.pw_gid}
+        if (ids := self.run_as()) is not None:
+            extra = {"user": ids[0], "group": ids[1]}
         done = subprocess.run(args, capture_output=True, check=False, **extra)  # type: ignore[call-overload]
         if check and done.returncode != 0:
             raise RuntimeError(
@@ -120,24 +154,37 @@ class EmbeddedPostgres:
             )
         return done
 
-    def start(self) -> EmbeddedPostgres:
+    def settings(self) -> dict[str, str]:
+        """Server settings. `synchronous_commit` stays on: a commit is acknowledged (a 202 to a
+        provider, a 200 to a user) only once it is on disk. `PG_FSYNC=off` is for throwaway test and
+        benchmark clusters only."""
+        return {
+            "max_connections": "300",
+            "shared_buffers": "256MB",
+            "fsync": os.environ.get("PG_FSYNC", "on"),
+            "synchronous_commit": "on",
+            "work_mem": "32MB",
+            "maintenance_work_mem": "256MB",
+            "max_wal_size": "2GB",
+        }
+
+    def _init(self) -> None:
+        """The data folder, owned by the server's user, with a cluster in it."""
         bin_dir = _pg_bin()
-        pgdata = self.data_dir / "pgdata"
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        if _is_root():
-            user = _ensure_run_user()
+        if (ids := self.run_as()) is not None:
             _open_path_for_others(self.data_dir)
             _open_path_for_others(bin_dir)
             _chmod_readable(bin_dir.parent)
-            os.chown(self.data_dir, user.pw_uid, user.pw_gid)
-        if not (pgdata / "PG_VERSION").exists():
-            if pgdata.exists():
-                shutil.rmtree(pgdata)
+            os.chown(self.data_dir, *ids)
+        if not (self.pgdata / "PG_VERSION").exists():
+            if self.pgdata.exists():
+                shutil.rmtree(self.pgdata)
             self._run(
                 [
                     str(bin_dir / "initdb"),
                     "-D",
-                    str(pgdata),
+                    str(self.pgdata),
                     "-U",
                     PG_SUPERUSER,
                     "--auth=trust",
@@ -146,43 +193,76 @@ class EmbeddedPostgres:
                     "--no-sync",
                 ]
             )
-        log = self.data_dir / "postgres.log"
-        if _is_root():
-            log.touch()
-            user = _ensure_run_user()
-            os.chown(log, user.pw_uid, user.pw_gid)
-        if self._run([str(bin_dir / "pg_ctl"), "-D", str(pgdata), "status"], check=False).returncode == 0:
+        self.log.touch()
+        if (ids := self.run_as()) is not None:
+            os.chown(self.log, *ids)
+
+    def _running(self) -> bool:
+        return self._run([str(_pg_bin() / "pg_ctl"), "-D", str(self.pgdata), "status"], check=False).returncode == 0
+
+    def prepare(self) -> None:
+        """Ready to run `server_argv()` under a supervisor: a cluster exists and no server of a
+        launcher that was killed still holds the folder (it is stopped; the data stays)."""
+        self._init()
+        if self._running():
+            self.stop()
+
+    def server_argv(self) -> list[str]:
+        """The foreground server: its children stay in its process group, so stopping the group stops all."""
+        argv = [str(_pg_bin() / "postgres"), "-D", str(self.pgdata), "-p", str(self.port), "-h", "127.0.0.1", "-k", ""]
+        for name, value in self.settings().items():
+            argv += ["-c", f"{name}={value}"]
+        return argv
+
+    def wait_ready(self, timeout: float, alive: Callable[[], bool] = lambda: True) -> None:
+        """Until the server accepts connections (not only its port: crash recovery refuses them)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and alive():
+            done = subprocess.run(
+                [str(_pg_bin() / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port), "-t", "2"],
+                check=False,
+            )
+            if done.returncode == 0:
+                return
+            time.sleep(0.2)
+        tail = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
+        raise RuntimeError(f"PostgreSQL not accepting connections on 127.0.0.1:{self.port}\n{tail}")
+
+    def start(self) -> EmbeddedPostgres:
+        self._init()
+        if self._running():
             # Left running by a launcher that was killed: reuse it rather than fail.
-            _wait_port(self.port, 10, "PostgreSQL (already running)", log)
+            _wait_port(self.port, 10, "PostgreSQL (already running)", self.log)
             return self
+        options = " ".join(f"-c {name}={value}" for name, value in self.settings().items())
         # A previous run that was killed leaves a stale pid file; pg_ctl copes with it.
         self._run(
             [
-                str(bin_dir / "pg_ctl"),
+                str(_pg_bin() / "pg_ctl"),
                 "-D",
-                str(pgdata),
+                str(self.pgdata),
                 "-l",
-                str(log),
+                str(self.log),
                 "-w",
                 "-t",
                 "60",
                 "start",
                 "-o",
-                f"-p {self.port} -h 127.0.0.1 -k '' -c max_connections=300 -c shared_buffers=256MB "
-                f"-c fsync={os.environ.get('PG_FSYNC', 'on')} -c synchronous_commit=off "
-                f"-c work_mem=32MB -c maintenance_work_mem=256MB -c max_wal_size=2GB",
+                f"-p {self.port} -h 127.0.0.1 -k '' {options}",
             ]
         )
-        _wait_port(self.port, 60, "PostgreSQL", log)
+        _wait_port(self.port, 60, "PostgreSQL", self.log)
         return self
 
     def stop(self) -> None:
-        pgdata = self.data_dir / "pgdata"
-        self._run([str(_pg_bin() / "pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", "stop"], check=False)
+        self._run([str(_pg_bin() / "pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w", "stop"], check=False)
 
 
 @dataclass
 class EmbeddedRedis:
+    """A Redis server in `data_dir`. `start()`/`stop()` run it directly (tests, benchmarks);
+    `prepare()` then `server_argv()` run it under `./platform up`'s supervisor."""
+
     data_dir: Path
     port: int
     process: subprocess.Popen[bytes] | None = None
@@ -191,9 +271,16 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self, persistent: bool = True) -> EmbeddedRedis:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = self.data_dir / "redis.log"
+    @property
+    def log(self) -> Path:
+        return self.data_dir / "redis.log"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.data_dir / "redis.pid"
+
+    def server_argv(self, persistent: bool = True, *, logfile: bool = False) -> list[str]:
+        """The server command; without `logfile` it logs to stdout (a supervisor keeps the output)."""
         args = [
             str(_redis_server()),
             "--port",
@@ -202,8 +289,8 @@ class EmbeddedRedis:
             "127.0.0.1",
             "--dir",
             str(self.data_dir),
-            "--logfile",
-            str(log),
+            "--pidfile",
+            str(self.pidfile),
             "--save",
             "" if not persistent else "60 1",
             "--appendonly",
@@ -211,8 +298,28 @@ class EmbeddedRedis:
             "--protected-mode",
             "no",
         ]
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
-        _wait_port(self.port, 30, "Redis", log)
+        return [*args, "--logfile", str(self.log)] if logfile else args
+
+    def prepare(self) -> None:
+        """Ready to run `server_argv()`: the folder exists, and a server a killed launcher left on it is stopped."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            pid = int(self.pidfile.read_text().strip())
+        except (OSError, ValueError):
+            return
+        if _pid_alive(pid, "redis-server"):
+            os.kill(pid, signal.SIGTERM)  # saves, then exits
+            deadline = time.monotonic() + 30
+            while _pid_alive(pid, "redis-server") and time.monotonic() < deadline:
+                time.sleep(0.1)
+        self.pidfile.unlink(missing_ok=True)
+
+    def start(self, persistent: bool = True) -> EmbeddedRedis:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            self.server_argv(persistent, logfile=True), stdin=subprocess.DEVNULL, start_new_session=True
+        )
+        _wait_port(self.port, 30, "Redis", self.log)
         return self
 
     def stop(self) -> None:
