@@ -281,10 +281,17 @@ class RedeliveryMiddleware(Middleware):
 
 
 def install(broker: dramatiq.Broker) -> RedeliveryMiddleware:
-    """The broker's redelivery middleware, added once."""
+    """The broker's redelivery middleware, added once.
+
+    First in the list, so that its `before_process_message` marks a message busy before any other
+    middleware's hook runs (one that blocks, a rate limiter say, must not make it look orphaned).
+    """
     for m in broker.middleware:
         if isinstance(m, RedeliveryMiddleware):
             return m
     middleware = RedeliveryMiddleware()
-    broker.add_middleware(middleware)
+    if broker.middleware:
+        broker.add_middleware(middleware, before=type(broker.middleware[0]))
+    else:
+        broker.add_middleware(middleware)
     return middleware

@@ -23,6 +23,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,6 +31,7 @@ import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.message import Message
 
+from shared.messaging import redelivery
 from shared.messaging.redelivery import RedeliveryMiddleware
 from tests.workers import PROBE_ACTOR, TcpProxy, probe_keys, wait_for_log
 
@@ -258,3 +260,38 @@ async def test_a_worker_started_while_postgres_is_down_longer_than_its_retry_bud
     broker = get_broker()
     dead = "".join(_hash(broker.client, f"{broker.namespace}:orders.XQ.msgs").values())
     assert not [w for w in webhook_ids if w in dead]
+
+
+class _Consumer(threading.Thread):
+    """Stands for a Dramatiq ConsumerThread: `running` is cleared only by a requested stop."""
+
+    def __init__(self, running: bool, start: bool) -> None:
+        super().__init__(daemon=True, target=threading.Event().wait, args=(5,) if start else ())
+        self.running = running
+        if start:
+            self.start()
+
+
+def test_a_consumer_thread_that_died_stops_the_worker_once() -> None:
+    """Dramatiq lets a Redis error escape a consumer thread that is requeueing its delay queue; the thread
+    is then gone and its queue unconsumed in this process, so the pass has the worker replaced."""
+    died: list[str] = []
+    mw = RedeliveryMiddleware(1000, on_dead_consumer=died.append)
+    worker: Any = SimpleNamespace(
+        consumers={
+            "orders": _Consumer(running=True, start=False),  # ended while running: died
+            "orders.DQ": _Consumer(running=False, start=False),  # stopped on request
+            "other": _Consumer(running=True, start=True),  # working
+        }
+    )
+    mw._check_consumers(worker)
+    mw._check_consumers(worker)
+    assert died == ["orders"]
+
+
+def test_install_puts_the_pass_first_and_once() -> None:
+    broker = RedisBroker(url="redis://127.0.0.1:1/0")  # no connection is opened
+    middleware = redelivery.install(broker)
+    assert broker.middleware[0] is middleware  # marks a message busy before any other hook runs
+    assert redelivery.install(broker) is middleware
+    assert sum(isinstance(m, RedeliveryMiddleware) for m in broker.middleware) == 1
