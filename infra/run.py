@@ -333,20 +333,7 @@ class Supervisor:
     def _step(self, child: _Child, now: float) -> None:
         name = child.spec.name
         if child.state == "running" and child.proc is not None and child.proc.poll() is not None:
-            code = child.proc.returncode
-            child.died_at = now
-            child.exits.append(now)
-            while child.exits and child.exits[0] < now - self.crash_loop_window:
-                child.exits.popleft()
-            if len(child.exits) > self.crash_loop_restarts:
-                self._cleanup_group(child.proc.pid, grace=0)
-                child.state = "stopped"
-                self.failure = CrashLoop(name, len(child.exits), self.crash_loop_window, list(child.tail))
-                self.failed.set()
-                raise self.failure
-            delay = self.backoff[min(len(child.exits), len(self.backoff)) - 1]
-            child.restart_at = now + delay
-            self.log(f"{name} (pid {child.proc.pid}) {_describe_exit(code)}; restarting in {delay:g}s")
+            self._exited(child, now, f"(pid {child.proc.pid}) {_describe_exit(child.proc.returncode)}")
             # Whatever its group still holds (Dramatiq's worker process when only the main process was
             # killed) is asked to stop now, and killed if it has not within the grace period.
             child.state = "cleaning"
@@ -362,10 +349,34 @@ class Supervisor:
             if not left:  # a restart never runs beside what is left of the previous run
                 child.state = "waiting"
         if child.state == "waiting" and now >= child.restart_at:
-            self._start(child)
+            try:
+                self._start(child)
+            except Exception as exc:  # e.g. its binary is gone: counts as an exit, so it ends in a crash loop
+                child.tail.append(f"failed to start: {exc}")
+                self._exited(child, now, f"failed to start ({exc})")
+                return
             child.restarts += 1
             assert child.proc is not None
             self.log(f"restarted {name} (pid {child.proc.pid}, restart {child.restarts})")
+
+    def _exited(self, child: _Child, now: float, how: str) -> None:
+        """Counts an exit: a crash loop (raised), or the restart scheduled after the back-off."""
+        name = child.spec.name
+        child.died_at = now
+        child.exits.append(now)
+        while child.exits and child.exits[0] < now - self.crash_loop_window:
+            child.exits.popleft()
+        if len(child.exits) > self.crash_loop_restarts:
+            if child.proc is not None:
+                self._cleanup_group(child.proc.pid, grace=0)
+            child.state = "stopped"
+            self.failure = CrashLoop(name, len(child.exits), self.crash_loop_window, list(child.tail))
+            self.failed.set()
+            raise self.failure
+        delay = self.backoff[min(len(child.exits), len(self.backoff)) - 1]
+        child.restart_at = now + delay
+        child.state = "waiting"
+        self.log(f"{name} {how}; restarting in {delay:g}s")
 
     def watch(self, interval: float = 0.2) -> None:
         """Runs `check()` every `interval` seconds in a thread until `stop_all()` or a crash loop."""

@@ -152,3 +152,24 @@ def test_a_killed_main_process_has_its_orphaned_child_stopped_before_it_restarts
         sup.stop_all()
     assert not any(_alive(p) for p in (parent, child, new_parent, new_child))
     assert not any(_alive(p) for p in sup.started_pids())
+
+
+def test_a_process_that_cannot_even_be_started_again_ends_in_a_crash_loop_saying_why() -> None:
+    logs: list[tuple[float, str]] = []
+    sup = _supervisor(logs, crash_loop_restarts=3, crash_loop_window=60)
+    starts = []
+
+    def prepare() -> None:  # e.g. a server whose binary was removed while it ran
+        starts.append(1)
+        if len(starts) > 1:
+            raise FileNotFoundError("/opt/server/bin/server")
+
+    sup.add(ChildSpec("server", ["/bin/sh", "-c", "exit 1"], prepare=prepare))
+    try:
+        with pytest.raises(CrashLoop) as raised:
+            _until(lambda: False, 10, step=sup.check)
+    finally:
+        sup.stop_all()
+    assert "server is crash-looping (4 exits within 60s)" in str(raised.value)
+    assert "failed to start: /opt/server/bin/server" in str(raised.value)
+    assert sum("restarting in" in m for _, m in logs) == 3
