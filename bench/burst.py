@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import resource
 import sys
 import time
 import uuid
@@ -28,14 +29,17 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
+    OUT,
     Env,
     MachineLoad,
     Processes,
     RawClient,
     Request,
     base_args,
+    cpu_seconds,
     fmt_ms,
     pct,
+    process_tree,
     save_result,
     say,
     setup,
@@ -132,8 +136,11 @@ class Tally:
 
     latencies: list[float] = field(default_factory=list)  # of answers counted as served
     statuses: Counter[int] = field(default_factory=Counter)
-    errors: int = 0
+    errors: int = 0  # anything but an answer or a refusal (429, 503)
     first_error: str | None = None
+
+    def refused(self) -> int:
+        return self.statuses[429] + self.statuses[503]
 
     def served(self) -> int:
         return len(self.latencies)
@@ -204,6 +211,39 @@ async def probe_loop(url: str, window: Window, latencies: list[float], failures:
             await asyncio.sleep(max(0.0, 0.5 - (t1 - t0)))
 
 
+class CpuMeter:
+    """CPU seconds used by the gateway, the orders API and PostgreSQL over a case (where the time went)."""
+
+    def __init__(self, procs: Processes) -> None:
+        self.pids = {name: procs.pid(name) for name in ("gateway", "orders-api") if name in procs.procs}
+
+    def _now(self) -> dict[str, float]:
+        out = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        pidfile = OUT / "pg" / "pgdata" / "postmaster.pid"
+        try:
+            postmaster = int(pidfile.read_text().split()[0])
+            out["postgres"] = sum(cpu_seconds(p) for p in process_tree(postmaster))
+        except (OSError, ValueError, IndexError):
+            pass
+        return out
+
+    def __enter__(self) -> CpuMeter:
+        self.t0, self.start = time.perf_counter(), self._now()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        end, seconds = self._now(), time.perf_counter() - self.t0
+        self.cores = {k: (end[k] - self.start.get(k, end[k])) / seconds for k in end}
+
+    def brief(self) -> str:
+        return "CPU " + ", ".join(f"{k} {v:.2f}" for k, v in self.cores.items()) + " cores"
+
+
+def generator_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 @dataclass
 class CaseResult:
     label: str
@@ -213,13 +253,17 @@ class CaseResult:
     readyz_failures: int
     seconds: float
     machine: MachineLoad
+    cpu: CpuMeter
+    generator: float  # cores the load generator itself used
 
     def line(self, baseline_p95: float | None) -> str:
         o, g = self.ordinary, self.greedy
         p95 = pct(o.latencies, 0.95)
-        verdict = "ok" if o.served() and p95 < 0.1 and not o.errors else "MISSED"
+        verdict = "ok" if o.served() and p95 < 0.1 and not o.errors and not o.refused() else "MISSED"
         vs = f" (alone {fmt_ms(baseline_p95)})" if baseline_p95 else ""
         err = f", {o.errors} errors ({o.first_error})" if o.errors else ""
+        if o.refused():
+            err += f", {o.statuses[429]} refused 429, {o.statuses[503]} refused 503"
         rate = {s: n / self.seconds for s, n in g.statuses.items()}
         greedy = (
             f"greedy {g.served() / self.seconds:,.0f} req/s served, 429 {rate.get(429, 0):,.0f}/s,"
@@ -233,13 +277,14 @@ class CaseResult:
         )
         return (
             f"{self.label}: ordinary users p50 {fmt_ms(pct(o.latencies, 0.5))} p95 {fmt_ms(p95)}{vs},"
-            f" {o.served() / self.seconds:,.1f} req/s{err} [{verdict}]; {greedy}; {ready}; {self.machine.brief()}"
+            f" {o.served() / self.seconds:,.1f} req/s{err} [{verdict}]; {greedy}; {ready};"
+            f" {self.cpu.brief()} (load generator {self.generator:.2f}); {self.machine.brief()}"
         )
 
 
 async def run_case(
     label: str,
-    gateway: str,
+    procs: Processes,
     ordinary_tokens: list[str],
     greedy_tokens: list[str],
     *,
@@ -250,6 +295,7 @@ async def run_case(
     honour_retry_after: bool,
 ) -> CaseResult:
     ordinary, greedy_tally = Tally(), Tally()
+    gateway = procs.gateway
     readyz: list[float] = []
     failures = [0]
     start = time.perf_counter()
@@ -274,14 +320,16 @@ async def run_case(
             for i in range(greedy)
         ]
     tasks.append(probe_loop(f"{gateway}/readyz", window, readyz, failures))
-    machine = MachineLoad()
+    machine, cpu = MachineLoad(), CpuMeter(procs)
+    gen0, t0 = generator_cpu(), time.perf_counter()
     try:
-        with machine:
+        with machine, cpu:
             await asyncio.gather(*tasks)
     finally:
         for raw in raws:
             await raw.close()
-    result = CaseResult(label, ordinary, greedy_tally, readyz, failures[0], duration, machine)
+    generator = (generator_cpu() - gen0) / (time.perf_counter() - t0)
+    result = CaseResult(label, ordinary, greedy_tally, readyz, failures[0], duration, machine, cpu, generator)
     return result
 
 
@@ -290,9 +338,17 @@ async def main() -> None:
     ap.set_defaults(duration=20.0)
     ap.add_argument("--greedy", type=int, default=200, help="greedy clients (default 200)")
     ap.add_argument("--greedy-users", type=int, default=50, help="users the greedy clients spread over (case B)")
-    ap.add_argument("--think", type=float, default=0.2, help="an ordinary user's pause between pages (s)")
+    ap.add_argument("--think", type=float, default=1.0, help="an ordinary user's pause between pages (s)")
     ap.add_argument("--ignore-retry-after", action="store_true", help="also run hostile greedy clients")
     ap.add_argument("--no-off", action="store_true", help="skip the cases with admission control off")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting of the gateway with limits on, e.g. --set GRAPHQL_USER_CONCURRENCY=4 (repeatable)",
+    )
+    ap.add_argument("--cases", default="ab", help="a: one greedy user, b: greedy users of one organisation")
     args = ap.parse_args()
 
     env = await setup(redis=True)
@@ -309,7 +365,9 @@ async def main() -> None:
     print(lines[0], flush=True)
     try:
         procs.start_web(names=("orders-api",))
-        modes: list[tuple[str, dict[str, str]]] = [("on", {})] + ([] if args.no_off else [("off", LIMITS_OFF)])
+        chosen = dict(item.split("=", 1) for item in args.set)
+        on = "on" + (f" ({', '.join(args.set)})" if args.set else "")
+        modes: list[tuple[str, dict[str, str]]] = [(on, chosen)] + ([] if args.no_off else [("off", LIMITS_OFF)])
         behaviours = [True] + ([False] if args.ignore_retry_after else [])
         for mode, gateway_env in modes:
             procs.stop("gateway")
@@ -318,7 +376,7 @@ async def main() -> None:
             common: dict[str, Any] = {"duration": args.duration, "warmup": args.warmup, "think": args.think}
             alone = await run_case(
                 f"limits {mode}, ordinary users alone",
-                procs.gateway,
+                procs,
                 ordinary_tokens,
                 [],
                 greedy=0,
@@ -330,14 +388,15 @@ async def main() -> None:
             print(lines[-1], flush=True)
             for honour in behaviours:
                 who = "honouring Retry-After" if honour else "ignoring Retry-After"
-                for label, tokens in (
-                    ("one greedy user", greedy_tokens[:1]),
-                    (f"greedy clients over {len(greedy_tokens)} users of one organisation", greedy_tokens),
-                ):
+                variants = {
+                    "a": ("one greedy user", greedy_tokens[:1]),
+                    "b": (f"greedy clients over {len(greedy_tokens)} users of one organisation", greedy_tokens),
+                }
+                for label, tokens in (variants[c] for c in args.cases):
                     say(f"limits {mode}: {label}, {who}")
                     r = await run_case(
                         f"limits {mode}, {label} ({args.greedy} clients, {who})",
-                        procs.gateway,
+                        procs,
                         ordinary_tokens,
                         tokens,
                         greedy=args.greedy,

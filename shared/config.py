@@ -68,12 +68,12 @@ class Settings:
     # Requests in flight in this process (health, metrics and export downloads excepted): over it, 503 OVERLOADED.
     gateway_max_in_flight: int = field(default_factory=lambda: _int("GATEWAY_MAX_IN_FLIGHT", 64))
     # GraphQL requests of one user / one organisation running at once, and their token buckets (per second, burst).
-    graphql_user_concurrency: int = field(default_factory=lambda: _int("GRAPHQL_USER_CONCURRENCY", 8))
-    graphql_org_concurrency: int = field(default_factory=lambda: _int("GRAPHQL_ORG_CONCURRENCY", 32))
+    graphql_user_concurrency: int = field(default_factory=lambda: _int("GRAPHQL_USER_CONCURRENCY", 4))
+    graphql_org_concurrency: int = field(default_factory=lambda: _int("GRAPHQL_ORG_CONCURRENCY", 8))
     graphql_user_rate: float = field(default_factory=lambda: _float("GRAPHQL_USER_RATE", 20))
     graphql_user_burst: int = field(default_factory=lambda: _int("GRAPHQL_USER_BURST", 40))
-    graphql_org_rate: float = field(default_factory=lambda: _float("GRAPHQL_ORG_RATE", 50))
-    graphql_org_burst: int = field(default_factory=lambda: _int("GRAPHQL_ORG_BURST", 100))
+    graphql_org_rate: float = field(default_factory=lambda: _float("GRAPHQL_ORG_RATE", 25))
+    graphql_org_burst: int = field(default_factory=lambda: _int("GRAPHQL_ORG_BURST", 50))
     # REST /v1 calls per integration API key (as presented; the orders service verifies it).
     integration_concurrency: int = field(default_factory=lambda: _int("INTEGRATION_CONCURRENCY", 16))
     integration_rate: float = field(default_factory=lambda: _float("INTEGRATION_RATE", 50))
