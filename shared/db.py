@@ -33,6 +33,7 @@ from uuid import UUID
 import asyncpg
 
 from shared import logging as slog
+from shared.config import Settings, get_settings
 from shared.health import DependencyUnavailable
 
 logger = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ class PoolInfo:
     last_ok: float = float("-inf")
 
     def unavailable(self, exc: BaseException) -> DependencyUnavailable:
+        self.last_ok = float("-inf")  # readiness asks the database again instead of trusting the past
         slog.dependency_unavailable(logger, self.dependency, exc)
         return DependencyUnavailable(self.dependency, exc, public=self.public)
 
@@ -126,15 +128,15 @@ async def create_pool(
     statement_timeout_ms: int | None = None,
     acquire_timeout_ms: int | None = None,
     idle_in_transaction_timeout_ms: int | None = None,
+    settings: Settings | None = None,
 ) -> Pool:
     """A pool for `dsn`; while PostgreSQL is unreachable, says so clearly and keeps retrying.
 
     Timeouts default to the interactive settings (DB_STATEMENT_TIMEOUT_MS, DB_ACQUIRE_TIMEOUT_MS,
-    DB_IDLE_IN_TRANSACTION_TIMEOUT_MS); 0 turns one off. Exports pass EXPORT_STATEMENT_TIMEOUT_MS.
+    DB_IDLE_IN_TRANSACTION_TIMEOUT_MS) of `settings` (default: the process's); 0 turns one off.
+    Exports pass EXPORT_STATEMENT_TIMEOUT_MS.
     """
-    from shared.config import get_settings
-
-    settings = get_settings()
+    settings = settings or get_settings()
     statement = settings.db_statement_timeout_ms if statement_timeout_ms is None else statement_timeout_ms
     acquire = settings.db_acquire_timeout_ms if acquire_timeout_ms is None else acquire_timeout_ms
     idle = (

@@ -259,7 +259,7 @@ async def run(
     """Relays `service`'s outbox until `stop` is set (SIGINT/SIGTERM set it when none is given)."""
     settings = settings or get_settings()
     dsn = settings.service_database_url(service)
-    pool = await create_pool(dsn, max_size=2)
+    pool = await create_pool(dsn, max_size=2, settings=settings)
     wake = asyncio.Event()
     if stop is None:
         stop = asyncio.Event()

@@ -53,7 +53,7 @@ def create_service_app(name: str, routes: Sequence[BaseRoute], settings: Setting
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         tune_gc()
-        pool = await create_pool(settings.service_database_url(name), max_size=settings.db_pool_max)
+        pool = await create_pool(settings.service_database_url(name), max_size=settings.db_pool_max, settings=settings)
         export_pool = await create_export_pool(settings, name)
         app.state.service = ServiceState(name=name, settings=settings, pool=pool, export_pool=export_pool)
         try:
@@ -96,4 +96,5 @@ async def create_export_pool(settings: Settings, name: str) -> asyncpg.Pool:
         statement_timeout_ms=settings.export_statement_timeout_ms,
         acquire_timeout_ms=EXPORT_ACQUIRE_TIMEOUT_MS,
         idle_in_transaction_timeout_ms=settings.export_idle_in_transaction_ms,
+        settings=settings,
     )
