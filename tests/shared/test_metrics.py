@@ -188,8 +188,8 @@ async def test_queue_depth_dead_letters_and_failures_per_actor(servers):
     def always_fails(n: int) -> None:
         raise RuntimeError(f"failure {n}")
 
-    actor = dramatiq.actor(
-        always_fails, actor_name=f"metrics.fails_{suffix}", queue_name=failing, max_retries=0, broker=broker
+    actor = dramatiq.actor(actor_name=f"metrics.fails_{suffix}", queue_name=failing, max_retries=0, broker=broker)(
+        always_fails
     )
     try:
         broker.declare_queue(idle)

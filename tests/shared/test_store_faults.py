@@ -360,8 +360,12 @@ def test_an_unavailable_dependency_is_one_warning_per_interval(caplog):
 
 def test_outage_records_lose_their_traceback_bugs_keep_theirs():
     records: list[logging.LogRecord] = []
-    handler = logging.Handler()
-    handler.emit = records.append  # type: ignore[method-assign]
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Keep()
     handler.addFilter(slog.OutageFilter())
     log = logging.getLogger("test.outage-filter")
     log.addHandler(handler)
