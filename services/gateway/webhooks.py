@@ -45,6 +45,9 @@ class CommissionData(BaseModel):
     commission_status: str | None = Field(default=None, pattern="^(N/A|PENDING|SUCCESSFUL)$")
     amount: Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)] | None = None
     currency: str | None = Field(default=None, pattern="^[A-Z]{3}$")
+    failure_reason: str | None = Field(
+        default=None, min_length=1, max_length=500, description="Why the order FAILED (data capture, delivery)"
+    )
 
 
 class CommissionWebhook(BaseModel):

@@ -57,6 +57,13 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--name", required=True)
     d.add_argument("--rate", required=True)
     d.add_argument("--currency", required=True)
+    d.add_argument(
+        "--journey-type",
+        choices=("embedded", "affiliate"),
+        default="embedded",
+        help="an embedded journey or an affiliate link (orders of these often wait PENDING longer)",
+    )
+    d.add_argument("--success", help="what counts as success for this product, e.g. 'account opened'")
     sub.add_parser(
         "publish-organisations",
         help="republish every organisation's settings (backfills the copies other services keep)",
@@ -118,6 +125,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 name=args.name,
                 commission_rate=str(rate),
                 currency=args.currency,
+                journey_type=args.journey_type,
+                success_definition=args.success,
             )
             return {"product_id": str(row["id"])}
     finally:

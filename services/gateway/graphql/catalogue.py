@@ -74,12 +74,24 @@ class Integration:
         )
 
 
+@strawberry.enum(
+    description="How a customer reaches the product: a journey embedded in the integration, or an affiliate link."
+)
+class JourneyType(Enum):
+    EMBEDDED = "embedded"
+    AFFILIATE = "affiliate"
+
+
 @strawberry.type
 class Product:
     id: strawberry.ID
     name: str
     commission_rate: Money
     integration_id: strawberry.ID
+    journey_type: JourneyType
+    success_definition: str | None = strawberry.field(
+        description="What counts as success for this product's journey (e.g. account opened, card issued)."
+    )
     category_id: strawberry.Private[str]
 
     @strawberry.field
@@ -94,6 +106,8 @@ class Product:
             name=r["name"],
             commission_rate=Money(amount=Decimal(r["commission_rate"]), currency=r["currency"]),
             integration_id=strawberry.ID(str(r["integration_id"])),
+            journey_type=JourneyType(r["journey_type"]),
+            success_definition=r["success_definition"],
             category_id=str(r["category_id"]),
         )
 

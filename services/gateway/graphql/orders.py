@@ -41,6 +41,12 @@ class CommStatus(Enum):
     SUCCESSFUL = "SUCCESSFUL"
 
 
+@strawberry.enum(description="What the customer did: placed an order, or signed up (e.g. for an account).")
+class OrderKind(Enum):
+    ORDER = "order"
+    SIGN_UP = "sign_up"
+
+
 @strawberry.type
 class Order:
     id: strawberry.ID
@@ -55,6 +61,10 @@ class Order:
     )
     created_at: dt.datetime
     updated_at: dt.datetime
+    kind: OrderKind
+    failure_reason: str | None = strawberry.field(
+        description="Why a FAILED order failed (a data capture or delivery problem), as the provider reported it."
+    )
     customer_id: strawberry.Private[str]
     integration_id: strawberry.Private[str]
     category_id: strawberry.Private[str]
@@ -104,6 +114,8 @@ class Order:
             expected_commission=expected,
             created_at=dt.datetime.fromisoformat(r["created_at"]),
             updated_at=dt.datetime.fromisoformat(r["updated_at"]),
+            kind=OrderKind(r["kind"]),
+            failure_reason=r["failure_reason"],
             customer_id=str(r["customer_id"]),
             integration_id=str(r["integration_id"]),
             category_id=str(r["category_id"]),
@@ -185,6 +197,7 @@ class OrderFilterInput:
         default=None,
         description="The start of the integration's order reference, or part of a product or category name.",
     )
+    kinds: list[OrderKind] | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -202,6 +215,8 @@ class OrderFilterInput:
             out["customerId"] = str(parse_id(self.customer_id, "filter.customerId"))
         if self.search:
             out["search"] = self.search
+        if self.kinds:
+            out["kinds"] = [k.value for k in self.kinds]
         return out
 
 

@@ -15,6 +15,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, mode
 from starlette.routing import Route
 
 from services.orders.domain.commission import Status
+from services.orders.domain.filters import OrderKind
 from services.orders.repository import catalogue, customers, organisations
 from services.orders.service import customers as customer_service
 from services.orders.service import orders as order_service
@@ -51,11 +52,15 @@ class NewOrder(BaseModel):
     commission: Commission | None = None
     occurred_at: AwareDatetime | None = Field(default=None, alias="occurredAt")
     channel: str | None = Field(default=None, max_length=50)
+    kind: OrderKind = OrderKind.order
+    failure_reason: str | None = Field(default=None, alias="failureReason", min_length=1, max_length=500)
 
     @model_validator(mode="after")
     def _not_future(self) -> NewOrder:
         if self.occurred_at and self.occurred_at > datetime.now(UTC) + timedelta(minutes=5):
             raise ValueError("occurredAt must not be in the future")
+        if self.failure_reason and self.status is not Status.FAILED:
+            raise ValueError("failureReason is only for a FAILED order")
         return self
 
 
@@ -96,6 +101,8 @@ async def create_order(call: Call) -> Any:
             currency=body.commission.currency if body.commission else None,
             created_at=body.occurred_at,
             channel=body.channel or await catalogue.integration_channel(conn, org_id, integration_id),
+            kind=body.kind.value,
+            failure_reason=body.failure_reason,
         )
     return JSON({"order": order, "created": created}, status_code=201 if created else 200)
 

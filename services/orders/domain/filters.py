@@ -21,6 +21,13 @@ MAX_FILTER_IDS = 100
 Ids = Annotated[list[UUID], Field(max_length=MAX_FILTER_IDS)]
 
 
+class OrderKind(StrEnum):
+    """The seed's "each order or sign-up": what the customer did through the integration."""
+
+    order = "order"
+    sign_up = "sign_up"
+
+
 class OrderFilter(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     range: DateRange | None = None
@@ -30,11 +37,12 @@ class OrderFilter(BaseModel):
     comm_statuses: list[CommStatus] = Field(default_factory=list, alias="commStatuses", max_length=3)
     customer_id: UUID | None = Field(default=None, alias="customerId")
     search: str | None = Field(default=None, max_length=200)
+    kinds: list[OrderKind] = Field(default_factory=list, max_length=2)
 
     @property
     def rollup_compatible(self) -> bool:
         """Whether the daily rollup can answer this filter (no per-row predicates)."""
-        return self.customer_id is None and not self.search
+        return self.customer_id is None and not self.search and not self.kinds
 
 
 class CustomerKind(StrEnum):

@@ -107,10 +107,12 @@ async def create_product(
     name: str,
     commission_rate: str,
     currency: str,
+    journey_type: str = "embedded",
+    success_definition: str | None = None,
 ) -> dict[str, Any]:
     row = await conn.fetchrow(
-        "INSERT INTO products (org_id, integration_id, category_id, provider_id, name, commission_rate, currency)"
-        " VALUES ($1, $2, $3, $4, $5, $6::numeric, $7) RETURNING *",
+        "INSERT INTO products (org_id, integration_id, category_id, provider_id, name, commission_rate, currency,"
+        " journey_type, success_definition) VALUES ($1, $2, $3, $4, $5, $6::numeric, $7, $8, $9) RETURNING *",
         org_id,
         integration_id,
         category_id,
@@ -118,6 +120,8 @@ async def create_product(
         name,
         commission_rate,
         currency,
+        journey_type,
+        success_definition,
     )
     await conn.execute(
         "INSERT INTO integration_categories (org_id, integration_id, category_id) VALUES ($1, $2, $3)"
@@ -129,7 +133,10 @@ async def create_product(
     return dict(row)
 
 
-PRODUCT_COLUMNS = "id, integration_id, category_id, provider_id, name, commission_rate, currency, created_at"
+PRODUCT_COLUMNS = (
+    "id, integration_id, category_id, provider_id, name, commission_rate, currency, journey_type,"
+    " success_definition, created_at"
+)
 
 
 async def list_products(

@@ -85,6 +85,9 @@ ORDER_COLUMNS = [
     ("customer_type", "cu.kind"),
     ("customer", _safe("cu.display_name")),
     ("customer_email", _safe("coalesce(cu.email, '')")),
+    ("kind", "o.kind"),
+    ("journey_type", "p.journey_type"),
+    ("failure_reason", _safe("coalesce(o.failure_reason, '')")),
 ]
 CUSTOMER_COLUMNS = [
     ("customer_id", "c.id"),

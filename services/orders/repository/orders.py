@@ -15,7 +15,7 @@ from shared.service.pagination import Params, day_range, keyset_page, like_escap
 
 COLUMNS = (
     "o.id, o.integration_id, o.product_id, o.category_id, o.provider_id, o.customer_id, o.external_ref,"
-    " o.status, o.comm_status, o.commission_amount, o.currency, o.created_at, o.updated_at"
+    " o.status, o.comm_status, o.commission_amount, o.currency, o.created_at, o.updated_at, o.kind, o.failure_reason"
 )
 
 
@@ -36,6 +36,8 @@ def where_clause(org_id: UUID, f: OrderFilter, tz: str, args: list[Any]) -> str:
         parts.append(f"o.comm_status = ANY({p([s.value for s in f.comm_statuses])}::text[])")
     if f.customer_id:
         parts.append(f"o.customer_id = {p(f.customer_id)}")
+    if f.kinds:
+        parts.append(f"o.kind = ANY({p([k.value for k in f.kinds])}::text[])")
     if f.search:
         # The order reference by prefix (indexed), or any order of a product or category whose name
         # contains the text (catalogue tables are small: their ids are found first).
@@ -184,13 +186,15 @@ async def insert(
     amount: Decimal,
     currency: str,
     created_at: datetime,
+    kind: str = "order",
+    failure_reason: str | None = None,
 ) -> dict[str, Any] | None:
     """The new order; None when a concurrent retry inserted the same (integration, reference) first."""
     row = await conn.fetchrow(
         f"""INSERT INTO orders AS o (org_id, integration_id, product_id, category_id, provider_id, customer_id,
-                                external_ref,
-                                status, comm_status, commission_amount, currency, created_at, updated_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
+                                external_ref, status, comm_status, commission_amount, currency, created_at,
+                                updated_at, kind, failure_reason)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14)
             ON CONFLICT (integration_id, external_ref) DO NOTHING RETURNING {COLUMNS}""",
         org_id,
         integration_id,
@@ -204,6 +208,8 @@ async def insert(
         amount,
         currency,
         created_at,
+        kind,
+        failure_reason,
     )
     return dict(row) if row is not None else None
 
@@ -216,11 +222,18 @@ async def lock(conn: asyncpg.Connection, org_id: UUID, order_id: UUID) -> asyncp
 
 
 async def update_state(
-    conn: asyncpg.Connection, org_id: UUID, order_id: UUID, new: OrderState, provider_seq: int | None
+    conn: asyncpg.Connection,
+    org_id: UUID,
+    order_id: UUID,
+    new: OrderState,
+    provider_seq: int | None,
+    failure_reason: str | None = None,
 ) -> dict[str, Any]:
+    """Sets the new state; a FAILED order keeps the reason given (or the one it had), others none."""
     row = await conn.fetchrow(
         f"""UPDATE orders o SET status = $3, comm_status = $4, commission_amount = $5, updated_at = now(),
-                   provider_seq = greatest(provider_seq, coalesce($6::bigint, 0))
+                   provider_seq = greatest(provider_seq, coalesce($6::bigint, 0)),
+                   failure_reason = CASE WHEN $3 = 'FAILED' THEN coalesce($7, o.failure_reason) END
              WHERE o.org_id = $1 AND o.id = $2 RETURNING {COLUMNS}""",
         org_id,
         order_id,
@@ -228,6 +241,7 @@ async def update_state(
         new.comm_status.value,
         new.amount,
         provider_seq,
+        failure_reason,
     )
     return dict(row)
 

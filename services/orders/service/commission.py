@@ -48,6 +48,7 @@ async def change_state(
     provider_seq: int | None = None,
     provider_id: UUID | None = None,
     locked: asyncpg.Record | None = None,
+    failure_reason: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Move an order to a new (status, commission) state; refuses illegal moves with nothing changed.
 
@@ -68,7 +69,7 @@ async def change_state(
         if provider_seq is not None and provider_seq > row["provider_seq"]:
             await orders.raise_provider_seq(conn, org_id, order_id, provider_seq)
         return {k: v for k, v in row.items() if k != "provider_seq"}, False
-    order = await orders.update_state(conn, org_id, order_id, new, provider_seq)
+    order = await orders.update_state(conn, org_id, order_id, new, provider_seq, failure_reason)
     await orders.insert_ledger_entry(conn, org_id, order_id, current, new, order["currency"], source, reference, actor)
     event_type = contracts.ORDER_STATUS_CHANGED if new.status != current.status else contracts.COMMISSION_CHANGED
     await add_event(
@@ -144,11 +145,13 @@ async def apply_provider_webhook(
                 provider_seq=seq,
                 provider_id=provider_id,
                 locked=row,
+                failure_reason=data.get("failure_reason"),
             )
             outcome, wrote = ("applied" if changed else "unchanged"), True
         except DomainError as exc:
             outcome = f"rejected: {exc}"
-    requested = {k: data[k] for k in ("status", "commission_status", "amount", "currency") if data.get(k) is not None}
+    fields = ("status", "commission_status", "amount", "currency", "failure_reason")
+    requested = {k: data[k] for k in fields if data.get(k) is not None}
     if await deliveries.record(
         conn, org_id, provider_id, webhook_id, order_id, outcome, sequence=seq, requested=requested
     ):

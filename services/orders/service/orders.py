@@ -30,6 +30,8 @@ def event_payload(order: dict[str, Any]) -> dict[str, Any]:
         "amount": str(order["commission_amount"]),
         "currency": order["currency"],
         "created_at": order["created_at"].isoformat(),
+        "kind": order["kind"],
+        "failure_reason": order["failure_reason"],
     }
 
 
@@ -47,6 +49,8 @@ async def create(
     currency: str | None,
     created_at: datetime | None = None,
     channel: str | None = None,
+    kind: str = "order",
+    failure_reason: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Create an order; idempotent on (integration, external reference): a retry returns the first order."""
     existing = await orders.by_external_ref(conn, org_id, integration_id, external_ref)
@@ -86,6 +90,8 @@ async def create(
         amount=amount,
         currency=currency,
         created_at=when,
+        kind=kind,
+        failure_reason=failure_reason if status is Status.FAILED else None,
     )
     if order is None:  # a concurrent retry won the race
         first = await orders.by_external_ref(conn, org_id, integration_id, external_ref)
