@@ -52,6 +52,8 @@ class OutageFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
+        if record.name == "asyncio" and _lost_connect(exc):
+            return False
         outage = _outage(exc)
         if outage is not None:
             record.msg, record.args = f"{record.getMessage()} ({outage})", ()
@@ -59,6 +61,15 @@ class OutageFilter(logging.Filter):
             if record.levelno > logging.INFO:
                 record.levelno, record.levelname = logging.INFO, "INFO"
         return True
+
+
+def _lost_connect(exc: BaseException | None) -> bool:
+    """asyncpg's "unexpected connection_lost() call": a connection attempt cancelled (by an acquire
+    timeout) just as its TCP connection opened leaves this exception in a future nobody awaits, which
+    asyncio reports with a traceback when the future is collected. While a database hangs that is
+    one traceback per timed-out connection attempt, carrying nothing the dependency's warning does
+    not already say."""
+    return isinstance(exc, ConnectionError) and str(exc) == "unexpected connection_lost() call"
 
 
 def _outage(exc: BaseException | None) -> str | None:

@@ -378,6 +378,12 @@ def test_outage_records_lose_their_traceback_bugs_keep_theirs():
             raise KeyError("bug")
         except KeyError:
             log.exception("Failed to process message n with unhandled exception.")
+        # asyncio's report of asyncpg's connection attempt cut short by an acquire timeout: dropped.
+        lost = ConnectionError("unexpected connection_lost() call")
+        asyncio_logger = logging.getLogger("asyncio")
+        asyncio_logger.addHandler(handler)
+        asyncio_logger.error("Future exception was never retrieved", exc_info=(type(lost), lost, None))
+        asyncio_logger.removeHandler(handler)
     finally:
         log.removeHandler(handler)
     outage, bug = records
