@@ -6,7 +6,12 @@ gateway share about each other's APIs, never behaviour.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from enum import StrEnum
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
 
 
 class OrderRelation(StrEnum):
@@ -32,3 +37,106 @@ _BATCH_KIND = {
     OrderRelation.CATEGORY: "categories",
     OrderRelation.PRODUCT: "products",
 }
+
+
+# --------------------------------------------------------------------------- public REST request bodies
+#
+# The bodies integrations send to the gateway's `/v1` routes, which the gateway forwards untouched to the
+# orders service (services/orders/api/ingest.py). The gateway may not import a service, so the shape is
+# declared here: the gateway's API documentation (services/gateway/docs.py) is generated from these models,
+# and tests/services/gateway/test_docs.py fails as soon as the service's own models accept a different
+# shape. Shape only: the service's rules (an email or an anonymousId, no occurredAt in the future, the
+# product's currency) are its own, and are stated here in the descriptions the documentation shows.
+
+
+class CustomerRef(BaseModel):
+    """Who placed the order: an email, an anonymous visitor id, or both."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    email: EmailStr | None = Field(
+        default=None, description="The customer's email; orders with the same email share one generic customer."
+    )
+    anonymous_id: str | None = Field(
+        default=None,
+        alias="anonymousId",
+        min_length=1,
+        max_length=200,
+        description="The integration's id for an anonymous visitor (a cookie or device id). "
+        "Give an email, an anonymousId or both.",
+    )
+
+
+class NewOrderCommission(BaseModel):
+    """The commission of this order, when it differs from the product's rate."""
+
+    model_config = ConfigDict(extra="forbid")
+    amount: Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)] = Field(
+        description='A decimal amount with at most 2 decimals; send it as a string ("45.00") to keep it exact.'
+    )
+    currency: str = Field(
+        pattern="^[A-Z]{3}$", description="ISO 4217 code; must be the product's currency (else CURRENCY_MISMATCH)."
+    )
+
+
+class NewOrder(BaseModel):
+    """`POST /v1/orders`: an order placed through an integration."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    external_ref: str = Field(
+        alias="externalRef",
+        min_length=1,
+        max_length=200,
+        description="The integration's own order reference. Idempotency key: a retry with the same "
+        "externalRef answers 200 with the first order and creates nothing.",
+    )
+    product_id: UUID = Field(
+        alias="productId",
+        description="One of the integration's products (GET /v1/integration/config lists them).",
+    )
+    customer: CustomerRef
+    status: Literal["PENDING", "SUCCESSFUL", "FAILED"] = Field(
+        default="PENDING",
+        description="The order's status; commission becomes PENDING once the order is SUCCESSFUL.",
+    )
+    commission: NewOrderCommission | None = Field(
+        default=None, description="Defaults to the product's commission rate and currency."
+    )
+    occurred_at: AwareDatetime | None = Field(
+        default=None,
+        alias="occurredAt",
+        description="When the order was placed (RFC 3339 with an offset); defaults to now, "
+        "may be in the past, not more than 5 minutes in the future.",
+    )
+    channel: str | None = Field(
+        default=None, max_length=50, description="Where the order came from; defaults to the integration's channel."
+    )
+    kind: Literal["order", "sign_up"] = Field(
+        default="order", description="What the customer did through the integration: an order or a sign-up."
+    )
+    failure_reason: str | None = Field(
+        default=None,
+        alias="failureReason",
+        min_length=1,
+        max_length=500,
+        description="Why the order failed; only with status FAILED.",
+    )
+
+
+class Identify(BaseModel):
+    """`POST /v1/customers/identify`: a visit, and a visitor who (now) gives an email."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    anonymous_id: str | None = Field(
+        default=None,
+        alias="anonymousId",
+        min_length=1,
+        max_length=200,
+        description="The visitor's anonymous id. With an email, the anonymous customer is merged into "
+        "the generic customer of that email, orders included.",
+    )
+    email: EmailStr | None = Field(
+        default=None, description="Give an email, an anonymousId or both (else IDENTITY_REQUIRED)."
+    )
+    channel: str | None = Field(
+        default=None, max_length=50, description="Where the visit happened; defaults to the integration's channel."
+    )

@@ -24,7 +24,7 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
 
-from services.gateway import export_links, rest, webhooks
+from services.gateway import docs, export_links, rest, webhooks
 from services.gateway.admission import Admission, InFlightLimit, Refusal, integration_limited
 from services.gateway.auth import NoMembership, NotAuthenticated, Viewer, ViewerCache, authenticate
 from services.gateway.clients import InsightsClient, OrdersClient, ReportsClient, Unavailable
@@ -211,6 +211,7 @@ def create_app(settings: Settings | None = None, *, broker: Any = None) -> Starl
             Route("/v1/integration/config", integration_limited(rest.integration_config), methods=["GET"]),
             Route("/webhooks/providers/{provider}/commission", webhooks.commission_webhook, methods=["POST"]),
             Route("/exports/{token}", export_links.download, methods=["GET"]),
+            *docs.routes(schema, settings),  # /docs, /docs/openapi.json, /docs/schema.graphql
         ],
         # The in-flight cap comes first: a refusal under overload costs next to nothing and is not logged
         # one line each (Admission sums refusals up in one warning per interval).
