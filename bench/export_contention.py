@@ -6,8 +6,8 @@ with 429) and combined rows/s; and, sampled every 250 ms from pg_stat_activity, 
 orders API's role that were `idle in transaction` and in use at once.
 
 Cases, in one run:
-- `before`: the orders API of commit `--before` (default: the one before exports got their own pool), taken
-  with `git archive` into bench/out/; skipped with `--before ''`;
+- `before`: the gateway and orders API of commit `--before` (default: the last one before exports got their
+  own pool), taken with `git archive` into bench/out/; skipped with `--before ''`;
 - `after, cap lifted`: this tree with EXPORT_ORG_CONCURRENCY=0, so all twenty run (on the 4-connection
   export pool);
 - `after, defaults`: this tree as configured (EXPORT_ORG_CONCURRENCY=2: the rest refused at once).
@@ -22,7 +22,7 @@ import contextlib
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,11 +66,11 @@ def before_tree(commit: str) -> Path:
     return target
 
 
-def start_api(procs: Processes, tree: Path, extra_env: dict[str, str]) -> None:
-    """The orders API run from `tree` (its working directory and path), with the platform's command."""
-    cmd = procs.command("orders-api")
-    with open(LOGS / f"{procs.tag}orders-api.log", "ab") as log:
-        procs.procs["orders-api"] = subprocess.Popen(
+def start_from(procs: Processes, name: str, tree: Path, extra_env: dict[str, str]) -> None:
+    """Process `name` run from `tree` (its working directory and path), with the platform's command."""
+    cmd = procs.command(name)
+    with open(LOGS / f"{procs.tag}{name}.log", "ab") as log:
+        procs.procs[name] = subprocess.Popen(
             cmd,
             cwd=tree,
             env={**procs.env, "PYTHONPATH": str(tree), **extra_env},
@@ -80,17 +80,19 @@ def start_api(procs: Processes, tree: Path, extra_env: dict[str, str]) -> None:
             start_new_session=True,
         )
     if tree != ROOT:
-        say(f"orders API from {tree}")
+        say(f"{name} from {tree}")
 
 
 @dataclass
 class Activity:
-    """Most connections of the orders API's role seen at once, by state."""
+    """Most connections of the orders API's role seen at once: in use, and left idle in a transaction for
+    over a second (a transaction held open while something else happens, not one between two statements);
+    and the oldest transaction seen."""
 
     idle_in_transaction: int = 0
     in_use: int = 0
+    oldest_transaction: float = 0.0
     samples: int = 0
-    seen: list[tuple[int, int]] = field(default_factory=list)
 
 
 async def sample_activity(dsn: str, role: str, database: str, stop: asyncio.Event, out: Activity) -> None:
@@ -100,15 +102,18 @@ async def sample_activity(dsn: str, role: str, database: str, stop: asyncio.Even
     try:
         while not stop.is_set():
             row = await conn.fetchrow(
-                "SELECT count(*) FILTER (WHERE state = 'idle in transaction') AS iit,"
-                " count(*) FILTER (WHERE state <> 'idle') AS busy FROM pg_stat_activity"
-                " WHERE usename = $1 AND datname = $2",
+                "SELECT count(*) FILTER (WHERE state = 'idle in transaction'"
+                " AND state_change < now() - interval '1 second') AS iit,"
+                " count(*) FILTER (WHERE state <> 'idle') AS busy,"
+                " coalesce(extract(epoch FROM max(now() - xact_start)), 0)::float8 AS oldest"
+                " FROM pg_stat_activity WHERE usename = $1 AND datname = $2",
                 role,
                 database,
             )
             assert row is not None
             out.idle_in_transaction = max(out.idle_in_transaction, row["iit"])
             out.in_use = max(out.in_use, row["busy"])
+            out.oldest_transaction = max(out.oldest_transaction, row["oldest"])
             out.samples += 1
             with contextlib.suppress(TimeoutError):  # the next sample is due
                 await asyncio.wait_for(stop.wait(), 0.25)
@@ -125,12 +130,16 @@ class Download:
     error: str | None = None
 
 
-async def download(client: Any, gateway: str, token: str, fmt: str, f: dict[str, Any]) -> Download:
+async def export_link(client: Any, gateway: str, token: str, fmt: str, f: dict[str, Any]) -> str:
+    data = await gql(client, gateway, token, REQUEST, {"format": fmt, "filter": f})
+    url: str = data["requestExport"]["url"]
+    return url
+
+
+async def download(client: Any, url: str, fmt: str) -> Download:
     result = Download(fmt)
     t0 = time.perf_counter()
     try:
-        data = await gql(client, gateway, token, REQUEST, {"format": fmt, "filter": f})
-        url = data["requestExport"]["url"]
         async with client.stream("GET", url) as r:
             result.status = r.status_code
             async for chunk in r.aiter_raw():
@@ -193,11 +202,14 @@ async def run_case(
     small_stop = asyncio.Event()
     small = asyncio.create_task(small_queries(procs.gateway, tokens, None, small_stop))
     machine = MachineLoad()
-    t0 = time.perf_counter()
-    with machine:
-        async with httpx.AsyncClient(timeout=httpx.Timeout(900, connect=10)) as client:
+    formats = ["CSV" if i % 2 == 0 else "XLSX" for i in range(n)]
+    async with httpx.AsyncClient(timeout=httpx.Timeout(900, connect=10)) as client:
+        # The links first, one after the other (as many users clicking "export"), then every download at once.
+        links = [await export_link(client, procs.gateway, admin, fmt, f) for fmt in formats]
+        t0 = time.perf_counter()
+        with machine:
             results = await asyncio.gather(
-                *(download(client, procs.gateway, admin, "CSV" if i % 2 == 0 else "XLSX", f) for i in range(n))
+                *(download(client, url, fmt) for url, fmt in zip(links, formats, strict=True))
             )
         seconds = time.perf_counter() - t0
         small_stop.set()
@@ -218,8 +230,8 @@ async def run_case(
         + (f" ({failed[0].error or failed[0].status})" if failed else "")
         + f"; {rows:,} rows in {seconds:.1f}s = {rows / seconds:,.0f} rows/s combined; slowest"
         f" {max((r.seconds for r in ok), default=0):.1f}s; orders-API connections at once: at most"
-        f" {activity.in_use} in use, {activity.idle_in_transaction} idle in transaction ({activity.samples}"
-        f" samples); {machine.brief()}"
+        f" {activity.in_use} in use, {activity.idle_in_transaction} idle in a transaction for over 1 s, oldest"
+        f" transaction {activity.oldest_transaction:.1f}s ({activity.samples} samples); {machine.brief()}"
     )
     return lines
 
@@ -256,9 +268,9 @@ async def main() -> None:
             procs.stop("orders-api")
             if tree is None:
                 tree = before_tree(args.before)
-            start_api(procs, tree, api_env)
+            start_from(procs, "orders-api", tree, api_env)
             wait_ready(f"{procs.api}/readyz", procs.procs)
-            procs.start("gateway")
+            start_from(procs, "gateway", tree, {})
             wait_ready(f"{procs.gateway}/readyz", procs.procs)
             say(f"case: {label}")
             case_lines = await run_case(label, env, procs, tokens, admin, f, rows, args.exports)
