@@ -321,9 +321,11 @@ async def load_demo(
             await _load_customers(conn, org_id, rng, ids, result, plan, customers, start, now, bulk, say)
             await _load_orders(conn, org_id, rng, ids, products, plan, orders, now, bulk, say)
             del plan
+            if orders:
+                await store.describe_demo_orders(conn, org_id)
             if ledger and orders:
                 async with store.bulk_mode(conn, "commission_ledger", bulk) as mode:
-                    await store.insert_creation_ledger(conn, org_id, source="demo")
+                    await store.insert_history_ledger(conn, org_id, datetime.fromtimestamp(now, UTC))
                     say(f"commission ledger {orders}/{orders}")
                 _report_bulk_mode(mode, say)
             await store.rebuild_rollups(conn, org_id)

@@ -10,6 +10,7 @@ CONSTRAINT are transactional, a failure anywhere leaves the database exactly as 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -306,17 +307,70 @@ async def rollup_trigger_disabled(conn: asyncpg.Connection) -> AsyncIterator[Non
 # --- after the rows -------------------------------------------------------------------------
 
 
-async def insert_creation_ledger(conn: asyncpg.Connection, org_id: UUID, source: str) -> None:
-    """One commission-ledger entry per order of the organisation, recording how it was created
-    (from nothing to its current state), set-based in one statement."""
+async def insert_history_ledger(conn: asyncpg.Connection, org_id: UUID, now: datetime) -> None:
+    """Each order's history in the commission ledger, set-based: placed PENDING by its integration,
+    decided (SUCCESSFUL or FAILED) by its provider 1 to 72 hours later, and for paid commissions
+    confirmed 3 to 20 days after that, never after `now`. Delays come from a hash of the order id,
+    so equal data gives an equal history. Inserted step by step, so ledger ids follow time per order.
+    """
     await conn.execute(
-        """INSERT INTO commission_ledger (org_id, order_id, from_status, to_status, from_comm, to_comm,
+        """WITH o AS (
+               SELECT org_id, id, status, comm_status, commission_amount AS amount, currency, external_ref, provider_id,
+                      integration_id, created_at, (abs(hashtext(id::text)) % 1000) / 1000.0 AS r
+                 FROM orders WHERE org_id = $1),
+           d AS (SELECT o.*, least(created_at + (1 + r * 71) * interval '1 hour', $2::text::timestamptz) AS decided_at
+                   FROM o)
+           INSERT INTO commission_ledger (org_id, order_id, from_status, to_status, from_comm, to_comm,
                                           amount, currency, source, reference, actor, occurred_at)
-           SELECT org_id, id, NULL, status, NULL, comm_status, commission_amount, currency, $2,
-                  external_ref, $2, created_at
-             FROM orders WHERE org_id = $1 ORDER BY id""",
+           SELECT org_id, id, NULL, 'PENDING', NULL, 'N/A', amount, currency, 'integration', external_ref,
+                  'integration:' || integration_id, created_at FROM d
+           UNION ALL
+           SELECT org_id, id, 'PENDING', status, 'N/A', CASE WHEN status = 'SUCCESSFUL' THEN 'PENDING' ELSE 'N/A' END,
+                  amount, currency, 'provider', NULL, 'provider:' || provider_id, decided_at
+             FROM d WHERE status <> 'PENDING'
+           UNION ALL
+           SELECT org_id, id, 'SUCCESSFUL', 'SUCCESSFUL', 'PENDING', 'SUCCESSFUL', amount, currency, 'provider', NULL,
+                  'provider:' || provider_id, least(decided_at + (3 + r * 17) * interval '1 day', $2::text::timestamptz)
+             FROM d WHERE status = 'SUCCESSFUL' AND comm_status = 'SUCCESSFUL'""",
         org_id,
-        source,
+        now.isoformat(),  # as text: the loader's connection encodes timestamps its own (binary COPY) way
+    )
+
+
+FAILURE_REASONS = (
+    "identity check failed",
+    "application abandoned at the provider",
+    "address could not be verified",
+    "documents never arrived",
+)
+SUCCESS_DEFINITIONS = {
+    "Broadband": "broadband installed",
+    "Credit Cards": "card issued",
+    "Current Accounts": "account opened",
+}
+
+
+async def describe_demo_orders(conn: asyncpg.Connection, org_id: UUID) -> None:
+    """The seed's vocabulary on the demo: current accounts are sign-ups reached by affiliate links, every
+    product says what success is, and FAILED orders carry a reason (chosen by a hash of the order id)."""
+    await conn.execute(
+        """UPDATE products p SET success_definition = ($2::text::jsonb) ->> c.name,
+                  journey_type = CASE WHEN c.name = 'Current Accounts' THEN 'affiliate' ELSE 'embedded' END
+             FROM categories c WHERE p.org_id = $1 AND c.org_id = $1 AND c.id = p.category_id""",
+        org_id,
+        json.dumps(SUCCESS_DEFINITIONS),
+    )
+    # Only the rows that change: an UPDATE of every order would rewrite the whole table.
+    await conn.execute(
+        """UPDATE orders o SET kind = 'sign_up' FROM categories c
+            WHERE o.org_id = $1 AND c.org_id = $1 AND c.id = o.category_id AND c.name = 'Current Accounts'""",
+        org_id,
+    )
+    await conn.execute(
+        """UPDATE orders o SET failure_reason = ($2::text[])[1 + abs(hashtext(o.id::text)) % cardinality($2::text[])]
+            WHERE o.org_id = $1 AND o.status = 'FAILED'""",
+        org_id,
+        list(FAILURE_REASONS),
     )
 
 

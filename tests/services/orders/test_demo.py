@@ -142,7 +142,11 @@ async def test_counts_and_catalogue(loaded: dict[str, Any], owner: asyncpg.Conne
     assert await demo_loaded(loaded["owner"])
     counts = await _org_rows(owner, DEMO_ORG_ID)
     assert counts["organisations"] == 1 and counts["customers"] == CUSTOMERS and counts["orders"] == ORDERS
-    assert counts["commission_ledger"] == ORDERS
+    decided = await owner.fetchval("SELECT count(*) FROM orders WHERE org_id = $1 AND status <> 'PENDING'", DEMO_ORG_ID)
+    paid = await owner.fetchval(
+        "SELECT count(*) FROM orders WHERE org_id = $1 AND comm_status = 'SUCCESSFUL'", DEMO_ORG_ID
+    )
+    assert counts["commission_ledger"] == ORDERS + decided + paid  # placed, decided, paid: a history, not one row
     assert counts["categories"] == 3 and counts["providers"] == 3 and counts["integrations"] >= 3
     assert any(m.startswith("orders ") for m in loaded["messages"])
     # Loaded into empty tables, so in bulk mode: foreign keys and indexes were dropped and rebuilt.
@@ -355,17 +359,29 @@ async def test_customers(loaded: dict[str, Any], owner: asyncpg.Connection) -> N
     )
 
 
-async def test_ledger_has_one_creation_entry_per_order(loaded: dict[str, Any], owner: asyncpg.Connection) -> None:
-    assert (
-        await owner.fetchval(
-            """SELECT count(*) FROM orders o JOIN commission_ledger l ON l.order_id = o.id
-            WHERE o.org_id = $1 AND l.source = 'demo' AND l.from_status IS NULL AND l.from_comm IS NULL
-              AND l.to_status = o.status AND l.to_comm = o.comm_status AND l.amount = o.commission_amount
-              AND l.currency = o.currency""",
-            DEMO_ORG_ID,
-        )
-        == ORDERS
+async def test_ledger_tells_each_orders_history_in_time(loaded: dict[str, Any], owner: asyncpg.Connection) -> None:
+    """Placed PENDING, then decided by the provider, then (paid commissions) confirmed: later each time,
+    never in the future, ending at the order's current state."""
+    rows = await owner.fetch(
+        """SELECT o.id, o.status, o.comm_status, o.created_at,
+                  array_agg(l.to_status ORDER BY l.id) AS statuses, array_agg(l.to_comm ORDER BY l.id) AS comms,
+                  array_agg(l.occurred_at ORDER BY l.id) AS times, array_agg(l.from_status ORDER BY l.id) AS froms
+             FROM orders o JOIN commission_ledger l ON l.order_id = o.id
+            WHERE o.org_id = $1 GROUP BY o.id""",
+        DEMO_ORG_ID,
     )
+    assert len(rows) == ORDERS
+    now = await owner.fetchval("SELECT now()")
+    for r in rows:
+        assert r["froms"][0] is None and r["statuses"][0] == "PENDING" and r["times"][0] == r["created_at"]
+        assert (r["statuses"][-1], r["comms"][-1]) == (r["status"], r["comm_status"])
+        assert list(r["times"]) == sorted(r["times"]) and r["times"][-1] <= now
+    assert any(len(r["statuses"]) == 3 for r in rows) and any(len(r["statuses"]) == 2 for r in rows)
+    reasons = await owner.fetch(
+        "SELECT DISTINCT failure_reason FROM orders WHERE org_id = $1 AND status = 'FAILED'", DEMO_ORG_ID
+    )
+    assert reasons and all(r["failure_reason"] for r in reasons)
+    assert await owner.fetchval("SELECT count(*) FROM orders WHERE org_id = $1 AND kind = 'sign_up'", DEMO_ORG_ID) > 0
 
 
 async def test_second_organisation_loads_beside_the_first(loaded: dict[str, Any], owner: asyncpg.Connection) -> None:
