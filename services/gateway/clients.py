@@ -41,6 +41,9 @@ POOL_SIZE = 64
 # Downloads hold a pooled connection for as long as they last: cap them below the pool size so
 # that a burst of exports can never starve the calls every GraphQL request makes.
 MAX_STREAMS = POOL_SIZE // 4
+# A download finds a free slot within this many seconds or is refused (503 OVERLOADED, Retry-After).
+STREAM_SLOT_WAIT = 5.0
+STREAM_SLOT_RETRY_AFTER = 15
 TOKEN_CACHE_MAX = 10_000
 # Readiness trusts a call answered (below 500) this recently, and otherwise asks the service's /readyz
 # over a connection of its own: a saturated pool never makes the gateway look down.
@@ -235,10 +238,14 @@ class ServiceClient:
             self._streams = asyncio.Semaphore(MAX_STREAMS)
         slots = self._streams
         try:
-            async with asyncio.timeout(EXPORT_READ_TIMEOUT):
+            async with asyncio.timeout(STREAM_SLOT_WAIT):
                 await slots.acquire()
         except TimeoutError:
-            raise self._down("too many downloads in progress") from None
+            # Refused with a time to come back rather than queued for minutes: a download waiting here
+            # holds the client's connection and tells it nothing.
+            busy = ServiceError(503, ErrorCode.OVERLOADED, "too many downloads in progress; retry shortly")
+            busy.retry_after = str(STREAM_SLOT_RETRY_AFTER)
+            raise busy from None
         try:
             response = await self._http().request(
                 "POST",

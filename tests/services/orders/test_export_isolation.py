@@ -293,3 +293,28 @@ async def test_an_organisation_runs_at_most_its_cap_of_exports(
     for download in running[1:]:
         await download.finish()
     assert slots.running == {}
+
+
+async def test_a_download_finding_every_gateway_slot_taken_is_refused_with_retry_after(
+    gateway_app: Any, gateway: Any, shop: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.gateway import clients
+
+    monkeypatch.setattr(clients, "STREAM_SLOT_WAIT", 0.05)
+    orders = gateway_app.state.orders
+    if orders._streams is None:
+        orders._streams = asyncio.Semaphore(clients.MAX_STREAMS)
+    for _ in range(clients.MAX_STREAMS):  # every download slot of this gateway busy
+        await orders._streams.acquire()
+    try:
+        link = await gql(gateway, EXPORT, {"of": {}}, token=shop.admin_token)
+        url = link["data"]["requestExport"]["url"].removeprefix("http://gateway.test")
+        started = time.perf_counter()
+        r = await gateway.get(url)
+        assert time.perf_counter() - started < 1.0
+        assert r.status_code == 503 and r.json()["error"]["code"] == "OVERLOADED"
+        assert r.headers["retry-after"] == str(clients.STREAM_SLOT_RETRY_AFTER)
+    finally:
+        for _ in range(clients.MAX_STREAMS):
+            orders._streams.release()
+    assert (await gateway.get(url)).status_code == 200
