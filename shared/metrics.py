@@ -182,12 +182,20 @@ class HttpMetrics:
         finally:
             route = _route_template(scope)
             method = scope["method"] if scope["method"] in _METHODS else "OTHER"
-            HTTP_REQUESTS.labels(route, method, str(status)).inc()
-            if route not in _UNTIMED:
-                HTTP_LATENCY.labels(route, method).observe(time.perf_counter() - started)
+            key = (route, method, status)
+            children = _http_children.get(key)
+            if children is None:  # labels() takes a lock and builds tuples: once per key, not per request
+                timed = HTTP_LATENCY.labels(route, method) if route not in _UNTIMED else None
+                children = _http_children[key] = (HTTP_REQUESTS.labels(route, method, str(status)), timed)
+            children[0].inc()
+            if children[1] is not None:
+                children[1].observe(time.perf_counter() - started)
 
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# (route, method, status) -> (the request counter's child, the latency histogram's child or None).
+# Bounded like the labels: route templates of the app, seven methods, the statuses answered.
+_http_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
 # --------------------------------------------------------------------------- GraphQL operation names
 
