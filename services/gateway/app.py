@@ -149,7 +149,7 @@ def create_app(settings: Settings | None = None, *, broker: Any = None) -> Starl
         # A token already running its user's share is refused before it costs a verification.
         early = admission.credentials(authorization, org_hint) if authorization else None
         if isinstance(early, Refusal):
-            await early.response()(scope, receive, send)
+            await early.answer(scope, receive, send)
             return
         try:
             await authenticated(scope, receive, send, request, authorization, org_hint)
@@ -184,7 +184,7 @@ def create_app(settings: Settings | None = None, *, broker: Any = None) -> Starl
         viewer: Viewer = scope["viewer"]
         ticket = admission.graphql(viewer.subject, viewer.org_id)
         if isinstance(ticket, Refusal):
-            await ticket.response()(scope, receive, send)
+            await ticket.answer(scope, receive, send)
             return
         try:
             await graphql_app(scope, receive, send)

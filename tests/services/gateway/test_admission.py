@@ -23,7 +23,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from infra.dev_issuer import DevIssuer
-from services.gateway.admission import Admission, Limiter, Limits, Refusal, Ticket, TokenBucket, admit
+from services.gateway.admission import (
+    FREE_REFUSALS,
+    Admission,
+    Limiter,
+    Limits,
+    Refusal,
+    Ticket,
+    TokenBucket,
+    admit,
+)
 from shared.auth import service_tokens
 from shared.config import Settings
 
@@ -384,3 +393,42 @@ async def test_a_burst_with_one_token_is_refused_before_authentication_and_authe
         assert {(await t).status_code for t in burst} == {200, 429}
         admission = admission_of(app)
         assert admission.token.in_use() == 0 and admission.user.in_use() == 0 and not admission._authenticating
+
+
+def test_a_caller_ignoring_retry_after_gets_its_refusals_held_back() -> None:
+    clock = FakeClock()
+    user = Limiter("user", Limits(concurrency=1, rate=0, burst=0), clock)
+    running = admit([(user, "u")])
+    assert isinstance(running, Ticket)
+    quick = [admit([(user, "u")]) for _ in range(FREE_REFUSALS)]  # a parallel burst: answered at once
+    assert all(isinstance(r, Refusal) and r.hold == 0 for r in quick)
+    clock.now += 0.25
+    ignored = admit([(user, "u")])  # still within the Retry-After given: this one waits out the rest of it
+    assert isinstance(ignored, Refusal) and ignored.hold == pytest.approx(0.75)
+    clock.now += 1.0  # came back when told to: answered at once again
+    again = admit([(user, "u")])
+    assert isinstance(again, Refusal) and again.hold == 0
+
+
+async def test_held_refusals_take_no_in_flight_slot(stub: tuple[Stub, str], issuer: DevIssuer) -> None:
+    s, url = stub
+    people = People(s, issuer)
+    org = str(uuid.uuid4())
+    s.hold.add(org)
+    _, token = people.user(org)
+    async with gateway_with(url, graphql_user_concurrency=1, gateway_max_in_flight=3) as (app, client):
+        admission = admission_of(app)
+        running = asyncio.create_task(ask(client, token, CATEGORIES))
+        await until(lambda: s.waiting == 1)
+        for _ in range(FREE_REFUSALS):
+            assert (await ask(client, token)).status_code == 429
+        held = [asyncio.create_task(ask(client, token)) for _ in range(4)]  # hammering on regardless
+        await asyncio.sleep(0.1)
+        assert not any(t.done() for t in held) and admission.in_flight == 1  # held, without a slot
+        other = await ask(client, people.user(str(uuid.uuid4()))[1])  # the cap of 3 is not used up by them
+        assert other.status_code == 200
+        answers = await asyncio.wait_for(asyncio.gather(*held), 2)
+        assert {r.status_code for r in answers} == {429}
+        s.released.set()
+        await running
+        assert admission.in_flight == 0 and admission.user.in_use() == 0 and admission.token.in_use() == 0
