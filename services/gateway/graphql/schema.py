@@ -68,11 +68,11 @@ class Schema(strawberry.Schema):
         for error in errors:
             if _is_client_error(error):
                 extensions = error.extensions or {}
-                # A backing service being down is not the client's fault, nor a bug: a warning.
-                unavailable = extensions.get("code") == "UNAVAILABLE"
+                # A backing service being down is neither the client's fault nor a bug; the gateway's client
+                # already warns once per dependency per interval, so each request's error is INFO here.
                 slog.log(
                     logger,
-                    logging.WARNING if unavailable else logging.INFO,
+                    logging.INFO,
                     "graphql client error",
                     code=extensions.get("code"),
                     field=extensions.get("field"),
