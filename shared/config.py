@@ -100,6 +100,13 @@ class Settings:
     dependency_warning_seconds: int = field(default_factory=lambda: _int("DEPENDENCY_WARNING_SECONDS", 10))
     # Published outbox rows are deleted by the relay after this many hours.
     outbox_retention_hours: int = field(default_factory=lambda: _int("OUTBOX_RETENTION_HOURS", 72))
+    # Mail (shared/mail.py): `smtp://user:pass@host:port` (STARTTLS whenever the server offers it) or `smtps://`
+    # (implicit TLS). Unset, mail cannot be sent; `./platform up` points it at its development mailbox.
+    smtp_url: str = field(default_factory=lambda: _env("SMTP_URL", ""), repr=False)
+    mail_from: str = field(default_factory=lambda: _env("MAIL_FROM", "no-reply@partner-platform.local"))
+    smtp_timeout_seconds: float = field(default_factory=lambda: _float("SMTP_TIMEOUT_SECONDS", 30))
+    # Mail that cannot reach the SMTP server is retried for at least this long (the mail actors' retry budget).
+    mail_retry_horizon_seconds: int = field(default_factory=lambda: _int("MAIL_RETRY_HORIZON_SECONDS", 6 * 3600))
 
     @property
     def production(self) -> bool:
