@@ -504,6 +504,15 @@ def main() -> None:
             )
             _wait_port(redis.port, 30, "Redis", redis.log)
             env["REDIS_URL"] = redis.url
+        if not env.get("SMTP_URL"):  # the development mailbox: every message kept under .data/mail, none sent on
+            from infra.mailbox import server_argv
+
+            smtp_port, mail_log = _port("EMBEDDED_SMTP_PORT", 8025), DATA / "mailbox.log"
+            say(f"starting the development mailbox in {DATA / 'mail'} (read it: uv run python -m infra.mailbox list)")
+            mailbox_argv = server_argv(sys.executable, DATA / "mail", smtp_port)
+            supervisor.add(ChildSpec("mailbox", mailbox_argv, env=env, cwd=ROOT, echo=False, log_path=mail_log, tier=0))
+            _wait_port(smtp_port, 30, "the development mailbox", mail_log)
+            env["SMTP_URL"] = f"smtp://127.0.0.1:{smtp_port}"
         jwks_port = _port("DEV_ISSUER_PORT", 8090)
         env.setdefault("OIDC_ISSUER", f"http://127.0.0.1:{jwks_port}/")
         env.setdefault("OIDC_JWKS_URL", f"http://127.0.0.1:{jwks_port}/.well-known/jwks.json")
