@@ -115,7 +115,7 @@ class RequestContext:
                     logging.INFO if status < 500 or status == 503 else logging.ERROR,
                     "request",
                     method=scope["method"],
-                    path=scope["path"],
+                    path=redact_path(scope["path"]),
                     status=status,
                     ms=round((time.perf_counter() - started) * 1000, 1),
                 )
@@ -123,6 +123,16 @@ class RequestContext:
 
 
 _QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+# Paths whose last segment is a credential (a signed export link): logged without it.
+_SECRET_PATH_PREFIXES = ("/exports/",)
+
+
+def redact_path(path: str) -> str:
+    """`path` fit for a log line: a bearer token in the URL is replaced by `<redacted>`."""
+    for prefix in _SECRET_PATH_PREFIXES:
+        if path.startswith(prefix):
+            return prefix + "<redacted>"
+    return path
 
 
 def health_routes(ready: Callable[[], Awaitable[object]], *, bound: float | None = None) -> list[Any]:

@@ -48,9 +48,13 @@ async def download(request: Request) -> Response:
             options={"require": ["exp", "org", "kind", "fmt"]},
         )
     except jwt.PyJWTError:
-        return error(403, ErrorCode.INVALID_EXPORT_LINK, "this export link is invalid or has expired")
+        return _private(error(403, ErrorCode.INVALID_EXPORT_LINK, "this export link is invalid or has expired"))
     orders: OrdersClient = state.orders
+    # A link is a bearer URL: check its user against current membership, as every other request is
+    # checked, so a member removed (or demoted) after the link was issued downloads nothing.
     try:
+        if not await _still_member(orders, claims):
+            return _private(error(403, ErrorCode.INVALID_EXPORT_LINK, "this export link's user is no longer a member"))
         upstream = await orders.stream(
             f"/internal/exports/{claims['kind']}.{claims['fmt']}",
             org_id=claims["org"],
@@ -62,9 +66,28 @@ async def download(request: Request) -> Response:
         refusal = error(exc.status, exc.code, exc.message, exc.field)
         if exc.retry_after:  # too many exports of this organisation at once: when to try again
             refusal.headers["retry-after"] = exc.retry_after
-        return refusal
+        return _private(refusal)
     except Unavailable:
-        return error(503, ErrorCode.UNAVAILABLE, "the orders service is unavailable")
+        return _private(error(503, ErrorCode.UNAVAILABLE, "the orders service is unavailable"))
     # Only the headers that describe the file travel on; the rest were the internal hop's.
     headers = {"content-disposition": upstream.content_disposition} if upstream.content_disposition else {}
-    return StreamingResponse(upstream.body, media_type=upstream.content_type, headers=headers)
+    return _private(StreamingResponse(upstream.body, media_type=upstream.content_type, headers=headers))
+
+
+async def _still_member(orders: OrdersClient, claims: dict[str, Any]) -> bool:
+    """The link's user still belongs to the link's organisation with the role the link was issued for
+    (an admin demoted to member keeps member exports; the role only ever narrows)."""
+    subject = claims.get("sub")
+    if not subject:
+        return False
+    for membership in await orders.memberships(str(subject), None):
+        if str(membership["org_id"]) == claims["org"] and membership.get("status") == "active":
+            return membership["role"] == claims.get("role") or membership["role"] == "admin"
+    return False
+
+
+def _private(response: Response) -> Response:
+    """Downloads are personal data: never cached, and their URL never sent on as a referrer."""
+    response.headers["cache-control"] = "no-store"
+    response.headers["referrer-policy"] = "no-referrer"
+    return response
