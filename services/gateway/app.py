@@ -34,7 +34,7 @@ from shared import logging as slog
 from shared.auth.user_tokens import JwksVerifier
 from shared.config import Settings, get_settings
 from shared.errors import ErrorCode
-from shared.http import JSON, RequestContext, error, health_routes, tune_gc
+from shared.http import JSON, RequestContext, SecurityHeaders, error, health_routes, tune_gc
 from shared.messaging.broker import get_broker
 from shared.metrics import HttpMetrics, operation_label, record_graphql
 
@@ -219,6 +219,7 @@ def create_app(settings: Settings | None = None, *, broker: Any = None) -> Starl
             Middleware(HttpMetrics),  # outermost: refusals of the in-flight cap are counted too
             Middleware(InFlightLimit, admission=admission),
             Middleware(RequestContext),
+            Middleware(SecurityHeaders),
         ],
         lifespan=lifespan,
     )

@@ -14,7 +14,7 @@ from starlette.routing import BaseRoute
 from shared import logging as slog
 from shared.config import Settings, get_settings
 from shared.db import create_pool, ping
-from shared.http import RequestContext, health_routes, tune_gc
+from shared.http import RequestContext, SecurityHeaders, health_routes, tune_gc
 from shared.metrics import HttpMetrics
 
 
@@ -68,7 +68,7 @@ def create_service_app(name: str, routes: Sequence[BaseRoute], settings: Setting
 
     app = Starlette(
         routes=[*health_routes(ready), *routes],
-        middleware=[Middleware(HttpMetrics), Middleware(RequestContext)],
+        middleware=[Middleware(HttpMetrics), Middleware(RequestContext), Middleware(SecurityHeaders)],
         lifespan=lifespan,
     )
     return app
