@@ -45,6 +45,7 @@ from dramatiq.message import Message
 from dramatiq.middleware import Middleware
 
 from shared import logging as slog
+from shared import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -270,6 +271,7 @@ class RedeliveryMiddleware(Middleware):
             for i in range(0, len(batch), _REQUEUE_CHUNK):
                 self._dispatch(broker, queue, batch[i : i + _REQUEUE_CHUNK])
             self.stats.orphans_requeued += len(batch)
+            metrics.REDELIVERED.labels(queue_name=queue).inc(len(batch))
             self.stats.by_queue[queue] = self.stats.by_queue.get(queue, 0) + len(batch)
             slog.log(
                 logger,
