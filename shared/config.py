@@ -81,7 +81,10 @@ class Settings:
     # Exports in a service API process: their own small pool, a cap per organisation, short batch transactions.
     export_db_pool_max: int = field(default_factory=lambda: _int("EXPORT_DB_POOL_MAX", 4))
     export_org_concurrency: int = field(default_factory=lambda: _int("EXPORT_ORG_CONCURRENCY", 2))
+    # Rows per batch transaction: XLSX rows are fetched (Python writes them), CSV rows are COPYed by PostgreSQL,
+    # whose per-batch cost (joins set up again) wants larger batches; memory stays a few batches either way.
     export_batch_rows: int = field(default_factory=lambda: _int("EXPORT_BATCH_ROWS", 5000))
+    export_csv_batch_rows: int = field(default_factory=lambda: _int("EXPORT_CSV_BATCH_ROWS", 50_000))
     export_idle_in_transaction_ms: int = field(default_factory=lambda: _int("EXPORT_IDLE_IN_TRANSACTION_MS", 5000))
     log_level: str = field(default_factory=lambda: _env("LOG_LEVEL", "INFO"))
     # Accepted provider webhooks are retried for at least this long while a store is down (actors' retry budget).

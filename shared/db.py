@@ -200,10 +200,16 @@ async def connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
 
 
 @asynccontextmanager
-async def tenant_tx(pool: asyncpg.Pool, org_id: UUID | str) -> AsyncIterator[asyncpg.Connection]:
-    """A transaction in which row-level security admits only `org_id`'s rows."""
+async def tenant_tx(
+    pool: asyncpg.Pool, org_id: UUID | str, *, snapshot: bool = False
+) -> AsyncIterator[asyncpg.Connection]:
+    """A transaction in which row-level security admits only `org_id`'s rows.
+
+    `snapshot`: a read-only transaction whose statements all see one snapshot (REPEATABLE READ), for
+    reads that must agree with each other (an export batch: its last key, then its rows).
+    """
     async with connection(pool) as conn:
-        async with conn.transaction():
+        async with conn.transaction(isolation="repeatable_read", readonly=True) if snapshot else conn.transaction():
             await conn.execute("SELECT set_config('app.org_id', $1, true)", str(org_id))
             yield conn
 

@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -44,6 +45,8 @@ T = TypeVar("T")
 
 # Batches read ahead of the one being sent or written: memory stays at a few batches whatever the size.
 READ_AHEAD = 1
+# CSV is sent in pieces of about this size (fewer, larger writes through the gateway than COPY's own).
+PIECE_BYTES = 256 * 1024
 # What a refused export is told: exports take seconds to minutes, so an earlier retry would be refused too.
 RETRY_AFTER_SECONDS = 15
 # Workbooks are written by one thread per process, batch by batch in turn. Python runs one thread at a
@@ -153,22 +156,34 @@ async def _read_ahead(source: AsyncGenerator[T, None], depth: int = READ_AHEAD) 
             await task
 
 
-async def _csv_batches(pool: asyncpg.Pool, org_id: UUID, query: ExportQuery, size: int) -> AsyncGenerator[bytes, None]:
+async def _csv_batches(
+    pool: asyncpg.Pool, org_id: UUID, query: ExportQuery, size: int
+) -> AsyncGenerator[list[bytes], None]:
+    """Each batch's CSV, as pieces of about PIECE_BYTES (COPY hands over a few KB at a time)."""
     after: Key | None = None
     header = True
-    parts: list[bytes] = []
+    pieces: list[bytes] = []
+    pending = bytearray()
 
     async def collect(chunk: bytes) -> None:
-        parts.append(bytes(chunk))
+        pending.extend(chunk)
+        if len(pending) >= PIECE_BYTES:
+            pieces.append(bytes(pending))
+            pending.clear()
 
     while True:
-        parts.clear()
-        async with tenant_tx(pool, org_id) as conn:
+        # One snapshot for the batch's end and its rows, so the two agree whatever is written meanwhile.
+        async with tenant_tx(pool, org_id, snapshot=True) as conn:
             until = await export_queries.batch_end(conn, query, after, size)
             await export_queries.copy_csv_batch(conn, query, after, until, collect, header=header)
         # The transaction has ended: from here on the batch waits for the client holding nothing.
-        if parts:
-            yield b"".join(parts)
+        if pending:
+            pieces.append(bytes(pending))
+            pending.clear()
+        if pieces:
+            batch = pieces[:]
+            pieces.clear()
+            yield batch
         if until is None:
             return
         after, header = until, False
@@ -178,9 +193,10 @@ async def stream_csv(
     pool: asyncpg.Pool, org_id: UUID, query: ExportQuery, batch_rows: int
 ) -> AsyncGenerator[bytes, None]:
     """The export as CSV with a header, one COPY per batch of `batch_rows` rows."""
-    async with contextlib.aclosing(_read_ahead(_csv_batches(pool, org_id, query, batch_rows))) as chunks:
-        async for chunk in chunks:
-            yield chunk
+    async with contextlib.aclosing(_read_ahead(_csv_batches(pool, org_id, query, batch_rows))) as batches:
+        async for batch in batches:
+            for piece in batch:
+                yield piece
 
 
 async def _row_batches(
@@ -198,11 +214,24 @@ async def _row_batches(
 
 
 def _xlsx_value(value: Any) -> Any:
+    """A cell value openpyxl writes as data, never as a formula, and that XML can hold.
+
+    The one place XLSX cells are made: characters XML 1.0 cannot hold (control characters stored before
+    input refused them) become U+FFFD instead of breaking the workbook, and a text starting like a formula
+    is prefixed with an apostrophe (the query already does so for every text column; this is the same
+    rule at the writer, so a column added without it still cannot become a formula)."""
     if isinstance(value, UUID):
         return str(value)
     if isinstance(value, datetime):
         return value.astimezone(UTC).replace(tzinfo=None)
+    if isinstance(value, str):
+        value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
+        if value[:1] in FORMULA_STARTS:
+            value = "'" + value
     return value
+
+
+FORMULA_STARTS = frozenset("=+-@\t\r")
 
 
 async def stream_xlsx(

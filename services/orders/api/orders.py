@@ -163,15 +163,15 @@ async def export(call: OrgCall) -> Any:
         pool = call.service.export_pool or call.pool
         async with tenant_tx(pool, call.org_id) as conn:
             tz = await organisations.time_zone(conn, call.org_id)
-        rows = call.service.settings.export_batch_rows
+        settings = call.service.settings
         if isinstance(parsed, OrderFilter):
             query = export_queries.orders_query(call.org_id, parsed, tz)
         else:
             query = export_queries.customers_query(call.org_id, parsed, tz)
         stream = (
-            exports.stream_csv(pool, call.org_id, query, rows)
+            exports.stream_csv(pool, call.org_id, query, settings.export_csv_batch_rows)
             if fmt == "csv"
-            else exports.stream_xlsx(pool, call.org_id, query, kind, rows)
+            else exports.stream_xlsx(pool, call.org_id, query, kind, settings.export_batch_rows)
         )
     except BaseException:
         release()

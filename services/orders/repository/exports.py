@@ -69,43 +69,58 @@ def _safe(expr: str) -> str:
     return f"CASE WHEN {expr} ~ '^[=+@\\t\\r-]' THEN '''' || {expr} ELSE {expr} END"
 
 
+@dataclass(frozen=True)
+class Column:
+    """One export column. Every `text` column (anything a person or an integration typed) is neutralised
+    against spreadsheet formulas by `_select`, the one place the export's SELECT list is made, so that no
+    column can be forgotten; identifiers, numbers, times and our own enum values are not text."""
+
+    name: str
+    expr: str
+    text: bool = False
+
+
+def _select(columns: list[Column]) -> str:
+    return ", ".join(f"{_safe(c.expr) if c.text else c.expr} AS {c.name}" for c in columns)
+
+
 ORDER_COLUMNS = [
-    ("order_id", "o.id"),
-    ("external_ref", _safe("o.external_ref")),
-    ("created_at", "to_char(o.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"),
-    ("status", "o.status"),
-    ("comm_status", "o.comm_status"),
-    ("commission_amount", "o.commission_amount"),
-    ("currency", "o.currency"),
-    ("integration", _safe("i.name")),
-    ("category", _safe("c.name")),
-    ("product", _safe("p.name")),
-    ("provider", _safe("pr.name")),
-    ("customer_id", "cu.id"),
-    ("customer_type", "cu.kind"),
-    ("customer", _safe("cu.display_name")),
-    ("customer_email", _safe("coalesce(cu.email, '')")),
-    ("kind", "o.kind"),
-    ("journey_type", "p.journey_type"),
-    ("failure_reason", _safe("coalesce(o.failure_reason, '')")),
+    Column("order_id", "o.id"),
+    Column("external_ref", "o.external_ref", text=True),
+    Column("created_at", "to_char(o.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"),
+    Column("status", "o.status"),
+    Column("comm_status", "o.comm_status"),
+    Column("commission_amount", "o.commission_amount"),
+    Column("currency", "o.currency"),
+    Column("integration", "i.name", text=True),
+    Column("category", "c.name", text=True),
+    Column("product", "p.name", text=True),
+    Column("provider", "pr.name", text=True),
+    Column("customer_id", "cu.id"),
+    Column("customer_type", "cu.kind"),
+    Column("customer", "cu.display_name", text=True),
+    Column("customer_email", "coalesce(cu.email, '')", text=True),
+    Column("kind", "o.kind"),
+    Column("journey_type", "p.journey_type"),
+    Column("failure_reason", "coalesce(o.failure_reason, '')", text=True),
 ]
 CUSTOMER_COLUMNS = [
-    ("customer_id", "c.id"),
-    ("customer_type", "c.kind"),
-    ("customer", _safe("c.display_name")),
-    ("email", _safe("coalesce(c.email, '')")),
-    ("channel", "coalesce(c.channel, '')"),
-    ("first_seen", "to_char(c.first_seen AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"),
-    ("last_seen", "to_char(c.last_seen AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"),
-    ("integrations_visited", "(SELECT count(*) FROM customer_visits v WHERE v.customer_id = c.id)"),
-    ("orders", "(SELECT count(*) FROM orders x WHERE x.customer_id = c.id)"),
+    Column("customer_id", "c.id"),
+    Column("customer_type", "c.kind"),
+    Column("customer", "c.display_name", text=True),
+    Column("email", "coalesce(c.email, '')", text=True),
+    Column("channel", "coalesce(c.channel, '')", text=True),
+    Column("first_seen", "to_char(c.first_seen AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"),
+    Column("last_seen", "to_char(c.last_seen AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"),
+    Column("integrations_visited", "(SELECT count(*) FROM customer_visits v WHERE v.customer_id = c.id)"),
+    Column("orders", "(SELECT count(*) FROM orders x WHERE x.customer_id = c.id)"),
 ]
 
 
 def orders_query(org_id: UUID, f: OrderFilter, tz: str) -> ExportQuery:
     args: list[Any] = []
     where = orders_repo.where_clause(org_id, f, tz, args)
-    select = ", ".join(f"{expr} AS {name}" for name, expr in ORDER_COLUMNS)
+    select = _select(ORDER_COLUMNS)
     source = (
         "orders o JOIN integrations i ON i.id = o.integration_id"
         " JOIN categories c ON c.id = o.category_id JOIN products p ON p.id = o.product_id"
@@ -117,7 +132,7 @@ def orders_query(org_id: UUID, f: OrderFilter, tz: str) -> ExportQuery:
         keys="orders o",
         where=where,
         args=args,
-        header=[n for n, _ in ORDER_COLUMNS],
+        header=[c.name for c in ORDER_COLUMNS],
         ts="o.created_at",
         id="o.id",
     )
@@ -126,14 +141,14 @@ def orders_query(org_id: UUID, f: OrderFilter, tz: str) -> ExportQuery:
 def customers_query(org_id: UUID, f: CustomerFilter, tz: str) -> ExportQuery:
     args: list[Any] = []
     where = customers_repo.where_clause(org_id, f, tz, args)
-    select = ", ".join(f"{expr} AS {name}" for name, expr in CUSTOMER_COLUMNS)
+    select = _select(CUSTOMER_COLUMNS)
     return ExportQuery(
         columns=select,
         source="customers c",
         keys="customers c",
         where=where,
         args=args,
-        header=[n for n, _ in CUSTOMER_COLUMNS],
+        header=[c.name for c in CUSTOMER_COLUMNS],
         ts="c.last_seen",
         id="c.id",
     )
@@ -159,7 +174,11 @@ async def copy_csv_batch(
     *,
     header: bool,
 ) -> None:
-    """COPY the rows after `after` down to `until` (all that are left if None) as CSV, PostgreSQL formatting."""
+    """COPY the rows after `after` down to `until` (every row left if None) as CSV, PostgreSQL formatting.
+
+    Run it in the snapshot `until` was read in (`tenant_tx(..., snapshot=True)`): the range then holds
+    exactly the rows `batch_end` counted, whatever is written meanwhile.
+    """
     where, args = query._batch_where(after, until)
     sql = f"SELECT {query.columns} FROM {query.source} WHERE {where} ORDER BY {query.ts} DESC, {query.id} DESC"
     await conn.copy_from_query(sql, *args, output=output, format="csv", header=header)
