@@ -30,6 +30,7 @@ from shared.errors import ErrorCode
 from shared.http import JSON, error, validation_error
 from shared.messaging import contracts
 from shared.metrics import redis_name
+from shared.text import PlainText
 
 logger = logging.getLogger("gateway.webhooks")
 MAX_BODY = 64 * 1024
@@ -45,7 +46,7 @@ class CommissionData(BaseModel):
     commission_status: str | None = Field(default=None, pattern="^(N/A|PENDING|SUCCESSFUL)$")
     amount: Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)] | None = None
     currency: str | None = Field(default=None, pattern="^[A-Z]{3}$")
-    failure_reason: str | None = Field(
+    failure_reason: PlainText | None = Field(
         default=None, min_length=1, max_length=500, description="Why the order FAILED (data capture, delivery)"
     )
 

@@ -11,6 +11,7 @@ from services.orders.service.audit import AuditAction, record
 from shared.db import system_tx
 from shared.errors import NotFound
 from shared.service.endpoint import Call, TenantCall, system_endpoint, tenant_endpoint
+from shared.text import PlainText
 
 MAX_BATCH = 500
 
@@ -22,14 +23,14 @@ class Ids(BaseModel):
 
 class NewIntegration(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    name: str = Field(min_length=1, max_length=200)
+    name: PlainText = Field(min_length=1, max_length=200)
     channel: str = Field(pattern="^(web|mobile|api|partner)$")
     category_ids: list[UUID] = Field(default_factory=list, alias="categoryIds", max_length=50)
 
 
 class IntegrationChange(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: PlainText | None = Field(default=None, min_length=1, max_length=200)
     channel: str | None = Field(default=None, pattern="^(web|mobile|api|partner)$")
     category_ids: list[UUID] | None = Field(default=None, alias="categoryIds", max_length=50)
 

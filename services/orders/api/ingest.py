@@ -23,12 +23,13 @@ from shared.db import system_tx, tenant_tx
 from shared.errors import DomainError, ErrorCode, Unauthenticated
 from shared.http import JSON
 from shared.service.endpoint import Call, system_endpoint
+from shared.text import PlainText
 
 
 class CustomerRef(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     email: EmailStr | None = None
-    anonymous_id: str | None = Field(default=None, alias="anonymousId", min_length=1, max_length=200)
+    anonymous_id: PlainText | None = Field(default=None, alias="anonymousId", min_length=1, max_length=200)
 
     @model_validator(mode="after")
     def _one(self) -> CustomerRef:
@@ -45,15 +46,15 @@ class Commission(BaseModel):
 
 class NewOrder(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    external_ref: str = Field(alias="externalRef", min_length=1, max_length=200)
+    external_ref: PlainText = Field(alias="externalRef", min_length=1, max_length=200)
     product_id: UUID = Field(alias="productId")
     customer: CustomerRef
     status: Status = Status.PENDING
     commission: Commission | None = None
     occurred_at: AwareDatetime | None = Field(default=None, alias="occurredAt")
-    channel: str | None = Field(default=None, max_length=50)
+    channel: PlainText | None = Field(default=None, max_length=50)
     kind: OrderKind = OrderKind.order
-    failure_reason: str | None = Field(default=None, alias="failureReason", min_length=1, max_length=500)
+    failure_reason: PlainText | None = Field(default=None, alias="failureReason", min_length=1, max_length=500)
 
     @model_validator(mode="after")
     def _not_future(self) -> NewOrder:
@@ -66,9 +67,9 @@ class NewOrder(BaseModel):
 
 class Identify(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    anonymous_id: str | None = Field(default=None, alias="anonymousId", min_length=1, max_length=200)
+    anonymous_id: PlainText | None = Field(default=None, alias="anonymousId", min_length=1, max_length=200)
     email: EmailStr | None = None
-    channel: str | None = Field(default=None, max_length=50)
+    channel: PlainText | None = Field(default=None, max_length=50)
 
 
 async def _integration(call: Call) -> tuple[UUID, UUID]:

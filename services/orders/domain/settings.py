@@ -10,6 +10,8 @@ from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from shared.text import PlainText
+
 _HEX = re.compile(r"^#[0-9A-Fa-f]{6}$")
 # ISO 4217 codes the platform accepts; amounts are never converted between them.
 CURRENCIES = frozenset(
@@ -91,7 +93,7 @@ TimeZone = Annotated[str, AfterValidator(_time_zone)]
 
 class SettingsUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: PlainText | None = Field(default=None, min_length=1, max_length=200)
     marketplace_url: Url | None = Field(default=None, alias="marketplaceUrl")
     primary_colour: Colour | None = Field(default=None, alias="primaryColour")
     base_currency: Currency | None = Field(default=None, alias="baseCurrency")
