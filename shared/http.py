@@ -6,7 +6,7 @@ import gc
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -216,3 +216,69 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class BodyLimit:
+    """ASGI middleware: request bodies are capped while they are read, whatever `Content-Length` says.
+
+    A declared length over the cap is answered 413 before a byte of the body is read; a body that runs
+    past the cap while streaming (chunked, or longer than declared) is answered 413 the moment it does,
+    and the rest is never read: no route ever buffers more than its cap (OWASP ASVS V13.1.3).
+    `limits` maps path prefixes to caps (first match wins); other paths get `default`.
+    """
+
+    def __init__(self, app: ASGIApp, limits: Sequence[tuple[str, int]] = (), default: int = 64 * 1024) -> None:
+        self.app, self.limits, self.default = app, tuple(limits), default
+
+    def limit_for(self, path: str) -> int:
+        for prefix, cap in self.limits:
+            if path.startswith(prefix):
+                return cap
+        return self.default
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cap = self.limit_for(scope["path"])
+        declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        if declared is not None and (not declared.strip().isdigit() or int(declared) > cap):
+            await _too_large(cap)(scope, receive, send)
+            return
+        received = 0
+        refused = False
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > cap:
+                    refused = True
+                    if not started:
+                        await _too_large(cap)(scope, receive, send)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if refused:
+                return  # the 413 is the answer; the route's own (to a "disconnect") is dropped
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not refused:
+                raise  # a route that stopped because its body was cut off is not a fault
+
+
+def _too_large(cap: int) -> JSON:
+    response = error(413, ErrorCode.TOO_LARGE, f"request body over {cap // 1024} KiB")
+    response.headers["connection"] = "close"
+    return response

@@ -34,11 +34,13 @@ from shared import logging as slog
 from shared.auth.user_tokens import JwksVerifier
 from shared.config import Settings, get_settings
 from shared.errors import ErrorCode
-from shared.http import JSON, RequestContext, SecurityHeaders, error, health_routes, tune_gc
+from shared.http import JSON, BodyLimit, RequestContext, SecurityHeaders, error, health_routes, tune_gc
 from shared.messaging.broker import get_broker
 from shared.metrics import HttpMetrics, operation_label, record_graphql
 
 MAX_GRAPHQL_BODY = 64 * 1024
+# Body caps by path, enforced while the body is read (shared.http.BodyLimit); other paths get the GraphQL cap.
+BODY_LIMITS = (("/v1/", rest.MAX_BODY), ("/webhooks/", webhooks.MAX_BODY), ("/graphql", MAX_GRAPHQL_BODY))
 
 
 class GraphQLView(GraphQL):
@@ -217,6 +219,7 @@ def create_app(settings: Settings | None = None, *, broker: Any = None) -> Starl
         # one line each (Admission sums refusals up in one warning per interval).
         middleware=[
             Middleware(HttpMetrics),  # outermost: refusals of the in-flight cap are counted too
+            Middleware(BodyLimit, limits=BODY_LIMITS, default=MAX_GRAPHQL_BODY),
             Middleware(InFlightLimit, admission=admission),
             Middleware(RequestContext),
             Middleware(SecurityHeaders),

@@ -14,8 +14,10 @@ from starlette.routing import BaseRoute
 from shared import logging as slog
 from shared.config import Settings, get_settings
 from shared.db import create_pool, ping
-from shared.http import RequestContext, SecurityHeaders, health_routes, tune_gc
+from shared.http import BodyLimit, RequestContext, SecurityHeaders, health_routes, tune_gc
 from shared.metrics import HttpMetrics
+
+INTERNAL_BODY_LIMIT = 1024 * 1024
 
 
 @dataclass
@@ -68,7 +70,13 @@ def create_service_app(name: str, routes: Sequence[BaseRoute], settings: Setting
 
     app = Starlette(
         routes=[*health_routes(ready), *routes],
-        middleware=[Middleware(HttpMetrics), Middleware(RequestContext), Middleware(SecurityHeaders)],
+        middleware=[
+            Middleware(HttpMetrics),
+            # Internal calls carry filters and id batches, never files: a megabyte is far more than any needs.
+            Middleware(BodyLimit, default=INTERNAL_BODY_LIMIT),
+            Middleware(RequestContext),
+            Middleware(SecurityHeaders),
+        ],
         lifespan=lifespan,
     )
     return app
