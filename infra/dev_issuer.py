@@ -89,6 +89,7 @@ class DevIssuer:
         sub: str,
         *,
         email: str | None = None,
+        email_verified: bool | None = True,
         ttl: int = 3600,
         kid: str | None = None,
         claims: dict[str, Any] | None = None,
@@ -101,8 +102,11 @@ class DevIssuer:
         now = int(time.time())
         body: dict[str, Any] = {"iss": self.issuer, "aud": self.audience, "sub": sub, "iat": now, "exp": now + ttl}
         if email:
+            # The gateway lets an email claim an invitation only when the issuer vouches for it; like Auth0
+            # after a verified sign-up, the dev issuer does unless told otherwise (None: no claim at all).
             body["email"] = email
-            body["email_verified"] = True
+            if email_verified is not None:
+                body["email_verified"] = email_verified
         body.update(claims or {})
         return jwt.encode(body, key, algorithm=alg, headers={"kid": kid, **(headers or {})})
 
@@ -173,12 +177,15 @@ def main() -> None:
     t.add_argument("--user", choices=sorted(DEMO_USERS), default="admin", help="a demo user (default: admin)")
     t.add_argument("--sub", help="any other subject (with --email)")
     t.add_argument("--email")
+    t.add_argument(
+        "--email-unverified", action="store_true", help="email_verified: false (such a token claims no invitation)"
+    )
     t.add_argument("--ttl", type=int, default=12 * 3600)
     args = parser.parse_args()
     issuer = DevIssuer.load_or_create(data_dir() / "dev-issuer", local_issuer_url(), settings.oidc_audience)
     if args.cmd == "token":
         subject, email = (args.sub, args.email) if args.sub else DEMO_USERS[args.user]
-        print(issuer.mint(subject, email=email or None, ttl=args.ttl))
+        print(issuer.mint(subject, email=email or None, email_verified=not args.email_unverified, ttl=args.ttl))
         return
     server = issuer.serve(port=args.port)
     print(f"dev issuer: JWKS at http://127.0.0.1:{server.server_port}/.well-known/jwks.json", flush=True)

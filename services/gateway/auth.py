@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from uuid import UUID
 
-from services.gateway.clients import OrdersClient
+from services.gateway.clients import OrdersClient, ServiceError
 from shared.auth.user_tokens import InvalidToken, JwksVerifier
 
 
@@ -75,7 +75,9 @@ async def authenticate(
     except InvalidToken as exc:
         raise NotAuthenticated(str(exc)) from exc
     subject = str(claims["sub"])
-    # An invitation is bound by email only when the issuer vouches for the address.
+    # An invitation is claimed by email only when the issuer vouches for the address (`email_verified` is
+    # exactly true): anyone can open an account under someone else's address at many identity providers.
+    # A user whose subject is bound already needs no email at all.
     email = (
         claims.get("email") if isinstance(claims.get("email"), str) and claims.get("email_verified") is True else None
     )
@@ -92,8 +94,14 @@ async def authenticate(
         raise NoMembership("you are not a member of this organisation")
     m = memberships[0]
     if m["status"] == "invited":
-        # First sign-in with the invited email: bind the invitation to this user.
-        await orders.activate_member(m["org_id"], subject, m["member_id"])
+        # First sign-in with the invited email: bind the invitation to this user. Revoked (or claimed by
+        # another account) since the lookup above: no membership, rather than a viewer for a deleted member.
+        try:
+            await orders.activate_member(m["org_id"], subject, m["member_id"])
+        except ServiceError as exc:
+            if exc.status == 404:
+                raise NoMembership("the invitation was withdrawn") from None
+            raise
     viewer = Viewer(
         subject=subject,
         email=email,

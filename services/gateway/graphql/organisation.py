@@ -47,13 +47,20 @@ class Organisation:
         )
 
 
-@strawberry.type
+@strawberry.type(
+    description="A member of the team. INVITED until they first sign in with a verified email that matches; "
+    "admins can resend or revoke the invitation until then."
+)
 class Member:
     id: strawberry.ID
     email: str
     role: Role
     status: MemberStatus
     created_at: dt.datetime
+    invited_at: dt.datetime | None = strawberry.field(
+        description="When the latest invitation was emailed (UTC; a resend moves it). Null for members who "
+        "were added without one."
+    )
 
     @classmethod
     def from_row(cls, r: dict[str, Any]) -> Member:
@@ -63,6 +70,7 @@ class Member:
             role=Role(r["role"]),
             status=MemberStatus(r["status"]),
             created_at=dt.datetime.fromisoformat(r["created_at"]),
+            invited_at=dt.datetime.fromisoformat(r["invited_at"]) if r.get("invited_at") else None,
         )
 
 
@@ -100,6 +108,12 @@ class MemberPayload:
 @strawberry.type
 class RemoveMemberPayload:
     removed: bool
+    errors: list[UserError]
+
+
+@strawberry.type
+class RevokeInvitationPayload:
+    revoked: bool
     errors: list[UserError]
 
 
@@ -161,7 +175,10 @@ class OrganisationMutation:
             return SettingsPayload(organisation=None, errors=user_errors(exc))
         return SettingsPayload(organisation=Organisation.from_row(row), errors=[])
 
-    @strawberry.mutation(description="Admins only. Invites a team member by email; they join on first sign-in.")
+    @strawberry.mutation(
+        description="Admins only. Invites a team member: they are emailed a sign-in link and join when they first "
+        "sign in with this email address, verified by the identity provider."
+    )
     async def invite_member(self, info: Info[Context, None], email: str, role: Role = Role.MEMBER) -> MemberPayload:
         require_admin(info)
         try:
@@ -195,3 +212,29 @@ class OrganisationMutation:
         except ServiceError as exc:
             return RemoveMemberPayload(removed=False, errors=user_errors(exc))
         return RemoveMemberPayload(removed=True, errors=[])
+
+    @strawberry.mutation(
+        description="Admins only. Emails a pending invitation again (a new email each time); refused with "
+        "ALREADY_MEMBER once the member has joined."
+    )
+    async def resend_invitation(self, info: Info[Context, None], member_id: strawberry.ID) -> MemberPayload:
+        require_admin(info)
+        mid = parse_id(member_id, "memberId")
+        try:
+            row = await info.context.call("orders", "POST", f"/internal/members/{mid}/invitation")
+        except ServiceError as exc:
+            return MemberPayload(member=None, errors=user_errors(exc))
+        return MemberPayload(member=Member.from_row(row), errors=[])
+
+    @strawberry.mutation(
+        description="Admins only. Withdraws a pending invitation: nobody can join with it any more. Refused with "
+        "ALREADY_MEMBER once the member has joined (use removeMember)."
+    )
+    async def revoke_invitation(self, info: Info[Context, None], member_id: strawberry.ID) -> RevokeInvitationPayload:
+        require_admin(info)
+        mid = parse_id(member_id, "memberId")
+        try:
+            await info.context.call("orders", "DELETE", f"/internal/members/{mid}/invitation")
+        except ServiceError as exc:
+            return RevokeInvitationPayload(revoked=False, errors=user_errors(exc))
+        return RevokeInvitationPayload(revoked=True, errors=[])

@@ -13,7 +13,7 @@ from services.orders.repository import audit, members, organisations
 from services.orders.service import organisation
 from services.orders.service.audit import AuditAction, record
 from shared.db import system_tx
-from shared.errors import DomainError, ErrorCode
+from shared.errors import DomainError, ErrorCode, NotFound
 from shared.service.endpoint import Call, TenantCall, system_endpoint, tenant_endpoint
 from shared.service.pagination import PageInput
 
@@ -39,11 +39,16 @@ class Activation(BaseModel):
 
 @tenant_endpoint()
 async def activate(call: TenantCall) -> Any:
-    """Binds the invitation to the subject of the service token: the user the gateway authenticated."""
+    """Binds the invitation to the subject of the service token: the user the gateway authenticated.
+
+    404 when the invitation is no longer pending (revoked, or claimed by another account, after the sign-in
+    looked it up): the gateway then refuses the sign-in instead of admitting a member who does not exist.
+    """
     body = call.parse(Activation)
     if not call.identity.subject:
         raise DomainError(ErrorCode.NO_SUBJECT, "activation needs the signed-in user's subject", None)
-    await members.activate(call.conn, call.org_id, body.member_id, call.identity.subject)
+    if not await members.activate(call.conn, call.org_id, body.member_id, call.identity.subject):
+        raise NotFound("invitation", "memberId")
     return {"ok": True}
 
 
@@ -76,12 +81,45 @@ class Invite(BaseModel):
     role: str = Field(pattern="^(admin|member)$")
 
 
+def _sign_in_url(call: TenantCall) -> str:
+    """Where an invitation email sends people: the platform's public address (GATEWAY_PUBLIC_URL)."""
+    return call.service.settings.gateway_public_url.rstrip("/") + "/"
+
+
 @tenant_endpoint(admin=True)
 async def invite_member(call: TenantCall) -> Any:
+    """A pending member; the invitation email goes out once this transaction commits (through the outbox)."""
     body = call.parse(Invite)
-    member = await organisation.invite(call.conn, call.org_id, str(body.email), body.role, call.identity.subject)
+    member = await organisation.invite(
+        call.conn, call.org_id, str(body.email), body.role, call.identity.subject, sign_in_url=_sign_in_url(call)
+    )
     await record(call, AuditAction.MEMBER_INVITED, member["id"], {"email": member["email"], "role": body.role})
     return member
+
+
+@tenant_endpoint(admin=True)
+async def resend_invitation(call: TenantCall) -> Any:
+    """The invitation emailed again (its next version: a new email); refused once the member has joined."""
+    member = await organisation.resend_invitation(
+        call.conn, call.org_id, call.path_uuid("member_id"), call.identity.subject, sign_in_url=_sign_in_url(call)
+    )
+    change = {
+        "email": member["email"],
+        "role": member["role"],
+        "resent": True,
+        "invitation": member["invitation_version"],
+    }
+    await record(call, AuditAction.MEMBER_INVITED, member["id"], change)
+    return member
+
+
+@tenant_endpoint(admin=True)
+async def revoke_invitation(call: TenantCall) -> Any:
+    """Withdraws a pending invitation (nobody can claim it any more); refused once the member has joined."""
+    member = await organisation.revoke_invitation(call.conn, call.org_id, call.path_uuid("member_id"))
+    change = {"email": member["email"], "role": member["role"], "invitation_revoked": True}
+    await record(call, AuditAction.MEMBER_REMOVED, member["id"], change)
+    return {"ok": True}
 
 
 class RoleChange(BaseModel):
@@ -127,4 +165,6 @@ routes = [
     Route("/internal/members", invite_member, methods=["POST"]),
     Route("/internal/members/{member_id}", change_role, methods=["PATCH"]),
     Route("/internal/members/{member_id}", remove_member, methods=["DELETE"]),
+    Route("/internal/members/{member_id}/invitation", resend_invitation, methods=["POST"]),
+    Route("/internal/members/{member_id}/invitation", revoke_invitation, methods=["DELETE"]),
 ]

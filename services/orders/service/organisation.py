@@ -1,4 +1,12 @@
-"""Organisations, their settings and their team, with the events other services keep copies from."""
+"""Organisations, their settings and their team, with the events other services keep copies from.
+
+Invitations are emailed in the transaction that makes them (`shared.mail.request_mail`): the mail is an
+outbox row committed with the member row, sent by the mail actors once the relay hands it over. So an
+invitation that rolls back (a duplicate email, a refused role) sends nothing, and one that committed
+cannot be lost between the commit and the queue (a crash there, or Redis down then, only delays it).
+Each email's idempotency key is the member id and the invitation version: a resend is a new email,
+a redelivery of one is not.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +17,8 @@ import asyncpg
 
 from services.orders.domain.settings import SettingsUpdate, python_zones
 from services.orders.repository import members, organisations
-from shared.errors import DomainError, ErrorCode, NotFound
+from shared.errors import Conflict, DomainError, ErrorCode, NotFound
+from shared.mail import Mail, request_mail
 from shared.messaging import contracts
 from shared.messaging.outbox import add_event
 
@@ -76,21 +85,98 @@ async def republish_all(conn: asyncpg.Connection) -> int:
     return count
 
 
+def invitation_key(member_id: UUID, version: int) -> str:
+    """The idempotency key of one invitation email."""
+    return f"invitation:{member_id}:{version}"
+
+
+def invitation_mail(*, org_name: str, email: str, role: str, inviter_email: str | None, sign_in_url: str) -> Mail:
+    """The invitation email: who invites whom to which organisation, and where to sign in.
+
+    Plain text: it reads the same in every mail program and carries nothing to escape. Replies go to the
+    admin who invited (when there is one), not to the no-reply sender.
+    """
+    who = inviter_email or f"An admin of {org_name}"
+    as_role = "an admin" if role == "admin" else "a member"
+    text = (
+        f"Hello,\n\n"
+        f"{who} invited you to join {org_name} on the partner platform as {as_role}.\n\n"
+        f"To accept, sign in with this email address ({email}):\n\n"
+        f"    {sign_in_url}\n\n"
+        f"The invitation stays open until you sign in or an admin of {org_name} withdraws it. "
+        f"If you did not expect it, you can ignore this email.\n"
+    )
+    return Mail(to=email, subject=f"You are invited to join {org_name}", text=text, reply_to=inviter_email)
+
+
+async def _mail_invitation(
+    conn: asyncpg.Connection, org_id: UUID, member: dict[str, Any], inviter_email: str | None, sign_in_url: str
+) -> None:
+    org = await organisations.get(conn, org_id)
+    mail = invitation_mail(
+        org_name=org["name"],
+        email=member["email"],
+        role=member["role"],
+        inviter_email=inviter_email,
+        sign_in_url=sign_in_url,
+    )
+    await request_mail(conn, org_id, invitation_key(member["id"], member["invitation_version"]), mail)
+
+
 async def invite(
-    conn: asyncpg.Connection, org_id: UUID, email: str, role: str, inviter_subject: str | None
+    conn: asyncpg.Connection, org_id: UUID, email: str, role: str, inviter_subject: str | None, *, sign_in_url: str
 ) -> dict[str, Any]:
-    inviter = await members.id_for_subject(conn, org_id, inviter_subject) if inviter_subject else None
-    return await members.add(conn, org_id, email, role, invited_by=inviter)
+    """A pending member, and its invitation email (sent once this transaction commits)."""
+    inviter = await members.by_subject(conn, org_id, inviter_subject) if inviter_subject else None
+    member = await members.add(conn, org_id, email, role, invited_by=inviter["id"] if inviter else None)
+    await _mail_invitation(conn, org_id, member, inviter["email"] if inviter else None, sign_in_url)
+    return member
+
+
+async def _pending(conn: asyncpg.Connection, org_id: UUID, member_id: UUID, refusal: str) -> dict[str, Any]:
+    """The pending invitation `member_id`, locked; refused when that member has joined already."""
+    current = await members.get_for_update(conn, org_id, member_id)
+    if current is None:
+        raise NotFound("member", "memberId")
+    if current["status"] != "invited":
+        raise Conflict(ErrorCode.ALREADY_MEMBER, refusal, "memberId")
+    return current
+
+
+async def resend_invitation(
+    conn: asyncpg.Connection, org_id: UUID, member_id: UUID, acting_subject: str | None, *, sign_in_url: str
+) -> dict[str, Any]:
+    """Sends a pending invitation again, as its next version (a new email, from the admin resending it)."""
+    await _pending(conn, org_id, member_id, "this member has accepted the invitation already")
+    member = await members.renew_invitation(conn, org_id, member_id)
+    assert member is not None  # locked as pending above
+    acting = await members.by_subject(conn, org_id, acting_subject) if acting_subject else None
+    await _mail_invitation(conn, org_id, member, acting["email"] if acting else None, sign_in_url)
+    return member
+
+
+async def revoke_invitation(conn: asyncpg.Connection, org_id: UUID, member_id: UUID) -> dict[str, Any]:
+    """Withdraws a pending invitation: nobody can claim it from now on. Members who joined are removed
+    with `remove_member` instead, which keeps the organisation's last admin."""
+    current = await _pending(conn, org_id, member_id, "this member has joined; remove them instead")
+    await members.delete(conn, org_id, member_id)
+    return current
 
 
 async def change_role(conn: asyncpg.Connection, org_id: UUID, member_id: UUID, role: str) -> dict[str, Any]:
-    """Sets a member's role; demoting the last admin is refused (someone must be able to administer)."""
-    current = await members.role_for_update(conn, org_id, member_id)
+    """Sets a member's role; demoting the last active admin is refused (someone must be able to administer)."""
+    admins = await members.count_admins(conn, org_id)  # locked before the member: see `count_admins`
+    current = await members.get_for_update(conn, org_id, member_id)
     if current is None:
         raise NotFound("member", "memberId")
-    if current == "admin" and role != "admin" and await members.count_admins(conn, org_id) <= 1:
+    if _active_admin(current) and role != "admin" and admins <= 1:
         raise DomainError(ErrorCode.LAST_ADMIN, "the last admin cannot stop being an admin", "role")
     return await members.set_role(conn, org_id, member_id, role)
+
+
+def _active_admin(member: dict[str, Any]) -> bool:
+    """An admin who can administer: an invited admin cannot until the invitation is taken up."""
+    return bool(member["role"] == "admin" and member["status"] == "active")
 
 
 async def remove_member(conn: asyncpg.Connection, org_id: UUID, member_id: UUID, acting_subject: str | None) -> None:
@@ -98,9 +184,10 @@ async def remove_member(conn: asyncpg.Connection, org_id: UUID, member_id: UUID,
     acting = await members.id_for_subject(conn, org_id, acting_subject) if acting_subject else None
     if member_id == acting:
         raise DomainError(ErrorCode.CANNOT_REMOVE_SELF, "admins cannot remove themselves", "memberId")
-    role = await members.role_for_update(conn, org_id, member_id)
-    if role is None:
+    admins = await members.count_admins(conn, org_id)  # locked before the member: see `count_admins`
+    current = await members.get_for_update(conn, org_id, member_id)
+    if current is None:
         raise NotFound("member", "memberId")
-    if role == "admin" and await members.count_admins(conn, org_id) <= 1:
+    if _active_admin(current) and admins <= 1:
         raise DomainError(ErrorCode.LAST_ADMIN, "the last admin cannot be removed", "memberId")
     await members.delete(conn, org_id, member_id)
