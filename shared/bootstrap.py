@@ -13,7 +13,7 @@ from pathlib import Path
 
 import asyncpg
 
-from shared.config import Settings
+from shared.config import Settings, check_production_secrets
 from shared.migrations import migrate
 
 logger = logging.getLogger(__name__)
@@ -76,6 +76,7 @@ async def bootstrap_service(settings: Settings, service: str, migrations: Path |
 
 
 async def bootstrap(settings: Settings, services: tuple[str, ...]) -> None:
+    check_production_secrets(settings, ("DB_APP_PASSWORD", "DB_OWNER_PASSWORD"))
     for service in services:
         if migrations_dir(service).exists():
             applied = await bootstrap_service(settings, service)

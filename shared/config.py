@@ -152,3 +152,57 @@ class Settings:
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+# Secrets whose development values are published in this repository. Production refuses to start while
+# any of them is unset, equal to such a value, or too short (OWASP ASVS V6.4.1, V14.1.3).
+SECRET_MIN_LENGTH = {
+    "SERVICE_TOKEN_SECRET": 32,
+    "EXPORT_TOKEN_SECRET": 32,
+    "DB_APP_PASSWORD": 16,
+    "DB_OWNER_PASSWORD": 16,
+}
+PUBLISHED_SECRETS = frozenset(
+    {
+        "dev-service-secret-change-me-in-production",
+        "dev-export-secret-change-me-in-production!",
+        "app-dev-password",
+        "owner-dev-password",
+        "dev-only-service-token-secret",
+        "dev-only-export-token-secret",
+        "dev-only-app-password",
+        "dev-only-owner-password",
+        "change-me",
+        "change-me-service-token-secret",
+        "change-me-export-token-secret",
+        "change-me-app-password",
+        "change-me-owner-password",
+    }
+)
+
+
+class InsecureConfiguration(RuntimeError):
+    """Production was started with a secret that is missing, published or too short."""
+
+
+def check_production_secrets(settings: Settings, names: tuple[str, ...]) -> None:
+    """In production, refuses `names` unset, equal to a published development value, or too short.
+
+    Raised at start-up (app factories, workers, relays, bootstrap), naming the variable, so that a
+    deployment that forgot a secret fails loudly instead of signing export links with a public key.
+    """
+    if not settings.production:
+        return
+    for name in names:
+        value = str(getattr(settings, name.lower()))
+        if not value:
+            raise InsecureConfiguration(f"{name} is not set (required when APP_ENV=production)")
+        if value in PUBLISHED_SECRETS:
+            raise InsecureConfiguration(f"{name} is a development value published in the repository")
+        if len(value) < SECRET_MIN_LENGTH.get(name, 16):
+            raise InsecureConfiguration(f"{name} must be at least {SECRET_MIN_LENGTH.get(name, 16)} characters")
+
+
+def database_secrets(service: str) -> tuple[str, ...]:
+    """The database secret a service process needs: none when its URL is given outright."""
+    return () if os.environ.get(f"{service.upper()}_DATABASE_URL") else ("DB_APP_PASSWORD",)

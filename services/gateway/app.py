@@ -32,7 +32,7 @@ from services.gateway.graphql.context import Context
 from services.gateway.graphql.schema import build_schema
 from shared import logging as slog
 from shared.auth.user_tokens import JwksVerifier
-from shared.config import Settings, get_settings
+from shared.config import Settings, check_production_secrets, get_settings
 from shared.errors import ErrorCode
 from shared.http import JSON, BodyLimit, RequestContext, SecurityHeaders, error, health_routes, tune_gc
 from shared.messaging.broker import get_broker
@@ -101,6 +101,7 @@ def create_app(settings: Settings | None = None, *, broker: Any = None) -> Starl
     """The gateway app; `broker` replaces the Dramatiq broker (tests), services are reached at the
     settings' `<service>_api_url`."""
     settings = settings or get_settings()
+    check_production_secrets(settings, ("SERVICE_TOKEN_SECRET", "EXPORT_TOKEN_SECRET"))
     schema = build_schema(settings.production)
     # Per process and in memory (services/gateway/admission.py says why), made with the app so that the
     # middleware and the routes share it.

@@ -31,7 +31,7 @@ import redis
 from dramatiq import Message
 
 from shared import logging as slog
-from shared.config import Settings, get_settings
+from shared.config import Settings, check_production_secrets, database_secrets, get_settings
 from shared.db import UNAVAILABLE_ERRORS, connection, create_pool, ping, pool_info
 from shared.health import DependencyUnavailable, serve_health
 from shared.messaging.broker import get_broker
@@ -258,6 +258,7 @@ async def run(
 ) -> None:
     """Relays `service`'s outbox until `stop` is set (SIGINT/SIGTERM set it when none is given)."""
     settings = settings or get_settings()
+    check_production_secrets(settings, database_secrets(service))
     dsn = settings.service_database_url(service)
     pool = await create_pool(dsn, max_size=2, settings=settings)
     wake = asyncio.Event()

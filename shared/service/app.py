@@ -12,7 +12,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from shared import logging as slog
-from shared.config import Settings, get_settings
+from shared.config import Settings, check_production_secrets, database_secrets, get_settings
 from shared.db import create_pool, ping
 from shared.http import BodyLimit, RequestContext, SecurityHeaders, health_routes, tune_gc
 from shared.metrics import HttpMetrics
@@ -51,6 +51,7 @@ def create_service_app(name: str, routes: Sequence[BaseRoute], settings: Setting
     an export runs.
     """
     settings = settings or get_settings()
+    check_production_secrets(settings, ("SERVICE_TOKEN_SECRET", *database_secrets(name)))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -20,7 +20,7 @@ from dramatiq.asyncio import get_event_loop_thread
 from dramatiq.middleware import Middleware
 
 from shared import logging as slog
-from shared.config import get_settings
+from shared.config import check_production_secrets, database_secrets, get_settings
 from shared.db import create_pool, ping
 from shared.health import serve_health
 from shared.messaging import dead_letters, redelivery
@@ -102,6 +102,7 @@ def setup_worker(service: str, *, configure_logging: bool = True) -> WorkerResou
     """
     if configure_logging:
         slog.configure(f"{service}-worker", get_settings().log_level)
+    check_production_secrets(get_settings(), database_secrets(service))
     broker = get_broker()
     resources = resources_of(service)
     if not any(isinstance(m, ResourceMiddleware) and m.resources is resources for m in broker.middleware):

@@ -826,11 +826,18 @@ def test_compose_environment(compose):
         elif name not in ONE_SHOT:
             service = DECLARED[name].service
             assert env.get(f"{service.upper()}_DATABASE_URL", "").startswith(f"postgresql://{service}_app:")
-    # Dev-only secrets are marked as such in the file.
+    # Secrets have no default: compose refuses to start until they are set.
     text = COMPOSE.read_text()
-    for key in ("SERVICE_TOKEN_SECRET", "EXPORT_TOKEN_SECRET", "DB_APP_PASSWORD", "POSTGRES_PASSWORD"):
+    for key in (
+        "SERVICE_TOKEN_SECRET",
+        "EXPORT_TOKEN_SECRET",
+        "DB_APP_PASSWORD",
+        "DB_OWNER_PASSWORD",
+        "POSTGRES_PASSWORD",
+    ):
         lines = [line for line in text.splitlines() if re.match(rf"\s*{key}:", line)]
-        assert lines and all("DEV-ONLY" in line for line in lines), f"{key} default not marked DEV-ONLY"
+        assert lines and all(f"${{{key}:?" in line for line in lines), f"{key} must be required (no default)"
+    assert "dev-only" not in text
 
 
 def test_env_names_are_read_by_the_code(compose, k8s_docs):
