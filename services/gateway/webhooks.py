@@ -35,6 +35,8 @@ from shared.text import PlainText
 logger = logging.getLogger("gateway.webhooks")
 MAX_BODY = 64 * 1024
 SECRET_TTL = 60.0
+UNKNOWN_TTL = 30.0  # a provider created meanwhile is reachable within this
+MAX_CACHED = 10_000
 _PROVIDER_ID = re.compile(r"^prv_[A-Za-z0-9]{1,64}$")
 
 
@@ -58,10 +60,16 @@ class CommissionWebhook(BaseModel):
 
 
 class ProviderSecrets:
-    """Short-lived cache of provider routing (org, id, secret); refreshed on a signature miss."""
+    """Short-lived cache of provider routing (org, id, secret); refreshed on a signature miss.
+
+    Unknown provider ids are remembered as unknown for `UNKNOWN_TTL` seconds: a client inventing ids
+    costs one internal call and one query per id and interval, not one per request. Both maps are
+    bounded (cleared when full), so invented ids cannot grow memory.
+    """
 
     def __init__(self) -> None:
         self._entries: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._unknown: dict[str, float] = {}
 
     async def get(self, request: Request, public_id: str, fresh: bool = False) -> dict[str, Any] | None:
         now = time.monotonic()
@@ -70,14 +78,23 @@ class ProviderSecrets:
             return hit[1]
         if hit and fresh and now - hit[0] < 1.0:
             return hit[1]  # refreshed a moment ago: do not let bad signatures hammer the service
+        missed = self._unknown.get(public_id)
+        if hit is None and missed is not None and now - missed < UNKNOWN_TTL:
+            return None
         try:
             orders: OrdersClient = request.app.state.orders
             info = await orders.provider_webhook_secret(public_id)
         except ServiceError as exc:
             if exc.status == 404:
                 self._entries.pop(public_id, None)
+                if len(self._unknown) >= MAX_CACHED:
+                    self._unknown.clear()
+                self._unknown[public_id] = now
                 return None
             raise
+        if len(self._entries) >= MAX_CACHED:
+            self._entries.clear()
+        self._unknown.pop(public_id, None)
         self._entries[public_id] = (now, info)
         return info
 
