@@ -101,10 +101,10 @@ class RequestContext:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            # 503s are refusals the process chose (a dependency is down, or it is overloaded): the cause
+            # 429s and 503s are refusals the process chose (over a limit, a dependency down, overloaded): the cause
             # is logged once per interval where it is known, and counted in the metrics, so they add no
             # line per request (an outage would otherwise write one per request).
-            quiet = status == 503 and not logger.isEnabledFor(logging.DEBUG)
+            quiet = status in (429, 503) and not logger.isEnabledFor(logging.DEBUG)
             if (
                 scope["path"] not in _QUIET_PATHS
                 and not quiet
