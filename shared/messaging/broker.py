@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
 import dramatiq
+import redis
 from dramatiq.asyncio import get_event_loop_thread
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import AsyncIO, CurrentMessage
@@ -34,8 +35,12 @@ R = TypeVar("R")
 def make_broker(redis_url: str | None = None) -> RedisBroker:
     """A Redis broker; creating it opens no connection (the first command does)."""
     url = redis_url or get_settings().redis_url or "redis://127.0.0.1:6379/0"
+    # Every command has a deadline: a Redis that hangs (rather than refusing connections) must fail the
+    # enqueue of a relay or a webhook answer in seconds, not block its event loop indefinitely.
+    timeout = int(os.environ.get("REDIS_SOCKET_TIMEOUT_MS", "5000")) / 1000
+    client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=30)
     broker = RedisBroker(
-        url=url,
+        client=client,
         heartbeat_timeout=int(os.environ.get("DRAMATIQ_HEARTBEAT_TIMEOUT_MS", "15000")),
         dead_message_ttl=int(os.environ.get("DEAD_MESSAGE_TTL_MS", str(7 * 86_400_000))),
         # Out of a million commands, how many also requeue messages of dead workers.
