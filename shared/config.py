@@ -8,6 +8,10 @@ from functools import lru_cache
 
 SERVICES = ("orders", "insights", "reports")
 
+# The development value of SECRETS_ENCRYPTION_KEYS: derived from a public phrase (published, like every
+# development secret here); shared/secrets.py re-exports it, production refuses it.
+DEVELOPMENT_SECRETS_KEY = "vMvFam8sdwvwlWh4r_-pOxf2glwOPZJ-ngEspGg2IXc="
+
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
@@ -50,6 +54,11 @@ class Settings:
     )
     export_token_secret: str = field(
         default_factory=lambda: _env("EXPORT_TOKEN_SECRET", "dev-export-secret-change-me-in-production!")
+    )
+    # Fernet keys for credentials at rest (shared/secrets.py), comma-separated: the first encrypts, all
+    # decrypt (rotation). The database never holds them; the default is a published development key.
+    secrets_encryption_keys: str = field(
+        default_factory=lambda: _env("SECRETS_ENCRYPTION_KEYS", DEVELOPMENT_SECRETS_KEY), repr=False
     )
     oidc_issuer: str = field(default_factory=lambda: _env("OIDC_ISSUER", "http://127.0.0.1:8090/"))
     oidc_audience: str = field(default_factory=lambda: _env("OIDC_AUDIENCE", "partner-platform"))
@@ -161,6 +170,7 @@ SECRET_MIN_LENGTH = {
     "EXPORT_TOKEN_SECRET": 32,
     "DB_APP_PASSWORD": 16,
     "DB_OWNER_PASSWORD": 16,
+    "SECRETS_ENCRYPTION_KEYS": 44,  # one Fernet key
 }
 PUBLISHED_SECRETS = frozenset(
     {
@@ -177,6 +187,7 @@ PUBLISHED_SECRETS = frozenset(
         "change-me-export-token-secret",
         "change-me-app-password",
         "change-me-owner-password",
+        DEVELOPMENT_SECRETS_KEY,
     }
 )
 
@@ -204,5 +215,7 @@ def check_production_secrets(settings: Settings, names: tuple[str, ...]) -> None
 
 
 def database_secrets(service: str) -> tuple[str, ...]:
-    """The database secret a service process needs: none when its URL is given outright."""
-    return () if os.environ.get(f"{service.upper()}_DATABASE_URL") else ("DB_APP_PASSWORD",)
+    """The stored-data secrets a service process needs: its database password (none when its URL is given
+    outright) and, for the orders service, the key its provider secrets are encrypted with at rest."""
+    keys = ("SECRETS_ENCRYPTION_KEYS",) if service == "orders" else ()
+    return (*(() if os.environ.get(f"{service.upper()}_DATABASE_URL") else ("DB_APP_PASSWORD",)), *keys)

@@ -9,6 +9,11 @@ organisation); everything runs through the service layer, under row-level securi
     python -m services.orders.admin add-product --org ORG --integration ID --category ID --provider ID \\
         --name "Fibre 500" --rate 25.00 --currency GBP
     python -m services.orders.admin publish-organisations   # backfill other services' copies of settings
+    python -m services.orders.admin encrypt-secrets   # encrypt legacy plaintext, re-encrypt with the first key
+
+Provider webhook secrets are stored encrypted with SECRETS_ENCRYPTION_KEYS (shared/secrets.py).
+`encrypt-secrets` is both the migration step (plaintext written before encryption) and the rotation
+step: with SECRETS_ENCRYPTION_KEYS=NEW,OLD it re-encrypts every secret with NEW, after which OLD can go.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from shared.config import get_settings
 from shared.db import create_pool, system_tx, tenant_tx
 from shared.errors import DomainError, ErrorCode
 from shared.local import require_database
+from shared.secrets import SecretKeyError, secret_box
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -65,6 +71,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     d.add_argument("--success", help="what counts as success for this product, e.g. 'account opened'")
     sub.add_parser(
+        "encrypt-secrets",
+        help="encrypt plaintext provider secrets and re-encrypt every secret with the first key (rotation)",
+    )
+    sub.add_parser(
         "publish-organisations",
         help="republish every organisation's settings (backfills the copies other services keep)",
     )
@@ -73,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     settings = get_settings()
+    if args.cmd == "encrypt-secrets":
+        return await encrypt_secrets(settings.service_database_url("orders", "owner"))
     if args.cmd == "publish-organisations":
         # Every organisation at once: the owner role, which row-level security does not restrict.
         owner = await create_pool(settings.service_database_url("orders", "owner"), max_size=1, wait=False)
@@ -133,6 +145,22 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await pool.close()
 
 
+async def encrypt_secrets(owner_url: str) -> dict[str, int]:
+    """Every provider secret under the current (first) key, in one transaction: all or nothing, so a key
+    missing for one row leaves every row as it was. Runs as the owner: every organisation at once."""
+    box = secret_box()  # before connecting: a malformed key fails without touching the database
+    owner = await create_pool(owner_url, max_size=1, wait=False)
+    counts = {"encrypted": 0, "reencrypted": 0}
+    try:
+        async with system_tx(owner) as conn:
+            for provider_id, stored in await catalogue.stored_provider_secrets(conn):
+                counts["reencrypted" if box.is_encrypted(stored) else "encrypted"] += 1
+                await catalogue.store_provider_secret(conn, provider_id, box.rotate(stored))
+    finally:
+        await owner.close()
+    return counts
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     require_database()
@@ -144,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except DomainError as exc:
         print(f"error: {exc.field or ''}: {exc.message}", file=sys.stderr)
+        return 2
+    except SecretKeyError as exc:  # a configuration problem: named, without a traceback or the key
+        print(f"error: SECRETS_ENCRYPTION_KEYS: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # asyncpg integrity errors: unknown ids and the like
         print(f"error: {type(exc).__name__}: {str(exc).splitlines()[0]}", file=sys.stderr)

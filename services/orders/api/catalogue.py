@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from typing import Any
 from uuid import UUID
 
@@ -9,11 +10,16 @@ from starlette.routing import Route
 from services.orders.repository import catalogue
 from services.orders.service.audit import AuditAction, record
 from shared.db import system_tx
-from shared.errors import NotFound
+from shared.errors import DomainError, ErrorCode, NotFound
+from shared.secrets import SecretKeyError, secret_box
 from shared.service.endpoint import Call, TenantCall, system_endpoint, tenant_endpoint
 from shared.text import PlainText
 
 MAX_BATCH = 500
+
+log = logging.getLogger(__name__)
+# Key problems already logged by this process: one line each, not one per webhook (providers retry).
+_reported_key_problems: set[str] = set()
 
 
 class Ids(BaseModel):
@@ -111,6 +117,19 @@ async def provider_webhook_secret(call: Call) -> Any:
         found = await catalogue.resolve_provider(conn, call.request.path_params["public_id"])
     if found is None:
         raise NotFound("provider", "provider")
+    try:
+        box = secret_box(call.service.settings)
+        what = f"webhook secret of provider {found['provider_id']}"
+        found["webhook_secret"] = box.reveal(found["webhook_secret"], what)
+    except SecretKeyError as exc:
+        # A configuration problem (SECRETS_ENCRYPTION_KEYS), not a bug: 503 so the provider retries once
+        # it is fixed, no traceback, and one log line per problem and process.
+        if str(exc) not in _reported_key_problems:
+            _reported_key_problems.add(str(exc))
+            log.error("provider webhook secrets unavailable: %s", exc)
+        raise DomainError(
+            ErrorCode.UNAVAILABLE, f"configuration problem: {exc}", "SECRETS_ENCRYPTION_KEYS", status=503
+        ) from None
     return found
 
 

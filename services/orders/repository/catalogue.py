@@ -10,6 +10,7 @@ from uuid import UUID
 import asyncpg
 
 from shared.errors import Conflict, DomainError, ErrorCode, NotFound
+from shared.secrets import SecretBox, secret_box
 
 INTEGRATION_COLUMNS = """i.id, i.name, i.channel, i.api_key_prefix, i.key_rotated_at, i.created_at, i.updated_at,
     coalesce((SELECT array_agg(ic.category_id ORDER BY ic.category_id) FROM integration_categories ic
@@ -78,16 +79,32 @@ async def _check_categories(conn: asyncpg.Connection, org_id: UUID, ids: list[UU
 # --- providers and products -------------------------------------------------------------
 
 
-async def create_provider(conn: asyncpg.Connection, org_id: UUID, name: str) -> dict[str, Any]:
+async def create_provider(
+    conn: asyncpg.Connection, org_id: UUID, name: str, box: SecretBox | None = None
+) -> dict[str, Any]:
+    """A provider with a new webhook secret, returned in clear this once; the column holds it encrypted
+    (shared/secrets.py), so a database backup cannot sign a provider's webhooks."""
+    secret = new_webhook_secret()
     row = await conn.fetchrow(
         "INSERT INTO providers (org_id, public_id, name, webhook_secret) VALUES ($1, $2, $3, $4)"
-        " RETURNING id, public_id, name, webhook_secret, created_at",
+        " RETURNING id, public_id, name, created_at",
         org_id,
         "prv_" + secrets.token_hex(8),
         name,
-        new_webhook_secret(),
+        (box or secret_box()).encrypt(secret),
     )
-    return dict(row)
+    return {**dict(row), "webhook_secret": secret}
+
+
+async def stored_provider_secrets(conn: asyncpg.Connection) -> list[tuple[UUID, str]]:
+    """Every provider's stored secret, locked until the transaction ends (re-encryption: run as the owner,
+    which row-level security does not restrict, so every organisation's providers are covered)."""
+    rows = await conn.fetch("SELECT id, webhook_secret FROM providers ORDER BY id FOR UPDATE")
+    return [(r["id"], r["webhook_secret"]) for r in rows]
+
+
+async def store_provider_secret(conn: asyncpg.Connection, provider_id: UUID, stored: str) -> None:
+    await conn.execute("UPDATE providers SET webhook_secret = $2 WHERE id = $1", provider_id, stored)
 
 
 async def list_providers(conn: asyncpg.Connection, org_id: UUID) -> list[dict[str, Any]]:
