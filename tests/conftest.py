@@ -189,8 +189,26 @@ async def orders_url(orders_app: Any) -> AsyncIterator[str]:
 
 @pytest.fixture(scope="session")
 def gateway_settings(settings: Any, orders_url: str) -> Any:
-    """The session's settings, with the gateway pointed at the served orders API."""
-    return dataclasses.replace(settings, orders_api_url=orders_url)
+    """The session's settings, with the gateway pointed at the served orders API.
+
+    The session's one gateway serves every test, many of them as the same few users in quick
+    succession: its admission limits are raised far above what tests send, so that a test is never
+    refused for what earlier tests did. Admission control is tested with gateways of its own
+    (tests/services/gateway/test_admission.py), with the default and chosen limits.
+    """
+    generous = {
+        "graphql_user_concurrency": 256,
+        "graphql_org_concurrency": 512,
+        "graphql_user_rate": 10_000.0,
+        "graphql_user_burst": 20_000,
+        "graphql_org_rate": 10_000.0,
+        "graphql_org_burst": 20_000,
+        "integration_concurrency": 256,
+        "integration_rate": 10_000.0,
+        "integration_burst": 20_000,
+        "gateway_max_in_flight": 1024,
+    }
+    return dataclasses.replace(settings, orders_api_url=orders_url, **generous)
 
 
 @pytest.fixture(scope="session")
