@@ -47,6 +47,7 @@ if str(ROOT) not in sys.path:
 
 from infra.embedded import EmbeddedPostgres, EmbeddedRedis  # noqa: E402  (needs the repository root on sys.path)
 from infra.embedded import free_port as _free_port  # noqa: E402  (likewise)
+from shared.secrets import secret_box  # noqa: E402  (likewise)
 
 _given_ports: set[int] = set()
 
@@ -247,7 +248,7 @@ async def ensure_dataset(settings: Any) -> dict[str, Any]:
             say(f"data set loaded in {time.monotonic() - began:.0f}s")
         info: dict[str, Any] = {"org_id": org_id}
         info["providers"] = [
-            dict(r)
+            {**dict(r), "webhook_secret": secret_box().reveal(r["webhook_secret"], "provider secret")}
             for r in await conn.fetch(
                 "SELECT id, public_id, name, webhook_secret FROM providers WHERE org_id = $1 ORDER BY name", org_id
             )

@@ -39,6 +39,7 @@ from services.orders.repository import bulk as store
 from services.orders.repository.bulk import CUSTOMER_COLUMNS, ORDER_COLUMNS, VISIT_COLUMNS, BulkMode
 from services.orders.repository.bulk import pg_timestamp as _pg_time
 from services.orders.repository.catalogue import new_api_key, new_webhook_secret
+from shared.secrets import secret_box
 
 DEMO_ORG_ID = UUID("00000000-0000-4000-8000-000000000001")
 DEMO_ADMIN_SUBJECT = "dev|admin"
@@ -411,7 +412,8 @@ async def _catalogue(
     for name, category in PROVIDERS:
         public_id = f"prv_{ids.getrandbits(64):016x}"
         secret = new_webhook_secret()
-        pid = await store.insert_provider(conn, org_id, public_id, name, secret, created)
+        # Stored encrypted like every provider secret (shared/secrets.py); the plain one goes to demo.json.
+        pid = await store.insert_provider(conn, org_id, public_id, name, secret_box().encrypt(secret), created)
         providers.append({"id": UUID(bytes=pid.bytes), "public_id": public_id, "name": name, "webhook_secret": secret})
         provider_by_category[category] = pid
 

@@ -21,6 +21,7 @@ from services.orders.domain.names import anonymous_name
 from services.orders.repository.catalogue import hash_api_key
 from shared.bootstrap import bootstrap
 from shared.config import Settings
+from shared.secrets import SecretBox
 
 CUSTOMERS, ORDERS, DAYS = 500, 3000, 90
 SECOND_ORG = UUID("00000000-0000-4000-8000-0000000000d2")
@@ -195,7 +196,8 @@ async def test_keys_and_provider_secrets_resolve_for_the_app_role(loaded: dict[s
         for provider in result.providers:
             assert provider["public_id"].startswith("prv_") and provider["webhook_secret"].startswith("whsec_")
             row = await app.fetchrow("SELECT * FROM resolve_provider($1)", provider["public_id"])
-            assert (row["org_id"], row["provider_id"], row["webhook_secret"]) == (
+            stored = SecretBox.from_settings().decrypt(row["webhook_secret"])  # encrypted at rest
+            assert (row["org_id"], row["provider_id"], stored) == (
                 DEMO_ORG_ID,
                 provider["id"],
                 provider["webhook_secret"],
