@@ -53,7 +53,11 @@ class Subscription:
 
 # Every subscription of the platform. Insights and reports add theirs as they come online
 # (each also takes ORGANISATION_EVENTS to keep its copy of organisation settings).
-SUBSCRIPTIONS: tuple[Subscription, ...] = ()
+SUBSCRIPTIONS: tuple[Subscription, ...] = (
+    # Mail the orders service asks for in its own transactions (`shared.mail.request_mail`, e.g. invitations),
+    # handed to the kit's mail actors (queue mail.events), which send it once per idempotency key.
+    Subscription(consumer="mail", source="orders", event_types=frozenset({"mail.requested"})),
+)
 
 
 def subscriptions_of(source: str, subscriptions: tuple[Subscription, ...] = SUBSCRIPTIONS) -> tuple[Subscription, ...]:

@@ -250,11 +250,6 @@ async def test_mail_asked_for_in_a_transaction_is_sent_only_once_committed(
     assert messages(tmp_path / "nowhere") == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="shared/messaging/contracts.py does not list shared.mail.subscription('orders') yet: until it does, "
-    "the orders relay marks mail.requested events sent without handing them to the mail actors",
-)
 def test_the_orders_relay_hands_its_mail_to_the_mail_actors() -> None:
     from shared.messaging import contracts
 

@@ -131,8 +131,10 @@ def orders_worker() -> Iterator[Any]:
     """For one test only: two workers of one broker running at once in one process would share (and
     replace) the service's resources."""
     import services.orders.worker  # noqa: F401  (sets up the worker's resources and declares its actors)
+    from shared.messaging.broker import get_broker
     from tests.workers import running_worker
 
+    _delete_queue(get_broker(), contracts.ORDERS_QUEUE)  # earlier tests' leftovers would be counted here
     with running_worker({contracts.ORDERS_QUEUE}) as w:
         yield w
 
