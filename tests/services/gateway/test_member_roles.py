@@ -41,7 +41,9 @@ async def test_role_changes_keep_an_admin(gateway, tenant, other_tenant) -> None
         gql(gateway, CHANGE, {"id": admin["id"], "role": "MEMBER"}, token=tenant.member_token),
         gql(gateway, CHANGE, {"id": member["id"], "role": "MEMBER"}, token=tenant.admin_token),
     )
-    errors = [r["data"]["changeMemberRole"]["errors"] for r in results]
-    assert sorted(len(e) for e in errors) == [0, 1]
+    # One wins. The other is refused: by the last-admin rule, or (when the winner demoted it first and its
+    # cached viewer has expired) because it is no longer an admin.
+    succeeded = [r for r in results if r.get("data") and r["data"]["changeMemberRole"]["errors"] == []]
+    assert len(succeeded) == 1, results
     roles = [m["role"] for m in (await _members(gateway, tenant)).values()]
     assert roles.count("ADMIN") == 1
