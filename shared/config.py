@@ -87,6 +87,10 @@ class Settings:
     integration_concurrency: int = field(default_factory=lambda: _int("INTEGRATION_CONCURRENCY", 16))
     integration_rate: float = field(default_factory=lambda: _float("INTEGRATION_RATE", 50))
     integration_burst: int = field(default_factory=lambda: _int("INTEGRATION_BURST", 100))
+    # Provider webhooks, per provider path (admitted before the provider is looked up).
+    webhook_provider_concurrency: int = field(default_factory=lambda: _int("WEBHOOK_PROVIDER_CONCURRENCY", 64))
+    webhook_provider_rate: float = field(default_factory=lambda: _float("WEBHOOK_PROVIDER_RATE", 500))
+    webhook_provider_burst: int = field(default_factory=lambda: _int("WEBHOOK_PROVIDER_BURST", 1000))
     # Exports in a service API process: their own small pool, a cap per organisation, short batch transactions.
     export_db_pool_max: int = field(default_factory=lambda: _int("EXPORT_DB_POOL_MAX", 4))
     export_org_concurrency: int = field(default_factory=lambda: _int("EXPORT_ORG_CONCURRENCY", 2))

@@ -207,6 +207,9 @@ def gateway_settings(settings: Any, orders_url: str) -> Any:
         "integration_rate": 10_000.0,
         "integration_burst": 20_000,
         "gateway_max_in_flight": 1024,
+        "webhook_provider_concurrency": 1024,
+        "webhook_provider_rate": 100_000.0,
+        "webhook_provider_burst": 200_000,
     }
     return dataclasses.replace(settings, orders_api_url=orders_url, **generous)
 

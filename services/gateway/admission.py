@@ -284,6 +284,13 @@ class Admission:
             Limits(settings.integration_concurrency, settings.integration_rate, settings.integration_burst),
             clock,
         )
+        self.provider = Limiter(
+            "provider",
+            Limits(
+                settings.webhook_provider_concurrency, settings.webhook_provider_rate, settings.webhook_provider_burst
+            ),
+            clock,
+        )
         # The same concurrency per access token, counted before authentication (refusals cost no verification).
         self.token = Limiter("user", Limits(settings.graphql_user_concurrency, 0, 0), clock)
         self._authenticating: dict[Hashable, asyncio.Task[Any]] = {}
@@ -326,6 +333,12 @@ class Admission:
         """A REST call made with this integration key (held only as a hash: keys are secrets)."""
         digest = hashlib.blake2b(api_key.encode(), digest_size=12).hexdigest()
         result = admit(((self.integration, digest),), self.clock())
+        self._maybe_log()
+        return result
+
+    def provider_webhook(self, public_id: str) -> Ticket | Refusal:
+        """A webhook delivery to this provider's path, admitted before its provider is looked up."""
+        result = admit(((self.provider, public_id),), self.clock())
         self._maybe_log()
         return result
 
@@ -408,6 +421,29 @@ def integration_limited(handler: Callable[[Request], Awaitable[Response]]) -> Ca
             return await handler(request)
         admission: Admission = request.app.state.admission
         ticket = admission.integration_key(key)
+        if isinstance(ticket, Refusal):
+            await ticket.held(request.scope)
+            return ticket.response()
+        try:
+            return await handler(request)
+        finally:
+            ticket.release()
+
+    limited.__name__ = limited.__qualname__ = handler.__name__
+    limited.__doc__ = handler.__doc__
+    return limited
+
+
+def provider_limited(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    """Wraps the provider webhook route: deliveries are admitted per provider path (rate and concurrency).
+
+    Checked before any lookup, so a burst to one provider's path (or to made-up ones) is refused cheaply;
+    providers retry refused deliveries (Standard Webhooks senders retry on 429 with Retry-After).
+    """
+
+    async def limited(request: Request) -> Response:
+        admission: Admission = request.app.state.admission
+        ticket = admission.provider_webhook(str(request.path_params.get("provider", ""))[:80])
         if isinstance(ticket, Refusal):
             await ticket.held(request.scope)
             return ticket.response()

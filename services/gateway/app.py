@@ -25,7 +25,7 @@ from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from services.gateway import docs, export_links, rest, webhooks
-from services.gateway.admission import Admission, InFlightLimit, Refusal, integration_limited
+from services.gateway.admission import Admission, InFlightLimit, Refusal, integration_limited, provider_limited
 from services.gateway.auth import NoMembership, NotAuthenticated, Viewer, ViewerCache, authenticate
 from services.gateway.clients import InsightsClient, OrdersClient, ReportsClient, Unavailable
 from services.gateway.graphql.context import Context
@@ -212,7 +212,11 @@ def create_app(settings: Settings | None = None, *, broker: Any = None) -> Starl
             Route("/v1/orders", integration_limited(rest.create_order), methods=["POST"]),
             Route("/v1/customers/identify", integration_limited(rest.identify_customer), methods=["POST"]),
             Route("/v1/integration/config", integration_limited(rest.integration_config), methods=["GET"]),
-            Route("/webhooks/providers/{provider}/commission", webhooks.commission_webhook, methods=["POST"]),
+            Route(
+                "/webhooks/providers/{provider}/commission",
+                provider_limited(webhooks.commission_webhook),
+                methods=["POST"],
+            ),
             Route("/exports/{token}", export_links.download, methods=["GET"]),
             *docs.routes(schema, settings),  # /docs, /docs/openapi.json, /docs/schema.graphql
         ],

@@ -432,3 +432,18 @@ async def test_held_refusals_take_no_in_flight_slot(stub: tuple[Stub, str], issu
         s.released.set()
         await running
         assert admission.in_flight == 0 and admission.user.in_use() == 0 and admission.token.in_use() == 0
+
+
+async def test_webhooks_are_limited_per_provider_before_any_lookup(stub: tuple[Stub, str]) -> None:
+    """A burst to one provider's path is refused with 429 + Retry-After; another provider is still served."""
+    _, url = stub
+    async with gateway_with(url, webhook_provider_rate=1.0, webhook_provider_burst=2) as (_, client):
+        answers = [
+            (await client.post("/webhooks/providers/prv_busy/commission", content=b"{}")).status_code for _ in range(5)
+        ]
+        assert answers[:2] != [429, 429] and answers[2:] == [429, 429, 429]
+        refused = await client.post("/webhooks/providers/prv_busy/commission", content=b"{}")
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+        assert refused.json()["error"]["code"] == "RATE_LIMITED"
+        other = await client.post("/webhooks/providers/prv_quiet/commission", content=b"{}")
+        assert other.status_code != 429
