@@ -18,7 +18,9 @@ from shared.http import error
 TTL_SECONDS = 15 * 60
 
 
-def issue(secret: str, *, viewer: Viewer, kind: str, fmt: str, filter: dict[str, Any]) -> tuple[str, dt.datetime]:
+def issue(
+    secret: str, *, viewer: Viewer, kind: str, fmt: str, filter: dict[str, Any], time_zone: str | None = None
+) -> tuple[str, dt.datetime]:
     exp = int(time.time()) + TTL_SECONDS
     token = jwt.encode(
         {
@@ -29,6 +31,7 @@ def issue(secret: str, *, viewer: Viewer, kind: str, fmt: str, filter: dict[str,
             "kind": kind,
             "fmt": fmt,
             "filter": filter,
+            "tz": time_zone,
             "exp": exp,
         },
         secret,
@@ -60,7 +63,7 @@ async def download(request: Request) -> Response:
             org_id=claims["org"],
             subject=claims.get("sub"),
             role=claims.get("role"),
-            json={"filter": claims.get("filter", {})},
+            json={"filter": claims.get("filter", {}), **({"timeZone": claims["tz"]} if claims.get("tz") else {})},
         )
     except ServiceError as exc:
         refusal = error(exc.status, exc.code, exc.message, exc.field)

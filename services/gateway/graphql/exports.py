@@ -65,12 +65,14 @@ class ExportsMutation:
             )
         if kind is ExportKind.ORDERS:
             filter_json = order_filter.to_json() if order_filter else {}
-            check = ctx.call("orders", "POST", "/internal/orders/summary", json={"filter": filter_json})
         else:
             filter_json = customer_filter.to_json() if customer_filter else {}
-            check = ctx.call("orders", "POST", "/internal/customers/list", json={"filter": filter_json, "first": 1})
         try:
-            await check  # the filter is validated now, not when the download starts
+            # Validated now, not when the download starts; a preset becomes its dates and the organisation's
+            # time zone travels in the link, so the link exports the instants it was requested for.
+            resolved = await ctx.call(
+                "orders", "POST", "/internal/exports/resolve", json={"kind": kind.value, "filter": filter_json}
+            )
         except ServiceError as exc:
             errors = user_errors(exc)
             for e in errors:
@@ -78,6 +80,11 @@ class ExportsMutation:
                     e.field = ("orderFilter." if kind is ExportKind.ORDERS else "customerFilter.") + e.field[7:]
             return ExportPayload(url=None, expires_at=None, errors=errors)
         token, expires = export_links.issue(
-            ctx.settings.export_token_secret, viewer=ctx.viewer, kind=kind.value, fmt=format.value, filter=filter_json
+            ctx.settings.export_token_secret,
+            viewer=ctx.viewer,
+            kind=kind.value,
+            fmt=format.value,
+            filter=resolved["filter"],
+            time_zone=resolved["timeZone"],
         )
         return ExportPayload(url=f"{ctx.settings.gateway_public_url}/exports/{token}", expires_at=expires, errors=[])

@@ -13,6 +13,7 @@ from services.orders import exports
 from services.orders.api.catalogue import Ids
 from services.orders.domain.commission import CommStatus
 from services.orders.domain.filters import CustomerFilter, OrderFilter
+from services.orders.domain.settings import TimeZone
 from services.orders.repository import catalogue, customers, deliveries, orders, organisations
 from services.orders.repository import exports as export_queries
 from services.orders.service import commission
@@ -118,8 +119,32 @@ async def provider_deliveries(call: TenantCall) -> Any:
 
 
 class ExportRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
     filter: dict[str, Any] = Field(default_factory=dict)
+    # The zone the link was requested in (from `resolve_export`): the days it covers stay the instants they
+    # were then, even if the organisation changes its time zone before the download.
+    time_zone: TimeZone | None = Field(default=None, alias="timeZone")
+
+
+class ResolveExport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["orders", "customers"]
+    filter: dict[str, Any] = Field(default_factory=dict)
+
+
+@tenant_endpoint()
+async def resolve_export(call: TenantCall) -> Any:
+    """Validates an export's filter and fixes what is relative in it now: a preset becomes its dates, and the
+    organisation's time zone travels with them, so an export link exports what it was requested for."""
+    q = call.parse(ResolveExport)
+    filter_model: type[OrderFilter | CustomerFilter] = OrderFilter if q.kind == "orders" else CustomerFilter
+    parsed = call.parse(filter_model, q.filter, "filter.")
+    tz = await organisations.time_zone(call.conn, call.org_id)
+    resolved = dict(q.filter)
+    if parsed.range is not None:
+        first, last = parsed.range.days(tz)
+        resolved["range"] = {k: v.isoformat() for k, v in (("from", first), ("to", last)) if v is not None}
+    return {"filter": resolved, "timeZone": tz}
 
 
 _MEDIA = {"csv": "text/csv; charset=utf-8", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
@@ -161,8 +186,10 @@ async def export(call: OrgCall) -> Any:
         return refusal
     try:
         pool = call.service.export_pool or call.pool
-        async with tenant_tx(pool, call.org_id) as conn:
-            tz = await organisations.time_zone(conn, call.org_id)
+        tz = body.time_zone
+        if tz is None:
+            async with tenant_tx(pool, call.org_id) as conn:
+                tz = await organisations.time_zone(conn, call.org_id)
         settings = call.service.settings
         if isinstance(parsed, OrderFilter):
             query = export_queries.orders_query(call.org_id, parsed, tz)
@@ -192,5 +219,6 @@ routes = [
     Route("/internal/orders/{order_id}/ledger", order_ledger, methods=["GET"]),
     Route("/internal/orders/{order_id}/deliveries", order_deliveries, methods=["GET"]),
     Route("/internal/deliveries/list", provider_deliveries, methods=["POST"]),
+    Route("/internal/exports/resolve", resolve_export, methods=["POST"]),
     Route("/internal/exports/{kind}.{fmt}", export, methods=["POST"]),
 ]
