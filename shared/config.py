@@ -85,8 +85,8 @@ class Settings:
     graphql_org_burst: int = field(default_factory=lambda: _int("GRAPHQL_ORG_BURST", 50))
     # REST /v1 calls per integration API key (as presented; the orders service verifies it).
     integration_concurrency: int = field(default_factory=lambda: _int("INTEGRATION_CONCURRENCY", 16))
-    integration_rate: float = field(default_factory=lambda: _float("INTEGRATION_RATE", 50))
-    integration_burst: int = field(default_factory=lambda: _int("INTEGRATION_BURST", 100))
+    integration_rate: float = field(default_factory=lambda: _float("INTEGRATION_RATE", 100))
+    integration_burst: int = field(default_factory=lambda: _int("INTEGRATION_BURST", 200))
     # Provider webhooks, per provider path (admitted before the provider is looked up).
     webhook_provider_concurrency: int = field(default_factory=lambda: _int("WEBHOOK_PROVIDER_CONCURRENCY", 64))
     webhook_provider_rate: float = field(default_factory=lambda: _float("WEBHOOK_PROVIDER_RATE", 500))
