@@ -22,6 +22,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -34,7 +35,7 @@ from typing import IO, Any
 
 from infra.dev_issuer import DevIssuer
 from infra.embedded import EmbeddedPostgres, EmbeddedRedis, _wait_port
-from infra.processes import local_commands, local_ports, local_urls
+from infra.processes import PROCESSES, local_commands, local_ports, local_urls
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("PLATFORM_DATA_DIR", ROOT / ".data")).resolve()
@@ -460,6 +461,29 @@ def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # SIGTERM stops the platform the way Ctrl-C does
 
 
+class PortTaken(RuntimeError):
+    """A port this platform must listen on is already taken: said plainly, with what to change."""
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.3)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def preflight(ports: list[tuple[int, str, str]]) -> None:
+    """Refuses to start when a port it needs is taken (another platform with another data folder, or any
+    other program), naming the port, what needed it and the variable that moves it, instead of failing
+    later with a server's own error deep in a traceback."""
+    for port, what, variable in ports:
+        if port_in_use(port):
+            raise PortTaken(
+                f"port {port} ({what}) is already in use on 127.0.0.1 - another platform (a different "
+                f"PLATFORM_DATA_DIR than {DATA}) or another program holds it. Stop it, or start this one with "
+                f"{variable}=<free port>."
+            )
+
+
 def main() -> None:
     DATA.mkdir(parents=True, exist_ok=True)
     env = os.environ.copy()
@@ -467,6 +491,20 @@ def main() -> None:
     env.setdefault("PYTHONUNBUFFERED", "1")  # output reaches the supervisor (and a crash report) at once
     supervisor = Supervisor(state_file=DATA / "supervisor.json")
     supervisor.stop_leftovers()
+    needed = [(_port("DEV_ISSUER_PORT", 8090), "the development token issuer", "DEV_ISSUER_PORT")]
+    if not env.get("DATABASE_URL"):
+        needed.append((_port("EMBEDDED_PG_PORT", 54329), "embedded PostgreSQL", "EMBEDDED_PG_PORT"))
+    if not env.get("REDIS_URL"):
+        needed.append((_port("EMBEDDED_REDIS_PORT", 63799), "embedded Redis", "EMBEDDED_REDIS_PORT"))
+    if not env.get("SMTP_URL"):
+        needed.append((_port("EMBEDDED_SMTP_PORT", 8025), "the development mailbox", "EMBEDDED_SMTP_PORT"))
+    for name, port in local_ports(env).items():
+        needed.append((port, name, next(p.port_env for p in PROCESSES if p.name == name)))
+    try:
+        preflight(needed)
+    except PortTaken as exc:
+        say(f"cannot start: {exc}")
+        sys.exit(2)
     issuer_server = None
     code = 0
     signal.signal(signal.SIGTERM, _raise_interrupt)
