@@ -458,7 +458,11 @@ def _wait_ready(url: str, timeout: float, supervisor: Supervisor) -> None:
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # SIGTERM stops the platform the way Ctrl-C does
+    """SIGTERM and Ctrl-C stop the platform, once: a terminal's Ctrl-C reaches both `uv` (which passes it
+    on) and this process, so later signals are ignored rather than interrupting the shutdown itself."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
 
 
 class PortTaken(RuntimeError):
@@ -508,6 +512,7 @@ def main() -> None:
     issuer_server = None
     code = 0
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGINT, _raise_interrupt)
     try:
         supervisor.watch()  # every process is restarted if it dies from here on, the servers during bootstrap too
         if not env.get("DATABASE_URL"):
