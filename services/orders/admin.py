@@ -8,6 +8,8 @@ organisation); everything runs through the service layer, under row-level securi
     python -m services.orders.admin add-provider --org ORG --name "FibreNet"
     python -m services.orders.admin add-product --org ORG --integration ID --category ID --provider ID \\
         --name "Fibre 500" --rate 25.00 --currency GBP
+    python -m services.orders.admin add-catalogue-product --org ORG --provider ID --category ID \
+        --name "Fibre 900" --rate 30.00 --currency GBP   # admins then add it to integrations (GraphQL)
     python -m services.orders.admin publish-organisations   # backfill other services' copies of settings
     python -m services.orders.admin encrypt-secrets   # encrypt legacy plaintext, re-encrypt with the first key
 
@@ -57,19 +59,25 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("add-provider")
     v.add_argument("--org", required=True, type=uuid.UUID)
     v.add_argument("--name", required=True)
-    d = sub.add_parser("add-product")
+    d = sub.add_parser("add-product", help="a product directly in one integration")
     for name in ("org", "integration", "category", "provider"):
         d.add_argument(f"--{name}", required=True, type=uuid.UUID)
-    d.add_argument("--name", required=True)
-    d.add_argument("--rate", required=True)
-    d.add_argument("--currency", required=True)
-    d.add_argument(
-        "--journey-type",
-        choices=("embedded", "affiliate"),
-        default="embedded",
-        help="an embedded journey or an affiliate link (orders of these often wait PENDING longer)",
+    g = sub.add_parser(
+        "add-catalogue-product", help="a product of the provider catalogue, which admins add to integrations"
     )
-    d.add_argument("--success", help="what counts as success for this product, e.g. 'account opened'")
+    for name in ("org", "provider", "category"):
+        g.add_argument(f"--{name}", required=True, type=uuid.UUID)
+    for q in (d, g):
+        q.add_argument("--name", required=True)
+        q.add_argument("--rate", required=True)
+        q.add_argument("--currency", required=True)
+        q.add_argument(
+            "--journey-type",
+            choices=("embedded", "affiliate"),
+            default="embedded",
+            help="an embedded journey or an affiliate link (orders of these often wait PENDING longer)",
+        )
+        q.add_argument("--success", help="what counts as success for this product, e.g. 'account opened'")
     sub.add_parser(
         "encrypt-secrets",
         help="encrypt plaintext provider secrets and re-encrypt every secret with the first key (rotation)",
@@ -128,6 +136,21 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     ErrorCode.INVALID_INPUT, "must be a non-negative amount with at most 2 decimals", "rate"
                 )
             SettingsUpdate.model_validate({"baseCurrency": args.currency})
+            if args.cmd == "add-catalogue-product":
+                if not args.name.strip() or len(args.name) > 200:
+                    raise DomainError(ErrorCode.INVALID_INPUT, "must be 1 to 200 characters", "name")
+                entry = await catalogue.create_catalogue_product(
+                    conn,
+                    args.org,
+                    provider_id=args.provider,
+                    category_id=args.category,
+                    name=args.name,
+                    commission_rate=str(rate),
+                    currency=args.currency,
+                    journey_type=args.journey_type,
+                    success_definition=args.success,
+                )
+                return {"catalogue_product_id": str(entry["id"])}
             row = await catalogue.create_product(
                 conn,
                 args.org,

@@ -92,6 +92,13 @@ class Product:
     success_definition: str | None = strawberry.field(
         description="What counts as success for this product's journey (e.g. account opened, card issued)."
     )
+    enabled: bool = strawberry.field(
+        description="Switched on: offered by the integration (its config lists it and it takes orders)."
+    )
+    position: int = strawberry.field(description="Its place in the integration's order (0 first).")
+    catalogue_product_id: strawberry.ID | None = strawberry.field(
+        description="The catalogue entry it was added from; null for a product the operator created directly."
+    )
     category_id: strawberry.Private[str]
 
     @strawberry.field
@@ -108,8 +115,64 @@ class Product:
             integration_id=strawberry.ID(str(r["integration_id"])),
             journey_type=JourneyType(r["journey_type"]),
             success_definition=r["success_definition"],
+            enabled=r.get("enabled", True),
+            position=r.get("position", 0),
+            catalogue_product_id=(
+                strawberry.ID(str(r["catalogue_product_id"])) if r.get("catalogue_product_id") else None
+            ),
             category_id=str(r["category_id"]),
         )
+
+
+@strawberry.type(
+    description="A product of the organisation's provider catalogue (created by the operator); admins add it to"
+    " integrations with addProductToIntegration."
+)
+class CatalogueProduct:
+    id: strawberry.ID
+    name: str
+    commission_rate: Money
+    journey_type: JourneyType
+    success_definition: str | None
+    provider: Provider
+    category_id: strawberry.Private[str]
+
+    @strawberry.field
+    async def category(self, info: Info[Context, None]) -> Category | None:
+        row = await info.context.loader("orders", "categories").load(self.category_id)
+        return Category.from_row(row) if row else None
+
+    @classmethod
+    def from_row(cls, r: dict[str, Any]) -> CatalogueProduct:
+        return cls(
+            id=strawberry.ID(str(r["id"])),
+            name=r["name"],
+            commission_rate=Money(amount=Decimal(r["commission_rate"]), currency=r["currency"]),
+            journey_type=JourneyType(r["journey_type"]),
+            success_definition=r["success_definition"],
+            provider=Provider(
+                id=strawberry.ID(str(r["provider_id"])), name=r["provider_name"], public_id=r["provider_public_id"]
+            ),
+            category_id=str(r["category_id"]),
+        )
+
+
+@strawberry.type
+class ProductPayload:
+    product: Product | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class RemoveProductPayload:
+    removed: bool
+    errors: list[UserError]
+
+
+@strawberry.type
+class ReorderProductsPayload:
+    products: list[Product] | None = strawberry.field(description="The integration's products in their new order.")
+    errors: list[UserError]
 
 
 @strawberry.input
@@ -147,7 +210,14 @@ class CatalogueQuery:
     async def categories(self, info: Info[Context, None]) -> list[Category]:
         return [Category.from_row(r) for r in await info.context.call("orders", "GET", "/internal/categories")]
 
-    @strawberry.field
+    @strawberry.field(description="The organisation's provider catalogue: what admins can add to integrations.")
+    async def catalogue_products(self, info: Info[Context, None]) -> list[CatalogueProduct]:
+        rows = await info.context.call("orders", "GET", "/internal/catalogue-products")
+        return [CatalogueProduct.from_row(r) for r in rows]
+
+    @strawberry.field(
+        description="Products; with integrationId, that integration's in its order (switched-off ones included)."
+    )
     async def products(self, info: Info[Context, None], integration_id: strawberry.ID | None = None) -> list[Product]:
         params = {"integrationId": str(parse_id(integration_id, "integrationId"))} if integration_id else None
         rows = await info.context.call("orders", "GET", "/internal/products", params=params)
@@ -208,3 +278,63 @@ class CatalogueMutation:
         return IntegrationPayload(
             integration=Integration.from_row(result["integration"]), api_key=result["api_key"], errors=[]
         )
+
+    @strawberry.mutation(
+        description="Admins only. Adds a catalogue product to the integration: last in its order, switched on."
+    )
+    async def add_product_to_integration(
+        self, info: Info[Context, None], integration_id: strawberry.ID, catalogue_product_id: strawberry.ID
+    ) -> ProductPayload:
+        require_admin(info)
+        iid = parse_id(integration_id, "integrationId")
+        body = {"catalogueProductId": str(parse_id(catalogue_product_id, "catalogueProductId"))}
+        try:
+            row = await info.context.call("orders", "POST", f"/internal/integrations/{iid}/products", json=body)
+        except ServiceError as exc:
+            return ProductPayload(product=None, errors=user_errors(exc))
+        return ProductPayload(product=Product.from_row(row), errors=[])
+
+    @strawberry.mutation(
+        description="Admins only. Removes a product from its integration; a product with orders cannot be removed"
+        " (switch it off with setProductEnabled instead)."
+    )
+    async def remove_product_from_integration(
+        self, info: Info[Context, None], product_id: strawberry.ID
+    ) -> RemoveProductPayload:
+        require_admin(info)
+        pid = parse_id(product_id, "productId")
+        try:
+            await info.context.call("orders", "DELETE", f"/internal/products/{pid}")
+        except ServiceError as exc:
+            return RemoveProductPayload(removed=False, errors=user_errors(exc))
+        return RemoveProductPayload(removed=True, errors=[])
+
+    @strawberry.mutation(
+        description="Admins only. The integration's products in their new order: each of them exactly once."
+    )
+    async def reorder_integration_products(
+        self, info: Info[Context, None], integration_id: strawberry.ID, product_ids: list[strawberry.ID]
+    ) -> ReorderProductsPayload:
+        require_admin(info)
+        iid = parse_id(integration_id, "integrationId")
+        body = {"productIds": _ids(product_ids, "productIds")}
+        try:
+            rows = await info.context.call("orders", "PUT", f"/internal/integrations/{iid}/products/order", json=body)
+        except ServiceError as exc:
+            return ReorderProductsPayload(products=None, errors=user_errors(exc))
+        return ReorderProductsPayload(products=[Product.from_row(r) for r in rows], errors=[])
+
+    @strawberry.mutation(
+        description="Admins only. Switches a product on or off: a switched-off product leaves the integration's"
+        " config and takes no new orders; its orders stay."
+    )
+    async def set_product_enabled(
+        self, info: Info[Context, None], product_id: strawberry.ID, enabled: bool
+    ) -> ProductPayload:
+        require_admin(info)
+        pid = parse_id(product_id, "productId")
+        try:
+            row = await info.context.call("orders", "PATCH", f"/internal/products/{pid}", json={"enabled": enabled})
+        except ServiceError as exc:
+            return ProductPayload(product=None, errors=user_errors(exc))
+        return ProductPayload(product=Product.from_row(row), errors=[])

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.routing import Route
 
 from services.orders.repository import catalogue
+from services.orders.service import catalogue as curation
 from services.orders.service.audit import AuditAction, record
 from shared.db import system_tx
 from shared.errors import DomainError, ErrorCode, NotFound
@@ -39,6 +40,21 @@ class IntegrationChange(BaseModel):
     name: PlainText | None = Field(default=None, min_length=1, max_length=200)
     channel: str | None = Field(default=None, pattern="^(web|mobile|api|partner)$")
     category_ids: list[UUID] | None = Field(default=None, alias="categoryIds", max_length=50)
+
+
+class AddProduct(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    catalogue_product_id: UUID = Field(alias="catalogueProductId")
+
+
+class ProductOrder(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    product_ids: list[UUID] = Field(alias="productIds", max_length=MAX_BATCH)
+
+
+class ProductSwitch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool
 
 
 @tenant_endpoint()
@@ -106,6 +122,59 @@ async def products_batch(call: TenantCall) -> Any:
 
 
 @tenant_endpoint()
+async def list_catalogue_products(call: TenantCall) -> Any:
+    return await catalogue.list_catalogue_products(call.conn, call.org_id)
+
+
+@tenant_endpoint(admin=True)
+async def add_integration_product(call: TenantCall) -> Any:
+    body = call.parse(AddProduct)
+    integration_id = call.path_uuid("integration_id")
+    product = await curation.add_to_integration(call.conn, call.org_id, integration_id, body.catalogue_product_id)
+    await record(
+        call,
+        AuditAction.INTEGRATION_PRODUCT_ADDED,
+        integration_id,
+        {"productId": product["id"], "catalogueProductId": body.catalogue_product_id, "name": product["name"]},
+    )
+    return product
+
+
+@tenant_endpoint(admin=True)
+async def reorder_integration_products(call: TenantCall) -> Any:
+    body = call.parse(ProductOrder)
+    integration_id = call.path_uuid("integration_id")
+    products = await curation.reorder(call.conn, call.org_id, integration_id, body.product_ids)
+    await record(call, AuditAction.INTEGRATION_PRODUCT_REORDERED, integration_id, {"productIds": body.product_ids})
+    return products
+
+
+@tenant_endpoint(admin=True)
+async def remove_product(call: TenantCall) -> Any:
+    product = await curation.remove_from_integration(call.conn, call.org_id, call.path_uuid("product_id"))
+    await record(
+        call,
+        AuditAction.INTEGRATION_PRODUCT_REMOVED,
+        product["integration_id"],
+        {"productId": product["id"], "catalogueProductId": product["catalogue_product_id"], "name": product["name"]},
+    )
+    return {"removed": True, "product": product}
+
+
+@tenant_endpoint(admin=True)
+async def set_product_enabled(call: TenantCall) -> Any:
+    body = call.parse(ProductSwitch)
+    product = await curation.set_enabled(call.conn, call.org_id, call.path_uuid("product_id"), body.enabled)
+    await record(
+        call,
+        AuditAction.INTEGRATION_PRODUCT_TOGGLED,
+        product["integration_id"],
+        {"productId": product["id"], "enabled": body.enabled},
+    )
+    return product
+
+
+@tenant_endpoint()
 async def list_providers(call: TenantCall) -> Any:
     return await catalogue.list_providers(call.conn, call.org_id)
 
@@ -141,8 +210,13 @@ routes = [
     Route("/internal/integrations/batch", integrations_batch, methods=["POST"]),
     Route("/internal/integrations/{integration_id}", update_integration, methods=["PATCH"]),
     Route("/internal/integrations/{integration_id}/rotate-key", rotate_key, methods=["POST"]),
+    Route("/internal/integrations/{integration_id}/products", add_integration_product, methods=["POST"]),
+    Route("/internal/integrations/{integration_id}/products/order", reorder_integration_products, methods=["PUT"]),
+    Route("/internal/catalogue-products", list_catalogue_products, methods=["GET"]),
     Route("/internal/products", list_products, methods=["GET"]),
     Route("/internal/products/batch", products_batch, methods=["POST"]),
+    Route("/internal/products/{product_id}", set_product_enabled, methods=["PATCH"]),
+    Route("/internal/products/{product_id}", remove_product, methods=["DELETE"]),
     Route("/internal/providers", list_providers, methods=["GET"]),
     Route("/internal/providers/{public_id}/webhook-secret", provider_webhook_secret, methods=["GET"]),
 ]

@@ -135,7 +135,7 @@ async def integration_config(call: Call) -> Any:
     async with tenant_tx(call.pool, org_id) as conn:
         org = await organisations.get(conn, org_id)
         integration = (await catalogue.integrations_by_ids(conn, org_id, [integration_id]))[0]
-        products = await catalogue.list_products(conn, org_id, integration_id)
+        products = await catalogue.list_products(conn, org_id, integration_id, enabled_only=True)
         categories = {c["id"]: c["name"] for c in await catalogue.list_categories(conn, org_id)}
     return {
         "partner": {

@@ -126,10 +126,15 @@ async def create_product(
     currency: str,
     journey_type: str = "embedded",
     success_definition: str | None = None,
+    catalogue_product_id: UUID | None = None,
 ) -> dict[str, Any]:
+    """An integration's product, placed after its others and switched on; the integration gains its category."""
     row = await conn.fetchrow(
         "INSERT INTO products (org_id, integration_id, category_id, provider_id, name, commission_rate, currency,"
-        " journey_type, success_definition) VALUES ($1, $2, $3, $4, $5, $6::numeric, $7, $8, $9) RETURNING *",
+        " journey_type, success_definition, catalogue_product_id, position)"
+        " VALUES ($1, $2, $3, $4, $5, $6::numeric, $7, $8, $9, $10,"
+        " (SELECT coalesce(max(position) + 1, 0) FROM products WHERE org_id = $1 AND integration_id = $2))"
+        " RETURNING *",
         org_id,
         integration_id,
         category_id,
@@ -139,6 +144,7 @@ async def create_product(
         currency,
         journey_type,
         success_definition,
+        catalogue_product_id,
     )
     await conn.execute(
         "INSERT INTO integration_categories (org_id, integration_id, category_id) VALUES ($1, $2, $3)"
@@ -152,18 +158,20 @@ async def create_product(
 
 PRODUCT_COLUMNS = (
     "id, integration_id, category_id, provider_id, name, commission_rate, currency, journey_type,"
-    " success_definition, created_at"
+    " success_definition, created_at, position, enabled, catalogue_product_id"
 )
 
 
 async def list_products(
-    conn: asyncpg.Connection, org_id: UUID, integration_id: UUID | None = None
+    conn: asyncpg.Connection, org_id: UUID, integration_id: UUID | None = None, *, enabled_only: bool = False
 ) -> list[dict[str, Any]]:
+    """One integration's products in its order (`position`), or every product by name."""
     rows = await conn.fetch(
         f"SELECT {PRODUCT_COLUMNS} FROM products WHERE org_id = $1 AND ($2::uuid IS NULL OR integration_id = $2)"
-        " ORDER BY name, id",
+        " AND (enabled OR NOT $3) ORDER BY CASE WHEN $2::uuid IS NULL THEN 0 ELSE position END, name, id",
         org_id,
         integration_id,
+        enabled_only,
     )
     return [dict(r) for r in rows]
 
@@ -180,7 +188,7 @@ async def product_in_integration(
 ) -> asyncpg.Record | None:
     """What an order of `product_id` placed through `integration_id` takes from its product."""
     return await conn.fetchrow(
-        "SELECT id, category_id, provider_id, commission_rate, currency FROM products"
+        "SELECT id, category_id, provider_id, commission_rate, currency, enabled FROM products"
         " WHERE org_id = $1 AND id = $2 AND integration_id = $3",
         org_id,
         product_id,
@@ -195,6 +203,144 @@ async def products_by_ids(conn: asyncpg.Connection, org_id: UUID, ids: list[UUID
             f"SELECT {PRODUCT_COLUMNS} FROM products WHERE org_id = $1 AND id = ANY($2)", org_id, ids
         )
     ]
+
+
+# --- the provider catalogue and curation ------------------------------------------------
+
+CATALOGUE_COLUMNS = (
+    "c.id, c.provider_id, c.category_id, c.name, c.commission_rate, c.currency, c.journey_type,"
+    " c.success_definition, c.created_at, p.name AS provider_name, p.public_id AS provider_public_id"
+)
+
+
+async def create_catalogue_product(
+    conn: asyncpg.Connection,
+    org_id: UUID,
+    *,
+    provider_id: UUID,
+    category_id: UUID,
+    name: str,
+    commission_rate: str,
+    currency: str,
+    journey_type: str = "embedded",
+    success_definition: str | None = None,
+) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        "INSERT INTO catalogue_products (org_id, provider_id, category_id, name, commission_rate, currency,"
+        " journey_type, success_definition) VALUES ($1, $2, $3, $4, $5::numeric, $6, $7, $8) RETURNING *",
+        org_id,
+        provider_id,
+        category_id,
+        name,
+        commission_rate,
+        currency,
+        journey_type,
+        success_definition,
+    )
+    return dict(row)
+
+
+async def list_catalogue_products(conn: asyncpg.Connection, org_id: UUID) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        f"SELECT {CATALOGUE_COLUMNS} FROM catalogue_products c"
+        " JOIN providers p ON p.org_id = c.org_id AND p.id = c.provider_id"
+        " WHERE c.org_id = $1 ORDER BY c.name, c.id",
+        org_id,
+    )
+    return [dict(r) for r in rows]
+
+
+async def get_catalogue_product(conn: asyncpg.Connection, org_id: UUID, catalogue_product_id: UUID) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        f"SELECT {CATALOGUE_COLUMNS} FROM catalogue_products c"
+        " JOIN providers p ON p.org_id = c.org_id AND p.id = c.provider_id"
+        " WHERE c.org_id = $1 AND c.id = $2",
+        org_id,
+        catalogue_product_id,
+    )
+    if row is None:
+        raise NotFound("catalogue product", "catalogueProductId")
+    return dict(row)
+
+
+async def lock_integration(conn: asyncpg.Connection, org_id: UUID, integration_id: UUID) -> None:
+    """Locks the integration (curation changes of one integration run one at a time), or NOT_FOUND."""
+    found = await conn.fetchval(
+        "SELECT 1 FROM integrations WHERE org_id = $1 AND id = $2 FOR UPDATE", org_id, integration_id
+    )
+    if found is None:
+        raise NotFound("integration", "integrationId")
+
+
+async def catalogue_product_in_integration(
+    conn: asyncpg.Connection, org_id: UUID, integration_id: UUID, catalogue_product_id: UUID
+) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM products WHERE org_id = $1 AND integration_id = $2"
+            " AND catalogue_product_id = $3)",
+            org_id,
+            integration_id,
+            catalogue_product_id,
+        )
+    )
+
+
+async def lock_product(conn: asyncpg.Connection, org_id: UUID, product_id: UUID) -> dict[str, Any]:
+    """The product, locked (an order being placed for it holds a key-share lock: this waits for it), or
+    NOT_FOUND."""
+    row = await conn.fetchrow(
+        f"SELECT {PRODUCT_COLUMNS} FROM products WHERE org_id = $1 AND id = $2 FOR UPDATE", org_id, product_id
+    )
+    if row is None:
+        raise NotFound("product", "productId")
+    return dict(row)
+
+
+async def product_has_orders(conn: asyncpg.Connection, org_id: UUID, product_id: UUID) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM orders WHERE org_id = $1 AND product_id = $2)", org_id, product_id
+        )
+    )
+
+
+async def delete_product(conn: asyncpg.Connection, org_id: UUID, product_id: UUID) -> None:
+    await conn.execute("DELETE FROM products WHERE org_id = $1 AND id = $2", org_id, product_id)
+
+
+async def set_product_enabled(
+    conn: asyncpg.Connection, org_id: UUID, product_id: UUID, enabled: bool
+) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        f"UPDATE products SET enabled = $3 WHERE org_id = $1 AND id = $2 RETURNING {PRODUCT_COLUMNS}",
+        org_id,
+        product_id,
+        enabled,
+    )
+    if row is None:
+        raise NotFound("product", "productId")
+    return dict(row)
+
+
+async def integration_product_ids(conn: asyncpg.Connection, org_id: UUID, integration_id: UUID) -> list[UUID]:
+    """The integration's products, locked, in their current order."""
+    rows = await conn.fetch(
+        "SELECT id FROM products WHERE org_id = $1 AND integration_id = $2 ORDER BY position, name, id FOR UPDATE",
+        org_id,
+        integration_id,
+    )
+    return [r["id"] for r in rows]
+
+
+async def set_positions(conn: asyncpg.Connection, org_id: UUID, product_ids: list[UUID]) -> None:
+    """Each product's position is its index in `product_ids`."""
+    await conn.execute(
+        "UPDATE products p SET position = o.n - 1 FROM unnest($2::uuid[]) WITH ORDINALITY AS o(id, n)"
+        " WHERE p.org_id = $1 AND p.id = o.id AND p.position IS DISTINCT FROM (o.n - 1)::integer",
+        org_id,
+        product_ids,
+    )
 
 
 # --- integrations -----------------------------------------------------------------------

@@ -20,6 +20,10 @@ class AuditAction(StrEnum):
     INTEGRATION_CREATED = "integration.created"
     INTEGRATION_UPDATED = "integration.updated"
     INTEGRATION_KEY_ROTATED = "integration.key_rotated"
+    INTEGRATION_PRODUCT_ADDED = "integration.product_added"
+    INTEGRATION_PRODUCT_REMOVED = "integration.product_removed"
+    INTEGRATION_PRODUCT_REORDERED = "integration.product_reordered"
+    INTEGRATION_PRODUCT_TOGGLED = "integration.product_toggled"
     COMMISSION_SET_BY_HAND = "commission.set_by_hand"
 
 

@@ -59,6 +59,8 @@ async def create(
     product = await catalogue.product_in_integration(conn, org_id, product_id, integration_id)
     if product is None:
         raise NotFound("product", "productId")
+    if not product["enabled"]:
+        raise DomainError(ErrorCode.INVALID_INPUT, "the product is switched off in this integration", "productId")
     currency = currency or product["currency"]
     if currency != product["currency"]:
         raise DomainError(

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from services.orders.repository import catalogue
 from services.orders.service import commission
 from shared.db import tenant_tx
 from tests.factories import Tenant, create_order, gql
@@ -73,7 +74,8 @@ B_STATE = """{
   members { id email role status }
   integrations { id name channel apiKeyPrefix keyRotatedAt categories { id name } }
   categories { id name }
-  products { id name integrationId commissionRate { amount currency } }
+  products { id name integrationId commissionRate { amount currency } enabled position }
+  catalogueProducts { id name }
   orders(first: 100) { edges { node { id externalRef status commStatus commission { amount currency } updatedAt
                                        customer { id } } } }
   ordersSummary { totalOrders successfulOrders pendingOrders failedOrders
@@ -216,14 +218,36 @@ REMOVE_MEMBER = "mutation($id: ID!) { removeMember(memberId: $id) { removed erro
 UPDATE_COMMISSION = """mutation($id: ID!, $amount: Decimal) {
   updateCommissionStatus(orderId: $id, commStatus: SUCCESSFUL, amount: $amount) {
     order { id commStatus } changed errors { field code message } } }"""
+ADD_PRODUCT = """mutation($i: ID!, $c: ID!) { addProductToIntegration(integrationId: $i, catalogueProductId: $c) {
+  product { id } errors { field code message } } }"""
+REORDER_PRODUCTS = """mutation($i: ID!, $p: [ID!]!) { reorderIntegrationProducts(integrationId: $i, productIds: $p) {
+  products { id } errors { field code message } } }"""
+TOGGLE_PRODUCT = """mutation($p: ID!) { setProductEnabled(productId: $p, enabled: false) {
+  product { id } errors { field code message } } }"""
+REMOVE_PRODUCT = """mutation($p: ID!) { removeProductFromIntegration(productId: $p) {
+  removed errors { field code message } } }"""
 
 
 def _not_found(payload: dict[str, Any], field: str) -> None:
     assert [(e["code"], e["field"]) for e in payload["errors"]] == [("NOT_FOUND", field)], payload
 
 
-async def test_mutations_with_org_b_ids_answer_as_for_unknown_ids_and_change_nothing(gateway, owner_pool, pair):
+async def test_mutations_with_org_b_ids_answer_as_for_unknown_ids_and_change_nothing(gateway, pool, owner_pool, pair):
     p = pair
+    entries = {}
+    for t in (p.a, p.b):
+        async with tenant_tx(pool, t.org_id) as conn:
+            entries[t.org_id] = (
+                await catalogue.create_catalogue_product(
+                    conn,
+                    t.org_id,
+                    provider_id=t.provider["id"],
+                    category_id=t.categories["Broadband"],
+                    name="Catalogue fibre",
+                    commission_rate="10.00",
+                    currency="GBP",
+                )
+            )["id"]
     before = await b_snapshot(gateway, owner_pool, p)
 
     for iid in (p.b.integration_id, p.b.second_integration_id):
@@ -247,6 +271,19 @@ async def test_mutations_with_org_b_ids_answer_as_for_unknown_ids_and_change_not
         r = await _probe(gateway, p, ROTATE, lambda i: {"id": i}, iid)
         _not_found(r["data"]["rotateIntegrationKey"], "id")
         assert r["data"]["rotateIntegrationKey"]["apiKey"] is None
+        r = await _probe(gateway, p, ADD_PRODUCT, lambda i: {"i": i, "c": str(entries[p.a.org_id])}, iid)
+        _not_found(r["data"]["addProductToIntegration"], "integrationId")
+        r = await _probe(
+            gateway, p, REORDER_PRODUCTS, lambda i: {"i": i, "p": list(map(str, p.b.products.values()))}, iid
+        )
+        _not_found(r["data"]["reorderIntegrationProducts"], "integrationId")
+    for pid in p.b.products.values():
+        r = await _probe(gateway, p, TOGGLE_PRODUCT, lambda i: {"p": i}, pid)
+        _not_found(r["data"]["setProductEnabled"], "productId")
+        r = await _probe(gateway, p, REMOVE_PRODUCT, lambda i: {"p": i}, pid)
+        _not_found(r["data"]["removeProductFromIntegration"], "productId")
+    r = await _probe(gateway, p, ADD_PRODUCT, lambda i: {"i": str(p.a.integration_id), "c": i}, entries[p.b.org_id])
+    _not_found(r["data"]["addProductToIntegration"], "catalogueProductId")
     for mid in p.b_member_ids:
         r = await _probe(gateway, p, REMOVE_MEMBER, lambda i: {"id": i}, mid)
         assert r["data"]["removeMember"]["removed"] is False

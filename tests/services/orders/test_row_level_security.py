@@ -74,6 +74,15 @@ async def _seed(pool: asyncpg.Pool, owner_pool: asyncpg.Pool, t: Tenant) -> Seed
         await audit.append(
             conn, t.org_id, actor="user:rls-test", request_id=None, action="settings.updated", target=None, change={}
         )
+        await catalogue.create_catalogue_product(
+            conn,
+            t.org_id,
+            provider_id=t.provider["id"],
+            category_id=t.categories["Broadband"],
+            name="Catalogue fibre",
+            commission_rate="20.00",
+            currency="GBP",
+        )
     rows = await owner_pool.fetch("SELECT id, role, subject FROM members WHERE org_id = $1", t.org_id)
     return Seeded(
         tenant=t,
