@@ -42,6 +42,9 @@ class ErrorCode(StrEnum):
     CANNOT_REMOVE_SELF = "CANNOT_REMOVE_SELF"
     CURRENCY_MISMATCH = "CURRENCY_MISMATCH"
     ILLEGAL_TRANSITION = "ILLEGAL_TRANSITION"
+    ALREADY_ADDED = "ALREADY_ADDED"
+    PRODUCT_IN_USE = "PRODUCT_IN_USE"
+    PRODUCT_DISABLED = "PRODUCT_DISABLED"
     # The platform
     RATE_LIMITED = "RATE_LIMITED"  # 429: this caller is over its concurrency or rate limit; see Retry-After
     OVERLOADED = "OVERLOADED"  # 503: this process is at its cap of requests in flight; see Retry-After

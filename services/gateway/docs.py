@@ -215,6 +215,9 @@ ERROR_CODES: dict[ErrorCode, str] = {
     ErrorCode.DUPLICATE_NAME: "The name is taken, ignoring case (GraphQL).",
     ErrorCode.CATEGORY_IN_USE: "The category still has products or orders (GraphQL).",
     ErrorCode.LAST_ADMIN: "The organisation would be left without an admin (GraphQL).",
+    ErrorCode.ALREADY_ADDED: "The catalogue product is already in the integration (GraphQL).",
+    ErrorCode.PRODUCT_IN_USE: "The product has orders and cannot be removed; switch it off instead (GraphQL).",
+    ErrorCode.PRODUCT_DISABLED: "The product is switched off in this integration: no new orders (POST /v1/orders).",
     ErrorCode.CANNOT_REMOVE_SELF: "Admins cannot remove themselves (GraphQL).",
     ErrorCode.CURRENCY_MISMATCH: "The commission's currency is not the product's.",
     ErrorCode.ILLEGAL_TRANSITION: "Commission moves only forward (N/A → PENDING → SUCCESSFUL); nothing changed.",
@@ -513,10 +516,12 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
             **v1_refusals(
                 (
                     400,
-                    "Not JSON, or a commission in another currency than the product's.",
+                    "Not JSON, a commission in another currency than the product's, or a product the partner"
+                    " switched off in this integration.",
                     (
                         ErrorCode.MALFORMED_JSON,
                         ErrorCode.CURRENCY_MISMATCH,
+                        ErrorCode.PRODUCT_DISABLED,
                     ),
                 ),
                 (404, "The product is not one of this integration's (`field`: productId).", (ErrorCode.NOT_FOUND,)),

@@ -19,13 +19,13 @@ from shared.errors import Conflict, DomainError, ErrorCode
 
 def _already_added() -> Conflict:
     return Conflict(
-        ErrorCode.DUPLICATE_NAME, "this catalogue product is already in the integration", "catalogueProductId"
+        ErrorCode.ALREADY_ADDED, "this catalogue product is already in the integration", "catalogueProductId"
     )
 
 
 def _has_orders() -> DomainError:
     return DomainError(
-        ErrorCode.INVALID_INPUT,
+        ErrorCode.PRODUCT_IN_USE,
         "the product has orders and cannot be removed; switch it off instead (setProductEnabled)",
         "productId",
         status=409,

@@ -60,7 +60,7 @@ async def create(
     if product is None:
         raise NotFound("product", "productId")
     if not product["enabled"]:
-        raise DomainError(ErrorCode.INVALID_INPUT, "the product is switched off in this integration", "productId")
+        raise DomainError(ErrorCode.PRODUCT_DISABLED, "the product is switched off in this integration", "productId")
     currency = currency or product["currency"]
     if currency != product["currency"]:
         raise DomainError(

@@ -93,7 +93,7 @@ async def test_admin_curates_an_integration_from_the_catalogue(gateway, pool, ow
 
     again = await gql(gateway, ADD, {"i": iid, "c": fibre}, token=t.admin_token)
     assert again["data"]["addProductToIntegration"]["product"] is None
-    assert _errors(again["data"]["addProductToIntegration"]) == [("DUPLICATE_NAME", "catalogueProductId")]
+    assert _errors(again["data"]["addProductToIntegration"]) == [("ALREADY_ADDED", "catalogueProductId")]
 
     # Reorder: the full list, in the new order.
     app_card = str(t.products["App card"])
@@ -124,7 +124,7 @@ async def test_admin_curates_an_integration_from_the_catalogue(gateway, pool, ow
     mobile_tenant = Tenant(**{**t.__dict__, "api_key": mobile_key})
     refused = await _order(gateway, mobile_tenant, p_card["id"])
     assert refused.status_code == 400, refused.text
-    assert refused.json()["error"]["field"] == "productId"
+    assert refused.json()["error"]["field"] == "productId" and refused.json()["error"]["code"] == "PRODUCT_DISABLED"
     listed = await gql(gateway, PRODUCTS, {"id": iid}, token=t.member_token)
     assert [p["enabled"] for p in listed["data"]["products"]] == [False, True, True]
     # Switched back on, it takes orders again.
@@ -137,7 +137,7 @@ async def test_admin_curates_an_integration_from_the_catalogue(gateway, pool, ow
     assert r["data"]["removeProductFromIntegration"] == {"removed": True, "errors": []}
     r = await gql(gateway, REMOVE, {"p": p_card["id"]}, token=t.admin_token)
     payload = r["data"]["removeProductFromIntegration"]
-    assert payload["removed"] is False and _errors(payload) == [("INVALID_INPUT", "productId")]
+    assert payload["removed"] is False and _errors(payload) == [("PRODUCT_IN_USE", "productId")]
     assert "switch it off" in payload["errors"][0]["message"]
     listed = await gql(gateway, PRODUCTS, {"id": iid}, token=t.member_token)
     assert [p["id"] for p in listed["data"]["products"]] == [p_card["id"], app_card]
