@@ -408,19 +408,17 @@ class InFlightLimit:
             release()
 
 
-def integration_limited(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
-    """Wraps a REST `/v1` endpoint: its calls are admitted per integration key.
+Endpoint = Callable[[Request], Awaitable[Response]]
 
-    A call with no key is left to the endpoint, which answers 401.
-    """
+
+def _admitted(handler: Endpoint, ticket_for: Callable[[Request, Admission], Ticket | Refusal | None]) -> Endpoint:
+    """`handler` behind an admission check: `ticket_for` admits the request (None: not limited here), a
+    refusal is answered at once, and the slot is given back however the handler ends."""
 
     async def limited(request: Request) -> Response:
-        auth = request.headers.get("authorization", "")
-        key = auth[7:].strip() if auth.startswith("Bearer ") else request.headers.get("x-api-key")
-        if not key:
+        ticket = ticket_for(request, request.app.state.admission)
+        if ticket is None:
             return await handler(request)
-        admission: Admission = request.app.state.admission
-        ticket = admission.integration_key(key)
         if isinstance(ticket, Refusal):
             await ticket.held(request.scope)
             return ticket.response()
@@ -434,24 +432,23 @@ def integration_limited(handler: Callable[[Request], Awaitable[Response]]) -> Ca
     return limited
 
 
-def provider_limited(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+def _integration_ticket(request: Request, admission: Admission) -> Ticket | Refusal | None:
+    auth = request.headers.get("authorization", "")
+    key = auth[7:].strip() if auth.startswith("Bearer ") else request.headers.get("x-api-key")
+    return admission.integration_key(key) if key else None  # no key: the endpoint answers 401
+
+
+def integration_limited(handler: Endpoint) -> Endpoint:
+    """Wraps a REST `/v1` endpoint: its calls are admitted per integration key."""
+    return _admitted(handler, _integration_ticket)
+
+
+def provider_limited(handler: Endpoint) -> Endpoint:
     """Wraps the provider webhook route: deliveries are admitted per provider path (rate and concurrency).
 
     Checked before any lookup, so a burst to one provider's path (or to made-up ones) is refused cheaply;
     providers retry refused deliveries (Standard Webhooks senders retry on 429 with Retry-After).
     """
-
-    async def limited(request: Request) -> Response:
-        admission: Admission = request.app.state.admission
-        ticket = admission.provider_webhook(str(request.path_params.get("provider", ""))[:80])
-        if isinstance(ticket, Refusal):
-            await ticket.held(request.scope)
-            return ticket.response()
-        try:
-            return await handler(request)
-        finally:
-            ticket.release()
-
-    limited.__name__ = limited.__qualname__ = handler.__name__
-    limited.__doc__ = handler.__doc__
-    return limited
+    return _admitted(
+        handler, lambda request, admission: admission.provider_webhook(str(request.path_params["provider"])[:80])
+    )
