@@ -12,27 +12,30 @@ Exports stay off the interactive path:
   refused at once with 429 and Retry-After (`ExportSlots`).
 
 CSV is PostgreSQL's own COPY output, one COPY per batch (the database formats, Python only forwards
-bytes). XLSX is openpyxl's write-only workbook, written by the process's one writer thread (`_WRITER`:
-however many workbooks are being written, the event loop keeps the interpreter often enough to serve
-interactive requests), then streamed from a temporary file. The next batch is read while the one before is sent or
-written, so batching costs little throughput. Both use the list's own WHERE clause and order, so an
-export holds exactly the rows the list and the summary count.
+bytes). XLSX is a minimal SpreadsheetML package written row by row by the process's one writer thread
+(`_WRITER`: however many workbooks are being written, the event loop keeps the interpreter often enough to
+serve interactive requests) and streamed as a ZIP while it is written (stream-zip): the download starts
+before the first batch is read, and each batch's compressed rows leave once written. The next batch is
+read while the one before is sent or written, so batching costs little throughput. Both use the list's own
+WHERE clause and order, so an export holds exactly the rows the list and the summary count.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import sys
-import tempfile
-from collections.abc import AsyncGenerator, Callable
+import zlib
+from collections import deque
+from collections.abc import AsyncGenerator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
+import stream_zip
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
@@ -234,34 +237,217 @@ def _xlsx_value(value: Any) -> Any:
 FORMULA_STARTS = frozenset("=+-@\t\r")
 
 
+# Rows of the sheet's XML built at a time (about 1 MB of text), however large the batch.
+XLSX_PIECE_ROWS = 1000
+# zlib's default level, as openpyxl's workbooks had; 9 (stream-zip's default) costs the writer twice the time.
+XLSX_DEFLATE_LEVEL = 6
+# stream-zip's command "hand over what you have": it ends each part's local header, so those go out at once.
+# Its compressor returns it at the end of each batch, so a batch's compressed bytes leave when the batch is
+# written (test_xlsx_streaming.py fails if an upgrade removes it).
+_HAND_OVER: bytes = stream_zip._flush
+
+_MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
+_DOC_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_XML_DECL = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+_CONTENT_TYPES = (
+    _XML_DECL + '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+    '<Default Extension="xml" ContentType="application/xml"/>'
+    '<Override PartName="/xl/workbook.xml"'
+    ' ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+    '<Override PartName="/xl/worksheets/sheet1.xml"'
+    ' ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+    '<Override PartName="/xl/styles.xml"'
+    ' ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
+    "</Types>"
+).encode()
+_ROOT_RELS = (
+    _XML_DECL + f'<Relationships xmlns="{_REL_NS}">'
+    f'<Relationship Id="rId1" Type="{_DOC_REL}/officeDocument" Target="xl/workbook.xml"/></Relationships>'
+).encode()
+_WORKBOOK_RELS = (
+    _XML_DECL + f'<Relationships xmlns="{_REL_NS}">'
+    f'<Relationship Id="rId1" Type="{_DOC_REL}/worksheet" Target="worksheets/sheet1.xml"/>'
+    f'<Relationship Id="rId2" Type="{_DOC_REL}/styles" Target="styles.xml"/></Relationships>'
+).encode()
+# Style 1 is the one of dates and times (cells `s="1"`), as openpyxl wrote them.
+_STYLES = (
+    _XML_DECL + f'<styleSheet xmlns="{_MAIN_NS}">'
+    '<numFmts count="1"><numFmt numFmtId="164" formatCode="yyyy-mm-dd hh:mm:ss"/></numFmts>'
+    '<fonts count="1"><font><sz val="11"/><name val="Calibri"/><family val="2"/></font></fonts>'
+    '<fills count="2"><fill><patternFill patternType="none"/></fill>'
+    '<fill><patternFill patternType="gray125"/></fill></fills>'
+    '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
+    '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
+    '<cellXfs count="2"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+    '<xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/></cellXfs>'
+    '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
+    "</styleSheet>"
+).encode()
+_SHEET_HEAD = (_XML_DECL + f'<worksheet xmlns="{_MAIN_NS}"><sheetData>').encode()
+_SHEET_TAIL = b"</sheetData></worksheet>"
+_EXCEL_EPOCH = datetime(1899, 12, 30)
+
+
+def _workbook_xml(sheet: str) -> bytes:
+    name = _xml_text(sheet).replace('"', "&quot;")
+    return (
+        _XML_DECL + f'<workbook xmlns="{_MAIN_NS}" xmlns:r="{_DOC_REL}">'
+        f'<sheets><sheet name="{name}" sheetId="1" r:id="rId1"/></sheets></workbook>'
+    ).encode()
+
+
+def _xml_text(text: str) -> str:
+    """`text` as XML character data; a carriage return as a reference, which parsers keep (openpyxl's way)."""
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+    if "<" in text:
+        text = text.replace("<", "&lt;")
+    if ">" in text:
+        text = text.replace(">", "&gt;")
+    if "\r" in text:
+        text = text.replace("\r", "&#13;")
+    return text
+
+
+def _column_letters(n: int) -> str:
+    letters = ""
+    while n:
+        n, rest = divmod(n - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def _rows_xml(rows: list[Any], first: int, width: int, columns: list[str]) -> bytes:
+    """Rows `first`, `first + 1`, ... of the sheet as SpreadsheetML, every value made by `_xlsx_value`.
+
+    Cells as openpyxl's write-only workbooks wrote them: text inline (`t="inlineStr"`; an empty text an empty
+    cell, None no cell), numbers as they are, dates and times as Excel serial numbers in the date style."""
+    out: list[str] = []
+    append = out.append
+    for n, row in enumerate(rows, first):
+        r = str(n)
+        append(f'<row r="{r}">')
+        for i in range(width):
+            v = _xlsx_value(row[i])
+            if v is None:
+                continue
+            ref = columns[i] + r
+            if isinstance(v, str):
+                if not v:
+                    append(f'<c r="{ref}" t="inlineStr"></c>')
+                    continue
+                space = ' xml:space="preserve"' if v[0].isspace() or v[-1].isspace() else ""
+                append(f'<c r="{ref}" t="inlineStr"><is><t{space}>{_xml_text(v)}</t></is></c>')
+            elif isinstance(v, bool):
+                append(f'<c r="{ref}" t="b"><v>{int(v)}</v></c>')
+            elif isinstance(v, int | float | Decimal):
+                append(f'<c r="{ref}" t="n"><v>{v}</v></c>')
+            elif isinstance(v, datetime | date):
+                at = v if isinstance(v, datetime) else datetime(v.year, v.month, v.day)
+                serial = (at.replace(tzinfo=None) - _EXCEL_EPOCH) / timedelta(days=1)
+                append(f'<c r="{ref}" t="n" s="1"><v>{serial!r}</v></c>')
+            else:
+                append(f'<c r="{ref}" t="inlineStr"><is><t>{_xml_text(str(v))}</t></is></c>')
+        append("</row>")
+    return "".join(out).encode()
+
+
+class _BatchDeflate:
+    """Deflate that hands over each batch: the sheet marks a batch's end with two empty chunks; the first
+    flushes what deflate holds (Z_SYNC_FLUSH, always a few bytes, so what stream-zip hands over is never
+    empty, which would end its stream), the second tells stream-zip to hand it all over."""
+
+    def __init__(self) -> None:
+        self._deflate = zlib.compressobj(level=XLSX_DEFLATE_LEVEL, wbits=-zlib.MAX_WBITS)
+        self._synced = False
+
+    def compress(self, data: bytes) -> bytes:
+        if data:
+            self._synced = False
+            return self._deflate.compress(data)
+        if not self._synced:
+            self._synced = True
+            return self._deflate.flush(zlib.Z_SYNC_FLUSH)
+        return _HAND_OVER
+
+    def flush(self, mode: int = zlib.Z_FINISH) -> bytes:
+        return self._deflate.flush(mode)
+
+
+class _XlsxWriter:
+    """One streamed workbook: the package's parts as a ZIP (stream-zip: data descriptors, no seeking), the
+    sheet written batch by batch. Used only in the writer thread; `advance` returns the ZIP's bytes up to
+    the end of what it was given, then waits for the next batch without holding any of the sheet."""
+
+    def __init__(self, sheet: str, header: list[str]) -> None:
+        self.width = len(header)  # each row ends with its key, which is not exported
+        self.columns = [_column_letters(i + 1) for i in range(self.width)]
+        self.header = header
+        self.batches: deque[list[Any]] = deque()
+        self.done = False
+        self.waiting = False
+        at = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+        mode = 0o100644
+        small = stream_zip.ZIP_32
+        parts: list[tuple[str, bytes]] = [
+            ("[Content_Types].xml", _CONTENT_TYPES),
+            ("_rels/.rels", _ROOT_RELS),
+            ("xl/workbook.xml", _workbook_xml(sheet)),
+            ("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS),
+            ("xl/styles.xml", _STYLES),
+        ]
+        members: list[stream_zip.MemberFile] = [(name, at, mode, small, (data,)) for name, data in parts]
+        members.append(("xl/worksheets/sheet1.xml", at, mode, stream_zip.ZIP_64, self._sheet()))
+        # Chunks of any size: stream-zip hands over only at its commands (each part's header, each batch's end).
+        self.zip = iter(stream_zip.stream_zip(members, chunk_size=1 << 62, get_compressobj=_BatchDeflate))  # type: ignore[arg-type]
+
+    def _sheet(self) -> Iterator[bytes]:
+        yield _SHEET_HEAD
+        yield _rows_xml([self.header], 1, self.width, self.columns)
+        n = 2
+        while True:
+            while self.batches:
+                rows = self.batches.popleft()
+                for start in range(0, len(rows), XLSX_PIECE_ROWS):
+                    piece = rows[start : start + XLSX_PIECE_ROWS]
+                    yield _rows_xml(piece, n, self.width, self.columns)
+                    n += len(piece)
+                del rows
+            if self.done:
+                break
+            yield b""  # flush deflate
+            self.waiting = True
+            yield b""  # hand over: `advance` returns
+        yield _SHEET_TAIL
+
+    def advance(self, rows: list[Any] | None = None, last: bool = False) -> list[bytes]:
+        """The ZIP's next bytes: up to the end of `rows` (and of the whole file when `last`)."""
+        if rows:
+            self.batches.append(rows)
+        self.done = last
+        self.waiting = False
+        out: list[bytes] = []
+        for chunk in self.zip:
+            if chunk:
+                out.append(chunk)
+            if self.waiting:
+                break
+        return out
+
+
 async def stream_xlsx(
     pool: asyncpg.Pool, org_id: UUID, query: ExportQuery, sheet: str, batch_rows: int
 ) -> AsyncGenerator[bytes, None]:
-    """The export as an XLSX workbook: written batch by batch in a thread, then streamed from a temporary file."""
-    from openpyxl import Workbook
-
-    fd, path = tempfile.mkstemp(suffix=".xlsx")
-    os.close(fd)
-    try:
-        wb = Workbook(write_only=True)
-        ws = wb.create_sheet(sheet)
-        ws.append(query.header)
-        width = len(query.header)  # each row ends with its key, which is not exported
-
-        def write(rows: list[asyncpg.Record]) -> None:
-            append = ws.append
-            for row in rows:
-                append([_xlsx_value(row[i]) for i in range(width)])
-
-        async with contextlib.aclosing(_read_ahead(_row_batches(pool, org_id, query, batch_rows))) as batches:
-            async for rows in batches:
-                await _in_writer(write, rows)
-        await _in_writer(wb.save, path)
-        fh = await asyncio.to_thread(open, path, "rb")
-        try:
-            while chunk := await asyncio.to_thread(fh.read, 1 << 20):
+    """The export as an XLSX workbook, streamed as it is written: the ZIP's first parts leave before the
+    first batch is read, then each batch's compressed rows as soon as the writer thread has written them."""
+    book = _XlsxWriter(sheet, query.header)
+    for chunk in await _in_writer(book.advance):
+        yield chunk
+    async with contextlib.aclosing(_read_ahead(_row_batches(pool, org_id, query, batch_rows))) as batches:
+        async for rows in batches:
+            for chunk in await _in_writer(book.advance, rows):
                 yield chunk
-        finally:
-            fh.close()
-    finally:
-        os.unlink(path)
+    for chunk in await _in_writer(book.advance, None, True):
+        yield chunk
