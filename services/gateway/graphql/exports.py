@@ -18,13 +18,15 @@ from services.gateway.graphql.context import Context
 from services.gateway.graphql.customers import CustomerFilterInput
 from services.gateway.graphql.errors import UserError, user_errors
 from services.gateway.graphql.orders import OrderFilterInput
+from services.gateway.graphql.organisation import require_admin
 from shared.errors import ErrorCode
 
 
-@strawberry.enum
+@strawberry.enum(description="What to export: the orders or customers list, or (admins) the audit log.")
 class ExportKind(Enum):
     ORDERS = "orders"
     CUSTOMERS = "customers"
+    AUDIT_LOG = "audit"
 
 
 @strawberry.enum
@@ -52,12 +54,14 @@ class ExportsMutation:
         customer_filter: CustomerFilterInput | None = None,
     ) -> ExportPayload:
         ctx = info.context
-        wrong = "customerFilter" if kind is ExportKind.ORDERS and customer_filter is not None else None
-        wrong = wrong or ("orderFilter" if kind is ExportKind.CUSTOMERS and order_filter is not None else None)
+        if kind is ExportKind.AUDIT_LOG:
+            require_admin(info)
+        wrong = "customerFilter" if kind is not ExportKind.CUSTOMERS and customer_filter is not None else None
+        wrong = wrong or ("orderFilter" if kind is not ExportKind.ORDERS and order_filter is not None else None)
         if wrong is not None:
-            # A filter of the other kind would otherwise be ignored and export every row: refuse it.
-            right = "customerFilter" if wrong == "orderFilter" else "orderFilter"
-            message = f"an export of {kind.name} takes no {wrong}; use {right}"
+            # A filter of another kind would otherwise be ignored and export every row: refuse it.
+            right = {ExportKind.ORDERS: "orderFilter", ExportKind.CUSTOMERS: "customerFilter"}.get(kind)
+            message = f"an export of {kind.name} takes no {wrong}" + (f"; use {right}" if right else "")
             return ExportPayload(
                 url=None,
                 expires_at=None,
@@ -65,8 +69,10 @@ class ExportsMutation:
             )
         if kind is ExportKind.ORDERS:
             filter_json = order_filter.to_json() if order_filter else {}
-        else:
+        elif kind is ExportKind.CUSTOMERS:
             filter_json = customer_filter.to_json() if customer_filter else {}
+        else:
+            filter_json = {}
         try:
             # Validated now, not when the download starts; a preset becomes its dates and the organisation's
             # time zone travels in the link, so the link exports the instants it was requested for.

@@ -12,7 +12,7 @@ from starlette.routing import Route
 from services.orders import exports
 from services.orders.api.catalogue import Ids
 from services.orders.domain.commission import CommStatus
-from services.orders.domain.filters import CustomerFilter, OrderFilter
+from services.orders.domain.filters import AuditFilter, CustomerFilter, OrderFilter
 from services.orders.domain.settings import TimeZone
 from services.orders.repository import catalogue, customers, deliveries, orders, organisations
 from services.orders.repository import exports as export_queries
@@ -20,7 +20,7 @@ from services.orders.service import commission
 from services.orders.service.audit import AuditAction, record
 from shared.api_contracts import OrderRelation
 from shared.db import tenant_tx
-from shared.errors import DomainError, ErrorCode
+from shared.errors import DomainError, ErrorCode, Forbidden
 from shared.http import error
 from shared.service.endpoint import OrgCall, TenantCall, org_endpoint, tenant_endpoint
 from shared.service.pagination import PageInput
@@ -128,8 +128,21 @@ class ExportRequest(BaseModel):
 
 class ResolveExport(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    kind: Literal["orders", "customers"]
+    kind: Literal["orders", "customers", "audit"]
     filter: dict[str, Any] = Field(default_factory=dict)
+
+
+_FILTERS: dict[str, type[OrderFilter | CustomerFilter | AuditFilter]] = {
+    "orders": OrderFilter,
+    "customers": CustomerFilter,
+    "audit": AuditFilter,
+}
+
+
+def _require_admin_for(kind: str, call: OrgCall) -> None:
+    """The audit log is for admins, in exports as in `auditLog`."""
+    if kind == "audit" and call.identity.role != "admin":
+        raise Forbidden("the audit log is for admins")
 
 
 @tenant_endpoint()
@@ -137,11 +150,11 @@ async def resolve_export(call: TenantCall) -> Any:
     """Validates an export's filter and fixes what is relative in it now: a preset becomes its dates, and the
     organisation's time zone travels with them, so an export link exports what it was requested for."""
     q = call.parse(ResolveExport)
-    filter_model: type[OrderFilter | CustomerFilter] = OrderFilter if q.kind == "orders" else CustomerFilter
-    parsed = call.parse(filter_model, q.filter, "filter.")
+    _require_admin_for(q.kind, call)
+    parsed = call.parse(_FILTERS[q.kind], q.filter, "filter.")
     tz = await organisations.time_zone(call.conn, call.org_id)
     resolved = dict(q.filter)
-    if parsed.range is not None:
+    if not isinstance(parsed, AuditFilter) and parsed.range is not None:
         first, last = parsed.range.days(tz)
         resolved["range"] = {k: v.isoformat() for k, v in (("from", first), ("to", last)) if v is not None}
     return {"filter": resolved, "timeZone": tz}
@@ -168,11 +181,11 @@ async def export(call: OrgCall) -> Any:
     an internal connection while it waits, so one organisation's queue would starve everyone's exports.
     """
     kind, fmt = call.request.path_params["kind"], call.request.path_params["fmt"]
-    if kind not in ("orders", "customers") or fmt not in _MEDIA:
-        raise DomainError(ErrorCode.UNKNOWN_EXPORT, "exports are orders or customers, as csv or xlsx", "kind")
+    if kind not in _FILTERS or fmt not in _MEDIA:
+        raise DomainError(ErrorCode.UNKNOWN_EXPORT, "exports are orders, customers or audit, as csv or xlsx", "kind")
+    _require_admin_for(kind, call)
     body = call.parse(ExportRequest)
-    filter_model: type[OrderFilter | CustomerFilter] = OrderFilter if kind == "orders" else CustomerFilter
-    parsed = call.parse(filter_model, body.filter, "filter.")
+    parsed = call.parse(_FILTERS[kind], body.filter, "filter.")
     release = _export_slots(call).take(call.org_id)
     if release is None:
         refusal = error(
@@ -193,8 +206,10 @@ async def export(call: OrgCall) -> Any:
         settings = call.service.settings
         if isinstance(parsed, OrderFilter):
             query = export_queries.orders_query(call.org_id, parsed, tz)
-        else:
+        elif isinstance(parsed, CustomerFilter):
             query = export_queries.customers_query(call.org_id, parsed, tz)
+        else:
+            query = export_queries.audit_query(call.org_id, parsed)
         stream = (
             exports.stream_csv(pool, call.org_id, query, settings.export_csv_batch_rows)
             if fmt == "csv"

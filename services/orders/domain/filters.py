@@ -56,3 +56,10 @@ class CustomerFilter(BaseModel):
     kind: CustomerKind | None = None
     integration_ids: Ids = Field(default_factory=list, alias="integrationIds")
     range: DateRange | None = None
+
+
+class AuditFilter(BaseModel):
+    """Which audit entries an export holds: all, or only these actions."""
+
+    model_config = ConfigDict(extra="forbid")
+    actions: list[str] = Field(default_factory=list, max_length=20)

@@ -65,3 +65,29 @@ async def test_admin_actions_are_recorded_and_cannot_be_rewritten(gateway, pool,
     async with tenant_tx(pool, tenant.org_id) as conn:
         with pytest.raises(asyncpg.RaiseError, match="append-only"):
             await conn.execute("UPDATE audit_log SET actor = 'someone else' WHERE org_id = $1", tenant.org_id)
+
+
+async def test_admins_export_the_audit_log_and_members_cannot(gateway, tenant) -> None:
+    import csv
+    import io
+
+    from tests.services.gateway.test_orders_graphql import EXPORT, download
+
+    await gql(
+        gateway,
+        'mutation { updateSettings(input: {primaryColour: "#ABCDEF"}) { errors { field } } }',
+        token=tenant.admin_token,
+    )
+    await gql(
+        gateway,
+        'mutation { inviteMember(email: "csv@example.com", role: MEMBER) { errors { field } } }',
+        token=tenant.admin_token,
+    )
+    body = await gql(gateway, EXPORT, {"k": "AUDIT_LOG", "fmt": "CSV"}, token=tenant.admin_token)
+    rows = list(csv.DictReader(io.StringIO((await download(gateway, body["data"]["requestExport"]["url"])).decode())))
+    assert [r["action"] for r in rows] == [e["action"] for e in await _log(gateway, tenant)]
+    assert rows[-1]["action"] == "settings.updated" and "#ABCDEF" in rows[-1]["change"]
+    refused = await gql(gateway, EXPORT, {"k": "AUDIT_LOG", "fmt": "CSV"}, token=tenant.member_token)
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    wrong = await gql(gateway, EXPORT, {"k": "AUDIT_LOG", "fmt": "CSV", "of": {}}, token=tenant.admin_token)
+    assert [e["field"] for e in wrong["data"]["requestExport"]["errors"]] == ["orderFilter"]
