@@ -91,6 +91,10 @@ class Settings:
     webhook_provider_concurrency: int = field(default_factory=lambda: _int("WEBHOOK_PROVIDER_CONCURRENCY", 64))
     webhook_provider_rate: float = field(default_factory=lambda: _float("WEBHOOK_PROVIDER_RATE", 500))
     webhook_provider_burst: int = field(default_factory=lambda: _int("WEBHOOK_PROVIDER_BURST", 1000))
+    # Routes anyone may call (webhooks, export links), per client address, before any lookup.
+    source_concurrency: int = field(default_factory=lambda: _int("SOURCE_CONCURRENCY", 128))
+    source_rate: float = field(default_factory=lambda: _float("SOURCE_RATE", 1000))
+    source_burst: int = field(default_factory=lambda: _int("SOURCE_BURST", 2000))
     # Exports in a service API process: their own small pool, a cap per organisation, short batch transactions.
     export_db_pool_max: int = field(default_factory=lambda: _int("EXPORT_DB_POOL_MAX", 4))
     export_org_concurrency: int = field(default_factory=lambda: _int("EXPORT_ORG_CONCURRENCY", 2))

@@ -210,6 +210,9 @@ def gateway_settings(settings: Any, orders_url: str) -> Any:
         "webhook_provider_concurrency": 1024,
         "webhook_provider_rate": 100_000.0,
         "webhook_provider_burst": 200_000,
+        "source_concurrency": 1024,
+        "source_rate": 100_000.0,
+        "source_burst": 200_000,
     }
     return dataclasses.replace(settings, orders_api_url=orders_url, **generous)
 

@@ -291,6 +291,11 @@ class Admission:
             ),
             clock,
         )
+        self.source = Limiter(
+            "source address",
+            Limits(settings.source_concurrency, settings.source_rate, settings.source_burst),
+            clock,
+        )
         # The same concurrency per access token, counted before authentication (refusals cost no verification).
         self.token = Limiter("user", Limits(settings.graphql_user_concurrency, 0, 0), clock)
         self._authenticating: dict[Hashable, asyncio.Task[Any]] = {}
@@ -339,6 +344,12 @@ class Admission:
     def provider_webhook(self, public_id: str) -> Ticket | Refusal:
         """A webhook delivery to this provider's path, admitted before its provider is looked up."""
         result = admit(((self.provider, public_id),), self.clock())
+        self._maybe_log()
+        return result
+
+    def source_address(self, address: str) -> Ticket | Refusal:
+        """A request to a route anyone may call (webhooks, export links), per client address, before any lookup."""
+        result = admit(((self.source, address),), self.clock())
         self._maybe_log()
         return result
 
@@ -452,3 +463,15 @@ def provider_limited(handler: Endpoint) -> Endpoint:
     return _admitted(
         handler, lambda request, admission: admission.provider_webhook(str(request.path_params["provider"])[:80])
     )
+
+
+def _source_ticket(request: Request, admission: Admission) -> Ticket | Refusal | None:
+    client = request.scope.get("client")
+    return admission.source_address(str(client[0]) if client else "unknown")
+
+
+def source_limited(handler: Endpoint) -> Endpoint:
+    """Wraps a route callers reach without an account (provider webhooks, export links): admitted per client
+    address first, so a flood from one address is refused before any lookup. Behind a proxy the address is
+    the one uvicorn takes from the proxy's forwarded headers (`--proxy-headers`, `--forwarded-allow-ips`)."""
+    return _admitted(handler, _source_ticket)

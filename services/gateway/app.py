@@ -25,7 +25,14 @@ from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from services.gateway import docs, export_links, rest, webhooks
-from services.gateway.admission import Admission, InFlightLimit, Refusal, integration_limited, provider_limited
+from services.gateway.admission import (
+    Admission,
+    InFlightLimit,
+    Refusal,
+    integration_limited,
+    provider_limited,
+    source_limited,
+)
 from services.gateway.auth import NoMembership, NotAuthenticated, Viewer, ViewerCache, authenticate
 from services.gateway.clients import InsightsClient, OrdersClient, ReportsClient, Unavailable
 from services.gateway.graphql.context import Context
@@ -214,10 +221,10 @@ def create_app(settings: Settings | None = None, *, broker: Any = None) -> Starl
             Route("/v1/integration/config", integration_limited(rest.integration_config), methods=["GET"]),
             Route(
                 "/webhooks/providers/{provider}/commission",
-                provider_limited(webhooks.commission_webhook),
+                source_limited(provider_limited(webhooks.commission_webhook)),
                 methods=["POST"],
             ),
-            Route("/exports/{token}", export_links.download, methods=["GET"]),
+            Route("/exports/{token}", source_limited(export_links.download), methods=["GET"]),
             *docs.routes(schema, settings),  # /docs, /docs/openapi.json, /docs/schema.graphql
         ],
         # The in-flight cap comes first: a refusal under overload costs next to nothing and is not logged

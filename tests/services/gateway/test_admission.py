@@ -447,3 +447,15 @@ async def test_webhooks_are_limited_per_provider_before_any_lookup(stub: tuple[S
         assert refused.json()["error"]["code"] == "RATE_LIMITED"
         other = await client.post("/webhooks/providers/prv_quiet/commission", content=b"{}")
         assert other.status_code != 429
+
+
+async def test_routes_without_an_account_are_limited_per_source_address(stub: tuple[Stub, str]) -> None:
+    """A flood from one address to webhook and export-link routes is refused before any lookup."""
+    _, url = stub
+    async with gateway_with(url, source_rate=1.0, source_burst=3) as (_, client):
+        answers = [(await client.get(f"/exports/not-a-token-{i}")).status_code for i in range(3)]
+        answers += [(await client.post("/webhooks/providers/prv_any/commission", content=b"{}")).status_code]
+        assert 429 not in answers[:3] and answers[3] == 429
+        refused = await client.get("/exports/another")
+        assert refused.status_code == 429 and refused.json()["error"]["code"] == "RATE_LIMITED"
+        assert int(refused.headers["retry-after"]) >= 1
