@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import dataclass
 from uuid import UUID
@@ -47,7 +48,10 @@ class ViewerCache:
             return
         if len(self._entries) >= self.max_entries:
             self._entries.clear()
-        self._entries[(token, org_hint)] = (min(time.time() + self.ttl, token_exp), viewer)
+        # Expiries spread over the last fifth of the ttl (never later than it): viewers cached in the same
+        # moment (a burst of sessions) do not all need their membership call again in the same moment.
+        ttl = self.ttl * random.uniform(0.8, 1.0)
+        self._entries[(token, org_hint)] = (min(time.time() + ttl, token_exp), viewer)
 
 
 class NotAuthenticated(Exception):
