@@ -35,6 +35,12 @@ class Category:
         return cls(id=strawberry.ID(str(r["id"])), name=r["name"])
 
 
+async def _category(info: Info[Context, None], category_id: str) -> Category | None:
+    """A product's category, through the request's category loader (one call per request)."""
+    row = await info.context.loader("orders", "categories").load(category_id)
+    return Category.from_row(row) if row else None
+
+
 @strawberry.type(description="A service provider of the organisation's network (created by the operator).")
 class Provider:
     id: strawberry.ID
@@ -103,8 +109,7 @@ class Product:
 
     @strawberry.field
     async def category(self, info: Info[Context, None]) -> Category | None:
-        row = await info.context.loader("orders", "categories").load(self.category_id)
-        return Category.from_row(row) if row else None
+        return await _category(info, self.category_id)
 
     @classmethod
     def from_row(cls, r: dict[str, Any]) -> Product:
@@ -139,8 +144,7 @@ class CatalogueProduct:
 
     @strawberry.field
     async def category(self, info: Info[Context, None]) -> Category | None:
-        row = await info.context.loader("orders", "categories").load(self.category_id)
-        return Category.from_row(row) if row else None
+        return await _category(info, self.category_id)
 
     @classmethod
     def from_row(cls, r: dict[str, Any]) -> CatalogueProduct:
