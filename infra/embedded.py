@@ -5,11 +5,16 @@ binaries that ship inside registry wheels (`pgserver` carries PostgreSQL 16, `re
 carries Redis 6.2), under a data folder of the project's own, so nothing has to be
 installed system-wide. PostgreSQL refuses to run as root, so as root the server runs as
 an unprivileged system user that owns only the data folder.
+
+The wheel's PostgreSQL reads its zone rules from its own `share/postgresql/timezone` folder, compiled
+when the wheel was built (older than Python's). Before the server starts, that folder is brought in line
+with the project's pinned tzdata package (`sync_zone_rules`), so both compute days by the same rules.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import pwd
 import shutil
@@ -17,10 +22,15 @@ import signal
 import socket
 import stat
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from shared import zone_rules
+
+log = logging.getLogger(__name__)
 
 PG_SUPERUSER = "postgres"
 PG_RUN_AS = "pgembedded"
@@ -35,6 +45,79 @@ def _pg_bin() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError("PostgreSQL binaries not found: install the pgserver wheel or set PG_BIN")
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+
+
+# In the zone folder: the IANA version it was last brought in line with (PostgreSQL lists no hidden file).
+ZONE_STAMP = ".tzdata-version"
+
+
+def _pg_zone_dir(bin_dir: Path) -> Path | None:
+    """The folder the server reads zone rules from; None for a build that uses the system's rules."""
+    for candidate in (bin_dir.parent / "share" / "postgresql" / "timezone", bin_dir.parent / "share" / "timezone"):
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """`path` holds either its old bytes or all of `data`, never part (a temporary file, then a rename).
+    The rename also leaves a file hard-linked elsewhere (uv links wheels from its cache) untouched."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            os.fchmod(f.fileno(), 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def sync_zone_rules(zone_dir: Path, sources: dict[str, Path] | None = None, version: str | None = None) -> int | None:
+    """Brings PostgreSQL's zone folder in line with the tzdata package's compiled zone files (Python's rules).
+
+    Every zone file of the package replaces PostgreSQL's file of that name when it differs; names only
+    PostgreSQL has stay. Runs once per IANA version (the stamp `ZONE_STAMP`, written last). Answers how
+    many files changed, 0 when the stamp says it is done, None when the folder could not be written (a
+    warning says so; the server then keeps its older rules, and zones whose rules differ are refused).
+    """
+    version = version if version is not None else zone_rules.IANA_VERSION
+    if version is None:
+        log.warning("the tzdata package is not installed: the embedded PostgreSQL keeps its own zone rules")
+        return None
+    stamp = zone_dir / ZONE_STAMP
+    try:
+        if stamp.read_text().strip() == version:
+            return 0
+    except OSError:
+        pass
+    changed = 0
+    try:
+        for stale in zone_dir.rglob(".*.tmp"):  # a sync killed midway
+            stale.unlink(missing_ok=True)
+        for name, source in (sources if sources is not None else zone_rules.tzif_files()).items():
+            data = source.read_bytes()
+            target = zone_dir / name
+            try:
+                if target.is_file() and target.read_bytes() == data:
+                    continue
+            except OSError:
+                pass
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _write_atomically(target, data)
+            changed += 1
+        _write_atomically(stamp, f"{version}\n".encode())
+    except OSError as exc:
+        log.warning(
+            "cannot bring the embedded PostgreSQL's zone rules in %s in line with tzdata %s (%s): it keeps its "
+            "own, older rules, and zones whose rules differ from Python's are refused",
+            zone_dir,
+            version,
+            exc,
+        )
+        return None
+    log.info("embedded PostgreSQL zone rules brought in line with tzdata %s: %d files updated", version, changed)
+    return changed
 
 
 def _redis_server() -> Path:
@@ -171,6 +254,8 @@ class EmbeddedPostgres:
     def _init(self) -> None:
         """The data folder, owned by the server's user, with a cluster in it."""
         bin_dir = _pg_bin()
+        if (zone_dir := _pg_zone_dir(bin_dir)) is not None:
+            sync_zone_rules(zone_dir)  # before initdb, which reads the zone files too
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if (ids := self.run_as()) is not None:
             _open_path_for_others(self.data_dir)

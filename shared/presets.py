@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+import shared.zone_rules  # noqa: F401  (every ZoneInfo from the pinned tzdata package)
+
 MAX_RANGE_DAYS = 762  # 25 months of 30.5 days
 EARLIEST = date(2000, 1, 1)
 LATEST = date(2100, 12, 31)

@@ -6,11 +6,11 @@ import functools
 import re
 from typing import Annotated
 from urllib.parse import urlsplit
-from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from shared.text import PlainText
+from shared.zone_rules import known_zones
 
 _HEX = re.compile(r"^#[0-9A-Fa-f]{6}$")
 # ISO 4217 codes the platform accepts; amounts are never converted between them.
@@ -70,9 +70,9 @@ _NOT_ORGANISATION_ZONES = frozenset({"localtime", "posixrules", "Factory"})
 
 @functools.cache
 def python_zones() -> frozenset[str]:
-    """IANA zones Python knows (the tzdata package), less files that are not real zones."""
+    """IANA zones Python knows (the pinned tzdata package: `shared.zone_rules`), less files that are not real zones."""
     return frozenset(
-        z for z in available_timezones() if z not in _NOT_ORGANISATION_ZONES and not z.startswith(("posix/", "right/"))
+        z for z in known_zones() if z not in _NOT_ORGANISATION_ZONES and not z.startswith(("posix/", "right/"))
     )
 
 

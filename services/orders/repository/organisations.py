@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -73,6 +75,16 @@ async def list_all(conn: asyncpg.Connection) -> list[dict[str, Any]]:
     return [dict(r) for r in await conn.fetch(f"SELECT {COLUMNS} FROM organisations ORDER BY created_at, id")]
 
 
-async def database_zones(conn: asyncpg.Connection) -> set[str]:
-    """The time zone names PostgreSQL knows (it computes the organisation's day buckets)."""
-    return {r["name"] for r in await conn.fetch("SELECT name FROM pg_timezone_names")}
+async def database_zone_offsets(conn: asyncpg.Connection, instants: Sequence[datetime]) -> dict[str, list[int]]:
+    """Every time zone PostgreSQL knows (it computes the organisation's day buckets), with its UTC offset
+    in seconds at each of `instants`, in that order, by the server's own zone rules."""
+    rows = await conn.fetch(
+        """SELECT z.name,
+                  array_agg(extract(epoch FROM (t.at AT TIME ZONE z.name) - (t.at AT TIME ZONE 'UTC'))::int
+                            ORDER BY t.ord) AS offsets
+             FROM pg_timezone_names z
+            CROSS JOIN unnest($1::timestamptz[]) WITH ORDINALITY AS t(at, ord)
+            GROUP BY z.name""",
+        list(instants),
+    )
+    return {r["name"]: list(r["offsets"]) for r in rows}

@@ -10,6 +10,10 @@ a redelivery of one is not.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -17,26 +21,94 @@ import asyncpg
 
 from services.orders.domain.settings import SettingsUpdate, python_zones
 from services.orders.repository import members, organisations
+from shared import zone_rules
 from shared.errors import Conflict, DomainError, ErrorCode, NotFound
 from shared.mail import Mail, request_mail
 from shared.messaging import contracts
 from shared.messaging.outbox import add_event
+
+log = logging.getLogger(__name__)
 
 
 async def _publish(conn: asyncpg.Connection, org: dict[str, Any], event_type: str) -> None:
     await add_event(conn, org["id"], event_type, {f: org[f] for f in contracts.ORGANISATION_SETTINGS_FIELDS})
 
 
+@dataclass(frozen=True)
+class ZoneSupport:
+    """Which zones an organisation may use: those Python (the pinned tzdata package) and PostgreSQL both
+    know, by the same rules. A server whose rules are older than the platform's would put an order at
+    local midnight on another day than the one Python's date ranges ask for; such zones are refused."""
+
+    database: frozenset[str]  # every zone PostgreSQL knows
+    differing: frozenset[str]  # zones both know whose UTC offsets differ at `zone_rules.sample_instants()`
+    accepted: tuple[str, ...]  # sorted
+
+    @classmethod
+    def compare(cls, database_offsets: Mapping[str, Sequence[int]], instants: Sequence[datetime]) -> ZoneSupport:
+        """From the database's UTC offsets (seconds) of each zone at `instants`, in that order."""
+        database = frozenset(database_offsets)
+        differing = zone_rules.differing_zones(
+            {z: o for z, o in database_offsets.items() if z in python_zones()}, instants
+        )
+        return cls(database, differing, tuple(sorted((python_zones() & database) - differing)))
+
+    def check(self, time_zone: str) -> None:
+        """Refuses, naming `timeZone`, a zone that is not in `accepted` (the validator checked Python knows it)."""
+        if time_zone not in self.database:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT, f"{time_zone} is not a time zone the database knows; see timeZones", "timeZone"
+            )
+        if time_zone in self.differing:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT,
+                f"{time_zone}: the database server's zone rules differ from the platform's (tzdata "
+                f"{zone_rules.IANA_VERSION}); update the server's tzdata, or choose a zone timeZones lists",
+                "timeZone",
+            )
+
+
+# Once per process: the server's zone rules change only with its tzdata, which takes a restart to read.
+_zone_support: ZoneSupport | None = None
+
+
+async def zone_support(conn: asyncpg.Connection) -> ZoneSupport:
+    """The process's `ZoneSupport`: one query the first time, the cached answer afterwards."""
+    global _zone_support
+    if _zone_support is None:
+        instants = zone_rules.sample_instants()
+        support = ZoneSupport.compare(await organisations.database_zone_offsets(conn, instants), instants)
+        if _zone_support is None:  # two first requests at once: keep one, log once
+            _zone_support = support
+            if support.differing:
+                log.warning(
+                    "%d time zones differ between the database server's zone rules and the platform's (tzdata %s) "
+                    "and are refused until the server's tzdata is updated (names PostgreSQL also reads as fixed "
+                    "abbreviations, such as CET, always differ): %s",
+                    len(support.differing),
+                    zone_rules.IANA_VERSION,
+                    ", ".join(sorted(support.differing)[:5]) + (", ..." if len(support.differing) > 5 else ""),
+                )
+    return _zone_support
+
+
+async def check_zone_rules(pool: asyncpg.Pool) -> None:
+    """At startup: compares the database's zone rules with the platform's (logging what differs) before a
+    request needs them. A database that does not answer yet is compared on first use instead."""
+    try:
+        async with pool.acquire() as conn:
+            await zone_support(conn)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+        log.info("time zone rules not compared at startup (%s): compared on first use", exc)
+
+
 async def supported_time_zones(conn: asyncpg.Connection) -> list[str]:
-    """Zones both Python and PostgreSQL know: the only ones an organisation may use."""
-    return sorted(python_zones() & await organisations.database_zones(conn))
+    """Zones both Python and PostgreSQL know, by the same rules: the only ones an organisation may use."""
+    return list((await zone_support(conn)).accepted)
 
 
 async def _check_zone_known_to_database(conn: asyncpg.Connection, time_zone: str) -> None:
-    if time_zone not in await organisations.database_zones(conn):
-        raise DomainError(
-            ErrorCode.INVALID_INPUT, f"{time_zone} is not a time zone the database knows; see timeZones", "timeZone"
-        )
+    (await zone_support(conn)).check(time_zone)
 
 
 async def create(
