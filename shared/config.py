@@ -103,6 +103,32 @@ class Settings:
     export_batch_rows: int = field(default_factory=lambda: _int("EXPORT_BATCH_ROWS", 5000))
     export_csv_batch_rows: int = field(default_factory=lambda: _int("EXPORT_CSV_BATCH_ROWS", 50_000))
     export_idle_in_transaction_ms: int = field(default_factory=lambda: _int("EXPORT_IDLE_IN_TRANSACTION_MS", 5000))
+    # Every HTTP server (shared/service/server.py, run by `python -m shared.service.serve`): what one client may
+    # hold of a process before any route runs. 0 turns a limit off.
+    # Request line and headers, in bytes. The largest legitimate head (a bearer token of 1-2 KiB, the webhook
+    # signature headers, a proxy's forwarding headers) stays under 8 KiB; 32 KiB is what nginx admits by
+    # default (`large_client_header_buffers 4 8k`), so the proxy and the process agree. Past it: 431, closed.
+    http_max_header_bytes: int = field(default_factory=lambda: _int("HTTP_MAX_HEADER_BYTES", 32 * 1024))
+    # The whole head must arrive within this many seconds of the connection (or of the first byte after an idle
+    # keep-alive): one deadline, not a timer reset by each byte, so half a header line every 5 s is cut. A real
+    # client sends its head in one packet; 10 s leaves room for a slow mobile link's retransmissions.
+    http_header_timeout_seconds: float = field(default_factory=lambda: _float("HTTP_HEADER_TIMEOUT_SECONDS", 10))
+    # The whole body must arrive within this many seconds of the head: the largest body any route takes (1 MiB,
+    # internal APIs) at 35 KiB/s; the public ones (64-256 KiB) at 2-9 KiB/s. Past it: 408, closed.
+    http_body_timeout_seconds: float = field(default_factory=lambda: _float("HTTP_BODY_TIMEOUT_SECONDS", 30))
+    # An idle keep-alive connection is closed after this many seconds (uvicorn's timeout_keep_alive): long
+    # enough for a dashboard's next request, short enough that idle sockets do not pile up. The proxy in front
+    # keeps its own upstream connections for less (infra/nginx.conf: 4 s), so it never reuses one being closed.
+    http_idle_timeout_seconds: int = field(default_factory=lambda: _int("HTTP_IDLE_TIMEOUT_SECONDS", 5))
+    # Connections (and requests) one process holds at once. A new connection beyond it closes the oldest idle
+    # one (no request in progress: a slow or silent head, or an idle keep-alive); a request beyond it, when
+    # every connection is busy, gets 503 (probes and /metrics excepted). 2,048 is 32 times the gateway's 64
+    # requests in flight and fits the default open-files limit once raised (the runner raises it).
+    http_max_concurrency: int = field(default_factory=lambda: _int("HTTP_MAX_CONCURRENCY", 2048))
+    # Addresses whose X-Forwarded-For / X-Forwarded-Proto are believed (uvicorn's --forwarded-allow-ips): the
+    # proxy in front, so per-address limits see the client's address, not the proxy's. "*" trusts any peer: only
+    # where nothing but the proxy can reach the process (infra/compose.yaml).
+    forwarded_allow_ips: str = field(default_factory=lambda: _env("FORWARDED_ALLOW_IPS", "127.0.0.1"))
     log_level: str = field(default_factory=lambda: _env("LOG_LEVEL", "INFO"))
     # Accepted provider webhooks are retried for at least this long while a store is down (actors' retry budget).
     webhook_retry_horizon_seconds: int = field(default_factory=lambda: _int("WEBHOOK_RETRY_HORIZON_SECONDS", 1800))
