@@ -5,8 +5,10 @@ list; infra/compose.yaml, infra/k8s/ and the README's process table are checked 
 tests/infra/test_deploy_files.py. A new process (the insights API, worker and relay, the reports
 scheduler) is one entry here, then the deploy files that test asks for.
 
-A command is declared in module form, as a container runs it (`uvicorn ...`, `dramatiq ...`,
-`python -m ...`), without the address an HTTP process listens on: deployments listen on
+A command is declared in module form, as a container runs it (`dramatiq ...`, `python -m ...`),
+without the address an HTTP process listens on. HTTP APIs run under `python -m shared.service.serve
+<module:factory>` (uvicorn with the platform's header, timeout and concurrency limits, which uvicorn's own
+command line cannot select): deployments listen on
 0.0.0.0 at the declared port, the local launcher on 127.0.0.1 at a port the environment may
 move (`port_env`). The one-shot bootstrap job is not a process here: it runs to completion
 before the others start (`python -m infra.bootstrap`).
@@ -26,12 +28,14 @@ from enum import StrEnum
 LOCAL_HOST = "127.0.0.1"
 DEPLOY_HOST = "0.0.0.0"
 HEALTH_PORT_ENV = "HEALTH_PORT"  # read by shared/health.py in processes that are not HTTP apps
+# The runner of every HTTP API: uvicorn with the limits of shared/service/server.py (slow and idle clients).
+SERVE = ("python", "-m", "shared.service.serve")
 
 
 class Kind(StrEnum):
     """What a process is, which decides how it listens and how it is probed."""
 
-    HTTP_API = "http-api"  # an ASGI app under uvicorn; /healthz and /readyz on its own port
+    HTTP_API = "http-api"  # an ASGI app under shared.service.serve (uvicorn); /healthz and /readyz on its own port
     WORKER = "worker"  # a Dramatiq consumer; health on HEALTH_PORT; scales horizontally
     RELAY = "relay"  # an outbox relay; health on HEALTH_PORT
     SCHEDULER = "scheduler"  # fires scheduled work (reports slice); health on HEALTH_PORT
@@ -73,6 +77,8 @@ class Process:
             raise ValueError(f"{self.name!r}: process names are DNS labels (compose and Kubernetes use them)")
         if not self.command or (self.command[0] == "python" and self.command[1:2] != ("-m",)):
             raise ValueError(f"{self.name}: command must be `<module program> ...` or `python -m <module> ...`")
+        if self.kind.serves_http and self.command[:3] != SERVE:
+            raise ValueError(f"{self.name}: HTTP APIs run under `{' '.join(SERVE)} <module:factory>` (its limits)")
         if self.kind.serves_http == (self.port_env == HEALTH_PORT_ENV):
             raise ValueError(f"{self.name}: HTTP APIs name their own port variable, other kinds {HEALTH_PORT_ENV}")
         if self.url_env is not None and not self.kind.serves_http:
@@ -111,7 +117,7 @@ PROCESSES: tuple[Process, ...] = (
         name="gateway",
         kind=Kind.HTTP_API,
         service="gateway",
-        command=("uvicorn", "--factory", "services.gateway.app:app"),
+        command=(*SERVE, "services.gateway.app:app"),
         port=8000,
         port_env="GATEWAY_PORT",
         replicas=2,
@@ -120,7 +126,7 @@ PROCESSES: tuple[Process, ...] = (
         name="orders-api",
         kind=Kind.HTTP_API,
         service="orders",
-        command=("uvicorn", "--factory", "services.orders.api.app:app"),
+        command=(*SERVE, "services.orders.api.app:app"),
         port=8101,
         port_env="ORDERS_API_PORT",
         replicas=2,

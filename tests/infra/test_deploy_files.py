@@ -54,6 +54,8 @@ HTTP_PORTS = {p.name: p.port for p in PROCESSES if p.kind.serves_http}  # the re
 SCALED = {p.name for p in PROCESSES if p.kind is Kind.WORKER}  # workers scale out: must run >= 2 replicas
 BACKING_SERVICES = {"postgres", "redis"}  # compose's only services that are not platform processes
 OBSERVABILITY_SERVICES = {"prometheus"}  # compose's metrics profile (infra/prometheus.yml)
+PROXY_SERVICES = {"proxy"}  # nginx in front of the gateway (infra/nginx.conf)
+NGINX_CONFIG = INFRA / "nginx.conf"
 PROMETHEUS_CONFIG = INFRA / "prometheus.yml"
 PROMETHEUS_ALERTS = INFRA / "prometheus-alerts.yml"
 METRICS_MODULE = ROOT / "shared" / "metrics.py"
@@ -321,6 +323,19 @@ def check_target(argv: list[str]) -> tuple[list[str], list[str]]:
         elif not (stem / "__main__.py").is_file():
             slashed = mod.replace(".", "/")
             problems.append(f"`python -m {mod}`: neither {slashed}.py nor {slashed}/__main__.py exists")
+        if mod == "shared.service.serve":
+            # The HTTP runner: its one positional argument is an app factory, as `uvicorn --factory` took.
+            targets = [a for a in argv[3:] if re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*", a)]
+            if len(targets) != 1:
+                problems.append(f"shared.service.serve needs exactly one module:factory target, found {targets}")
+            else:
+                target_mod, attr = targets[0].split(":")
+                modules.append(target_mod)
+                path = module_file(target_mod)
+                if path is None:
+                    problems.append(f"serve target module {target_mod!r} has no file")
+                elif not defines_top_level(path.read_text(), attr, callable_only=True):
+                    problems.append(f"{path.relative_to(ROOT)} has no top-level `def` of {attr!r} for {targets[0]}")
         if mod == "shared.messaging.relay":
             service = argv[3] if len(argv) > 3 else ""
             if not (ROOT / "services" / service).is_dir():
@@ -481,7 +496,7 @@ def test_declaration_keeps_the_platform_processes():
 
 def test_compose_runs_the_declared_replicas_and_health_checks(compose):
     services = compose["services"]
-    extra = set(services) - BACKING_SERVICES - OBSERVABILITY_SERVICES - set(CONTRACT)
+    extra = set(services) - BACKING_SERVICES - OBSERVABILITY_SERVICES - PROXY_SERVICES - set(CONTRACT)
     assert not extra, f"compose runs {sorted(extra)}, which infra/processes.py does not declare"
     for p in PROCESSES:
         assert p.name in services, f"compose has no service {p.name!r} (infra/processes.py declares it)"
@@ -608,6 +623,9 @@ def test_target_checker_catches_renamed_modules():
     assert check_target(["dramatiq", "services.orders.no_such_worker"])[0]
     assert check_target(["dramatiq", "services.orders.worker", "--queues", "no-such-queue"])[0]
     assert check_target(["python", "-m", "shared.messaging.no_such_relay", "orders"])[0]
+    assert check_target(["python", "-m", "shared.service.serve", "services.nope.app:app"])[0]
+    assert check_target(["python", "-m", "shared.service.serve", "services.gateway.app:no_such_factory"])[0]
+    assert not check_target(["python", "-m", "shared.service.serve", "services.gateway.app:app"])[0]
     assert check_target(["python", "-m", "shared.config"])[0], "a module without a __main__ block"
     assert check_target(["python", "-m", "shared.messaging.relay", "no-such-service"])[0]
     assert check_target(["gunicorn", "x:y"])[0]
@@ -1147,3 +1165,46 @@ def test_alerts_use_declared_metrics():
             if name.startswith(prefixes):
                 base = re.sub(r"_(bucket|count|sum)$", "", name)
                 assert base in declared, f"alert {rule['alert']} uses {name}, which shared/metrics.py does not declare"
+
+
+# ------------------------------------------------------------------------ (g) the proxy in front
+
+
+def _nginx_directives() -> dict[str, list[str]]:
+    """`directive -> arguments` of infra/nginx.conf's http block (first occurrence; comments dropped)."""
+    found: dict[str, list[str]] = {}
+    for line in NGINX_CONFIG.read_text().splitlines():
+        words = line.split("#")[0].strip().rstrip(";").split()
+        if words and line.strip().endswith(";"):
+            found.setdefault(words[0], words[1:])
+    return found
+
+
+def test_compose_proxy_fronts_the_gateway_with_its_limits(compose):
+    """nginx meets clients first with the gateway's own limits (shared/config.py defaults): a change to one
+    without the other fails here."""
+    from shared.config import Settings
+
+    proxy = compose["services"]["proxy"]
+    assert "./nginx.conf:/etc/nginx/nginx.conf:ro" in proxy.get("volumes", [])
+    assert "gateway" in proxy.get("depends_on", {})
+    assert "ports" not in compose["services"]["gateway"], "clients reach the gateway through the proxy only"
+    assert any(str(port).startswith(f"{HTTP_PORTS['gateway']}:") for port in proxy.get("ports", []))
+    d = _nginx_directives()
+    defaults = Settings()
+    assert d["client_header_timeout"] == [f"{defaults.http_header_timeout_seconds:g}s"]
+    assert d["keepalive_timeout"] == [f"{defaults.http_idle_timeout_seconds}s"]
+    count, size = d["large_client_header_buffers"]
+    assert int(count) * int(size.rstrip("k")) * 1024 == defaults.http_max_header_bytes
+    assert int(d["worker_connections"][0]) == 2 * defaults.http_max_concurrency
+    assert d["limit_conn"] == ["per_client", str(defaults.source_concurrency)]
+    assert d["proxy_request_buffering"] == ["off"], "bodies stream on, under the gateway's body deadline"
+    assert d["proxy_set_header"][0] == "Connection" and ["X-Forwarded-For", "$remote_addr"] in [
+        line.split("#")[0].strip().rstrip(";").split()[1:]
+        for line in NGINX_CONFIG.read_text().splitlines()
+        if line.strip().startswith("proxy_set_header")
+    ], "the client's address replaces X-Forwarded-For (never appended to: the gateway trusts it)"
+    for key in ("client_body_timeout", "send_timeout", "client_max_body_size"):
+        assert key in d, f"infra/nginx.conf sets no {key}"
+    upstream = re.search(r"upstream gateway \{(.*?)\}", NGINX_CONFIG.read_text(), re.S)
+    assert upstream and f"server gateway:{HTTP_PORTS['gateway']};" in upstream.group(1)
