@@ -80,8 +80,8 @@ class Conflict(DomainError):
 class Forbidden(DomainError):
     status = 403
 
-    def __init__(self, message: str = "this action needs the admin role") -> None:
-        super().__init__(ErrorCode.FORBIDDEN, message, None)
+    def __init__(self, message: str = "this action needs the admin role", field: str | None = None) -> None:
+        super().__init__(ErrorCode.FORBIDDEN, message, field)
 
 
 class Unauthenticated(DomainError):

@@ -29,6 +29,9 @@ class Tenant:
     api_key: str
     provider: dict[str, Any]
     products: dict[str, uuid.UUID] = field(default_factory=dict)
+    provider_subject: str = ""
+    provider_token: str = ""
+    """A provider user of `provider` (the seed's provider staff who update commission by hand)."""
 
     def headers(self, admin: bool = True) -> dict[str, str]:
         return {"authorization": f"Bearer {self.admin_token if admin else self.member_token}"}
@@ -49,6 +52,15 @@ async def create_tenant(
             for n in ("Broadband", "Credit Cards", "Current Accounts")
         }
         provider = await catalogue.create_provider(conn, org_id, "Acme Bank")
+        provider_subject = f"auth0|provider-{tag}"
+        await members.add(
+            conn,
+            org_id,
+            f"staff-{tag}@acme-bank.example",
+            "provider",
+            subject=provider_subject,
+            provider_id=provider["id"],
+        )
         integration, key = await catalogue.create_integration(
             conn, org_id, "Web Marketplace", "web", list(cats.values())
         )
@@ -93,6 +105,8 @@ async def create_tenant(
         api_key=key,
         provider=provider,
         products=products,
+        provider_subject=provider_subject,
+        provider_token=issuer.mint(provider_subject, email=f"staff-{tag}@acme-bank.example"),
     )
 
 

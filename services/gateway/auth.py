@@ -19,6 +19,8 @@ class Viewer:
     org_name: str
     role: str
     member_id: str
+    provider_id: str | None = None
+    """A provider user's provider (role `provider`): the orders service scopes all they do to it."""
 
 
 class ViewerCache:
@@ -113,6 +115,7 @@ async def authenticate(
         org_name=m["org_name"],
         role=m["role"],
         member_id=m["member_id"],
+        provider_id=str(m["provider_id"]) if m.get("provider_id") else None,
     )
     if cache is not None:
         cache.put(token, org_hint, viewer, float(claims["exp"]))

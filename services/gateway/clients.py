@@ -132,7 +132,7 @@ class ServiceClient:
 
     def __init__(self, base_url: str, secret: str) -> None:
         self.base_url, self.secret = base_url.rstrip("/"), secret
-        self._tokens: dict[tuple[str | None, str | None, str | None], tuple[float, str]] = {}
+        self._tokens: dict[tuple[str | None, str | None, str | None, str | None], tuple[float, str]] = {}
         self._session: aiohttp.ClientSession | None = None
         self._probe_session: aiohttp.ClientSession | None = None
         self._streams: asyncio.Semaphore | None = None
@@ -152,9 +152,9 @@ class ServiceClient:
             )
         return self._session
 
-    def _token(self, org_id: str | None, subject: str | None, role: str | None) -> str:
-        """Service tokens live two minutes; one is reused for a minute per (org, user, role)."""
-        key = (org_id, subject, role)
+    def _token(self, org_id: str | None, subject: str | None, role: str | None, provider_id: str | None) -> str:
+        """Service tokens live two minutes; one is reused for a minute per (org, user, role, provider)."""
+        key = (org_id, subject, role, provider_id)
         now = time.monotonic()
         hit = self._tokens.get(key)
         if hit and now - hit[0] < service_tokens.TTL_SECONDS / 2:
@@ -162,15 +162,26 @@ class ServiceClient:
         if len(self._tokens) > TOKEN_CACHE_MAX:
             self._tokens.clear()
         token = service_tokens.mint(
-            self.secret, caller="gateway", audience=self.service, org_id=org_id, subject=subject, role=role
+            self.secret,
+            caller="gateway",
+            audience=self.service,
+            org_id=org_id,
+            subject=subject,
+            role=role,
+            provider_id=provider_id,
         )
         self._tokens[key] = (now, token)
         return token
 
     def _headers(
-        self, org_id: UUID | str | None, subject: str | None, role: str | None, extra: dict[str, str] | None = None
+        self,
+        org_id: UUID | str | None,
+        subject: str | None,
+        role: str | None,
+        extra: dict[str, str] | None = None,
+        provider_id: str | None = None,
     ) -> dict[str, str]:
-        token = self._token(str(org_id) if org_id else None, subject, role)
+        token = self._token(str(org_id) if org_id else None, subject, role, provider_id)
         headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
         rid = slog.request_id.get()
         if rid:
@@ -186,13 +197,14 @@ class ServiceClient:
         org_id: UUID | str | None = None,
         subject: str | None = None,
         role: str | None = None,
+        provider_id: str | None = None,
         json: Any = None,
         headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
     ) -> Any:
         """One JSON request; returns the decoded body, raises `ServiceError` (4xx) or `Unavailable`."""
         content = dumps(json) if json is not None else None
-        all_headers = self._headers(org_id, subject, role, headers)
+        all_headers = self._headers(org_id, subject, role, headers, provider_id)
         try:
             async with self._http().request(
                 method, self.base_url + path, data=content, params=params, headers=all_headers
@@ -227,7 +239,14 @@ class ServiceClient:
         return body
 
     async def stream(
-        self, path: str, *, org_id: UUID | str | None, subject: str | None, role: str | None, json: Any
+        self,
+        path: str,
+        *,
+        org_id: UUID | str | None,
+        subject: str | None,
+        role: str | None,
+        json: Any,
+        provider_id: str | None = None,
     ) -> Stream:
         """POST `json` and relay the answer as it arrives (exports): constant memory, long silences allowed.
 
@@ -251,7 +270,7 @@ class ServiceClient:
                 "POST",
                 self.base_url + path,
                 data=dumps(json),
-                headers=self._headers(org_id, subject, role),
+                headers=self._headers(org_id, subject, role, provider_id=provider_id),
                 timeout=STREAM_TIMEOUT,
             )
         except (TimeoutError, aiohttp.ClientError) as exc:

@@ -10,6 +10,9 @@ organisation); everything runs through the service layer, under row-level securi
         --name "Fibre 500" --rate 25.00 --currency GBP
     python -m services.orders.admin add-catalogue-product --org ORG --provider ID --category ID \
         --name "Fibre 900" --rate 30.00 --currency GBP   # admins then add it to integrations (GraphQL)
+    python -m services.orders.admin invite-provider-user --org ORG --provider prv_... --email staff@fibrenet.example
+    python -m services.orders.admin set-commission --org ORG --order ID --provider prv_... --status SUCCESSFUL \
+        [--amount 25.00]   # acting for the provider: the ledger says so (source `operator`)
     python -m services.orders.admin publish-organisations   # backfill other services' copies of settings
     python -m services.orders.admin encrypt-secrets   # encrypt legacy plaintext, re-encrypt with the first key
 
@@ -28,11 +31,13 @@ import uuid
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, EmailStr, ValidationError
 
+from services.orders.domain.commission import CommStatus
 from services.orders.domain.settings import SettingsUpdate
 from services.orders.repository import catalogue, members, organisations
-from services.orders.service import organisation
+from services.orders.service import commission, organisation
+from services.orders.service.audit import AuditAction, record_operator
 from shared.config import get_settings
 from shared.db import create_pool, system_tx, tenant_tx
 from shared.errors import DomainError, ErrorCode
@@ -78,6 +83,21 @@ def _parser() -> argparse.ArgumentParser:
             help="an embedded journey or an affiliate link (orders of these often wait PENDING longer)",
         )
         q.add_argument("--success", help="what counts as success for this product, e.g. 'account opened'")
+    u = sub.add_parser(
+        "invite-provider-user",
+        help="invite a provider's staff member: they update the commission of that provider's orders only",
+    )
+    u.add_argument("--org", required=True, type=uuid.UUID)
+    u.add_argument("--provider", required=True, help="the provider's id or public id (prv_...)")
+    u.add_argument("--email", required=True)
+    m = sub.add_parser(
+        "set-commission", help="confirm (or correct) a commission acting for the order's provider, by hand"
+    )
+    m.add_argument("--org", required=True, type=uuid.UUID)
+    m.add_argument("--order", required=True, type=uuid.UUID)
+    m.add_argument("--provider", required=True, help="the provider acted for: its id or public id (prv_...)")
+    m.add_argument("--status", required=True, choices=[s.value for s in CommStatus if s is not CommStatus.NA])
+    m.add_argument("--amount", help="a corrected commission amount, in the order's currency")
     sub.add_parser(
         "encrypt-secrets",
         help="encrypt plaintext provider secrets and re-encrypt every secret with the first key (rotation)",
@@ -127,6 +147,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     "webhook_secret": row["webhook_secret"],
                     "webhook_path": f"/webhooks/providers/{row['public_id']}/commission",
                 }
+            if args.cmd == "invite-provider-user":
+                return await _invite_provider_user(conn, args, settings.gateway_public_url)
+            if args.cmd == "set-commission":
+                return await _set_commission(conn, args)
             try:
                 rate = Decimal(args.rate)
             except InvalidOperation:
@@ -166,6 +190,55 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             return {"product_id": str(row["id"])}
     finally:
         await pool.close()
+
+
+async def _invite_provider_user(conn: Any, args: argparse.Namespace, public_url: str) -> dict[str, Any]:
+    try:
+        email = str(_Email.model_validate({"email": args.email}).email)
+    except ValidationError:
+        raise DomainError(ErrorCode.INVALID_INPUT, "is not an email address", "email") from None
+    member = await organisation.invite_provider_user(
+        conn, args.org, args.provider, email, sign_in_url=public_url.rstrip("/") + "/"
+    )
+    change = {"email": member["email"], "role": "provider", "provider": str(member["provider_id"])}
+    await record_operator(conn, args.org, AuditAction.MEMBER_INVITED, member["id"], change)
+    return {"member_id": str(member["id"]), "provider_id": str(member["provider_id"]), "status": member["status"]}
+
+
+async def _set_commission(conn: Any, args: argparse.Namespace) -> dict[str, Any]:
+    provider = await catalogue.find_provider(conn, args.org, args.provider)
+    if provider is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "provider not found", "provider")
+    amount = None
+    if args.amount is not None:
+        try:
+            amount = Decimal(args.amount)
+        except InvalidOperation:
+            raise DomainError(ErrorCode.INVALID_INPUT, "must be a decimal amount", "amount") from None
+        if not amount.is_finite() or not 0 <= amount < Decimal("1e12") or amount != amount.quantize(Decimal("0.01")):
+            raise DomainError(
+                ErrorCode.INVALID_INPUT, "must be a non-negative amount below 10^12 with at most 2 decimals", "amount"
+            )
+    order, changed = await commission.set_by_hand(
+        conn,
+        args.org,
+        args.order,
+        CommStatus(args.status),
+        amount,
+        "operator",
+        provider_id=provider["id"],
+        source="operator",
+    )
+    if changed:
+        change = {"commStatus": args.status, "provider": str(provider["id"])}
+        if amount is not None:
+            change["amount"] = str(amount)
+        await record_operator(conn, args.org, AuditAction.COMMISSION_SET_BY_HAND, order["id"], change)
+    return {"order_id": str(order["id"]), "comm_status": order["comm_status"], "changed": changed}
+
+
+class _Email(BaseModel):
+    email: EmailStr
 
 
 async def encrypt_secrets(owner_url: str) -> dict[str, int]:

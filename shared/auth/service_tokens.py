@@ -21,6 +21,8 @@ class ServiceIdentity:
     org_id: str | None
     subject: str | None
     role: str | None
+    provider_id: str | None = None
+    """Set for a provider user (role `provider`): every call of theirs is scoped to this provider."""
 
 
 def mint(
@@ -31,6 +33,7 @@ def mint(
     org_id: str | None,
     subject: str | None = None,
     role: str | None = None,
+    provider_id: str | None = None,
     ttl: int = TTL_SECONDS,
 ) -> str:
     now = int(time.time())
@@ -41,6 +44,8 @@ def mint(
         claims["sub"] = subject
     if role:
         claims["role"] = role
+    if provider_id:
+        claims["provider"] = provider_id
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
@@ -56,4 +61,10 @@ def verify(secret: str, token: str, *, audience: str) -> ServiceIdentity:
     iss = str(claims["iss"])
     if not iss.startswith("svc:"):
         raise jwt.InvalidIssuerError("not a service token")
-    return ServiceIdentity(caller=iss[4:], org_id=claims.get("org"), subject=claims.get("sub"), role=claims.get("role"))
+    role, provider_id = claims.get("role"), claims.get("provider")
+    if (role == "provider") != bool(provider_id):
+        # A provider user without their provider would be scoped to nothing: refuse the token outright.
+        raise jwt.InvalidTokenError("a provider role needs its provider, and only it has one")
+    return ServiceIdentity(
+        caller=iss[4:], org_id=claims.get("org"), subject=claims.get("sub"), role=role, provider_id=provider_id
+    )

@@ -9,6 +9,10 @@ from the request. Three shapes, by what the handler needs:
 - `org_endpoint`: an organisation, no transaction (streams, calls that open their own).
 - `system_endpoint`: no organisation (sign-in lookups, webhook routing).
 
+Provider users (role `provider`, a provider's own staff) are refused by every endpoint unless it
+says `providers=True`, and such an endpoint scopes what it reads and writes to
+`call.provider_id`: a new endpoint is closed to them until someone decides otherwise.
+
 Expected failures are `shared.errors.DomainError`s, answered as JSON errors naming the code,
 the field and the reason; invalid input answers 422 with every field's reason.
 """
@@ -76,6 +80,11 @@ class Call:
         return self.service.pool
 
     @property
+    def provider_id(self) -> UUID | None:
+        """The provider a provider user works for (None for everyone else): scope every row to it."""
+        return UUID(self.identity.provider_id) if self.identity.provider_id else None
+
+    @property
     def actor(self) -> str:
         """Who acts, as recorded in ledgers: the signed-in user, else the calling service."""
         return f"user:{self.identity.subject}" if self.identity.subject else f"service:{self.identity.caller}"
@@ -99,7 +108,7 @@ def _uuid(raw: str, name: str) -> UUID:
 
 
 async def _authenticate(
-    request: Request, *, org: bool, admin: bool, callers: frozenset[str] | None
+    request: Request, *, org: bool, admin: bool, callers: frozenset[str] | None, providers: bool = False
 ) -> tuple[ServiceState, service_tokens.ServiceIdentity, Any]:
     state = service_state(request.app)
     auth = request.headers.get("authorization", "")
@@ -115,6 +124,8 @@ async def _authenticate(
         raise DomainError(ErrorCode.NO_ORGANISATION, "this call needs an organisation", status=403)
     if admin and identity.role != "admin":
         raise DomainError(ErrorCode.FORBIDDEN, "this action needs the admin role", status=403)
+    if identity.role == "provider" and not providers:
+        raise DomainError(ErrorCode.FORBIDDEN, "provider users see and update their provider's orders only", status=403)
     try:
         body = await json_body(request) if request.method in ("POST", "PATCH", "PUT") else None
     except BadJSON:
@@ -160,14 +171,19 @@ def system_endpoint(*, callers: frozenset[str] | None = None) -> Callable[[Calla
     return decorate
 
 
-def org_endpoint(*, admin: bool = False) -> Callable[[Callable[[OrgCall], Awaitable[Any]]], Handler]:
-    """An endpoint for one organisation that opens its own transactions (or streams)."""
+def org_endpoint(
+    *, admin: bool = False, providers: bool = False
+) -> Callable[[Callable[[OrgCall], Awaitable[Any]]], Handler]:
+    """An endpoint for one organisation that opens its own transactions (or streams); `providers` admits
+    provider users, whose rows the handler must scope to `call.provider_id`."""
 
     def decorate(fn: Callable[[OrgCall], Awaitable[Any]]) -> Handler:
         @functools.wraps(fn)
         async def handler(request: Request) -> Response:
             async def run() -> Any:
-                state, identity, body = await _authenticate(request, org=True, admin=admin, callers=None)
+                state, identity, body = await _authenticate(
+                    request, org=True, admin=admin, callers=None, providers=providers
+                )
                 assert identity.org_id is not None
                 with slog.bound_org(identity.org_id):
                     return await fn(OrgCall(request, state, identity, body, UUID(identity.org_id)))
@@ -179,14 +195,19 @@ def org_endpoint(*, admin: bool = False) -> Callable[[Callable[[OrgCall], Awaita
     return decorate
 
 
-def tenant_endpoint(*, admin: bool = False) -> Callable[[Callable[[TenantCall], Awaitable[Any]]], Handler]:
-    """An endpoint running in one tenant transaction: committed on success, rolled back on any error."""
+def tenant_endpoint(
+    *, admin: bool = False, providers: bool = False
+) -> Callable[[Callable[[TenantCall], Awaitable[Any]]], Handler]:
+    """An endpoint running in one tenant transaction: committed on success, rolled back on any error;
+    `providers` admits provider users, whose rows the handler must scope to `call.provider_id`."""
 
     def decorate(fn: Callable[[TenantCall], Awaitable[Any]]) -> Handler:
         @functools.wraps(fn)
         async def handler(request: Request) -> Response:
             async def run() -> Any:
-                state, identity, body = await _authenticate(request, org=True, admin=admin, callers=None)
+                state, identity, body = await _authenticate(
+                    request, org=True, admin=admin, callers=None, providers=providers
+                )
                 assert identity.org_id is not None
                 org_id = UUID(identity.org_id)
                 with slog.bound_org(identity.org_id):

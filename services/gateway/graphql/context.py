@@ -14,7 +14,14 @@ from starlette.requests import Request
 from strawberry.dataloader import DataLoader
 
 from services.gateway.auth import Viewer
-from services.gateway.clients import InsightsClient, OrdersClient, ReportsClient, ServiceClient, Unavailable
+from services.gateway.clients import (
+    InsightsClient,
+    OrdersClient,
+    ReportsClient,
+    ServiceClient,
+    ServiceError,
+    Unavailable,
+)
 from services.gateway.graphql.errors import ErrorCode, PublicError
 from shared.config import Settings
 
@@ -36,6 +43,7 @@ def _batch_loader(client: ServiceClient, viewer: Viewer, kind: str) -> Loader:
                 org_id=viewer.org_id,
                 subject=viewer.subject,
                 role=viewer.role,
+                provider_id=viewer.provider_id,
                 json={"ids": list(dict.fromkeys(keys))},
             )
         except Unavailable:
@@ -74,13 +82,21 @@ class Context:
         return loader
 
     async def call(self, service: ServiceName, method: str, path: str, **kw: Any) -> Any:
-        """A call to `service` as the viewer (their organisation, subject and role travel in the token)."""
+        """A call to `service` as the viewer (their organisation, subject, role and, for a provider user,
+        provider travel in the token)."""
+        v = self.viewer
         try:
             return await self.client(service).call(
-                method, path, org_id=self.viewer.org_id, subject=self.viewer.subject, role=self.viewer.role, **kw
+                method, path, org_id=v.org_id, subject=v.subject, role=v.role, provider_id=v.provider_id, **kw
             )
         except Unavailable:
             raise unavailable() from None
+        except ServiceError as exc:
+            if exc.status == 403 and exc.code == ErrorCode.FORBIDDEN:
+                # Not allowed at all (a role's limit, e.g. a provider user outside their orders): the field
+                # is refused as a whole, wherever it is asked, rather than as an unexpected failure.
+                raise PublicError(exc.message, ErrorCode.FORBIDDEN, exc.field) from None
+            raise
 
 
 def unavailable() -> PublicError:

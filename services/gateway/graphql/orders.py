@@ -18,8 +18,7 @@ from services.gateway.graphql.catalogue import Category, Integration, Product
 from services.gateway.graphql.common import DateRangeInput, Money, PageInfo, check_page
 from services.gateway.graphql.context import Context, parse_id
 from services.gateway.graphql.customers import Customer
-from services.gateway.graphql.errors import UserError, from_service, user_errors
-from services.gateway.graphql.organisation import require_admin
+from services.gateway.graphql.errors import ErrorCode, PublicError, UserError, from_service, user_errors
 from shared.api_contracts import OrderRelation
 
 T = TypeVar("T")
@@ -86,12 +85,16 @@ class Order:
 
         return load()
 
-    @strawberry.field
+    @strawberry.field(description="Null for provider users: the partner's customers are not theirs to see.")
     def customer(self, info: Info[Context, None]) -> Customer | None:
+        if info.context.viewer.role == "provider":
+            return None
         return self._relation(info, OrderRelation.CUSTOMER, self.customer_id, Customer.from_row)
 
-    @strawberry.field
+    @strawberry.field(description="Null for provider users: the partner's integrations are not theirs to see.")
     def integration(self, info: Info[Context, None]) -> Integration | None:
+        if info.context.viewer.role == "provider":
+            return None
         return self._relation(info, OrderRelation.INTEGRATION, self.integration_id, Integration.from_row)
 
     @strawberry.field
@@ -140,8 +143,15 @@ class CommissionChange:
     from_comm_status: CommStatus | None
     to_comm_status: CommStatus
     amount: Money
-    source: str
+    source: str = strawberry.field(
+        description="integration (the order as sent), provider (a signed webhook), manual (a provider user), "
+        "operator (the platform operator acting for the provider), demo."
+    )
     actor: str | None
+    on_behalf_of_provider_id: strawberry.ID | None = strawberry.field(
+        description="For manual and operator changes: the provider the change was made for."
+    )
+    on_behalf_of_provider_name: str | None
     occurred_at: dt.datetime
 
 
@@ -198,6 +208,7 @@ class OrderFilterInput:
         description="The start of the integration's order reference, or part of a product or category name.",
     )
     kinds: list[OrderKind] | None = None
+    provider_ids: list[strawberry.ID] | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -217,6 +228,8 @@ class OrderFilterInput:
             out["search"] = self.search
         if self.kinds:
             out["kinds"] = [k.value for k in self.kinds]
+        if self.provider_ids:
+            out["providerIds"] = [str(parse_id(i, "filter.providerIds")) for i in self.provider_ids]
         return out
 
 
@@ -236,6 +249,8 @@ def _change(r: dict[str, Any]) -> CommissionChange:
         amount=Money(amount=Decimal(r["amount"]), currency=r["currency"]),
         source=r["source"],
         actor=r["actor"],
+        on_behalf_of_provider_id=strawberry.ID(str(r["on_behalf_of"])) if r.get("on_behalf_of") else None,
+        on_behalf_of_provider_name=r.get("on_behalf_of_name"),
         occurred_at=dt.datetime.fromisoformat(r["occurred_at"]),
     )
 
@@ -251,8 +266,11 @@ class OrdersQuery:
         after: str | None = None,
     ) -> OrderConnection:
         check_page(first, info.context.settings.max_page_size)
-        # Relations selected anywhere below come with the page (`expand`), one query each in the service.
+        # Relations selected anywhere below come with the page (`expand`), one query each in the service
+        # (a provider user's orders show no customer or integration: nothing to fetch).
         selected = _selected_names(info.selected_fields)
+        if info.context.viewer.role == "provider":
+            selected -= {OrderRelation.CUSTOMER.value, OrderRelation.INTEGRATION.value}
         expand = sorted(r.value for r in OrderRelation if r.value in selected)
         filter_json = filter.to_json() if filter else {}
         body = {"filter": filter_json, "first": first, "after": after, "expand": expand}
@@ -305,12 +323,19 @@ class OrdersQuery:
 @strawberry.type
 class OrdersMutation:
     @strawberry.mutation(
-        description="Admins only. Confirm a commission as paid (SUCCESSFUL) or correct a pending amount."
+        description="Provider users only (the seed: commission is updated by the service provider, through its "
+        "webhooks or by hand): confirm a commission of their provider's order as paid (SUCCESSFUL) or correct "
+        "a pending amount. The ledger records the change for their provider. Partner admins and members read."
     )
     async def update_commission_status(
         self, info: Info[Context, None], order_id: strawberry.ID, comm_status: CommStatus, amount: Decimal | None = None
     ) -> CommissionPayload:
-        require_admin(info)
+        if info.context.viewer.role != "provider":
+            raise PublicError(
+                "commission is updated by the order's provider (its users, its webhooks or the operator acting for "
+                "it); partner admins and members read it",
+                ErrorCode.FORBIDDEN,
+            )
         oid = parse_id(order_id, "orderId")
         body: dict[str, Any] = {"commStatus": comm_status.value}
         if amount is not None:

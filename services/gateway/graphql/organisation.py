@@ -14,10 +14,15 @@ from services.gateway.graphql.context import Context, parse_id
 from services.gateway.graphql.errors import ErrorCode, PublicError, UserError, user_errors
 
 
-@strawberry.enum
+@strawberry.enum(
+    description="ADMIN and MEMBER are the partner's team. PROVIDER: a provider's own staff, invited by the "
+    "operator; they see their provider's orders and update their commission, nothing else. Admins cannot "
+    "invite or make a PROVIDER (they can remove one)."
+)
 class Role(Enum):
     ADMIN = "admin"
     MEMBER = "member"
+    PROVIDER = "provider"
 
 
 @strawberry.enum
@@ -61,6 +66,7 @@ class Member:
         description="When the latest invitation was emailed (UTC; a resend moves it). Null for members who "
         "were added without one."
     )
+    provider_id: strawberry.ID | None = strawberry.field(description="The provider a PROVIDER user works for.")
 
     @classmethod
     def from_row(cls, r: dict[str, Any]) -> Member:
@@ -71,6 +77,7 @@ class Member:
             status=MemberStatus(r["status"]),
             created_at=dt.datetime.fromisoformat(r["created_at"]),
             invited_at=dt.datetime.fromisoformat(r["invited_at"]) if r.get("invited_at") else None,
+            provider_id=strawberry.ID(str(r["provider_id"])) if r.get("provider_id") else None,
         )
 
 
@@ -82,6 +89,9 @@ class Me:
     member_id: strawberry.ID
     organisation_id: strawberry.ID
     organisation_name: str
+    provider_id: strawberry.ID | None = strawberry.field(
+        description="For a PROVIDER user: their provider, whose orders are all they see."
+    )
 
 
 @strawberry.input
@@ -134,6 +144,7 @@ class OrganisationQuery:
             member_id=strawberry.ID(v.member_id),
             organisation_id=strawberry.ID(v.org_id),
             organisation_name=v.org_name,
+            provider_id=strawberry.ID(v.provider_id) if v.provider_id else None,
         )
 
     @strawberry.field

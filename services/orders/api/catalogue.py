@@ -62,7 +62,7 @@ async def list_categories(call: TenantCall) -> Any:
     return await catalogue.list_categories(call.conn, call.org_id)
 
 
-@tenant_endpoint()
+@tenant_endpoint(providers=True)  # category names only; a provider user's orders show them
 async def categories_batch(call: TenantCall) -> Any:
     return await catalogue.categories_by_ids(call.conn, call.org_id, call.parse(Ids).ids)
 
@@ -116,9 +116,9 @@ async def list_products(call: TenantCall) -> Any:
     return await catalogue.list_products(call.conn, call.org_id, call.query_uuid("integrationId"))
 
 
-@tenant_endpoint()
+@tenant_endpoint(providers=True)
 async def products_batch(call: TenantCall) -> Any:
-    return await catalogue.products_by_ids(call.conn, call.org_id, call.parse(Ids).ids)
+    return await catalogue.products_by_ids(call.conn, call.org_id, call.parse(Ids).ids, call.provider_id)
 
 
 @tenant_endpoint()

@@ -53,36 +53,55 @@ _RELATED = {
 }
 
 
-@tenant_endpoint()
+# What a provider user sees of an order's relations: the product and category it was for. Customers and the
+# partner's integrations are the partner's business.
+_PROVIDER_RELATIONS = frozenset({OrderRelation.PRODUCT, OrderRelation.CATEGORY})
+
+
+@tenant_endpoint(providers=True)
 async def list_orders(call: TenantCall) -> Any:
     page = call.parse(Page)
     tz = await organisations.time_zone(call.conn, call.org_id)
-    rows, more = await orders.list_page(call.conn, call.org_id, page.filter, tz, page.first, page.after)
+    scoped = page.filter.for_provider(call.provider_id)
+    rows, more = await orders.list_page(call.conn, call.org_id, scoped, tz, page.first, page.after)
     related: dict[str, list[dict[str, Any]]] = {}
     for relation in dict.fromkeys(page.expand):
+        if call.provider_id is not None and relation not in _PROVIDER_RELATIONS:
+            raise Forbidden(f"provider users cannot expand {relation.value}", "expand")
         ids = list({row[f"{relation.value}_id"] for row in rows})
         related[relation.value] = await _RELATED[relation](call.conn, call.org_id, ids) if ids else []
     return {"rows": rows, "has_next_page": more, "related": related}
 
 
-@tenant_endpoint()
+@tenant_endpoint(providers=True)
 async def orders_batch(call: TenantCall) -> Any:
-    return await orders.by_ids(call.conn, call.org_id, call.parse(Ids).ids)
+    return await orders.by_ids(call.conn, call.org_id, call.parse(Ids).ids, call.provider_id)
 
 
-@tenant_endpoint()
+@tenant_endpoint(providers=True)
 async def summary(call: TenantCall) -> Any:
     q = call.parse(SummaryQuery)
     tz = await organisations.time_zone(call.conn, call.org_id)
-    return await orders.summary(call.conn, call.org_id, q.filter, tz)
+    return await orders.summary(call.conn, call.org_id, q.filter.for_provider(call.provider_id), tz)
 
 
-@tenant_endpoint(admin=True)
+@tenant_endpoint(providers=True)
 async def manual_commission(call: TenantCall) -> Any:
-    """An admin confirms (or corrects the amount of) a commission from the dashboard."""
+    """A provider user confirms (or corrects the amount of) a commission of their provider's order.
+
+    The seed gives manual updates to the service provider: partner admins and members read them.
+    """
+    if call.provider_id is None:
+        raise Forbidden("commission is updated by the order's provider (its users, webhooks or the operator)")
     body = call.parse(ManualCommission)
     order, changed = await commission.set_by_hand(
-        call.conn, call.org_id, call.path_uuid("order_id"), body.comm_status, body.amount, call.actor
+        call.conn,
+        call.org_id,
+        call.path_uuid("order_id"),
+        body.comm_status,
+        body.amount,
+        call.actor,
+        provider_id=call.provider_id,
     )
     if changed:
         await record(
@@ -91,9 +110,9 @@ async def manual_commission(call: TenantCall) -> Any:
     return {"order": order, "changed": changed}
 
 
-@tenant_endpoint()
+@tenant_endpoint(providers=True)
 async def order_ledger(call: TenantCall) -> Any:
-    return await orders.ledger(call.conn, call.org_id, call.path_uuid("order_id"))
+    return await orders.ledger(call.conn, call.org_id, call.path_uuid("order_id"), call.provider_id)
 
 
 @tenant_endpoint(admin=True)

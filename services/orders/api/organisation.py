@@ -52,7 +52,7 @@ async def activate(call: TenantCall) -> Any:
     return {"ok": True}
 
 
-@tenant_endpoint()
+@tenant_endpoint(providers=True)  # the partner's name, currency and time zone frame a provider user's view
 async def get_organisation(call: TenantCall) -> Any:
     return await organisations.get(call.conn, call.org_id)
 

@@ -13,6 +13,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.orders.domain.commission import CommStatus, Status
+from shared.errors import Forbidden
 from shared.presets import DateRange
 
 MAX_FILTER_IDS = 100
@@ -33,6 +34,7 @@ class OrderFilter(BaseModel):
     range: DateRange | None = None
     category_ids: Ids = Field(default_factory=list, alias="categoryIds")
     integration_ids: Ids = Field(default_factory=list, alias="integrationIds")
+    provider_ids: Ids = Field(default_factory=list, alias="providerIds")
     statuses: list[Status] = Field(default_factory=list, max_length=3)
     comm_statuses: list[CommStatus] = Field(default_factory=list, alias="commStatuses", max_length=3)
     customer_id: UUID | None = Field(default=None, alias="customerId")
@@ -42,7 +44,16 @@ class OrderFilter(BaseModel):
     @property
     def rollup_compatible(self) -> bool:
         """Whether the daily rollup can answer this filter (no per-row predicates)."""
-        return self.customer_id is None and not self.search and not self.kinds
+        return self.customer_id is None and not self.search and not self.kinds and not self.provider_ids
+
+    def for_provider(self, provider_id: UUID | None) -> OrderFilter:
+        """This filter as a provider user may run it: their provider's orders only. Asking for other
+        providers is refused naming the field (an empty answer would read as "no orders")."""
+        if provider_id is None:
+            return self
+        if self.provider_ids and self.provider_ids != [provider_id]:
+            raise Forbidden("provider users see their own provider's orders only", "filter.providerIds")
+        return self.model_copy(update={"provider_ids": [provider_id]})
 
 
 class CustomerKind(StrEnum):

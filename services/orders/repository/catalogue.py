@@ -114,6 +114,17 @@ async def list_providers(conn: asyncpg.Connection, org_id: UUID) -> list[dict[st
     return [dict(r) for r in rows]
 
 
+async def find_provider(conn: asyncpg.Connection, org_id: UUID, ref: str) -> dict[str, Any] | None:
+    """The organisation's provider by id or public id (`prv_...`), as an operator names it."""
+    row = await conn.fetchrow(
+        "SELECT id, public_id, name, created_at FROM providers"
+        " WHERE org_id = $1 AND (public_id = $2 OR id::text = lower($2))",
+        org_id,
+        ref,
+    )
+    return dict(row) if row else None
+
+
 async def create_product(
     conn: asyncpg.Connection,
     org_id: UUID,
@@ -196,11 +207,18 @@ async def product_in_integration(
     )
 
 
-async def products_by_ids(conn: asyncpg.Connection, org_id: UUID, ids: list[UUID]) -> list[dict[str, Any]]:
+async def products_by_ids(
+    conn: asyncpg.Connection, org_id: UUID, ids: list[UUID], provider_id: UUID | None = None
+) -> list[dict[str, Any]]:
+    """The products of `ids` that exist (of `provider_id` only, when given: a provider user's view)."""
     return [
         dict(r)
         for r in await conn.fetch(
-            f"SELECT {PRODUCT_COLUMNS} FROM products WHERE org_id = $1 AND id = ANY($2)", org_id, ids
+            f"SELECT {PRODUCT_COLUMNS} FROM products WHERE org_id = $1 AND id = ANY($2)"
+            " AND ($3::uuid IS NULL OR provider_id = $3)",
+            org_id,
+            ids,
+            provider_id,
         )
     ]
 

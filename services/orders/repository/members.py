@@ -9,7 +9,7 @@ import asyncpg
 
 from shared.errors import Conflict, ErrorCode
 
-COLUMNS = "id, org_id, subject, email, role, status, created_at, invited_at, invitation_version"
+COLUMNS = "id, org_id, subject, email, role, status, created_at, invited_at, invitation_version, provider_id"
 
 
 async def resolve(conn: asyncpg.Connection, subject: str, email: str | None) -> list[dict[str, Any]]:
@@ -43,12 +43,14 @@ async def add(
     *,
     subject: str | None = None,
     invited_by: UUID | None = None,
+    provider_id: UUID | None = None,
 ) -> dict[str, Any]:
     try:
         row = await conn.fetchrow(
-            "INSERT INTO members (org_id, email, role, subject, status, invited_by, invited_at, invitation_version)"
+            "INSERT INTO members (org_id, email, role, subject, status, invited_by, invited_at, invitation_version,"
+            " provider_id)"
             " VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $4::text IS NULL THEN now() END,"
-            " CASE WHEN $4::text IS NULL THEN 1 ELSE 0 END)"
+            " CASE WHEN $4::text IS NULL THEN 1 ELSE 0 END, $7)"
             f" RETURNING {COLUMNS}",
             org_id,
             email,
@@ -56,6 +58,7 @@ async def add(
             subject,
             "active" if subject else "invited",
             invited_by,
+            provider_id,
         )
     except asyncpg.UniqueViolationError:
         raise Conflict(

@@ -30,6 +30,8 @@ def where_clause(org_id: UUID, f: OrderFilter, tz: str, args: list[Any]) -> str:
         parts.append(f"o.category_id = ANY({p(f.category_ids)}::uuid[])")
     if f.integration_ids:
         parts.append(f"o.integration_id = ANY({p(f.integration_ids)}::uuid[])")
+    if f.provider_ids:
+        parts.append(f"o.provider_id = ANY({p(f.provider_ids)}::uuid[])")
     if f.statuses:
         parts.append(f"o.status = ANY({p([s.value for s in f.statuses])}::text[])")
     if f.comm_statuses:
@@ -68,17 +70,37 @@ async def list_page(
     )
 
 
-async def by_ids(conn: asyncpg.Connection, org_id: UUID, ids: list[UUID]) -> list[dict[str, Any]]:
-    rows = await conn.fetch(f"SELECT {COLUMNS} FROM orders o WHERE o.org_id = $1 AND o.id = ANY($2)", org_id, ids)
+async def by_ids(
+    conn: asyncpg.Connection, org_id: UUID, ids: list[UUID], provider_id: UUID | None = None
+) -> list[dict[str, Any]]:
+    """The orders of `ids` that exist (of `provider_id` only, when given: a provider user's view)."""
+    rows = await conn.fetch(
+        f"SELECT {COLUMNS} FROM orders o WHERE o.org_id = $1 AND o.id = ANY($2)"
+        " AND ($3::uuid IS NULL OR o.provider_id = $3)",
+        org_id,
+        ids,
+        provider_id,
+    )
     return [dict(r) for r in rows]
 
 
-async def ledger(conn: asyncpg.Connection, org_id: UUID, order_id: UUID) -> list[dict[str, Any]]:
+async def ledger(
+    conn: asyncpg.Connection, org_id: UUID, order_id: UUID, provider_id: UUID | None = None
+) -> list[dict[str, Any]]:
+    """The order's commission history, oldest first; `on_behalf_of_name` names the provider a manual
+    change was made for. With `provider_id`, nothing unless the order is that provider's."""
     rows = await conn.fetch(
-        "SELECT from_status, to_status, from_comm, to_comm, amount, currency, source, reference, actor, occurred_at"
-        " FROM commission_ledger WHERE org_id = $1 AND order_id = $2 ORDER BY id",
+        "SELECT l.from_status, l.to_status, l.from_comm, l.to_comm, l.amount, l.currency, l.source, l.reference,"
+        "       l.actor, l.occurred_at, l.on_behalf_of, p.name AS on_behalf_of_name"
+        "  FROM commission_ledger l"
+        "  LEFT JOIN providers p ON p.org_id = l.org_id AND p.id = l.on_behalf_of"
+        " WHERE l.org_id = $1 AND l.order_id = $2"
+        "   AND ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM orders o WHERE o.org_id = $1 AND o.id = $2"
+        "                                     AND o.provider_id = $3))"
+        " ORDER BY l.id",
         org_id,
         order_id,
+        provider_id,
     )
     return [dict(r) for r in rows]
 
@@ -141,10 +163,11 @@ async def insert_ledger_entry(
     source: str,
     reference: str | None,
     actor: str | None,
+    on_behalf_of: UUID | None = None,
 ) -> None:
     await conn.execute(
         "INSERT INTO commission_ledger (org_id, order_id, from_status, to_status, from_comm, to_comm, amount, currency,"
-        " source, reference, actor) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        " source, reference, actor, on_behalf_of) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         org_id,
         order_id,
         before.status.value if before else None,
@@ -156,6 +179,7 @@ async def insert_ledger_entry(
         source,
         reference,
         actor,
+        on_behalf_of,
     )
 
 

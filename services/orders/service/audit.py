@@ -32,6 +32,19 @@ def _plain(value: Any) -> Any:
     return json.loads(dumps(value))
 
 
+async def record_operator(conn: Any, org_id: Any, action: AuditAction, target: Any, change: dict[str, Any]) -> None:
+    """Appends an operator command's action (no signed-in user: the actor is `operator`)."""
+    await audit.append(
+        conn,
+        org_id,
+        actor="operator",
+        request_id=None,
+        action=action.value,
+        target=str(target) if target is not None else None,
+        change=_plain(change),
+    )
+
+
 async def record(call: TenantCall, action: AuditAction, target: Any, change: dict[str, Any]) -> None:
     """Appends to the audit log in the request's transaction: the action and its record commit together."""
     await audit.append(

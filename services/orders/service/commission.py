@@ -49,6 +49,7 @@ async def change_state(
     provider_id: UUID | None = None,
     locked: asyncpg.Record | None = None,
     failure_reason: str | None = None,
+    on_behalf_of: UUID | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Move an order to a new (status, commission) state; refuses illegal moves with nothing changed.
 
@@ -70,7 +71,9 @@ async def change_state(
             await orders.raise_provider_seq(conn, org_id, order_id, provider_seq)
         return {k: v for k, v in row.items() if k != "provider_seq"}, False
     order = await orders.update_state(conn, org_id, order_id, new, provider_seq, failure_reason)
-    await orders.insert_ledger_entry(conn, org_id, order_id, current, new, order["currency"], source, reference, actor)
+    await orders.insert_ledger_entry(
+        conn, org_id, order_id, current, new, order["currency"], source, reference, actor, on_behalf_of
+    )
     event_type = contracts.ORDER_STATUS_CHANGED if new.status != current.status else contracts.COMMISSION_CHANGED
     await add_event(
         conn,
@@ -86,13 +89,26 @@ async def change_state(
 
 
 async def set_by_hand(
-    conn: asyncpg.Connection, org_id: UUID, order_id: UUID, comm_status: CommStatus, amount: Decimal | None, actor: str
+    conn: asyncpg.Connection,
+    org_id: UUID,
+    order_id: UUID,
+    comm_status: CommStatus,
+    amount: Decimal | None,
+    actor: str,
+    *,
+    provider_id: UUID,
+    source: str = "manual",
 ) -> tuple[dict[str, Any], bool]:
-    """Confirm (or correct the amount of) a successful order's commission from the dashboard."""
+    """Confirm (or correct the amount of) a successful order's commission by hand, for `provider_id`.
+
+    The seed gives this to the service provider: a provider user from the dashboard (source `manual`), or
+    the operator acting for the provider (source `operator`). Either way the ledger records the provider
+    it was done for; an order of another provider is not found (its existence is not theirs to learn).
+    """
     if comm_status is CommStatus.NA:
         raise IllegalTransition("commission cannot be set to N/A by hand; it follows the order status")
     row = await orders.lock(conn, org_id, order_id)
-    if row is None:
+    if row is None or row["provider_id"] != provider_id:
         raise NotFound("order", "orderId")
     if row["status"] != Status.SUCCESSFUL:
         raise IllegalTransition("commission can only be updated on a SUCCESSFUL order")
@@ -104,10 +120,11 @@ async def set_by_hand(
         comm_status=comm_status,
         amount=amount,
         currency=None,
-        source="manual",
+        source=source,
         reference=None,
         actor=actor,
         locked=row,
+        on_behalf_of=provider_id,
     )
 
 

@@ -20,7 +20,7 @@ from uuid import UUID
 import asyncpg
 
 from services.orders.domain.settings import SettingsUpdate, python_zones
-from services.orders.repository import members, organisations
+from services.orders.repository import catalogue, members, organisations
 from shared import zone_rules
 from shared.errors import Conflict, DomainError, ErrorCode, NotFound
 from shared.mail import Mail, request_mail
@@ -169,7 +169,9 @@ def invitation_mail(*, org_name: str, email: str, role: str, inviter_email: str 
     admin who invited (when there is one), not to the no-reply sender.
     """
     who = inviter_email or f"An admin of {org_name}"
-    as_role = "an admin" if role == "admin" else "a member"
+    as_role = {"admin": "an admin", "provider": "a provider user (to update your orders' commission)"}.get(
+        role, "a member"
+    )
     text = (
         f"Hello,\n\n"
         f"{who} invited you to join {org_name} on the partner platform as {as_role}.\n\n"
@@ -202,6 +204,20 @@ async def invite(
     inviter = await members.by_subject(conn, org_id, inviter_subject) if inviter_subject else None
     member = await members.add(conn, org_id, email, role, invited_by=inviter["id"] if inviter else None)
     await _mail_invitation(conn, org_id, member, inviter["email"] if inviter else None, sign_in_url)
+    return member
+
+
+async def invite_provider_user(
+    conn: asyncpg.Connection, org_id: UUID, provider: str, email: str, *, sign_in_url: str
+) -> dict[str, Any]:
+    """A provider's staff member invited by the operator (never by the partner: the seed gives commission
+    updates to the provider). They sign in like anyone else, with a verified email, and see that provider's
+    orders only. `provider` is its id or public id."""
+    found = await catalogue.find_provider(conn, org_id, provider)
+    if found is None:
+        raise NotFound("provider", "provider")
+    member = await members.add(conn, org_id, email, "provider", provider_id=found["id"])
+    await _mail_invitation(conn, org_id, member, None, sign_in_url)
     return member
 
 
@@ -241,6 +257,9 @@ async def change_role(conn: asyncpg.Connection, org_id: UUID, member_id: UUID, r
     current = await members.get_for_update(conn, org_id, member_id)
     if current is None:
         raise NotFound("member", "memberId")
+    if current["role"] == "provider":
+        # A provider's staff work for their provider, not the partner: their access is the operator's to give.
+        raise DomainError(ErrorCode.INVALID_INPUT, "a provider user's role cannot be changed; remove them", "memberId")
     if _active_admin(current) and role != "admin" and admins <= 1:
         raise DomainError(ErrorCode.LAST_ADMIN, "the last admin cannot stop being an admin", "role")
     return await members.set_role(conn, org_id, member_id, role)

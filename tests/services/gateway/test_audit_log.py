@@ -45,7 +45,7 @@ async def test_admin_actions_are_recorded_and_cannot_be_rewritten(gateway, pool,
         gateway,
         "mutation($id: ID!) { updateCommissionStatus(orderId: $id, commStatus: SUCCESSFUL) { changed } }",
         {"id": str(order["id"])},
-        token=tenant.admin_token,
+        token=tenant.provider_token,
     )
     log = await _log(gateway, tenant)
     assert [e["action"] for e in log] == [

@@ -92,7 +92,7 @@ async def pay(gateway: Any, t: Any, order_id: str) -> dict[str, Any]:
         """mutation($id: ID!) { updateCommissionStatus(orderId: $id, commStatus: SUCCESSFUL) {
         changed order { commStatus } errors { field code message } } }""",
         {"id": order_id},
-        token=t.admin_token,
+        token=t.provider_token,
     )
 
 
@@ -184,7 +184,7 @@ async def test_manual_commission_rules(gateway, pool, tenant):
         """mutation($id: ID!) { updateCommissionStatus(orderId: $id, commStatus: NA) {
         errors { field code } } }""",
         {"id": str(ok["id"])},
-        token=tenant.admin_token,
+        token=tenant.provider_token,
     )
     assert body["data"]["updateCommissionStatus"]["errors"][0]["code"] == "ILLEGAL_TRANSITION"
     body = await gql(
@@ -192,7 +192,7 @@ async def test_manual_commission_rules(gateway, pool, tenant):
         """mutation($id: ID!) { updateCommissionStatus(orderId: $id, commStatus: PENDING, amount: "-3") {
         errors { field code } } }""",
         {"id": str(ok["id"])},
-        token=tenant.admin_token,
+        token=tenant.provider_token,
     )
     assert body["data"]["updateCommissionStatus"]["errors"][0]["field"] == "amount"
     first = await pay(gateway, tenant, str(ok["id"]))
@@ -202,13 +202,14 @@ async def test_manual_commission_rules(gateway, pool, tenant):
     history = (
         await gql(
             gateway,
-            "query($id: ID!) { orderHistory(id: $id) { toCommStatus source actor } }",
+            "query($id: ID!) { orderHistory(id: $id) { toCommStatus source actor onBehalfOfProviderName } }",
             {"id": str(ok["id"])},
             token=tenant.admin_token,
         )
     )["data"]["orderHistory"]
     assert [(h["toCommStatus"], h["source"]) for h in history] == [("PENDING", "integration"), ("SUCCESSFUL", "manual")]
-    assert history[-1]["actor"] == f"user:{tenant.admin_subject}"
+    assert history[-1]["actor"] == f"user:{tenant.provider_subject}"
+    assert history[-1]["onBehalfOfProviderName"] == "Acme Bank"
     state = (
         await gql(
             gateway,

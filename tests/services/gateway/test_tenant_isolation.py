@@ -129,11 +129,12 @@ ZERO_SUMMARY = {
 }
 
 
-async def _probe(gateway, p: Pair, query: str, variables: Any, b_id: Any) -> dict[str, Any]:
-    """Ask with B's id and with a random one under A's admin token; both answers must match."""
+async def _probe(gateway, p: Pair, query: str, variables: Any, b_id: Any, token: str | None = None) -> dict[str, Any]:
+    """Ask with B's id and with a random one under A's admin token (or `token`); both answers must match."""
     r_id = str(uuid.uuid4())
-    resp_b = await gql(gateway, query, variables(str(b_id)), token=p.a.admin_token)
-    resp_r = await gql(gateway, query, variables(r_id), token=p.a.admin_token)
+    token = token or p.a.admin_token
+    resp_b = await gql(gateway, query, variables(str(b_id)), token=token)
+    resp_r = await gql(gateway, query, variables(r_id), token=token)
     _same(resp_b, b_id, resp_r, r_id)
     return resp_b
 
@@ -289,8 +290,13 @@ async def test_mutations_with_org_b_ids_answer_as_for_unknown_ids_and_change_not
         assert r["data"]["removeMember"]["removed"] is False
         _not_found(r["data"]["removeMember"], "memberId")
     for amount in (None, "999.99"):
-        r = await _probe(
-            gateway, p, UPDATE_COMMISSION, lambda i, amount=amount: {"id": i, "amount": amount}, p.b_paid["id"]
+        r = await _probe(  # as A's provider user: commission is theirs to update, in A only
+            gateway,
+            p,
+            UPDATE_COMMISSION,
+            lambda i, amount=amount: {"id": i, "amount": amount},
+            p.b_paid["id"],
+            token=p.a.provider_token,
         )
         payload = r["data"]["updateCommissionStatus"]
         assert payload["order"] is None and payload["changed"] is False
