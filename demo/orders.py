@@ -44,6 +44,8 @@ from shared.secrets import secret_box
 DEMO_ORG_ID = UUID("00000000-0000-4000-8000-000000000001")
 DEMO_ADMIN_SUBJECT = "dev|admin"
 DEMO_ADMIN_EMAIL = "admin@demo-partner.example"
+DEMO_PROVIDER_SUBJECT = "dev|provider"
+DEMO_PROVIDER_EMAIL = "staff@fibrenet.example"
 
 BATCH = 100_000
 MARKETPLACE_URL = "https://marketplace.demo-partner.example"
@@ -416,6 +418,17 @@ async def _catalogue(
         pid = await store.insert_provider(conn, org_id, public_id, name, secret_box().encrypt(secret), created)
         providers.append({"id": UUID(bytes=pid.bytes), "public_id": public_id, "name": name, "webhook_secret": secret})
         provider_by_category[category] = pid
+    # A provider user of the first provider: the seed's provider staff who confirm commissions by hand
+    # (`python -m infra.dev_issuer token --user provider`).
+    await store.insert_member(
+        conn,
+        org_id,
+        DEMO_PROVIDER_SUBJECT,
+        DEMO_PROVIDER_EMAIL,
+        "provider",
+        created,
+        provider_id=providers[0]["id"],
+    )
 
     integrations, products = [], []
     for index, (name, channel, _share, catalogue) in enumerate(INTEGRATIONS):

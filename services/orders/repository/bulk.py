@@ -108,17 +108,19 @@ async def insert_member(
     role: str,
     created: datetime,
     invited_by: UUID | None = None,
+    provider_id: UUID | None = None,
 ) -> UUID:
-    """An active team member (no invitation to accept); returns its id."""
+    """An active team member (no invitation to accept); returns its id. `provider_id`: a provider user's."""
     member_id: UUID = await conn.fetchval(
-        "INSERT INTO members (org_id, subject, email, role, status, invited_by, created_at)"
-        " VALUES ($1, $2, $3, $4, 'active', $5, $6) RETURNING id",
+        "INSERT INTO members (org_id, subject, email, role, status, invited_by, created_at, provider_id)"
+        " VALUES ($1, $2, $3, $4, 'active', $5, $6, $7) RETURNING id",
         org_id,
         subject,
         email,
         role,
         invited_by,
         created,
+        provider_id,
     )
     return member_id
 

@@ -166,6 +166,11 @@ async def test_counts_and_catalogue(loaded: dict[str, Any], owner: asyncpg.Conne
     assert members["admin"]["email"] == demo.DEMO_ADMIN_EMAIL and members["admin"]["status"] == "active"
     assert members["member"]["subject"] == f"{demo.DEMO_ADMIN_SUBJECT}-member"
     assert members["member"]["status"] == "active" and members["member"]["email"] != demo.DEMO_ADMIN_EMAIL
+    fibrenet = await owner.fetchval("SELECT id FROM providers WHERE org_id = $1 AND name = 'FibreNet'", DEMO_ORG_ID)
+    assert (members["provider"]["subject"], members["provider"]["provider_id"]) == (
+        demo.DEMO_PROVIDER_SUBJECT,
+        fibrenet,
+    )
 
     names = {r["name"] for r in await owner.fetch("SELECT name FROM categories WHERE org_id = $1", DEMO_ORG_ID)}
     assert names == {"Broadband", "Credit Cards", "Current Accounts"}
