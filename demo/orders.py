@@ -427,7 +427,7 @@ async def _catalogue(
         DEMO_PROVIDER_EMAIL,
         "provider",
         created,
-        provider_id=providers[0]["id"],
+        provider_id=UUID(str(providers[0]["id"])),
     )
 
     integrations, products = [], []
