@@ -176,15 +176,34 @@ def tune_gc() -> None:
 GC_GEN0_THRESHOLD = 20_000
 
 
+def page_policy(style_nonce: str | None = None) -> str:
+    """The Content-Security-Policy of the platform's HTML pages built from web/ (the development GraphiQL
+    page; the partner dashboard next).
+
+    Scripts, styles, fonts, images and requests from this origin only, nothing from any other; no inline
+    script at all (the pages' configuration travels as JSON in a `<meta>` element). `data:` only for the
+    images and fonts bundled into the CSS. Inline `<style>` elements only with this answer's `style_nonce`,
+    which the page hands to the one library that creates them (Radix's scroll lock, through
+    `__webpack_nonce__`); inline `style` attributes never.
+    """
+    styles = f"'self' 'nonce-{style_nonce}'" if style_nonce else "'self'"
+    return (
+        f"default-src 'self'; script-src 'self'; style-src {styles}; img-src 'self' data:; font-src 'self' data:; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+
+
+_PAGE_POLICY = page_policy().encode()
+
+
 class SecurityHeaders:
     """ASGI middleware: the security headers every answer carries (OWASP ASVS V14.4).
 
     `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY`, `Referrer-Policy: no-referrer` (unless the
     route set its own), HSTS when the request came over TLS (directly or through a proxy saying so), and a
     Content-Security-Policy: API answers get `default-src 'none'; frame-ancestors 'none'`; an HTML page
-    keeps the policy its route set (the documentation page sets a strict one) and otherwise gets at least
-    `frame-ancestors 'none'` (the development GraphiQL page loads its scripts from a CDN until they are
-    served locally).
+    keeps the policy its route set (the documentation page sets one for its inline styles, the web pages
+    `page_policy` with their nonce) and otherwise gets `page_policy()`: this origin only, no inline script.
     """
 
     API_POLICY = b"default-src 'none'; frame-ancestors 'none'"
@@ -209,7 +228,7 @@ class SecurityHeaders:
                 if b"referrer-policy" not in present:
                     extra.append((b"referrer-policy", b"no-referrer"))
                 if b"content-security-policy" not in present:
-                    extra.append((b"content-security-policy", b"frame-ancestors 'none'" if html else self.API_POLICY))
+                    extra.append((b"content-security-policy", _PAGE_POLICY if html else self.API_POLICY))
                 if tls:
                     extra.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
                 message["headers"] = headers + extra

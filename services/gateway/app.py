@@ -10,6 +10,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, cast
 
 import orjson
@@ -24,7 +25,7 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
 
-from services.gateway import docs, export_links, rest, webhooks
+from services.gateway import docs, export_links, graphiql, rest, webhooks
 from services.gateway.admission import (
     Admission,
     InFlightLimit,
@@ -82,7 +83,7 @@ class GraphQLView(GraphQL):
 
     async def get_context(self, request: Request, response: Any) -> Context:  # type: ignore[override]
         state = request.app.state
-        # No viewer only on the development GraphiQL page (GET), which executes nothing.
+        # No viewer only on a development GET that is not the page (strawberry refuses it: no queries via GET).
         viewer = cast(Viewer, request.scope.get("viewer"))
         return Context(
             request=request,
@@ -104,18 +105,18 @@ class _ASGIEndpoint:
         await self.app(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None, *, broker: Any = None) -> Starlette:
+def create_app(settings: Settings | None = None, *, broker: Any = None, web_dist: Path | None = None) -> Starlette:
     """The gateway app; `broker` replaces the Dramatiq broker (tests), services are reached at the
-    settings' `<service>_api_url`."""
+    settings' `<service>_api_url`; `web_dist` is where the built web pages are (default: web/dist)."""
     settings = settings or get_settings()
     check_production_secrets(settings, ("SERVICE_TOKEN_SECRET", "EXPORT_TOKEN_SECRET"))
     schema = build_schema(settings.production)
     # Per process and in memory (services/gateway/admission.py says why), made with the app so that the
     # middleware and the routes share it.
     admission = Admission(settings)
-    graphql_app = GraphQLView(
-        schema, graphql_ide=None if settings.production else "graphiql", allow_queries_via_get=False
-    )
+    # Strawberry's own GraphiQL loads from a CDN; the development page is ours (services/gateway/graphiql.py).
+    graphql_app = GraphQLView(schema, graphql_ide=None, allow_queries_via_get=False)
+    ide = None if settings.production else graphiql.GraphiQLPage(settings, web_dist or graphiql.WEB_DIST)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -147,8 +148,11 @@ def create_app(settings: Settings | None = None, *, broker: Any = None) -> Starl
 
     async def graphql(scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        if request.method == "GET" and not settings.production:
-            await graphql_app(scope, receive, send)  # the GraphiQL page; queries via GET are off
+        if request.method == "GET" and ide is not None:
+            if graphiql.wants_page(request):
+                await (await ide.page(request))(scope, receive, send)
+            else:
+                await graphql_app(scope, receive, send)  # refused: queries via GET are off
             return
         if int(request.headers.get("content-length") or 0) > MAX_GRAPHQL_BODY:
             await error(413, ErrorCode.TOO_LARGE, f"GraphQL requests are limited to {MAX_GRAPHQL_BODY // 1024} KiB")(
@@ -226,6 +230,7 @@ def create_app(settings: Settings | None = None, *, broker: Any = None) -> Starl
             ),
             Route("/exports/{token}", source_limited(export_links.download), methods=["GET"]),
             *docs.routes(schema, settings),  # /docs, /docs/openapi.json, /docs/schema.graphql
+            *(ide.routes() if ide is not None else ()),  # /assets/{path}: the development page's files
         ],
         # The in-flight cap comes first: a refusal under overload costs next to nothing and is not logged
         # one line each (Admission sums refusals up in one warning per interval).

@@ -24,7 +24,8 @@ from starlette.routing import Route
 from shared.config import Settings
 from shared.errors import ErrorCode
 
-UNDOCUMENTED = ("/", "/graphql")  # GraphQL is documented by its SDL, the root only points to it
+# GraphQL is documented by its SDL, the root only points to it, /assets/ holds the development GraphiQL page's files.
+UNDOCUMENTED = ("/", "/graphql", "/assets/{path:path}")
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 
 
