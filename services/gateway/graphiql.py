@@ -70,10 +70,12 @@ NOT_BUILT = (
 
 
 def wants_page(request: Request) -> bool:
-    """A browser navigating to /graphql, or a client taking anything (as strawberry decided for its own IDE);
-    not a client asking for a GraphQL answer."""
+    """A browser navigating to /graphql, or a client taking anything, without a query (strawberry's rule for
+    its own IDE); not a client asking for a GraphQL answer (queries via GET stay refused)."""
     accept = request.headers.get("accept", "")
-    return request.method == "GET" and ("text/html" in accept or "*/*" in accept)
+    return (
+        request.method == "GET" and "query" not in request.query_params and ("text/html" in accept or "*/*" in accept)
+    )
 
 
 def dev_key_dir() -> Path:

@@ -214,6 +214,8 @@ async def test_only_browsers_get_the_page_and_only_built_files_are_served(built,
     async with app.router.lifespan_context(app), _client(app) as client:
         r = await client.get("/graphql", headers={"accept": "application/json"})
         assert r.status_code != 200 and "text/html" not in r.headers.get("content-type", ""), r.text
+        r = await client.get("/graphql", params={"query": "{ __typename }"}, headers=BROWSER)  # no queries via GET
+        assert r.status_code != 200 and "text/html" not in r.headers.get("content-type", ""), r.text
     for path in ("/assets/../graphiql.html", "/assets/%2e%2e/graphiql.html", "/assets/", "/assets/nope.js"):
         assert (await dev.get(path)).status_code == 404, path
 
