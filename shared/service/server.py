@@ -22,6 +22,7 @@ interval are written and the rest counted in one WARNING line. Run servers with 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import weakref
@@ -31,10 +32,11 @@ from typing import Any, ClassVar
 
 import uvicorn
 from starlette.requests import ClientDisconnect
+from uvicorn._types import ASGI3Application
 from uvicorn.config import Config
 from uvicorn.importer import import_from_string
 from uvicorn.protocols.http.flow_control import service_unavailable
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
 from shared import logging as slog
@@ -134,8 +136,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
-        self.inner_app = self.app
-        self.app = self._run_app
         self.cut_off = False  # set once a limit has cut this connection
         # Checked here rather than by uvicorn: probes are exempt and idle connections make room first.
         self.max_concurrency = config.limit_concurrency or None
@@ -147,13 +147,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.head_timer: asyncio.TimerHandle | None = None
         self.body_timer: asyncio.TimerHandle | None = None
 
-    async def _run_app(self, scope: Any, receive: Any, send: Any) -> None:
-        try:
-            await self.inner_app(scope, receive, send)
-        except ClientDisconnect:
-            if not self.cut_off:
-                raise
-            # The body was cut off here (and logged once): the route stopping on it is no fault.
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
+        # Wrapped per request, never stored on the connection: a bound method kept on `self` would make every
+        # connection a reference cycle, freed only by the (rarely run, tune_gc) cyclic collector.
+        super()._start_asgi_task(cycle, functools.partial(_run_app, app, self))
 
     # -- connection
 
@@ -345,6 +342,17 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def _cancel(timer: asyncio.TimerHandle | None) -> None:
         if timer is not None:
             timer.cancel()
+
+
+async def _run_app(
+    app: ASGI3Application, protocol: GuardedHttpToolsProtocol, scope: Any, receive: Any, send: Any
+) -> None:
+    try:
+        await app(scope, receive, send)
+    except ClientDisconnect:
+        if not protocol.cut_off:
+            raise
+        # The body was cut off by a limit (and logged once): the route stopping on it is no fault.
 
 
 def guarded_protocol(limits: Limits) -> type[GuardedHttpToolsProtocol]:
