@@ -298,7 +298,7 @@ async def test_an_organisation_runs_at_most_its_cap_of_exports(
 async def test_a_download_finding_every_gateway_slot_taken_is_refused_with_retry_after(
     gateway_app: Any, gateway: Any, shop: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from services.gateway import clients
+    from shared.service import client as clients
 
     monkeypatch.setattr(clients, "STREAM_SLOT_WAIT", 0.05)
     orders = gateway_app.state.orders
