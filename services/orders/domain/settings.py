@@ -9,33 +9,11 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from shared.money import CURRENCIES
 from shared.text import PlainText
 from shared.zone_rules import known_zones
 
 _HEX = re.compile(r"^#[0-9A-Fa-f]{6}$")
-# ISO 4217 codes the platform accepts; amounts are never converted between them.
-CURRENCIES = frozenset(
-    {
-        "GBP",
-        "EUR",
-        "USD",
-        "CHF",
-        "SEK",
-        "NOK",
-        "DKK",
-        "PLN",
-        "CZK",
-        "AUD",
-        "CAD",
-        "NZD",
-        "JPY",
-        "SGD",
-        "HKD",
-        "ZAR",
-        "AED",
-        "INR",
-    }
-)
 
 
 def _url(value: str) -> str:
