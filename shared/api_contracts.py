@@ -104,11 +104,15 @@ class NewOrder(BaseModel):
     occurred_at: AwareDatetime | None = Field(
         default=None,
         alias="occurredAt",
-        description="When the order was placed (RFC 3339 with an offset); defaults to now, "
-        "may be in the past, not more than 5 minutes in the future.",
+        description="When the order was placed: RFC 3339 text with an offset (not a number), kept to the "
+        "microsecond; defaults to now, may be in the past (from 2000-01-01T00:00:00Z), not more than "
+        "5 minutes in the future.",
     )
     channel: str | None = Field(
-        default=None, max_length=50, description="Where the order came from; defaults to the integration's channel."
+        default=None,
+        min_length=1,
+        max_length=50,
+        description="Where the order came from; defaults to the integration's channel.",
     )
     kind: Literal["order", "sign_up"] = Field(
         default="order", description="What the customer did through the integration: an order or a sign-up."
@@ -138,5 +142,8 @@ class Identify(BaseModel):
         default=None, description="Give an email, an anonymousId or both (else IDENTITY_REQUIRED)."
     )
     channel: str | None = Field(
-        default=None, max_length=50, description="Where the visit happened; defaults to the integration's channel."
+        default=None,
+        min_length=1,
+        max_length=50,
+        description="Where the visit happened; defaults to the integration's channel.",
     )

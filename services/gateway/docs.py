@@ -640,8 +640,9 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
                 "name": "webhook-id",
                 "in": "header",
                 "required": True,
-                "description": "Unique per event (at most 200 characters); the same id on every retry of it.",
-                "schema": {"type": "string", "maxLength": 200},
+                "description": "Unique per event (at most 200 visible ASCII characters: no spaces or control "
+                "characters); the same id on every retry of it.",
+                "schema": {"type": "string", "maxLength": 200, "pattern": "^[!-~]+$"},
                 "example": EXAMPLE_WEBHOOK_ID,
             },
             {

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from services.gateway.clients import OrdersClient, ServiceError, Unavailable
+from services.gateway.json_input import locate_json_error
 from shared.errors import ErrorCode
 from shared.http import JSON, BadJSON, dumps, error, json_body
 
@@ -33,7 +34,8 @@ async def _forward(request: Request, path: str) -> Response:
     try:
         body = await json_body(request)
     except BadJSON:
-        return error(400, ErrorCode.MALFORMED_JSON, "request body is not valid JSON")
+        field, reason = locate_json_error(await request.body())
+        return error(400, ErrorCode.MALFORMED_JSON, reason, field)
     if not isinstance(body, dict):
         return error(422, ErrorCode.INVALID_INPUT, "request body must be a JSON object")
     try:

@@ -19,12 +19,13 @@ from uuid import UUID
 import orjson
 import redis
 from dramatiq import Message
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from standardwebhooks.webhooks import Webhook
 from starlette.requests import Request
 from starlette.responses import Response
 
 from services.gateway.clients import OrdersClient, ServiceError, Unavailable
+from services.gateway.json_input import locate_json_error
 from shared import logging as slog
 from shared.errors import ErrorCode
 from shared.http import JSON, error, validation_error
@@ -38,12 +39,26 @@ SECRET_TTL = 60.0
 UNKNOWN_TTL = 30.0  # a provider created meanwhile is reachable within this
 MAX_CACHED = 10_000
 _PROVIDER_ID = re.compile(r"^prv_[A-Za-z0-9]{1,64}$")
+_WEBHOOK_ID = re.compile(r"^[\x21-\x7e]+$")  # visible ASCII: no spaces, no control characters
+EXACT_FLOAT_LIMIT = 2**53  # a JSON number written with a fraction or exponent is exact below this
+
+
+def _whole_number(value: Any) -> Any:
+    """A sequence is a whole number: not a boolean (which pydantic would take as 0 or 1), nor a number
+    written as a float from 2^53 on, which the JSON parser may already have rounded."""
+    if isinstance(value, bool):
+        raise ValueError("must be a whole number, not a boolean")
+    if isinstance(value, float) and value.is_integer() and abs(value) >= EXACT_FLOAT_LIMIT:
+        raise ValueError("from 2^53 a number with a decimal point or exponent is not exact: send the digits")
+    return value
 
 
 class CommissionData(BaseModel):
     model_config = ConfigDict(extra="ignore")
     order_id: UUID
-    sequence: int = Field(ge=1, le=2**62, description="The provider's event order for this order")
+    sequence: Annotated[int, BeforeValidator(_whole_number)] = Field(
+        ge=1, le=2**62, description="The provider's event order for this order (a whole number, 1 to 2^62)"
+    )
     status: str = Field(pattern="^(PENDING|SUCCESSFUL|FAILED)$")
     commission_status: str | None = Field(default=None, pattern="^(N/A|PENDING|SUCCESSFUL)$")
     amount: Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)] | None = None
@@ -118,6 +133,13 @@ async def commission_webhook(request: Request) -> Response:
         return error(400, ErrorCode.MISSING_HEADERS, f"missing {', '.join(missing)}", missing[0])
     if len(headers["webhook-id"]) > 200:
         return error(400, ErrorCode.INVALID_HEADER, "webhook-id is too long", "webhook-id")
+    if not _WEBHOOK_ID.match(headers["webhook-id"]):
+        return error(
+            400,
+            ErrorCode.INVALID_HEADER,
+            "webhook-id must be visible ASCII characters (no spaces or control characters)",
+            "webhook-id",
+        )
     body = await request.body()
     if len(body) > MAX_BODY:
         return error(413, ErrorCode.TOO_LARGE, "webhook body over 64 KiB")
@@ -137,7 +159,8 @@ async def commission_webhook(request: Request) -> Response:
     try:
         payload = CommissionWebhook.model_validate(orjson.loads(body))
     except orjson.JSONDecodeError:
-        return error(400, ErrorCode.MALFORMED_JSON, "body is not valid JSON")
+        field, reason = locate_json_error(body)
+        return error(400, ErrorCode.MALFORMED_JSON, reason, field)
     except ValidationError as exc:
         return validation_error(exc)
     data = payload.data.model_dump(mode="json", exclude_none=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import Enum
-from typing import Any
+from typing import Any, NewType
 
 import strawberry
 from strawberry.scalars import JSON
@@ -15,6 +15,18 @@ from services.gateway.graphql.common import PageInfo, check_page
 from services.gateway.graphql.context import Context, parse_id
 from services.gateway.graphql.errors import from_service
 from services.gateway.graphql.organisation import require_admin
+
+# A provider's sequence goes up to 2^62 (webhooks.CommissionData): beyond GraphQL's Int (32 bits), and beyond
+# what a JSON number carries exactly into JavaScript (2^53), so it travels as text.
+# The schema maps the type to the scalar (schema.py, `StrawberryConfig.scalar_map`).
+BigInt = NewType("BigInt", int)
+BIG_INT = strawberry.scalar(
+    name="BigInt",
+    description="A 64-bit integer, written as a string of decimal digits (exact beyond 2^53, where numbers "
+    "in JavaScript are not).",
+    serialize=str,
+    parse_value=int,
+)
 
 
 @strawberry.enum(description="What a provider's delivery did to the order.")
@@ -40,7 +52,9 @@ class ProviderDelivery:
     id: strawberry.ID
     webhook_id: str
     order_id: strawberry.ID | None
-    sequence: int | None = strawberry.field(description="The provider's event order for this order.")
+    sequence: BigInt | None = strawberry.field(
+        description="The provider's event order for this order (up to 2^62, hence a string)."
+    )
     requested: JSON | None = strawberry.field(description="What the delivery asked for (status, commission).")
     outcome: DeliveryOutcome
     reason: str | None = strawberry.field(

@@ -17,13 +17,14 @@ from strawberry.extensions import (
     QueryDepthLimiter,
     ValidationCache,
 )
+from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from services.gateway.graphql.audit import AuditQuery
 from services.gateway.graphql.catalogue import CatalogueMutation, CatalogueQuery
 from services.gateway.graphql.customers import CustomersQuery
-from services.gateway.graphql.deliveries import DeliveriesQuery
+from services.gateway.graphql.deliveries import BIG_INT, BigInt, DeliveriesQuery
 from services.gateway.graphql.errors import PublicError
 from services.gateway.graphql.exports import ExportsMutation
 from services.gateway.graphql.input_errors import InputErrorCodes
@@ -105,4 +106,6 @@ def build_schema(production: bool) -> strawberry.Schema:
             DisableIntrospection,
             lambda: MaskErrors(should_mask_error=_should_mask, error_message="Internal error"),
         ]
-    return Schema(query=Query, mutation=Mutation, extensions=extensions)
+    return Schema(
+        query=Query, mutation=Mutation, extensions=extensions, config=StrawberryConfig(scalar_map={BigInt: BIG_INT})
+    )

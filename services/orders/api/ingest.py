@@ -6,12 +6,22 @@ organisation and integration come from the key, never from the request body.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from starlette.routing import Route
 
 from services.orders.domain.commission import Status
@@ -24,6 +34,21 @@ from shared.errors import DomainError, ErrorCode, Unauthenticated
 from shared.http import JSON
 from shared.service.endpoint import Call, system_endpoint
 from shared.text import PlainText
+
+# Orders are dated within what the dashboard can show (its date ranges run from 2000) and what every
+# store and library on the way can hold (Python's datetime ends at year 1 in UTC, PostgreSQL's elsewhere).
+EARLIEST_OCCURRED_AT = datetime(2000, 1, 1, tzinfo=UTC)
+_NUMERIC = re.compile(r"\s*[-+]?[0-9]+(\.[0-9]*)?\s*")
+
+
+def rfc3339_text(value: Any) -> Any:
+    """A date-time arrives as RFC 3339 text; pydantic would also take a number (or numeric text) as Unix
+    seconds or milliseconds, guessing which from its size."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or _NUMERIC.fullmatch(value):
+        raise ValueError("must be an RFC 3339 date-time with an offset, such as 2026-03-01T09:30:00Z")
+    return value
 
 
 class CustomerRef(BaseModel):
@@ -52,24 +77,41 @@ class NewOrder(BaseModel):
     status: Status = Status.PENDING
     commission: Commission | None = None
     occurred_at: AwareDatetime | None = Field(default=None, alias="occurredAt")
-    channel: PlainText | None = Field(default=None, max_length=50)
+    channel: PlainText | None = Field(default=None, min_length=1, max_length=50)
     kind: OrderKind = OrderKind.order
     failure_reason: PlainText | None = Field(default=None, alias="failureReason", min_length=1, max_length=500)
 
-    @model_validator(mode="after")
-    def _not_future(self) -> NewOrder:
-        if self.occurred_at and self.occurred_at > datetime.now(UTC) + timedelta(minutes=5):
-            raise ValueError("occurredAt must not be in the future")
-        if self.failure_reason and self.status is not Status.FAILED:
-            raise ValueError("failureReason is only for a FAILED order")
-        return self
+    # Field validators, so that a refusal names its field.
+    @field_validator("occurred_at", mode="before")
+    @classmethod
+    def _rfc3339(cls, value: Any) -> Any:
+        return rfc3339_text(value)
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _in_range(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        if value < EARLIEST_OCCURRED_AT:
+            raise ValueError("must not be before 2000-01-01T00:00:00Z")
+        if value > datetime.now(UTC) + timedelta(minutes=5):
+            raise ValueError("must not be in the future")
+        return value
+
+    @field_validator("failure_reason")
+    @classmethod
+    def _failed_only(cls, value: str | None, info: ValidationInfo) -> str | None:
+        status = info.data.get("status")  # absent when the status itself was refused
+        if value and status is not None and status is not Status.FAILED:
+            raise ValueError("only for a FAILED order")
+        return value
 
 
 class Identify(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     anonymous_id: PlainText | None = Field(default=None, alias="anonymousId", min_length=1, max_length=200)
     email: EmailStr | None = None
-    channel: PlainText | None = Field(default=None, max_length=50)
+    channel: PlainText | None = Field(default=None, min_length=1, max_length=50)
 
 
 async def _integration(call: Call) -> tuple[UUID, UUID]:

@@ -47,8 +47,15 @@ async def identify(
             customer_id = anon["id"]
             await customers.make_generic(conn, org_id, customer_id, email)
         elif generic is None:
+            # An anonymous id that already stands for another email's customer (a second person on the same
+            # device) stays theirs: the new email becomes a customer of its own.
             customer_id = await _create(
-                conn, org_id, email=email, anonymous_id=anonymous_id, channel=channel, seen_at=seen_at
+                conn,
+                org_id,
+                email=email,
+                anonymous_id=anonymous_id if anon is None else None,
+                channel=channel,
+                seen_at=seen_at,
             )
         else:
             customer_id = generic["id"]

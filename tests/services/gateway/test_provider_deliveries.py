@@ -51,7 +51,7 @@ async def test_refused_and_stale_deliveries_are_shown_with_their_reason(gateway,
     assert by_id[applied]["outcome"] == "APPLIED" and by_id[applied]["reason"] is None
     assert by_id[stale]["outcome"] == "STALE" and "older" in by_id[stale]["reason"]
     assert by_id[refused]["outcome"] == "REFUSED" and "cannot move" in by_id[refused]["reason"]
-    assert by_id[refused]["requested"] == {"status": "FAILED"} and by_id[refused]["sequence"] == 3
+    assert by_id[refused]["requested"] == {"status": "FAILED"} and by_id[refused]["sequence"] == "3"
     assert [r["webhookId"] for r in await _log(gateway, tenant, ["REFUSED", "STALE"])] == [refused, stale]
 
     history = (await gql(gateway, ORDER_LOG, {"id": str(order["id"])}, token=tenant.admin_token))["data"]
