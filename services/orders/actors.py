@@ -6,6 +6,9 @@ import logging
 from typing import Any
 from uuid import UUID
 
+import asyncpg
+
+from services.orders.repository import deliveries
 from services.orders.service import commission
 from shared import logging as slog
 from shared.config import get_settings
@@ -59,6 +62,10 @@ async def apply_provider_webhooks(items: list[dict[str, Any]]) -> None:
                     )
             except commission.DuplicateWebhook:
                 outcome = "duplicate"  # rolled back: the other delivery's change stands
+            except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
+                # A value the store refuses (out of range, too long, a check) fails the same way on every
+                # retry: recorded as refused with the store's reason instead of failing this batch forever.
+                outcome = await _refused_by_store(item, exc)
         outcomes[item["webhook_id"]] = outcome
     slog.log(
         logger,
@@ -67,3 +74,45 @@ async def apply_provider_webhooks(items: list[dict[str, Any]]) -> None:
         count=len(items),
         applied=sum(1 for o in outcomes.values() if o == "applied"),
     )
+
+
+BIGINT_MAX = 2**63 - 1
+
+
+async def _refused_by_store(item: dict[str, Any], exc: Exception) -> str:
+    """Records a delivery whose change PostgreSQL refused (the change itself rolled back) as refused.
+
+    The edge validates every field against its column, so this is a last resort: it keeps one bad item
+    from holding up its batch (and the provider's later updates) through every retry."""
+    data = item["data"]
+    reason = str(exc).split("\n")[0][:300]
+    outcome = f"rejected: the store refused the update ({reason})"
+    slog.log(
+        logger, logging.WARNING, "provider webhook refused by the store", webhook_id=item["webhook_id"], reason=reason
+    )
+    try:
+        seq: int | None = int(data["sequence"])
+    except (TypeError, ValueError):
+        seq = None
+    fields = ("status", "commission_status", "amount", "currency", "failure_reason")
+    attempts = [
+        (seq if seq is not None and 0 <= seq <= BIGINT_MAX else None, {k: data[k] for k in fields if data.get(k)}),
+        (None, {}),  # should what was asked for itself be unstorable
+    ]
+    for sequence, requested in attempts:
+        try:
+            async with tenant_tx(resources.pool, item["org_id"]) as conn:
+                await deliveries.record(
+                    conn,
+                    UUID(item["org_id"]),
+                    UUID(item["provider_id"]),
+                    item["webhook_id"],
+                    UUID(data["order_id"]),
+                    outcome,
+                    sequence=sequence,
+                    requested=requested,
+                )
+            return "rejected"
+        except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError):
+            continue
+    raise exc
