@@ -608,7 +608,11 @@ def test_every_field_is_covered() -> None:
         for r in app.routes
         if isinstance(r, Route) and "POST" in (r.methods or ()) and r.path.startswith(("/v1/", "/webhooks/"))
     }
-    assert posts == {f.route for f in fields} == set(BASES) | {WEBHOOK}
+    driven = set(BASES) | {WEBHOOK}
+    assert posts == {f.route for f in fields} == driven, (
+        f"POST routes {sorted(posts - driven)} take bodies this test does not drive yet: give each a base body "
+        "(BASES), its fields' columns (STORED_AT) and a read-back in test_v1_field"
+    )
     assert all(cases_of(f) for f in fields)
 
 
