@@ -95,6 +95,18 @@ class Settings:
     source_concurrency: int = field(default_factory=lambda: _int("SOURCE_CONCURRENCY", 128))
     source_rate: float = field(default_factory=lambda: _float("SOURCE_RATE", 1000))
     source_burst: int = field(default_factory=lambda: _int("SOURCE_BURST", 2000))
+    # Insights ingestion: property keys never stored (lower-case, comma-separated), on top of the values that look
+    # like journey data (card numbers, IBANs, National Insurance numbers, dates of birth).
+    insights_forbidden_property_keys: frozenset[str] = field(
+        default_factory=lambda: frozenset(
+            k.strip().lower()
+            for k in _env(
+                "INSIGHTS_FORBIDDEN_PROPERTY_KEYS",
+                "password,pin,cvv,cvc,card_number,account_number,sort_code,iban,ssn,passport,national_insurance",
+            ).split(",")
+            if k.strip()
+        )
+    )
     # Exports in a service API process: their own small pool, a cap per organisation, short batch transactions.
     export_db_pool_max: int = field(default_factory=lambda: _int("EXPORT_DB_POOL_MAX", 4))
     export_org_concurrency: int = field(default_factory=lambda: _int("EXPORT_ORG_CONCURRENCY", 2))

@@ -122,6 +122,16 @@ async def pool(settings: Any) -> AsyncIterator[Any]:
 
 
 @pytest.fixture(scope="session")
+async def insights_pool(settings: Any) -> AsyncIterator[Any]:
+    """The insights database as its application role (row-level security applies)."""
+    from shared.db import create_pool
+
+    p = await create_pool(settings.service_database_url("insights"), max_size=5)
+    yield p
+    await p.close()
+
+
+@pytest.fixture(scope="session")
 async def owner_pool(settings: Any) -> AsyncIterator[Any]:
     from shared.db import create_pool
 
@@ -188,7 +198,23 @@ async def orders_url(orders_app: Any) -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
-def gateway_settings(settings: Any, orders_url: str) -> Any:
+async def insights_app(settings: Any, orders_url: str) -> AsyncIterator[Any]:
+    """The insights API, reaching the served orders API (identities) as it does in production."""
+    from services.insights.api.app import create_app
+
+    app = create_app(dataclasses.replace(settings, orders_api_url=orders_url))
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture(scope="session")
+async def insights_url(insights_app: Any) -> AsyncIterator[str]:
+    async with serve_asgi(insights_app) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def gateway_settings(settings: Any, orders_url: str, insights_url: str) -> Any:
     """The session's settings, with the gateway pointed at the served orders API.
 
     The session's one gateway serves every test, many of them as the same few users in quick
@@ -214,7 +240,7 @@ def gateway_settings(settings: Any, orders_url: str) -> Any:
         "source_rate": 100_000.0,
         "source_burst": 200_000,
     }
-    return dataclasses.replace(settings, orders_api_url=orders_url, **generous)
+    return dataclasses.replace(settings, orders_api_url=orders_url, insights_api_url=insights_url, **generous)
 
 
 @pytest.fixture(scope="session")

@@ -39,6 +39,7 @@ from services.gateway.clients import InsightsClient, OrdersClient, ReportsClient
 from services.gateway.graphql.context import Context
 from services.gateway.graphql.schema import build_schema
 from shared import logging as slog
+from shared.api_events import MAX_BATCH_BYTES
 from shared.auth.user_tokens import JwksVerifier
 from shared.config import Settings, check_production_secrets, get_settings
 from shared.errors import ErrorCode
@@ -48,7 +49,12 @@ from shared.metrics import HttpMetrics, operation_label, record_graphql
 
 MAX_GRAPHQL_BODY = 64 * 1024
 # Body caps by path, enforced while the body is read (shared.http.BodyLimit); other paths get the GraphQL cap.
-BODY_LIMITS = (("/v1/", rest.MAX_BODY), ("/webhooks/", webhooks.MAX_BODY), ("/graphql", MAX_GRAPHQL_BODY))
+BODY_LIMITS = (
+    ("/v1/events", MAX_BATCH_BYTES),
+    ("/v1/", rest.MAX_BODY),
+    ("/webhooks/", webhooks.MAX_BODY),
+    ("/graphql", MAX_GRAPHQL_BODY),
+)
 
 
 class GraphQLView(GraphQL):
@@ -221,6 +227,7 @@ def create_app(settings: Settings | None = None, *, broker: Any = None, web_dist
             Route("/", root),
             Route("/graphql", _ASGIEndpoint(graphql), methods=["GET", "POST"]),
             Route("/v1/orders", integration_limited(rest.create_order), methods=["POST"]),
+            Route("/v1/events", integration_limited(rest.ingest_events), methods=["POST"]),
             Route("/v1/customers/identify", integration_limited(rest.identify_customer), methods=["POST"]),
             Route("/v1/integration/config", integration_limited(rest.integration_config), methods=["GET"]),
             Route(

@@ -34,7 +34,7 @@ from starlette.routing import Route
 
 from services.gateway import rest, webhooks
 from services.gateway.graphql.schema import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS
-from shared import api_contracts
+from shared import api_contracts, api_events
 from shared.config import Settings
 from shared.errors import ErrorCode
 
@@ -283,6 +283,33 @@ IDENTIFY_EXAMPLES: dict[str, dict[str, Any]] = {
     "visit": {"anonymousId": "v-8f2c1e0a"},
     "gives an email": {"anonymousId": "v-8f2c1e0a", "email": "jo@example.com"},
 }
+EVENT_EXAMPLES: dict[str, dict[str, Any]] = {
+    "a visit and a product view": {
+        "events": [
+            {
+                "id": "evt-0001",
+                "type": "visit",
+                "occurredAt": "2026-03-01T09:30:00Z",
+                "anonymousId": "v-8f2c1e0a",
+                "device": {"id": "d-77aa", "platform": "web"},
+            },
+            {
+                "id": "evt-0002",
+                "type": "product_viewed",
+                "occurredAt": "2026-03-01T09:31:12Z",
+                "anonymousId": "v-8f2c1e0a",
+                "productId": EXAMPLE_PRODUCT_ID,
+                "properties": {"position": 2, "list": "Broadband deals"},
+            },
+        ]
+    },
+}
+EVENTS_ANSWER_EXAMPLE: dict[str, Any] = {
+    "accepted": 2,
+    "stored": 1,
+    "duplicates": 1,
+    "refused": [{"index": 2, "field": "events[2].occurredAt", "reason": "more than 5 minutes in the future"}],
+}
 WEBHOOK_EXAMPLE: dict[str, Any] = {
     "type": "commission.updated",
     "data": {
@@ -408,6 +435,8 @@ def send(url: str, secret: str, payload: dict) -> None:
 
 _MODELS: list[type[BaseModel]] = [
     api_contracts.NewOrder,
+    api_events.EventBatch,
+    api_events.EventsAccepted,
     api_contracts.Identify,
     webhooks.CommissionWebhook,
     ErrorBody,
@@ -527,6 +556,40 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
                 (404, "The product is not one of this integration's (`field`: productId).", (ErrorCode.NOT_FOUND,)),
                 (413, f"The body is over {body_limit}.", (ErrorCode.TOO_LARGE,)),
                 (422, "The body does not validate; `errors` lists every field.", (ErrorCode.INVALID_INPUT,)),
+            ),
+        },
+    }
+    batch_limit = f"{api_events.MAX_BATCH_BYTES // (1024 * 1024)} MiB"
+    events_post = {
+        "tags": ["Integrations"],
+        "operationId": "ingestEvents",
+        "summary": "Send a batch of events",
+        "description": (
+            f"Up to {api_events.MAX_EVENTS} events of the integration whose API key is presented (funnel, behaviour "
+            "and business events: `eventTypes` in GraphQL lists them). Each event is checked on its own: the answer "
+            "(`202`, once the accepted events are stored) gives, for every refused event, its index, the field "
+            "and the reason, and a bad event never costs the others their place. Idempotent per event on `id` and "
+            "`occurredAt`: a replayed batch is accepted and stores nothing twice.\n\n"
+            "Each event's `anonymousId` and/or `email` resolves to the partner's customer (a first visit creates "
+            "the anonymous customer; an email identifies or merges as `/v1/customers/identify` does). Orders are "
+            "not events: send them to `POST /v1/orders`.\n\n"
+            f"The body is a JSON object of at most {batch_limit}."
+        ),
+        "security": api_key,
+        "requestBody": {"required": True, "content": _json(refs["EventBatch"], examples=EVENT_EXAMPLES)},
+        "responses": {
+            "202": {
+                "description": "The accepted events are stored; refused ones are listed.",
+                "headers": request_id,
+                "content": _json(refs["EventsAccepted"], example=EVENTS_ANSWER_EXAMPLE),
+            },
+            **v1_refusals(
+                (
+                    413,
+                    f"The body is over {batch_limit}, or holds over {api_events.MAX_EVENTS} events.",
+                    (ErrorCode.TOO_LARGE,),
+                ),
+                (422, 'The body is not `{"events": [...]}` with at least one event.', (ErrorCode.INVALID_INPUT,)),
             ),
         },
     }
@@ -780,6 +843,7 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
 
     paths: dict[str, Any] = {
         "/v1/orders": {"post": orders_post},
+        "/v1/events": {"post": events_post},
         "/v1/customers/identify": {"post": identify_post},
         "/v1/integration/config": {"get": config_get},
         "/webhooks/providers/{provider}/commission": {"post": webhook_post},

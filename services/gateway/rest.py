@@ -7,8 +7,9 @@ import hashlib
 from starlette.requests import Request
 from starlette.responses import Response
 
-from services.gateway.clients import OrdersClient, ServiceError, Unavailable
+from services.gateway.clients import InsightsClient, OrdersClient, ServiceError, Unavailable
 from services.gateway.json_input import locate_json_error
+from shared.api_events import MAX_BATCH_BYTES
 from shared.errors import ErrorCode
 from shared.http import JSON, BadJSON, dumps, error, json_body
 
@@ -49,6 +50,27 @@ async def _forward(request: Request, path: str) -> Response:
     except Unavailable:
         return error(503, ErrorCode.UNAVAILABLE, "try again later")
     return JSON(result, status_code=status_code)
+
+
+async def ingest_events(request: Request) -> Response:
+    """A batch of up to 1,000 events (`shared/api_events.py`): 202 once the valid ones are stored, with every
+    refused event's index, field and reason. Relayed to the insights service as it came."""
+    key = _api_key(request)
+    if not key:
+        return error(
+            401, ErrorCode.UNAUTHENTICATED, "integration API key required (Authorization: Bearer <key>)", "apiKey"
+        )
+    body = await request.body()  # capped while read (BodyLimit: MAX_BATCH_BYTES for this path)
+    if len(body) > MAX_BATCH_BYTES:
+        return error(413, ErrorCode.TOO_LARGE, f"request body over {MAX_BATCH_BYTES // (1024 * 1024)} MiB")
+    try:
+        insights: InsightsClient = request.app.state.insights
+        result = await insights.ingest_events(body, key)
+    except ServiceError as exc:
+        return error(exc.status, exc.code, exc.message, exc.field, errors=exc.errors)
+    except Unavailable:
+        return error(503, ErrorCode.UNAVAILABLE, "try again later")
+    return JSON(result, status_code=202)
 
 
 async def create_order(request: Request) -> Response:

@@ -204,9 +204,12 @@ class ServiceClient:
         json: Any = None,
         headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
+        content: bytes | None = None,
     ) -> Any:
-        """One JSON request; returns the decoded body, raises `ServiceError` (4xx) or `Unavailable`."""
-        content = dumps(json) if json is not None else None
+        """One JSON request (`json`, or `content` already encoded: a body relayed as it came); returns the
+        decoded answer, raises `ServiceError` (4xx) or `Unavailable`."""
+        if content is None and json is not None:
+            content = dumps(json)
         all_headers = self._headers(org_id, subject, role, headers, provider_id)
         try:
             async with self._http().request(

@@ -38,6 +38,7 @@ from shared.errors import DomainError, ErrorCode
 from shared.health import DependencyUnavailable
 from shared.http import JSON, BadJSON, error, json_body, validation_error
 from shared.service.app import ServiceState, service_state
+from shared.service.client import ServiceError, Unavailable
 
 M = TypeVar("M", bound=BaseModel)
 C = TypeVar("C", bound="Call")
@@ -148,6 +149,12 @@ async def _guarded(run: Callable[[], Awaitable[Any]]) -> Response:
     except asyncpg.DataError as exc:
         # A value PostgreSQL refuses (out of range, bad encoding): the client's input, not a fault.
         return error(422, ErrorCode.INVALID_INPUT, str(exc).split("\n")[0])
+    except ServiceError as exc:
+        # A service this one called refused the request (e.g. the orders service an unknown API key): the
+        # caller's mistake, passed on with its code and field.
+        return error(exc.status, exc.code, exc.message, exc.field, errors=exc.errors or None)
+    except Unavailable as exc:
+        return error(503, ErrorCode.UNAVAILABLE, f"{exc}; try again")
     except DependencyUnavailable as exc:
         # An outage, not a bug: already reported once per interval where it was raised (shared/db.py);
         # the caller is told which dependency, without its address, and may retry.

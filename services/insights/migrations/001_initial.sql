@@ -51,6 +51,8 @@ DECLARE
     made integer := 0;
     name text;
 BEGIN
+    -- One maker at a time: two batches landing on a new day at once must not race on the catalogue.
+    PERFORM pg_advisory_xact_lock(hashtext('insights.event_partitions'));
     WHILE d <= p_to LOOP
         name := 'events_' || to_char(d, 'YYYYMMDD');
         IF to_regclass(name) IS NULL THEN
@@ -137,7 +139,8 @@ CREATE TABLE customer_days (
 CREATE INDEX customer_days_customer ON customer_days (org_id, customer_id, day);
 CALL tenant_table('customer_days');
 
--- The funnel: each customer's first occurrence of each step, per UTC day and (integration, category).
+-- The funnel: each customer's first occurrence of each step, per organisation-local day and (integration,
+-- category); steps without a product (a visit) have the nil category and count under any category filter.
 -- step: 1 visit, 2 journey_started, 3 product_viewed, 4 order_started, 5 order_placed, 6 order_successful.
 CREATE TABLE funnel_firsts (
     org_id          uuid NOT NULL,

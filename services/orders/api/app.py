@@ -8,13 +8,20 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 
-from services.orders.api import catalogue, customers, ingest, orders, organisation
+from services.orders.api import catalogue, customers, identities, ingest, orders, organisation
 from services.orders.service.organisation import check_zone_rules
 from shared.config import Settings
 from shared.service.app import create_service_app, service_state, uvicorn_factory
 
 SERVICE = "orders"
-ROUTES = [*organisation.routes, *catalogue.routes, *customers.routes, *orders.routes, *ingest.routes]
+ROUTES = [
+    *organisation.routes,
+    *catalogue.routes,
+    *customers.routes,
+    *orders.routes,
+    *ingest.routes,
+    *identities.routes,
+]
 
 
 def _with_zone_rules_check(app: Starlette) -> Starlette:

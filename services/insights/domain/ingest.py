@@ -1,0 +1,123 @@
+"""The rules an event must meet beyond its shape (`shared/api_events.py`): each failure names the field.
+
+A batch is judged event by event: a refused event never costs the others their place.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from services.insights.domain import catalogue
+from shared.api_events import IncomingEvent
+from shared.money import CURRENCIES
+
+RAW_RETENTION = timedelta(days=90)
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
+# Values a customer may have typed into a provider's journey. The profile "will not include any subsequent
+# data the user enters on a given service provider journey": behaviour events name steps and fields, never
+# their values, and values that look like such data are refused.
+_CARD = re.compile(r"^(?:\d[ -]?){12,18}\d$")
+_IBAN = re.compile(r"^[A-Z]{2}\d{2}[A-Z0-9]{11,30}$")
+_NINO = re.compile(r"^(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]\d{6}[A-D]$")
+_BIRTH_KEY = re.compile(r"(dob|birth)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    index: int
+    field: str
+    reason: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"index": self.index, "field": self.field, "reason": self.reason}
+
+
+def luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def iban_ok(value: str) -> bool:
+    rearranged = value[4:] + value[:4]
+    return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
+
+
+def journey_data(key: str, value: Any, forbidden_keys: frozenset[str]) -> str | None:
+    """Why a property looks like data typed into a provider's journey, or None."""
+    if key.lower() in forbidden_keys:
+        return f"property {key!r} is on the list of keys never stored (INSIGHTS_FORBIDDEN_PROPERTY_KEYS)"
+    if _BIRTH_KEY.search(key) and value not in (None, "", False):
+        return f"property {key!r} looks like a date of birth: the profile never holds journey data"
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        return None
+    text = str(value).strip()
+    compact = re.sub(r"[ -]", "", text).upper()
+    if _CARD.match(text) and luhn_ok(compact):
+        return f"property {key!r} looks like a card number: the profile never holds journey data"
+    if _IBAN.match(compact) and iban_ok(compact):
+        return f"property {key!r} looks like an IBAN: the profile never holds journey data"
+    if _NINO.match(compact):
+        return f"property {key!r} looks like a National Insurance number: the profile never holds journey data"
+    return None
+
+
+def _field(loc: Iterable[Any]) -> str:
+    parts = [str(p) for p in loc]
+    names = {
+        "occurred_at": "occurredAt",
+        "anonymous_id": "anonymousId",
+        "product_id": "productId",
+        "entity_id": "entityId",
+        "user_agent": "userAgent",
+    }
+    return ".".join(names.get(p, p) for p in parts)
+
+
+def validate(
+    index: int, raw: Any, now: datetime, forbidden_keys: frozenset[str]
+) -> tuple[IncomingEvent | None, list[Refusal]]:
+    """The event at `index` of a batch, or why it is refused (every reason, each naming its field)."""
+    prefix = f"events[{index}]"
+    if not isinstance(raw, dict):
+        return None, [Refusal(index, prefix, "must be a JSON object")]
+    try:
+        event = IncomingEvent.model_validate(raw)
+    except ValidationError as exc:
+        return None, [
+            Refusal(index, f"{prefix}.{_field(e['loc'])}" if e["loc"] else prefix, e["msg"]) for e in exc.errors()
+        ]
+    out: list[Refusal] = []
+    why = catalogue.refusal(event.type)
+    if why is not None:
+        out.append(Refusal(index, f"{prefix}.type", why))
+    event_type = catalogue.lookup(event.type)
+    if event.anonymous_id is None and event.email is None:
+        out.append(Refusal(index, f"{prefix}.anonymousId", "give an anonymousId, an email or both"))
+    if event.occurred_at < now - RAW_RETENTION:
+        out.append(Refusal(index, f"{prefix}.occurredAt", "older than the 90 days of raw event retention"))
+    elif event.occurred_at > now + FUTURE_TOLERANCE:
+        out.append(Refusal(index, f"{prefix}.occurredAt", "more than 5 minutes in the future"))
+    if (event.amount is None) != (event.currency is None):
+        missing = "currency" if event.currency is None else "amount"
+        out.append(Refusal(index, f"{prefix}.{missing}", "amount and currency come together"))
+    if event.currency is not None and event.currency not in CURRENCIES:
+        out.append(Refusal(index, f"{prefix}.currency", "not a supported ISO 4217 currency"))
+    if event.amount is not None and event_type is not None and not event_type.carries_amount:
+        out.append(Refusal(index, f"{prefix}.amount", f"{event.type} events carry no amount"))
+    for key, value in event.properties.items():
+        reason = journey_data(key, value, forbidden_keys)
+        if reason is not None:
+            out.append(Refusal(index, f"{prefix}.properties.{key}", reason))
+    return (None, out) if out else (event, [])
