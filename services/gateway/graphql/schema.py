@@ -21,6 +21,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from services.gateway.graphql.analytics import AnalyticsQuery
 from services.gateway.graphql.audit import AuditQuery
 from services.gateway.graphql.catalogue import CatalogueMutation, CatalogueQuery
 from services.gateway.graphql.customers import CustomersQuery
@@ -33,7 +34,8 @@ from services.gateway.graphql.organisation import OrganisationMutation, Organisa
 from shared import logging as slog
 
 Query = merge_types(
-    "Query", (OrganisationQuery, CatalogueQuery, CustomersQuery, OrdersQuery, DeliveriesQuery, AuditQuery)
+    "Query",
+    (OrganisationQuery, CatalogueQuery, CustomersQuery, OrdersQuery, DeliveriesQuery, AuditQuery, AnalyticsQuery),
 )
 Mutation = merge_types("Mutation", (OrganisationMutation, CatalogueMutation, OrdersMutation, ExportsMutation))
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
-from services.insights.api import events
+from services.insights.api import activity, analytics, events, timeline
 from shared.config import Settings
 from shared.service.app import create_service_app, uvicorn_factory
 
 SERVICE = "insights"
-ROUTES = [*events.routes]
+ROUTES = [*events.routes, *analytics.routes, *timeline.routes, *activity.routes]
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

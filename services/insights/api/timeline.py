@@ -1,0 +1,7 @@
+"""Insights API: timeline (see the module's functions)."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+routes: list[BaseRoute] = []
