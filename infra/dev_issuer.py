@@ -47,6 +47,7 @@ def local_issuer_url() -> str:
 DEMO_USERS = {
     "admin": ("dev|admin", "admin@demo-partner.example"),
     "member": ("dev|admin-member", "analyst@demo-partner.example"),
+    "provider": ("dev|provider", "staff@fibrenet.example"),  # FibreNet's staff: they confirm its commissions
 }
 
 
