@@ -69,6 +69,10 @@ STORED_AT: dict[tuple[str, str], str | None] = {
     (WEBHOOK, "data.failure_reason"): "orders.failure_reason",
 }
 
+# Routes whose bodies are driven to their limits by a test of their own: a batch of events, each judged alone,
+# is driven case by case within a few batches there (tests/services/insights/test_event_field_limits.py).
+DRIVEN_ELSEWHERE = {"/v1/events"}
+
 # What a field needs beside it to be meaningful (a failure reason only goes with a FAILED order).
 CONTEXT: dict[tuple[str, str], dict[str, Any]] = {
     (ORDERS, "failureReason"): {"status": "FAILED"},
@@ -127,6 +131,8 @@ def _walk(schemas: dict[str, Any], route: str, node: dict[str, Any], name: str, 
         node = branches[0] if len(branches) == 1 else {"anyOf": branches}
     if "$ref" in node:
         node = schemas[node["$ref"].rsplit("/", 1)[-1]]
+    if node.get("type") == "array":
+        return  # a batch (POST /v1/events): its items are driven by the route's own test (DRIVEN_ELSEWHERE)
     kind, choices = _kind(node)
     if name:
         out.append(
@@ -609,7 +615,8 @@ def test_every_field_is_covered() -> None:
         if isinstance(r, Route) and "POST" in (r.methods or ()) and r.path.startswith(("/v1/", "/webhooks/"))
     }
     driven = set(BASES) | {WEBHOOK}
-    assert posts == {f.route for f in fields} == driven, (
+    assert DRIVEN_ELSEWHERE <= posts, f"DRIVEN_ELSEWHERE names routes that are gone: {DRIVEN_ELSEWHERE - posts}"
+    assert posts - DRIVEN_ELSEWHERE == {f.route for f in fields} == driven, (
         f"POST routes {sorted(posts - driven)} take bodies this test does not drive yet: give each a base body "
         "(BASES), its fields' columns (STORED_AT) and a read-back in test_v1_field"
     )
