@@ -615,7 +615,7 @@ def test_every_field_is_covered() -> None:
         if isinstance(r, Route) and "POST" in (r.methods or ()) and r.path.startswith(("/v1/", "/webhooks/"))
     }
     driven = set(BASES) | {WEBHOOK}
-    assert DRIVEN_ELSEWHERE <= posts, f"DRIVEN_ELSEWHERE names routes that are gone: {DRIVEN_ELSEWHERE - posts}"
+    assert posts >= DRIVEN_ELSEWHERE, f"DRIVEN_ELSEWHERE names routes that are gone: {DRIVEN_ELSEWHERE - posts}"
     assert posts - DRIVEN_ELSEWHERE == {f.route for f in fields} == driven, (
         f"POST routes {sorted(posts - driven)} take bodies this test does not drive yet: give each a base body "
         "(BASES), its fields' columns (STORED_AT) and a read-back in test_v1_field"
