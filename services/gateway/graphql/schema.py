@@ -26,6 +26,7 @@ from services.gateway.graphql.audit import AuditQuery
 from services.gateway.graphql.catalogue import CatalogueMutation, CatalogueQuery
 from services.gateway.graphql.customers import CustomersQuery
 from services.gateway.graphql.deliveries import BIG_INT, BigInt, DeliveriesQuery
+from services.gateway.graphql.erasure import ErasureMutation
 from services.gateway.graphql.errors import PublicError
 from services.gateway.graphql.exports import ExportsMutation
 from services.gateway.graphql.input_errors import InputErrorCodes
@@ -37,7 +38,9 @@ Query = merge_types(
     "Query",
     (OrganisationQuery, CatalogueQuery, CustomersQuery, OrdersQuery, DeliveriesQuery, AuditQuery, AnalyticsQuery),
 )
-Mutation = merge_types("Mutation", (OrganisationMutation, CatalogueMutation, OrdersMutation, ExportsMutation))
+Mutation = merge_types(
+    "Mutation", (OrganisationMutation, CatalogueMutation, OrdersMutation, ExportsMutation, ErasureMutation)
+)
 
 logger = logging.getLogger("gateway.graphql")
 MAX_DEPTH = 8

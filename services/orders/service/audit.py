@@ -25,6 +25,7 @@ class AuditAction(StrEnum):
     INTEGRATION_PRODUCT_REORDERED = "integration.product_reordered"
     INTEGRATION_PRODUCT_TOGGLED = "integration.product_toggled"
     COMMISSION_SET_BY_HAND = "commission.set_by_hand"
+    CUSTOMER_ERASED = "customer.erased"
 
 
 def _plain(value: Any) -> Any:
