@@ -191,19 +191,21 @@ def _fast_client() -> None:
         org_id: Any = None,
         subject: str | None = None,
         role: str | None = None,
+        provider_id: str | None = None,
         json: Any = None,
         headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
+        content: bytes | None = None,
     ) -> Any:
-        status, content = await request(
+        status, answer = await request(
             self,
             method,
             path,
-            dumps(json) if json is not None else None,
-            self._headers(org_id, subject, role, headers),
+            content if content is not None else dumps(json) if json is not None else None,
+            self._headers(org_id, subject, role, headers, provider_id),
             params,
         )
-        return self._result(status, content)
+        return self._result(status, answer)
 
     clients.ServiceClient.call = call  # type: ignore[method-assign]  # the A/B patch replaces the method
 
