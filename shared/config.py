@@ -95,6 +95,15 @@ class Settings:
     source_concurrency: int = field(default_factory=lambda: _int("SOURCE_CONCURRENCY", 128))
     source_rate: float = field(default_factory=lambda: _float("SOURCE_RATE", 1000))
     source_burst: int = field(default_factory=lambda: _int("SOURCE_BURST", 2000))
+    # The integration-key and provider-path RATES are shared by every gateway replica through Redis (one token bucket
+    # per caller, shared/rate_limit.py); 0 keeps them in each process. Concurrency caps are always per process.
+    rate_limit_shared: bool = field(default_factory=lambda: _int("RATE_LIMIT_SHARED", 1) != 0)
+    # The Redis holding the shared buckets; empty: REDIS_URL.
+    rate_limit_redis_url: str = field(default_factory=lambda: _env("RATE_LIMIT_REDIS_URL", ""), repr=False)
+    # Deadline of one shared check (connection, pool wait and command). Missed or failed: the process's own bucket
+    # decides (fail open to the local limit), and Redis is not tried again for RATE_LIMIT_REDIS_RETRY_MS.
+    rate_limit_redis_timeout_ms: int = field(default_factory=lambda: _int("RATE_LIMIT_REDIS_TIMEOUT_MS", 50))
+    rate_limit_redis_retry_ms: int = field(default_factory=lambda: _int("RATE_LIMIT_REDIS_RETRY_MS", 1000))
     # Insights ingestion: property keys never stored (lower-case, comma-separated), on top of the values that look
     # like journey data (card numbers, IBANs, National Insurance numbers, dates of birth).
     insights_forbidden_property_keys: frozenset[str] = field(
