@@ -18,13 +18,31 @@ without verifying its token or asking the orders service for its memberships; an
 same token that do need authenticating share one authentication (`authenticate_once`), so the moment a
 cached viewer expires costs one membership call, not one per waiting request.
 
-The limits live in this process's memory, not in Redis. Concurrency is a property of one process
-(what it is running now; a shared counter would need leases to survive a crashed replica), and an
-in-memory check costs microseconds with no dependency that can fail or hang on every request. The
-price: with N gateway replicas a caller can get up to N times the rate, so the rates are set per
-replica (README, "Admission control"). Every slot taken is given back exactly once, on every path
-(answer, error, cancellation when the client goes away): `Ticket.release` is idempotent and is called
-from `finally`.
+Where each limit lives. The RATES of integration keys and provider paths are shared by every gateway
+replica: one token bucket per caller in Redis (`shared/rate_limit.py`, keyed by a SHA-256 prefix, never
+the raw API key), so the rate an integration or a provider gets does not grow with the number of
+replicas. That check is one round trip with a short deadline (`RATE_LIMIT_REDIS_TIMEOUT_MS`); when
+Redis is down or slow each process falls back to its own bucket at the same rate (fail open to the
+local limit: during an outage N replicas admit up to N times the rate, and no request fails for it),
+the outage is logged once per interval and Redis is tried again by itself. Everything else stays in
+this process's memory:
+
+- Concurrency caps are a property of one process (what it is running now); a shared counter would need
+  leases to survive a crashed replica, and the cap protects this process, not the platform.
+- GraphQL per-user and per-organisation limits: the user's concurrency is the protection that matters
+  (a dashboard sends few requests at once), the rate is fairness between the screens of one session,
+  and a Redis round trip before every dashboard request (refused ones too, before authentication)
+  would put a dependency on the path of every screen for no contract anyone relies on.
+- Per-source-address limits are a flood guard in front of routes anyone may call: they must cost
+  nothing and keep working when Redis is what is under pressure, and a shared bucket keyed by
+  addresses a flood chooses would let the flood write keys into Redis.
+
+Refusing stays cheap: a caller already over its concurrency in this process is refused before any
+Redis call, and once Redis said a bucket is empty for `w` seconds this process refuses that caller
+locally until then (buckets refill only with time, so no replica can have a token earlier); a caller
+hammering through its Retry-After costs one Redis call per refill, not one per request. Every slot
+taken is given back exactly once, on every path (answer, error, cancellation when the client goes
+away): `Ticket.release` is idempotent and is called from `finally`.
 """
 
 from __future__ import annotations
@@ -47,6 +65,7 @@ from shared import logging as slog
 from shared.config import Settings
 from shared.errors import ErrorCode
 from shared.http import JSON, error
+from shared.rate_limit import SharedBuckets, bucket_key
 
 logger = logging.getLogger("gateway.admission")
 
@@ -115,11 +134,12 @@ class TokenBucket:
 
 
 class _Entry:
-    __slots__ = ("active", "bucket", "refused", "refused_until")
+    __slots__ = ("active", "bucket", "empty_until", "refused", "refused_until")
 
     def __init__(self, bucket: TokenBucket | None) -> None:
         self.active = 0
-        self.bucket = bucket
+        self.bucket = bucket  # with shared buckets, used only while Redis does not answer
+        self.empty_until = 0.0  # the shared bucket has no token before this (refused locally until then)
         self.refused = 0  # refusals since the last Retry-After given to this key began
         self.refused_until = 0.0  # when that Retry-After ends
 
@@ -227,16 +247,8 @@ def admit(checks: Sequence[tuple[Limiter, str]], now: float | None = None) -> Ti
     now = checks[0][0].clock() if now is None else now
     entries = [limiter.entry(key, now) for limiter, key in checks]
     for (limiter, key), entry in zip(checks, entries, strict=True):
-        cap = limiter.limits.concurrency
-        if cap > 0 and entry.active >= cap:
-            limiter.refused[key] += 1
-            return Refusal(
-                429,
-                ErrorCode.RATE_LIMITED,
-                f"too many requests in progress for this {limiter.kind} (at most {cap} at once); retry shortly",
-                1,
-                entry.refuse(now, 1),
-            )
+        if 0 < limiter.limits.concurrency <= entry.active:
+            return _busy(limiter, key, entry, now)
     taken: list[TokenBucket] = []
     for (limiter, key), entry in zip(checks, entries, strict=True):
         if entry.bucket is None:
@@ -245,27 +257,75 @@ def admit(checks: Sequence[tuple[Limiter, str]], now: float | None = None) -> Ti
         if wait > 0:
             for bucket in taken:
                 bucket.give_back()
-            limiter.refused[key] += 1
-            retry_after = _seconds(wait)
-            return Refusal(
-                429,
-                ErrorCode.RATE_LIMITED,
-                f"too many requests for this {limiter.kind} (at most {limiter.limits.rate:g} a second,"
-                f" {limiter.limits.burst} at once); retry after the delay in Retry-After",
-                retry_after,
-                entry.refuse(now, retry_after),
-            )
+            return _too_fast(limiter, key, entry, now, wait)
         taken.append(entry.bucket)
     for entry in entries:
         entry.active += 1
     return Ticket(entries)
 
 
+async def admit_shared(limiter: Limiter, key: str, shared: SharedBuckets) -> Ticket | Refusal:
+    """Admits one caller's request: its concurrency in this process, its rate in the shared bucket `key`
+    (this process's own bucket while Redis does not answer). Over the concurrency, or while the shared
+    bucket is known to be empty, it is refused without a Redis call."""
+    now = limiter.clock()
+    entry = limiter.entry(key, now)
+    if 0 < limiter.limits.concurrency <= entry.active:
+        return _busy(limiter, key, entry, now)
+    if entry.bucket is not None and now < entry.empty_until:
+        return _too_fast(limiter, key, entry, now, entry.empty_until - now)
+    entry.active += 1  # taken before the await: requests being checked count against the cap
+    ticket = Ticket((entry,))
+    if entry.bucket is None:
+        return ticket
+    try:
+        wait = await shared.take(key, limiter.limits.rate, limiter.limits.burst)
+    except BaseException:
+        ticket.release()  # cancelled while asking (the client went away)
+        raise
+    now = limiter.clock()
+    if wait is None:  # Redis did not answer: this process's limit decides
+        wait = entry.bucket.take(now)
+    elif wait > 0:
+        entry.empty_until = now + wait
+    if wait > 0:
+        ticket.release()
+        return _too_fast(limiter, key, entry, now, wait)
+    return ticket
+
+
+def _busy(limiter: Limiter, key: str, entry: _Entry, now: float) -> Refusal:
+    limiter.refused[key] += 1
+    return Refusal(
+        429,
+        ErrorCode.RATE_LIMITED,
+        f"too many requests in progress for this {limiter.kind} (at most {limiter.limits.concurrency} at once);"
+        " retry shortly",
+        1,
+        entry.refuse(now, 1),
+    )
+
+
+def _too_fast(limiter: Limiter, key: str, entry: _Entry, now: float, wait: float) -> Refusal:
+    limiter.refused[key] += 1
+    retry_after = _seconds(wait)
+    return Refusal(
+        429,
+        ErrorCode.RATE_LIMITED,
+        f"too many requests for this {limiter.kind} (at most {limiter.limits.rate:g} a second,"
+        f" {limiter.limits.burst} at once); retry after the delay in Retry-After",
+        retry_after,
+        entry.refuse(now, retry_after),
+    )
+
+
 class Admission:
-    """This gateway process's limiters and in-flight count (kept in `app.state.admission`)."""
+    """This gateway process's limiters and in-flight count (kept in `app.state.admission`), and the shared
+    buckets of the integration and provider rates (None: `RATE_LIMIT_SHARED=0` or no Redis configured)."""
 
     def __init__(self, settings: Settings, clock: Clock = time.monotonic) -> None:
         self.clock = clock
+        self.shared = SharedBuckets.from_settings(settings)
         self.max_in_flight = settings.gateway_max_in_flight
         self.in_flight = 0
         self.overloaded = 0  # requests refused by the in-flight cap since the last log line
@@ -334,18 +394,26 @@ class Admission:
         self._maybe_log()
         return result
 
-    def integration_key(self, api_key: str) -> Ticket | Refusal:
-        """A REST call made with this integration key (held only as a hash: keys are secrets)."""
-        digest = hashlib.blake2b(api_key.encode(), digest_size=12).hexdigest()
-        result = admit(((self.integration, digest),), self.clock())
+    async def integration_key(self, api_key: str) -> Ticket | Refusal:
+        """A REST call made with this integration key (held only as a hash, here and in Redis: keys are secrets)."""
+        return await self._shared_rate(self.integration, bucket_key("integration", api_key))
+
+    async def provider_webhook(self, public_id: str) -> Ticket | Refusal:
+        """A webhook delivery to this provider's path, admitted before its provider is looked up."""
+        return await self._shared_rate(self.provider, bucket_key("provider", public_id))
+
+    async def _shared_rate(self, limiter: Limiter, key: str) -> Ticket | Refusal:
+        if self.shared is None:
+            result = admit(((limiter, key),), self.clock())
+        else:
+            result = await admit_shared(limiter, key, self.shared)
         self._maybe_log()
         return result
 
-    def provider_webhook(self, public_id: str) -> Ticket | Refusal:
-        """A webhook delivery to this provider's path, admitted before its provider is looked up."""
-        result = admit(((self.provider, public_id),), self.clock())
-        self._maybe_log()
-        return result
+    async def aclose(self) -> None:
+        """Closes the shared buckets' Redis connections (at the end of the app's lifespan)."""
+        if self.shared is not None:
+            await self.shared.aclose()
 
     def source_address(self, address: str) -> Ticket | Refusal:
         """A request to a route anyone may call (webhooks, export links), per client address, before any lookup."""
@@ -422,12 +490,15 @@ class InFlightLimit:
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def _admitted(handler: Endpoint, ticket_for: Callable[[Request, Admission], Ticket | Refusal | None]) -> Endpoint:
+TicketFor = Callable[[Request, Admission], Awaitable[Ticket | Refusal | None]]
+
+
+def _admitted(handler: Endpoint, ticket_for: TicketFor) -> Endpoint:
     """`handler` behind an admission check: `ticket_for` admits the request (None: not limited here), a
     refusal is answered at once, and the slot is given back however the handler ends."""
 
     async def limited(request: Request) -> Response:
-        ticket = ticket_for(request, request.app.state.admission)
+        ticket = await ticket_for(request, request.app.state.admission)
         if ticket is None:
             return await handler(request)
         if isinstance(ticket, Refusal):
@@ -443,29 +514,32 @@ def _admitted(handler: Endpoint, ticket_for: Callable[[Request, Admission], Tick
     return limited
 
 
-def _integration_ticket(request: Request, admission: Admission) -> Ticket | Refusal | None:
+async def _integration_ticket(request: Request, admission: Admission) -> Ticket | Refusal | None:
     auth = request.headers.get("authorization", "")
     key = auth[7:].strip() if auth.startswith("Bearer ") else request.headers.get("x-api-key")
-    return admission.integration_key(key) if key else None  # no key: the endpoint answers 401
+    return await admission.integration_key(key) if key else None  # no key: the endpoint answers 401
 
 
 def integration_limited(handler: Endpoint) -> Endpoint:
-    """Wraps a REST `/v1` endpoint: its calls are admitted per integration key."""
+    """Wraps a REST `/v1` endpoint: its calls are admitted per integration key (its rate shared by replicas)."""
     return _admitted(handler, _integration_ticket)
 
 
 def provider_limited(handler: Endpoint) -> Endpoint:
-    """Wraps the provider webhook route: deliveries are admitted per provider path (rate and concurrency).
+    """Wraps the provider webhook route: deliveries are admitted per provider path (rate shared by replicas,
+    concurrency per process).
 
     Checked before any lookup, so a burst to one provider's path (or to made-up ones) is refused cheaply;
     providers retry refused deliveries (Standard Webhooks senders retry on 429 with Retry-After).
     """
-    return _admitted(
-        handler, lambda request, admission: admission.provider_webhook(str(request.path_params["provider"])[:80])
-    )
+    return _admitted(handler, _provider_ticket)
 
 
-def _source_ticket(request: Request, admission: Admission) -> Ticket | Refusal | None:
+async def _provider_ticket(request: Request, admission: Admission) -> Ticket | Refusal | None:
+    return await admission.provider_webhook(str(request.path_params["provider"])[:80])
+
+
+async def _source_ticket(request: Request, admission: Admission) -> Ticket | Refusal | None:
     client = request.scope.get("client")
     return admission.source_address(str(client[0]) if client else "unknown")
 

@@ -117,8 +117,8 @@ def create_app(settings: Settings | None = None, *, broker: Any = None, web_dist
     settings = settings or get_settings()
     check_production_secrets(settings, ("SERVICE_TOKEN_SECRET", "EXPORT_TOKEN_SECRET"))
     schema = build_schema(settings.production)
-    # Per process and in memory (services/gateway/admission.py says why), made with the app so that the
-    # middleware and the routes share it.
+    # Per process (the integration and provider rates shared through Redis: services/gateway/admission.py
+    # says why), made with the app so that the middleware and the routes share it.
     admission = Admission(settings)
     # Strawberry's own GraphiQL loads from a CDN; the development page is ours (services/gateway/graphiql.py).
     graphql_app = GraphQLView(schema, graphql_ide=None, allow_queries_via_get=False)
@@ -151,6 +151,7 @@ def create_app(settings: Settings | None = None, *, broker: Any = None, web_dist
             await app.state.insights.aclose()
             await app.state.reports.aclose()
             await app.state.verifier.aclose()
+            await admission.aclose()
 
     async def graphql(scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -32,9 +33,11 @@ from services.gateway.admission import (
     Ticket,
     TokenBucket,
     admit,
+    admit_shared,
 )
 from shared.auth import service_tokens
 from shared.config import Settings
+from shared.rate_limit import SharedBuckets, bucket_key
 
 CATEGORIES = "{ categories { id } }"  # one internal call, which the stub can hold back
 ME = "{ me { subject organisationId } }"  # no internal call after authentication
@@ -176,10 +179,13 @@ async def stub(asgi_server: Any) -> AsyncIterator[tuple[Stub, str]]:
 
 
 @contextlib.asynccontextmanager
-async def gateway_with(stub_url: str, **limits: Any) -> AsyncIterator[tuple[Starlette, httpx.AsyncClient]]:
+async def gateway_with(
+    stub_url: str, base: Settings | None = None, **limits: Any
+) -> AsyncIterator[tuple[Starlette, httpx.AsyncClient]]:
+    """A gateway of its own in front of the stub; `base`: settings to start from (e.g. the session's Redis)."""
     from services.gateway.app import create_app
 
-    settings = dataclasses.replace(Settings(), orders_api_url=stub_url, **limits)
+    settings = dataclasses.replace(base or Settings(), orders_api_url=stub_url, **limits)
     app = create_app(settings, broker=object())
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -368,10 +374,11 @@ async def test_integration_keys_are_limited_each_on_its_own(stub: tuple[Stub, st
             headers = {"authorization": f"Bearer {key}"} if key else {}
             return await client.post("/v1/orders", json={"externalRef": "x"}, headers=headers)
 
-        assert [(await post("key-one")).status_code for _ in range(3)] == [201, 201, 429]
-        refused = await post("key-one")
+        one, two = f"key-one-{uuid.uuid4().hex}", f"key-two-{uuid.uuid4().hex}"  # fresh buckets, also in Redis
+        assert [(await post(one)).status_code for _ in range(3)] == [201, 201, 429]
+        refused = await post(one)
         assert refused.headers["retry-after"] == "1" and refused.json()["error"]["code"] == "RATE_LIMITED"
-        assert (await post("key-two")).status_code == 201
+        assert (await post(two)).status_code == 201
         assert [(await post(None)).status_code for _ in range(4)] == [401] * 4  # no key: the endpoint's 401
 
 
@@ -437,15 +444,16 @@ async def test_held_refusals_take_no_in_flight_slot(stub: tuple[Stub, str], issu
 async def test_webhooks_are_limited_per_provider_before_any_lookup(stub: tuple[Stub, str]) -> None:
     """A burst to one provider's path is refused with 429 + Retry-After; another provider is still served."""
     _, url = stub
+    busy, quiet = f"prv_busy{uuid.uuid4().hex}", f"prv_quiet{uuid.uuid4().hex}"  # fresh buckets, also in Redis
     async with gateway_with(url, webhook_provider_rate=1.0, webhook_provider_burst=2) as (_, client):
         answers = [
-            (await client.post("/webhooks/providers/prv_busy/commission", content=b"{}")).status_code for _ in range(5)
+            (await client.post(f"/webhooks/providers/{busy}/commission", content=b"{}")).status_code for _ in range(5)
         ]
         assert answers[:2] != [429, 429] and answers[2:] == [429, 429, 429]
-        refused = await client.post("/webhooks/providers/prv_busy/commission", content=b"{}")
+        refused = await client.post(f"/webhooks/providers/{busy}/commission", content=b"{}")
         assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
         assert refused.json()["error"]["code"] == "RATE_LIMITED"
-        other = await client.post("/webhooks/providers/prv_quiet/commission", content=b"{}")
+        other = await client.post(f"/webhooks/providers/{quiet}/commission", content=b"{}")
         assert other.status_code != 429
 
 
@@ -459,3 +467,125 @@ async def test_routes_without_an_account_are_limited_per_source_address(stub: tu
         refused = await client.get("/exports/another")
         assert refused.status_code == 429 and refused.json()["error"]["code"] == "RATE_LIMITED"
         assert int(refused.headers["retry-after"]) >= 1
+
+
+# --- rates shared by gateway replicas through Redis (shared/rate_limit.py) -------------------------
+
+
+@contextlib.asynccontextmanager
+async def two_gateways(
+    stub_url: str, base: Settings, **limits: Any
+) -> AsyncIterator[tuple[tuple[Starlette, httpx.AsyncClient], tuple[Starlette, httpx.AsyncClient]]]:
+    """Two gateway apps (two replicas) with the same settings, hence the same Redis."""
+    async with gateway_with(stub_url, base, **limits) as first, gateway_with(stub_url, base, **limits) as second:
+        yield first, second
+
+
+def assert_refusal(response: httpx.Response) -> None:
+    assert response.status_code == 429 and response.json()["error"]["code"] == "RATE_LIMITED"
+    assert response.headers["retry-after"].isdigit() and int(response.headers["retry-after"]) >= 1
+    assert response.json()["error"]["retryAfter"] == int(response.headers["retry-after"])
+
+
+async def test_two_replicas_share_one_integration_keys_rate(stub: tuple[Stub, str], settings: Settings) -> None:
+    """With rate r and burst b, b + k requests spread over two gateways admit about b (each alone would admit b)."""
+    _s, url = stub
+    rate, burst, extra = 2.0, 10, 10
+    key = f"key-{uuid.uuid4().hex}"
+    async with two_gateways(url, settings, integration_rate=rate, integration_burst=burst) as (first, second):
+        assert admission_of(first[0]).shared is not None
+        started = time.monotonic()
+        answers = [
+            await client.post("/v1/orders", json={"externalRef": "x"}, headers={"authorization": f"Bearer {key}"})
+            for i in range(burst + extra)
+            for client in [(first, second)[i % 2][1]]
+        ]
+        elapsed = time.monotonic() - started
+        accepted = sum(a.status_code == 201 for a in answers)
+        refused = [a for a in answers if a.status_code != 201]
+        assert refused and accepted + len(refused) == burst + extra
+        assert accepted <= burst + rate * elapsed + 1, (accepted, elapsed)
+        for answer in refused:
+            assert_refusal(answer)
+        assert {a.status_code for a in answers[0::2]} == {a.status_code for a in answers[1::2]} == {201, 429}
+        other = await second[1].post(
+            "/v1/orders", json={"externalRef": "x"}, headers={"authorization": f"Bearer other-{uuid.uuid4().hex}"}
+        )
+        assert other.status_code == 201  # another integration's bucket is its own
+
+
+async def test_two_replicas_share_one_providers_webhook_rate(stub: tuple[Stub, str], settings: Settings) -> None:
+    _s, url = stub
+    rate, burst, extra = 2.0, 8, 8
+    path = f"/webhooks/providers/prv_{uuid.uuid4().hex}/commission"
+    async with two_gateways(url, settings, webhook_provider_rate=rate, webhook_provider_burst=burst) as apps:
+        started = time.monotonic()
+        answers = [await apps[i % 2][1].post(path, content=b"{}") for i in range(burst + extra)]
+        elapsed = time.monotonic() - started
+        refused = [a for a in answers if a.status_code == 429]
+        assert refused and burst + extra - len(refused) <= burst + rate * elapsed + 1
+        for answer in refused:
+            assert_refusal(answer)
+        other = await apps[1][1].post(f"/webhooks/providers/prv_{uuid.uuid4().hex}/commission", content=b"{}")
+        assert other.status_code != 429
+
+
+async def test_with_redis_down_each_gateway_applies_its_own_limit_and_warns_once(
+    stub: tuple[Stub, str], settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    from infra.embedded import free_port
+
+    caplog.set_level(logging.INFO, "shared.rate_limit")
+    _s, url = stub
+    down = dataclasses.replace(settings, rate_limit_redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    key = f"key-{uuid.uuid4().hex}"
+    async with two_gateways(url, down, integration_rate=0.5, integration_burst=3) as apps:
+        started = time.perf_counter()
+        answers = [
+            await apps[i % 2][1].post(
+                "/v1/orders", json={"externalRef": "x"}, headers={"authorization": f"Bearer {key}"}
+            )
+            for i in range(10)
+        ]
+        assert time.perf_counter() - started < 2.0
+        # Each replica on its own bucket (fail open to the local limit): 3 each, never a failed request.
+        assert [a.status_code for a in answers] == [201] * 6 + [429] * 4
+        for answer in answers[6:]:
+            assert_refusal(answer)
+        warnings = [r for r in caplog.records if r.name == "shared.rate_limit" and r.levelno == logging.WARNING]
+        assert len(warnings) == 1 and "unavailable" in warnings[0].getMessage()
+        assert all(admission_of(app).integration.in_use() == 0 for app, _ in apps)
+
+
+async def test_no_redis_call_for_a_caller_over_its_concurrency_or_known_to_be_empty(settings: Settings) -> None:
+    """The cheap refusals: over the local concurrency, or while Redis said the bucket is empty."""
+
+    class Counted(SharedBuckets):
+        calls = 0
+
+        async def take(self, key: str, rate: float, burst: int) -> float | None:
+            self.calls += 1
+            return await super().take(key, rate, burst)
+
+    shared = Counted(settings.redis_url)
+    clock = FakeClock()
+    integration = Limiter("integration key", Limits(concurrency=1, rate=1, burst=2), clock)
+    key = bucket_key("integration", uuid.uuid4().hex)
+    try:
+        running = await admit_shared(integration, key, shared)
+        assert isinstance(running, Ticket) and shared.calls == 1
+        busy = await admit_shared(integration, key, shared)
+        assert isinstance(busy, Refusal) and "at once" in busy.message and shared.calls == 1
+        running.release()
+        second = await admit_shared(integration, key, shared)
+        assert isinstance(second, Ticket)
+        second.release()
+        empty = await admit_shared(integration, key, shared)
+        assert isinstance(empty, Refusal) and empty.retry_after == 1 and shared.calls == 3
+        again = await admit_shared(integration, key, shared)  # within the wait Redis gave: not asked
+        assert isinstance(again, Refusal) and again.retry_after == 1 and shared.calls == 3
+        clock.now += 1.0
+        await asyncio.sleep(1.0)  # a token back in Redis too
+        assert isinstance(await admit_shared(integration, key, shared), Ticket) and shared.calls == 4
+    finally:
+        await shared.aclose()
