@@ -165,6 +165,47 @@ PROCESSES: tuple[Process, ...] = (
         port_env=HEALTH_PORT_ENV,
         replicas=1,
     ),
+    Process(
+        name="insights-api",
+        kind=Kind.HTTP_API,
+        service="insights",
+        command=(*SERVE, "services.insights.api.app:app"),
+        port=8102,
+        port_env="INSIGHTS_API_PORT",
+        replicas=2,
+        url_env="INSIGHTS_API_URL",
+    ),
+    Process(
+        name="insights-worker",
+        kind=Kind.WORKER,
+        service="insights",
+        # The orders service's domain events (queue insights.events), and the maintenance slots it claims.
+        command=(
+            "dramatiq",
+            "services.insights.worker",
+            "--processes",
+            "1",
+            "--threads",
+            "8",
+            "--queues",
+            "insights.events",
+        ),
+        port=8083,
+        port_env=HEALTH_PORT_ENV,
+        replicas=2,
+        compose_replicas=2,
+        max_replicas=10,
+    ),
+    Process(
+        name="insights-relay",
+        kind=Kind.RELAY,
+        service="insights",
+        # The insights outbox (accepted business events, once published): idle while nothing subscribes.
+        command=("python", "-m", "shared.messaging.relay", "insights"),
+        port=8084,
+        port_env=HEALTH_PORT_ENV,
+        replicas=1,
+    ),
 )
 
 if len({p.name for p in PROCESSES}) != len(PROCESSES):

@@ -14,6 +14,7 @@ organisation); everything runs through the service layer, under row-level securi
     python -m services.orders.admin set-commission --org ORG --order ID --provider prv_... --status SUCCESSFUL \
         [--amount 25.00]   # acting for the provider: the ledger says so (source `operator`)
     python -m services.orders.admin publish-organisations   # backfill other services' copies of settings
+    python -m services.orders.admin publish-orders [--batch 1000]   # backfill other services' copies of orders
     python -m services.orders.admin encrypt-secrets   # encrypt legacy plaintext, re-encrypt with the first key
 
 Provider webhook secrets are stored encrypted with SECRETS_ENCRYPTION_KEYS (shared/secrets.py).
@@ -36,12 +37,14 @@ from pydantic import BaseModel, EmailStr, ValidationError
 from services.orders.domain.commission import CommStatus
 from services.orders.domain.settings import SettingsUpdate
 from services.orders.repository import catalogue, members, organisations
+from services.orders.repository import orders as orders_repo
 from services.orders.service import commission, organisation
 from services.orders.service.audit import AuditAction, record_operator
 from shared.config import get_settings
 from shared.db import create_pool, system_tx, tenant_tx
 from shared.errors import DomainError, ErrorCode
 from shared.local import require_database
+from shared.messaging import contracts
 from shared.secrets import SecretKeyError, secret_box
 
 
@@ -106,13 +109,41 @@ def _parser() -> argparse.ArgumentParser:
         "publish-organisations",
         help="republish every organisation's settings (backfills the copies other services keep)",
     )
+    b = sub.add_parser(
+        "publish-orders",
+        help="republish every order as order.created with its current state (backfills the insights copy)",
+    )
+    b.add_argument("--batch", type=int, default=1000, help="orders per transaction (1 to 10000)")
     return p
+
+
+async def publish_orders(owner_url: str, batch: int) -> dict[str, int]:
+    """Appends `order.created` with the current state of every order to the outbox, `batch` orders per
+    transaction (the relay publishes each committed batch while the next is written). Runs as the owner:
+    every organisation at once. Consumers record each order once whatever they already had (the insights
+    service keeps the newest state and keys its funnel steps by order), so running it twice is harmless."""
+    if not 1 <= batch <= 10_000:
+        raise DomainError(ErrorCode.INVALID_INPUT, "must be from 1 to 10000", "batch")
+    owner = await create_pool(owner_url, max_size=1, wait=False)
+    published, batches = 0, 0
+    after: tuple[uuid.UUID, uuid.UUID] | None = (uuid.UUID(int=0), uuid.UUID(int=0))
+    try:
+        while after is not None:
+            async with system_tx(owner) as conn:
+                count, after = await orders_repo.republish_batch(conn, after, batch, contracts.ORDER_CREATED)
+            published += count
+            batches += 1 if count else 0
+    finally:
+        await owner.close()
+    return {"published": published, "batches": batches}
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     settings = get_settings()
     if args.cmd == "encrypt-secrets":
         return await encrypt_secrets(settings.service_database_url("orders", "owner"))
+    if args.cmd == "publish-orders":
+        return await publish_orders(settings.service_database_url("orders", "owner"), args.batch)
     if args.cmd == "publish-organisations":
         # Every organisation at once: the owner role, which row-level security does not restrict.
         owner = await create_pool(settings.service_database_url("orders", "owner"), max_size=1, wait=False)

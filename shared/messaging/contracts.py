@@ -51,12 +51,26 @@ class Subscription:
         return event_type in self.event_types
 
 
+# The insights service's copy of the orders service's orders, customers' merges and organisation settings
+# (services/insights/actors.py): its funnel's order steps and the Analytics tab's order figures come from these.
+INSIGHTS_FROM_ORDERS = Subscription(
+    consumer="insights",
+    source="orders",
+    event_types=frozenset(
+        {ORDER_CREATED, ORDER_STATUS_CHANGED, COMMISSION_CHANGED, CUSTOMER_CREATED, CUSTOMER_MERGED}
+        | ORGANISATION_EVENTS
+    ),
+)
+# The queue the insights worker consumes (INSIGHTS_FROM_ORDERS.queue).
+INSIGHTS_EVENTS_QUEUE = "insights.events"
+
 # Every subscription of the platform. Insights and reports add theirs as they come online
 # (each also takes ORGANISATION_EVENTS to keep its copy of organisation settings).
 SUBSCRIPTIONS: tuple[Subscription, ...] = (
     # Mail the orders service asks for in its own transactions (`shared.mail.request_mail`, e.g. invitations),
     # handed to the kit's mail actors (queue mail.events), which send it once per idempotency key.
     Subscription(consumer="mail", source="orders", event_types=frozenset({"mail.requested"})),
+    INSIGHTS_FROM_ORDERS,
 )
 
 

@@ -277,3 +277,43 @@ async def raise_provider_seq(conn: asyncpg.Connection, org_id: UUID, order_id: U
         order_id,
         provider_seq,
     )
+
+
+# The backfill of other services' copies: every order as an `order.created` event with its current state
+# (the payload of `service.orders.event_payload`), plus `successful_at`: when it became SUCCESSFUL (its
+# creation when it was created so, else the ledger's time of the change, which is its status event's time).
+_REPUBLISH = """
+WITH batch AS (
+    SELECT o.* FROM orders o WHERE (o.org_id, o.id) > ($1::uuid, $2::uuid) ORDER BY o.org_id, o.id LIMIT $3
+), ins AS (
+    INSERT INTO outbox (org_id, type, payload)
+    SELECT b.org_id, $4, jsonb_build_object(
+               'order_id', b.id, 'integration_id', b.integration_id, 'category_id', b.category_id,
+               'product_id', b.product_id, 'customer_id', b.customer_id, 'status', b.status,
+               'comm_status', b.comm_status, 'amount', b.commission_amount::text, 'currency', b.currency,
+               'created_at', to_char(b.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'),
+               'kind', b.kind, 'failure_reason', b.failure_reason,
+               'successful_at', CASE WHEN b.status = 'SUCCESSFUL' THEN to_char(
+                   (SELECT CASE WHEN l.from_status IS NULL THEN b.created_at ELSE l.occurred_at END
+                      FROM commission_ledger l
+                     WHERE l.org_id = b.org_id AND l.order_id = b.id AND l.to_status = 'SUCCESSFUL'
+                       AND l.from_status IS DISTINCT FROM 'SUCCESSFUL'
+                     ORDER BY l.id LIMIT 1) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"') END)
+      FROM batch b ORDER BY b.org_id, b.id
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM ins) AS published,
+       (SELECT org_id FROM batch ORDER BY org_id DESC, id DESC LIMIT 1) AS last_org,
+       (SELECT id FROM batch ORDER BY org_id DESC, id DESC LIMIT 1) AS last_id
+"""
+
+
+async def republish_batch(
+    conn: asyncpg.Connection, after: tuple[UUID, UUID], limit: int, event_type: str
+) -> tuple[int, tuple[UUID, UUID] | None]:
+    """Appends an `event_type` event for up to `limit` orders after the key `after` (organisation, order),
+    across organisations: the owner role only (an operator's command). Returns how many and the last key."""
+    row = await conn.fetchrow(_REPUBLISH, after[0], after[1], limit, event_type)
+    assert row is not None
+    last = (row["last_org"], row["last_id"]) if row["last_org"] is not None else None
+    return int(row["published"]), last

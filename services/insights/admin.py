@@ -1,0 +1,145 @@
+"""Operator commands of the insights service.
+
+    python -m services.insights.admin backfill          # fill the insights store of an existing deployment
+    python -m services.insights.admin rebuild-rollups [--org ORG] [--check]
+    python -m services.insights.admin drop-expired      # run the retention now (the workers run it hourly)
+
+`backfill`: the orders service owns organisations and orders, and the insights service never opens its
+database, so the backfill is the orders service republishing them: this command runs its
+`publish-organisations` and `publish-orders` commands (run it where the orders service's settings are, as
+`./platform up`'s checkout is), and the orders relay and the insights worker do the rest. Each order is
+recorded once however often it is republished; raw funnel events older than the 90-day window are not kept.
+
+`rebuild-rollups`: recomputes every read model from its source for the window the source still holds
+(the day-bucketed ones from the raw events of the last 90 days, in the organisation's time zone; the
+hourly rollup for the last 48 hours; the orders rollup from the orders copy), prints every difference it
+found with up to 20 samples per table, then replaces the stored rows (`--check`: changes nothing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from services.insights.repository import rollups
+from services.insights.service import maintenance
+from services.insights.service.orders_events import first_whole_local_day
+from shared.config import get_settings
+from shared.db import connection, create_pool, system_tx, tenant_tx
+from shared.local import require_database
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m services.insights.admin",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("backfill", help="have the orders service republish its organisations and orders")
+    r = sub.add_parser("rebuild-rollups", help="recompute the read models from raw events, print differences")
+    r.add_argument("--org", type=uuid.UUID, help="one organisation (default: every one)")
+    r.add_argument("--check", action="store_true", help="print the differences, change nothing")
+    sub.add_parser("drop-expired", help="drop raw partitions past 90 days and expired rollups now")
+    return p
+
+
+def backfill() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for command in ("publish-organisations", "publish-orders"):
+        done = subprocess.run(
+            [sys.executable, "-m", "services.orders.admin", command], capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"services.orders.admin {command} failed: {done.stderr.strip()}")
+        out[command] = json.loads(done.stdout)
+    return out
+
+
+async def organisations(owner_url: str) -> list[uuid.UUID]:
+    """Every organisation the insights store knows (the owner role: the application role sees one at a time)."""
+    owner = await create_pool(owner_url, max_size=1, wait=False)
+    try:
+        async with system_tx(owner) as conn:
+            rows = await conn.fetch(
+                """SELECT org_id FROM organisation_settings UNION SELECT DISTINCT org_id FROM orders
+                   UNION SELECT DISTINCT org_id FROM event_rollups_daily ORDER BY 1"""
+            )
+    finally:
+        await owner.close()
+    return [r["org_id"] for r in rows]
+
+
+async def rebuild_rollups(org: uuid.UUID | None, check: bool, now: datetime | None = None) -> dict[str, Any]:
+    settings = get_settings()
+    now = now or datetime.now(UTC)
+    orgs = [org] if org else await organisations(settings.service_database_url("insights", "owner"))
+    hour_from = (now - maintenance.HOURLY_KEPT).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    report: dict[str, Any] = {}
+    pool = await create_pool(settings.service_database_url("insights"), max_size=1, wait=False)
+    try:
+        for org_id in orgs:
+            async with tenant_tx(pool, org_id) as conn:
+                zone = await conn.fetchval("SELECT time_zone FROM organisation_settings WHERE org_id = $1", org_id)
+                since = first_whole_local_day(now, zone or "UTC")
+                found = await rollups.rebuild(
+                    conn,
+                    org_id,
+                    tuple(m.table for m in rollups.MODELS),
+                    since_day=since,
+                    hour_from=hour_from,
+                    replace=not check,
+                )
+            report[str(org_id)] = {
+                "since_day": since.isoformat(),
+                "differences": sum(d.total for d in found),
+                "tables": {d.table: d.as_json() for d in found if d.total},
+            }
+    finally:
+        await pool.close()
+    return {
+        "organisations": len(orgs),
+        "differences": sum(r["differences"] for r in report.values()),
+        "replaced": not check,
+        "by_organisation": {k: v for k, v in report.items() if v["differences"]},
+    }
+
+
+async def drop_expired(now: datetime | None = None) -> dict[str, Any]:
+    now = now or datetime.now(UTC)
+    pool = await create_pool(get_settings().service_database_url("insights"), max_size=1, wait=False)
+    try:
+        out = {}
+        for task in maintenance.TASKS:
+            async with connection(pool) as conn, conn.transaction():
+                out[task.name] = await task.run(conn, now)
+        return out
+    finally:
+        await pool.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    require_database()
+    try:
+        if args.cmd == "backfill":
+            result = backfill()
+        elif args.cmd == "rebuild-rollups":
+            result = asyncio.run(rebuild_rollups(args.org, args.check))
+        else:
+            result = asyncio.run(drop_expired())
+    except Exception as exc:
+        print(f"error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
