@@ -501,9 +501,9 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
             "401": _refusal(err, "No API key, or an unknown or rotated one.", ErrorCode.UNAUTHENTICATED),
             "429": _refusal(
                 err,
-                f"Over the integration key's limits (at most {settings.integration_concurrency} requests at once, "
-                f"{settings.integration_rate:g} a second with bursts of {settings.integration_burst}, per gateway "
-                "process).",
+                f"Over the integration key's limits: {settings.integration_rate:g} requests a second with bursts of "
+                f"{settings.integration_burst}, shared by every gateway replica, and at most "
+                f"{settings.integration_concurrency} at once per gateway process. Retry after `Retry-After` seconds.",
                 ErrorCode.RATE_LIMITED,
             ),
             "503": _refusal(
