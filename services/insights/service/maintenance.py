@@ -80,8 +80,14 @@ async def run_slot(pool: asyncpg.Pool, task: Task, now: datetime | None = None) 
 
 async def run_due(pool: asyncpg.Pool, now: datetime | None = None) -> dict[str, dict[str, Any] | None]:
     """Offers every task its current slot; a failing task is logged and offered again next time."""
+    return await run_due_tasks(pool, TASKS, now)
+
+
+async def run_due_tasks(
+    pool: asyncpg.Pool, tasks: tuple[Task, ...], now: datetime | None = None
+) -> dict[str, dict[str, Any] | None]:
     done: dict[str, dict[str, Any] | None] = {}
-    for task in TASKS:
+    for task in tasks:
         try:
             done[task.name] = await run_slot(pool, task, now)
         except Exception as exc:  # any failure: the claim rolled back with it, the next offer retries

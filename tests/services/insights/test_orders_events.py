@@ -198,3 +198,50 @@ async def test_an_order_older_than_the_raw_window_is_copied_without_a_raw_event(
     assert old["id"] in state["orders"]
     assert sum(n for n, _ in state["rollup"].values()) == 1
     assert state["events"] == []
+
+
+async def _days(insights_pool: Any, tenant: Any) -> dict[str, set[Any]]:
+    async with tenant_tx(insights_pool, tenant.org_id) as conn:
+        return {
+            table: {r["day"] for r in await conn.fetch(f"SELECT day FROM {table} WHERE org_id = $1", tenant.org_id)}
+            for table in ("event_rollups_daily", "customer_days", "funnel_firsts", "order_rollups_daily")
+        }
+
+
+async def test_a_new_time_zone_rebuilds_the_day_buckets(
+    pool: Any, insights_pool: Any, settings: Any, tenant: Any
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    from services.orders.domain.settings import SettingsUpdate
+    from services.orders.service import organisation
+
+    # 20:30 UTC ten days ago: that evening in London, the next morning in Tokyo.
+    at = datetime.combine(datetime.now(UTC).date() - timedelta(days=10), datetime.min.time(), UTC) + timedelta(
+        hours=20, minutes=30
+    )
+    await create_order(pool, tenant, created_at=at)
+    await apply(insights_pool, settings, await outbox_events(pool, tenant.org_id))
+    london, tokyo = at.astimezone(ZoneInfo("Europe/London")).date(), at.astimezone(ZoneInfo("Asia/Tokyo")).date()
+    assert london != tokyo
+    assert await _days(insights_pool, tenant) == {
+        t: {london} for t in ("event_rollups_daily", "customer_days", "funnel_firsts", "order_rollups_daily")
+    }
+
+    async with tenant_tx(pool, tenant.org_id) as conn:
+        await organisation.update_settings(conn, tenant.org_id, SettingsUpdate.model_validate({"timeZone": "Asia/Tokyo"}))
+    changed = await outbox_events(pool, tenant.org_id, {contracts.ORGANISATION_SETTINGS_CHANGED})
+    assert await apply(insights_pool, settings, changed) == 1
+    days = await _days(insights_pool, tenant)
+    assert days["event_rollups_daily"] == days["customer_days"] == days["funnel_firsts"] == {tokyo}
+    assert days["order_rollups_daily"] == {tokyo}  # rebuilt whole: no emptied bucket left on the old day
+    async with tenant_tx(insights_pool, tenant.org_id) as conn:
+        orders_by_day = await conn.fetch(
+            "SELECT day, sum(orders) AS n FROM order_rollups_daily WHERE org_id = $1"
+            " GROUP BY day HAVING sum(orders) > 0",
+            tenant.org_id,
+        )
+        placed = await conn.fetchval(
+            "SELECT sum(events) FROM event_rollups_daily WHERE org_id = $1 AND type = 'order_placed'", tenant.org_id
+        )
+    assert [(r["day"], r["n"]) for r in orders_by_day] == [(tokyo, 1)] and placed == 1
