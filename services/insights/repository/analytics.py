@@ -1,0 +1,367 @@
+"""The Analytics tab's SQL: series points, the user funnel, and the rows behind every number.
+
+Every number is read from a read model kept as events land (migration 001), never from a scan of raw
+events over a long range:
+
+- daily customers: `customer_days` (one row per customer, local day, integration and category);
+- visits: `event_rollups_daily`, or `event_rollups_hourly` for hours inside its 48-hour window;
+- orders and commission: `order_rollups_daily` of the orders copy, as the orders service's own summary
+  reads its rollup (orders created in the point, by their current status and commission status);
+- the funnel: `funnel_firsts` (each customer's first occurrence of each step per local day).
+
+Hourly points (ranges of at most 2 days) read what the read models cannot split by hour from raw events and
+the orders copy of those days only. A point's bucket is `width_bucket(instant, starts)`: its 1-based index in
+the span's bucket starts (`domain.buckets`), so days of 23 or 25 hours and half-hour zones need no special case.
+
+Each list behind a number runs the very predicate its number counts, so its `totalCount` equals the number.
+Every statement filters by `org_id` first and runs in a tenant transaction (row-level security).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from services.insights.domain.buckets import Bucket, Granularity, Span
+from services.insights.domain.metrics import SeriesMetric
+from services.insights.repository.events import HOURLY_WINDOW_HOURS, NIL
+from shared.service.pagination import Params, decode_cursor, encode_cursor
+
+FUNNEL_STEPS = 6
+
+
+@dataclass(frozen=True)
+class Scope:
+    """One organisation, and the categories and integrations selected (empty: all)."""
+
+    org_id: UUID
+    category_ids: list[UUID] = field(default_factory=list)
+    integration_ids: list[UUID] = field(default_factory=list)
+
+
+@dataclass
+class Point:
+    new_customers: int = 0
+    returning_customers: int = 0
+    visits: int = 0
+    orders_created: int = 0
+    successful_orders: int = 0
+    commission_pending: dict[str, Decimal] = field(default_factory=dict)
+    commission_paid: dict[str, Decimal] = field(default_factory=dict)
+
+
+def _dims(p: Params, alias: str, scope: Scope, *, categories: bool = True, nil_category: bool = False) -> str:
+    """The filter's integrations and (unless `categories` is False) categories on `alias`'s rows; with
+    `nil_category`, rows without a category (the nil uuid) match any category filter."""
+    parts = [f"{alias}.org_id = {p(scope.org_id)}"]
+    if scope.integration_ids:
+        parts.append(f"{alias}.integration_id = ANY({p(scope.integration_ids)}::uuid[])")
+    if categories and scope.category_ids:
+        cats = list(scope.category_ids) + ([NIL] if nil_category else [])
+        parts.append(f"{alias}.category_id = ANY({p(cats)}::uuid[])")
+    return " AND ".join(parts)
+
+
+def _raw_dims(p: Params, alias: str, scope: Scope) -> str:
+    """As `_dims` on raw events, whose category is NULL when the event has no product."""
+    parts = [f"{alias}.org_id = {p(scope.org_id)}", f"{alias}.customer_id IS NOT NULL"]
+    if scope.integration_ids:
+        parts.append(f"{alias}.integration_id = ANY({p(scope.integration_ids)}::uuid[])")
+    if scope.category_ids:
+        parts.append(f"{alias}.category_id = ANY({p(scope.category_ids)}::uuid[])")
+    return " AND ".join(parts)
+
+
+def _starts(span: Span) -> list[datetime]:
+    return [b.start for b in span.buckets]
+
+
+async def time_zone(conn: asyncpg.Connection, org_id: UUID) -> str:
+    """The organisation's time zone as this service's copy of its settings says; UTC until it arrives."""
+    tz = await conn.fetchval("SELECT time_zone FROM organisation_settings WHERE org_id = $1", org_id)
+    return str(tz) if tz else "UTC"
+
+
+# ---------------------------------------------------------------------------------------------- series
+
+
+async def series(conn: asyncpg.Connection, scope: Scope, span: Span) -> list[Point]:
+    """One point per bucket of `span`, in order (zeros where nothing happened)."""
+    points = [Point() for _ in span.buckets]
+    index_of_day = {b.day: i for i, b in enumerate(span.buckets)}
+
+    def at(key: Any) -> Point | None:
+        """The point of a row's key: a local day (daily) or a 1-based bucket index (hourly)."""
+        if span.granularity is Granularity.DAY:
+            i = index_of_day.get(key)
+            return points[i] if i is not None else None
+        return points[key - 1] if 1 <= key <= len(points) else None
+
+    for r in await _customers(conn, scope, span):
+        pt = at(r["k"])
+        if pt is not None:
+            pt.new_customers, pt.returning_customers = r["new"], r["active"] - r["new"]
+    for r in await _visits(conn, scope, span):
+        pt = at(r["k"])
+        if pt is not None:
+            pt.visits += int(r["n"])
+    for r in await _orders(conn, scope, span):
+        pt = at(r["k"])
+        if pt is None:
+            continue
+        pt.orders_created += r["n"]
+        if r["status"] == "SUCCESSFUL":
+            pt.successful_orders += r["n"]
+        money = {"PENDING": pt.commission_pending, "SUCCESSFUL": pt.commission_paid}.get(r["comm_status"])
+        if money is not None:
+            money[r["currency"]] = money.get(r["currency"], Decimal("0")) + r["commission"]
+    return points
+
+
+async def _customers(conn: asyncpg.Connection, scope: Scope, span: Span) -> list[asyncpg.Record]:
+    """Per point: active customers and how many of them are new (first active, matching the filter)."""
+    p = Params()
+    if span.granularity is Granularity.DAY:
+        sql = f"""
+            WITH act AS (
+                SELECT c.day AS k, c.customer_id FROM customer_days c
+                 WHERE {_dims(p, "c", scope)} AND c.day >= {p(span.first_day)} AND c.day <= {p(span.last_day)}
+                 GROUP BY 1, 2
+            ), seen AS (
+                SELECT a.customer_id, min(a.k) AS first_k FROM act a GROUP BY 1
+            ), fresh AS (
+                SELECT s.customer_id, s.first_k FROM seen s
+                 WHERE NOT EXISTS (SELECT 1 FROM customer_days c
+                                    WHERE {_dims(p, "c", scope)} AND c.customer_id = s.customer_id
+                                      AND c.day < {p(span.first_day)})
+            )
+            SELECT a.k, count(*) AS active, count(*) FILTER (WHERE f.first_k = a.k) AS new
+              FROM act a LEFT JOIN fresh f USING (customer_id) GROUP BY a.k"""
+    else:
+        starts = p(_starts(span))
+        sql = f"""
+            WITH ev AS (
+                SELECT e.customer_id, e.occurred_at FROM events e
+                 WHERE {_raw_dims(p, "e", scope)}
+                   AND e.occurred_at >= {p(span.start)} AND e.occurred_at < {p(span.end)}
+            ), act AS (
+                SELECT DISTINCT width_bucket(occurred_at, {starts}::timestamptz[]) AS k, customer_id FROM ev
+            ), fresh AS (
+                SELECT customer_id, width_bucket(min(occurred_at), {starts}::timestamptz[]) AS first_k
+                  FROM ev GROUP BY customer_id
+            )
+            SELECT a.k, count(*) AS active,
+                   count(*) FILTER (WHERE f.first_k = a.k AND NOT EXISTS (
+                       SELECT 1 FROM customer_days c
+                        WHERE {_dims(p, "c", scope)} AND c.customer_id = a.customer_id
+                          AND c.day < {p(span.first_day)})) AS new
+              FROM act a JOIN fresh f USING (customer_id) GROUP BY a.k"""
+    return list(await conn.fetch(sql, *p.values))
+
+
+async def _visits(conn: asyncpg.Connection, scope: Scope, span: Span) -> list[asyncpg.Record]:
+    """Per point: visit events (a category filter does not narrow them: a visit has no category)."""
+    p = Params()
+    if span.granularity is Granularity.DAY:
+        sql = f"""
+            SELECT r.day AS k, sum(r.events) AS n FROM event_rollups_daily r
+             WHERE {_dims(p, "r", scope, categories=False)} AND r.type = 'visit'
+               AND r.day >= {p(span.first_day)} AND r.day <= {p(span.last_day)}
+             GROUP BY 1"""
+        return list(await conn.fetch(sql, *p.values))
+    starts = p(_starts(span))
+    end = p(span.end)
+    # Hours inside the hourly rollup's window come from it (only when buckets are UTC hours); the rest of the
+    # range's (at most 2) days from the raw visits.
+    cut = (
+        f"(SELECT coalesce(min(s), {end}) FROM unnest({starts}::timestamptz[]) s"
+        f" WHERE s >= now() - interval '{HOURLY_WINDOW_HOURS} hours')"
+        if span.hours_aligned
+        else end
+    )
+    sql = f"""
+        WITH cut AS (SELECT {cut} AS at)
+        SELECT width_bucket(r.hour, {starts}::timestamptz[]) AS k, sum(r.events) AS n
+          FROM event_rollups_hourly r, cut
+         WHERE {_dims(p, "r", scope, categories=False)} AND r.type = 'visit' AND r.hour >= cut.at AND r.hour < {end}
+         GROUP BY 1
+        UNION ALL
+        SELECT width_bucket(e.occurred_at, {starts}::timestamptz[]) AS k, count(*) AS n
+          FROM events e, cut
+         WHERE {_dims(p, "e", scope, categories=False)} AND e.type = 'visit'
+           AND e.occurred_at >= {p(span.start)} AND e.occurred_at < cut.at
+         GROUP BY 1"""
+    return list(await conn.fetch(sql, *p.values))
+
+
+async def _orders(conn: asyncpg.Connection, scope: Scope, span: Span) -> list[asyncpg.Record]:
+    """Per point, status, commission status and currency: orders created and their commission."""
+    p = Params()
+    if span.granularity is Granularity.DAY:
+        sql = f"""
+            SELECT r.day AS k, r.status, r.comm_status, r.currency, sum(r.orders)::bigint AS n,
+                   sum(r.commission) AS commission
+              FROM order_rollups_daily r
+             WHERE {_dims(p, "r", scope)} AND r.day >= {p(span.first_day)} AND r.day <= {p(span.last_day)}
+             GROUP BY 1, 2, 3, 4 HAVING sum(r.orders) > 0"""
+    else:
+        sql = f"""
+            SELECT width_bucket(o.created_at, {p(_starts(span))}::timestamptz[]) AS k, o.status, o.comm_status,
+                   o.currency, count(*) AS n, sum(o.amount) AS commission
+              FROM orders o
+             WHERE {_dims(p, "o", scope)} AND o.created_at >= {p(span.start)} AND o.created_at < {p(span.end)}
+             GROUP BY 1, 2, 3, 4"""
+    return list(await conn.fetch(sql, *p.values))
+
+
+# ---------------------------------------------------------------------------------------------- drill-downs
+
+
+@dataclass
+class Page:
+    rows: list[dict[str, Any]]
+    has_next_page: bool
+    total_count: int
+
+
+async def _page(conn: asyncpg.Connection, p: Params, base: str, order_ts: str, first: int, after: str | None) -> Page:
+    """A keyset page of `base` (rows `at`, `id`) newest first, and the count of all its rows."""
+    total = await conn.fetchval(f"SELECT count(*) FROM ({base}) b", *p.values)
+    where = ""
+    if after:
+        ts, id = decode_cursor(after)
+        where = f"WHERE (b.{order_ts}, b.id) < ({p(ts)}, {p(id)})"
+    rows = await conn.fetch(
+        f"SELECT * FROM ({base}) b {where} ORDER BY b.{order_ts} DESC, b.id DESC LIMIT {p(first + 1)}", *p.values
+    )
+    page = [dict(r) for r in rows[:first]]
+    for r in page:
+        r["cursor"] = encode_cursor(r[order_ts], r["id"])
+    return Page(page, len(rows) > first, int(total))
+
+
+def _customers_behind(p: Params, scope: Scope, span: Span, bucket: Bucket, metric: SeriesMetric) -> str:
+    """The customers a customer point counts: active in `bucket`, and new (nothing matching before it) or
+    returning. Rows: id (the customer), at (their first matching activity in the bucket, or the day's start)."""
+    earlier_days = f"""EXISTS (SELECT 1 FROM customer_days c
+                               WHERE {_dims(p, "c", scope)} AND c.customer_id = a.id AND c.day < {p(bucket.day)})"""
+    if span.granularity is Granularity.DAY:
+        active = f"""SELECT c.customer_id AS id, {p(bucket.start)}::timestamptz AS at FROM customer_days c
+                      WHERE {_dims(p, "c", scope)} AND c.day = {p(bucket.day)} GROUP BY c.customer_id"""
+        earlier = earlier_days
+    else:
+        day_start = p(_day_start(span, bucket.day))
+        active = f"""SELECT e.customer_id AS id, min(e.occurred_at) AS at FROM events e
+                      WHERE {_raw_dims(p, "e", scope)}
+                        AND e.occurred_at >= {p(bucket.start)} AND e.occurred_at < {p(bucket.end)}
+                      GROUP BY e.customer_id"""
+        earlier = f"""({earlier_days} OR EXISTS (
+                        SELECT 1 FROM events e WHERE {_raw_dims(p, "e", scope)} AND e.customer_id = a.id
+                           AND e.occurred_at >= {day_start} AND e.occurred_at < {p(bucket.start)}))"""
+    negate = "NOT " if metric is SeriesMetric.NEW_CUSTOMERS else ""
+    return f"SELECT a.id, a.at FROM ({active}) a WHERE {negate}{earlier}"
+
+
+def _day_start(span: Span, day: date) -> datetime:
+    return next(b.start for b in span.buckets if b.day == day)
+
+
+async def customers_behind(
+    conn: asyncpg.Connection,
+    scope: Scope,
+    span: Span,
+    bucket: Bucket,
+    metric: SeriesMetric,
+    first: int,
+    after: str | None,
+) -> Page:
+    p = Params()
+    return await _page(conn, p, _customers_behind(p, scope, span, bucket, metric), "at", first, after)
+
+
+async def visits_behind(conn: asyncpg.Connection, scope: Scope, bucket: Bucket, first: int, after: str | None) -> Page:
+    """The visit events of a visits point (raw events: kept 90 days, the daily rollup longer)."""
+    p = Params()
+    base = f"""SELECT e.id, e.occurred_at AS at, e.customer_id, e.integration_id, e.device_id FROM events e
+                WHERE {_dims(p, "e", scope, categories=False)} AND e.type = 'visit'
+                  AND e.occurred_at >= {p(bucket.start)} AND e.occurred_at < {p(bucket.end)}"""
+    return await _page(conn, p, base, "at", first, after)
+
+
+_ORDER_METRIC = {
+    SeriesMetric.ORDERS_CREATED: "true",
+    SeriesMetric.SUCCESSFUL_ORDERS: "o.status = 'SUCCESSFUL'",
+    SeriesMetric.COMMISSION_PENDING: "o.comm_status = 'PENDING'",
+    SeriesMetric.COMMISSION_PAID: "o.comm_status = 'SUCCESSFUL'",
+}
+
+
+async def orders_behind(
+    conn: asyncpg.Connection, scope: Scope, bucket: Bucket, metric: SeriesMetric, first: int, after: str | None
+) -> Page:
+    """The orders (of the orders copy) an orders point counts or sums: created in the bucket."""
+    p = Params()
+    base = f"""SELECT o.id, o.created_at AS at, o.customer_id, o.integration_id, o.category_id, o.product_id,
+                      o.status, o.comm_status, o.amount, o.currency, o.kind FROM orders o
+                WHERE {_dims(p, "o", scope)} AND {_ORDER_METRIC[metric]}
+                  AND o.created_at >= {p(bucket.start)} AND o.created_at < {p(bucket.end)}"""
+    return await _page(conn, p, base, "at", first, after)
+
+
+# ---------------------------------------------------------------------------------------------- funnel
+
+
+def _funnel_base(p: Params, scope: Scope, first_day: date, last_day: date) -> str:
+    """Per customer: the first time in the range of each step (s1..s6) and how far they got in order
+    (`reached`: the last step k such that every step up to k happened, each no earlier than the one before)."""
+    firsts = ", ".join(f"min(f.first_at) FILTER (WHERE f.step = {k}) AS s{k}" for k in range(1, FUNNEL_STEPS + 1))
+    reached = " ".join(
+        f"WHEN s{k} IS NULL{f' OR s{k} < s{k - 1}' if k > 1 else ''} THEN {k - 1}" for k in range(1, FUNNEL_STEPS + 1)
+    )
+    return f"""
+        SELECT w.*, CASE {reached} ELSE {FUNNEL_STEPS} END AS reached FROM (
+            SELECT f.customer_id, {firsts} FROM funnel_firsts f
+             WHERE {_dims(p, "f", scope, nil_category=True)}
+               AND f.day >= {p(first_day)} AND f.day <= {p(last_day)}
+             GROUP BY f.customer_id
+        ) w"""
+
+
+@dataclass
+class FunnelStep:
+    step: int
+    customers: int
+    median_seconds: float | None
+
+
+async def funnel(conn: asyncpg.Connection, scope: Scope, first_day: date, last_day: date) -> list[FunnelStep]:
+    p = Params()
+    counts = ", ".join(f"count(*) FILTER (WHERE reached >= {k}) AS c{k}" for k in range(1, FUNNEL_STEPS + 1))
+    medians = ", ".join(
+        f"percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM s{k} - s{k - 1}))"
+        f" FILTER (WHERE reached >= {k}) AS m{k}"
+        for k in range(2, FUNNEL_STEPS + 1)
+    )
+    row = await conn.fetchrow(
+        f"SELECT {counts}, {medians} FROM ({_funnel_base(p, scope, first_day, last_day)}) x", *p.values
+    )
+    assert row is not None
+    return [
+        FunnelStep(k, int(row[f"c{k}"]), float(row[f"m{k}"]) if k > 1 and row[f"m{k}"] is not None else None)
+        for k in range(1, FUNNEL_STEPS + 1)
+    ]
+
+
+async def funnel_customers(
+    conn: asyncpg.Connection, scope: Scope, first_day: date, last_day: date, step: int, first: int, after: str | None
+) -> Page:
+    """The customers counted at `step`, latest to reach it first; `at` is when they first did it."""
+    p = Params()
+    base = f"""SELECT x.customer_id AS id, x.s{step} AS at FROM ({_funnel_base(p, scope, first_day, last_day)}) x
+                WHERE x.reached >= {p(step)}"""
+    return await _page(conn, p, base, "at", first, after)
