@@ -229,7 +229,8 @@ async def test_a_new_time_zone_rebuilds_the_day_buckets(
     }
 
     async with tenant_tx(pool, tenant.org_id) as conn:
-        await organisation.update_settings(conn, tenant.org_id, SettingsUpdate.model_validate({"timeZone": "Asia/Tokyo"}))
+        change = SettingsUpdate.model_validate({"timeZone": "Asia/Tokyo"})
+        await organisation.update_settings(conn, tenant.org_id, change)
     changed = await outbox_events(pool, tenant.org_id, {contracts.ORGANISATION_SETTINGS_CHANGED})
     assert await apply(insights_pool, settings, changed) == 1
     days = await _days(insights_pool, tenant)
