@@ -1,0 +1,118 @@
+"""End to end, the insights service's feed: an order sent to the gateway reaches the insights store through
+the real processes (gateway, orders API, orders relay, Redis, insights worker), and a kill -9 of the
+insights worker mid-stream loses no event and records none twice."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.db import tenant_tx
+from tests.e2e.test_platform import Platform, platform  # noqa: F401  (the module's platform fixture)
+from tests.factories import create_order
+
+pytestmark = pytest.mark.e2e
+
+
+async def _until(predicate: Any, timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        await asyncio.sleep(0.2)
+
+
+async def _recorded(insights_pool: Any, org_id: Any) -> tuple[int, int, int]:
+    """Orders in the copy, order_placed events, and orders counted by the orders rollup."""
+    async with tenant_tx(insights_pool, org_id) as conn:
+        row = await conn.fetchrow(
+            """SELECT (SELECT count(*) FROM orders WHERE org_id = $1) AS copied,
+                      (SELECT count(*) FROM events WHERE org_id = $1 AND type = 'order_placed') AS placed,
+                      (SELECT coalesce(sum(orders), 0) FROM order_rollups_daily WHERE org_id = $1) AS counted""",
+            org_id,
+        )
+    assert row is not None
+    return int(row["copied"]), int(row["placed"]), int(row["counted"])
+
+
+async def test_an_order_posted_to_the_gateway_reaches_the_insights_store(
+    platform: Platform,  # noqa: F811
+    tenant: Any,
+    insights_pool: Any,
+) -> None:
+    async with httpx.AsyncClient(base_url=platform.url, timeout=10) as client:
+        r = await client.post(
+            "/v1/orders",
+            headers={"authorization": f"Bearer {tenant.api_key}"},
+            json={
+                "externalRef": f"e2e-insights-{uuid.uuid4().hex[:8]}",
+                "productId": str(tenant.products["Credit Cards"]),
+                "customer": {"email": "insights-e2e@example.com"},
+            },
+        )
+    assert r.status_code == 201, r.text
+    order_id = uuid.UUID(r.json()["order"]["id"])
+
+    async def arrived() -> Any:
+        async with tenant_tx(insights_pool, tenant.org_id) as conn:
+            order = await conn.fetchrow("SELECT * FROM orders WHERE org_id = $1 AND id = $2", tenant.org_id, order_id)
+            placed = await conn.fetchrow(
+                "SELECT * FROM events WHERE org_id = $1 AND type = 'order_placed' AND entity_id = $2",
+                tenant.org_id,
+                str(order_id),
+            )
+        return (order, placed) if order is not None and placed is not None else None
+
+    found = await _until(arrived, 30)
+    assert found, "the order did not reach the insights store within 30 s"
+    order, placed = found
+    assert (order["status"], order["product_id"]) == ("PENDING", tenant.products["Credit Cards"])
+    assert placed["source_key"] == f"order:{order_id}:placed" and placed["customer_id"] == order["customer_id"]
+    assert placed["occurred_at"] == order["created_at"] and str(placed["amount"]) == "45.00"
+    async with tenant_tx(insights_pool, tenant.org_id) as conn:
+        zone = await conn.fetchval("SELECT time_zone FROM organisation_settings WHERE org_id = $1", tenant.org_id)
+    assert zone == "Europe/London"  # organisation.created came the same way
+
+
+async def test_insights_worker_killed_mid_stream_loses_nothing_and_records_nothing_twice(
+    platform: Platform,  # noqa: F811
+    tenant: Any,
+    pool: Any,
+    insights_pool: Any,
+) -> None:
+    platform.stop("insights-worker")
+    count = 300
+    for _ in range(count):
+        await create_order(pool, tenant)  # each one's order.created queued by the relay while no worker runs
+
+    async def placed() -> int:
+        return (await _recorded(insights_pool, tenant.org_id))[1]
+
+    worker = platform.start("insights-worker")
+    await _until(lambda: _more_than(placed, 10), 30)
+    os.killpg(worker.pid, signal.SIGKILL)  # mid-stream: some applied, some prefetched and unacked
+    worker.wait()
+    platform.procs.pop("insights-worker")
+    partial = await placed()
+    assert partial < count, "the worker finished before it could be killed; raise the order count"
+    platform.start("insights-worker")
+    done = await _until(lambda: _equal(placed, count), 90)
+    assert done, f"only {await placed()} of {count} recorded after redelivery"
+    await asyncio.sleep(1)
+    assert await _recorded(insights_pool, tenant.org_id) == (count, count, count)  # exactly once each
+
+
+async def _more_than(fn: Any, n: int) -> bool:
+    return bool(await fn() > n)
+
+
+async def _equal(fn: Any, n: int) -> bool:
+    return bool(await fn() == n)
