@@ -1,0 +1,291 @@
+"""Bulk loads into the insights database: binary COPY of raw events, devices and the orders copy, then
+every read model built set-based from what was loaded.
+
+Written for generated data sets (demo/insights.py: a million events in one transaction), on a connection
+of the service's owner role, which bypasses row-level security. Nothing here commits: the loader runs the
+whole load in one transaction, so a failure leaves nothing behind. The read models are built with the
+same grouping, keys and time zone as the one ingestion statement (`repository/events.py`), so they equal
+what ingesting the same events batch by batch would have left; they are plain INSERTs, so the
+organisation must have no events and no orders copy yet (`has_data`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from services.insights.domain.catalogue import STEP_NAMES
+from services.insights.repository.events import HOURLY_WINDOW_HOURS, NIL
+
+# Advisory lock key of bulk loads into the insights database (the orders loader uses 7_421_101).
+LOAD_LOCK = 7_421_201
+# PostgreSQL's timestamp origin, 2000-01-01T00:00:00Z, in epoch seconds.
+PG_EPOCH = 946_684_800.0
+# maintenance_slots task that records a finished demo load (slot: the organisation id).
+DEMO_TASK = "demo-load"
+
+SESSION_EVENT_COLUMNS = (
+    "org_id",
+    "occurred_at",
+    "integration_id",
+    "source_key",
+    "type",
+    "class",
+    "customer_id",
+    "anonymous_id",
+    "device_id",
+    "product_id",
+    "category_id",
+    "channel",
+    "properties",
+)
+ORDER_EVENT_COLUMNS = (
+    "org_id",
+    "occurred_at",
+    "integration_id",
+    "source_key",
+    "type",
+    "class",
+    "customer_id",
+    "product_id",
+    "category_id",
+    "channel",
+    "amount",
+    "currency",
+    "entity_id",
+    "state",
+)
+ORDER_COLUMNS = (
+    "org_id",
+    "id",
+    "integration_id",
+    "category_id",
+    "product_id",
+    "customer_id",
+    "status",
+    "comm_status",
+    "amount",
+    "currency",
+    "kind",
+    "created_at",
+    "as_of",
+)
+DEVICE_COLUMNS = ("org_id", "customer_id", "device_id", "platform", "user_agent", "first_seen", "last_seen")
+
+_FUNNEL_VALUES = ", ".join(f"('{name}', {step})" for step, name in enumerate(STEP_NAMES, start=1))
+
+# Analyzed at the end of a load. Not `events`: ANALYZE of a partitioned table samples every partition and
+# then each partition again (seconds for a million rows), and autovacuum analyzes each filled partition.
+LOADED_TABLES = (
+    "event_rollups_daily",
+    "event_rollups_hourly",
+    "customer_days",
+    "funnel_firsts",
+    "devices",
+    "orders",
+    "order_rollups_daily",
+)
+
+
+async def lock_bulk_loads(conn: asyncpg.Connection) -> None:
+    """One bulk load at a time, until the transaction ends."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", LOAD_LOCK)
+
+
+async def demo_loaded(conn: asyncpg.Connection, org_id: UUID) -> bool:
+    """Whether a demo load of the organisation committed (its record in maintenance_slots)."""
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM maintenance_slots WHERE task = $1 AND slot = $2)", DEMO_TASK, str(org_id)
+        )
+    )
+
+
+async def record_demo_load(conn: asyncpg.Connection, org_id: UUID, outcome: dict[str, Any]) -> None:
+    await conn.execute(
+        "INSERT INTO maintenance_slots (task, slot, outcome) VALUES ($1, $2, $3::jsonb)",
+        DEMO_TASK,
+        str(org_id),
+        json.dumps(outcome),
+    )
+
+
+async def has_data(conn: asyncpg.Connection, org_id: UUID) -> bool:
+    """Whether the organisation has any event or order in the insights database."""
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE org_id = $1) OR EXISTS (SELECT 1 FROM orders WHERE org_id = $1)",
+            org_id,
+        )
+    )
+
+
+async def upsert_organisation_settings(
+    conn: asyncpg.Connection, org_id: UUID, name: str, time_zone: str, base_currency: str, as_of: datetime
+) -> None:
+    """The local copy of the organisation's settings, as its organisation events would have left it."""
+    await conn.execute(
+        """INSERT INTO organisation_settings AS s (org_id, name, time_zone, base_currency, as_of)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (org_id) DO UPDATE SET name = EXCLUDED.name, time_zone = EXCLUDED.time_zone,
+                  base_currency = EXCLUDED.base_currency, as_of = EXCLUDED.as_of
+            WHERE s.as_of < EXCLUDED.as_of""",
+        org_id,
+        name,
+        time_zone,
+        base_currency,
+        as_of,
+    )
+
+
+async def ensure_partitions(conn: asyncpg.Connection, first: date, last: date) -> int:
+    """The event partitions of UTC days `first`..`last`; how many were made."""
+    return int(await conn.fetchval("SELECT ensure_event_partitions($1, $2)", first, last))
+
+
+# --- COPY -----------------------------------------------------------------------------------
+
+
+async def send_timestamps_as_epoch_tuples(conn: asyncpg.Connection) -> None:
+    """From now on this connection sends and reads timestamptz as `pg_timestamp` tuples: building a
+    million datetime objects costs more than the COPY itself."""
+    await conn.set_type_codec("timestamptz", schema="pg_catalog", encoder=tuple, decoder=tuple, format="tuple")
+
+
+def pg_timestamp(epoch_seconds: float) -> tuple[int]:
+    """A timestamptz in the form `send_timestamps_as_epoch_tuples` sets up."""
+    return (int((epoch_seconds - PG_EPOCH) * 1_000_000),)
+
+
+def epoch_seconds(pg_time: tuple[int]) -> float:
+    """The inverse of `pg_timestamp`."""
+    return pg_time[0] / 1_000_000 + PG_EPOCH
+
+
+async def copy_rows(
+    conn: asyncpg.Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> None:
+    """Binary COPY of `rows` (tuples in `columns` order) into `table`. Rows for `events` go through
+    its parent table: PostgreSQL routes each to its day's partition."""
+    await conn.copy_records_to_table(table, records=rows, columns=list(columns))
+
+
+@asynccontextmanager
+async def orders_trigger_disabled(conn: asyncpg.Connection) -> AsyncIterator[None]:
+    """Orders copied in this block skip the per-row rollup trigger; call `rebuild_order_rollups` after.
+    ALTER TABLE is transactional: should the block raise, the rollback turns the trigger back on."""
+    await conn.execute("ALTER TABLE orders DISABLE TRIGGER orders_rollup")
+    yield
+    await conn.execute("ALTER TABLE orders ENABLE TRIGGER orders_rollup")
+
+
+@asynccontextmanager
+async def events_without_secondary_indexes(conn: asyncpg.Connection, enabled: bool = True) -> AsyncIterator[bool]:
+    """Loads into `events` without its secondary indexes when no organisation has any event yet (a fresh
+    database: the platform's first start): maintaining three indexes row by row costs several times what
+    building them once over the loaded rows does. Under an ACCESS EXCLUSIVE lock held to the end of the
+    transaction; the definitions are read from the catalogue and recreated as they were (on the parent,
+    so every partition gets its own), in the same transaction, so a failure leaves them as they were.
+    Yields whether it dropped them."""
+    if not enabled or await conn.fetchval("SELECT EXISTS (SELECT 1 FROM events)"):
+        yield False
+        return
+    await conn.execute("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
+    if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM events)"):
+        yield False
+        return
+    indexes = await conn.fetch(
+        """SELECT c.relname, pg_get_indexdef(i.indexrelid) AS definition
+             FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+            WHERE i.indrelid = 'events'::regclass
+              AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = i.indrelid AND k.conindid = i.indexrelid)
+            ORDER BY c.relname"""
+    )
+    for index in indexes:
+        await conn.execute(f'DROP INDEX "{index["relname"]}"')
+    yield True
+    for index in indexes:
+        # The catalogue describes a partitioned index as made `ON ONLY` the parent; made on the parent
+        # itself, it is built on every partition and attached.
+        await conn.execute(index["definition"].replace(" ON ONLY ", " ON ", 1))
+
+
+# --- read models, set-based -----------------------------------------------------------------
+# Each is the GROUP BY of the ingestion statement over the organisation's loaded events.
+
+_TZ = "(SELECT coalesce((SELECT time_zone FROM organisation_settings WHERE org_id = $1), 'UTC'))"
+
+_DAILY = f"""
+INSERT INTO event_rollups_daily (org_id, day, type, integration_id, category_id, product_id, channel, currency,
+                                 events, amount)
+SELECT org_id, (occurred_at AT TIME ZONE {_TZ})::date, type, integration_id, coalesce(category_id, $2),
+       coalesce(product_id, $2), coalesce(channel, ''), coalesce(currency, ''), count(*), coalesce(sum(amount), 0)
+  FROM events WHERE org_id = $1
+ GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+"""
+
+_HOURLY = f"""
+INSERT INTO event_rollups_hourly (org_id, hour, type, integration_id, category_id, product_id, channel, currency,
+                                  events, amount)
+SELECT org_id, date_trunc('hour', occurred_at), type, integration_id, coalesce(category_id, $2),
+       coalesce(product_id, $2), coalesce(channel, ''), coalesce(currency, ''), count(*), coalesce(sum(amount), 0)
+  FROM events WHERE org_id = $1 AND occurred_at >= now() - interval '{HOURLY_WINDOW_HOURS} hours'
+ GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+"""
+
+_CUSTOMER_DAYS = f"""
+INSERT INTO customer_days (org_id, day, integration_id, category_id, customer_id, events, visits)
+SELECT org_id, (occurred_at AT TIME ZONE {_TZ})::date, integration_id, coalesce(category_id, $2), customer_id,
+       count(*), count(*) FILTER (WHERE type = 'visit')
+  FROM events WHERE org_id = $1 AND customer_id IS NOT NULL
+ GROUP BY 1, 2, 3, 4, 5
+"""
+
+_FUNNEL = f"""
+INSERT INTO funnel_firsts (org_id, day, integration_id, category_id, customer_id, step, first_at)
+SELECT org_id, (occurred_at AT TIME ZONE {_TZ})::date, integration_id, coalesce(category_id, $2), customer_id,
+       s.step, min(occurred_at)
+  FROM events JOIN (VALUES {_FUNNEL_VALUES}) AS s(type, step) USING (type)
+ WHERE org_id = $1 AND customer_id IS NOT NULL
+ GROUP BY 1, 2, 3, 4, 5, 6
+"""
+
+READ_MODELS: tuple[tuple[str, str], ...] = (
+    ("event_rollups_daily", _DAILY),
+    ("event_rollups_hourly", _HOURLY),
+    ("customer_days", _CUSTOMER_DAYS),
+    ("funnel_firsts", _FUNNEL),
+)
+
+
+async def build_read_model(conn: asyncpg.Connection, org_id: UUID, name: str) -> int:
+    """Builds the read model `name` (of READ_MODELS) from the organisation's events; returns its rows."""
+    sql = dict(READ_MODELS)[name]
+    status = await conn.execute(sql, org_id, NIL)
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def rebuild_order_rollups(conn: asyncpg.Connection, org_id: UUID) -> int:
+    """The organisation's daily order rollup recomputed from its orders copy, as the trigger keeps it."""
+    await conn.execute("DELETE FROM order_rollups_daily WHERE org_id = $1", org_id)
+    status = await conn.execute(
+        f"""INSERT INTO order_rollups_daily (org_id, day, integration_id, category_id, status, comm_status, currency,
+                                             orders, commission)
+            SELECT org_id, (created_at AT TIME ZONE {_TZ})::date, integration_id, category_id, status, comm_status,
+                   currency, count(*), sum(amount)
+              FROM orders WHERE org_id = $1
+             GROUP BY 1, 2, 3, 4, 5, 6, 7""",
+        org_id,
+    )
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def analyze_loaded_tables(conn: asyncpg.Connection) -> None:
+    """Fresh planner statistics after a load, outside its transaction (autovacuum would come later)."""
+    await conn.execute(f"ANALYZE {', '.join(LOADED_TABLES)}")

@@ -1,0 +1,334 @@
+"""The insights demo (demo/insights.py) on a scaled-down orders demo: events for every customer, a funnel
+that drops off step by step, the real orders at its end, nothing outside the 90 days, a second load
+skipped, and read models equal to what the ingestion statement leaves for the same events."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+import pytest
+
+from demo.insights import insights_demo_loaded, load_insights_demo
+from demo.orders import load_demo
+from services.insights.repository import events as events_store
+from services.insights.repository import orders as orders_copy
+from shared.db import tenant_tx
+
+CUSTOMERS, ORDERS, DAYS = 120, 600, 90
+NIL = UUID(int=0)
+
+
+@pytest.fixture(scope="module")
+async def demo(settings: Any) -> dict[str, Any]:
+    """A small orders demo of its own organisation, then its insights demo, both ending at `now`."""
+    org_id = uuid4()
+    now = time.time()
+    orders_owner = settings.service_database_url("orders", "owner")
+    insights_owner = settings.service_database_url("insights", "owner")
+    await load_demo(
+        orders_owner,
+        org_id=org_id,
+        org_name=f"Insights demo {org_id.hex[:6]}",
+        customers=CUSTOMERS,
+        orders=ORDERS,
+        days=DAYS,
+        admin_subject=f"test|{org_id}",
+        admin_email=f"admin-{org_id.hex[:8]}@demo.example",
+        ledger=False,
+        bulk=False,
+        now=now,
+    )
+    messages: list[str] = []
+    started = time.monotonic()
+    result = await load_insights_demo(
+        orders_owner, insights_owner, org_id=org_id, days=DAYS, progress=messages.append, now=now
+    )
+    return {
+        "org_id": org_id,
+        "now": now,
+        "result": result,
+        "messages": messages,
+        "seconds": time.monotonic() - started,
+        "orders_owner": orders_owner,
+        "insights_owner": insights_owner,
+    }
+
+
+@pytest.fixture
+async def insights_owner(demo: dict[str, Any]) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(demo["insights_owner"])
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def orders_owner(demo: dict[str, Any]) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(demo["orders_owner"])
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+async def test_every_customer_has_sessions_on_its_integrations_with_devices(
+    demo: dict[str, Any], insights_owner: asyncpg.Connection, orders_owner: asyncpg.Connection
+) -> None:
+    org_id = demo["org_id"]
+    customers = {r["id"]: r for r in await orders_owner.fetch("SELECT * FROM customers WHERE org_id = $1", org_id)}
+    assert len(customers) == CUSTOMERS
+    per_customer = await insights_owner.fetch(
+        """SELECT customer_id, count(*) FILTER (WHERE type = 'visit') AS visits, count(*) AS events,
+                  array_agg(DISTINCT integration_id) AS integrations,
+                  array_agg(DISTINCT anonymous_id) FILTER (WHERE source_key NOT LIKE 'order:%') AS anons,
+                  count(*) FILTER (WHERE device_id IS NULL AND class = 'behaviour') AS without_device
+             FROM events WHERE org_id = $1 GROUP BY customer_id""",
+        org_id,
+    )
+    assert {r["customer_id"] for r in per_customer} == set(customers)
+    visited = defaultdict(set)
+    for v in await orders_owner.fetch(
+        "SELECT customer_id, integration_id FROM customer_visits WHERE org_id = $1", org_id
+    ):
+        visited[v["customer_id"]].add(v["integration_id"])
+    for r in per_customer:
+        c = customers[r["customer_id"]]
+        assert r["visits"] >= 1 and r["without_device"] == 0
+        assert set(r["integrations"]) <= visited[r["customer_id"]]  # only where it was seen
+        expected_anon = c["anonymous_id"] if c["kind"] == "anonymous" else None
+        assert r["anons"] == [expected_anon]
+    # Viewed products are products of the event's integration and category, in the orders database.
+    products = {
+        (r["id"]): (r["integration_id"], r["category_id"])
+        for r in await orders_owner.fetch("SELECT * FROM products WHERE org_id = $1", org_id)
+    }
+    viewed = await insights_owner.fetch(
+        "SELECT DISTINCT product_id, integration_id, category_id FROM events"
+        " WHERE org_id = $1 AND product_id IS NOT NULL",
+        org_id,
+    )
+    assert viewed and all(products[r["product_id"]] == (r["integration_id"], r["category_id"]) for r in viewed)
+    devices = await insights_owner.fetch("SELECT * FROM devices WHERE org_id = $1", org_id)
+    assert {d["customer_id"] for d in devices} == set(customers)
+    assert {d["platform"] for d in devices} == {"web", "ios", "android"}
+    assert len(devices) > CUSTOMERS  # some customers use two
+
+
+async def test_the_funnel_drops_off_step_by_step_and_per_category(
+    demo: dict[str, Any], insights_owner: asyncpg.Connection
+) -> None:
+    org_id = demo["org_id"]
+    steps = dict(
+        await insights_owner.fetch(
+            "SELECT step, count(*) FROM funnel_firsts WHERE org_id = $1 GROUP BY step ORDER BY step", org_id
+        )
+    )
+    counts = [steps[s] for s in range(1, 7)]
+    assert counts == sorted(counts, reverse=True) and len(set(counts)) == 6, counts
+    by_category: dict[UUID, dict[int, int]] = defaultdict(dict)
+    for r in await insights_owner.fetch(
+        "SELECT category_id, step, count(*) AS n FROM funnel_firsts WHERE org_id = $1 AND step BETWEEN 2 AND 4"
+        " GROUP BY 1, 2",
+        org_id,
+    ):
+        by_category[r["category_id"]][r["step"]] = r["n"]
+    assert len(by_category) == 3 and NIL not in by_category
+    rates = []
+    for category, n in by_category.items():
+        assert n[2] > n[3] > n[4], (category, n)
+        rates.append(round(n[4] / n[2], 2))
+    assert len(set(rates)) > 1  # categories convert differently
+
+
+async def test_every_order_ends_a_funnel_with_its_placed_and_successful_events(
+    demo: dict[str, Any], insights_owner: asyncpg.Connection, orders_owner: asyncpg.Connection
+) -> None:
+    org_id = demo["org_id"]
+    orders = await orders_owner.fetch("SELECT * FROM orders WHERE org_id = $1", org_id)
+    assert len(orders) == ORDERS
+    events = {
+        r["source_key"]: r
+        for r in await insights_owner.fetch(
+            "SELECT * FROM events WHERE org_id = $1 AND type IN ('order_placed', 'order_successful')", org_id
+        )
+    }
+    expected = {f"order:{o['id']}:placed" for o in orders} | {
+        f"order:{o['id']}:successful" for o in orders if o["status"] == "SUCCESSFUL"
+    }
+    assert set(events) == expected
+    for o in orders:
+        placed = events[f"order:{o['id']}:placed"]
+        assert placed["occurred_at"] == o["created_at"] and placed["customer_id"] == o["customer_id"]
+        assert (placed["product_id"], placed["amount"], placed["currency"]) == (
+            o["product_id"],
+            o["commission_amount"],
+            o["currency"],
+        )
+    # Each order was started by its customer, for its product, shortly before it was placed.
+    started = await insights_owner.fetchval(
+        """SELECT count(*) FROM events p
+            WHERE p.org_id = $1 AND p.type = 'order_placed' AND EXISTS (
+                  SELECT 1 FROM events s WHERE s.org_id = $1 AND s.type = 'order_started'
+                     AND s.customer_id = p.customer_id AND s.product_id = p.product_id
+                     AND s.occurred_at BETWEEN p.occurred_at - interval '1 hour' AND p.occurred_at)""",
+        org_id,
+    )
+    assert started == ORDERS
+    # The orders copy holds every order with every column.
+    copy = {r["id"]: r for r in await insights_owner.fetch("SELECT * FROM orders WHERE org_id = $1", org_id)}
+    assert set(copy) == {o["id"] for o in orders}
+    for o in orders:
+        c = copy[o["id"]]
+        assert (c["integration_id"], c["category_id"], c["product_id"], c["customer_id"]) == (
+            o["integration_id"],
+            o["category_id"],
+            o["product_id"],
+            o["customer_id"],
+        )
+        assert (c["status"], c["comm_status"], c["amount"], c["currency"], c["kind"]) == (
+            o["status"],
+            o["comm_status"],
+            o["commission_amount"],
+            o["currency"],
+            o["kind"],
+        )
+        assert (c["created_at"], c["as_of"]) == (o["created_at"], o["updated_at"])
+    tz = await insights_owner.fetchval("SELECT time_zone FROM organisation_settings WHERE org_id = $1", org_id)
+    assert tz == await orders_owner.fetchval("SELECT time_zone FROM organisations WHERE id = $1", org_id)
+
+
+async def test_events_stay_within_the_90_days_and_never_in_the_future(
+    demo: dict[str, Any], insights_owner: asyncpg.Connection
+) -> None:
+    first, last, total = await insights_owner.fetchrow(
+        "SELECT min(occurred_at), max(occurred_at), count(*) FROM events WHERE org_id = $1", demo["org_id"]
+    )
+    now = datetime.fromtimestamp(demo["now"], UTC)
+    assert first >= now - timedelta(days=DAYS) and last <= now
+    assert total == demo["result"].events
+    assert total > 50 * CUSTOMERS  # returning customers, many behaviour events
+    assert any(m.startswith("events ") for m in demo["messages"]) and "analyzed" in demo["messages"]
+
+
+async def test_a_second_load_is_skipped_and_changes_nothing(
+    demo: dict[str, Any], insights_owner: asyncpg.Connection
+) -> None:
+    org_id = demo["org_id"]
+    assert await insights_demo_loaded(demo["insights_owner"], org_id)
+    assert not await insights_demo_loaded(demo["insights_owner"], uuid4())
+    before = await insights_owner.fetchval("SELECT count(*) FROM events WHERE org_id = $1", org_id)
+    with pytest.raises(ValueError, match="already loaded"):
+        await load_insights_demo(demo["orders_owner"], demo["insights_owner"], org_id=org_id, now=demo["now"])
+    assert await insights_owner.fetchval("SELECT count(*) FROM events WHERE org_id = $1", org_id) == before
+    with pytest.raises(ValueError, match="not in the orders database"):
+        await load_insights_demo(demo["orders_owner"], demo["insights_owner"], org_id=uuid4(), now=demo["now"])
+
+
+async def test_another_organisation_sees_none_of_the_demo(
+    demo: dict[str, Any], insights_pool: Any, tenant: Any
+) -> None:
+    async with tenant_tx(insights_pool, tenant.org_id) as conn:
+        for table in ("events", "customer_days", "funnel_firsts", "devices", "orders", "event_rollups_daily"):
+            assert await conn.fetchval(f"SELECT count(*) FROM {table} WHERE org_id = $1", demo["org_id"]) == 0
+    async with tenant_tx(insights_pool, demo["org_id"]) as conn:
+        assert await conn.fetchval("SELECT count(*) FROM events") == demo["result"].events
+
+
+_READ_MODELS = {
+    "event_rollups_daily": "day, type, integration_id, category_id, product_id, channel, currency, events, amount",
+    "event_rollups_hourly": "hour, type, integration_id, category_id, product_id, channel, currency, events, amount",
+    "customer_days": "day, integration_id, category_id, customer_id, events, visits",
+    "funnel_firsts": "day, integration_id, category_id, customer_id, step, first_at",
+    "devices": "customer_id, device_id, platform, user_agent, first_seen, last_seen",
+    "order_rollups_daily": "day, integration_id, category_id, status, comm_status, currency, orders, commission",
+}
+
+
+async def _read_model(conn: asyncpg.Connection, org_id: UUID, table: str, hours_after: datetime) -> list[tuple]:
+    where = " AND hour > $2" if table == "event_rollups_hourly" else ""
+    args: list[Any] = [org_id, hours_after] if where else [org_id]
+    rows = await conn.fetch(f"SELECT {_READ_MODELS[table]} FROM {table} WHERE org_id = $1{where}", *args)
+    return sorted(tuple(r) for r in rows)
+
+
+async def test_read_models_equal_what_ingesting_the_same_events_leaves(
+    demo: dict[str, Any], insights_owner: asyncpg.Connection, insights_pool: Any
+) -> None:
+    """The demo's events fed through the ingestion statement (and its orders through the orders copy's
+    upsert, whose trigger keeps the rollup) into a fresh organisation leave the same read models."""
+    org_id, twin = demo["org_id"], uuid4()
+    settings = await insights_owner.fetchrow("SELECT * FROM organisation_settings WHERE org_id = $1", org_id)
+    device_info = {
+        (d["customer_id"], d["device_id"]): (d["platform"], d["user_agent"])
+        for d in await insights_owner.fetch("SELECT * FROM devices WHERE org_id = $1", org_id)
+    }
+    events = await insights_owner.fetch("SELECT * FROM events WHERE org_id = $1 ORDER BY occurred_at, id", org_id)
+    orders = await insights_owner.fetch("SELECT * FROM orders WHERE org_id = $1", org_id)
+    batches: dict[tuple[UUID, str | None], list[events_store.NewEvent]] = defaultdict(list)
+    for e in events:
+        platform, agent = device_info.get((e["customer_id"], e["device_id"]), (None, None))
+        batches[(e["integration_id"], e["channel"])].append(
+            events_store.NewEvent(
+                occurred_at=e["occurred_at"],
+                source_key=e["source_key"],
+                type=e["type"],
+                event_class=e["class"],
+                customer_id=e["customer_id"],
+                anonymous_id=e["anonymous_id"],
+                device_id=e["device_id"],
+                device_platform=platform,
+                device_user_agent=agent,
+                product_id=e["product_id"],
+                category_id=e["category_id"],
+                amount=e["amount"],
+                currency=e["currency"],
+                entity_id=e["entity_id"],
+                state=e["state"],
+                properties=dict(json.loads(e["properties"])),
+            )
+        )
+    async with tenant_tx(insights_pool, twin) as conn:
+        await conn.execute(
+            "INSERT INTO organisation_settings (org_id, name, time_zone, base_currency, as_of)"
+            " VALUES ($1, $2, $3, $4, $5)",
+            twin,
+            settings["name"],
+            settings["time_zone"],
+            settings["base_currency"],
+            settings["as_of"],
+        )
+        stored = 0
+        for (integration_id, channel), batch in batches.items():
+            for lo in range(0, len(batch), 2000):
+                n, _types = await events_store.store(conn, twin, integration_id, channel, batch[lo : lo + 2000])
+                stored += n
+        assert stored == len(events)
+        for o in orders:
+            payload = {
+                "order_id": str(o["id"]),
+                "integration_id": str(o["integration_id"]),
+                "category_id": str(o["category_id"]),
+                "product_id": str(o["product_id"]),
+                "customer_id": str(o["customer_id"]),
+                "status": o["status"],
+                "comm_status": o["comm_status"],
+                "amount": str(o["amount"]),
+                "currency": o["currency"],
+                "created_at": o["created_at"].isoformat(),
+                "kind": o["kind"],
+            }
+            assert await orders_copy.upsert(conn, twin, payload, o["as_of"])
+    hours_after = datetime.now(UTC) - timedelta(hours=47)  # both sides' 48-hour windows cover these hours
+    for table in _READ_MODELS:
+        loaded = await _read_model(insights_owner, org_id, table, hours_after)
+        ingested = await _read_model(insights_owner, twin, table, hours_after)
+        assert loaded, table
+        assert loaded == ingested, table
