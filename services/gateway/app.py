@@ -10,6 +10,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -19,10 +20,11 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLRequestData
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
 from services.gateway import docs, export_links, graphiql, rest, webhooks
@@ -38,6 +40,8 @@ from services.gateway.auth import NoMembership, NotAuthenticated, Viewer, Viewer
 from services.gateway.clients import InsightsClient, OrdersClient, ReportsClient, Unavailable
 from services.gateway.graphql.context import Context
 from services.gateway.graphql.schema import build_schema
+from services.gateway.live import MAX_SUBSCRIPTIONS_PER_CONNECTION, LiveHub, SubscriptionSlots
+from services.gateway.live_connection import LiveConnection, TextWebSocketAdapter
 from shared import logging as slog
 from shared.api_events import MAX_BATCH_BYTES
 from shared.auth.user_tokens import JwksVerifier
@@ -46,6 +50,7 @@ from shared.errors import ErrorCode
 from shared.http import JSON, BodyLimit, RequestContext, SecurityHeaders, error, health_routes, tune_gc
 from shared.messaging.broker import get_broker
 from shared.metrics import HttpMetrics, operation_label, record_graphql
+from shared.service.server import serves_websockets
 
 MAX_GRAPHQL_BODY = 64 * 1024
 # Body caps by path, enforced while the body is read (shared.http.BodyLimit); other paths get the GraphQL cap.
@@ -58,6 +63,10 @@ BODY_LIMITS = (
 
 
 class GraphQLView(GraphQL):
+    # Subscriptions (WebSocket, graphql-transport-ws only): services/gateway/live_connection.py.
+    graphql_transport_ws_handler_class = LiveConnection  # type: ignore[assignment]
+    websocket_adapter_class = TextWebSocketAdapter
+
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
 
@@ -121,7 +130,14 @@ def create_app(settings: Settings | None = None, *, broker: Any = None, web_dist
     # says why), made with the app so that the middleware and the routes share it.
     admission = Admission(settings)
     # Strawberry's own GraphiQL loads from a CDN; the development page is ours (services/gateway/graphiql.py).
-    graphql_app = GraphQLView(schema, graphql_ide=None, allow_queries_via_get=False)
+    graphql_app = GraphQLView(
+        schema,
+        graphql_ide=None,
+        allow_queries_via_get=False,
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        connection_init_wait_timeout=timedelta(seconds=10),
+        max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_CONNECTION,
+    )
     ide = None if settings.production else graphiql.GraphiQLPage(settings, web_dist or graphiql.WEB_DIST)
 
     @asynccontextmanager
@@ -143,10 +159,13 @@ def create_app(settings: Settings | None = None, *, broker: Any = None, web_dist
         app.state.viewers = ViewerCache(settings.auth_cache_seconds)
         app.state.broker = broker if broker is not None else get_broker()
         app.state.webhook_batcher = webhooks.WebhookBatcher(app.state.broker)
+        app.state.live = LiveHub(settings.redis_url)  # connects at the first subscription
+        app.state.live_slots = SubscriptionSlots()
         try:
             yield
         finally:
             await app.state.webhook_batcher.aclose()
+            await app.state.live.aclose()
             await app.state.orders.aclose()
             await app.state.insights.aclose()
             await app.state.reports.aclose()
@@ -227,6 +246,7 @@ def create_app(settings: Settings | None = None, *, broker: Any = None, web_dist
             *health_routes(ready),
             Route("/", root),
             Route("/graphql", _ASGIEndpoint(graphql), methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", _ASGIEndpoint(graphql_app)),  # subscriptions: live_connection.py
             Route("/v1/orders", integration_limited(rest.create_order), methods=["POST"]),
             Route("/v1/events", integration_limited(rest.ingest_events), methods=["POST"]),
             Route("/v1/customers/identify", integration_limited(rest.identify_customer), methods=["POST"]),
@@ -255,6 +275,7 @@ def create_app(settings: Settings | None = None, *, broker: Any = None, web_dist
     return gateway
 
 
+@serves_websockets
 def app() -> Starlette:
     """uvicorn factory: `uvicorn --factory services.gateway.app:app`."""
     slog.configure("gateway", get_settings().log_level)

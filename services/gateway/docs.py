@@ -883,7 +883,9 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
     graphql = (
         "Dashboards use GraphQL at `POST /graphql` with a user's access token (`Authorization: Bearer`, and "
         "`X-Organisation-Id` to choose among the user's organisations); its schema is at `/docs/schema.graphql`. "
-        f"Queries are limited to depth {MAX_DEPTH}, {MAX_ALIASES} aliases and {MAX_TOKENS} tokens."
+        f"Queries are limited to depth {MAX_DEPTH}, {MAX_ALIASES} aliases and {MAX_TOKENS} tokens. "
+        "Subscriptions (live updates) run over a WebSocket at `/graphql` with the `graphql-transport-ws` protocol, "
+        'the token in the `connection_init` payload (`{"Authorization": "Bearer ..."}`).'
     )
     return {
         "openapi": OPENAPI_VERSION,
@@ -1206,7 +1208,10 @@ class _Page:
             '<p>The dashboard\'s API: <code>POST /graphql</code> with <code>{"query", "variables", '
             '"operationName"}</code> and a user\'s access token. The schema below is also served as '
             "<a href='/docs/schema.graphql'>/docs/schema.graphql</a> for code generators; introspection is "
-            "off in production.</p>" + _pre(sdl) + "</main></body></html>"
+            "off in production. Subscriptions: a WebSocket at <code>/graphql</code>, protocol "
+            "<code>graphql-transport-ws</code>, the token in the <code>connection_init</code> payload.</p>"
+            + _pre(sdl)
+            + "</main></body></html>"
         )
 
 

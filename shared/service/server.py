@@ -28,7 +28,7 @@ import time
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import uvicorn
 from starlette.requests import ClientDisconnect
@@ -48,6 +48,10 @@ logger = logging.getLogger(__name__)
 UNLIMITED_PATHS = frozenset({b"/healthz", b"/readyz", b"/metrics"})
 # Connections the kernel queues before the process accepts them (uvicorn's default; capped by somaxconn).
 BACKLOG = 2048
+# WebSocket, for the apps that serve it (`serves_websockets`): messages up to 64 KiB (the GraphQL body cap), no
+# per-message compression (a zlib state per connection), a ping every 20 s closes dead peers.
+WS_MAX_MESSAGE_BYTES = 64 * 1024
+WS_PING_SECONDS = 20.0
 # While the application does not read the body (flow control paused reading), the body deadline waits this long
 # and looks again: the time is the application's, not the client's.
 BODY_RECHECK_SECONDS = 1.0
@@ -198,6 +202,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 return
             if not data:
                 return
+
+    def handle_websocket_upgrade(self) -> None:
+        # The connection becomes uvicorn's WebSocket protocol's: none of this protocol's deadlines may cut it later.
+        self._cancel_deadlines()
+        self.idle.pop(self, None)
+        super().handle_websocket_upgrade()
 
     # -- parser callbacks
 
@@ -360,6 +370,16 @@ def guarded_protocol(limits: Limits) -> type[GuardedHttpToolsProtocol]:
     return type("GuardedHttpToolsProtocol", (GuardedHttpToolsProtocol,), {"limits": limits})
 
 
+AppFactory = TypeVar("AppFactory")
+
+
+def serves_websockets(factory: AppFactory) -> AppFactory:
+    """Marks an app factory whose app has WebSocket routes: `server_config` serves it with WebSocket on
+    (every other app's server answers an upgrade request as plain HTTP)."""
+    factory.serves_websockets = True  # type: ignore[attr-defined]
+    return factory
+
+
 def server_config(
     target: str,
     *,
@@ -391,7 +411,12 @@ def server_config(
         host=host,
         port=port,
         http=guarded_protocol(Limits.from_settings(settings)),
-        ws="none",  # no route speaks WebSocket; an upgrade request is served as plain HTTP
+        # Only an app marked `serves_websockets` speaks WebSocket; for others an upgrade is plain HTTP.
+        ws="websockets-sansio" if getattr(make_app, "serves_websockets", False) else "none",
+        ws_max_size=WS_MAX_MESSAGE_BYTES,
+        ws_per_message_deflate=False,
+        ws_ping_interval=WS_PING_SECONDS,
+        ws_ping_timeout=WS_PING_SECONDS,
         limit_concurrency=limit if limit > 0 else None,
         timeout_keep_alive=settings.http_idle_timeout_seconds,
         backlog=BACKLOG,

@@ -32,6 +32,7 @@ from services.gateway.graphql.exports import ExportsMutation
 from services.gateway.graphql.input_errors import InputErrorCodes
 from services.gateway.graphql.orders import OrdersMutation, OrdersQuery
 from services.gateway.graphql.organisation import OrganisationMutation, OrganisationQuery
+from services.gateway.graphql.subscriptions import Subscription
 from shared import logging as slog
 
 Query = merge_types(
@@ -112,5 +113,9 @@ def build_schema(production: bool) -> strawberry.Schema:
             lambda: MaskErrors(should_mask_error=_should_mask, error_message="Internal error"),
         ]
     return Schema(
-        query=Query, mutation=Mutation, extensions=extensions, config=StrawberryConfig(scalar_map={BigInt: BIG_INT})
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=extensions,
+        config=StrawberryConfig(scalar_map={BigInt: BIG_INT}),
     )
