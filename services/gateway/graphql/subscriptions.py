@@ -138,6 +138,13 @@ def _fresh(info: Info[Context, None]) -> None:
     info.context.loaders.clear()
 
 
+def _fingerprint(page: OrderConnection) -> list[tuple[object, ...]]:
+    return [
+        (e.cursor, e.node.id, e.node.status, e.node.comm_status, e.node.updated_at, e.node.commission)
+        for e in page.edges
+    ]
+
+
 def _types(tick: Tick) -> list[str] | None:
     return sorted(tick.types) if tick.types is not None else None
 
@@ -167,7 +174,7 @@ class Subscription:
 
     @strawberry.subscription(
         description="The latest orders (the `orders` list with this filter, first page) at once, then again "
-        "whenever the organisation's orders change."
+        "whenever that page changes."
     )
     async def orders_activity(
         self, info: Info[Context, None], filter: OrderFilterInput | None = None, first: int = 20
@@ -178,9 +185,15 @@ class Subscription:
             return page
 
         async with _subscribed(info) as box:
-            yield await page()
+            latest = await page()
+            yield latest
             async for _tick in _ticks(box, lambda t: bool(t.kinds & ORDERS_KINDS)):
-                yield await page()
+                # Pushed only when the page itself changed: another provider's order moving tells a provider
+                # user nothing, not even when it moved.
+                fresh = await page()
+                if _fingerprint(fresh) != _fingerprint(latest):
+                    latest = fresh
+                    yield fresh
 
     @strawberry.subscription(
         description="A message whenever activity lands in the organisation (first message at once): what kind "

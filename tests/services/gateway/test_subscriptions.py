@@ -128,6 +128,12 @@ async def test_a_connection_without_a_valid_token_or_membership_is_refused(ws_ur
             json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {stranger}"}})
         )
         assert await client.closed() == 4403
+    # Provider users see their provider's orders only: not the organisation's analytics.
+    async with live(ws_url) as client:
+        assert (await client.init(tenant.provider_token))["type"] == "connection_ack"
+        await client.subscribe("1", ANALYTICS)
+        message = await client.receive()
+        assert message["payload"]["errors"][0]["extensions"]["code"] == "FORBIDDEN", message
     # Subscribing before the acknowledgement.
     async with live(ws_url) as client:
         await client.subscribe("1", ANALYTICS)
@@ -238,6 +244,9 @@ async def test_orders_activity_pushes_the_latest_orders(ws_url, gateway, setting
         nodes = (await client.next())["ordersActivity"]["nodes"]
         assert [n["externalRef"] for n in nodes] == [ref]
         await other.nothing(0.5)
+        # A message that changed nothing on the page pushes nothing.
+        await publish(settings, tenant.org_id, {"kind": "orders", "types": ["order_created"]})
+        await client.nothing(0.5)
         # An events message is not an orders change.
         await ingest(gateway, tenant)
         await client.nothing(0.5)
