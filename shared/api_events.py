@@ -8,14 +8,25 @@ provider's journey) are the insights service's, stated here in the descriptions 
 
 from __future__ import annotations
 
+import math
 import re
 from decimal import Decimal
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    PlainValidator,
+    WithJsonSchema,
+    field_validator,
+)
 
-from shared.text import PlainText
+from shared.text import PlainText, no_control_characters
 
 MAX_EVENTS = 1000
 # 1,000 events of about 1 KiB each, and room for their properties: the gateway refuses a larger body (413).
@@ -25,10 +36,58 @@ MAX_PROPERTY_KEY = 64
 MAX_PROPERTY_TEXT = 500
 MAX_ITEMS = 100
 PROPERTY_KEY = r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$"
+# Property numbers are JSON numbers, which readers hold as doubles (JavaScript, and orjson beyond 64-bit
+# integers): beyond 2^53 they lose digits, so what is stored would not be what was sent. Larger ones go as text.
+MAX_PROPERTY_NUMBER = 2**53 - 1
+_NUMERIC = re.compile(r"\s*[-+]?[0-9]+(\.[0-9]*)?\s*")
 
 Text200 = Annotated[PlainText, Field(min_length=1, max_length=200)]
 Amount = Annotated[Decimal, Field(ge=0, lt=Decimal("1e12"), max_digits=14, decimal_places=2, allow_inf_nan=False)]
-PropertyValue = Annotated[str, Field(max_length=MAX_PROPERTY_TEXT)] | bool | int | float | None
+
+
+def _property_value(value: Any) -> Any:
+    """One check per value, so a refusal names `properties.<key>` once (a union would name each branch)."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        if len(value) > MAX_PROPERTY_TEXT:
+            raise ValueError(f"a text value has at most {MAX_PROPERTY_TEXT} characters")
+        return no_control_characters(value)
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        if abs(value) > MAX_PROPERTY_NUMBER:
+            raise ValueError(
+                f"a number is at most {MAX_PROPERTY_NUMBER} in size (2^53-1: beyond, JSON readers lose digits); "
+                "send a larger one as text"
+            )
+        return value
+    raise ValueError("must be text, a number, true/false or null: properties are flat")
+
+
+PropertyValue = Annotated[
+    Any,
+    PlainValidator(_property_value),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "maxLength": MAX_PROPERTY_TEXT},
+                {"type": "boolean"},
+                {"type": "integer", "minimum": -MAX_PROPERTY_NUMBER, "maximum": MAX_PROPERTY_NUMBER},
+                {"type": "number", "minimum": -MAX_PROPERTY_NUMBER, "maximum": MAX_PROPERTY_NUMBER},
+                {"type": "null"},
+            ]
+        }
+    ),
+]
+
+
+def _rfc3339_text(value: Any) -> Any:
+    """A date-time arrives as RFC 3339 text; pydantic would also take a number (or numeric text) as Unix
+    seconds or milliseconds, guessing which from its size."""
+    if not isinstance(value, str) or _NUMERIC.fullmatch(value):
+        raise ValueError("must be an RFC 3339 date-time with an offset, such as 2026-03-01T09:30:00Z")
+    return value
 
 
 class Device(BaseModel):
@@ -41,7 +100,7 @@ class Device(BaseModel):
 class LineItem(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     product_id: UUID | None = Field(default=None, alias="productId")
-    quantity: int = Field(default=1, ge=1, le=1_000_000)
+    quantity: int = Field(default=1, ge=1, le=1_000_000, strict=True)  # strict: true is not 1
     amount: Amount | None = Field(default=None, description="Decimal string with at most 2 decimals.")
 
 
@@ -53,14 +112,14 @@ class IncomingEvent(BaseModel):
         description="Your idempotency key, unique per integration: an event sent again (same id and "
         "occurredAt) is accepted and stored once."
     )
-    type: Annotated[str, Field(min_length=1, max_length=64)] = Field(
+    type: Annotated[PlainText, Field(min_length=1, max_length=64)] = Field(
         description="An event type of `eventTypes` (funnel, behaviour or business), or a custom behaviour "
         "name `custom:<name>`. `order`, `order_placed` and `order_successful` come from POST /v1/orders."
     )
-    occurred_at: AwareDatetime = Field(
+    occurred_at: Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)] = Field(
         alias="occurredAt",
-        description="When it happened, with its offset (RFC 3339). At most 90 days old (raw retention) and at "
-        "most 5 minutes ahead of the platform's clock.",
+        description="When it happened: RFC 3339 text with its offset (not a number). At most 90 days old (raw "
+        "retention) and at most 5 minutes ahead of the platform's clock.",
     )
     anonymous_id: Text200 | None = Field(default=None, alias="anonymousId")
     email: EmailStr | None = Field(default=None, description="Give an anonymousId, an email or both.")
@@ -79,21 +138,18 @@ class IncomingEvent(BaseModel):
         default_factory=dict,
         max_length=MAX_PROPERTIES,
         description=f"Flat: at most {MAX_PROPERTIES} keys of at most {MAX_PROPERTY_KEY} characters "
-        f"({PROPERTY_KEY}), values a string of at most {MAX_PROPERTY_TEXT} characters, a number, true/false "
-        "or null. Never a value the customer typed into a provider's journey: values that look like card "
-        "numbers, IBANs, National Insurance numbers or dates of birth are refused.",
+        f"({PROPERTY_KEY}), values a string of at most {MAX_PROPERTY_TEXT} characters (no control characters), "
+        f"a number of at most {MAX_PROPERTY_NUMBER} in size, true/false or null. Never a value the customer "
+        "typed into a provider's journey: values that look like card numbers, IBANs, National Insurance "
+        "numbers or dates of birth are refused.",
     )
 
     @field_validator("properties")
     @classmethod
     def _keys(cls, value: dict[str, Any]) -> dict[str, Any]:
-        for key, item in value.items():
-            if not re.match(PROPERTY_KEY, key):
+        for key in value:
+            if not re.fullmatch(PROPERTY_KEY, key):  # fullmatch: `$` alone lets a trailing newline through
                 raise ValueError(f"property name {key[:70]!r} must match {PROPERTY_KEY}")
-            if isinstance(item, str) and any(ord(c) < 32 and c != "\t" for c in item):
-                raise ValueError(f"property {key!r} must not contain control characters")
-            if isinstance(item, float) and (item != item or item in (float("inf"), float("-inf"))):
-                raise ValueError(f"property {key!r} must be a finite number")
         return value
 
 

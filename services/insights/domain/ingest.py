@@ -60,6 +60,8 @@ def journey_data(key: str, value: Any, forbidden_keys: frozenset[str]) -> str | 
         return f"property {key!r} is on the list of keys never stored (INSIGHTS_FORBIDDEN_PROPERTY_KEYS)"
     if _BIRTH_KEY.search(key) and value not in (None, "", False):
         return f"property {key!r} looks like a date of birth: the profile never holds journey data"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 4111111111111111.0 is the card number too
     if not isinstance(value, str | int) or isinstance(value, bool):
         return None
     text = str(value).strip()
@@ -74,7 +76,7 @@ def journey_data(key: str, value: Any, forbidden_keys: frozenset[str]) -> str | 
 
 
 def _field(loc: Iterable[Any]) -> str:
-    parts = [str(p) for p in loc]
+    """pydantic's location as the API names fields: `items[0].productId`, as the product check names it."""
     names = {
         "occurred_at": "occurredAt",
         "anonymous_id": "anonymousId",
@@ -82,7 +84,10 @@ def _field(loc: Iterable[Any]) -> str:
         "entity_id": "entityId",
         "user_agent": "userAgent",
     }
-    return ".".join(names.get(p, p) for p in parts)
+    out = ""
+    for p in loc:
+        out += f"[{p}]" if isinstance(p, int) else f".{names.get(str(p), str(p))}"
+    return out.lstrip(".")
 
 
 def validate(
