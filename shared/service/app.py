@@ -44,11 +44,17 @@ def service_state(app: Starlette) -> ServiceState:
     return state
 
 
-def create_service_app(name: str, routes: Sequence[BaseRoute], settings: Settings | None = None) -> Starlette:
+def create_service_app(
+    name: str,
+    routes: Sequence[BaseRoute],
+    settings: Settings | None = None,
+    body_limits: Sequence[tuple[str, int]] = (),
+) -> Starlette:
     """The internal API of service `name`, connected to its own database as its own app role.
 
     Exports get a pool of their own (`ServiceState.export_pool`), which holds no connection until
-    an export runs.
+    an export runs. `body_limits`: paths (prefixes) whose bodies may pass INTERNAL_BODY_LIMIT, each with
+    its own cap (what the gateway relays there as it came, such as a batch of events).
     """
     settings = settings or get_settings()
     check_production_secrets(settings, ("SERVICE_TOKEN_SECRET", *database_secrets(name)))
@@ -74,7 +80,7 @@ def create_service_app(name: str, routes: Sequence[BaseRoute], settings: Setting
         middleware=[
             Middleware(HttpMetrics),
             # Internal calls carry filters and id batches, never files: a megabyte is far more than any needs.
-            Middleware(BodyLimit, default=INTERNAL_BODY_LIMIT),
+            Middleware(BodyLimit, limits=body_limits, default=INTERNAL_BODY_LIMIT),
             Middleware(RequestContext),
             Middleware(SecurityHeaders),
         ],
@@ -83,10 +89,10 @@ def create_service_app(name: str, routes: Sequence[BaseRoute], settings: Setting
     return app
 
 
-def uvicorn_factory(name: str, routes: Sequence[BaseRoute]) -> Starlette:
+def uvicorn_factory(name: str, routes: Sequence[BaseRoute], body_limits: Sequence[tuple[str, int]] = ()) -> Starlette:
     """What a service's `app()` factory returns: logging configured, then the app."""
     slog.configure(f"{name}-api", get_settings().log_level)
-    return create_service_app(name, routes)
+    return create_service_app(name, routes, body_limits=body_limits)
 
 
 async def create_export_pool(settings: Settings, name: str) -> asyncpg.Pool:

@@ -5,17 +5,20 @@ from __future__ import annotations
 from starlette.applications import Starlette
 
 from services.insights.api import activity, analytics, events, timeline
+from shared.api_events import MAX_BATCH_BYTES
 from shared.config import Settings
 from shared.service.app import create_service_app, uvicorn_factory
 
 SERVICE = "insights"
 ROUTES = [*events.routes, *analytics.routes, *timeline.routes, *activity.routes]
+# The gateway relays an event batch as it came, up to the documented 2 MiB: the internal cap is 1 MiB.
+BODY_LIMITS = (("/internal/events/ingest", MAX_BATCH_BYTES),)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
-    return create_service_app(SERVICE, ROUTES, settings)
+    return create_service_app(SERVICE, ROUTES, settings, body_limits=BODY_LIMITS)
 
 
 def app() -> Starlette:
     """uvicorn factory."""
-    return uvicorn_factory(SERVICE, ROUTES)
+    return uvicorn_factory(SERVICE, ROUTES, body_limits=BODY_LIMITS)
