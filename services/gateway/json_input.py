@@ -65,5 +65,6 @@ def locate_json_error(raw: bytes) -> tuple[str | None, str]:
     found = _find(document, "")
     if found is None or not found[0]:
         return None, "request body is not valid JSON" + (f": {found[1]}" if found else "")
-    field, reason = found
-    return field, f"{field}: {reason}"
+    # A field name holding the surrogate is named with it escaped: an answer is UTF-8, which cannot hold it.
+    field = found[0].encode("utf-8", "backslashreplace").decode()
+    return field, f"{field}: {found[1]}"

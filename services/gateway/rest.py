@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -67,10 +69,30 @@ async def ingest_events(request: Request) -> Response:
         insights: InsightsClient = request.app.state.insights
         result = await insights.ingest_events(body, key)
     except ServiceError as exc:
+        if exc.code == ErrorCode.MALFORMED_JSON:
+            field, reason = _malformed_batch(body)
+            return error(400, ErrorCode.MALFORMED_JSON, reason, field)
         return error(exc.status, exc.code, exc.message, exc.field, errors=exc.errors)
     except Unavailable:
         return error(503, ErrorCode.UNAVAILABLE, "try again later")
     return JSON(result, status_code=202)
+
+
+_INDEX = re.compile(r"\.(\d+)(?=\.|$)")
+
+
+def _malformed_batch(body: bytes) -> tuple[str | None, str]:
+    """The field of a batch the insights service could not parse, named as its refusals name fields
+    (`events[3].amount`), or where the text stops being JSON. Only refused bodies are read again."""
+    field, reason = locate_json_error(body)
+    if field is not None:
+        named = _INDEX.sub(r"[\1]", field)
+        return named, f"{named}: {reason.removeprefix(field + ': ')}"
+    try:
+        orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        return None, f"request body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+    return None, reason
 
 
 async def create_order(request: Request) -> Response:
