@@ -641,15 +641,34 @@ def _demo(settings: object) -> dict[str, Any]:
     path = DATA / "demo.json"
     if asyncio.run(demo_loaded(owner)) and path.exists():
         say("demo data already loaded")
-        return dict(json.loads(path.read_text()))
-    if asyncio.run(demo_loaded(owner)):
+        doc = dict(json.loads(path.read_text()))
+    elif asyncio.run(demo_loaded(owner)):
         raise RuntimeError(f"demo organisation exists but {path} is missing; remove {DATA} to start afresh")
-    say("loading demo data (first start only)")
-    result = asyncio.run(load_demo(owner, progress=lambda m: say(f"  {m}")))
-    doc = {"org_id": str(result.org_id), "integrations": result.integrations, "providers": result.providers}
-    path.write_text(json.dumps(doc, indent=2, default=str))
-    path.chmod(0o600)
+    else:
+        say("loading demo data (first start only)")
+        result = asyncio.run(load_demo(owner, progress=lambda m: say(f"  {m}")))
+        doc = {"org_id": str(result.org_id), "integrations": result.integrations, "providers": result.providers}
+        path.write_text(json.dumps(doc, indent=2, default=str))
+        path.chmod(0o600)
+    _insights_demo(settings)
     return doc
+
+
+def _insights_demo(settings: object) -> None:
+    """Loads the demo customers' events into the insights service once, after (and from) the orders demo."""
+    from demo.insights import insights_demo_loaded, load_insights_demo
+
+    owner = settings.service_database_url("insights", "owner")  # type: ignore[attr-defined]
+    if asyncio.run(insights_demo_loaded(owner)):
+        say("demo events already loaded")
+        return
+    say("loading demo events: 90 days of funnel and behaviour events (first start only)")
+    began = time.monotonic()
+    orders_owner = settings.service_database_url("orders", "owner")  # type: ignore[attr-defined]
+    result = asyncio.run(
+        load_insights_demo(orders_owner, owner, progress=lambda m: say(f"  [{time.monotonic() - began:5.1f}s] {m}"))
+    )
+    say(f"demo events loaded: {result.events:,} events of {result.customers:,} customers in {result.seconds:.1f}s")
 
 
 if __name__ == "__main__":
