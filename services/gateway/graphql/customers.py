@@ -14,6 +14,13 @@ from services.gateway.clients import ServiceError
 from services.gateway.graphql.common import DateRangeInput, PageInfo, check_page
 from services.gateway.graphql.context import Context, parse_id
 from services.gateway.graphql.errors import from_service
+from services.gateway.graphql.timeline import (
+    Device,
+    TimelineClass,
+    TimelineConnection,
+    customer_devices,
+    customer_timeline,
+)
 
 
 @strawberry.enum
@@ -56,34 +63,30 @@ class IntegrationVisit:
     visits: int
 
 
-@strawberry.type
-class TimelineEvent:
-    at: dt.datetime
-    kind: str = strawberry.field(description="VISIT, ORDER_PLACED, ORDER_<STATUS> or COMMISSION_<STATUS>.")
-    integration_id: strawberry.ID | None
-    order_id: strawberry.ID | None
-    detail: str | None
-
-
 @strawberry.type(description="What the platform captured about a customer; never data typed into a provider's journey.")
 class CustomerProfile(Customer):
     integrations_visited: list[IntegrationVisit]
     orders_count: int
     successful_orders_count: int
 
-    @strawberry.field
-    async def timeline(self, info: Info[Context, None]) -> list[TimelineEvent]:
-        rows = await info.context.call("orders", "GET", f"/internal/customers/{self.id}/timeline")
-        return [
-            TimelineEvent(
-                at=dt.datetime.fromisoformat(r["at"]),
-                kind=r["kind"],
-                integration_id=strawberry.ID(str(r["integration_id"])) if r["integration_id"] else None,
-                order_id=strawberry.ID(str(r["order_id"])) if r["order_id"] else None,
-                detail=r["detail"],
-            )
-            for r in rows
-        ]
+    @strawberry.field(
+        description="Newest first: the customer's events (funnel, behaviour, business; each visit its own entry)"
+        " and the changes of their orders (ORDER), filtered by `classes` (all when left out)."
+    )
+    async def timeline(
+        self,
+        info: Info[Context, None],
+        first: int = 50,
+        after: str | None = None,
+        classes: list[TimelineClass] | None = None,
+    ) -> TimelineConnection:
+        return await customer_timeline(info, str(self.id), first, after, classes)
+
+    @strawberry.field(
+        description="The devices the customer's events came from, last seen first (at most MAX_PAGE_SIZE)."
+    )
+    async def devices(self, info: Info[Context, None]) -> list[Device]:
+        return await customer_devices(info, str(self.id))
 
 
 @strawberry.type

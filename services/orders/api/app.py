@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 
-from services.orders.api import catalogue, customers, erasure, identities, ingest, orders, organisation
+from services.orders.api import catalogue, customer_ledger, customers, erasure, identities, ingest, orders, organisation
 from services.orders.service.organisation import check_zone_rules
 from shared.config import Settings
 from shared.service.app import create_service_app, service_state, uvicorn_factory
@@ -18,6 +18,7 @@ ROUTES = [
     *organisation.routes,
     *catalogue.routes,
     *customers.routes,
+    *customer_ledger.routes,
     *orders.routes,
     *ingest.routes,
     *identities.routes,

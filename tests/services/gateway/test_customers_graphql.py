@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.orders.domain.commission import Status
 from services.orders.domain.names import anonymous_name
+from services.orders.service.commission import change_state
+from shared.db import tenant_tx
 from tests.factories import create_order, gql
 
 PROFILE = """query($id: ID!) { customer(id: $id) { id kind email displayName ordersCount successfulOrdersCount
-  integrationsVisited { integrationName visits } timeline { kind detail } } }"""
+  integrationsVisited { integrationName visits } timeline { nodes { kind class orderId detail } } } }"""
 LIST = """query($f: CustomerFilterInput, $after: String) { customers(filter: $f, first: 2, after: $after) {
   edges { cursor node { id kind displayName email } } pageInfo { hasNextPage endCursor } } }"""
 
@@ -20,7 +23,20 @@ async def identify(gateway: Any, tenant: Any, **body: Any) -> Any:
 
 
 async def test_anonymous_customer_has_a_stable_word_name_and_merges_into_generic(gateway, pool, tenant):
-    order = await create_order(pool, tenant, anonymous_id="visitor-42", status="SUCCESSFUL")
+    order = await create_order(pool, tenant, anonymous_id="visitor-42")
+    async with tenant_tx(pool, tenant.org_id) as conn:  # confirmed by the provider: a change on the ledger
+        await change_state(
+            conn,
+            tenant.org_id,
+            order["id"],
+            status=Status.SUCCESSFUL,
+            comm_status=None,
+            amount=None,
+            currency=None,
+            source="provider",
+            reference=None,
+            actor=None,
+        )
     profile = (await gql(gateway, PROFILE, {"id": str(order["customer_id"])}, token=tenant.admin_token))["data"][
         "customer"
     ]
@@ -39,8 +55,10 @@ async def test_anonymous_customer_has_a_stable_word_name_and_merges_into_generic
     assert again["id"] == merged["id"]
     old = (await gql(gateway, PROFILE, {"id": str(order["customer_id"])}, token=tenant.admin_token))["data"]["customer"]
     assert old["id"] == merged["id"] and old["ordersCount"] == 2
-    kinds = [e["kind"] for e in old["timeline"]]
-    assert kinds.count("ORDER_PLACED") == 2 and "VISIT" in kinds
+    # The anonymous order's changes follow it into the generic customer's timeline (ORDER entries come from the
+    # orders service's ledger; events, re-pointed by the insights service's merge, are tested with it).
+    changes = [(e["kind"], e["orderId"]) for e in old["timeline"]["nodes"] if e["class"] == "ORDER"]
+    assert changes == [("ORDER_SUCCESSFUL", str(order["id"]))]
 
 
 async def test_anonymous_customer_giving_a_new_email_is_converted_in_place(gateway, pool, tenant):

@@ -109,7 +109,8 @@ async def b_snapshot(gateway, owner_pool, p: Pair) -> dict[str, Any]:
 # --- queries -----------------------------------------------------------------------------
 
 CUSTOMER = """query($id: ID!) { customer(id: $id) { id kind email displayName channel ordersCount successfulOrdersCount
-  integrationsVisited { integrationId integrationName visits } timeline { kind orderId detail } } }"""
+  integrationsVisited { integrationId integrationName visits } timeline { nodes { kind orderId detail } }
+  devices { deviceId } } }"""
 ORDER = """query($id: ID!) { order(id: $id) { id externalRef status commStatus commission { amount currency }
   customer { id displayName } integration { id name } category { id name } product { id name } } }"""
 PRODUCTS = "query($id: ID!) { products(integrationId: $id) { id name integrationId } }"
