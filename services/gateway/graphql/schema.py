@@ -21,6 +21,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from services.gateway.graphql.activity import ActivityQuery
 from services.gateway.graphql.analytics import AnalyticsQuery
 from services.gateway.graphql.audit import AuditQuery
 from services.gateway.graphql.catalogue import CatalogueMutation, CatalogueQuery
@@ -37,7 +38,16 @@ from shared import logging as slog
 
 Query = merge_types(
     "Query",
-    (OrganisationQuery, CatalogueQuery, CustomersQuery, OrdersQuery, DeliveriesQuery, AuditQuery, AnalyticsQuery),
+    (
+        OrganisationQuery,
+        CatalogueQuery,
+        CustomersQuery,
+        OrdersQuery,
+        DeliveriesQuery,
+        AuditQuery,
+        AnalyticsQuery,
+        ActivityQuery,
+    ),
 )
 Mutation = merge_types(
     "Mutation", (OrganisationMutation, CatalogueMutation, OrdersMutation, ExportsMutation, ErasureMutation)
