@@ -36,7 +36,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -259,11 +259,16 @@ async def load_insights_demo(
 
                 async with store.orders_trigger_disabled(conn):
                     await store.copy_rows(conn, "orders", ORDER_COLUMNS, _order_copy_rows(snap, org_id))
-                result.read_models["order_rollups_daily"] = await store.rebuild_order_rollups(conn, org_id)
+                result.read_models["order_rollups_daily"] = await store.build_read_model(
+                    conn, org_id, "order_rollups_daily", first_day
+                )
                 say(f"orders copy {len(snap.orders):,} copied, order rollups built")
 
-                for name, _sql in store.READ_MODELS:
-                    result.read_models[name] = await store.build_read_model(conn, org_id, name)
+                for name in store.READ_MODELS:
+                    # From the day before the window's first UTC day: every local day of the loaded events.
+                    result.read_models[name] = await store.build_read_model(
+                        conn, org_id, name, first_day - timedelta(days=1)
+                    )
                     say(f"{name} built ({result.read_models[name]:,} rows)")
                 result.seconds = round(time.monotonic() - began, 1)
                 await store.record_demo_load(
@@ -543,15 +548,23 @@ def _category_of(order: asyncpg.Record) -> _Category:
 def _order_event_rows(snap: _Snapshot, org_id: UUID, window_start: float, now: float) -> Iterator[tuple[Any, ...]]:
     """`order_placed` at each order's creation and `order_successful` when a successful order succeeded
     (its last change), as the orders-events consumer records them; within the window only."""
-    channels = [i.channel for i in snap.integrations]
-    index = snap.integration_index
     for o in snap.orders:
         created, updated = store.epoch_seconds(o["created_at"]), store.epoch_seconds(o["updated_at"])
         iid, oid = o["integration_id"], o["id"]
-        channel = channels[index[iid]]
-        common = (o["customer_id"], o["product_id"], o["category_id"], channel, o["commission_amount"], o["currency"])
+        # As services/insights/service/orders_events.py records them: no channel (order events carry
+        # none), the order's id as entity and its status as state.
+        common = (
+            o["customer_id"],
+            o["product_id"],
+            o["category_id"],
+            None,
+            o["commission_amount"],
+            o["currency"],
+            str(oid),
+            o["status"],
+        )
         if window_start <= created <= now:
-            yield (org_id, o["created_at"], iid, f"order:{oid}:placed", "order_placed", FUNNEL, *common, str(oid), None)
+            yield (org_id, o["created_at"], iid, f"order:{oid}:placed", "order_placed", FUNNEL, *common)
         if o["status"] == "SUCCESSFUL" and window_start <= updated <= now:
             yield (
                 org_id,
@@ -561,8 +574,6 @@ def _order_event_rows(snap: _Snapshot, org_id: UUID, window_start: float, now: f
                 "order_successful",
                 FUNNEL,
                 *common,
-                str(oid),
-                None,
             )
 
 

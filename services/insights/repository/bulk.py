@@ -4,9 +4,9 @@ every read model built set-based from what was loaded.
 Written for generated data sets (demo/insights.py: a million events in one transaction), on a connection
 of the service's owner role, which bypasses row-level security. Nothing here commits: the loader runs the
 whole load in one transaction, so a failure leaves nothing behind. The read models are built with the
-same grouping, keys and time zone as the one ingestion statement (`repository/events.py`), so they equal
-what ingesting the same events batch by batch would have left; they are plain INSERTs, so the
-organisation must have no events and no orders copy yet (`has_data`).
+recomputations of `repository/rollups.py` (the rules of the ingestion statement, `repository/events.py`,
+and of the orders copy's trigger), so they equal what ingesting the same events batch by batch would have
+left; they are plain INSERTs, so the organisation must have no events and no orders copy yet (`has_data`).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from uuid import UUID
 
 import asyncpg
 
-from services.insights.domain.catalogue import STEP_NAMES
-from services.insights.repository.events import HOURLY_WINDOW_HOURS, NIL
+from services.insights.repository import rollups
+from services.insights.repository.events import HOURLY_WINDOW_HOURS
 
 # Advisory lock key of bulk loads into the insights database (the orders loader uses 7_421_101).
 LOAD_LOCK = 7_421_201
@@ -77,8 +77,6 @@ ORDER_COLUMNS = (
     "as_of",
 )
 DEVICE_COLUMNS = ("org_id", "customer_id", "device_id", "platform", "user_agent", "first_seen", "last_seen")
-
-_FUNNEL_VALUES = ", ".join(f"('{name}', {step})" for step, name in enumerate(STEP_NAMES, start=1))
 
 # Analyzed at the end of a load. Not `events`: ANALYZE of a partitioned table samples every partition and
 # then each partition again (seconds for a million rows), and autovacuum analyzes each filled partition.
@@ -178,7 +176,8 @@ async def copy_rows(
 
 @asynccontextmanager
 async def orders_trigger_disabled(conn: asyncpg.Connection) -> AsyncIterator[None]:
-    """Orders copied in this block skip the per-row rollup trigger; call `rebuild_order_rollups` after.
+    """Orders copied in this block skip the per-row rollup trigger; build order_rollups_daily after
+    (`build_read_model`).
     ALTER TABLE is transactional: should the block raise, the rollback turns the trigger back on."""
     await conn.execute("ALTER TABLE orders DISABLE TRIGGER orders_rollup")
     yield
@@ -217,71 +216,24 @@ async def events_without_secondary_indexes(conn: asyncpg.Connection, enabled: bo
 
 
 # --- read models, set-based -----------------------------------------------------------------
-# Each is the GROUP BY of the ingestion statement over the organisation's loaded events.
+# The recomputations of repository/rollups.py (the same rules as the ingestion statement and the orders
+# trigger), inserted straight into the empty read models of the organisation.
 
-_TZ = "(SELECT coalesce((SELECT time_zone FROM organisation_settings WHERE org_id = $1), 'UTC'))"
-
-_DAILY = f"""
-INSERT INTO event_rollups_daily (org_id, day, type, integration_id, category_id, product_id, channel, currency,
-                                 events, amount)
-SELECT org_id, (occurred_at AT TIME ZONE {_TZ})::date, type, integration_id, coalesce(category_id, $2),
-       coalesce(product_id, $2), coalesce(channel, ''), coalesce(currency, ''), count(*), coalesce(sum(amount), 0)
-  FROM events WHERE org_id = $1
- GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
-"""
-
-_HOURLY = f"""
-INSERT INTO event_rollups_hourly (org_id, hour, type, integration_id, category_id, product_id, channel, currency,
-                                  events, amount)
-SELECT org_id, date_trunc('hour', occurred_at), type, integration_id, coalesce(category_id, $2),
-       coalesce(product_id, $2), coalesce(channel, ''), coalesce(currency, ''), count(*), coalesce(sum(amount), 0)
-  FROM events WHERE org_id = $1 AND occurred_at >= now() - interval '{HOURLY_WINDOW_HOURS} hours'
- GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
-"""
-
-_CUSTOMER_DAYS = f"""
-INSERT INTO customer_days (org_id, day, integration_id, category_id, customer_id, events, visits)
-SELECT org_id, (occurred_at AT TIME ZONE {_TZ})::date, integration_id, coalesce(category_id, $2), customer_id,
-       count(*), count(*) FILTER (WHERE type = 'visit')
-  FROM events WHERE org_id = $1 AND customer_id IS NOT NULL
- GROUP BY 1, 2, 3, 4, 5
-"""
-
-_FUNNEL = f"""
-INSERT INTO funnel_firsts (org_id, day, integration_id, category_id, customer_id, step, first_at)
-SELECT org_id, (occurred_at AT TIME ZONE {_TZ})::date, integration_id, coalesce(category_id, $2), customer_id,
-       s.step, min(occurred_at)
-  FROM events JOIN (VALUES {_FUNNEL_VALUES}) AS s(type, step) USING (type)
- WHERE org_id = $1 AND customer_id IS NOT NULL
- GROUP BY 1, 2, 3, 4, 5, 6
-"""
-
-READ_MODELS: tuple[tuple[str, str], ...] = (
-    ("event_rollups_daily", _DAILY),
-    ("event_rollups_hourly", _HOURLY),
-    ("customer_days", _CUSTOMER_DAYS),
-    ("funnel_firsts", _FUNNEL),
-)
+READ_MODELS = ("event_rollups_daily", "event_rollups_hourly", "customer_days", "funnel_firsts")
+_PARAMS = "WITH _params AS (SELECT $1::uuid, $2::date, $3::timestamptz)"
 
 
-async def build_read_model(conn: asyncpg.Connection, org_id: UUID, name: str) -> int:
-    """Builds the read model `name` (of READ_MODELS) from the organisation's events; returns its rows."""
-    sql = dict(READ_MODELS)[name]
-    status = await conn.execute(sql, org_id, NIL)
-    return int(status.rsplit(" ", 1)[-1])
-
-
-async def rebuild_order_rollups(conn: asyncpg.Connection, org_id: UUID) -> int:
-    """The organisation's daily order rollup recomputed from its orders copy, as the trigger keeps it."""
-    await conn.execute("DELETE FROM order_rollups_daily WHERE org_id = $1", org_id)
+async def build_read_model(conn: asyncpg.Connection, org_id: UUID, table: str, since_day: date) -> int:
+    """Builds the read model `table` (of READ_MODELS, or order_rollups_daily) of the organisation from its
+    events from `since_day` on (and, for the hourly rollup, the last 48 hours as of the transaction's start,
+    as the ingestion statement keeps it) or from its orders copy; returns how many rows it has."""
+    model = rollups.BY_TABLE[table]
+    hour_from = await conn.fetchval(f"SELECT now() - interval '{HOURLY_WINDOW_HOURS} hours'")
+    cols = ", ".join((*model.keys, *model.values))
+    if table == "order_rollups_daily":
+        await conn.execute("DELETE FROM order_rollups_daily WHERE org_id = $1", org_id)
     status = await conn.execute(
-        f"""INSERT INTO order_rollups_daily (org_id, day, integration_id, category_id, status, comm_status, currency,
-                                             orders, commission)
-            SELECT org_id, (created_at AT TIME ZONE {_TZ})::date, integration_id, category_id, status, comm_status,
-                   currency, count(*), sum(amount)
-              FROM orders WHERE org_id = $1
-             GROUP BY 1, 2, 3, 4, 5, 6, 7""",
-        org_id,
+        f"{_PARAMS} INSERT INTO {model.table} (org_id, {cols}) {model.recompute}", org_id, since_day, hour_from
     )
     return int(status.rsplit(" ", 1)[-1])
 

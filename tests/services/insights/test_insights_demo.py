@@ -19,6 +19,7 @@ from demo.insights import insights_demo_loaded, load_insights_demo
 from demo.orders import load_demo
 from services.insights.repository import events as events_store
 from services.insights.repository import orders as orders_copy
+from services.insights.repository import rollups
 from shared.db import tenant_tx
 
 CUSTOMERS, ORDERS, DAYS = 120, 600, 90
@@ -332,3 +333,71 @@ async def test_read_models_equal_what_ingesting_the_same_events_leaves(
         ingested = await _read_model(insights_owner, twin, table, hours_after)
         assert loaded, table
         assert loaded == ingested, table
+
+
+async def test_read_models_equal_their_recomputation(demo: dict[str, Any], insights_pool: Any) -> None:
+    """repository/rollups.py's check (the operator's rebuild-rollups, without replacing) finds no difference."""
+    now = datetime.now(UTC)
+    async with tenant_tx(insights_pool, demo["org_id"]) as conn:
+        found = await rollups.rebuild(
+            conn,
+            demo["org_id"],
+            tuple(rollups.BY_TABLE),
+            since_day=(now - timedelta(days=DAYS + 2)).date(),
+            hour_from=now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=47),
+            replace=False,
+        )
+    assert {d.table: d.as_json() for d in found if d.total} == {}
+    assert {d.table for d in found} == set(rollups.BY_TABLE)
+
+
+async def test_the_events_indexes_are_whole_after_the_load(
+    demo: dict[str, Any], insights_owner: asyncpg.Connection
+) -> None:
+    """A load into an empty events table builds its secondary indexes after the rows: they must be back,
+    valid, on the parent and on every partition."""
+    parents = await insights_owner.fetch(
+        """SELECT c.relname, i.indisvalid, i.indisunique,
+                  (SELECT count(*) FROM pg_inherits h WHERE h.inhparent = i.indexrelid) AS attached
+             FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+            WHERE i.indrelid = 'events'::regclass ORDER BY 1"""
+    )
+    partitions = await insights_owner.fetchval("SELECT count(*) FROM pg_inherits WHERE inhparent = 'events'::regclass")
+    assert {r["relname"] for r in parents} == {"events_pkey", "events_source_key", "events_customer", "events_type"}
+    assert all(r["indisvalid"] and r["attached"] == partitions for r in parents)
+    assert next(r for r in parents if r["relname"] == "events_source_key")["indisunique"]
+
+
+async def test_the_same_seed_and_time_line_give_the_same_events(demo: dict[str, Any]) -> None:
+    import random
+
+    import demo.insights as generator
+
+    snap = await generator._read_orders_demo(demo["orders_owner"], demo["org_id"])
+
+    def events(seed: str) -> list[tuple[Any, ...]]:
+        rng = random.Random(seed)
+        generator._assign_devices(rng, snap)
+        start = demo["now"] - DAYS * 86_400
+        plan = generator._plan_sessions(rng, snap, start, demo["now"], 14.0)
+        rows = list(generator._session_rows(rng, snap, plan, demo["org_id"], demo["now"], start, {}, lambda _n: None))
+        for c in snap.customers:
+            c.devices.clear()
+        return rows
+
+    loaded_seed = f"insights:{demo['org_id']}:7"  # the loader's: the organisation and the demo's seed
+    first = events(loaded_seed)
+    assert first == events(loaded_seed)
+    assert first != events("another seed")
+    # What was loaded is exactly what the seed gives.
+    conn = await asyncpg.connect(demo["insights_owner"])
+    try:
+        await conn.set_type_codec("timestamptz", schema="pg_catalog", encoder=tuple, decoder=tuple, format="tuple")
+        stored = await conn.fetch(
+            "SELECT source_key, occurred_at, type, customer_id, product_id, device_id FROM events"
+            " WHERE org_id = $1 AND source_key LIKE 'demo-%'",
+            demo["org_id"],
+        )
+    finally:
+        await conn.close()
+    assert sorted(tuple(r) for r in stored) == sorted((r[3], r[1], r[4], r[6], r[9], r[8]) for r in first)
