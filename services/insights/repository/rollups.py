@@ -26,6 +26,7 @@ from services.insights.repository.events import NIL
 _FUNNEL_VALUES = ", ".join(f"('{name}', {step})" for step, name in enumerate(STEP_NAMES, start=1))
 _TZ = "coalesce((SELECT time_zone FROM organisation_settings WHERE org_id = $1), 'UTC')"
 SAMPLE = 20
+REBUILD_STATEMENT_TIMEOUT_S = 600
 # Every statement below takes the same three parameters, typed here whether or not it uses each.
 _PARAMS = "WITH _params AS (SELECT $1::uuid, $2::date, $3::timestamptz)"
 
@@ -146,6 +147,9 @@ async def rebuild(
     `replace`, puts the recomputed rows in their place. Runs in the caller's (tenant) transaction."""
     found: list[Difference] = []
     args = (org_id, since_day, hour_from)
+    # 90 days of a large organisation's events take longer than the pools' 5 s statement limit: a rebuild
+    # (a zone change, the operator's command) is rare and allowed this long, for this transaction only.
+    await conn.execute(f"SET LOCAL statement_timeout = '{REBUILD_STATEMENT_TIMEOUT_S}s'")
     for table in tables:
         m = BY_TABLE[table]
         cols = ", ".join((*m.keys, *m.values))
