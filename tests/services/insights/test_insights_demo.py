@@ -401,3 +401,40 @@ async def test_the_same_seed_and_time_line_give_the_same_events(demo: dict[str, 
     finally:
         await conn.close()
     assert sorted(tuple(r) for r in stored) == sorted((r[3], r[1], r[4], r[6], r[9], r[8]) for r in first)
+
+
+async def test_a_load_that_fails_leaves_nothing_and_can_be_run_again(
+    demo: dict[str, Any], insights_owner: asyncpg.Connection
+) -> None:
+    org_id = uuid4()
+    await load_demo(
+        demo["orders_owner"],
+        org_id=org_id,
+        org_name=f"Failing demo {org_id.hex[:6]}",
+        customers=30,
+        orders=100,
+        admin_subject=f"test|{org_id}",
+        admin_email=f"admin-{org_id.hex[:8]}@demo.example",
+        ledger=False,
+        bulk=False,
+        now=demo["now"],
+    )
+
+    def fail_at_read_models(msg: str) -> None:
+        if msg.startswith("orders copy"):
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        await load_insights_demo(
+            demo["orders_owner"], demo["insights_owner"], org_id=org_id, progress=fail_at_read_models, now=demo["now"]
+        )
+    assert not await insights_demo_loaded(demo["insights_owner"], org_id)
+    for table in ("events", "devices", "orders", "order_rollups_daily", "organisation_settings"):
+        assert await insights_owner.fetchval(f"SELECT count(*) FROM {table} WHERE org_id = $1", org_id) == 0, table
+    enabled = await insights_owner.fetchval(
+        "SELECT tgenabled FROM pg_trigger WHERE tgname = 'orders_rollup' AND tgrelid = 'orders'::regclass"
+    )
+    assert enabled == b"O"  # the orders copy's trigger is on again (the rollback undid its switching off)
+    result = await load_insights_demo(demo["orders_owner"], demo["insights_owner"], org_id=org_id, now=demo["now"])
+    assert result.events == await insights_owner.fetchval("SELECT count(*) FROM events WHERE org_id = $1", org_id)
+    assert result.orders == 100 and await insights_demo_loaded(demo["insights_owner"], org_id)
