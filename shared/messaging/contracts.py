@@ -20,6 +20,8 @@ ORDER_STATUS_CHANGED = "order.status_changed"
 COMMISSION_CHANGED = "order.commission_changed"
 CUSTOMER_CREATED = "customer.created"
 CUSTOMER_MERGED = "customer.merged"
+# A data-protection erasure (payload: customer_id, erased_at): every service removes what identifies them.
+CUSTOMER_ERASED = "customer.erased"
 # Payload: the organisation's settings other services need (see ORGANISATION_SETTINGS_FIELDS).
 ORGANISATION_CREATED = "organisation.created"
 ORGANISATION_SETTINGS_CHANGED = "organisation.settings_changed"
@@ -57,7 +59,7 @@ INSIGHTS_FROM_ORDERS = Subscription(
     consumer="insights",
     source="orders",
     event_types=frozenset(
-        {ORDER_CREATED, ORDER_STATUS_CHANGED, COMMISSION_CHANGED, CUSTOMER_CREATED, CUSTOMER_MERGED}
+        {ORDER_CREATED, ORDER_STATUS_CHANGED, COMMISSION_CHANGED, CUSTOMER_CREATED, CUSTOMER_MERGED, CUSTOMER_ERASED}
         | ORGANISATION_EVENTS
     ),
 )

@@ -28,8 +28,8 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from services.insights.domain.catalogue import EventClass
+from services.insights.repository import erasure, merges, rollups, source_keys
 from services.insights.repository import events as store
-from services.insights.repository import merges, rollups, source_keys
 from services.insights.repository import orders as orders_copy
 from services.insights.service import live
 from shared import logging as slog
@@ -133,6 +133,12 @@ async def on_customer_merged(conn: asyncpg.Connection, event: Event) -> None:
     slog.log(logger, logging.INFO, "customer merged", **moved)
 
 
+async def on_customer_erased(conn: asyncpg.Connection, event: Event) -> None:
+    """A data-protection erasure: what identifies the customer goes (repository/erasure.py); counts stay."""
+    removed = await erasure.erase(conn, event.org_id, UUID(event.payload["customer_id"]))
+    slog.log(logger, logging.INFO, "customer erased", **removed)
+
+
 async def on_organisation(conn: asyncpg.Connection, event: Event) -> None:
     """The local copy of the organisation's settings; a new time zone re-buckets the day-bucketed models.
 
@@ -175,6 +181,7 @@ HANDLERS: dict[str, EventHandler] = {
     # customer.created is subscribed to but needs nothing yet (a customer appears with its first event or
     # order): without a handler the consumer skips it without a transaction.
     contracts.CUSTOMER_MERGED: on_customer_merged,
+    contracts.CUSTOMER_ERASED: on_customer_erased,
     **{t: on_organisation for t in contracts.ORGANISATION_EVENTS},
 }
 
@@ -183,7 +190,7 @@ async def announce(settings: Settings, event: Event) -> None:
     """After the event's transaction committed: tell the organisation's live subscribers what changed."""
     if event.type in ORDER_EVENTS:
         await live.publish(settings, event.org_id, {"kind": "orders", "types": [event.type]})
-    elif event.type == contracts.CUSTOMER_MERGED or event.type in contracts.ORGANISATION_EVENTS:
+    elif event.type in {contracts.CUSTOMER_MERGED, contracts.CUSTOMER_ERASED} | contracts.ORGANISATION_EVENTS:
         await live.publish(settings, event.org_id, {"kind": "events", "types": [event.type]})
 
 

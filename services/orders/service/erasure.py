@@ -17,9 +17,8 @@ import asyncpg
 from services.orders.domain.names import anonymous_name
 from services.orders.repository import erasure
 from shared.errors import DomainError, ErrorCode, NotFound
+from shared.messaging.contracts import CUSTOMER_ERASED
 from shared.messaging.outbox import add_event
-
-CUSTOMER_ERASED = "customer.erased"
 
 
 async def erase(conn: asyncpg.Connection, org_id: UUID, customer_id: UUID) -> dict[str, Any]:

@@ -63,3 +63,56 @@ async def test_only_admins_erase_and_only_their_own_customers(gateway, pool, ten
     assert [(e["code"], e["field"]) for e in body["data"]["eraseCustomer"]["errors"]] == [("NOT_FOUND", "id")]
     profile = (await gql(gateway, PROFILE, {"id": str(order["customer_id"])}, token=tenant.admin_token))["data"]
     assert profile["customer"]["email"] is not None
+
+
+async def test_the_insights_store_forgets_the_customer_and_keeps_the_counts(
+    gateway, pool, insights_pool, settings, tenant
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from tests.services.insights.feed import apply, outbox_events
+
+    email = f"forget-{uuid.uuid4().hex[:6]}@example.com"
+    now = datetime.now(UTC)
+    events = [
+        {
+            "id": f"erase-{n}-{uuid.uuid4().hex[:6]}",
+            "type": "visit" if n == 0 else "page_view",
+            "occurredAt": (now - timedelta(minutes=10 - n)).isoformat(),
+            "anonymousId": "device-cookie-42",
+            "email": email,
+            "device": {"id": "phone-1", "platform": "ios", "userAgent": "Mozilla/5.0 (iPhone)"},
+            "properties": {"page": "/broadband", "referrer": "newsletter"},
+        }
+        for n in range(3)
+    ]
+    r = await gateway.post("/v1/events", json={"events": events}, headers={"authorization": f"Bearer {tenant.api_key}"})
+    assert r.status_code == 202 and r.json()["stored"] == 3, r.text
+    async with tenant_tx(insights_pool, tenant.org_id) as conn:
+        customer_id = await conn.fetchval(
+            "SELECT customer_id FROM events WHERE org_id = $1 AND source_key = $2", tenant.org_id, events[0]["id"]
+        )
+        before = await conn.fetchval("SELECT sum(events) FROM customer_days WHERE org_id = $1", tenant.org_id)
+    body = await gql(gateway, ERASE, {"id": str(customer_id)}, token=tenant.admin_token)
+    assert body["data"]["eraseCustomer"]["erased"] is True
+    erased = await outbox_events(pool, tenant.org_id, {"customer.erased"})
+    assert await apply(insights_pool, settings, erased) == 1
+    assert await apply(insights_pool, settings, erased) == 0  # a redelivery changes nothing
+
+    async with tenant_tx(insights_pool, tenant.org_id) as conn:
+        rows = await conn.fetch(
+            "SELECT * FROM events WHERE org_id = $1 AND customer_id = $2", tenant.org_id, customer_id
+        )
+        devices = await conn.fetchval(
+            "SELECT count(*) FROM devices WHERE org_id = $1 AND customer_id = $2", tenant.org_id, customer_id
+        )
+        after = await conn.fetchval("SELECT sum(events) FROM customer_days WHERE org_id = $1", tenant.org_id)
+    assert len(rows) == 3 and devices == 0 and after == before
+    assert all(r["anonymous_id"] is None and r["device_id"] is None and r["properties"] in ("{}", {}) for r in rows), rows
+    profile = await gql(
+        gateway,
+        "query($id: ID!) { customer(id: $id) { email devices { deviceId } } }",
+        {"id": str(customer_id)},
+        token=tenant.admin_token,
+    )
+    assert profile["data"]["customer"] == {"email": None, "devices": []}
