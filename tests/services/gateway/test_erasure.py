@@ -108,7 +108,8 @@ async def test_the_insights_store_forgets_the_customer_and_keeps_the_counts(
         )
         after = await conn.fetchval("SELECT sum(events) FROM customer_days WHERE org_id = $1", tenant.org_id)
     assert len(rows) == 3 and devices == 0 and after == before
-    assert all(r["anonymous_id"] is None and r["device_id"] is None and r["properties"] in ("{}", {}) for r in rows), rows
+    for r in rows:
+        assert r["anonymous_id"] is None and r["device_id"] is None and r["properties"] in ("{}", {}), r
     profile = await gql(
         gateway,
         "query($id: ID!) { customer(id: $id) { email devices { deviceId } } }",
