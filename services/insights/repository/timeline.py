@@ -52,7 +52,10 @@ def page_query(
 ) -> tuple[str, list[Any]]:
     """The statement of `page` and its arguments (also what the tests EXPLAIN)."""
     p = Params()
-    where = [f"e.org_id = {p(org_id)}", f"e.customer_id = {p(customer_id)}"]
+    # An order's confirmation is the orders ledger's entry (ORDER_SUCCESSFUL, with who confirmed it and the
+    # commission), merged into the page by the gateway; the funnel's `order_successful` event records the same
+    # moment for the funnel and would show it twice.
+    where = [f"e.org_id = {p(org_id)}", f"e.customer_id = {p(customer_id)}", "e.type <> 'order_successful'"]
     if classes is not None:
         where.append(f"e.class = ANY({p(list(classes))}::text[])")
     where += after_bound(
