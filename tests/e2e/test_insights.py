@@ -116,3 +116,74 @@ async def _more_than(fn: Any, n: int) -> bool:
 
 async def _equal(fn: Any, n: int) -> bool:
     return bool(await fn() == n)
+
+
+async def test_relay_down_then_back_every_order_event_arrives_once(
+    platform: Platform,  # noqa: F811
+    tenant: Any,
+    pool: Any,
+    insights_pool: Any,
+) -> None:
+    """The orders relay down while orders are committed: their events wait in the outbox (committed with the
+    orders), and once the relay is back every one reaches the insights store, once. The outage's length
+    changes nothing (the outbox holds the events however long); the test keeps it to a few seconds."""
+    platform.stop("orders-relay")
+    count = 40
+    for _ in range(count):
+        await create_order(pool, tenant)
+    await asyncio.sleep(3)
+    assert (await _recorded(insights_pool, tenant.org_id))[1] == 0  # nothing can arrive while the relay is down
+    platform.start("orders-relay")
+
+    async def placed() -> int:
+        return (await _recorded(insights_pool, tenant.org_id))[1]
+
+    assert await _until(lambda: _equal(placed, count), 60), f"only {await placed()} of {count} arrived"
+    await asyncio.sleep(1)
+    assert await _recorded(insights_pool, tenant.org_id) == (count, count, count)
+
+
+async def test_redis_down_then_back_every_order_event_arrives_once(
+    platform: Platform,  # noqa: F811
+    tenant: Any,
+    pool: Any,
+    insights_pool: Any,
+) -> None:
+    """Redis unreachable for the relay and the insights worker (a proxy in front of it is cut) while orders are
+    committed, then reachable again: the relay retries its unsent outbox rows and the worker reconnects; every
+    event arrives once."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    from tests.workers import TcpProxy
+
+    original = platform.env["REDIS_URL"]
+    parts = urlsplit(original)
+    assert parts.port
+    with TcpProxy(parts.port) as proxy:
+        proxied = urlunsplit(parts._replace(netloc=f"{parts.hostname}:{proxy.port}"))
+        for name in ("orders-relay", "insights-worker"):
+            platform.stop(name)
+        platform.env["REDIS_URL"] = proxied
+        try:
+            for name in ("orders-relay", "insights-worker"):
+                platform.start(name)
+            await asyncio.sleep(2)
+            proxy.cut()
+            count = 30
+            for _ in range(count):
+                await create_order(pool, tenant)
+            await asyncio.sleep(8)
+            proxy.restore()
+
+            async def placed() -> int:
+                return (await _recorded(insights_pool, tenant.org_id))[1]
+
+            assert await _until(lambda: _equal(placed, count), 90), f"only {await placed()} of {count} arrived"
+            await asyncio.sleep(1)
+            assert await _recorded(insights_pool, tenant.org_id) == (count, count, count)
+        finally:
+            platform.env["REDIS_URL"] = original
+            for name in ("orders-relay", "insights-worker"):
+                if name in platform.procs:
+                    platform.stop(name)
+                platform.start(name)
