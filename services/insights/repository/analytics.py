@@ -3,7 +3,11 @@
 Every number is read from a read model kept as events land (migration 001), never from a scan of raw
 events over a long range:
 
-- daily customers: `customer_days` (one row per customer, local day, integration and category);
+- daily customers: `active_customers` and `customer_firsts` (migration 003: per key of at most one integration
+  and one category, ALL standing for any, the customers active each local day and each customer's first
+  day), so a point is a count over an index range; a filter of several values reads `customer_days` (one row
+  per customer, local day, integration and category), and "seen before" is a primary-key probe of
+  `customer_firsts` from the customer;
 - visits: `event_rollups_daily`, or `event_rollups_hourly` for hours inside its 48-hour window;
 - orders and commission: `order_rollups_daily` of the orders copy, as the orders service's own summary
   reads its rollup (orders created in the point, by their current status and commission status);
@@ -29,7 +33,7 @@ import asyncpg
 
 from services.insights.domain.buckets import Bucket, Granularity, Span
 from services.insights.domain.metrics import SeriesMetric
-from services.insights.repository.events import HOURLY_WINDOW_HOURS, NIL
+from services.insights.repository.events import ALL, HOURLY_WINDOW_HOURS, NIL
 from shared.service.pagination import Params, decode_cursor, encode_cursor
 
 FUNNEL_STEPS = 6
@@ -123,10 +127,48 @@ async def series(conn: asyncpg.Connection, scope: Scope, span: Span) -> list[Poi
     return points
 
 
+def _single_key(scope: Scope) -> tuple[UUID, UUID] | None:
+    """The (integration, category) key of active_customers / customer_firsts a filter of at most one
+    integration and one category reads (ALL where it names none); None for a filter of several values."""
+    if len(scope.integration_ids) > 1 or len(scope.category_ids) > 1:
+        return None
+    return (
+        scope.integration_ids[0] if scope.integration_ids else ALL,
+        scope.category_ids[0] if scope.category_ids else ALL,
+    )
+
+
+def _seen_before(p: Params, scope: Scope, customer: str, day: date) -> str:
+    """The customer had a matching active day before `day`: one of their first days (customer_firsts, read
+    through its primary key from the customer) under a key the filter matches falls before it (an ALL key
+    matches when its dimension is not filtered, and its first day is the earliest of the keys it covers)."""
+    return f"""EXISTS (SELECT 1 FROM customer_firsts cf
+                        WHERE {_dims(p, "cf", scope)} AND cf.customer_id = {customer}
+                          AND cf.first_day < {p(day)})"""
+
+
 async def _customers(conn: asyncpg.Connection, scope: Scope, span: Span) -> list[asyncpg.Record]:
     """Per point: active customers and how many of them are new (first active, matching the filter)."""
     p = Params()
-    if span.granularity is Granularity.DAY:
+    key = _single_key(scope)
+    if span.granularity is Granularity.DAY and key is not None:
+        # Counts over index ranges of one key: the customers active each day, and those whose first day it is.
+        org, i, c = p(scope.org_id), p(key[0]), p(key[1])
+        first, last = p(span.first_day), p(span.last_day)
+        sql = f"""
+            SELECT k, sum(active)::bigint AS active, sum(new)::bigint AS new FROM (
+                SELECT a.day AS k, count(*) AS active, 0 AS new FROM active_customers a
+                 WHERE a.org_id = {org} AND a.integration_id = {i} AND a.category_id = {c}
+                   AND a.day >= {first} AND a.day <= {last}
+                 GROUP BY 1
+                UNION ALL
+                SELECT f.first_day, 0, count(*) FROM customer_firsts f
+                 WHERE f.org_id = {org} AND f.integration_id = {i} AND f.category_id = {c}
+                   AND f.first_day >= {first} AND f.first_day <= {last}
+                 GROUP BY 1
+            ) x GROUP BY k"""
+    elif span.granularity is Granularity.DAY:
+        # Several integrations or categories: distinct customers over the matching customer days.
         sql = f"""
             WITH act AS (
                 SELECT c.day AS k, c.customer_id FROM customer_days c
@@ -136,9 +178,7 @@ async def _customers(conn: asyncpg.Connection, scope: Scope, span: Span) -> list
                 SELECT a.customer_id, min(a.k) AS first_k FROM act a GROUP BY 1
             ), fresh AS (
                 SELECT s.customer_id, s.first_k FROM seen s
-                 WHERE NOT EXISTS (SELECT 1 FROM customer_days c
-                                    WHERE {_dims(p, "c", scope)} AND c.customer_id = s.customer_id
-                                      AND c.day < {p(span.first_day)})
+                 WHERE NOT {_seen_before(p, scope, "s.customer_id", span.first_day)}
             )
             SELECT a.k, count(*) AS active, count(*) FILTER (WHERE f.first_k = a.k) AS new
               FROM act a LEFT JOIN fresh f USING (customer_id) GROUP BY a.k"""
@@ -156,10 +196,8 @@ async def _customers(conn: asyncpg.Connection, scope: Scope, span: Span) -> list
                   FROM ev GROUP BY customer_id
             )
             SELECT a.k, count(*) AS active,
-                   count(*) FILTER (WHERE f.first_k = a.k AND NOT EXISTS (
-                       SELECT 1 FROM customer_days c
-                        WHERE {_dims(p, "c", scope)} AND c.customer_id = a.customer_id
-                          AND c.day < {p(span.first_day)})) AS new
+                   count(*) FILTER (WHERE f.first_k = a.k
+                                      AND NOT {_seen_before(p, scope, "a.customer_id", span.first_day)}) AS new
               FROM act a JOIN fresh f USING (customer_id) GROUP BY a.k"""
     return list(await conn.fetch(sql, *p.values))
 
@@ -248,8 +286,7 @@ async def _page(conn: asyncpg.Connection, p: Params, base: str, order_ts: str, f
 def _customers_behind(p: Params, scope: Scope, span: Span, bucket: Bucket, metric: SeriesMetric) -> str:
     """The customers a customer point counts: active in `bucket`, and new (nothing matching before it) or
     returning. Rows: id (the customer), at (their first matching activity in the bucket, or the day's start)."""
-    earlier_days = f"""EXISTS (SELECT 1 FROM customer_days c
-                               WHERE {_dims(p, "c", scope)} AND c.customer_id = a.id AND c.day < {p(bucket.day)})"""
+    earlier_days = _seen_before(p, scope, "a.id", bucket.day)
     if span.granularity is Granularity.DAY:
         active = f"""SELECT c.customer_id AS id, {p(bucket.start)}::timestamptz AS at FROM customer_days c
                       WHERE {_dims(p, "c", scope)} AND c.day = {p(bucket.day)} GROUP BY c.customer_id"""

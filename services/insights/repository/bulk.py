@@ -84,6 +84,8 @@ LOADED_TABLES = (
     "event_rollups_daily",
     "event_rollups_hourly",
     "customer_days",
+    "active_customers",
+    "customer_firsts",
     "funnel_firsts",
     "devices",
     "orders",
@@ -219,7 +221,14 @@ async def events_without_secondary_indexes(conn: asyncpg.Connection, enabled: bo
 # The recomputations of repository/rollups.py (the same rules as the ingestion statement and the orders
 # trigger), inserted straight into the empty read models of the organisation.
 
-READ_MODELS = ("event_rollups_daily", "event_rollups_hourly", "customer_days", "funnel_firsts")
+READ_MODELS = (
+    "event_rollups_daily",
+    "event_rollups_hourly",
+    "customer_days",
+    "active_customers",  # these two derived from customer_days: after it
+    "customer_firsts",
+    "funnel_firsts",
+)
 _PARAMS = "WITH _params AS (SELECT $1::uuid, $2::date, $3::timestamptz)"
 
 

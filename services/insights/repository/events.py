@@ -1,9 +1,10 @@
 """Raw events and the read models maintained as they land: all the SQL of storing an event batch.
 
 One statement stores a batch: the events (a replay finds its source key and stores nothing), and, from
-exactly the rows it stored, the daily and hourly rollups, the customers' active days, the funnel's first
-occurrences and the devices. Rollup rows are written in key order, so two batches of one organisation
-lock the rows they share in the same order.
+exactly the rows it stored, the daily and hourly rollups, the customers' active days (customer_days, with
+their projections active_customers and first days customer_firsts), the funnel's first occurrences and the
+devices. Rollup rows are written in key order, so two batches of one organisation lock the rows they share
+in the same order.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import asyncpg
 from services.insights.domain.catalogue import STEP_NAMES
 
 NIL = UUID(int=0)
+# "Any value" of a dimension in active_customers and customer_firsts (migration 003).
+ALL = UUID(int=(1 << 128) - 1)
 HOURLY_WINDOW_HOURS = 48
 
 _FUNNEL_VALUES = ", ".join(f"('{name}', {step})" for step, name in enumerate(STEP_NAMES, start=1))
@@ -97,6 +100,27 @@ WITH tz AS (
     ON CONFLICT (org_id, day, integration_id, category_id, customer_id)
     DO UPDATE SET events = c.events + EXCLUDED.events, visits = c.visits + EXCLUDED.visits
     RETURNING 1
+), keys AS (
+    -- Each active customer-day under its (integration, category) and the three projections a filter of at
+    -- most one integration and one category reads (ALL: any value).
+    SELECT DISTINCT loc.org_id, k.integration_id, k.category_id, loc.day, loc.customer_id
+      FROM loc, LATERAL (VALUES (loc.integration_id, coalesce(loc.category_id, $21)),
+                                (loc.integration_id, $22::uuid),
+                                ($22::uuid, coalesce(loc.category_id, $21)),
+                                ($22::uuid, $22::uuid)) AS k(integration_id, category_id)
+     WHERE loc.customer_id IS NOT NULL
+), actives AS (
+    INSERT INTO active_customers (org_id, integration_id, category_id, day, customer_id)
+    SELECT org_id, integration_id, category_id, day, customer_id FROM keys ORDER BY 1, 2, 3, 4, 5
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+), firsts AS (
+    INSERT INTO customer_firsts AS cf (org_id, customer_id, integration_id, category_id, first_day)
+    SELECT org_id, customer_id, integration_id, category_id, min(day) FROM keys
+     GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+    ON CONFLICT (org_id, customer_id, integration_id, category_id)
+    DO UPDATE SET first_day = EXCLUDED.first_day WHERE EXCLUDED.first_day < cf.first_day
+    RETURNING 1
 ), funnel AS (
     INSERT INTO funnel_firsts AS f (org_id, day, integration_id, category_id, customer_id, step, first_at)
     SELECT org_id, day, integration_id, coalesce(category_id, $21), customer_id, s.step, min(occurred_at)
@@ -151,6 +175,7 @@ async def store(
         [e.device_platform for e in events],
         [e.device_user_agent for e in events],
         NIL,
+        ALL,
     )
     assert row is not None
     return int(row["stored"]), list(row["types"] or [])

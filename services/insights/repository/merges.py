@@ -1,10 +1,10 @@
 """A customer merge (anonymous into generic), applied to everything the insights store keeps per customer.
 
 Set-based, one statement per table, every row filtered by organisation: the raw events and the orders copy
-are re-pointed; the per-customer read models (active days, funnel firsts, devices) are merged into the
-surviving customer's rows (counts summed, first occurrences the earlier, first/last seen widened) and the
-anonymous customer's rows deleted. The anonymous history keeps its own days: it is back-dated under the
-surviving customer, and a day both were active counts that customer once.
+are re-pointed; the per-customer read models (active days with their keys and first days, funnel firsts,
+devices) are merged into the surviving customer's rows (counts summed, first occurrences the earlier,
+first/last seen widened) and the anonymous customer's rows deleted. The anonymous history keeps its own
+days: it is back-dated under the surviving customer, and a day both were active counts that customer once.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from uuid import UUID
 
 import asyncpg
 
+from services.insights.repository.events import ALL
+
 _MERGE = """
 WITH moved_days AS (
     DELETE FROM customer_days WHERE org_id = $1 AND customer_id = $2 RETURNING *
@@ -24,6 +26,31 @@ WITH moved_days AS (
      ORDER BY day, integration_id, category_id
     ON CONFLICT (org_id, day, integration_id, category_id, customer_id)
     DO UPDATE SET events = c.events + EXCLUDED.events, visits = c.visits + EXCLUDED.visits
+    RETURNING 1
+), moved_keys AS (
+    -- The anonymous customer's active keys (migration 003) are those of its customer days and their projections.
+    SELECT DISTINCT k.integration_id, k.category_id, m.day
+      FROM moved_days m, LATERAL (VALUES (m.integration_id, m.category_id), (m.integration_id, $4::uuid),
+                                         ($4::uuid, m.category_id), ($4::uuid, $4::uuid))
+           AS k(integration_id, category_id)
+), gone_actives AS (
+    DELETE FROM active_customers a USING moved_keys k
+     WHERE a.org_id = $1 AND a.integration_id = k.integration_id AND a.category_id = k.category_id
+       AND a.day = k.day AND a.customer_id = $2
+    RETURNING 1
+), actives AS (
+    INSERT INTO active_customers (org_id, integration_id, category_id, day, customer_id)
+    SELECT $1, integration_id, category_id, day, $3 FROM moved_keys ORDER BY 1, 2, 3, 4
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+), moved_customer_firsts AS (
+    DELETE FROM customer_firsts WHERE org_id = $1 AND customer_id = $2 RETURNING *
+), customer_firsts AS (
+    INSERT INTO customer_firsts AS cf (org_id, customer_id, integration_id, category_id, first_day)
+    SELECT org_id, $3, integration_id, category_id, first_day FROM moved_customer_firsts
+     ORDER BY integration_id, category_id
+    ON CONFLICT (org_id, customer_id, integration_id, category_id)
+    DO UPDATE SET first_day = least(cf.first_day, EXCLUDED.first_day)
     RETURNING 1
 ), moved_firsts AS (
     DELETE FROM funnel_firsts WHERE org_id = $1 AND customer_id = $2 RETURNING *
@@ -66,7 +93,7 @@ async def merge(
         into_customer,
         merged_at,
     )
-    row = await conn.fetchrow(_MERGE, org_id, from_customer, into_customer)
+    row = await conn.fetchrow(_MERGE, org_id, from_customer, into_customer, ALL)
     assert row is not None
     return dict(row)
 

@@ -21,7 +21,7 @@ from uuid import UUID
 import asyncpg
 
 from services.insights.domain.catalogue import STEP_NAMES
-from services.insights.repository.events import NIL
+from services.insights.repository.events import ALL, NIL
 
 _FUNNEL_VALUES = ", ".join(f"('{name}', {step})" for step, name in enumerate(STEP_NAMES, start=1))
 _TZ = "coalesce((SELECT time_zone FROM organisation_settings WHERE org_id = $1), 'UTC')"
@@ -39,6 +39,10 @@ class Model:
     scope: str  # a condition on the stored rows compared (parameters: $1 org, $2 since_day, $3 hour_from)
     recompute: str  # SELECT org_id, *keys, *values (same parameters)
     replaced: str | None = None  # the rows deleted before the recomputed ones go in (default: `scope`)
+    # The read model `recompute` reads (as "FROM <table> c") instead of raw events: when the same rebuild has
+    # recomputed it, its recomputed rows are read (with its stored rows outside its scope), so a check
+    # compares with what the source should hold, and a replace needs no second pass.
+    derived_from: str | None = None
 
 
 _LOCAL_EVENTS = f"""
@@ -46,6 +50,11 @@ _LOCAL_EVENTS = f"""
       FROM events e, (SELECT {_TZ} AS name) tz
      WHERE e.org_id = $1 AND e.occurred_at >= ($2::date - 1)::timestamp AT TIME ZONE 'UTC'
        AND (e.occurred_at AT TIME ZONE tz.name)::date >= $2::date"""
+
+# A customer day's four keys of migration 003: its own, and with ALL for either dimension or both.
+_KEYS = f"""LATERAL (VALUES (c.integration_id, c.category_id), (c.integration_id, '{ALL}'::uuid),
+                         ('{ALL}'::uuid, c.category_id), ('{ALL}'::uuid, '{ALL}'::uuid))
+            AS k(integration_id, category_id)"""
 
 MODELS: tuple[Model, ...] = (
     Model(
@@ -76,6 +85,28 @@ MODELS: tuple[Model, ...] = (
                    count(*) FILTER (WHERE type = 'visit')
               FROM ({_LOCAL_EVENTS}) loc WHERE customer_id IS NOT NULL GROUP BY 1, 2, 3, 4, 5""",
     ),
+    # Derived from customer_days as stored (whole: older days than the raw window included), so they must come
+    # after it in a rebuild: the customers' four keys of migration 003 per active day, and the first of them.
+    Model(
+        "active_customers",
+        ("integration_id", "category_id", "day", "customer_id"),
+        (),
+        "true",
+        f"""SELECT DISTINCT c.org_id, k.integration_id, k.category_id, c.day, c.customer_id
+              FROM customer_days c, {_KEYS}
+             WHERE c.org_id = $1""",
+        derived_from="customer_days",
+    ),
+    Model(
+        "customer_firsts",
+        ("customer_id", "integration_id", "category_id"),
+        ("first_day",),
+        "true",
+        f"""SELECT c.org_id, c.customer_id, k.integration_id, k.category_id, min(c.day)
+              FROM customer_days c, {_KEYS}
+             WHERE c.org_id = $1 GROUP BY 1, 2, 3, 4""",
+        derived_from="customer_days",
+    ),
     Model(
         "funnel_firsts",
         ("day", "integration_id", "category_id", "customer_id", "step"),
@@ -100,7 +131,14 @@ MODELS: tuple[Model, ...] = (
 )
 BY_TABLE = {m.table: m for m in MODELS}
 # What a change of the organisation's time zone re-buckets (the hourly rollup is in UTC hours).
-LOCAL_DAY_MODELS = ("event_rollups_daily", "customer_days", "funnel_firsts", "order_rollups_daily")
+LOCAL_DAY_MODELS = (
+    "event_rollups_daily",
+    "customer_days",
+    "active_customers",
+    "customer_firsts",
+    "funnel_firsts",
+    "order_rollups_daily",
+)
 
 
 @dataclass
@@ -154,22 +192,34 @@ async def rebuild(
         m = BY_TABLE[table]
         cols = ", ".join((*m.keys, *m.values))
         fresh = f"fresh_{m.table}"
+        recompute = m.recompute
+        if m.derived_from and m.derived_from in tables[: tables.index(table)]:
+            src = BY_TABLE[m.derived_from]
+            rebuilt = f"""(SELECT * FROM {src.table} WHERE org_id = $1 AND NOT ({src.replaced or src.scope})
+                           UNION ALL SELECT * FROM fresh_{src.table})"""
+            recompute = recompute.replace(f"FROM {src.table} c", f"FROM {rebuilt} c")
         await conn.execute(f"DROP TABLE IF EXISTS {fresh}")
         await conn.execute(f"CREATE TEMP TABLE {fresh} ON COMMIT DROP AS SELECT * FROM {m.table} WITH NO DATA")
-        await conn.execute(f"{_PARAMS} INSERT INTO {fresh} (org_id, {cols}) {m.recompute}", *args)
-        keys, vals = ", ".join(m.keys), ", ".join(m.values)
+        await conn.execute(f"{_PARAMS} INSERT INTO {fresh} (org_id, {cols}) {recompute}", *args)
+        keys = ", ".join(m.keys)
         s_vals = ", ".join(f"s.{v}" for v in m.values)
         f_vals = ", ".join(f"f.{v}" for v in m.values)
+        stored = ", ".join([*(f"s.{v} AS stored_{v}" for v in m.values), *(f"f.{v} AS rebuilt_{v}" for v in m.values)])
+        # A model of keys only (active_customers) differs by missing and extra rows only.
+        differs = (
+            f"ROW({s_vals}) IS DISTINCT FROM ROW({f_vals})"
+            if m.values
+            else f"s.{m.keys[0]} IS NULL OR f.{m.keys[0]} IS NULL"
+        )
         rows = await conn.fetch(
             f"""{_PARAMS}
             SELECT CASE WHEN s.{m.keys[0]} IS NULL THEN 'missing' WHEN f.{m.keys[0]} IS NULL THEN 'extra'
                         ELSE 'differing' END AS how,
-                   {", ".join(f"coalesce(s.{k}, f.{k}) AS {k}" for k in m.keys)},
-                   {", ".join(f"s.{v} AS stored_{v}" for v in m.values)},
-                   {", ".join(f"f.{v} AS rebuilt_{v}" for v in m.values)}
-              FROM (SELECT {keys}, {vals} FROM {m.table} WHERE org_id = $1 AND {m.scope}) s
-              FULL JOIN (SELECT {keys}, {vals} FROM {fresh}) f ON {" AND ".join(f"s.{k} = f.{k}" for k in m.keys)}
-             WHERE ROW({s_vals}) IS DISTINCT FROM ROW({f_vals})
+                   {", ".join([*(f"coalesce(s.{k}, f.{k}) AS {k}" for k in m.keys), *([stored] if stored else [])])}
+              FROM (SELECT {", ".join((*m.keys, *m.values))} FROM {m.table} WHERE org_id = $1 AND {m.scope}) s
+              FULL JOIN (SELECT {", ".join((*m.keys, *m.values))} FROM {fresh}) f
+                ON {" AND ".join(f"s.{k} = f.{k}" for k in m.keys)}
+             WHERE {differs}
              ORDER BY 2""",
             *args,
         )
