@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from services.gateway.auth import Viewer
-from services.gateway.clients import OrdersClient, ServiceError, Unavailable
+from services.gateway.clients import OrdersClient, ServiceClient, ServiceError, Unavailable
 from shared.errors import ErrorCode
 from shared.http import error
 
@@ -53,12 +53,14 @@ async def download(request: Request) -> Response:
     except jwt.PyJWTError:
         return _private(error(403, ErrorCode.INVALID_EXPORT_LINK, "this export link is invalid or has expired"))
     orders: OrdersClient = state.orders
+    # The Analytics tab's exports come from the insights service, the lists' from the orders service.
+    source: ServiceClient = state.insights if str(claims["kind"]).startswith("analytics_") else orders
     # A link is a bearer URL: check its user against current membership, as every other request is
     # checked, so a member removed (or demoted) after the link was issued downloads nothing.
     try:
         if not await _still_member(orders, claims):
             return _private(error(403, ErrorCode.INVALID_EXPORT_LINK, "this export link's user is no longer a member"))
-        upstream = await orders.stream(
+        upstream = await source.stream(
             f"/internal/exports/{claims['kind']}.{claims['fmt']}",
             org_id=claims["org"],
             subject=claims.get("sub"),
@@ -71,7 +73,7 @@ async def download(request: Request) -> Response:
             refusal.headers["retry-after"] = exc.retry_after
         return _private(refusal)
     except Unavailable:
-        return _private(error(503, ErrorCode.UNAVAILABLE, "the orders service is unavailable"))
+        return _private(error(503, ErrorCode.UNAVAILABLE, f"the {source.service} service is unavailable"))
     # Only the headers that describe the file travel on; the rest were the internal hop's.
     headers = {"content-disposition": upstream.content_disposition} if upstream.content_disposition else {}
     return _private(StreamingResponse(upstream.body, media_type=upstream.content_type, headers=headers))

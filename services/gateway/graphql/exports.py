@@ -14,6 +14,7 @@ from strawberry.types import Info
 
 from services.gateway import export_links
 from services.gateway.clients import ServiceError
+from services.gateway.graphql.analytics import AnalyticsFilterInput
 from services.gateway.graphql.context import Context
 from services.gateway.graphql.customers import CustomerFilterInput
 from services.gateway.graphql.errors import UserError, user_errors
@@ -22,11 +23,26 @@ from services.gateway.graphql.organisation import require_admin
 from shared.errors import ErrorCode
 
 
-@strawberry.enum(description="What to export: the orders or customers list, or (admins) the audit log.")
+@strawberry.enum(
+    description="What to export: the orders or customers list, (admins) the audit log, or the Analytics tab's "
+    "data for its filter: the customers active in the range (first/last active day, active days, visits, "
+    "furthest funnel step, orders) or the range's orders with their customer's activity."
+)
 class ExportKind(Enum):
     ORDERS = "orders"
     CUSTOMERS = "customers"
     AUDIT_LOG = "audit"
+    ANALYTICS_CUSTOMERS = "analytics_customers"
+    ANALYTICS_ORDERS = "analytics_orders"
+
+
+ANALYTICS_KINDS = frozenset({ExportKind.ANALYTICS_CUSTOMERS, ExportKind.ANALYTICS_ORDERS})
+_FILTER_OF = {
+    ExportKind.ORDERS: "orderFilter",
+    ExportKind.CUSTOMERS: "customerFilter",
+    ExportKind.ANALYTICS_CUSTOMERS: "analyticsFilter",
+    ExportKind.ANALYTICS_ORDERS: "analyticsFilter",
+}
 
 
 @strawberry.enum
@@ -52,22 +68,32 @@ class ExportsMutation:
         format: ExportFormat,
         order_filter: OrderFilterInput | None = None,
         customer_filter: CustomerFilterInput | None = None,
+        analytics_filter: AnalyticsFilterInput | None = None,
     ) -> ExportPayload:
         ctx = info.context
         if kind is ExportKind.AUDIT_LOG:
             require_admin(info)
-        wrong = "customerFilter" if kind is not ExportKind.CUSTOMERS and customer_filter is not None else None
-        wrong = wrong or ("orderFilter" if kind is not ExportKind.ORDERS and order_filter is not None else None)
+        given = {"orderFilter": order_filter, "customerFilter": customer_filter, "analyticsFilter": analytics_filter}
+        right = _FILTER_OF.get(kind)
+        wrong = next((name for name, value in given.items() if value is not None and name != right), None)
         if wrong is not None:
             # A filter of another kind would otherwise be ignored and export every row: refuse it.
-            right = {ExportKind.ORDERS: "orderFilter", ExportKind.CUSTOMERS: "customerFilter"}.get(kind)
             message = f"an export of {kind.name} takes no {wrong}" + (f"; use {right}" if right else "")
             return ExportPayload(
                 url=None,
                 expires_at=None,
                 errors=[UserError(field=wrong, code=ErrorCode.INVALID_INPUT, message=message)],
             )
-        if kind is ExportKind.ORDERS:
+        if kind in ANALYTICS_KINDS:
+            if analytics_filter is None:
+                message = f"an export of {kind.name} needs analyticsFilter (its range at least)"
+                return ExportPayload(
+                    url=None,
+                    expires_at=None,
+                    errors=[UserError(field="analyticsFilter", code=ErrorCode.INVALID_INPUT, message=message)],
+                )
+            filter_json = await analytics_filter.to_json(info)
+        elif kind is ExportKind.ORDERS:
             filter_json = order_filter.to_json() if order_filter else {}
         elif kind is ExportKind.CUSTOMERS:
             filter_json = customer_filter.to_json() if customer_filter else {}
@@ -77,13 +103,16 @@ class ExportsMutation:
             # Validated now, not when the download starts; a preset becomes its dates and the organisation's
             # time zone travels in the link, so the link exports the instants it was requested for.
             resolved = await ctx.call(
-                "orders", "POST", "/internal/exports/resolve", json={"kind": kind.value, "filter": filter_json}
+                "insights" if kind in ANALYTICS_KINDS else "orders",
+                "POST",
+                "/internal/exports/resolve",
+                json={"kind": kind.value, "filter": filter_json},
             )
         except ServiceError as exc:
             errors = user_errors(exc)
             for e in errors:
-                if e.field and e.field.startswith("filter."):
-                    e.field = ("orderFilter." if kind is ExportKind.ORDERS else "customerFilter.") + e.field[7:]
+                if e.field and e.field.startswith("filter.") and right:
+                    e.field = f"{right}.{e.field[7:]}"
             return ExportPayload(url=None, expires_at=None, errors=errors)
         token, expires = export_links.issue(
             ctx.settings.export_token_secret,
