@@ -187,3 +187,47 @@ async def test_redis_down_then_back_every_order_event_arrives_once(
                 if name in platform.procs:
                     platform.stop(name)
                 platform.start(name)
+
+
+async def test_events_in_through_the_gateway_show_in_analytics_and_are_pushed_live(
+    platform: Platform,  # noqa: F811
+    tenant: Any,
+) -> None:
+    """The seed's graph "updates as it happens", on the real processes: a subscriber of the Analytics tab gets a
+    push with fresh figures once a batch of visits is accepted, and the figures count the new visits."""
+    from datetime import UTC, datetime
+
+    from tests.services.gateway.test_subscriptions import live
+
+    # Only visits wake this subscriber (the new organisation's own settings event may also land meanwhile).
+    query = """subscription { analyticsUpdated(filter: {types: ["visit"]}) { initial kinds
+      query { analytics(filter: {range: {preset: TODAY}}) { points { visits } } } } }"""
+    url = platform.url.replace("http://", "ws://") + "/graphql"
+
+    def visits(data: dict[str, Any]) -> int:
+        return sum(p["visits"] for p in data["analyticsUpdated"]["query"]["analytics"]["points"])
+
+    async with live(url) as client:
+        assert (await client.init(tenant.admin_token))["type"] == "connection_ack"
+        await client.subscribe("1", query)
+        first = await client.next(timeout=15)
+        assert first["analyticsUpdated"]["initial"] is True
+        before = visits(first)
+        tag = uuid.uuid4().hex[:8]
+        events = [
+            {
+                "id": f"e2e-live-{tag}-{n}",
+                "type": "visit",
+                "occurredAt": datetime.now(UTC).isoformat(),
+                "anonymousId": f"e2e-visitor-{tag}-{n}",
+            }
+            for n in range(5)
+        ]
+        async with httpx.AsyncClient(base_url=platform.url, timeout=10) as http:
+            r = await http.post(
+                "/v1/events", json={"events": events}, headers={"authorization": f"Bearer {tenant.api_key}"}
+            )
+        assert r.status_code == 202 and r.json()["stored"] == 5, r.text
+        pushed = await client.next(timeout=10)
+        assert "events" in pushed["analyticsUpdated"]["kinds"]
+        assert visits(pushed) == before + 5
