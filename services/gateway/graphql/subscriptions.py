@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 import strawberry
 from strawberry.types import Info
 
+from services.gateway.graphql.activity import ActivityConnection, ActivityFilterInput, ActivityQuery
 from services.gateway.graphql.context import Context
 from services.gateway.graphql.errors import ErrorCode, PublicError
 from services.gateway.graphql.orders import OrderConnection, OrderFilterInput, OrdersQuery
@@ -36,6 +37,7 @@ else:
     QueryRoot = Annotated["Query", strawberry.lazy("services.gateway.graphql.schema")]  # noqa: F821
 # The `orders` resolver itself (strawberry keeps the function; mypy sees the field object).
 _orders_page = cast(Any, OrdersQuery.orders)
+_activity_page = cast(Any, ActivityQuery.activity)
 
 
 def _now() -> dt.datetime:
@@ -76,18 +78,6 @@ class AnalyticsUpdate:
     @strawberry.field(description="The root query, read afresh for this update as you.")
     def query(self) -> QueryRoot:
         return _root()
-
-
-@strawberry.type(
-    description="Activity landed in the organisation: the kinds and event types since the last message. "
-    "(The activity feed's items come with the `activity` query; until it exists this says only what kind of "
-    "activity arrived.)"
-)
-class LiveActivity:
-    at: dt.datetime
-    initial: bool
-    kinds: list[str]
-    types: list[str] | None
 
 
 def _state(info: Info[Context, None]) -> tuple[LiveHub, SubscriptionSlots]:
@@ -196,12 +186,26 @@ class Subscription:
                     yield fresh
 
     @strawberry.subscription(
-        description="A message whenever activity lands in the organisation (first message at once): what kind "
-        "and which event types."
+        description="The activity feed, live: the `activity` list with this filter (first page) at once, then "
+        "again whenever events land and the page changed."
     )
-    async def activity(self, info: Info[Context, None]) -> AsyncGenerator[LiveActivity, None]:
+    async def activity(
+        self, info: Info[Context, None], filter: ActivityFilterInput | None = None, first: int = 20
+    ) -> AsyncGenerator[ActivityConnection, None]:
         _partners_only(info, "activity")
+
+        async def page() -> ActivityConnection:
+            _fresh(info)
+            feed: ActivityConnection = await _activity_page(
+                ActivityQuery(), info, filter=filter, first=first, after=None
+            )
+            return feed
+
         async with _subscribed(info) as box:
-            yield LiveActivity(at=_now(), initial=True, kinds=[], types=[])
-            async for tick in _ticks(box, lambda t: True):
-                yield LiveActivity(at=_now(), initial=False, kinds=sorted(tick.kinds), types=_types(tick))
+            latest = await page()
+            yield latest
+            async for _tick in _ticks(box, lambda t: "events" in t.kinds or "resync" in t.kinds):
+                fresh = await page()
+                if [e.cursor for e in fresh.edges] != [e.cursor for e in latest.edges]:
+                    latest = fresh
+                    yield fresh
