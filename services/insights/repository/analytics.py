@@ -3,11 +3,11 @@
 Every number is read from a read model kept as events land (migration 001), never from a scan of raw
 events over a long range:
 
-- daily customers: `active_customers` and `customer_firsts` (migration 003: per key of at most one integration
-  and one category, ALL standing for any, the customers active each local day and each customer's first
-  day), so a point is a count over an index range; a filter of several values reads `customer_days` (one row
-  per customer, local day, integration and category), and "seen before" is a primary-key probe of
-  `customer_firsts` from the customer;
+- daily customers: `active_counts` and `customer_firsts` (migrations 003-004: per key of at most one
+  integration and one category, ALL standing for any, how many customers were active each local day and
+  each customer's first day), so a point is a row and a count over an index range; a filter of several
+  values reads `customer_days` (one row per customer, local day, integration and category), and "seen
+  before" is a primary-key probe of `customer_firsts` from the customer;
 - visits: `event_rollups_daily`, or `event_rollups_hourly` for hours inside its 48-hour window;
 - orders and commission: `order_rollups_daily` of the orders copy, as the orders service's own summary
   reads its rollup (orders created in the point, by their current status and commission status);
@@ -152,15 +152,15 @@ async def _customers(conn: asyncpg.Connection, scope: Scope, span: Span) -> list
     p = Params()
     key = _single_key(scope)
     if span.granularity is Granularity.DAY and key is not None:
-        # Counts over index ranges of one key: the customers active each day, and those whose first day it is.
+        # One key: the customers active each day (a counter per day), and those whose first day it is (a count
+        # over an index range).
         org, i, c = p(scope.org_id), p(key[0]), p(key[1])
         first, last = p(span.first_day), p(span.last_day)
         sql = f"""
             SELECT k, sum(active)::bigint AS active, sum(new)::bigint AS new FROM (
-                SELECT a.day AS k, count(*) AS active, 0 AS new FROM active_customers a
+                SELECT a.day AS k, a.customers AS active, 0 AS new FROM active_counts a
                  WHERE a.org_id = {org} AND a.integration_id = {i} AND a.category_id = {c}
                    AND a.day >= {first} AND a.day <= {last}
-                 GROUP BY 1
                 UNION ALL
                 SELECT f.first_day, 0, count(*) FROM customer_firsts f
                  WHERE f.org_id = {org} AND f.integration_id = {i} AND f.category_id = {c}

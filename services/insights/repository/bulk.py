@@ -85,6 +85,7 @@ LOADED_TABLES = (
     "event_rollups_hourly",
     "customer_days",
     "active_customers",
+    "active_counts",
     "customer_firsts",
     "funnel_firsts",
     "devices",
@@ -225,7 +226,8 @@ READ_MODELS = (
     "event_rollups_daily",
     "event_rollups_hourly",
     "customer_days",
-    "active_customers",  # these two derived from customer_days: after it
+    "active_customers",  # these three derived from customer_days: after it
+    "active_counts",
     "customer_firsts",
     "funnel_firsts",
 )

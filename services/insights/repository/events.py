@@ -2,9 +2,9 @@
 
 One statement stores a batch: the events (a replay finds its source key and stores nothing), and, from
 exactly the rows it stored, the daily and hourly rollups, the customers' active days (customer_days, with
-their projections active_customers and first days customer_firsts), the funnel's first occurrences and the
-devices. Rollup rows are written in key order, so two batches of one organisation lock the rows they share
-in the same order.
+their projections active_customers, active_counts and first days customer_firsts), the funnel's first
+occurrences and the devices. Rollup rows are written in key order, so two batches of one organisation lock
+the rows they share in the same order.
 """
 
 from __future__ import annotations
@@ -113,6 +113,12 @@ WITH tz AS (
     INSERT INTO active_customers (org_id, integration_id, category_id, day, customer_id)
     SELECT org_id, integration_id, category_id, day, customer_id FROM keys ORDER BY 1, 2, 3, 4, 5
     ON CONFLICT DO NOTHING
+    RETURNING org_id, integration_id, category_id, day
+), counts AS (
+    -- The customers each key and day gained (the rows active_customers did not hold yet).
+    INSERT INTO active_counts AS n (org_id, integration_id, category_id, day, customers)
+    SELECT org_id, integration_id, category_id, day, count(*) FROM actives GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+    ON CONFLICT (org_id, integration_id, category_id, day) DO UPDATE SET customers = n.customers + EXCLUDED.customers
     RETURNING 1
 ), firsts AS (
     INSERT INTO customer_firsts AS cf (org_id, customer_id, integration_id, category_id, first_day)

@@ -1,7 +1,7 @@
 """A customer merge (anonymous into generic), applied to everything the insights store keeps per customer.
 
 Set-based, one statement per table, every row filtered by organisation: the raw events and the orders copy
-are re-pointed; the per-customer read models (active days with their keys and first days, funnel firsts,
+are re-pointed; the per-customer read models (active days with their keys, counts and first days, funnel firsts,
 devices) are merged into the surviving customer's rows (counts summed, first occurrences the earlier,
 first/last seen widened) and the anonymous customer's rows deleted. The anonymous history keeps its own
 days: it is back-dated under the surviving customer, and a day both were active counts that customer once.
@@ -37,11 +37,19 @@ WITH moved_days AS (
     DELETE FROM active_customers a USING moved_keys k
      WHERE a.org_id = $1 AND a.integration_id = k.integration_id AND a.category_id = k.category_id
        AND a.day = k.day AND a.customer_id = $2
-    RETURNING 1
+    RETURNING a.integration_id, a.category_id, a.day
 ), actives AS (
     INSERT INTO active_customers (org_id, integration_id, category_id, day, customer_id)
     SELECT $1, integration_id, category_id, day, $3 FROM moved_keys ORDER BY 1, 2, 3, 4
     ON CONFLICT DO NOTHING
+    RETURNING integration_id, category_id, day
+), counts AS (
+    INSERT INTO active_counts AS n (org_id, integration_id, category_id, day, customers)
+    SELECT $1, integration_id, category_id, day, sum(delta) FROM (
+        SELECT integration_id, category_id, day, -1 AS delta FROM gone_actives
+        UNION ALL SELECT integration_id, category_id, day, 1 FROM actives
+    ) d GROUP BY 2, 3, 4 ORDER BY 2, 3, 4
+    ON CONFLICT (org_id, integration_id, category_id, day) DO UPDATE SET customers = n.customers + EXCLUDED.customers
     RETURNING 1
 ), moved_customer_firsts AS (
     DELETE FROM customer_firsts WHERE org_id = $1 AND customer_id = $2 RETURNING *

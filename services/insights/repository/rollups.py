@@ -98,6 +98,17 @@ MODELS: tuple[Model, ...] = (
         derived_from="customer_days",
     ),
     Model(
+        "active_counts",
+        ("integration_id", "category_id", "day"),
+        ("customers",),
+        # A key a merge emptied keeps a row of 0: the same as no row.
+        "customers <> 0",
+        "SELECT c.org_id, c.integration_id, c.category_id, c.day, count(*) FROM active_customers c"
+        " WHERE c.org_id = $1 GROUP BY 1, 2, 3, 4",
+        replaced="true",
+        derived_from="active_customers",
+    ),
+    Model(
         "customer_firsts",
         ("customer_id", "integration_id", "category_id"),
         ("first_day",),
@@ -135,6 +146,7 @@ LOCAL_DAY_MODELS = (
     "event_rollups_daily",
     "customer_days",
     "active_customers",
+    "active_counts",
     "customer_firsts",
     "funnel_firsts",
     "order_rollups_daily",

@@ -81,7 +81,7 @@ async def test_first_days_per_key_follow_ingestion_and_expiry_and_equal_the_rebu
         found = await rollups.rebuild(
             conn,
             tenant.org_id,
-            ("customer_days", "active_customers", "customer_firsts"),
+            ("customer_days", "active_customers", "active_counts", "customer_firsts"),
             since_day=today - timedelta(days=80),
             hour_from=now - timedelta(hours=48),
             replace=False,
@@ -95,7 +95,12 @@ async def test_first_days_per_key_follow_ingestion_and_expiry_and_equal_the_rebu
             )
             == 0
         )
-    assert {d.table: d.total for d in found} == {"customer_days": 0, "active_customers": 0, "customer_firsts": 0}
+    assert {d.table: d.total for d in found} == {
+        "customer_days": 0,
+        "active_customers": 0,
+        "active_counts": 0,
+        "customer_firsts": 0,
+    }
     async with tenant_tx(insights_pool, other_tenant.org_id) as conn:
         for table in ("active_customers", "customer_firsts"):
             assert await conn.fetchval(f"SELECT count(*) FROM {table} WHERE customer_id = $1", customer) == 0
