@@ -184,6 +184,16 @@ async def _customers(conn: asyncpg.Connection, scope: Scope, span: Span) -> list
               FROM act a LEFT JOIN fresh f USING (customer_id) GROUP BY a.k"""
     else:
         starts = p(_starts(span))
+        if key is not None:
+            # One key: the customers new in the span are the few whose first day under it is in the span (an
+            # index range), not a probe per active customer.
+            known = f"""SELECT cf.customer_id FROM customer_firsts cf
+                         WHERE cf.org_id = {p(scope.org_id)} AND cf.integration_id = {p(key[0])}
+                           AND cf.category_id = {p(key[1])} AND cf.first_day >= {p(span.first_day)}"""
+            is_new = "n.customer_id IS NOT NULL"
+        else:
+            known = "SELECT NULL::uuid AS customer_id WHERE false"
+            is_new = f"NOT {_seen_before(p, scope, 'a.customer_id', span.first_day)}"
         sql = f"""
             WITH ev AS (
                 SELECT e.customer_id, e.occurred_at FROM events e
@@ -194,11 +204,9 @@ async def _customers(conn: asyncpg.Connection, scope: Scope, span: Span) -> list
             ), fresh AS (
                 SELECT customer_id, width_bucket(min(occurred_at), {starts}::timestamptz[]) AS first_k
                   FROM ev GROUP BY customer_id
-            )
-            SELECT a.k, count(*) AS active,
-                   count(*) FILTER (WHERE f.first_k = a.k
-                                      AND NOT {_seen_before(p, scope, "a.customer_id", span.first_day)}) AS new
-              FROM act a JOIN fresh f USING (customer_id) GROUP BY a.k"""
+            ), known AS ({known})
+            SELECT a.k, count(*) AS active, count(*) FILTER (WHERE f.first_k = a.k AND {is_new}) AS new
+              FROM act a JOIN fresh f USING (customer_id) LEFT JOIN known n USING (customer_id) GROUP BY a.k"""
     return list(await conn.fetch(sql, *p.values))
 
 
