@@ -14,8 +14,10 @@ own customers and orders exports.
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from typing import Annotated, Any, Literal
 
+import asyncpg
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.routing import Route
 
@@ -26,12 +28,11 @@ from services.insights.repository import exports as export_queries
 from shared import exports
 from shared.db import tenant_tx
 from shared.errors import DomainError, ErrorCode
-from shared.http import error
 from shared.service.endpoint import OrgCall, org_endpoint
+from shared.service.exports import MEDIA, streamed_export
 from shared.zone_rules import known_zones
 
 KINDS = ("analytics_customers", "analytics_orders")
-_MEDIA = {"csv": "text/csv; charset=utf-8", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
 def _time_zone(value: str) -> str:
@@ -70,61 +71,31 @@ async def resolve_export(call: OrgCall) -> Any:
     return {"filter": resolved, "timeZone": tz}
 
 
-def _export_slots(call: OrgCall) -> exports.ExportSlots:
-    """This process's export slots, made on first use (one per app, so each test app has its own)."""
-    state = call.request.app.state
-    slots: exports.ExportSlots | None = getattr(state, "export_slots", None)
-    if slots is None:
-        slots = state.export_slots = exports.ExportSlots(call.service.settings.export_org_concurrency)
-    return slots
-
-
 @org_endpoint()
 async def export(call: OrgCall) -> Any:
     """Streams an analytics export as CSV or XLSX (see the module's docstring)."""
     kind, fmt = call.request.path_params["kind"], call.request.path_params["fmt"]
-    if kind not in KINDS or fmt not in _MEDIA:
+    if kind not in KINDS or fmt not in MEDIA:
         raise DomainError(
             ErrorCode.UNKNOWN_EXPORT, "exports are analytics_customers or analytics_orders, as csv or xlsx", "kind"
         )
     body = call.parse(ExportRequest)
     parsed = call.parse(AnalyticsFilter, body.filter, "filter.")
-    release = _export_slots(call).take(call.org_id)
-    if release is None:
-        refusal = error(
-            429,
-            ErrorCode.RATE_LIMITED,
-            f"this organisation already runs {call.service.settings.export_org_concurrency} exports;"
-            " retry when one has finished",
-            retryAfter=exports.RETRY_AFTER_SECONDS,
-        )
-        refusal.headers["retry-after"] = str(exports.RETRY_AFTER_SECONDS)
-        return refusal
-    try:
-        pool = call.service.export_pool or call.pool
+
+    async def open_stream(pool: asyncpg.Pool) -> AsyncGenerator[bytes, None]:
         tz = body.time_zone
         if tz is None:
             async with tenant_tx(pool, call.org_id) as conn:
                 tz = await analytics_queries.time_zone(conn, call.org_id)
         first, last = buckets.days_of(parsed.range, tz)
-        scope = parsed.scope(call.org_id)
         make = export_queries.customers_query if kind == "analytics_customers" else export_queries.orders_query
-        query = make(scope, first, last, tz)
+        query = make(parsed.scope(call.org_id), first, last, tz)
         settings = call.service.settings
-        stream = (
-            exports.stream_csv(pool, call.org_id, query, settings.export_csv_batch_rows)
-            if fmt == "csv"
-            else exports.stream_xlsx(pool, call.org_id, query, kind, settings.export_batch_rows)
-        )
-    except BaseException:
-        release()
-        raise
-    return exports.ExportResponse(
-        stream,
-        release,
-        media_type=_MEDIA[fmt],
-        headers={"content-disposition": f'attachment; filename="{kind}.{fmt}"'},
-    )
+        if fmt == "csv":
+            return exports.stream_csv(pool, call.org_id, query, settings.export_csv_batch_rows)
+        return exports.stream_xlsx(pool, call.org_id, query, kind, settings.export_batch_rows)
+
+    return await streamed_export(call, kind, fmt, open_stream)
 
 
 routes = [

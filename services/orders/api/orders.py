@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
+import asyncpg
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.routing import Route
 
@@ -21,8 +23,8 @@ from services.orders.service.audit import AuditAction, record
 from shared.api_contracts import OrderRelation
 from shared.db import tenant_tx
 from shared.errors import DomainError, ErrorCode, Forbidden
-from shared.http import error
 from shared.service.endpoint import OrgCall, TenantCall, org_endpoint, tenant_endpoint
+from shared.service.exports import MEDIA, streamed_export
 from shared.service.pagination import PageInput
 
 Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
@@ -179,70 +181,34 @@ async def resolve_export(call: TenantCall) -> Any:
     return {"filter": resolved, "timeZone": tz}
 
 
-_MEDIA = {"csv": "text/csv; charset=utf-8", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
-
-
-def _export_slots(call: OrgCall) -> exports.ExportSlots:
-    """This process's export slots, made on first use (one per app, so each test app has its own)."""
-    state = call.request.app.state
-    slots: exports.ExportSlots | None = getattr(state, "export_slots", None)
-    if slots is None:
-        slots = state.export_slots = exports.ExportSlots(call.service.settings.export_org_concurrency)
-    return slots
-
-
 @org_endpoint()
 async def export(call: OrgCall) -> Any:
-    """Streams the rows of a list as CSV or XLSX, reading in short batch transactions on the export pool.
-
-    Past EXPORT_ORG_CONCURRENCY exports of one organisation at once, the next is refused at once with
-    429 and Retry-After rather than queued: a queued download would hold a gateway download slot and
-    an internal connection while it waits, so one organisation's queue would starve everyone's exports.
-    """
+    """Streams the rows of a list as CSV or XLSX, reading in short batch transactions on the export pool
+    (one organisation's exports capped at EXPORT_ORG_CONCURRENCY: shared/service/exports.py)."""
     kind, fmt = call.request.path_params["kind"], call.request.path_params["fmt"]
-    if kind not in _FILTERS or fmt not in _MEDIA:
+    if kind not in _FILTERS or fmt not in MEDIA:
         raise DomainError(ErrorCode.UNKNOWN_EXPORT, "exports are orders, customers or audit, as csv or xlsx", "kind")
     _require_admin_for(kind, call)
     body = call.parse(ExportRequest)
     parsed = call.parse(_FILTERS[kind], body.filter, "filter.")
-    release = _export_slots(call).take(call.org_id)
-    if release is None:
-        refusal = error(
-            429,
-            ErrorCode.RATE_LIMITED,
-            f"this organisation already runs {call.service.settings.export_org_concurrency} exports;"
-            " retry when one has finished",
-            retryAfter=exports.RETRY_AFTER_SECONDS,
-        )
-        refusal.headers["retry-after"] = str(exports.RETRY_AFTER_SECONDS)
-        return refusal
-    try:
-        pool = call.service.export_pool or call.pool
+
+    async def open_stream(pool: asyncpg.Pool) -> AsyncGenerator[bytes, None]:
         tz = body.time_zone
         if tz is None:
             async with tenant_tx(pool, call.org_id) as conn:
                 tz = await organisations.time_zone(conn, call.org_id)
-        settings = call.service.settings
         if isinstance(parsed, OrderFilter):
             query = export_queries.orders_query(call.org_id, parsed, tz)
         elif isinstance(parsed, CustomerFilter):
             query = export_queries.customers_query(call.org_id, parsed, tz)
         else:
             query = export_queries.audit_query(call.org_id, parsed)
-        stream = (
-            exports.stream_csv(pool, call.org_id, query, settings.export_csv_batch_rows)
-            if fmt == "csv"
-            else exports.stream_xlsx(pool, call.org_id, query, kind, settings.export_batch_rows)
-        )
-    except BaseException:
-        release()
-        raise
-    return exports.ExportResponse(
-        stream,
-        release,
-        media_type=_MEDIA[fmt],
-        headers={"content-disposition": f'attachment; filename="{kind}.{fmt}"'},
-    )
+        settings = call.service.settings
+        if fmt == "csv":
+            return exports.stream_csv(pool, call.org_id, query, settings.export_csv_batch_rows)
+        return exports.stream_xlsx(pool, call.org_id, query, kind, settings.export_batch_rows)
+
+    return await streamed_export(call, kind, fmt, open_stream)
 
 
 routes = [
