@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import time
 import uuid
 from typing import Any
 
@@ -15,19 +14,10 @@ import httpx
 import pytest
 
 from shared.db import tenant_tx
-from tests.e2e.test_platform import Platform, platform  # noqa: F401  (the module's platform fixture)
+from tests.e2e.test_platform import Platform, _until, platform  # noqa: F401  (the module's platform fixture)
 from tests.factories import create_order
 
 pytestmark = pytest.mark.e2e
-
-
-async def _until(predicate: Any, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        await asyncio.sleep(0.2)
 
 
 async def _recorded(insights_pool: Any, org_id: Any) -> tuple[int, int, int]:
