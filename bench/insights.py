@@ -283,6 +283,7 @@ async def main() -> None:
         ensure_org,
         event_batches,
         ingest_over_http,
+        integration_rows,
         push_brief,
     )
 
@@ -349,7 +350,8 @@ async def main() -> None:
         n_events = min(len(rows), int(args.ingest_seconds * 60_000))
         say(f"building {n_events // 500:,} batches of 500 events")
         base = now - timedelta(hours=23)
-        bodies = event_batches(rows, ingest_org, dims, n_events, f"r{int(now.timestamp())}", base)
+        sent = integration_rows(rows, n_events)
+        bodies = event_batches(sent, ingest_org, dims, len(sent), f"r{int(now.timestamp())}", base)
         # a short warm-up (connections, the orders service's first identities), not counted
         await ingest_over_http(procs.gateway, ingest_org, ingest_token, bodies[-40:], 3.0)
         await owner.execute("DELETE FROM events WHERE org_id = $1", INGEST_ORG)
@@ -382,7 +384,7 @@ async def main() -> None:
         # The floor: a raw COPY of the same rows (same columns the statement fills) into the same table.
         copy_rows = [
             (INGEST_ORG, base + timedelta(seconds=i * 0.05, microseconds=1), r[2], f"copy:{i}", *r[4:])
-            for i, r in enumerate(rows[: res.stored])
+            for i, r in enumerate(sent[: res.stored])
         ]
         t0 = time.perf_counter()
         await owner.copy_records_to_table("events", records=copy_rows, columns=COLUMNS)
