@@ -6,8 +6,8 @@ events over a long range:
 - daily customers: `active_counts` and `customer_firsts` (migrations 003-004: per key of at most one
   integration and one category, ALL standing for any, how many customers were active each local day and
   each customer's first day), so a point is a row and a count over an index range; a filter of several
-  values reads `customer_days` (one row per customer, local day, integration and category), and "seen
-  before" is a primary-key probe of `customer_firsts` from the customer;
+  values is the union of its keys' rows (`_keys`): distinct customers per day over their `active_customers`
+  ranges, and the earliest of each customer's `customer_firsts` first days under them;
 - visits: `event_rollups_daily`, or `event_rollups_hourly` for hours inside its 48-hour window;
 - orders and commission: `order_rollups_daily` of the orders copy, as the orders service's own summary
   reads its rollup (orders created in the point, by their current status and commission status);
@@ -138,6 +138,18 @@ def _single_key(scope: Scope) -> tuple[UUID, UUID] | None:
     )
 
 
+def _keys(scope: Scope) -> list[tuple[UUID, UUID]]:
+    """The (integration, category) keys of active_customers / customer_firsts whose union a filter selects: every
+    selected integration (ALL when none) with every selected category (ALL when none). A customer matches the
+    filter on a day exactly when they are active under one of them, and first matched on the earliest of their
+    first days under them."""
+    return [
+        (i, c)
+        for i in dict.fromkeys(scope.integration_ids or [ALL])
+        for c in dict.fromkeys(scope.category_ids or [ALL])
+    ]
+
+
 def _seen_before(p: Params, scope: Scope, customer: str, day: date) -> str:
     """The customer had a matching active day before `day`: one of their first days (customer_firsts, read
     through its primary key from the customer) under a key the filter matches falls before it (an ALL key
@@ -168,20 +180,31 @@ async def _customers(conn: asyncpg.Connection, scope: Scope, span: Span) -> list
                  GROUP BY 1
             ) x GROUP BY k"""
     elif span.granularity is Granularity.DAY:
-        # Several integrations or categories: distinct customers over the matching customer days.
+        # Several integrations or categories: the union of the keys' active customers per day (index-only ranges
+        # of active_customers, one per key), and the customers whose earliest first day over the keys (the first
+        # day matching the filter) falls in the range (index-only ranges of customer_firsts up to its last day).
+        org, first, last = p(scope.org_id), p(span.first_day), p(span.last_day)
+        keys = _keys(scope)
+        active = " UNION ".join(
+            f"""SELECT a.day AS k, a.customer_id FROM active_customers a
+                 WHERE a.org_id = {org} AND a.integration_id = {p(i)} AND a.category_id = {p(c)}
+                   AND a.day >= {first} AND a.day <= {last}"""
+            for i, c in keys
+        )
+        firsts = " UNION ALL ".join(
+            f"""SELECT f.customer_id, f.first_day FROM customer_firsts f
+                 WHERE f.org_id = {org} AND f.integration_id = {p(i)} AND f.category_id = {p(c)}
+                   AND f.first_day <= {last}"""
+            for i, c in keys
+        )
         sql = f"""
-            WITH act AS (
-                SELECT c.day AS k, c.customer_id FROM customer_days c
-                 WHERE {_dims(p, "c", scope)} AND c.day >= {p(span.first_day)} AND c.day <= {p(span.last_day)}
-                 GROUP BY 1, 2
-            ), seen AS (
-                SELECT a.customer_id, min(a.k) AS first_k FROM act a GROUP BY 1
-            ), fresh AS (
-                SELECT s.customer_id, s.first_k FROM seen s
-                 WHERE NOT {_seen_before(p, scope, "s.customer_id", span.first_day)}
+            WITH act AS ({active}),
+            fresh AS (
+                SELECT min(x.first_day) AS k FROM ({firsts}) x GROUP BY x.customer_id HAVING min(x.first_day) >= {first}
             )
-            SELECT a.k, count(*) AS active, count(*) FILTER (WHERE f.first_k = a.k) AS new
-              FROM act a LEFT JOIN fresh f USING (customer_id) GROUP BY a.k"""
+            SELECT a.k, a.active, coalesce(n.new, 0) AS new
+              FROM (SELECT k, count(*) AS active FROM act GROUP BY k) a
+              LEFT JOIN (SELECT k, count(*) AS new FROM fresh GROUP BY k) n USING (k)"""
     else:
         starts = p(_starts(span))
         if key is not None:
