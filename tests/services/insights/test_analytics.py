@@ -273,7 +273,7 @@ async def test_property_every_number_equals_its_drill_down(gateway, pool, insigh
         assert total == data.money(summary[key]), key
 
 
-async def test_several_categories_and_integrations_equal_their_drill_downs(gateway, pool, insights_pool, tenant) -> None:
+async def test_several_categories_and_integrations_equal_drill_downs(gateway, pool, insights_pool, tenant) -> None:
     """A filter of several values reads the union of its keys' read-model rows: a customer active in both
     categories on a day counts once, and is new only on the earliest of their first days under the keys."""
     w = await build(gateway, pool, insights_pool, tenant)
