@@ -1,8 +1,9 @@
 """The insights issue's figures: Analytics series and funnel on N events over 90 days in one organisation,
-beside chDB (ClickHouse in-process) on the same rows; a timeline page of 50; ingestion through the
-ingestion statement vs a raw COPY of the same rows into the same table.
+beside chDB (ClickHouse in-process) on the same rows; a timeline page of 50; ingestion over HTTP with live
+push; the Analytics CSV downloads.
 
-    PYTHONPATH=. uv run --group bench python bench/insights.py [--events 5000000]
+    UV_PROJECT_ENVIRONMENT=/tmp/benchvenv PYTHONPATH=. uv run --frozen --no-sync python -m bench.insights \
+        [--events 5000000] [--reuse]
 
 The events are synthetic (seeded): customers (N / 25) with sessions on 3 integrations over 90 days, each
 `visit` → `journey_started` → `product_viewed` → `order_started` → `order_placed` → `order_successful`
@@ -12,10 +13,16 @@ bench PostgreSQL (bench/out/pg, which also holds the orders benchmark's 1M order
 
 Query times are the repository functions the API calls (in-process, one connection, in a tenant
 transaction, after a warm-up), median and p95 of `--repeat` runs. chDB gets the same rows (exported from
-PostgreSQL) in a MergeTree table ordered by (org_id, type, occurred_at) and answers the same series
-(distinct customers per day, new customers) and funnel from raw events. Ingestion: 8 clients storing
-batches of 500 through `events.store` (the statement POST /v1/events runs) for `--ingest-seconds`, in
-this process (not through the gateway and API processes), vs one COPY of the same number of rows.
+PostgreSQL) in a MergeTree table ordered by (org_id, type, occurred_at) and answers the same series (distinct
+customers, new customers, visits per point, compared number by number with ours) and funnel from raw events.
+The orders benchmark's 1M orders are copied into the insights orders copy under the measured organisation.
+
+Then the real processes (orders API, insights API, gateway; bench/insights_platform.py): 8 clients POST
+/v1/events with batches of 500 for `--ingest-seconds` (the gateway's per-integration limits raised for the
+run) while a live subscriber times probe events from request to push; the stored count is checked against
+the accepted count, and a raw COPY of the same rows into the same table is the floor. Last, both Analytics
+CSV downloads for LAST_90_DAYS through the gateway against COPY TO STDOUT of the same query, with the insights
+API's peak RSS. Everything is printed as one table.
 Figures are printed, never asserted.
 """
 
