@@ -11,7 +11,9 @@ events over a long range:
 - visits: `event_rollups_daily`, or `event_rollups_hourly` for hours inside its 48-hour window;
 - orders and commission: `order_rollups_daily` of the orders copy, as the orders service's own summary
   reads its rollup (orders created in the point, by their current status and commission status);
-- the funnel: `funnel_firsts` (each customer's first occurrence of each step per local day).
+- the funnel: `funnel_paths` (migration 006: per integration or ALL, local day and customer, the previous funnel
+  day and each step's first time from that day on: one row per customer for a range), or `funnel_firsts` (each
+  customer's first occurrence of each step per local day) for a category filter.
 
 Hourly points (ranges of at most 2 days) read what the read models cannot split by hour from raw events and
 the orders copy of those days only. A point's bucket is `width_bucket(instant, starts)`: its 1-based index in
@@ -385,19 +387,54 @@ async def orders_behind(
 
 
 def _funnel_base(p: Params, scope: Scope, first_day: date, last_day: date) -> str:
-    """Per customer: the first time in the range of each step (s1..s6) and how far they got in order
-    (`reached`: the last step k such that every step up to k happened, each no earlier than the one before)."""
-    firsts = ", ".join(f"min(f.first_at) FILTER (WHERE f.step = {k}) AS s{k}" for k in range(1, FUNNEL_STEPS + 1))
+    """Per customer: the first time in the range of each step (s1..s6, microseconds since the epoch) and how far
+    they got in order (`reached`: the last step k such that every step up to k happened, each no earlier than the
+    one before)."""
     reached = " ".join(
         f"WHEN s{k} IS NULL{f' OR s{k} < s{k - 1}' if k > 1 else ''} THEN {k - 1}" for k in range(1, FUNNEL_STEPS + 1)
     )
-    return f"""
-        SELECT w.*, CASE {reached} ELSE {FUNNEL_STEPS} END AS reached FROM (
+    firsts = _funnel_firsts(p, scope, first_day, last_day)
+    return f"SELECT w.*, CASE {reached} ELSE {FUNNEL_STEPS} END AS reached FROM ({firsts}) w"
+
+
+def _funnel_firsts(p: Params, scope: Scope, first_day: date, last_day: date) -> str:
+    """Per customer matching the filter in the range: customer_id, and s1..s6 their first time of each step in it
+    (NULL: not in it).
+
+    Without a category filter, funnel_paths (migration 006): per key (each selected integration, or ALL), the one
+    row per customer whose day is their first funnel day in the range (day in it, previous day before it or none),
+    holding each step's first time on or after that day; a time at or past the end of the range's last day is not
+    in the range. One key is one row per customer, no grouping; several integrations take each customer's earliest
+    time of each step over their keys' rows (each the first in the range under its key). A category filter reads
+    funnel_firsts per (local day, integration, category, customer, step), rows of the nil category (steps without
+    a product) counting under any category, grouped per customer."""
+    if scope.category_ids:
+        firsts = ", ".join(
+            f"min((extract(epoch FROM f.first_at) * 1000000)::bigint) FILTER (WHERE f.step = {k}) AS s{k}"
+            for k in range(1, FUNNEL_STEPS + 1)
+        )
+        return f"""
             SELECT f.customer_id, {firsts} FROM funnel_firsts f
              WHERE {_dims(p, "f", scope, nil_category=True)}
                AND f.day >= {p(first_day)} AND f.day <= {p(last_day)}
-             GROUP BY f.customer_id
-        ) w"""
+             GROUP BY f.customer_id"""
+    org, first = p(scope.org_id), p(first_day)
+    # The end of the last day: the organisation's local midnight after it, in microseconds since the epoch.
+    end = f"""(SELECT (extract(epoch FROM ({p(last_day)}::date + 1)::timestamp AT TIME ZONE
+                       coalesce((SELECT time_zone FROM organisation_settings WHERE org_id = {org}), 'UTC'))
+                       * 1000000)::bigint)"""
+    keys = list(dict.fromkeys(scope.integration_ids)) or [ALL]
+    key = f"fp.integration_id = {p(keys[0])}" if len(keys) == 1 else f"fp.integration_id = ANY({p(keys)}::uuid[])"
+    in_range = ", ".join(f"CASE WHEN fp.s{k} < e.at THEN fp.s{k} END AS s{k}" for k in range(1, FUNNEL_STEPS + 1))
+    rows = f"""
+        SELECT fp.customer_id, {in_range}
+          FROM funnel_paths fp, (SELECT {end} AS at) e
+         WHERE fp.org_id = {org} AND {key} AND fp.day >= {first} AND fp.day <= {p(last_day)}
+           AND (fp.prev_day IS NULL OR fp.prev_day < {first})"""
+    if len(keys) == 1:
+        return rows
+    mins = ", ".join(f"min(r.s{k}) AS s{k}" for k in range(1, FUNNEL_STEPS + 1))
+    return f"SELECT r.customer_id, {mins} FROM ({rows}) r GROUP BY r.customer_id"
 
 
 @dataclass
@@ -411,7 +448,9 @@ async def funnel(conn: asyncpg.Connection, scope: Scope, first_day: date, last_d
     p = Params()
     counts = ", ".join(f"count(*) FILTER (WHERE reached >= {k}) AS c{k}" for k in range(1, FUNNEL_STEPS + 1))
     medians = ", ".join(
-        f"percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM s{k} - s{k - 1}))"
+        # Seconds as float8 from exact microseconds: the same correctly rounded value as extract(epoch) of the
+        # interval, so the same medians.
+        f"percentile_cont(0.5) WITHIN GROUP (ORDER BY (s{k} - s{k - 1})::float8 / 1000000)"
         f" FILTER (WHERE reached >= {k}) AS m{k}"
         for k in range(2, FUNNEL_STEPS + 1)
     )
@@ -430,6 +469,7 @@ async def funnel_customers(
 ) -> Page:
     """The customers counted at `step`, latest to reach it first; `at` is when they first did it."""
     p = Params()
-    base = f"""SELECT x.customer_id AS id, x.s{step} AS at FROM ({_funnel_base(p, scope, first_day, last_day)}) x
+    at = f"'epoch'::timestamptz + x.s{step} * interval '1 microsecond'"
+    base = f"""SELECT x.customer_id AS id, {at} AS at FROM ({_funnel_base(p, scope, first_day, last_day)}) x
                 WHERE x.reached >= {p(step)}"""
     return await _page(conn, p, base, "at", first, after)

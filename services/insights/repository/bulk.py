@@ -88,6 +88,7 @@ LOADED_TABLES = (
     "active_counts",
     "customer_firsts",
     "funnel_firsts",
+    "funnel_paths",
     "devices",
     "orders",
     "order_rollups_daily",
@@ -230,6 +231,7 @@ READ_MODELS = (
     "active_counts",
     "customer_firsts",
     "funnel_firsts",
+    "funnel_paths",  # derived from funnel_firsts: after it
 )
 _PARAMS = "WITH _params AS (SELECT $1::uuid, $2::date, $3::timestamptz)"
 

@@ -3,8 +3,9 @@
 One statement stores a batch: the events (a replay finds its source key and stores nothing), and, from
 exactly the rows it stored, the daily and hourly rollups, the customers' active days (customer_days, with
 their projections active_customers, active_counts and first days customer_firsts), the funnel's first
-occurrences and the devices. Rollup rows are written in key order, so two batches of one organisation lock
-the rows they share in the same order.
+occurrences (funnel_firsts, and their projection funnel_paths: its batch customers' rows recomputed under a
+per-customer advisory lock taken first, `lock_funnel_customers`) and the devices. Rollup rows are written in
+key order, so two batches of one organisation lock the rows they share in the same order.
 """
 
 from __future__ import annotations
@@ -27,6 +28,46 @@ ALL = UUID(int=(1 << 128) - 1)
 HOURLY_WINDOW_HOURS = 48
 
 _FUNNEL_VALUES = ", ".join(f"('{name}', {step})" for step, name in enumerate(STEP_NAMES, start=1))
+FUNNEL_STEP_NAMES = frozenset(STEP_NAMES)
+# The class of the advisory locks a customer's funnel_paths rows are recomputed under (`lock_funnel_customers`).
+_FUNNEL_LOCK_CLASS = 7_421_010
+FUNNEL_PATH_COLUMNS = ("prev_day", "s1", "s2", "s3", "s4", "s5", "s6")
+
+
+def funnel_paths_select(source: str, where: str) -> str:
+    """The funnel_paths rows (migration 006: org_id, integration_id, day, customer_id, prev_day, s1..s6) of the
+    funnel_firsts rows `source` (a relation aliased `c`: org_id, integration_id, day, customer_id, step, first_at)
+    satisfying `where` (which may name the key as `k.integration_id`): per key (the row's integration, and ALL),
+    day and customer, the previous day and each step's first time on or after the day. Every writer of
+    funnel_paths (ingestion, merges, the rebuild, the bulk loader) computes its rows with this one query."""
+    firsts = ",\n".join(
+        f"min((extract(epoch FROM c.first_at) * 1000000)::bigint) FILTER (WHERE c.step = {k}) AS t{k}"
+        for k in range(1, len(STEP_NAMES) + 1)
+    )
+    later = ", ".join(f"min(p.t{k}) OVER later" for k in range(1, len(STEP_NAMES) + 1))
+    return f"""
+        SELECT p.org_id, p.integration_id, p.day, p.customer_id, lag(p.day) OVER earlier, {later}
+          FROM (SELECT c.org_id, k.integration_id, c.day, c.customer_id, {firsts}
+                  FROM {source}, LATERAL (VALUES (c.integration_id), ('{ALL}'::uuid)) AS k(integration_id)
+                 WHERE {where}
+                 GROUP BY 1, 2, 3, 4) p
+        WINDOW earlier AS (PARTITION BY p.org_id, p.integration_id, p.customer_id ORDER BY p.day),
+               later AS (PARTITION BY p.org_id, p.integration_id, p.customer_id ORDER BY p.day DESC)"""
+
+
+async def lock_funnel_customers(conn: asyncpg.Connection, org_id: UUID, customer_ids: Sequence[UUID]) -> None:
+    """Takes the transaction's advisory lock of each customer's funnel_paths rows, in one order: a customer's rows
+    are recomputed from funnel_firsts as the statement after this one sees it, so two transactions writing one
+    customer's funnel must not both compute from a snapshot without the other's rows. Taken before any row lock
+    of the batch, always in the same (sorted) order, so two batches cannot deadlock on them."""
+    if customer_ids:
+        await conn.execute(
+            f"""SELECT pg_advisory_xact_lock({_FUNNEL_LOCK_CLASS}, h)
+                  FROM (SELECT DISTINCT hashtext($1::uuid::text || c::text) AS h
+                          FROM unnest($2::uuid[]) c ORDER BY 1) x""",
+            org_id,
+            list(customer_ids),
+        )
 
 
 @dataclass
@@ -50,6 +91,19 @@ class NewEvent:
     properties: dict[str, Any] = field(default_factory=dict)
 
 
+_PATH_COLUMNS = ", ".join(FUNNEL_PATH_COLUMNS)
+_BATCH_PATHS = funnel_paths_select(
+    """(SELECT org_id, integration_id, day, customer_id, step, first_at FROM funnel_firsts
+         WHERE org_id = $1 AND customer_id IN (SELECT customer_id FROM batch_firsts)
+        UNION ALL
+        SELECT org_id, integration_id, day, customer_id, step, first_at FROM batch_firsts) c""",
+    "k.integration_id IN ($2, $22)",
+)
+_PATHS_UPDATE = (
+    ", ".join(f"{c} = EXCLUDED.{c}" for c in FUNNEL_PATH_COLUMNS)
+    + f" WHERE ({', '.join(f'fp.{c}' for c in FUNNEL_PATH_COLUMNS)})"
+    + f" IS DISTINCT FROM ({', '.join(f'EXCLUDED.{c}' for c in FUNNEL_PATH_COLUMNS)})"
+)
 _STORE = f"""
 WITH tz AS (
     SELECT coalesce((SELECT time_zone FROM organisation_settings WHERE org_id = $1), 'UTC') AS name
@@ -127,14 +181,27 @@ WITH tz AS (
     ON CONFLICT (org_id, customer_id, integration_id, category_id)
     DO UPDATE SET first_day = EXCLUDED.first_day WHERE EXCLUDED.first_day < cf.first_day
     RETURNING 1
-), funnel AS (
-    INSERT INTO funnel_firsts AS f (org_id, day, integration_id, category_id, customer_id, step, first_at)
-    SELECT org_id, day, integration_id, coalesce(category_id, $21), customer_id, s.step, min(occurred_at)
+), batch_firsts AS (
+    SELECT org_id, day, integration_id, coalesce(category_id, $21) AS category_id, customer_id,
+           s.step::smallint AS step, min(occurred_at) AS first_at
       FROM loc JOIN (VALUES {_FUNNEL_VALUES}) AS s(type, step) USING (type)
      WHERE customer_id IS NOT NULL
-     GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6
+     GROUP BY 1, 2, 3, 4, 5, 6
+), funnel AS (
+    INSERT INTO funnel_firsts AS f (org_id, day, integration_id, category_id, customer_id, step, first_at)
+    SELECT org_id, day, integration_id, category_id, customer_id, step, first_at FROM batch_firsts
+     ORDER BY 1, 2, 3, 4, 5, 6
     ON CONFLICT (org_id, day, integration_id, category_id, customer_id, step)
     DO UPDATE SET first_at = least(f.first_at, EXCLUDED.first_at)
+    RETURNING 1
+), paths AS (
+    -- The batch's customers' funnel_paths rows under its integration and ALL, recomputed from their funnel_firsts
+    -- (as before this statement) and the batch's (the caller holds their advisory locks); rows written only where
+    -- they change.
+    INSERT INTO funnel_paths AS fp (org_id, integration_id, day, customer_id, {_PATH_COLUMNS})
+    {_BATCH_PATHS}
+     ORDER BY 2, 3, 4
+    ON CONFLICT (org_id, integration_id, day, customer_id) DO UPDATE SET {_PATHS_UPDATE}
     RETURNING 1
 ), devices AS (
     INSERT INTO devices AS d (org_id, customer_id, device_id, platform, user_agent, first_seen, last_seen)
@@ -158,6 +225,11 @@ async def store(
     their types. The event days' partitions must exist (`ensure_partitions`)."""
     if not events:
         return 0, []
+    await lock_funnel_customers(
+        conn,
+        org_id,
+        [e.customer_id for e in events if e.customer_id is not None and e.type in FUNNEL_STEP_NAMES],
+    )
     row = await conn.fetchrow(
         _STORE,
         org_id,

@@ -3,8 +3,9 @@
 Set-based, one statement per table, every row filtered by organisation: the raw events and the orders copy
 are re-pointed; the per-customer read models (active days with their keys, counts and first days, funnel firsts,
 devices) are merged into the surviving customer's rows (counts summed, first occurrences the earlier,
-first/last seen widened) and the anonymous customer's rows deleted. The anonymous history keeps its own
-days: it is back-dated under the surviving customer, and a day both were active counts that customer once.
+first/last seen widened) and the anonymous customer's rows deleted; the funnel's paths (migration 006) of both
+are then recomputed from the merged funnel firsts, under both customers' funnel locks. The anonymous history
+keeps its own days: it is back-dated under the surviving customer, and a day both were active counts that customer once.
 """
 
 from __future__ import annotations
@@ -15,7 +16,20 @@ from uuid import UUID
 
 import asyncpg
 
-from services.insights.repository.events import ALL
+from services.insights.repository.events import (
+    ALL,
+    FUNNEL_PATH_COLUMNS,
+    funnel_paths_select,
+    lock_funnel_customers,
+)
+
+# The surviving customer's funnel_paths rows (migration 006) recomputed from their funnel_firsts as merged; the
+# anonymous customer's deleted first (a separate statement: an insert does not see a delete of the same one).
+_PATHS_DELETE = "DELETE FROM funnel_paths WHERE org_id = $1 AND customer_id = ANY($2::uuid[])"
+_PATHS_INSERT = f"""
+INSERT INTO funnel_paths (org_id, integration_id, day, customer_id, {", ".join(FUNNEL_PATH_COLUMNS)})
+{funnel_paths_select("funnel_firsts c", "c.org_id = $1 AND c.customer_id = $2")}
+"""
 
 _MERGE = """
 WITH moved_days AS (
@@ -101,8 +115,11 @@ async def merge(
         into_customer,
         merged_at,
     )
+    await lock_funnel_customers(conn, org_id, [from_customer, into_customer])
     row = await conn.fetchrow(_MERGE, org_id, from_customer, into_customer, ALL)
     assert row is not None
+    await conn.execute(_PATHS_DELETE, org_id, [from_customer, into_customer])
+    await conn.execute(_PATHS_INSERT, org_id, into_customer)
     return dict(row)
 
 

@@ -21,7 +21,7 @@ from uuid import UUID
 import asyncpg
 
 from services.insights.domain.catalogue import STEP_NAMES
-from services.insights.repository.events import ALL, NIL
+from services.insights.repository.events import ALL, FUNNEL_PATH_COLUMNS, NIL, funnel_paths_select
 
 _FUNNEL_VALUES = ", ".join(f"('{name}', {step})" for step, name in enumerate(STEP_NAMES, start=1))
 _TZ = "coalesce((SELECT time_zone FROM organisation_settings WHERE org_id = $1), 'UTC')"
@@ -128,6 +128,15 @@ MODELS: tuple[Model, ...] = (
               FROM ({_LOCAL_EVENTS}) loc JOIN (VALUES {_FUNNEL_VALUES}) AS s(type, step) USING (type)
              WHERE customer_id IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6""",
     ),
+    # Derived from funnel_firsts as stored (whole), so after it: migration 006.
+    Model(
+        "funnel_paths",
+        ("integration_id", "day", "customer_id"),
+        FUNNEL_PATH_COLUMNS,
+        "true",
+        funnel_paths_select("funnel_firsts c", "c.org_id = $1"),
+        derived_from="funnel_firsts",
+    ),
     Model(
         "order_rollups_daily",
         ("day", "integration_id", "category_id", "status", "comm_status", "currency"),
@@ -149,6 +158,7 @@ LOCAL_DAY_MODELS = (
     "active_counts",
     "customer_firsts",
     "funnel_firsts",
+    "funnel_paths",
     "order_rollups_daily",
 )
 
