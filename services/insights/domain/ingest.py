@@ -1,17 +1,19 @@
 """The rules an event must meet beyond its shape (`shared/api_events.py`): each failure names the field.
 
-A batch is judged event by event: a refused event never costs the others their place.
+A batch is judged event by event: a refused event never costs the others their place. Its shapes are checked
+in one pydantic call for the whole list (a call per event cost a third of the batch's validation); only a
+batch with a malformed event is checked again event by event, so refusals name the index and field as before.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from services.insights.domain import catalogue
 from shared.api_events import IncomingEvent
@@ -27,6 +29,9 @@ _CARD = re.compile(r"^(?:\d[ -]?){12,18}\d$")
 _IBAN = re.compile(r"^[A-Z]{2}\d{2}[A-Z0-9]{11,30}$")
 _NINO = re.compile(r"^(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]\d{6}[A-D]$")
 _BIRTH_KEY = re.compile(r"(dob|birth)", re.IGNORECASE)
+_SEPARATORS = re.compile(r"[ -]")
+
+_EVENTS: TypeAdapter[list[IncomingEvent]] = TypeAdapter(list[IncomingEvent])
 
 
 @dataclass(frozen=True)
@@ -65,7 +70,7 @@ def journey_data(key: str, value: Any, forbidden_keys: frozenset[str]) -> str | 
     if not isinstance(value, str | int) or isinstance(value, bool):
         return None
     text = str(value).strip()
-    compact = re.sub(r"[ -]", "", text).upper()
+    compact = _SEPARATORS.sub("", text).upper()
     if _CARD.match(text) and luhn_ok(compact):
         return f"property {key!r} looks like a card number: the profile never holds journey data"
     if _IBAN.match(compact) and iban_ok(compact):
@@ -90,6 +95,33 @@ def _field(loc: Iterable[Any]) -> str:
     return out.lstrip(".")
 
 
+def validate_batch(
+    raw: Sequence[Any], now: datetime, forbidden_keys: frozenset[str]
+) -> tuple[list[tuple[int, IncomingEvent]], list[Refusal]]:
+    """The batch's valid events with their index, and every refusal of the others (each naming its field).
+
+    Exactly what `validate` says of each event in turn: the list is validated at once when every event is
+    well-formed (the common case), and event by event only when one is not."""
+    valid: list[tuple[int, IncomingEvent]] = []
+    refused: list[Refusal] = []
+    try:
+        events = _EVENTS.validate_python(raw)
+    except ValidationError:
+        for index, item in enumerate(raw):
+            event, refusals = validate(index, item, now, forbidden_keys)
+            refused.extend(refusals)
+            if event is not None:
+                valid.append((index, event))
+        return valid, refused
+    for index, event in enumerate(events):
+        refusals = rules(index, event, now, forbidden_keys)
+        if refusals:
+            refused.extend(refusals)
+        else:
+            valid.append((index, event))
+    return valid, refused
+
+
 def validate(
     index: int, raw: Any, now: datetime, forbidden_keys: frozenset[str]
 ) -> tuple[IncomingEvent | None, list[Refusal]]:
@@ -103,6 +135,13 @@ def validate(
         return None, [
             Refusal(index, f"{prefix}.{_field(e['loc'])}" if e["loc"] else prefix, e["msg"]) for e in exc.errors()
         ]
+    out = rules(index, event, now, forbidden_keys)
+    return (None, out) if out else (event, [])
+
+
+def rules(index: int, event: IncomingEvent, now: datetime, forbidden_keys: frozenset[str]) -> list[Refusal]:
+    """Why the well-formed event at `index` is refused (catalogue, clock, money, journey data): empty if not."""
+    prefix = f"events[{index}]"
     out: list[Refusal] = []
     why = catalogue.refusal(event.type)
     if why is not None:
@@ -125,4 +164,4 @@ def validate(
         reason = journey_data(key, value, forbidden_keys)
         if reason is not None:
             out.append(Refusal(index, f"{prefix}.properties.{key}", reason))
-    return (None, out) if out else (event, [])
+    return out

@@ -1,7 +1,8 @@
 """Ingesting a batch of events from an integration: validate each, resolve identities once, store once.
 
 1. Each event is validated on its own (shape, catalogue, clock, journey data): refusals name the index and
-   the field, and never cost the batch's other events their place.
+   the field, and never cost the batch's other events their place (the shapes of a well-formed batch are
+   checked in one call: `validate_batch`).
 2. One call to the orders service per batch authenticates the integration's key, resolves every distinct
    identity to its customer (creating, converting or merging there, the one owner of customers) and says
    which product ids are the organisation's.
@@ -21,7 +22,7 @@ from uuid import UUID
 import asyncpg
 
 from services.insights.domain import catalogue
-from services.insights.domain.ingest import Refusal, validate
+from services.insights.domain.ingest import Refusal, validate_batch
 from services.insights.repository import events as store
 from shared import logging as slog
 from shared.api_events import MAX_EVENTS, IncomingEvent
@@ -87,17 +88,13 @@ async def ingest(
         raise DomainError(ErrorCode.TOO_LARGE, f"at most {MAX_EVENTS} events per batch", "events", status=413)
     now = now or datetime.now(UTC)
     outcome = Outcome(received=len(raw))
-    valid: list[tuple[int, IncomingEvent]] = []
-    for index, item in enumerate(raw):
-        event, refusals = validate(index, item, now, forbidden_keys)
-        outcome.refused.extend(refusals)
-        if event is not None:
-            valid.append((index, event))
+    valid, outcome.refused = validate_batch(raw, now, forbidden_keys)
 
     # One call for the whole batch: the key's organisation, every identity's customer, the products.
+    keys = [_identity_key(e) for _, e in valid]
     spans: dict[tuple[str | None, str | None], list[Any]] = {}
-    for _, e in valid:
-        span = spans.setdefault(_identity_key(e), [e.occurred_at, e.occurred_at, 0])
+    for (_, e), ident in zip(valid, keys, strict=True):
+        span = spans.setdefault(ident, [e.occurred_at, e.occurred_at, 0])
         span[0], span[1] = min(span[0], e.occurred_at), max(span[1], e.occurred_at)
         span[2] += e.type == "visit"
     identities = [
@@ -118,15 +115,17 @@ async def ingest(
     outcome.org_id = UUID(resolved["orgId"])
     customers = dict(zip(spans, (UUID(c) for c in resolved["customers"]), strict=True))
     products: dict[str, dict[str, str]] = resolved["products"]
+    categories = {UUID(p): UUID(c["categoryId"]) for p, c in products.items()}
 
     rows: list[store.NewEvent] = []
-    for index, e in valid:
-        unknown = [] if not e.product_id or str(e.product_id) in products else ["productId"]
-        unknown += [
-            f"items[{k}].productId"
-            for k, i in enumerate(e.items or [])
-            if i.product_id and str(i.product_id) not in products
-        ]
+    for (index, e), ident in zip(valid, keys, strict=True):
+        unknown = [] if e.product_id is None or e.product_id in categories else ["productId"]
+        if e.items:
+            unknown += [
+                f"items[{k}].productId"
+                for k, i in enumerate(e.items)
+                if i.product_id and i.product_id not in categories
+            ]
         if unknown:
             outcome.refused.extend(
                 Refusal(index, f"events[{index}].{f}", "not a product of this organisation") for f in unknown
@@ -134,20 +133,19 @@ async def ingest(
             continue
         event_type = catalogue.lookup(e.type)
         assert event_type is not None  # validated
-        product = products.get(str(e.product_id)) if e.product_id else None
         rows.append(
             store.NewEvent(
                 occurred_at=e.occurred_at,
                 source_key=e.id,
                 type=e.type,
                 event_class=event_type.event_class.value,
-                customer_id=customers[_identity_key(e)],
+                customer_id=customers[ident],
                 anonymous_id=e.anonymous_id,
                 device_id=e.device.id if e.device else None,
                 device_platform=e.device.platform if e.device else None,
                 device_user_agent=e.device.user_agent if e.device else None,
                 product_id=e.product_id,
-                category_id=UUID(product["categoryId"]) if product else None,
+                category_id=categories[e.product_id] if e.product_id is not None else None,
                 amount=e.amount,
                 currency=e.currency,
                 entity_id=e.entity_id,
@@ -160,8 +158,9 @@ async def ingest(
         )
     if rows:
         days: set[date] = {r.occurred_at.astimezone(UTC).date() for r in rows}
-        async with connection(pool) as conn:
-            await partitions.ensure(conn, days)
+        if days - partitions.known:  # a connection only when a partition may be missing (a day a process first sees)
+            async with connection(pool) as conn:
+                await partitions.ensure(conn, days)
         with slog.bound_org(str(outcome.org_id)):
             async with tenant_tx(pool, outcome.org_id) as conn:
                 outcome.stored, outcome.types = await store.store(
