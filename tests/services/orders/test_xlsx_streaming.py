@@ -73,6 +73,7 @@ async def bulk(tenant: Tenant, pool: Any, owner_pool: Any) -> Tenant:
             " FROM orders o, generate_series(1, $2::int) g WHERE o.id = $1",
             order["id"],
             BULK_ORDERS,
+            timeout=600,  # nor by the client's command timeout
         )
     return tenant
 
