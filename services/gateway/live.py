@@ -126,13 +126,8 @@ class LiveHub:
 
     def __init__(self, redis_url: str, *, client_name: str | None = None) -> None:
         self.client_name = client_name or f"gateway-live-{os.getpid()}-{id(self):x}"
-        self._pool = ConnectionPool.from_url(
-            redis_url,
-            client_name=self.client_name,
-            socket_connect_timeout=2.0,
-            socket_keepalive=True,
-            retry=Retry(NoBackoff(), 0),  # the hub reconnects itself, and resubscribes
-        )
+        self._redis_url = redis_url
+        self._pool_made: ConnectionPool | None = None  # made at the first subscription (see `_pool`)
         self._mailboxes: dict[str, set[Mailbox]] = {}  # channel -> its local subscriptions
         self._confirmed: dict[str, asyncio.Event] = {}  # channels Redis has confirmed on this connection
         self._active: set[str] = set()  # channels asked for on this connection
@@ -143,6 +138,20 @@ class LiveHub:
         self._closed = False
         self.reconnections = 0
         self.connections = 0  # live WebSocket connections of this process (live_connection.py counts them)
+
+    @property
+    def _pool(self) -> ConnectionPool:
+        """The pub/sub connection's pool, made on first use: a gateway that serves no subscription never needs
+        Redis for live updates (and a URL that is unset or malformed fails the subscription, not the start)."""
+        if self._pool_made is None:
+            self._pool_made = ConnectionPool.from_url(
+                self._redis_url,
+                client_name=self.client_name,
+                socket_connect_timeout=2.0,
+                socket_keepalive=True,
+                retry=Retry(NoBackoff(), 0),  # the hub reconnects itself, and resubscribes
+            )
+        return self._pool_made
 
     # -- subscribers
 
@@ -189,7 +198,8 @@ class LiveHub:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
         await self._drop_connection()
-        await self._pool.disconnect()
+        if self._pool_made is not None:
+            await self._pool_made.disconnect()
 
     async def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None
