@@ -94,7 +94,7 @@ class NewEvent:
 _PATH_COLUMNS = ", ".join(FUNNEL_PATH_COLUMNS)
 _BATCH_PATHS = funnel_paths_select(
     """(SELECT org_id, integration_id, day, customer_id, step, first_at FROM funnel_firsts
-         WHERE org_id = $1 AND customer_id IN (SELECT customer_id FROM batch_firsts)
+         WHERE org_id = $1 AND customer_id = ANY(ARRAY(SELECT DISTINCT customer_id FROM batch_firsts))
         UNION ALL
         SELECT org_id, integration_id, day, customer_id, step, first_at FROM batch_firsts) c""",
     "k.integration_id IN ($2, $22)",
