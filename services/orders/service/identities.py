@@ -3,7 +3,7 @@
 The orders service stays the one owner of customers: a first visit creates the anonymous customer here,
 an email identifies or merges exactly as `POST /v1/customers/identify` does. Known customers (the common
 case: a session's events) are found with two set-based lookups and their first/last seen and visits moved
-in two statements; only new or changing identities go through `customers.identify`, one at a time, in a
+in one statement; only new or changing identities go through `customers.identify`, one at a time, in a
 fixed order (so two batches touching the same customers lock them in the same order).
 """
 
@@ -17,6 +17,32 @@ from uuid import UUID
 import asyncpg
 
 from services.orders.service import customers as customer_service
+
+# Every customer row first, then every visits row, each in id order, as the two statements this replaces did
+# (the visits insert waits on the scalar subquery, which runs the whole update): two batches, or a batch and
+# an identify, never lock the same rows in opposite orders. A customer row whose first/last seen and channel
+# would stay the same is not written (a replayed batch): its update moves every index (last_seen is indexed).
+_SEEN = """
+WITH v AS (
+    SELECT * FROM unnest($3::uuid[], $4::timestamptz[], $5::timestamptz[], $6::int[]) AS v(id, f, l, n)
+), moved AS (
+    UPDATE customers c
+       SET first_seen = least(c.first_seen, v.f), last_seen = greatest(c.last_seen, v.l),
+           channel = coalesce(c.channel, $7)
+      FROM v
+     WHERE c.org_id = $1 AND c.id = v.id
+       AND (c.first_seen, c.last_seen, c.channel) IS DISTINCT FROM
+           (least(c.first_seen, v.f), greatest(c.last_seen, v.l), coalesce(c.channel, $7))
+    RETURNING 1
+)
+INSERT INTO customer_visits AS cv (org_id, customer_id, integration_id, first_seen, last_seen, visits)
+SELECT $1, v.id, $2, v.f, v.l, v.n FROM v
+ WHERE (SELECT count(*) FROM moved) >= 0
+ON CONFLICT (customer_id, integration_id) DO UPDATE SET
+    first_seen = least(cv.first_seen, EXCLUDED.first_seen),
+    last_seen = greatest(cv.last_seen, EXCLUDED.last_seen),
+    visits = cv.visits + EXCLUDED.visits
+"""
 
 
 @dataclass(frozen=True)
@@ -56,7 +82,7 @@ async def resolve(
             found.append(e if e is not None and e == a else None)
         else:
             found.append(e if i.email else a)
-    # Known customers: first/last seen and visits in two statements (one row per customer).
+    # Known customers: first/last seen and visits in one statement (one row per customer, the arrays sent once).
     seen: dict[UUID, list[Any]] = {}
     for i, cid in zip(identities, found, strict=True):
         if cid is not None:
@@ -64,31 +90,15 @@ async def resolve(
             s[0], s[1], s[2] = min(s[0], i.first_seen), max(s[1], i.last_seen), s[2] + i.visits
     if seen:
         ids = sorted(seen)
-        firsts, lasts, visits = [seen[c][0] for c in ids], [seen[c][1] for c in ids], [seen[c][2] for c in ids]
         await conn.execute(
-            "UPDATE customers c SET first_seen = least(c.first_seen, v.f), last_seen = greatest(c.last_seen, v.l),"
-            " channel = coalesce(c.channel, $5)"
-            " FROM unnest($2::uuid[], $3::timestamptz[], $4::timestamptz[]) AS v(id, f, l)"
-            " WHERE c.org_id = $1 AND c.id = v.id",
-            org_id,
-            ids,
-            firsts,
-            lasts,
-            channel,
-        )
-        await conn.execute(
-            "INSERT INTO customer_visits AS v (org_id, customer_id, integration_id, first_seen, last_seen, visits)"
-            " SELECT $1, u.id, $2, u.f, u.l, u.n"
-            "   FROM unnest($3::uuid[], $4::timestamptz[], $5::timestamptz[], $6::int[]) AS u(id, f, l, n)"
-            " ON CONFLICT (customer_id, integration_id) DO UPDATE SET"
-            " first_seen = least(v.first_seen, EXCLUDED.first_seen),"
-            " last_seen = greatest(v.last_seen, EXCLUDED.last_seen), visits = v.visits + EXCLUDED.visits",
+            _SEEN,
             org_id,
             integration_id,
             ids,
-            firsts,
-            lasts,
-            visits,
+            [seen[c][0] for c in ids],
+            [seen[c][1] for c in ids],
+            [seen[c][2] for c in ids],
+            channel,
         )
     # New or changing identities: one at a time, in a fixed order, through the same rules as /v1 identify.
     pending = sorted(
