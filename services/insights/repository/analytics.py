@@ -445,7 +445,15 @@ class FunnelStep:
     median_seconds: float | None
 
 
+async def _custom_plans(conn: asyncpg.Connection) -> None:
+    """Plans the funnel's statements for their own range (this transaction): after five runs of one prepared
+    statement PostgreSQL may keep a generic plan, blind to the range, that reads funnel_paths by day (the primary
+    key) where a long range needs its first rows by previous day (migration 007): 90 days in ~1 s instead of ~0.4 s."""
+    await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+
+
 async def funnel(conn: asyncpg.Connection, scope: Scope, first_day: date, last_day: date) -> list[FunnelStep]:
+    await _custom_plans(conn)
     p = Params()
     counts = ", ".join(f"count(*) FILTER (WHERE reached >= {k}) AS c{k}" for k in range(1, FUNNEL_STEPS + 1))
     medians = ", ".join(
@@ -469,6 +477,7 @@ async def funnel_customers(
     conn: asyncpg.Connection, scope: Scope, first_day: date, last_day: date, step: int, first: int, after: str | None
 ) -> Page:
     """The customers counted at `step`, latest to reach it first; `at` is when they first did it."""
+    await _custom_plans(conn)
     p = Params()
     at = f"'epoch'::timestamptz + x.s{step} * interval '1 microsecond'"
     base = f"""SELECT x.customer_id AS id, {at} AS at FROM ({_funnel_base(p, scope, first_day, last_day)}) x
