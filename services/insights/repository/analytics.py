@@ -394,8 +394,9 @@ def _funnel_base(p: Params, scope: Scope, first_day: date, last_day: date) -> st
         f"WHEN s{k} IS NULL{f' OR s{k} < s{k - 1}' if k > 1 else ''} THEN {k - 1}" for k in range(1, FUNNEL_STEPS + 1)
     )
     firsts = _funnel_firsts(p, scope, first_day, last_day)
-    # OFFSET 0: the per-customer times are computed once, not inlined into every aggregate that reads them.
-    return f"SELECT w.*, CASE {reached} ELSE {FUNNEL_STEPS} END AS reached FROM ({firsts} OFFSET 0) w"
+    # OFFSET 0: the per-customer times and `reached` are computed once, not inlined into every aggregate that
+    # reads them (eleven in `funnel`).
+    return f"SELECT w.*, CASE {reached} ELSE {FUNNEL_STEPS} END AS reached FROM ({firsts} OFFSET 0) w OFFSET 0"
 
 
 def _funnel_firsts(p: Params, scope: Scope, first_day: date, last_day: date) -> str:
