@@ -39,6 +39,10 @@ CALL_TIMEOUT = aiohttp.ClientTimeout(total=30, connect=5)
 EXPORT_READ_TIMEOUT = 15 * 60.0
 STREAM_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=EXPORT_READ_TIMEOUT)
 POOL_SIZE = 64
+# An idle pooled connection is dropped by this client before the server's idle timeout would close it
+# (HTTP_IDLE_TIMEOUT_SECONDS, 5 s by default; uvicorn's own default is 5 s too): reusing one the server is
+# closing at that moment fails the call with a reset ("unreachable: ClientOSError"), seen in the tests.
+KEEPALIVE_SECONDS = 3.0
 # Downloads hold a pooled connection for as long as they last: cap them below the pool size so
 # that a burst of exports can never starve the calls every GraphQL request makes.
 MAX_STREAMS = POOL_SIZE // 4
@@ -151,7 +155,7 @@ class ServiceClient:
         does not exist yet when the app object is built."""
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=POOL_SIZE, keepalive_timeout=30), timeout=CALL_TIMEOUT
+                connector=aiohttp.TCPConnector(limit=POOL_SIZE, keepalive_timeout=KEEPALIVE_SECONDS), timeout=CALL_TIMEOUT
             )
         return self._session
 
@@ -309,7 +313,7 @@ class ServiceClient:
             return
         if self._probe_session is None:
             self._probe_session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=2, keepalive_timeout=30), timeout=PROBE_TIMEOUT
+                connector=aiohttp.TCPConnector(limit=2, keepalive_timeout=KEEPALIVE_SECONDS), timeout=PROBE_TIMEOUT
             )
         try:
             async with self._probe_session.get(self.base_url + "/readyz") as r:
