@@ -155,7 +155,8 @@ class ServiceClient:
         does not exist yet when the app object is built."""
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=POOL_SIZE, keepalive_timeout=KEEPALIVE_SECONDS), timeout=CALL_TIMEOUT
+                connector=aiohttp.TCPConnector(limit=POOL_SIZE, keepalive_timeout=KEEPALIVE_SECONDS),
+                timeout=CALL_TIMEOUT,
             )
         return self._session
 
