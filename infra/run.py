@@ -620,7 +620,7 @@ Partner platform is running.
   Development login token (admin of "Demo Partner", valid 12 h; send as 'Authorization: Bearer <token>'):
 {token}
 
-  New token any time:   uv run python -m infra.dev_issuer token   (--user member, or --user provider for FibreNet's staff)
+  New token any time:   uv run python -m infra.dev_issuer token   (--user member; --user provider: FibreNet staff)
   API documentation:    {gateway_url}/docs
   Mail the platform sends (development mailbox, when SMTP_URL is unset):  uv run python -m infra.mailbox list   (show N)
   Demo API key of "{integration["name"]}":  {integration["api_key"]}
