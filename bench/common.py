@@ -704,6 +704,19 @@ def cpu_seconds(pid: int) -> float:
         return 0.0
 
 
+def named_cpu_seconds(name: str) -> float:
+    """User+system CPU seconds of every process named `name` (PostgreSQL's backends come and go)."""
+    try:
+        import psutil
+    except ImportError:
+        return 0.0
+    total = 0.0
+    for proc in psutil.process_iter(["name", "cpu_times"]):
+        if proc.info["name"] == name and proc.info["cpu_times"] is not None:
+            total += proc.info["cpu_times"].user + proc.info["cpu_times"].system
+    return total
+
+
 class MachineLoad:
     """CPU used during a window by the whole machine, and by processes that are not this benchmark's
     (other people's jobs share the 2 cores; a figure measured beside them is printed with that share)."""

@@ -29,6 +29,7 @@ Figures are printed, never asserted.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import sys
 import time
@@ -39,7 +40,18 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import OUT, _running_pg_port, base_args, fmt_ms, pct, save_result, say, setup
+from common import (
+    OUT,
+    _running_pg_port,
+    base_args,
+    cpu_seconds,
+    fmt_ms,
+    named_cpu_seconds,
+    pct,
+    save_result,
+    say,
+    setup,
+)
 
 BENCH_ORG = uuid.UUID("b0000000-0000-4000-8000-00000000beef")
 # Ingestion is measured into another organisation of the same tables: the measured one keeps its N events.
@@ -364,7 +376,16 @@ async def main() -> None:
         await owner.execute("DELETE FROM events WHERE org_id = $1", INGEST_ORG)
         stored_before = 0
         say(f"ingesting over HTTP for {args.ingest_seconds:.0f} s (8 clients, batches of 500)")
+        cpu_names = ("gateway", "insights-api", "orders-api")
+        cpu_before = {n: cpu_seconds(procs.pid(n)) for n in cpu_names} | {"postgres": named_cpu_seconds("postgres")}
         res = await ingest_over_http(procs.gateway, ingest_org, ingest_token, bodies[:-40], args.ingest_seconds)
+        cpu_after = {n: cpu_seconds(procs.pid(n)) for n in cpu_names} | {"postgres": named_cpu_seconds("postgres")}
+        batches = max(1, res.stored // 500)
+        table.note(
+            "ingestion CPU per batch of 500: "
+            + ", ".join(f"{n} {(cpu_after[n] - cpu_before[n]) / batches * 1000:.1f} ms" for n in cpu_before)
+            + f" (the machine has {os.cpu_count()} cores: {os.cpu_count() or 1} s of CPU per second)"
+        )
         in_db = await owner.fetchval("SELECT count(*) FROM events WHERE org_id = $1", INGEST_ORG) - stored_before
         rate = res.stored / res.seconds
         queryable = in_db == res.stored + res.probes

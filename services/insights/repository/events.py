@@ -93,8 +93,12 @@ class NewEvent:
 
 _PATH_COLUMNS = ", ".join(FUNNEL_PATH_COLUMNS)
 _BATCH_PATHS = funnel_paths_select(
-    """(SELECT org_id, integration_id, day, customer_id, step, first_at FROM funnel_firsts
-         WHERE org_id = $1 AND customer_id = ANY(ARRAY(SELECT DISTINCT customer_id FROM batch_firsts))
+    """(SELECT f.org_id, f.integration_id, f.day, f.customer_id, f.step, f.first_at
+          FROM (SELECT DISTINCT customer_id FROM batch_firsts) b
+          -- OFFSET 0 keeps the lateral subquery a probe of the customer index per batch customer: flattened,
+          -- a planner misled by an organisation's stale statistics hashes every row of the organisation.
+          CROSS JOIN LATERAL (SELECT * FROM funnel_firsts f WHERE f.org_id = $1 AND f.customer_id = b.customer_id
+                               OFFSET 0) f
         UNION ALL
         SELECT org_id, integration_id, day, customer_id, step, first_at FROM batch_firsts) c""",
     "k.integration_id IN ($2, $22)",
@@ -175,9 +179,16 @@ WITH tz AS (
     ON CONFLICT (org_id, integration_id, category_id, day) DO UPDATE SET customers = n.customers + EXCLUDED.customers
     RETURNING 1
 ), firsts AS (
+    -- Only keys whose first day moves (a probe of the primary key first: a conflicting row the update's WHERE
+    -- skips is still locked, a write per known customer and key).
     INSERT INTO customer_firsts AS cf (org_id, customer_id, integration_id, category_id, first_day)
-    SELECT org_id, customer_id, integration_id, category_id, min(day) FROM keys
-     GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+    SELECT k.org_id, k.customer_id, k.integration_id, k.category_id, min(k.day) FROM keys k
+     GROUP BY 1, 2, 3, 4
+    HAVING NOT EXISTS (SELECT 1 FROM customer_firsts o
+                        WHERE o.org_id = k.org_id AND o.customer_id = k.customer_id
+                          AND o.integration_id = k.integration_id AND o.category_id = k.category_id
+                          AND o.first_day <= min(k.day))
+     ORDER BY 1, 2, 3, 4
     ON CONFLICT (org_id, customer_id, integration_id, category_id)
     DO UPDATE SET first_day = EXCLUDED.first_day WHERE EXCLUDED.first_day < cf.first_day
     RETURNING 1
