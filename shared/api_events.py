@@ -128,12 +128,40 @@ class IncomingEvent(BaseModel):
         default=None, description="For types that carry money only, with `currency`; a decimal string."
     )
     currency: Annotated[str, Field(pattern="^[A-Z]{3}$")] | None = Field(default=None, description="ISO 4217.")
-    entity_id: Text200 | None = Field(default=None, alias="entityId", description="A business entity's id.")
-    state: Annotated[PlainText, Field(min_length=1, max_length=50)] | None = Field(
-        default=None, description="A business entity's state (e.g. posted)."
+    entity_id: Text200 | None = Field(
+        default=None,
+        alias="entityId",
+        description="A business entity's id (required on business events): an entity counts once per state group.",
     )
-    items: list[LineItem] | None = Field(default=None, max_length=MAX_ITEMS)
+    state: Annotated[PlainText, Field(min_length=1, max_length=50)] | None = Field(
+        default=None,
+        description="A business entity's state (required on business events; one of the type's `states`, e.g. "
+        "posted): insights count final states only (`eventTypes` says the rule per type).",
+    )
+    items: list[LineItem] | None = Field(
+        default=None,
+        max_length=MAX_ITEMS,
+        description=f"At most {MAX_ITEMS} line items; on business events, only types with line items (invoice, "
+        "credit_note, purchase) take them.",
+    )
     device: Device | None = None
+    fields: dict[str, PropertyValue] = Field(
+        default_factory=dict,
+        max_length=MAX_PROPERTIES,
+        description="Business events only: the type's own fields as `eventTypes` lists them (e.g. an invoice's "
+        "number and dueDate, a subscription's plan and period), each of its kind (text, number, date as "
+        "YYYY-MM-DD, or one of an enum's values); required ones must be present, unknown names are refused.",
+    )
+    custom_fields: dict[str, PropertyValue] = Field(
+        default_factory=dict,
+        alias="customFields",
+        max_length=MAX_PROPERTIES,
+        description="Business events only: the organisation's custom-field values of the entity, flat, bounded as "
+        "`properties`.",
+    )
+    account_currency: Annotated[str, Field(pattern="^[A-Z]{3}$")] | None = Field(
+        default=None, alias="accountCurrency", description="Business events only: the customer's account currency."
+    )
     properties: dict[str, PropertyValue] = Field(
         default_factory=dict,
         max_length=MAX_PROPERTIES,
@@ -144,7 +172,7 @@ class IncomingEvent(BaseModel):
         "numbers or dates of birth are refused.",
     )
 
-    @field_validator("properties")
+    @field_validator("properties", "fields", "custom_fields")
     @classmethod
     def _keys(cls, value: dict[str, Any]) -> dict[str, Any]:
         for key in value:

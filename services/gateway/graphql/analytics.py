@@ -29,6 +29,31 @@ from services.gateway.graphql.orders import CommStatus, Order, OrderStatus
 MAX_FILTER_IDS = 100
 
 
+@strawberry.type(description="A field of a business event type, sent under the event's `fields`.")
+class BusinessField:
+    name: str
+    kind: str = strawberry.field(description="text, number, date (YYYY-MM-DD) or enum (one of `values`).")
+    description: str
+    values: list[str]
+    required: bool
+    filterable: bool
+    breakdown: bool = strawberry.field(description="Whether insights can break down by it (numbers cannot).")
+
+
+@strawberry.type(description="What a business event type carries and when it counts in insights.")
+class BusinessEventSpec:
+    states: list[str]
+    count_rule: str = strawberry.field(
+        description="final: an entity counts once, at its first event in a final state; logged: once per state, "
+        "when logged (activities, service requests, passes, leads, stock movements)."
+    )
+    final_states: list[str]
+    count_rule_text: str
+    amount: str | None = strawberry.field(description="What the amount is, for types that carry one.")
+    line_items: bool
+    fields: list[BusinessField]
+
+
 @strawberry.type(description="An event type the platform knows: its class, what it carries, what it filters by.")
 class EventType:
     name: str
@@ -40,9 +65,13 @@ class EventType:
     )
     funnel_step: int | None
     dimensions: list[str]
+    business: BusinessEventSpec | None = strawberry.field(
+        description="Business events (seed 002): states, the rule that makes one count, and the type's fields."
+    )
 
     @classmethod
     def from_row(cls, r: dict[str, Any]) -> EventType:
+        b = r.get("business")
         return cls(
             name=r["name"],
             event_class=r["class"],
@@ -51,6 +80,28 @@ class EventType:
             accepted_from_integrations=r["acceptedFromIntegrations"],
             funnel_step=r["funnelStep"],
             dimensions=r["dimensions"],
+            business=None
+            if b is None
+            else BusinessEventSpec(
+                states=b["states"],
+                count_rule=b["countRule"],
+                final_states=b["finalStates"],
+                count_rule_text=b["countRuleText"],
+                amount=b["amount"],
+                line_items=b["lineItems"],
+                fields=[
+                    BusinessField(
+                        name=f["name"],
+                        kind=f["kind"],
+                        description=f["description"],
+                        values=f["values"],
+                        required=f["required"],
+                        filterable=f["filterable"],
+                        breakdown=f["breakdown"],
+                    )
+                    for f in b["fields"]
+                ],
+            ),
         )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from starlette.routing import Route
 
 from services.insights.domain import catalogue
+from services.insights.domain.business import BusinessType
 from services.insights.repository.events import PartitionCache
 from services.insights.service import ingest
 from services.insights.service.live import publish
@@ -71,9 +72,33 @@ async def event_types(call: Call) -> Any:
             "acceptedFromIntegrations": t.accepted_from_integrations,
             "funnelStep": t.funnel_step,
             "dimensions": list(t.dimensions),
+            "business": _business(t.business) if t.business is not None else None,
         }
         for t in catalogue.CATALOGUE.values()
     ]
+
+
+def _business(b: BusinessType) -> dict[str, Any]:
+    return {
+        "states": list(b.states),
+        "countRule": b.rule.value,
+        "finalStates": sorted(b.final_states),
+        "countRuleText": b.rule_text,
+        "amount": b.amount,
+        "lineItems": b.line_items,
+        "fields": [
+            {
+                "name": f.name,
+                "kind": f.kind.value,
+                "description": f.description,
+                "values": list(f.values),
+                "required": f.required,
+                "filterable": True,
+                "breakdown": f.breakdown,
+            }
+            for f in b.fields
+        ],
+    }
 
 
 routes = [

@@ -9,7 +9,8 @@ it does not know. Three classes (seed 000's funnel and behaviour, seed 002's bus
   figures equal `ordersSummary`.
 - behaviour: what a customer did on the integration's pages (steps and field names, never values
   typed into a provider's journey); custom behaviour names start with `custom:`.
-- business: seed 002's business entities (part 2 gives them their fields and final states).
+- business: seed 002's business entities, with their states, fields and the rule that makes one count
+  (`domain.business`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+
+from services.insights.domain.business import TYPES as BUSINESS_TYPES
+from services.insights.domain.business import BusinessType
 
 
 class EventClass(StrEnum):
@@ -39,6 +43,7 @@ class EventType:
     accepted_from_integrations: bool = True
     funnel_step: int | None = None
     dimensions: tuple[str, ...] = COMMON_DIMENSIONS
+    business: BusinessType | None = None
 
 
 CUSTOM_PREFIX = "custom:"
@@ -81,39 +86,18 @@ BEHAVIOUR: tuple[EventType, ...] = (
     EventType("error_shown", EventClass.BEHAVIOUR, "An error message is shown to the customer."),
 )
 
-# Seed 002's business events (part 2 gives each its entity fields and final states). `order` is the orders
-# service's own and is refused from integrations.
-_BUSINESS = (
-    ("purchase", True),
-    ("achievement", False),
-    ("service_request", False),
-    ("activity", False),
-    ("subscription", True),
-    ("invoice", True),
-    ("credit_note", True),
-    ("payment", True),
-    ("refund", True),
-    ("top_up", True),
-    ("award", False),
-    ("spend", False),
-    ("donation", True),
-    ("usage", False),
-    ("pass", True),
-    ("lead", False),
-    ("inventory_item", False),
-)
-BUSINESS: tuple[EventType, ...] = (
+# Seed 002's business events (`domain.business`: states, fields, counting rule). `order` is the orders service's
+# and is refused from integrations.
+BUSINESS: tuple[EventType, ...] = tuple(
     EventType(
-        "order",
+        t.name,
         EventClass.BUSINESS,
-        "The orders service's orders (from its domain events); integrations send orders to POST /v1/orders.",
-        carries_amount=True,
-        accepted_from_integrations=False,
-    ),
-    *(
-        EventType(name, EventClass.BUSINESS, f"A {name.replace('_', ' ')} of seed 002's business entities.", money)
-        for name, money in _BUSINESS
-    ),
+        t.description,
+        carries_amount=t.amount is not None,
+        accepted_from_integrations=t.counted_type is None,
+        business=t,
+    )
+    for t in BUSINESS_TYPES
 )
 
 CATALOGUE: dict[str, EventType] = {t.name: t for t in (*FUNNEL_STEPS, *BEHAVIOUR, *BUSINESS)}

@@ -10,12 +10,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
 from services.insights.domain import catalogue
+from services.insights.domain.business import BusinessType, FieldKind
 from shared.api_events import IncomingEvent
 from shared.money import CURRENCIES
 
@@ -88,6 +89,8 @@ def _field(loc: Iterable[Any]) -> str:
         "product_id": "productId",
         "entity_id": "entityId",
         "user_agent": "userAgent",
+        "custom_fields": "customFields",
+        "account_currency": "accountCurrency",
     }
     out = ""
     for p in loc:
@@ -160,8 +163,73 @@ def rules(index: int, event: IncomingEvent, now: datetime, forbidden_keys: froze
         out.append(Refusal(index, f"{prefix}.currency", "not a supported ISO 4217 currency"))
     if event.amount is not None and event_type is not None and not event_type.carries_amount:
         out.append(Refusal(index, f"{prefix}.amount", f"{event.type} events carry no amount"))
-    for key, value in event.properties.items():
-        reason = journey_data(key, value, forbidden_keys)
-        if reason is not None:
-            out.append(Refusal(index, f"{prefix}.properties.{key}", reason))
+    for group, values in (("properties", event.properties), ("customFields", event.custom_fields)):
+        for key, value in values.items():
+            reason = journey_data(key, value, forbidden_keys)
+            if reason is not None:
+                out.append(Refusal(index, f"{prefix}.{group}.{key}", reason))
+    if event_type is None or not event_type.accepted_from_integrations:
+        return out  # refused by its type: what the type would need is beside the point
+    business = event_type.business
+    if business is not None:
+        out.extend(Refusal(index, f"{prefix}.{f}", why) for f, why in business_refusals(business, event))
+    else:
+        for name, given in (
+            ("fields", event.fields),
+            ("customFields", event.custom_fields),
+            ("accountCurrency", event.account_currency),
+        ):
+            if given:
+                out.append(Refusal(index, f"{prefix}.{name}", f"only business events carry {name}"))
     return out
+
+
+def business_refusals(t: BusinessType, event: IncomingEvent) -> list[tuple[str, str]]:
+    """(field, reason) for what a business event of type `t` lacks or carries wrongly."""
+    out: list[tuple[str, str]] = []
+    if event.entity_id is None:
+        out.append(("entityId", f"{t.name} events name their entity: an entity counts once per state group"))
+    if event.state is None:
+        out.append(("state", f"{t.name} events give the entity's state, one of {', '.join(t.states)}"))
+    elif event.state not in t.states:
+        out.append(("state", f"{event.state!r} is not a state of {t.name}: one of {', '.join(t.states)}"))
+    if t.amount is not None and event.amount is None and event.currency is None:
+        out.append(("amount", f"{t.name} events carry {t.amount}, with its currency"))
+    if event.items and not t.line_items:
+        out.append(("items", f"{t.name} events carry no line items"))
+    if event.account_currency is not None and event.account_currency not in CURRENCIES:
+        out.append(("accountCurrency", "not a supported ISO 4217 currency"))
+    for name, value in event.fields.items():
+        spec = t.field(name)
+        if spec is None:
+            known = ", ".join(f.name for f in t.fields) or "none"
+            out.append((f"fields.{name}", f"not a field of {t.name} (its fields: {known})"))
+            continue
+        why = _field_value_refusal(spec.kind, spec.values, value)
+        if why is not None:
+            out.append((f"fields.{name}", why))
+    for spec in t.fields:
+        if spec.required and event.fields.get(spec.name) is None:
+            out.append((f"fields.{spec.name}", f"required on {t.name} events"))
+    return out
+
+
+def _field_value_refusal(kind: FieldKind, values: tuple[str, ...], value: Any) -> str | None:
+    if value is None:
+        return None
+    if kind is FieldKind.NUMBER:
+        return None if isinstance(value, int | float) and not isinstance(value, bool) else "must be a number"
+    if not isinstance(value, str):
+        return f"must be {'a date' if kind is FieldKind.DATE else 'text'}"
+    if kind is FieldKind.TEXT and len(value) > 200:
+        return "at most 200 characters"
+    if kind is FieldKind.DATE:
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            return "must be a date as YYYY-MM-DD"
+        if len(value) != 10:
+            return "must be a date as YYYY-MM-DD"
+    if kind is FieldKind.ENUM and value not in values:
+        return f"must be one of {', '.join(values)}"
+    return None

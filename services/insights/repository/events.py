@@ -1,11 +1,12 @@
 """Raw events and the read models maintained as they land: all the SQL of storing an event batch.
 
-One statement stores a batch: the events (a replay finds its source key and stores nothing), and, from
-exactly the rows it stored, the daily and hourly rollups, the customers' active days (customer_days, with
-their projections active_customers, active_counts and first days customer_firsts), the funnel's first
-occurrences (funnel_firsts, and their projection funnel_paths: its batch customers' rows recomputed under a
-per-customer advisory lock taken first, `lock_funnel_customers`) and the devices. Rollup rows are written in
-key order, so two batches of one organisation lock the rows they share in the same order.
+One statement stores a batch: the events (a replay finds its source key and stores nothing; a business event
+counts when it claims its entity's state group in entity_counts, migration 008), and, from exactly the rows it
+stored, the daily and hourly rollups (of counted events), the customers' active days (customer_days, with their
+projections active_customers, active_counts and first days customer_firsts), the funnel's first occurrences
+(funnel_firsts, and their projection funnel_paths: its batch customers' rows recomputed under a per-customer
+advisory lock taken first, `lock_funnel_customers`) and the devices. Rollup rows are written in key order, so
+two batches of one organisation lock the rows they share in the same order.
 """
 
 from __future__ import annotations
@@ -89,6 +90,12 @@ class NewEvent:
     state: str | None = None
     items: list[dict[str, Any]] | None = None
     properties: dict[str, Any] = field(default_factory=dict)
+    fields: dict[str, Any] | None = None
+    custom_fields: dict[str, Any] | None = None
+    account_currency: str | None = None
+    # Business events (domain.business): the state group its entity counts once in, or "" for a state that never
+    # counts. None: the event always counts (funnel and behaviour events).
+    count_key: str | None = None
 
 
 _PATH_COLUMNS = ", ".join(FUNNEL_PATH_COLUMNS)
@@ -114,19 +121,33 @@ WITH tz AS (
 ), u AS (
     SELECT * FROM unnest($4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::uuid[], $9::text[],
                          $10::text[], $11::uuid[], $12::uuid[], $13::numeric[], $14::text[], $15::text[],
-                         $16::text[], $17::text[], $18::text[], $19::text[], $20::text[])
+                         $16::text[], $17::text[], $18::text[], $19::text[], $20::text[], $23::text[], $24::text[],
+                         $25::text[], $26::text[])
         AS u(occurred_at, source_key, type, class, customer_id, anonymous_id, device_id, product_id, category_id,
-             amount, currency, entity_id, state, items, properties, platform, user_agent)
+             amount, currency, entity_id, state, items, properties, platform, user_agent, fields, custom_fields,
+             account_currency, count_key)
+), claimed AS (
+    -- The business events that count: the first of the batch per entity and state group, unless an earlier
+    -- event holds it (entity_counts' key; a concurrent batch waits here, then finds it held).
+    INSERT INTO entity_counts AS ec (org_id, integration_id, type, entity_id, count_key, source_key, occurred_at)
+    SELECT DISTINCT ON (type, entity_id, count_key) $1, $2, type, entity_id, count_key, source_key, occurred_at
+      FROM u WHERE count_key <> ''
+     ORDER BY type, entity_id, count_key, occurred_at, source_key
+    ON CONFLICT DO NOTHING
+    RETURNING ec.source_key, ec.occurred_at
 ), ins AS (
     INSERT INTO events (org_id, occurred_at, integration_id, source_key, type, class, customer_id, anonymous_id,
                         device_id, product_id, category_id, channel, amount, currency, entity_id, state, items,
-                        properties)
-    SELECT $1, occurred_at, $2, source_key, type, class, customer_id, anonymous_id, device_id, product_id,
-           category_id, $3, amount, currency, entity_id, state, items::jsonb, coalesce(properties, '{{}}')::jsonb
+                        properties, fields, custom_fields, account_currency, counted)
+    SELECT $1, u.occurred_at, $2, u.source_key, type, class, customer_id, anonymous_id, device_id, product_id,
+           category_id, $3, amount, currency, entity_id, state, items::jsonb, coalesce(properties, '{{}}')::jsonb,
+           fields::jsonb, custom_fields::jsonb, account_currency,
+           u.count_key IS NULL OR EXISTS (SELECT 1 FROM claimed c
+                                           WHERE c.source_key = u.source_key AND c.occurred_at = u.occurred_at)
       FROM u
     ON CONFLICT (org_id, integration_id, source_key, occurred_at) DO NOTHING
     RETURNING org_id, occurred_at, integration_id, type, customer_id, product_id, category_id, channel, amount,
-              currency, device_id
+              currency, device_id, counted
 ), loc AS (
     SELECT ins.*, (ins.occurred_at AT TIME ZONE tz.name)::date AS day FROM ins, tz
 ), daily AS (
@@ -134,7 +155,7 @@ WITH tz AS (
            (org_id, day, type, integration_id, category_id, product_id, channel, currency, events, amount)
     SELECT org_id, day, type, integration_id, coalesce(category_id, $21), coalesce(product_id, $21),
            coalesce(channel, ''), coalesce(currency, ''), count(*), coalesce(sum(amount), 0)
-      FROM loc GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
+      FROM loc WHERE counted GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
     ON CONFLICT (org_id, day, type, integration_id, category_id, product_id, channel, currency)
     DO UPDATE SET events = r.events + EXCLUDED.events, amount = r.amount + EXCLUDED.amount
     RETURNING 1
@@ -144,7 +165,7 @@ WITH tz AS (
     SELECT org_id, date_trunc('hour', occurred_at), type, integration_id, coalesce(category_id, $21),
            coalesce(product_id, $21), coalesce(channel, ''), coalesce(currency, ''), count(*),
            coalesce(sum(amount), 0)
-      FROM loc WHERE occurred_at >= now() - interval '{HOURLY_WINDOW_HOURS} hours'
+      FROM loc WHERE counted AND occurred_at >= now() - interval '{HOURLY_WINDOW_HOURS} hours'
      GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
     ON CONFLICT (org_id, hour, type, integration_id, category_id, product_id, channel, currency)
     DO UPDATE SET events = r.events + EXCLUDED.events, amount = r.amount + EXCLUDED.amount
@@ -265,6 +286,10 @@ async def store(
         [e.device_user_agent for e in events],
         NIL,
         ALL,
+        [json.dumps(e.fields, separators=(",", ":")) if e.fields else None for e in events],
+        [json.dumps(e.custom_fields, separators=(",", ":")) if e.custom_fields else None for e in events],
+        [e.account_currency for e in events],
+        [e.count_key for e in events],
     )
     assert row is not None
     return int(row["stored"]), list(row["types"] or [])

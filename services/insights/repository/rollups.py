@@ -64,7 +64,7 @@ MODELS: tuple[Model, ...] = (
         "day >= $2::date",
         f"""SELECT org_id, day, type, integration_id, coalesce(category_id, '{NIL}'), coalesce(product_id, '{NIL}'),
                    coalesce(channel, ''), coalesce(currency, ''), count(*), coalesce(sum(amount), 0)
-              FROM ({_LOCAL_EVENTS}) loc GROUP BY 1, 2, 3, 4, 5, 6, 7, 8""",
+              FROM ({_LOCAL_EVENTS}) loc WHERE loc.counted GROUP BY 1, 2, 3, 4, 5, 6, 7, 8""",
     ),
     Model(
         "event_rollups_hourly",
@@ -74,7 +74,8 @@ MODELS: tuple[Model, ...] = (
         f"""SELECT org_id, date_trunc('hour', occurred_at), type, integration_id, coalesce(category_id, '{NIL}'),
                    coalesce(product_id, '{NIL}'), coalesce(channel, ''), coalesce(currency, ''), count(*),
                    coalesce(sum(amount), 0)
-              FROM events WHERE org_id = $1 AND occurred_at >= $3::timestamptz GROUP BY 1, 2, 3, 4, 5, 6, 7, 8""",
+              FROM events WHERE org_id = $1 AND counted AND occurred_at >= $3::timestamptz
+             GROUP BY 1, 2, 3, 4, 5, 6, 7, 8""",
     ),
     Model(
         "customer_days",

@@ -70,6 +70,15 @@ class Outcome:
         }
 
 
+def _count_key(event_type: catalogue.EventType, state: str | None) -> str | None:
+    """The state group a business event's entity counts once in ("" when its state never counts); None for
+    events that always count."""
+    business = event_type.business
+    if business is None:
+        return None
+    return business.count_key(state) if state is not None and business.counts(state) else ""
+
+
 def _identity_key(e: IncomingEvent) -> tuple[str | None, str | None]:
     return (str(e.email).lower() if e.email else None, e.anonymous_id)
 
@@ -154,6 +163,10 @@ async def ingest(
                 if e.items
                 else None,
                 properties=e.properties,
+                fields=e.fields or None,
+                custom_fields=e.custom_fields or None,
+                account_currency=e.account_currency,
+                count_key=_count_key(event_type, e.state),
             )
         )
     if rows:

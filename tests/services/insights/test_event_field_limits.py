@@ -58,12 +58,25 @@ STORED_AT: dict[str, str | None] = {
     "device.userAgent": "devices.user_agent",
     "properties": "events.properties",
     "properties.*": "events.properties",
+    "fields": "events.fields",
+    "fields.*": "events.fields",
+    "customFields": "events.custom_fields",
+    "customFields.*": "events.custom_fields",
+    "accountCurrency": "events.account_currency",
 }
 
 # What a field needs beside it to be meaningful ("{i}": the case's number).
+# A business event of a type with no required field, its entity and a state.
+_LEAD = {"type": "lead", "entityId": "lead-{i}-{u}", "state": "created", "fields": {"source": "web"}}
 CONTEXT: dict[str, dict[str, Any]] = {
-    "amount": {"type": "purchase", "currency": "GBP"},
-    "currency": {"type": "purchase", "amount": "12.50"},
+    "amount": {"type": "purchase", "currency": "GBP", "entityId": "p-{i}-{u}", "state": "completed"},
+    "currency": {"type": "purchase", "amount": "12.50", "entityId": "p-{i}-{u}", "state": "completed"},
+    "fields": {**_LEAD},
+    # fields.k: no type has a field named k, so every value is refused naming it (known fields: test_business_events)
+    "fields.*": {**_LEAD, "fields": {"source": "web"}},
+    "customFields": {**_LEAD},
+    "customFields.*": {**_LEAD, "customFields": {}},
+    "accountCurrency": {**_LEAD},
     "email": {"anonymousId": "anon-email-{i}-{u}"},
     "items[].productId": {"items": [{}]},
     "items[].quantity": {"items": [{}]},
@@ -184,6 +197,7 @@ class Case:
     label: str
     value: Any
     refuse: bool = False  # the documented contract refuses it: accepting it is a defect too
+    context: dict[str, Any] | None = None  # what the value needs beside it (a business type: its entity, state)
 
 
 U = "{u}"  # a unique tag per case
@@ -232,11 +246,27 @@ def _text_cases(f: EventField) -> list[Case]:
     ]
 
 
+def _business_context(t: Any) -> dict[str, Any] | None:
+    """A valid business event of type `t` around its type: entity, a counted state, amount, required fields."""
+    b = t.business
+    if b is None or not t.accepted_from_integrations:
+        return None
+    example = {"text": "x", "number": 1, "date": "2026-01-31"}
+    out: dict[str, Any] = {"entityId": f"{t.name}-{{i}}-{{u}}", "state": sorted(b.final_states or b.states)[0]}
+    if b.amount is not None:
+        out |= {"amount": "10.00", "currency": "GBP"}
+    out["fields"] = {f.name: f.values[0] if f.values else example[f.kind.value] for f in b.fields if f.required}
+    return out
+
+
 def _type_cases(f: EventField) -> list[Case]:
     from services.insights.domain.catalogue import CATALOGUE
 
     return [
-        *[Case(f"catalogue {t.name}", t.name, not t.accepted_from_integrations) for t in CATALOGUE.values()],
+        *[
+            Case(f"catalogue {t.name}", t.name, not t.accepted_from_integrations, _business_context(t))
+            for t in CATALOGUE.values()
+        ],
         Case("custom, shortest", "custom:a"),
         Case("custom, 48-char name", "custom:" + "a" * 48),
         Case("custom, 49-char name", "custom:" + "a" * 49, True),
@@ -411,7 +441,8 @@ def _pattern_cases(f: EventField) -> list[Case]:
         Case("empty", "", True),
         Case("100k chars", "A" * 100_000, True),
         Case("NUL", "GB\x00", True),
-        Case("null", None, True),
+        # currency: null without its amount's pair is refused (they come together); accountCurrency is optional
+        Case("null", None, f.name == "currency"),
         *WRONG_TYPES,
     ]
 
@@ -613,7 +644,7 @@ def _build(n: int, tag: str, t: Tenant, foreign: uuid.UUID, f: EventField, case:
         "occurredAt": occurred.isoformat(),
         "anonymousId": f"anon-{tag}",
     }
-    event |= _fill(CONTEXT.get(f.name, {}), subs)
+    event |= _fill(CONTEXT.get(f.name, {}), subs) | _fill(case.context or {}, subs)
     value = case.value if isinstance(case.value, Raw) else _fill(case.value, subs)
     _put(event, _concrete(f.name), RAW_MARK if isinstance(value, Raw) else value)
     text = json.dumps(event)  # NaN and Infinity as the literals Python's json writes; surrogates as escapes
@@ -742,9 +773,9 @@ def _check_stored(s: Sent) -> str | None:
     f, v, row = s.field, s.value, s.row
     assert row is not None
     name = f.name
-    if v is None and name not in ("properties.*",):
+    if v is None and name not in ("properties.*", "customFields.*", "fields.*"):
         return None  # absent: the default applies
-    if name in ("id", "type", "anonymousId", "entityId", "state", "currency"):
+    if name in ("id", "type", "anonymousId", "entityId", "state", "currency", "accountCurrency"):
         column = STORED_AT[name].split(".")[1]  # type: ignore[union-attr]
         return None if row[column] == v else f"stored {row[column]!r}"
     if name == "occurredAt":
@@ -776,10 +807,11 @@ def _check_stored(s: Sent) -> str | None:
         column = STORED_AT[name].split(".")[1]  # type: ignore[union-attr]
         got = s.device[column] if s.device else "<no devices row>"
         return None if got == v else f"devices.{column} {got!r}"
-    props = _json(row["properties"]) or {}
-    if name == "properties":
-        return None if props == _json(json.dumps(v)) else f"stored {str(props)[:200]}"
-    if name == "properties.*":
+    column = STORED_AT[name.split(".")[0]].split(".")[1]  # type: ignore[union-attr]
+    props = _json(row[column]) or {}
+    if name in ("properties", "customFields", "fields"):
+        return None if props == (_json(json.dumps(v)) or {}) else f"stored {str(props)[:200]}"
+    if name in ("properties.*", "customFields.*", "fields.*"):
         if "k" not in props:
             return f"no key k in {str(props)[:200]}"
         got = props["k"]

@@ -58,6 +58,8 @@ async def test_valid_events_are_stored_once_and_bad_ones_refused_by_index_and_fi
         (5, "events[5].occurredAt"),
         (6, "events[6].properties.card"),
         (7, "events[7].currency"),
+        (7, "events[7].entityId"),  # a business event names its entity and state
+        (7, "events[7].state"),
         (8, "events[8].productId"),
     }, body
     assert body["accepted"] == 3 and body["stored"] == 3 and body["duplicates"] == 0
