@@ -16,6 +16,8 @@ organisation); everything runs through the service layer, under row-level securi
     python -m services.orders.admin publish-organisations   # backfill other services' copies of settings
     python -m services.orders.admin publish-orders [--batch 1000]   # backfill other services' copies of orders
     python -m services.orders.admin encrypt-secrets   # encrypt legacy plaintext, re-encrypt with the first key
+    python -m services.orders.admin load-fx-rates --file eurofxref-hist.csv [--skip-unknown-currencies]
+        # ECB euro reference rates: upserted, new and changed ones published (services/orders/service/fx_rates.py)
 
 Provider webhook secrets are stored encrypted with SECRETS_ENCRYPTION_KEYS (shared/secrets.py).
 `encrypt-secrets` is both the migration step (plaintext written before encryption) and the rotation
@@ -29,7 +31,9 @@ import asyncio
 import json
 import sys
 import uuid
+from dataclasses import asdict
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, EmailStr, ValidationError
@@ -38,7 +42,7 @@ from services.orders.domain.commission import CommStatus
 from services.orders.domain.settings import SettingsUpdate
 from services.orders.repository import catalogue, members, organisations
 from services.orders.repository import orders as orders_repo
-from services.orders.service import commission, organisation
+from services.orders.service import commission, fx_rates, organisation
 from services.orders.service.audit import AuditAction, record_operator
 from shared.config import get_settings
 from shared.db import create_pool, system_tx, tenant_tx
@@ -114,6 +118,16 @@ def _parser() -> argparse.ArgumentParser:
         help="republish every order as order.created with its current state (backfills the insights copy)",
     )
     b.add_argument("--batch", type=int, default=1000, help="orders per transaction (1 to 10000)")
+    f = sub.add_parser(
+        "load-fx-rates",
+        help="load the ECB's euro reference rates (eurofxref-hist.csv layout); publish the new and changed ones",
+    )
+    f.add_argument("--file", required=True, type=Path, help="a CSV in the ECB layout: Date,USD,JPY,...")
+    f.add_argument(
+        "--skip-unknown-currencies",
+        action="store_true",
+        help="leave out columns of currencies the platform does not accept (the ECB file has BGN, ISK, ...)",
+    )
     return p
 
 
@@ -142,6 +156,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     settings = get_settings()
     if args.cmd == "encrypt-secrets":
         return await encrypt_secrets(settings.service_database_url("orders", "owner"))
+    if args.cmd == "load-fx-rates":
+        loaded = await fx_rates.load_file(
+            settings.service_database_url("orders", "owner"),
+            args.file,
+            skip_unknown_currencies=args.skip_unknown_currencies,
+        )
+        return asdict(loaded)
     if args.cmd == "publish-orders":
         return await publish_orders(settings.service_database_url("orders", "owner"), args.batch)
     if args.cmd == "publish-organisations":

@@ -27,6 +27,10 @@ ORGANISATION_CREATED = "organisation.created"
 ORGANISATION_SETTINGS_CHANGED = "organisation.settings_changed"
 ORGANISATION_EVENTS = frozenset({ORGANISATION_CREATED, ORGANISATION_SETTINGS_CHANGED})
 ORGANISATION_SETTINGS_FIELDS = ("name", "time_zone", "base_currency")
+# ECB euro reference rates, reference data of no organisation: payload {"rates": [{"day", "currency", "perEuro"}]}
+# (at most 1,000 per event), org_id REFERENCE_DATA_ORG_ID (services/orders/service/fx_rates.py says why).
+FX_RATES_PUBLISHED = "fx_rates.published"
+REFERENCE_DATA_ORG_ID = UUID(int=0)
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,7 @@ INSIGHTS_FROM_ORDERS = Subscription(
     event_types=frozenset(
         {ORDER_CREATED, ORDER_STATUS_CHANGED, COMMISSION_CHANGED, CUSTOMER_CREATED, CUSTOMER_MERGED, CUSTOMER_ERASED}
         | ORGANISATION_EVENTS
+        | {FX_RATES_PUBLISHED}
     ),
 )
 # The queue the insights worker consumes (INSIGHTS_FROM_ORDERS.queue).

@@ -102,6 +102,10 @@ async def seeded(
     return await _seed(pool, owner_pool, tenant), await _seed(pool, owner_pool, other_tenant)
 
 
+# Reference data of no organisation (FX rates): readable by every organisation, written by the owner alone.
+REFERENCE_TABLES = {"fx_rates"}
+
+
 async def _tables(conn: asyncpg.Connection) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         """SELECT c.relname AS name, c.relrowsecurity AS rls, c.relforcerowsecurity AS forced,
@@ -168,7 +172,7 @@ async def test_every_org_table_forces_rls_and_the_app_role_owns_nothing(pool, se
         } <= scoped.keys(), scoped
         for t in tables:
             assert t["owner"] != app_role, f"{t['name']} is owned by the application role"
-            if t["name"] in scoped:
+            if t["name"] in scoped or t["name"] in REFERENCE_TABLES:
                 assert t["rls"] is True, f"{t['name']}: row-level security is not enabled"
                 assert t["forced"] is True, f"{t['name']}: row-level security is not forced"
             else:
@@ -184,7 +188,9 @@ async def test_every_org_table_forces_rls_and_the_app_role_owns_nothing(pool, se
         by_table: dict[str, list[asyncpg.Record]] = {}
         for p in policies:
             by_table.setdefault(p["tablename"], []).append(p)
-        assert set(by_table) == set(scoped), "a policy on an unscoped table, or a scoped table without one"
+        assert set(by_table) == set(scoped) | REFERENCE_TABLES, "a policy on an unscoped table, or a scoped one without"
+        for name in REFERENCE_TABLES:  # every organisation reads them, none writes (migration 012)
+            assert [(p["cmd"], p["qual"]) for p in by_table.pop(name)] == [("SELECT", "true")], name
         for name, ps in by_table.items():
             for p in ps:
                 # Every policy pins rows to app_org(): a permissive USING (true) would open the table.
