@@ -31,7 +31,7 @@ from services.insights.domain.catalogue import EventClass
 from services.insights.repository import erasure, merges, rollups, source_keys
 from services.insights.repository import events as store
 from services.insights.repository import orders as orders_copy
-from services.insights.service import live
+from services.insights.service import fx_rates, live
 from shared import logging as slog
 from shared.config import Settings
 from shared.db import connection
@@ -183,6 +183,7 @@ HANDLERS: dict[str, EventHandler] = {
     contracts.CUSTOMER_MERGED: on_customer_merged,
     contracts.CUSTOMER_ERASED: on_customer_erased,
     **{t: on_organisation for t in contracts.ORGANISATION_EVENTS},
+    contracts.FX_RATES_PUBLISHED: fx_rates.on_fx_rates_published,  # reference data (service/fx_rates.py)
 }
 
 
