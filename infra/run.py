@@ -650,8 +650,20 @@ def _demo(settings: object) -> dict[str, Any]:
         doc = {"org_id": str(result.org_id), "integrations": result.integrations, "providers": result.providers}
         path.write_text(json.dumps(doc, indent=2, default=str))
         path.chmod(0o600)
+    _fx_demo(settings)
     _insights_demo(settings)
     return doc
+
+
+def _fx_demo(settings: object) -> None:
+    """The demo FX rates (demo/fx_rates.csv), through the operator command's code path, at every start: a
+    reload publishes only what changed (nothing, after the first start); the relay delivers the rest."""
+    from demo.fx_rates import DEMO_FX_CSV
+    from services.orders.service.fx_rates import load_file
+
+    say(f"loading FX reference rates from {DEMO_FX_CSV.relative_to(ROOT)}")
+    owner = settings.service_database_url("orders", "owner")  # type: ignore[attr-defined]
+    asyncio.run(load_file(owner, DEMO_FX_CSV, progress=lambda m: say(f"  {m}")))
 
 
 def _insights_demo(settings: object) -> None:

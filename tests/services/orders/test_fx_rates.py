@@ -235,3 +235,15 @@ async def test_load_fx_rates_command(capsys, tmp_path: Path, owner_pool) -> None
 
     code, _, err = await asyncio.to_thread(_cli, capsys, "load-fx-rates", "--file", str(tmp_path / "none.csv"))
     assert code == 2 and "cannot read" in err
+
+
+async def test_the_demo_file_loads_through_the_command_path(settings, owner_pool) -> None:
+    from demo.fx_rates import DEMO_FX_CSV
+
+    said: list[str] = []
+    owner_url = settings.service_database_url("orders", "owner")
+    first = await fx_rates.load_file(owner_url, DEMO_FX_CSV, progress=said.append)
+    assert first.new + first.changed + first.unchanged == first.days * len(first.currencies) > 12_000
+    again = await fx_rates.load_file(owner_url, DEMO_FX_CSV, progress=said.append)
+    assert (again.new, again.changed, again.events) == (0, 0, 0)
+    assert said[-1].startswith("FX rates: 0 new, 0 changed, ")
