@@ -21,6 +21,7 @@ from services.orders.service import fx_rates as orders_fx
 from shared.db import tenant_tx
 from shared.errors import DomainError
 from shared.messaging import contracts
+from shared.messaging.contracts import Event
 from tests.services.insights.feed import apply, outbox_events
 
 EXACT = Context(prec=28)
@@ -172,3 +173,31 @@ async def test_many_needs_in_one_query(insights_pool, week_of_rates) -> None:
         got = await rates_to(conn, "GBP", needs)
     assert [q for q in statements if q != "COMMIT;"] == [copy._LOOKUP], statements
     assert len(got) == 36 and got[("USD", _day(10))].rate_date == _day(4)
+
+
+async def test_the_relay_carries_rates_to_the_insights_copy(pool, owner_pool, insights_pool, settings) -> None:
+    """The real path: the orders relay claims the reference-data row (no organisation) and enqueues its envelope;
+    the insights consumer applies what the queue holds."""
+    import json
+
+    from shared.messaging.broker import get_broker
+    from shared.messaging.relay import relay_once
+
+    broker = get_broker()
+    sub = contracts.Subscription(
+        consumer="fxrelaytest", source="orders", event_types=frozenset({contracts.FX_RATES_PUBLISHED})
+    )
+    keys = (f"{broker.namespace}:{sub.queue}", f"{broker.namespace}:{sub.queue}.msgs")
+    while await relay_once(pool, "orders", subscriptions=(sub,)):  # what earlier tests left
+        pass
+    broker.client.delete(*keys)
+    await orders_fx.load_csv(owner_pool, "Date,CHF,\n2037-02-02,0.9412,\n")
+    while await relay_once(pool, "orders", subscriptions=(sub,)):
+        pass
+    envelopes = [json.loads(m)["args"][0] for m in broker.client.hvals(keys[1])]
+    broker.client.delete(*keys)
+    assert [(e["type"], e["org_id"]) for e in envelopes] == [
+        (contracts.FX_RATES_PUBLISHED, str(contracts.REFERENCE_DATA_ORG_ID))
+    ]
+    assert await apply(insights_pool, settings, [Event.from_envelope(e) for e in envelopes]) == 1
+    assert await _copy(insights_pool, 2037) == {("CHF", date(2037, 2, 2)): Decimal("0.9412")}
