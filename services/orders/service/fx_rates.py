@@ -14,8 +14,8 @@ loading the next day's file publishes that day's rates only. A corrected rate is
 
 How reference data travels. The outbox is the organisations' outbox: every row carries an `org_id` (not
 null, under row-level security, a foreign key to organisations), and consumers apply each event in that
-organisation's tenant transaction, recording its id there. Rates belong to no organisation, and publishing them once per organisation would
-multiply the events by the number of partners for the same facts. So they travel once, under the reserved
+organisation's tenant transaction, recording its id there. Rates belong to no organisation, and publishing
+them once per organisation would multiply the events by the number of partners for the same facts. So they travel once, under the reserved
 organisation id `contracts.REFERENCE_DATA_ORG_ID` (the nil UUID, which no organisation has: ids are random
 v4 UUIDs; migration 012 moves the outbox's foreign key to a generated column that is NULL for that id
 alone), in events of type `fx_rates.published` carrying at most `RATES_PER_EVENT` (1,000) rates each,
