@@ -15,9 +15,9 @@ loading the next day's file publishes that day's rates only. A corrected rate is
 How reference data travels. The outbox is the organisations' outbox: every row carries an `org_id` (not
 null, under row-level security, a foreign key to organisations), and consumers apply each event in that
 organisation's tenant transaction, recording its id there. Rates belong to no organisation, and publishing
-them once per organisation would multiply the events by the number of partners for the same facts. So they travel once, under the reserved
-organisation id `contracts.REFERENCE_DATA_ORG_ID` (the nil UUID, which no organisation has: ids are random
-v4 UUIDs; migration 012 moves the outbox's foreign key to a generated column that is NULL for that id
+them once per organisation would multiply the events by the number of partners for the same facts. So they
+travel once, under the reserved organisation id `contracts.REFERENCE_DATA_ORG_ID` (the nil UUID, which no
+organisation has: ids are random v4 UUIDs; migration 012 moves the outbox's foreign key to a generated column that is NULL for that id
 alone), in events of type `fx_rates.published` carrying at most `RATES_PER_EVENT` (1,000) rates each,
 `{"rates": [{"day": "2024-05-17", "currency": "USD", "perEuro": "1.0866"}, ...]}`, values as decimal
 strings (exact). The owner role (BYPASSRLS) writes those outbox rows, in the transaction that stores the
