@@ -12,17 +12,17 @@ Loading is an upsert: a (day, currency) seen before with the same value (numeric
 neither written nor published, so loading the same file twice publishes nothing the second time, and
 loading the next day's file publishes that day's rates only. A corrected rate is published again.
 
-How reference data travels. The outbox is the organisations' outbox: every row carries an `org_id` (not
-null, under row-level security, a foreign key to organisations), and consumers apply each event in that
+How reference data travels. The outbox is the organisations' outbox: every row carries an `org_id` (not null,
+under row-level security, a foreign key to organisations), and consumers apply each event in that
 organisation's tenant transaction, recording its id there. Rates belong to no organisation, and publishing
 them once per organisation would multiply the events by the number of partners for the same facts. So they
 travel once, under the reserved organisation id `contracts.REFERENCE_DATA_ORG_ID` (the nil UUID, which no
-organisation has: ids are random v4 UUIDs; migration 012 moves the outbox's foreign key to a generated column that is NULL for that id
-alone), in events of type `fx_rates.published` carrying at most `RATES_PER_EVENT` (1,000) rates each,
-`{"rates": [{"day": "2024-05-17", "currency": "USD", "perEuro": "1.0866"}, ...]}`, values as decimal
-strings (exact). The owner role (BYPASSRLS) writes those outbox rows, in the transaction that stores the
-rates: the events commit with the rates or not at all. A consumer's tenant transaction for the nil id sees
-no organisation's rows, and its copy of the rates is a table of no organisation either.
+organisation has: ids are random v4 UUIDs; migration 012 moves the outbox's foreign key to a generated column
+that is NULL for that id alone), in events of type `fx_rates.published` carrying at most `RATES_PER_EVENT`
+(1,000) rates each, `{"rates": [{"day": "2024-05-17", "currency": "USD", "perEuro": "1.0866"}, ...]}`, values
+as decimal strings (exact). The owner role (BYPASSRLS) writes those outbox rows, in the transaction that
+stores the rates: the events commit with the rates or not at all. A consumer's tenant transaction for the nil
+id sees no organisation's rows, and its copy of the rates is a table of no organisation either.
 
 The same code path serves the operator command (`python -m services.orders.admin load-fx-rates --file PATH`)
 and the demo (`./platform up` loads demo/fx_rates.csv through `load_file`).
