@@ -33,7 +33,12 @@ from services.gateway.graphql.exports import ExportsMutation
 from services.gateway.graphql.input_errors import InputErrorCodes
 from services.gateway.graphql.orders import OrdersMutation, OrdersQuery
 from services.gateway.graphql.organisation import OrganisationMutation, OrganisationQuery
-from services.gateway.graphql.subscriptions import Subscription
+from services.gateway.graphql.saved_insights import (
+    SavedInsightsMutation,
+    SavedInsightsQuery,
+    SavedInsightsSubscription,
+)
+from services.gateway.graphql.subscriptions import Subscription as LiveSubscription
 from shared import logging as slog
 
 Query = merge_types(
@@ -47,11 +52,14 @@ Query = merge_types(
         AuditQuery,
         AnalyticsQuery,
         ActivityQuery,
+        SavedInsightsQuery,
     ),
 )
 Mutation = merge_types(
-    "Mutation", (OrganisationMutation, CatalogueMutation, OrdersMutation, ExportsMutation, ErasureMutation)
+    "Mutation",
+    (OrganisationMutation, CatalogueMutation, OrdersMutation, ExportsMutation, ErasureMutation, SavedInsightsMutation),
 )
+Subscription = merge_types("Subscription", (LiveSubscription, SavedInsightsSubscription))
 
 logger = logging.getLogger("gateway.graphql")
 MAX_DEPTH = 8
