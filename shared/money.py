@@ -29,3 +29,11 @@ CURRENCIES = frozenset(
         "INR",
     }
 )
+
+# Digits after the decimal point of each accepted currency (ISO 4217's minor unit): what an amount converted
+# into it is rounded to. JPY has none; every other accepted currency has two.
+_MINOR_UNITS = {"JPY": 0}
+
+
+def minor_units(currency: str) -> int:
+    return _MINOR_UNITS.get(currency, 2)
