@@ -44,9 +44,7 @@ async def answer(call: OrgCall) -> Any:
 async def events_behind(call: OrgCall) -> Any:
     q = call.parse(CellQuery)
     async with tenant_tx(call.pool, call.org_id, snapshot=True) as conn:
-        return await insight.events_behind(
-            conn, call.org_id, q.input, q.bucket, q.values, q.currency, q.first, q.after
-        )
+        return await insight.events_behind(conn, call.org_id, q.input, q.bucket, q.values, q.currency, q.first, q.after)
 
 
 routes = [
