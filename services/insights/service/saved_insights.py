@@ -20,9 +20,8 @@ Rules (the issue's, and the choices made where it left them open):
 
 from __future__ import annotations
 
-import importlib
 import logging
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,6 +32,7 @@ import asyncpg
 from services.insights.domain import insight as insight_domain
 from services.insights.repository import analytics as analytics_queries
 from services.insights.repository import saved_insights as store
+from services.insights.service import insight as builder
 from shared.errors import Conflict, DomainError, ErrorCode, Forbidden, NotFound
 
 logger = logging.getLogger("insights.saved_insights")
@@ -86,10 +86,6 @@ DEFAULT_INSIGHTS: tuple[tuple[str, str, dict[str, Any], int], ...] = (
     ),
 )
 
-# The insights builder's answer: (conn, org_id, raw input, now) -> the JSON answer. Resolved at call time so
-# that this module does not fix the builder's import order (service/insight.py).
-Answerer = Callable[[asyncpg.Connection, UUID, dict[str, Any], datetime | None], Awaitable[dict[str, Any]]]
-
 
 @dataclass(frozen=True)
 class Caller:
@@ -116,9 +112,7 @@ def _refuse(what: str) -> Forbidden:
 
 async def _validated(conn: asyncpg.Connection, org_id: UUID, raw: Any) -> tuple[str, ...]:
     """The stored event types the input counts, once `parse` accepts it (else its error, naming the field)."""
-    tz = await analytics_queries.time_zone(conn, org_id)
-    parsed = insight_domain.parse(raw, tz)
-    return parsed.stored_types
+    return (await builder.parse(conn, org_id, raw)).stored_types
 
 
 async def save_insight(
@@ -184,17 +178,14 @@ async def list_insights(conn: asyncpg.Connection, org_id: UUID) -> list[store.Sa
 # ------------------------------------------------------------------------------------------------- answers
 
 
-def _answerer() -> Answerer:
-    fn: Answerer = importlib.import_module("services.insights.service.insight").answer
-    return fn
-
-
 async def answer(
     conn: asyncpg.Connection, org_id: UUID, saved: store.SavedInsight, now: datetime | None = None
 ) -> dict[str, Any]:
-    """{"answer": ..., "error": None} or, when the saved input no longer answers, {"answer": None, "error": ...}."""
+    """{"answer": ..., "error": None} or, when the saved input no longer answers, {"answer": None, "error": ...}.
+    Each answer runs in its own savepoint: a tile that fails leaves the transaction usable for the next one."""
     try:
-        return {"answer": await _answerer()(conn, org_id, saved.input, now), "error": None}
+        async with conn.transaction():
+            return {"answer": await builder.answer(conn, org_id, saved.input, now), "error": None}
     except DomainError as exc:
         return {"answer": None, "error": {"code": exc.code.value, "message": exc.message, "field": exc.field}}
 

@@ -215,6 +215,7 @@ async def test_the_default_dashboard_is_made_once_under_concurrent_first_reads(g
     assert [t["savedInsight"]["name"] for t in board["tiles"]] == [name for name, *_ in DEFAULT_INSIGHTS]
     assert [t["savedInsight"]["input"] for t in board["tiles"]] == [raw for _, _, raw, _ in DEFAULT_INSIGHTS]
     assert [t["position"] for t in board["tiles"]] == [0, 1, 2]
+    assert [t["savedInsight"]["error"] for t in board["tiles"]] == [None, None, None]
     leads = board["tiles"][1]["savedInsight"]
     assert (
         leads["error"] is None and leads["answer"]["interval"] == "WEEK" and leads["answer"]["breakdowns"] == ["state"]
@@ -317,3 +318,35 @@ async def test_live_pushes_refresh_the_tiles_of_the_types_that_received_events(
             await other.subscribe("2", LIVE, {"id": d})
             message = await other.receive()
             assert message["id"] == "2" and message["payload"]["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+async def test_two_first_reads_in_flight_make_one_default_dashboard(insights_pool, tenant) -> None:
+    """The race itself: both transactions find no default dashboard; the second waits on the unique index
+    until the first commits, then makes nothing (no error, no second dashboard, no orphan insights)."""
+    from services.insights.service.saved_insights import ensure_default_dashboard
+
+    first_done = asyncio.Event()
+    release = asyncio.Event()
+
+    async def first() -> None:
+        async with tenant_tx(insights_pool, tenant.org_id) as conn:
+            await ensure_default_dashboard(conn, tenant.org_id)
+            first_done.set()
+            await release.wait()
+
+    async def second() -> None:
+        await first_done.wait()
+        async with tenant_tx(insights_pool, tenant.org_id) as conn:
+            await ensure_default_dashboard(conn, tenant.org_id)
+
+    one = asyncio.create_task(first())
+    two = asyncio.create_task(second())
+    await first_done.wait()
+    await asyncio.sleep(0.3)
+    assert not two.done()  # blocked on the first's uncommitted default dashboard
+    release.set()
+    await asyncio.wait_for(asyncio.gather(one, two), 5)
+    async with tenant_tx(insights_pool, tenant.org_id) as conn:
+        assert await conn.fetchval("SELECT count(*) FROM dashboards WHERE org_id = $1", tenant.org_id) == 1
+        assert await conn.fetchval("SELECT count(*) FROM saved_insights WHERE org_id = $1", tenant.org_id) == 3
+        assert await conn.fetchval("SELECT count(*) FROM dashboard_tiles WHERE org_id = $1", tenant.org_id) == 3
