@@ -31,6 +31,7 @@ from services.gateway.graphql.erasure import ErasureMutation
 from services.gateway.graphql.errors import PublicError
 from services.gateway.graphql.exports import ExportsMutation
 from services.gateway.graphql.input_errors import InputErrorCodes
+from services.gateway.graphql.insights import InsightsQuery
 from services.gateway.graphql.orders import OrdersMutation, OrdersQuery
 from services.gateway.graphql.organisation import OrganisationMutation, OrganisationQuery
 from services.gateway.graphql.saved_insights import (
@@ -52,6 +53,7 @@ Query = merge_types(
         AuditQuery,
         AnalyticsQuery,
         ActivityQuery,
+        InsightsQuery,
         SavedInsightsQuery,
     ),
 )
