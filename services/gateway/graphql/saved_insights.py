@@ -21,6 +21,7 @@ from strawberry.types import Info
 from services.gateway.clients import ServiceError
 from services.gateway.graphql.context import Context, parse_id
 from services.gateway.graphql.errors import ErrorCode, PublicError, UserError, from_service, user_errors
+from services.gateway.graphql.insights import InsightAnswer, InsightInput
 from services.gateway.graphql.subscriptions import _fresh, _now, _partners_only, _subscribed, _ticks
 from services.gateway.live import Tick
 
@@ -70,10 +71,10 @@ class SavedInsight:
         found = await info.context.loader("insights", "saved-insights").load(str(self.id))
         return found or {"answer": None, "error": None}
 
-    @strawberry.field(description="The current answer (the builder's JSON answer); null when `error` is set.")
-    async def answer(self, info: Info[Context, None]) -> JSON | None:
-        answered: JSON | None = (await self._answered(info)).get("answer")
-        return answered
+    @strawberry.field(description="The current answer (as `insight` gives it); null when `error` is set.")
+    async def answer(self, info: Info[Context, None]) -> InsightAnswer | None:
+        answered = (await self._answered(info)).get("answer")
+        return InsightAnswer.from_json(answered) if answered else None
 
     @strawberry.field(description="Why the saved input no longer answers (e.g. a field the catalogue dropped).")
     async def error(self, info: Info[Context, None]) -> UserError | None:
@@ -127,14 +128,14 @@ class Dashboard:
 class SaveInsightInput:
     name: str
     description: str = ""
-    insight: JSON = strawberry.field(description="The insights builder's input (InsightInput as JSON).")
+    insight: InsightInput = strawberry.field(description="The question, as `insight(input)` takes it.")
 
 
 @strawberry.input(description="What to change; absent fields stay as they are.")
 class ChangeInsightInput:
     name: str | None = None
     description: str | None = None
-    insight: JSON | None = None
+    insight: InsightInput | None = None
 
 
 @strawberry.type
@@ -217,7 +218,7 @@ class SavedInsightsMutation:
     @strawberry.mutation(description="Saves an insight (validated like `insight`; nothing is stored on an error).")
     async def save_insight(self, info: Info[Context, None], input: SaveInsightInput) -> SavedInsightPayload:
         _readers_only(info, "saveInsight")
-        body = {"name": input.name, "description": input.description, "input": input.insight}
+        body = {"name": input.name, "description": input.description, "input": input.insight.to_json()}
         return _insight_payload(*await _mutate(info, "POST", "/internal/saved-insights", body))
 
     @strawberry.mutation(description="Its author or an admin.")
@@ -228,7 +229,11 @@ class SavedInsightsMutation:
         sid = parse_id(id, "id")
         body = {
             k: v
-            for k, v in {"name": input.name, "description": input.description, "input": input.insight}.items()
+            for k, v in {
+                "name": input.name,
+                "description": input.description,
+                "input": input.insight.to_json() if input.insight else None,
+            }.items()
             if v is not None
         }
         return _insight_payload(*await _mutate(info, "PATCH", f"/internal/saved-insights/{sid}", body))
