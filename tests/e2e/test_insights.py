@@ -221,3 +221,66 @@ async def test_events_in_through_the_gateway_show_in_analytics_and_are_pushed_li
         pushed = await client.next(timeout=10)
         assert "events" in pushed["analyticsUpdated"]["kinds"]
         assert visits(pushed) == before + 5
+
+
+async def test_business_events_through_the_gateway_answer_an_insight_of_each_chart_type(
+    platform: Platform,  # noqa: F811
+    tenant: Any,
+) -> None:
+    """On the real processes: final-state events posted to /v1/events count once per entity in `insight`, the
+    same numbers for every chart type, and the events behind the cell are the counted ones."""
+    from datetime import UTC, datetime, timedelta
+
+    tag = uuid.uuid4().hex[:8]
+    now = datetime.now(UTC)
+    events = []
+    for n in range(4):
+        for k, state in enumerate(("pending", "posted", "posted")):  # a final state reported twice counts once
+            events.append(
+                {
+                    "id": f"e2e-pay-{tag}-{n}-{k}",
+                    "type": "payment",
+                    "occurredAt": (now - timedelta(minutes=10 - k)).isoformat(),
+                    "anonymousId": f"e2e-payer-{tag}-{n % 2}",
+                    "entityId": f"pay-{tag}-{n}",
+                    "state": state,
+                    "amount": "12.50",
+                    "currency": "GBP",
+                    "fields": {"method": ("card", "wallet")[n % 2]},
+                }
+            )
+    query = """query($input: InsightInput!) { insight(input: $input) {
+      chartType series { values currency total points } total { currency value } buckets { start } } }"""
+    events_query = """query($input: InsightInput!, $bucket: DateTime!, $values: [String]) {
+      insightEvents(input: $input, bucket: $bucket, values: $values, currency: "GBP", first: 50) {
+        totalCount events { state entityId } } }"""
+    base = {
+        "eventType": "payment",
+        "measure": "TOTAL_AMOUNT",
+        "breakdowns": ["fields.method"],
+        "range": {"preset": "TODAY"},
+    }
+    async with httpx.AsyncClient(base_url=platform.url, timeout=20) as http:
+        r = await http.post(
+            "/v1/events", json={"events": events}, headers={"authorization": f"Bearer {tenant.api_key}"}
+        )
+        assert r.status_code == 202 and r.json()["stored"] == 12, r.text
+        headers = {"authorization": f"Bearer {tenant.member_token}"}
+        answers = {}
+        for chart in ("BAR", "LIST", "TABLE", "STACKED_BAR", "PIE", "LINE"):
+            body = {"query": query, "variables": {"input": {**base, "chartType": chart}}}
+            data = (await http.post("/graphql", json=body, headers=headers)).json()
+            assert "errors" not in data, data
+            answers[chart] = data["data"]["insight"]
+        bar = answers["BAR"]
+        assert {tuple(s["values"]): s["total"] for s in bar["series"]} == {("card",): "25.00", ("wallet",): "25.00"}
+        assert bar["total"] == [{"currency": "GBP", "value": "50.00"}]
+        assert all(a["series"] == bar["series"] and a["chartType"] == c for c, a in answers.items())
+        card = next(s for s in bar["series"] if s["values"] == ["card"])
+        k = next(i for i, v in enumerate(card["points"]) if v != "0.00")
+        body = {
+            "query": events_query,
+            "variables": {"input": base, "bucket": bar["buckets"][k]["start"], "values": ["card"]},
+        }
+        page = (await http.post("/graphql", json=body, headers=headers)).json()["data"]["insightEvents"]
+        assert page["totalCount"] == 2 and {e["state"] for e in page["events"]} == {"posted"}
