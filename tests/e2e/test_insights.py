@@ -258,7 +258,7 @@ async def test_business_events_through_the_gateway_answer_an_insight_of_each_cha
         "eventType": "payment",
         "measure": "TOTAL_AMOUNT",
         "breakdowns": ["fields.method"],
-        "range": {"preset": "TODAY"},
+        "range": {"preset": "LAST_7_DAYS"},
     }
     async with httpx.AsyncClient(base_url=platform.url, timeout=20) as http:
         r = await http.post(
