@@ -32,6 +32,10 @@ ORGANISATION_SETTINGS_FIELDS = ("name", "time_zone", "base_currency")
 FX_RATES_PUBLISHED = "fx_rates.published"
 REFERENCE_DATA_ORG_ID = UUID(int=0)
 
+# Domain event types published by the insights service: a business event it stored (payload: the stored event,
+# with `event_id` and whether it `counted`), for the services that report on business entities.
+BUSINESS_EVENT_RECORDED = "business_event.recorded"
+
 
 @dataclass(frozen=True)
 class Subscription:

@@ -22,6 +22,7 @@ from uuid import UUID
 import asyncpg
 
 from services.insights.domain.catalogue import STEP_NAMES
+from shared.messaging.contracts import BUSINESS_EVENT_RECORDED
 
 NIL = UUID(int=0)
 # "Any value" of a dimension in active_customers and customer_firsts (migration 003).
@@ -146,8 +147,21 @@ WITH tz AS (
                                            WHERE c.source_key = u.source_key AND c.occurred_at = u.occurred_at)
       FROM u
     ON CONFLICT (org_id, integration_id, source_key, occurred_at) DO NOTHING
-    RETURNING org_id, occurred_at, integration_id, type, customer_id, product_id, category_id, channel, amount,
-              currency, device_id, counted
+    RETURNING *
+), published AS (
+    -- The business events this statement stored, to the services that report on them (BUSINESS_EVENT_RECORDED:
+    -- the reports service), through the outbox: sent after this transaction commits, each once.
+    INSERT INTO outbox (org_id, type, payload)
+    SELECT $1, '{BUSINESS_EVENT_RECORDED}',
+           jsonb_build_object(
+               'event_id', ins.id, 'source_key', ins.source_key, 'type', ins.type, 'occurred_at', ins.occurred_at,
+               'integration_id', ins.integration_id, 'customer_id', ins.customer_id, 'product_id', ins.product_id,
+               'category_id', ins.category_id, 'channel', ins.channel, 'amount', ins.amount::text,
+               'currency', ins.currency, 'entity_id', ins.entity_id, 'state', ins.state, 'items', ins.items,
+               'fields', ins.fields, 'custom_fields', ins.custom_fields, 'account_currency', ins.account_currency,
+               'counted', ins.counted)
+      FROM ins WHERE ins.class = 'business'
+    RETURNING 1
 ), loc AS (
     SELECT ins.*, (ins.occurred_at AT TIME ZONE tz.name)::date AS day FROM ins, tz
 ), daily AS (

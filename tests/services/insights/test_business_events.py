@@ -4,6 +4,7 @@ final states once per entity, logged states once per entity and state — under 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -192,3 +193,28 @@ async def test_business_events_are_refused_by_field_and_the_rest_of_the_batch_st
     assert body["stored"] == 1
     [row] = await _rows(insights_pool, tenant, f"lead-{tag}")
     assert row["counted"] and row["custom_fields"] == {"tier": "gold"}
+
+
+async def test_stored_business_events_are_published_once_for_reporting(gateway, tenant, insights_pool) -> None:
+    """Each business event stored goes to the outbox (business_event.recorded, with whether it counted);
+    behaviour events and replays publish nothing."""
+    entity = f"pur-{uuid.uuid4().hex[:8]}"
+    batch = [
+        _event(1, "purchase", entity, "pending", amount="5.00", currency="GBP"),
+        _event(2, "purchase", entity, "completed", amount="5.00", currency="GBP", customFields={"tier": "gold"}),
+        {**_event(3, "page_view", entity, "x"), "entityId": None, "state": None},
+    ]
+    await _post(gateway, tenant, batch)
+    await _post(gateway, tenant, batch)  # a replay stores (and publishes) nothing
+
+    async with tenant_tx(insights_pool, tenant.org_id) as conn:
+        rows = await conn.fetch(
+            "SELECT payload FROM outbox WHERE org_id = $1 AND type = 'business_event.recorded'"
+            " AND payload ->> 'entity_id' = $2 ORDER BY payload ->> 'occurred_at'",
+            tenant.org_id,
+            entity,
+        )
+    payloads = [r["payload"] if isinstance(r["payload"], dict) else json.loads(r["payload"]) for r in rows]
+    assert [(p["state"], p["counted"]) for p in payloads] == [("pending", False), ("completed", True)]
+    assert payloads[1]["custom_fields"] == {"tier": "gold"} and payloads[1]["amount"] == "5.00"  # text: cents exact
+    assert all(p["type"] == "purchase" and p["event_id"] for p in payloads)
