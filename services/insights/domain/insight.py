@@ -92,22 +92,21 @@ class Kind(StrEnum):
     MONTH = "month"  # YYYY-MM
 
 
-# The event columns an insight can name, and the rollup column of each (None: raw events only).
-_COLUMNS: dict[str, tuple[Kind, str, str | None, bool]] = {
-    # name: (kind, SQL on events `e`, rollup column, breaks down)
-    "integrationId": (Kind.ID, "e.integration_id", "integration_id", True),
-    "categoryId": (Kind.ID, "e.category_id", "category_id", True),
-    "productId": (Kind.ID, "e.product_id", "product_id", True),
-    "channel": (Kind.TEXT, "e.channel", "channel", True),
-    "currency": (Kind.TEXT, "e.currency", "currency", True),
-    "state": (Kind.TEXT, "e.state", None, True),
-    "entityId": (Kind.TEXT, "e.entity_id", None, False),
-    "customer.id": (Kind.ID, "e.customer_id", None, False),
-    "customer.accountCurrency": (Kind.TEXT, "e.account_currency", None, True),
-    "customer.firstSeenMonth": (Kind.MONTH, "to_char(cf.first_day, 'YYYY-MM')", None, True),
-    # 'true' on the customer's first day (a new contact), 'false' after it.
-    "customer.isNew": (Kind.TEXT, "(cf.first_day = d.day)::text", None, True),
-    "item.productId": (Kind.ID, "(it.line ->> 'productId')::uuid", None, True),
+# The event columns an insight can name: their kind, the rollup dimension holding them (None: raw events only)
+# and whether they break down. The repository reads each (`repository.insight`).
+_COLUMNS: dict[str, tuple[Kind, str | None, bool]] = {
+    "integrationId": (Kind.ID, "integration_id", True),
+    "categoryId": (Kind.ID, "category_id", True),
+    "productId": (Kind.ID, "product_id", True),
+    "channel": (Kind.TEXT, "channel", True),
+    "currency": (Kind.TEXT, "currency", True),
+    "state": (Kind.TEXT, None, True),
+    "entityId": (Kind.TEXT, None, False),
+    "customer.id": (Kind.ID, None, False),
+    "customer.accountCurrency": (Kind.TEXT, None, True),
+    "customer.firstSeenMonth": (Kind.MONTH, None, True),
+    "customer.isNew": (Kind.TEXT, None, True),  # 'true' on the customer's first day (a new contact), then 'false'
+    "item.productId": (Kind.ID, None, True),
 }
 _FIELD_KINDS = {
     FieldKind.TEXT: Kind.TEXT,
@@ -126,37 +125,13 @@ class FieldRef:
     rollup_column: str | None
     breakdown: bool
     json_source: tuple[str, str] | None = None  # (events column, key) for values read from a JSON object
-    column: str | None = None  # SQL on events `e` (and `cf`, `it`), for the columns above
-
-    def sql(self) -> str:
-        """The field's value as text (NULL when absent), the one form filters and breakdowns compare."""
-        if self.json_source is not None:
-            col, key = self.json_source
-            return f"(e.{col} ->> '{key}')"
-        assert self.column is not None
-        return f"({self.column})::text" if self.kind is not Kind.TEXT else self.column
-
-    def typed_sql(self) -> str:
-        """The value in its kind's SQL type, for comparisons (numbers as numeric, dates as date)."""
-        text = self.sql()
-        if self.kind is Kind.NUMBER:
-            # A JSON number, or a value that is not one (a property sent as text): NULL, never an error.
-            return (
-                f"(CASE WHEN jsonb_typeof(e.{self.json_source[0]} -> '{self.json_source[1]}') = 'number' "
-                f"THEN {text}::numeric END)"
-                if self.json_source
-                else f"{text}::numeric"
-            )
-        if self.kind is Kind.DATE:
-            return f"(CASE WHEN {text} ~ '^\\d{{4}}-\\d{{2}}-\\d{{2}}$' THEN {text}::date END)"
-        return text
 
 
 def fields_of(event_type: catalogue.EventType) -> list[FieldRef]:
     """The fields of `event_type` an insight can name (properties and custom fields are open: any key)."""
     out = [
-        FieldRef(name, kind, rollup, breaks, column=sql)
-        for name, (kind, sql, rollup, breaks) in _COLUMNS.items()
+        FieldRef(name, kind, rollup, breaks)
+        for name, (kind, rollup, breaks) in _COLUMNS.items()
         if name != "item.productId" or (event_type.business is not None and event_type.business.line_items)
     ]
     if event_type.business is not None:

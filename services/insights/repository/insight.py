@@ -61,16 +61,31 @@ def expanded(q: Insight) -> bool:
 # --------------------------------------------------------------------------------------------- raw events
 
 
-def _is_new(f: FieldRef) -> bool:
-    return f.name == "customer.isNew"
+# Each event column an insight can name (`domain.insight`), on raw events `e`, with `d.day` the event's local
+# day, `cf` the customer's first day (ALL keys: customer_firsts) and `it.line` a line item when expanded.
+_COLUMN_SQL = {
+    "integrationId": "e.integration_id::text",
+    "categoryId": "e.category_id::text",
+    "productId": "e.product_id::text",
+    "channel": "e.channel",
+    "currency": "e.currency::text",
+    "state": "e.state",
+    "entityId": "e.entity_id",
+    "customer.id": "e.customer_id::text",
+    "customer.accountCurrency": "e.account_currency::text",
+    "customer.firstSeenMonth": "to_char(cf.first_day, 'YYYY-MM')",
+    "customer.isNew": "(cf.first_day = d.day)::text",
+    "item.productId": "(it.line ->> 'productId')",
+}
+_CUSTOMER_FIRSTS = frozenset({"customer.firstSeenMonth", "customer.isNew"})
 
 
 def _expr(f: FieldRef) -> str:
-    """The field's value as text on raw events (`e`, with `d.day` its local day and `cf` the customer's first
-    day when a customer field needs it)."""
-    if _is_new(f):
-        return "(cf.first_day = d.day)::text"
-    return f.sql()
+    """The field's value as text (NULL when absent): the one form filters and breakdowns compare."""
+    if f.json_source is not None:
+        col, key = f.json_source
+        return f"(e.{col} ->> '{key}')"
+    return f"({_COLUMN_SQL[f.name]})"
 
 
 def _condition(p: Params, flt: Filter, expr: str, typed: str) -> str:
@@ -96,10 +111,15 @@ def _condition(p: Params, flt: Filter, expr: str, typed: str) -> str:
 
 
 def _typed(f: FieldRef) -> str:
+    """The field's value in its kind's SQL type, for greater/less than: JSON numbers as numeric (a value sent as
+    text is NULL, never an error), dates as date."""
+    text = _expr(f)
     if f.json_source is not None and f.kind in (Kind.TEXT, Kind.NUMBER):
         col, key = f.json_source
-        return f"(CASE WHEN jsonb_typeof(e.{col} -> '{key}') = 'number' THEN (e.{col} ->> '{key}')::numeric END)"
-    return f.typed_sql()
+        return f"(CASE WHEN jsonb_typeof(e.{col} -> '{key}') = 'number' THEN {text}::numeric END)"
+    if f.kind is Kind.DATE:
+        return f"(CASE WHEN {text} ~ '^\\d{{4}}-\\d{{2}}-\\d{{2}}$' THEN {text}::date END)"
+    return text
 
 
 def _items(condition: str) -> str:
@@ -111,7 +131,7 @@ def _raw_from(p: Params, org_id: UUID, q: Insight, *, expand: bool) -> tuple[str
     their product)."""
     joins = [f"CROSS JOIN LATERAL (SELECT (e.occurred_at AT TIME ZONE {p(q.time_zone)})::date AS day) d"]
     named = [*q.breakdowns, *(f.field for f in q.filters)]
-    if any(f.name.startswith("customer.firstSeen") or _is_new(f) for f in named):
+    if any(f.name in _CUSTOMER_FIRSTS for f in named):
         joins.append(
             "LEFT JOIN customer_firsts cf ON cf.org_id = e.org_id AND cf.customer_id = e.customer_id"
             f" AND cf.integration_id = '{ALL}' AND cf.category_id = '{ALL}'"
