@@ -418,3 +418,23 @@ async def test_another_organisation_drills_into_nothing(shop, other_tenant, insi
     bucket = mine["buckets"][k]["start"]
     assert await _behind(insights_pool, shop, raw, bucket, [], None) == mine["series"][0]["points"][k]
     assert await _behind(insights_pool, other_tenant, raw, bucket, [], None) == 0
+
+
+async def test_raw_answers_beyond_raw_retention_say_so_and_mark_the_buckets(shop, insights_pool) -> None:
+    """Raw events are kept 90 days: a question that needs them over 120 days says from when its data is
+    complete and marks the buckets before it, instead of showing zeros; rollups answer the same range whole."""
+    today = datetime.now(UTC).date()
+    long = {"from": (today - timedelta(days=120)).isoformat(), "to": today.isoformat()}
+    raw = {"eventType": "payment", "measure": "COUNT", "range": long, "interval": "WEEK"}
+    needs_raw = await _answer(
+        insights_pool, shop, {**raw, "filters": [{"field": "state", "operator": "EQUALS", "values": ["posted"]}]}
+    )
+    assert needs_raw["source"] == "events" and needs_raw["dataAvailableFrom"] is not None
+    cut = datetime.fromisoformat(needs_raw["dataAvailableFrom"])
+    assert [b["partial"] for b in needs_raw["buckets"]] == [
+        datetime.fromisoformat(b["start"]) < cut for b in needs_raw["buckets"]
+    ]
+    assert needs_raw["buckets"][0]["partial"] and not needs_raw["buckets"][-1]["partial"]
+    rolled = await _answer(insights_pool, shop, raw)
+    assert rolled["source"] == "rollups" and rolled["dataAvailableFrom"] is None
+    assert not any(b["partial"] for b in rolled["buckets"])
