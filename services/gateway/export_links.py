@@ -53,8 +53,9 @@ async def download(request: Request) -> Response:
     except jwt.PyJWTError:
         return _private(error(403, ErrorCode.INVALID_EXPORT_LINK, "this export link is invalid or has expired"))
     orders: OrdersClient = state.orders
-    # The Analytics tab's exports come from the insights service, the lists' from the orders service.
-    source: ServiceClient = state.insights if str(claims["kind"]).startswith("analytics_") else orders
+    # The Analytics tab's and the insights builder's exports come from the insights service, the lists' from orders.
+    insights = str(claims["kind"]).startswith(("analytics_", "insight_"))
+    source: ServiceClient = state.insights if insights else orders
     # A link is a bearer URL: check its user against current membership, as every other request is
     # checked, so a member removed (or demoted) after the link was issued downloads nothing.
     try:

@@ -1,4 +1,5 @@
-"""Exports: a short-lived signed download link for orders or customers, as CSV or XLSX.
+"""Exports: a short-lived signed download link for orders, customers, the Analytics tab's data or an insight
+(its events, UGD, or its chart's table), as CSV or XLSX.
 
 The file is produced while it downloads (streamed from the orders service in constant
 memory), so "ready" is immediate whatever the row count.
@@ -18,6 +19,7 @@ from services.gateway.graphql.analytics import AnalyticsFilterInput
 from services.gateway.graphql.context import Context
 from services.gateway.graphql.customers import CustomerFilterInput
 from services.gateway.graphql.errors import UserError, user_errors
+from services.gateway.graphql.insights import InsightInput
 from services.gateway.graphql.orders import OrderFilterInput
 from services.gateway.graphql.organisation import require_admin
 from shared.errors import ErrorCode
@@ -26,7 +28,9 @@ from shared.errors import ErrorCode
 @strawberry.enum(
     description="What to export: the orders or customers list, (admins) the audit log, or the Analytics tab's "
     "data for its filter: the customers active in the range (first/last active day, active days, visits, "
-    "furthest funnel step, orders) or the range's orders with their customer's activity."
+    "furthest funnel step, orders) or the range's orders with their customer's activity; or an insight "
+    "(insightInput): INSIGHT_EVENTS (UGD) its counted events, one row per event (per line-item product with an "
+    "item.productId breakdown) with its breakdown values; INSIGHT_RESULTS its chart as a table, every series."
 )
 class ExportKind(Enum):
     ORDERS = "orders"
@@ -34,14 +38,19 @@ class ExportKind(Enum):
     AUDIT_LOG = "audit"
     ANALYTICS_CUSTOMERS = "analytics_customers"
     ANALYTICS_ORDERS = "analytics_orders"
+    INSIGHT_EVENTS = "insight_events"
+    INSIGHT_RESULTS = "insight_results"
 
 
 ANALYTICS_KINDS = frozenset({ExportKind.ANALYTICS_CUSTOMERS, ExportKind.ANALYTICS_ORDERS})
+INSIGHT_KINDS = frozenset({ExportKind.INSIGHT_EVENTS, ExportKind.INSIGHT_RESULTS})
 _FILTER_OF = {
     ExportKind.ORDERS: "orderFilter",
     ExportKind.CUSTOMERS: "customerFilter",
     ExportKind.ANALYTICS_CUSTOMERS: "analyticsFilter",
     ExportKind.ANALYTICS_ORDERS: "analyticsFilter",
+    ExportKind.INSIGHT_EVENTS: "insightInput",
+    ExportKind.INSIGHT_RESULTS: "insightInput",
 }
 
 
@@ -69,11 +78,17 @@ class ExportsMutation:
         order_filter: OrderFilterInput | None = None,
         customer_filter: CustomerFilterInput | None = None,
         analytics_filter: AnalyticsFilterInput | None = None,
+        insight_input: InsightInput | None = None,
     ) -> ExportPayload:
         ctx = info.context
         if kind is ExportKind.AUDIT_LOG:
             require_admin(info)
-        given = {"orderFilter": order_filter, "customerFilter": customer_filter, "analyticsFilter": analytics_filter}
+        given = {
+            "orderFilter": order_filter,
+            "customerFilter": customer_filter,
+            "analyticsFilter": analytics_filter,
+            "insightInput": insight_input,
+        }
         right = _FILTER_OF.get(kind)
         wrong = next((name for name, value in given.items() if value is not None and name != right), None)
         if wrong is not None:
@@ -93,6 +108,15 @@ class ExportsMutation:
                     errors=[UserError(field="analyticsFilter", code=ErrorCode.INVALID_INPUT, message=message)],
                 )
             filter_json = await analytics_filter.to_json(info)
+        elif kind in INSIGHT_KINDS:
+            if insight_input is None:
+                message = f"an export of {kind.name} needs insightInput (the insight as the builder takes it)"
+                return ExportPayload(
+                    url=None,
+                    expires_at=None,
+                    errors=[UserError(field="insightInput", code=ErrorCode.INVALID_INPUT, message=message)],
+                )
+            filter_json = insight_input.to_json()
         elif kind is ExportKind.ORDERS:
             filter_json = order_filter.to_json() if order_filter else {}
         elif kind is ExportKind.CUSTOMERS:
@@ -103,7 +127,7 @@ class ExportsMutation:
             # Validated now, not when the download starts; a preset becomes its dates and the organisation's
             # time zone travels in the link, so the link exports the instants it was requested for.
             resolved = await ctx.call(
-                "insights" if kind in ANALYTICS_KINDS else "orders",
+                "insights" if kind in ANALYTICS_KINDS | INSIGHT_KINDS else "orders",
                 "POST",
                 "/internal/exports/resolve",
                 json={"kind": kind.value, "filter": filter_json},
@@ -113,6 +137,8 @@ class ExportsMutation:
             for e in errors:
                 if e.field and e.field.startswith("filter.") and right:
                     e.field = f"{right}.{e.field[7:]}"
+                elif e.field and e.field.startswith("input.") and kind in INSIGHT_KINDS:
+                    e.field = f"insightInput.{e.field[6:]}"
             return ExportPayload(url=None, expires_at=None, errors=errors)
         token, expires = export_links.issue(
             ctx.settings.export_token_secret,
