@@ -9,6 +9,7 @@ import io
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -16,7 +17,7 @@ import pytest
 from openpyxl import load_workbook
 
 from services.insights.repository import fx_rates as fx_store
-from services.insights.service import insight
+from services.insights.service import insight, insight_exports
 from shared.auth import service_tokens
 from shared.db import tenant_tx
 from shared.messaging.contracts import ORGANISATION_EVENTS
@@ -286,3 +287,41 @@ async def test_the_link_is_resolved_to_dates_and_bad_input_names_the_field(shops
             settings, insights_url, a, "/internal/exports/resolve", {"kind": "insight_events", "filter": bad}
         )
         assert r.status_code == 400 and r.json()["error"]["field"] == field, r.text
+
+
+async def _drain(stream: Any) -> bytes:
+    return b"".join([chunk async for chunk in await stream])
+
+
+async def test_small_batches_give_the_same_files(shops, insights_pool, monkeypatch) -> None:
+    """Keyset batches of 2 rows (lines of one invoice split across batches) and results 2 series a batch hold
+    exactly the rows of one batch."""
+    a, _ = shops
+    async with tenant_tx(insights_pool, a.org_id) as conn:
+        q = await insight.parse(
+            conn,
+            a.org_id,
+            {"eventType": "invoice", "measure": "TOTAL_AMOUNT", "breakdowns": ["item.productId"], "range": RANGE},
+        )
+    big, small = (
+        SimpleNamespace(export_csv_batch_rows=10_000, export_batch_rows=10_000),
+        SimpleNamespace(export_csv_batch_rows=2, export_batch_rows=2),
+    )
+    for fmt in ("csv", "xlsx"):
+        whole = await _drain(insight_exports.open_events(insights_pool, a.org_id, q, fmt, big))
+        pieces = await _drain(insight_exports.open_events(insights_pool, a.org_id, q, fmt, small))
+        assert _table(whole, fmt) == _table(pieces, fmt) and len(_table(whole, fmt)) > 10
+    whole_results = await _drain(insight_exports.open_results(insights_pool, a.org_id, q, "csv", big))
+    monkeypatch.setattr(insight_exports, "RESULT_SERIES", 2)
+    assert insight_exports.series_per_batch(q) == 2
+    for fmt in ("csv", "xlsx"):
+        pieces = await _drain(insight_exports.open_results(insights_pool, a.org_id, q, fmt, small))
+        expected = [[*r[:-1], Decimal(r[-1])] for r in _table(whole_results, "csv")[1:]]
+        assert [[*r[:-1], Decimal(r[-1])] for r in _table(pieces, fmt)[1:]] == expected and len(expected) > 10
+
+
+def _table(data: bytes, fmt: str) -> list[list[str]]:
+    if fmt == "csv":
+        return [list(r) for r in csv.reader(io.StringIO(data.decode()))]
+    book = load_workbook(io.BytesIO(data), read_only=True)
+    return [["" if v is None else str(v) for v in r] for r in book.worksheets[0].iter_rows(values_only=True)]
