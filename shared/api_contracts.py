@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
@@ -126,6 +126,21 @@ class NewOrder(BaseModel):
     )
 
 
+# Custom fields (shared/custom_fields.py): the partner's admins define them in the dashboard (GraphQL
+# `defineCustomField`); integrations set values by key.
+MAX_CUSTOM_FIELDS = 50
+CUSTOM_FIELDS_NOTE = (
+    "Custom field values by key (GraphQL `customFields(entity)` lists the keys and types): text (at most 500 "
+    "characters), number (within ±2^53), date (YYYY-MM-DD), boolean, or one of a choice field's choices. "
+    "`null` clears a field; fields not named keep their values. An unknown key or a value of the wrong type is "
+    "refused (INVALID_INPUT naming `customFields.<key>`) and nothing is changed."
+)
+ACCOUNT_CURRENCY_NOTE = (
+    "The customer's account currency (ISO 4217; one of the platform's currencies): itemised reports show the "
+    "customer's amounts in it. `null` sets it back to the organisation's base currency; absent leaves it as it is."
+)
+
+
 class Identify(BaseModel):
     """`POST /v1/customers/identify`: a visit, and a visitor who (now) gives an email."""
 
@@ -146,4 +161,35 @@ class Identify(BaseModel):
         min_length=1,
         max_length=50,
         description="Where the visit happened; defaults to the integration's channel.",
+    )
+    custom_fields: dict[str, Any] | None = Field(
+        default=None,
+        alias="customFields",
+        max_length=MAX_CUSTOM_FIELDS,
+        description=CUSTOM_FIELDS_NOTE,
+    )
+    account_currency: str | None = Field(
+        default=None, alias="accountCurrency", pattern="^[A-Z]{3}$", description=ACCOUNT_CURRENCY_NOTE
+    )
+
+
+class CustomerFields(BaseModel):
+    """`PUT /v1/customers/{customerId}/custom-fields`: some of a customer's custom fields, and/or their account
+    currency."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    custom_fields: dict[str, Any] = Field(
+        default_factory=dict, alias="customFields", max_length=MAX_CUSTOM_FIELDS, description=CUSTOM_FIELDS_NOTE
+    )
+    account_currency: str | None = Field(
+        default=None, alias="accountCurrency", pattern="^[A-Z]{3}$", description=ACCOUNT_CURRENCY_NOTE
+    )
+
+
+class OrderFields(BaseModel):
+    """`PUT /v1/orders/{orderId}/custom-fields`: some of an order's custom fields."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    custom_fields: dict[str, Any] = Field(
+        alias="customFields", max_length=MAX_CUSTOM_FIELDS, description=CUSTOM_FIELDS_NOTE
     )

@@ -252,6 +252,12 @@ def create_app(settings: Settings | None = None, *, broker: Any = None, web_dist
             Route("/v1/customers/identify", integration_limited(rest.identify_customer), methods=["POST"]),
             Route("/v1/integration/config", integration_limited(rest.integration_config), methods=["GET"]),
             Route(
+                "/v1/customers/{customerId}/custom-fields",
+                integration_limited(rest.set_customer_fields),
+                methods=["PUT"],
+            ),
+            Route("/v1/orders/{orderId}/custom-fields", integration_limited(rest.set_order_fields), methods=["PUT"]),
+            Route(
                 "/webhooks/providers/{provider}/commission",
                 source_limited(provider_limited(webhooks.commission_webhook)),
                 methods=["POST"],

@@ -49,10 +49,10 @@ class OrdersClient(GatewayClient):
         row: JSONRow = await self.call("GET", f"/internal/providers/{public_id}/webhook-secret")
         return row
 
-    async def ingest(self, path: str, body: dict[str, Any], integration_key: str) -> Any:
+    async def ingest(self, path: str, body: dict[str, Any], integration_key: str, method: str = "POST") -> Any:
         """Forwards an integration's REST call; the service authenticates its API key."""
         return await self.call(
-            "POST", f"/internal/ingest/{path}", json=body, headers={"x-integration-key": integration_key}
+            method, f"/internal/ingest/{path}", json=body, headers={"x-integration-key": integration_key}
         )
 
     async def integration_config(self, integration_key: str) -> Any:

@@ -97,12 +97,18 @@ class Order(BaseModel):
     updated_at: datetime
     kind: Literal["order", "sign_up"]
     failure_reason: str | None
+    custom_fields: dict[str, Any] = Field(description="The order's custom field values by key.")
 
 
 class OrderAnswer(BaseModel):
     model_config = ConfigDict(extra="forbid")
     order: Order
     created: bool = Field(description="false when this externalRef was already recorded (a retry).")
+
+
+class OrderFieldsAnswer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    order: Order
 
 
 class CustomerVisit(BaseModel):
@@ -128,6 +134,10 @@ class CustomerProfile(BaseModel):
     visits: list[CustomerVisit]
     orders: int
     successful_orders: int
+    custom_fields: dict[str, Any] = Field(description="The customer's custom field values by key.")
+    account_currency: str | None = Field(
+        pattern="^[A-Z]{3}$", description="Itemised reports' currency for this customer; null: the base currency."
+    )
 
 
 class IdentifyAnswer(BaseModel):
@@ -282,6 +292,14 @@ ORDER_EXAMPLES: dict[str, dict[str, Any]] = {
 IDENTIFY_EXAMPLES: dict[str, dict[str, Any]] = {
     "visit": {"anonymousId": "v-8f2c1e0a"},
     "gives an email": {"anonymousId": "v-8f2c1e0a", "email": "jo@example.com"},
+    "with an account currency": {"email": "jo@example.com", "accountCurrency": "EUR"},
+}
+CUSTOMER_FIELDS_EXAMPLES: dict[str, dict[str, Any]] = {
+    "set fields": {"customFields": {"loyalty_tier": "gold", "renewal_date": "2026-09-30"}},
+    "clear one, set the currency": {"customFields": {"renewal_date": None}, "accountCurrency": "EUR"},
+}
+ORDER_FIELDS_EXAMPLES: dict[str, dict[str, Any]] = {
+    "set fields": {"customFields": {"branch": "Leeds", "referred": True}},
 }
 EVENT_EXAMPLES: dict[str, dict[str, Any]] = {
     "a visit and a product view": {
@@ -342,6 +360,7 @@ ORDER_ANSWER_EXAMPLE: dict[str, Any] = {
         "updated_at": "2026-03-02T10:15:00.120000+00:00",
         "kind": "order",
         "failure_reason": None,
+        "custom_fields": {},
     },
     "created": True,
 }
@@ -367,6 +386,8 @@ IDENTIFY_ANSWER_EXAMPLE: dict[str, Any] = {
         ],
         "orders": 1,
         "successful_orders": 0,
+        "custom_fields": {"loyalty_tier": "gold"},
+        "account_currency": "EUR",
     }
 }
 CONFIG_EXAMPLE: dict[str, Any] = {
@@ -438,9 +459,12 @@ _MODELS: list[type[BaseModel]] = [
     api_events.EventBatch,
     api_events.EventsAccepted,
     api_contracts.Identify,
+    api_contracts.CustomerFields,
+    api_contracts.OrderFields,
     webhooks.CommissionWebhook,
     ErrorBody,
     OrderAnswer,
+    OrderFieldsAnswer,
     IdentifyAnswer,
     IntegrationConfig,
     WebhookAccepted,
@@ -614,14 +638,88 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
             **v1_refusals(
                 (
                     400,
-                    "Not JSON, or neither an email nor an anonymousId.",
+                    "Not JSON, neither an email nor an anonymousId, or a custom field value or account currency "
+                    "refused (`field`: `customFields.<key>`, accountCurrency); nothing is recorded.",
                     (
                         ErrorCode.IDENTITY_REQUIRED,
                         ErrorCode.MALFORMED_JSON,
+                        ErrorCode.INVALID_INPUT,
                     ),
                 ),
                 (413, f"The body is over {body_limit}.", (ErrorCode.TOO_LARGE,)),
                 (422, "The body does not validate; `errors` lists every field.", (ErrorCode.INVALID_INPUT,)),
+            ),
+        },
+    }
+
+    def id_parameter(name: str, what: str) -> dict[str, Any]:
+        return {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "description": what,
+            "schema": {"type": "string", "format": "uuid"},
+            "example": _IDS["customer_id"] if name == "customerId" else EXAMPLE_ORDER_ID,
+        }
+
+    fields_refusals = (
+        (
+            400,
+            "Not JSON, an id that is not one, or a value refused: an unknown key, a value of the wrong type or not "
+            "one of the choices (`field`: `customFields.<key>`), an unknown currency (`field`: accountCurrency). "
+            "Nothing is changed.",
+            (ErrorCode.INVALID_INPUT, ErrorCode.MALFORMED_JSON, ErrorCode.INVALID_ID),
+        ),
+        (413, f"The body is over {body_limit}.", (ErrorCode.TOO_LARGE,)),
+        (422, "The body does not validate; `errors` lists every field.", (ErrorCode.INVALID_INPUT,)),
+    )
+    customer_fields_put = {
+        "tags": ["Integrations"],
+        "operationId": "setCustomerCustomFields",
+        "summary": "Set a customer's custom fields and account currency",
+        "description": (
+            "Sets the named custom fields of a customer of the partner (the `id` of the identify answer): `null` "
+            "clears a field, fields not named keep their values. `accountCurrency` sets the currency itemised "
+            "reports show the customer's amounts in (`null`: the organisation's base currency; absent: unchanged). "
+            "Idempotent. Answers the customer's profile as it now is.\n\n"
+            f"The body is a JSON object of at most {body_limit}."
+        ),
+        "security": api_key,
+        "parameters": [id_parameter("customerId", "The customer's id.")],
+        "requestBody": {"required": True, "content": _json(refs["CustomerFields"], examples=CUSTOMER_FIELDS_EXAMPLES)},
+        "responses": {
+            "200": {
+                "description": "The customer's profile.",
+                "headers": request_id,
+                "content": _json(refs["IdentifyAnswer"], example=IDENTIFY_ANSWER_EXAMPLE),
+            },
+            **v1_refusals(
+                *fields_refusals,
+                (404, "No such customer of the partner (`field`: customerId).", (ErrorCode.NOT_FOUND,)),
+            ),
+        },
+    }
+    order_fields_put = {
+        "tags": ["Integrations"],
+        "operationId": "setOrderCustomFields",
+        "summary": "Set an order's custom fields",
+        "description": (
+            "Sets the named custom fields of one of this integration's orders (the `id` of the order answer): "
+            "`null` clears a field, fields not named keep their values. Idempotent. Answers the order.\n\n"
+            f"The body is a JSON object of at most {body_limit}."
+        ),
+        "security": api_key,
+        "parameters": [id_parameter("orderId", "The order's id.")],
+        "requestBody": {"required": True, "content": _json(refs["OrderFields"], examples=ORDER_FIELDS_EXAMPLES)},
+        "responses": {
+            "200": {
+                "description": "The order.",
+                "headers": request_id,
+                "content": _json(refs["OrderFieldsAnswer"], example={"order": ORDER_ANSWER_EXAMPLE["order"]}),
+            },
+            **v1_refusals(
+                *fields_refusals,
+                (404, "No such order of this integration (`field`: orderId).", (ErrorCode.NOT_FOUND,)),
             ),
         },
     }
@@ -846,6 +944,8 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
         "/v1/events": {"post": events_post},
         "/v1/customers/identify": {"post": identify_post},
         "/v1/integration/config": {"get": config_get},
+        "/v1/customers/{customerId}/custom-fields": {"put": customer_fields_put},
+        "/v1/orders/{orderId}/custom-fields": {"put": order_fields_put},
         "/webhooks/providers/{provider}/commission": {"post": webhook_post},
         "/exports/{token}": {"get": export_get},
         "/healthz": {

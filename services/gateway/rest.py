@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from uuid import UUID
 
 import orjson
 from starlette.requests import Request
@@ -25,7 +26,7 @@ def _api_key(request: Request) -> str | None:
     return request.headers.get("x-api-key")
 
 
-async def _forward(request: Request, path: str) -> Response:
+async def _forward(request: Request, path: str, method: str = "POST") -> Response:
     """Checks what the gateway can (key present, size, JSON object) and lets the orders service do the rest."""
     key = _api_key(request)
     if not key:
@@ -44,7 +45,7 @@ async def _forward(request: Request, path: str) -> Response:
     try:
         status_code = 200
         orders: OrdersClient = request.app.state.orders
-        result = await orders.ingest(path, body, key)
+        result = await orders.ingest(path, body, key, method)
         if isinstance(result, dict) and result.get("created") is True:
             status_code = 201
     except ServiceError as exc:
@@ -102,6 +103,30 @@ async def create_order(request: Request) -> Response:
 
 async def identify_customer(request: Request) -> Response:
     return await _forward(request, "customers/identify")
+
+
+def _path_id(request: Request, name: str) -> str | None:
+    """The path's id in its canonical form, or None when it is not an id."""
+    try:
+        return str(UUID(request.path_params[name]))
+    except ValueError:
+        return None
+
+
+async def set_customer_fields(request: Request) -> Response:
+    """Some of a customer's custom fields and/or their account currency; answers the customer's profile."""
+    customer_id = _path_id(request, "customerId")
+    if customer_id is None and _api_key(request):  # no key: refused as unauthenticated first
+        return error(400, ErrorCode.INVALID_ID, "customerId: is not a valid id", "customerId")
+    return await _forward(request, f"customers/{customer_id}/custom-fields", "PUT")
+
+
+async def set_order_fields(request: Request) -> Response:
+    """Some custom fields of one of the integration's orders; answers the order."""
+    order_id = _path_id(request, "orderId")
+    if order_id is None and _api_key(request):  # no key: refused as unauthenticated first
+        return error(400, ErrorCode.INVALID_ID, "orderId: is not a valid id", "orderId")
+    return await _forward(request, f"orders/{order_id}/custom-fields", "PUT")
 
 
 async def integration_config(request: Request) -> Response:

@@ -22,6 +22,15 @@ CUSTOMER_CREATED = "customer.created"
 CUSTOMER_MERGED = "customer.merged"
 # A data-protection erasure (payload: customer_id, erased_at): every service removes what identifies them.
 CUSTOMER_ERASED = "customer.erased"
+# A customer's own fields changed (payload: customer_id, custom_fields, account_currency: None for the
+# organisation's base currency); an order's custom fields changed (payload: the order events' payload).
+CUSTOMER_UPDATED = "customer.updated"
+ORDER_UPDATED = "order.updated"
+# Custom field definitions (payload: id, entity, key, name, type, choices); `deleted` carries id, entity, key.
+CUSTOM_FIELD_DEFINED = "custom_field.defined"
+CUSTOM_FIELD_CHANGED = "custom_field.changed"
+CUSTOM_FIELD_DELETED = "custom_field.deleted"
+CUSTOM_FIELD_EVENTS = frozenset({CUSTOM_FIELD_DEFINED, CUSTOM_FIELD_CHANGED, CUSTOM_FIELD_DELETED})
 # Payload: the organisation's settings other services need (see ORGANISATION_SETTINGS_FIELDS).
 ORGANISATION_CREATED = "organisation.created"
 ORGANISATION_SETTINGS_CHANGED = "organisation.settings_changed"
@@ -75,6 +84,24 @@ INSIGHTS_FROM_ORDERS = Subscription(
 # The queue the insights worker consumes (INSIGHTS_FROM_ORDERS.queue).
 INSIGHTS_EVENTS_QUEUE = "insights.events"
 
+# The reports service's read model (services/reports/actors.py): contacts, orders and their commission ledger,
+# organisation settings and FX rates from the orders service; both queue on `reports.events`.
+REPORTS_FROM_ORDERS = Subscription(
+    consumer="reports",
+    source="orders",
+    event_types=frozenset(
+        {ORDER_CREATED, ORDER_STATUS_CHANGED, COMMISSION_CHANGED, CUSTOMER_CREATED, CUSTOMER_MERGED, CUSTOMER_ERASED}
+        | ORGANISATION_EVENTS
+        | {FX_RATES_PUBLISHED}
+    ),
+)
+# ... and every business event the insights service stored (upserted by the payload's own `event_id`).
+REPORTS_FROM_INSIGHTS = Subscription(
+    consumer="reports", source="insights", event_types=frozenset({BUSINESS_EVENT_RECORDED})
+)
+# The queue the reports worker consumes (the queue of both reports subscriptions).
+REPORTS_EVENTS_QUEUE = "reports.events"
+
 # Every subscription of the platform. Insights and reports add theirs as they come online
 # (each also takes ORGANISATION_EVENTS to keep its copy of organisation settings).
 SUBSCRIPTIONS: tuple[Subscription, ...] = (
@@ -82,6 +109,8 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     # handed to the kit's mail actors (queue mail.events), which send it once per idempotency key.
     Subscription(consumer="mail", source="orders", event_types=frozenset({"mail.requested"})),
     INSIGHTS_FROM_ORDERS,
+    REPORTS_FROM_ORDERS,
+    REPORTS_FROM_INSIGHTS,
 )
 
 

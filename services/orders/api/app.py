@@ -8,7 +8,18 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 
-from services.orders.api import catalogue, customer_ledger, customers, erasure, identities, ingest, orders, organisation
+from services.orders.api import (
+    catalogue,
+    custom_fields,
+    customer_ledger,
+    customers,
+    erasure,
+    identities,
+    ingest,
+    orders,
+    organisation,
+    teams,
+)
 from services.orders.service.organisation import check_zone_rules
 from shared.config import Settings
 from shared.service.app import create_service_app, service_state, uvicorn_factory
@@ -23,6 +34,8 @@ ROUTES = [
     *ingest.routes,
     *identities.routes,
     *erasure.routes,
+    *teams.routes,
+    *custom_fields.routes,
 ]
 
 

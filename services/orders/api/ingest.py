@@ -27,8 +27,10 @@ from starlette.routing import Route
 from services.orders.domain.commission import Status
 from services.orders.domain.filters import OrderKind
 from services.orders.repository import catalogue, customers, organisations
+from services.orders.service import custom_fields as custom_field_service
 from services.orders.service import customers as customer_service
 from services.orders.service import orders as order_service
+from shared import custom_fields as custom_field_rules
 from shared.db import system_tx, tenant_tx
 from shared.errors import DomainError, ErrorCode, Unauthenticated
 from shared.http import JSON
@@ -112,6 +114,34 @@ class Identify(BaseModel):
     anonymous_id: PlainText | None = Field(default=None, alias="anonymousId", min_length=1, max_length=200)
     email: EmailStr | None = None
     channel: PlainText | None = Field(default=None, min_length=1, max_length=50)
+    custom_fields: dict[str, Any] | None = Field(
+        default=None, alias="customFields", max_length=custom_field_rules.MAX_PER_ENTITY
+    )
+    account_currency: str | None = Field(default=None, alias="accountCurrency", pattern="^[A-Z]{3}$")
+
+
+class CustomerFields(BaseModel):
+    """`PUT /v1/customers/{id}/custom-fields`: some custom fields (null clears one) and/or the account currency."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    custom_fields: dict[str, Any] = Field(
+        default_factory=dict, alias="customFields", max_length=custom_field_rules.MAX_PER_ENTITY
+    )
+    account_currency: str | None = Field(default=None, alias="accountCurrency", pattern="^[A-Z]{3}$")
+
+
+class OrderFields(BaseModel):
+    """`PUT /v1/orders/{id}/custom-fields`: some custom fields (null clears one)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    custom_fields: dict[str, Any] = Field(alias="customFields", max_length=custom_field_rules.MAX_PER_ENTITY)
+
+
+def _currency(body: Identify | CustomerFields) -> str | custom_field_service.Keep | None:
+    """The account currency to set: absent keeps it, null sets it back to the organisation's base currency."""
+    if "account_currency" not in body.model_fields_set:
+        return custom_field_service.KEEP
+    return custom_field_service.check_currency(body.account_currency)
 
 
 async def _integration(call: Call) -> tuple[UUID, UUID]:
@@ -156,6 +186,7 @@ async def identify(call: Call) -> Any:
     body = call.parse(Identify)
     if not body.email and not body.anonymous_id:
         raise DomainError(ErrorCode.IDENTITY_REQUIRED, "give an email or an anonymousId", "anonymousId")
+    currency = _currency(body)
     async with tenant_tx(call.pool, org_id) as conn:
         customer_id = await customer_service.identify(
             conn,
@@ -166,8 +197,35 @@ async def identify(call: Call) -> Any:
             channel=body.channel or await catalogue.integration_channel(conn, org_id, integration_id),
             seen_at=datetime.now(UTC),
         )
+        if body.custom_fields or not isinstance(currency, custom_field_service.Keep):
+            # In the identify's transaction: a refused value leaves no visit behind either.
+            await custom_field_service.set_customer(conn, org_id, customer_id, body.custom_fields, currency)
         profile = await customers.profile(conn, org_id, customer_id)
     return {"customer": profile}
+
+
+@system_endpoint(callers=frozenset({"gateway"}))
+async def set_customer_fields(call: Call) -> Any:
+    """An integration sets a customer's custom fields and/or account currency; answers the profile."""
+    org_id, _ = await _integration(call)
+    customer_id = call.path_uuid("customer_id")
+    body = call.parse(CustomerFields)
+    currency = _currency(body)
+    async with tenant_tx(call.pool, org_id) as conn:
+        updated = await custom_field_service.set_customer(conn, org_id, customer_id, body.custom_fields, currency)
+        profile = await customers.profile(conn, org_id, updated["id"])
+    return {"customer": profile}
+
+
+@system_endpoint(callers=frozenset({"gateway"}))
+async def set_order_fields(call: Call) -> Any:
+    """An integration sets custom fields of one of its own orders; answers the order."""
+    org_id, integration_id = await _integration(call)
+    order_id = call.path_uuid("order_id")
+    body = call.parse(OrderFields)
+    async with tenant_tx(call.pool, org_id) as conn:
+        order = await custom_field_service.set_order(conn, org_id, order_id, body.custom_fields, integration_id)
+    return {"order": order}
 
 
 @system_endpoint(callers=frozenset({"gateway"}))
@@ -202,4 +260,6 @@ routes = [
     Route("/internal/ingest/orders", create_order, methods=["POST"]),
     Route("/internal/ingest/customers/identify", identify, methods=["POST"]),
     Route("/internal/ingest/config", integration_config, methods=["GET"]),
+    Route("/internal/ingest/customers/{customer_id}/custom-fields", set_customer_fields, methods=["PUT"]),
+    Route("/internal/ingest/orders/{order_id}/custom-fields", set_order_fields, methods=["PUT"]),
 ]

@@ -12,7 +12,10 @@ from services.orders.domain.filters import CustomerFilter
 from shared.errors import NotFound
 from shared.service.pagination import Params, day_range, keyset_page, prefix_match
 
-COLUMNS = "id, kind, email, anonymous_id, display_name, channel, first_seen, last_seen, created_at"
+COLUMNS = (
+    "id, kind, email, anonymous_id, display_name, channel, first_seen, last_seen, created_at, custom_fields,"
+    " account_currency"
+)
 
 
 async def by_email_for_update(conn: asyncpg.Connection, org_id: UUID, email: str) -> asyncpg.Record | None:

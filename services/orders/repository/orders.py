@@ -15,7 +15,8 @@ from shared.service.pagination import Params, day_range, keyset_page, like_escap
 
 COLUMNS = (
     "o.id, o.integration_id, o.product_id, o.category_id, o.provider_id, o.customer_id, o.external_ref,"
-    " o.status, o.comm_status, o.commission_amount, o.currency, o.created_at, o.updated_at, o.kind, o.failure_reason"
+    " o.status, o.comm_status, o.commission_amount, o.currency, o.created_at, o.updated_at, o.kind, o.failure_reason,"
+    " o.custom_fields"
 )
 
 
@@ -292,7 +293,7 @@ WITH batch AS (
                'product_id', b.product_id, 'customer_id', b.customer_id, 'status', b.status,
                'comm_status', b.comm_status, 'amount', b.commission_amount::text, 'currency', b.currency,
                'created_at', to_char(b.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'),
-               'kind', b.kind, 'failure_reason', b.failure_reason,
+               'kind', b.kind, 'failure_reason', b.failure_reason, 'custom_fields', b.custom_fields,
                'successful_at', CASE WHEN b.status = 'SUCCESSFUL' THEN to_char(
                    (SELECT CASE WHEN l.from_status IS NULL THEN b.created_at ELSE l.occurred_at END
                       FROM commission_ledger l

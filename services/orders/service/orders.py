@@ -32,6 +32,7 @@ def event_payload(order: dict[str, Any]) -> dict[str, Any]:
         "created_at": order["created_at"].isoformat(),
         "kind": order["kind"],
         "failure_reason": order["failure_reason"],
+        "custom_fields": order.get("custom_fields") or {},
     }
 
 
