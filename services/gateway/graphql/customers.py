@@ -8,6 +8,7 @@ from enum import Enum
 from typing import Any
 
 import strawberry
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from services.gateway.clients import ServiceError
@@ -40,6 +41,12 @@ class Customer:
     channel: str | None
     first_seen: dt.datetime
     last_seen: dt.datetime
+    custom_fields: JSON = strawberry.field(
+        description='The customer\'s custom field values by key (customFields(entity: "customer") defines them).'
+    )
+    account_currency: str | None = strawberry.field(
+        description="The currency itemised reports show the customer's amounts in; null: the base currency."
+    )
 
     @classmethod
     def from_row(cls, r: dict[str, Any]) -> Customer:
@@ -51,6 +58,8 @@ class Customer:
             channel=r["channel"],
             first_seen=dt.datetime.fromisoformat(r["first_seen"]),
             last_seen=dt.datetime.fromisoformat(r["last_seen"]),
+            custom_fields=JSON(r.get("custom_fields") or {}),
+            account_currency=r.get("account_currency"),
         )
 
 
@@ -173,7 +182,17 @@ class CustomersQuery:
         return CustomerProfile(
             **{
                 f: getattr(base, f)
-                for f in ("id", "kind", "email", "display_name", "channel", "first_seen", "last_seen")
+                for f in (
+                    "id",
+                    "kind",
+                    "email",
+                    "display_name",
+                    "channel",
+                    "first_seen",
+                    "last_seen",
+                    "custom_fields",
+                    "account_currency",
+                )
             },
             integrations_visited=[
                 IntegrationVisit(

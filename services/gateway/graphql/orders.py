@@ -10,6 +10,7 @@ from enum import Enum
 from typing import Any, TypeVar
 
 import strawberry
+from strawberry.scalars import JSON
 from strawberry.types import Info
 from strawberry.types.nodes import SelectedField
 
@@ -63,6 +64,9 @@ class Order:
     kind: OrderKind
     failure_reason: str | None = strawberry.field(
         description="Why a FAILED order failed (a data capture or delivery problem), as the provider reported it."
+    )
+    custom_fields: JSON = strawberry.field(
+        description='The order\'s custom field values by key (customFields(entity: "order") defines them).'
     )
     customer_id: strawberry.Private[str]
     integration_id: strawberry.Private[str]
@@ -119,6 +123,7 @@ class Order:
             updated_at=dt.datetime.fromisoformat(r["updated_at"]),
             kind=OrderKind(r["kind"]),
             failure_reason=r["failure_reason"],
+            custom_fields=JSON(r.get("custom_fields") or {}),
             customer_id=str(r["customer_id"]),
             integration_id=str(r["integration_id"]),
             category_id=str(r["category_id"]),

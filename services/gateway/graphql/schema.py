@@ -25,6 +25,7 @@ from services.gateway.graphql.activity import ActivityQuery
 from services.gateway.graphql.analytics import AnalyticsQuery
 from services.gateway.graphql.audit import AuditQuery
 from services.gateway.graphql.catalogue import CatalogueMutation, CatalogueQuery
+from services.gateway.graphql.custom_fields import CustomFieldsMutation, CustomFieldsQuery
 from services.gateway.graphql.customers import CustomersQuery
 from services.gateway.graphql.deliveries import BIG_INT, BigInt, DeliveriesQuery
 from services.gateway.graphql.erasure import ErasureMutation
@@ -40,6 +41,7 @@ from services.gateway.graphql.saved_insights import (
     SavedInsightsSubscription,
 )
 from services.gateway.graphql.subscriptions import Subscription as LiveSubscription
+from services.gateway.graphql.teams import TeamsMutation, TeamsQuery
 from shared import logging as slog
 
 Query = merge_types(
@@ -55,11 +57,22 @@ Query = merge_types(
         ActivityQuery,
         InsightsQuery,
         SavedInsightsQuery,
+        TeamsQuery,
+        CustomFieldsQuery,
     ),
 )
 Mutation = merge_types(
     "Mutation",
-    (OrganisationMutation, CatalogueMutation, OrdersMutation, ExportsMutation, ErasureMutation, SavedInsightsMutation),
+    (
+        OrganisationMutation,
+        CatalogueMutation,
+        OrdersMutation,
+        ExportsMutation,
+        ErasureMutation,
+        SavedInsightsMutation,
+        TeamsMutation,
+        CustomFieldsMutation,
+    ),
 )
 Subscription = merge_types("Subscription", (LiveSubscription, SavedInsightsSubscription))
 
