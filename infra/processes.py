@@ -200,11 +200,42 @@ PROCESSES: tuple[Process, ...] = (
         name="insights-relay",
         kind=Kind.RELAY,
         service="insights",
-        # The insights outbox (accepted business events, once published): idle while nothing subscribes.
+        # The insights outbox: each stored business event (business_event.recorded) to the reports service.
         command=("python", "-m", "shared.messaging.relay", "insights"),
         port=8084,
         port_env=HEALTH_PORT_ENV,
         replicas=1,
+    ),
+    Process(
+        name="reports-api",
+        kind=Kind.HTTP_API,
+        service="reports",
+        command=(*SERVE, "services.reports.api.app:app"),
+        port=8103,
+        port_env="REPORTS_API_PORT",
+        replicas=2,
+        url_env="REPORTS_API_URL",
+    ),
+    Process(
+        name="reports-worker",
+        kind=Kind.WORKER,
+        service="reports",
+        # The orders service's domain events and the insights service's business events (queue reports.events).
+        command=(
+            "dramatiq",
+            "services.reports.worker",
+            "--processes",
+            "1",
+            "--threads",
+            "8",
+            "--queues",
+            "reports.events",
+        ),
+        port=8085,
+        port_env=HEALTH_PORT_ENV,
+        replicas=2,
+        compose_replicas=2,
+        max_replicas=10,
     ),
 )
 

@@ -132,6 +132,16 @@ async def insights_pool(settings: Any) -> AsyncIterator[Any]:
 
 
 @pytest.fixture(scope="session")
+async def reports_pool(settings: Any) -> AsyncIterator[Any]:
+    """The reports database as its application role (row-level security applies)."""
+    from shared.db import create_pool
+
+    p = await create_pool(settings.service_database_url("reports"), max_size=5)
+    yield p
+    await p.close()
+
+
+@pytest.fixture(scope="session")
 async def owner_pool(settings: Any) -> AsyncIterator[Any]:
     from shared.db import create_pool
 
@@ -212,6 +222,22 @@ async def insights_app(settings: Any, orders_url: str) -> AsyncIterator[Any]:
 @pytest.fixture(scope="session")
 async def insights_url(insights_app: Any) -> AsyncIterator[str]:
     async with serve_asgi(insights_app) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def reports_app(settings: Any) -> AsyncIterator[Any]:
+    """The reports API (its lifespan run: pools made)."""
+    from services.reports.api.app import create_app
+
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture(scope="session")
+async def reports_url(reports_app: Any) -> AsyncIterator[str]:
+    async with serve_asgi(reports_app) as url:
         yield url
 
 

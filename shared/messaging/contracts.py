@@ -85,6 +85,24 @@ INSIGHTS_FROM_ORDERS = Subscription(
 INSIGHTS_EVENTS_QUEUE = "insights.events"
 
 
+# The reports service's read model (services/reports/actors.py): contacts, orders and their commission ledger,
+# organisation settings and FX rates from the orders service; both queue on `reports.events`.
+REPORTS_FROM_ORDERS = Subscription(
+    consumer="reports",
+    source="orders",
+    event_types=frozenset(
+        {ORDER_CREATED, ORDER_STATUS_CHANGED, COMMISSION_CHANGED, CUSTOMER_CREATED, CUSTOMER_MERGED, CUSTOMER_ERASED}
+        | ORGANISATION_EVENTS
+        | {FX_RATES_PUBLISHED}
+    ),
+)
+# ... and every business event the insights service stored (upserted by the payload's own `event_id`).
+REPORTS_FROM_INSIGHTS = Subscription(
+    consumer="reports", source="insights", event_types=frozenset({BUSINESS_EVENT_RECORDED})
+)
+# The queue the reports worker consumes (the queue of both reports subscriptions).
+REPORTS_EVENTS_QUEUE = "reports.events"
+
 # Every subscription of the platform. Insights and reports add theirs as they come online
 # (each also takes ORGANISATION_EVENTS to keep its copy of organisation settings).
 SUBSCRIPTIONS: tuple[Subscription, ...] = (
@@ -92,6 +110,8 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     # handed to the kit's mail actors (queue mail.events), which send it once per idempotency key.
     Subscription(consumer="mail", source="orders", event_types=frozenset({"mail.requested"})),
     INSIGHTS_FROM_ORDERS,
+    REPORTS_FROM_ORDERS,
+    REPORTS_FROM_INSIGHTS,
 )
 
 

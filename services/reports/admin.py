@@ -1,0 +1,72 @@
+"""Operator commands of the reports service.
+
+    python -m services.reports.admin backfill     # fill the reports store of an existing deployment
+
+`backfill`: the reports store is fed by events only and never opens another service's database, so the
+backfill is the sources republishing what they hold: the orders service's `publish-organisations` and
+`publish-orders` (every organisation's settings, every order as `order.created` with its current state) and
+the insights service's `publish-business-events` (every stored business event of its 90-day raw window).
+Run it where those services' settings are (as `./platform up`'s checkout is); the relays and the reports
+worker do the rest. Everything is recorded once however often it is republished (orders by their newest
+state, business events by their own `event_id`), so running it twice is harmless; the other subscribers
+(the insights service) dedupe the same way.
+
+What a backfill cannot bring back, because no source republishes it: the commission ledger's past changes
+(orders republish their state, not their history), `customer.created` of customers without orders or business
+events, and FX rates loaded before the reports service existed (the orders service has no republish command
+for them yet: `load-fx-rates` publishes new and changed rates only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from typing import Any
+
+from shared.local import require_database
+
+STEPS = (
+    ("services.orders.admin", "publish-organisations"),
+    ("services.orders.admin", "publish-orders"),
+    ("services.insights.admin", "publish-business-events"),
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m services.reports.admin",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("backfill", help="have the orders and insights services republish what the reports store keeps")
+    return p
+
+
+def backfill() -> dict[str, Any]:
+    """Runs each source's republish command in turn (each as its own process, with its own settings)."""
+    out: dict[str, Any] = {}
+    for module, command in STEPS:
+        done = subprocess.run([sys.executable, "-m", module, command], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"{module} {command} failed: {done.stderr.strip()}")
+        out[command] = json.loads(done.stdout)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    _parser().parse_args(argv)
+    require_database()
+    try:
+        result = backfill()
+    except Exception as exc:
+        print(f"error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
