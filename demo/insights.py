@@ -16,6 +16,11 @@ products are its integration's, and the funnel ends in the real orders. For each
   succeeded (source keys `order:<id>:placed` and `order:<id>:successful`, as the orders-events consumer
   records them).
 
+Then seed 002's business events of every type an integration sends (demo/business.py: lifecycles per
+entity within each customer's span on an integration, amounts in the customer's currency, line items,
+fields, custom fields, a few final states reported twice), each `counted` as the ingestion statement would
+decide and the counted ones copied into entity_counts; the rollups are built from counted events only.
+
 Everything random comes from `random.Random` seeded with the demo's seed, and the sessions are expanded in
 time order; the loader writes with the insights service's bulk module (services/insights/repository/bulk.py):
 binary COPY of the raw events (PostgreSQL routes each row to its day's partition), of the devices and of
@@ -42,10 +47,13 @@ from uuid import UUID
 
 import asyncpg
 
+from demo import business
 from demo.orders import DEMO_ORG_ID
 from services.insights.repository import bulk as store
 from services.insights.repository.bulk import (
+    BUSINESS_EVENT_COLUMNS,
     DEVICE_COLUMNS,
+    ENTITY_COUNT_COLUMNS,
     ORDER_COLUMNS,
     ORDER_EVENT_COLUMNS,
     SESSION_EVENT_COLUMNS,
@@ -110,6 +118,10 @@ class InsightsDemoResult:
     events: int = 0
     session_events: int = 0
     order_events: int = 0
+    business_events: int = 0
+    business_entities: int = 0
+    business_duplicates: int = 0
+    entity_counts: int = 0
     sessions: int = 0
     customers: int = 0
     orders: int = 0
@@ -243,9 +255,23 @@ async def load_insights_demo(
                     order_rows = list(_order_event_rows(snap, org_id, window_start, now))
                     await store.copy_rows(conn, "events", ORDER_EVENT_COLUMNS, order_rows)
                     result.order_events = len(order_rows)
-                    result.events = result.session_events + result.order_events
-                    say(f"order events {result.order_events:,} copied ({result.events:,} events in all)")
+                    say(f"order events {result.order_events:,} copied")
                     del order_rows
+                    made_business = _business_events(
+                        random.Random(f"business:{org_id}:{seed}"), snap, plan, org_id, window_start, now
+                    )
+                    await store.copy_rows(conn, "events", BUSINESS_EVENT_COLUMNS, made_business.rows)
+                    await store.copy_rows(conn, "entity_counts", ENTITY_COUNT_COLUMNS, made_business.entity_counts)
+                    result.business_events = len(made_business.rows)
+                    result.business_entities = made_business.entities
+                    result.business_duplicates = made_business.duplicates
+                    result.entity_counts = len(made_business.entity_counts)
+                    result.events = result.session_events + result.order_events + result.business_events
+                    say(
+                        f"business events {result.business_events:,} of {result.business_entities:,} entities copied"
+                        f" ({result.entity_counts:,} counted; {result.events:,} events in all)"
+                    )
+                    del made_business
                 if dropped:
                     say("events: secondary indexes built")
 
@@ -575,6 +601,59 @@ def _order_event_rows(snap: _Snapshot, org_id: UUID, window_start: float, now: f
                 FUNNEL,
                 *common,
             )
+
+
+def _business_events(
+    rng: random.Random, snap: _Snapshot, plan: list[_Session], org_id: UUID, window_start: float, now: float
+) -> business.BusinessEvents:
+    """demo/business.py's events of the snapshot's customers: each on an integration it visited, from its first
+    planned session there to its last visit there (within the window), in the customer's currency (EUR for
+    those with euro orders, else the organisation's base currency); stock items for some successful orders."""
+    first_session: dict[tuple[int, int], float] = {}
+    for start, _seq, ci, ii, _oi in plan:
+        if (ci, ii) not in first_session:  # the plan is in time order
+            first_session[(ci, ii)] = start
+    currencies: dict[int, str] = {}
+    for o in snap.orders:
+        if o["currency"] != snap.base_currency:
+            currencies[snap.customer_index[o["customer_id"]]] = o["currency"]
+    lo_limit, hi_limit = window_start + 60, now - 60
+    customers = []
+    for ci, c in enumerate(snap.customers):
+        spans = []
+        for ii, first, last in c.visits:
+            lo = max(first_session.get((ci, ii), first), first, lo_limit)
+            if lo <= hi_limit:
+                spans.append((ii, lo, min(max(last, lo), hi_limit)))
+        seen = sum(hi - lo for _ii, lo, hi in spans)
+        customers.append(
+            business.Customer(
+                c.id,
+                c.anonymous_id,
+                currencies.get(ci, snap.base_currency),
+                business.customer_weight(c.orders, seen),
+                spans,
+            )
+        )
+    integrations = [
+        business.Integration(i.id, i.channel, [(p, cat.id, cat.name) for cat in i.categories for p in cat.products])
+        for i in snap.integrations
+    ]
+    rand = rng.random
+    stock = [
+        business.StockOrder(
+            snap.customer_index[o["customer_id"]],
+            snap.integration_index[o["integration_id"]],
+            o["product_id"],
+            o["category_id"],
+            store.epoch_seconds(o["created_at"]),
+        )
+        for o in snap.orders
+        if o["status"] == "SUCCESSFUL"
+        and rand() < business.SHARE_OF_ORDERS_WITH_STOCK
+        and window_start < store.epoch_seconds(o["created_at"]) <= now
+    ]
+    return business.generate(rng, org_id, integrations, customers, stock, now, window_start)
 
 
 def _order_copy_rows(snap: _Snapshot, org_id: UUID) -> Iterator[tuple[Any, ...]]:

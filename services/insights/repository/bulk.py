@@ -76,6 +76,32 @@ ORDER_COLUMNS = (
     "created_at",
     "as_of",
 )
+# Business events (demo/business.py): `counted` decided by the loader as the ingestion statement decides it, with
+# the one counted event of each (integration, type, entity, count key) copied into entity_counts.
+BUSINESS_EVENT_COLUMNS = (
+    "org_id",
+    "occurred_at",
+    "integration_id",
+    "source_key",
+    "type",
+    "class",
+    "customer_id",
+    "anonymous_id",
+    "product_id",
+    "category_id",
+    "channel",
+    "amount",
+    "currency",
+    "entity_id",
+    "state",
+    "items",
+    "properties",
+    "fields",
+    "custom_fields",
+    "account_currency",
+    "counted",
+)
+ENTITY_COUNT_COLUMNS = ("org_id", "integration_id", "type", "entity_id", "count_key", "source_key", "occurred_at")
 DEVICE_COLUMNS = ("org_id", "customer_id", "device_id", "platform", "user_agent", "first_seen", "last_seen")
 
 # Analyzed at the end of a load. Not `events`: ANALYZE of a partitioned table samples every partition and
@@ -92,6 +118,7 @@ LOADED_TABLES = (
     "devices",
     "orders",
     "order_rollups_daily",
+    "entity_counts",
 )
 
 
@@ -119,10 +146,11 @@ async def record_demo_load(conn: asyncpg.Connection, org_id: UUID, outcome: dict
 
 
 async def has_data(conn: asyncpg.Connection, org_id: UUID) -> bool:
-    """Whether the organisation has any event or order in the insights database."""
+    """Whether the organisation has any event, counted entity or order in the insights database."""
     return bool(
         await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM events WHERE org_id = $1) OR EXISTS (SELECT 1 FROM orders WHERE org_id = $1)",
+            "SELECT EXISTS (SELECT 1 FROM events WHERE org_id = $1) OR EXISTS (SELECT 1 FROM orders WHERE org_id = $1)"
+            " OR EXISTS (SELECT 1 FROM entity_counts WHERE org_id = $1)",
             org_id,
         )
     )

@@ -9,6 +9,7 @@ import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -17,9 +18,12 @@ import pytest
 
 from demo.insights import insights_demo_loaded, load_insights_demo
 from demo.orders import load_demo
+from services.insights.domain.business import BY_NAME, TYPES
 from services.insights.repository import events as events_store
 from services.insights.repository import orders as orders_copy
 from services.insights.repository import rollups
+from services.insights.service import insight as builder
+from services.insights.service import saved_insights
 from shared.db import tenant_tx
 
 CUSTOMERS, ORDERS, DAYS = 120, 600, 90
@@ -237,7 +241,15 @@ async def test_another_organisation_sees_none_of_the_demo(
     demo: dict[str, Any], insights_pool: Any, tenant: Any
 ) -> None:
     async with tenant_tx(insights_pool, tenant.org_id) as conn:
-        for table in ("events", "customer_days", "funnel_firsts", "devices", "orders", "event_rollups_daily"):
+        for table in (
+            "events",
+            "customer_days",
+            "funnel_firsts",
+            "devices",
+            "orders",
+            "event_rollups_daily",
+            "entity_counts",
+        ):
             assert await conn.fetchval(f"SELECT count(*) FROM {table} WHERE org_id = $1", demo["org_id"]) == 0
     async with tenant_tx(insights_pool, demo["org_id"]) as conn:
         assert await conn.fetchval("SELECT count(*) FROM events") == demo["result"].events
@@ -251,6 +263,14 @@ _READ_MODELS = {
     "devices": "customer_id, device_id, platform, user_agent, first_seen, last_seen",
     "order_rollups_daily": "day, integration_id, category_id, status, comm_status, currency, orders, commission",
 }
+
+
+def _count_key(event_type: str, state: str | None) -> str | None:
+    """What ingestion (services/insights/service/ingest.py) gives the store: the state group, "" or None."""
+    business = BY_NAME.get(event_type)
+    if business is None:
+        return None
+    return business.count_key(state) if state is not None and business.counts(state) else ""
 
 
 async def _read_model(conn: asyncpg.Connection, org_id: UUID, table: str, hours_after: datetime) -> list[tuple]:
@@ -293,7 +313,12 @@ async def test_read_models_equal_what_ingesting_the_same_events_leaves(
                 currency=e["currency"],
                 entity_id=e["entity_id"],
                 state=e["state"],
+                items=json.loads(e["items"]) if e["items"] is not None else None,
                 properties=dict(json.loads(e["properties"])),
+                fields=json.loads(e["fields"]) if e["fields"] is not None else None,
+                custom_fields=json.loads(e["custom_fields"]) if e["custom_fields"] is not None else None,
+                account_currency=e["account_currency"],
+                count_key=_count_key(e["type"], e["state"]),
             )
         )
     async with tenant_tx(insights_pool, twin) as conn:
@@ -333,6 +358,13 @@ async def test_read_models_equal_what_ingesting_the_same_events_leaves(
         ingested = await _read_model(insights_owner, twin, table, hours_after)
         assert loaded, table
         assert loaded == ingested, table
+    # Business events count (and claim entity_counts) exactly as the ingestion statement decided for the twin.
+    counted = "SELECT source_key, counted FROM events WHERE org_id = $1 AND class = 'business'"
+    loaded_counted = sorted(tuple(r) for r in await insights_owner.fetch(counted, org_id))
+    assert loaded_counted and loaded_counted == sorted(tuple(r) for r in await insights_owner.fetch(counted, twin))
+    claims = "SELECT integration_id, type, entity_id, count_key, source_key, occurred_at FROM entity_counts"
+    loaded_claims = sorted(tuple(r) for r in await insights_owner.fetch(f"{claims} WHERE org_id = $1", org_id))
+    assert loaded_claims == sorted(tuple(r) for r in await insights_owner.fetch(f"{claims} WHERE org_id = $1", twin))
 
 
 async def test_read_models_equal_their_recomputation(demo: dict[str, Any], insights_pool: Any) -> None:
@@ -429,7 +461,7 @@ async def test_a_load_that_fails_leaves_nothing_and_can_be_run_again(
             demo["orders_owner"], demo["insights_owner"], org_id=org_id, progress=fail_at_read_models, now=demo["now"]
         )
     assert not await insights_demo_loaded(demo["insights_owner"], org_id)
-    for table in ("events", "devices", "orders", "order_rollups_daily", "organisation_settings"):
+    for table in ("events", "devices", "orders", "order_rollups_daily", "organisation_settings", "entity_counts"):
         assert await insights_owner.fetchval(f"SELECT count(*) FROM {table} WHERE org_id = $1", org_id) == 0, table
     enabled = await insights_owner.fetchval(
         "SELECT tgenabled FROM pg_trigger WHERE tgname = 'orders_rollup' AND tgrelid = 'orders'::regclass"
@@ -438,3 +470,209 @@ async def test_a_load_that_fails_leaves_nothing_and_can_be_run_again(
     result = await load_insights_demo(demo["orders_owner"], demo["insights_owner"], org_id=org_id, now=demo["now"])
     assert result.events == await insights_owner.fetchval("SELECT count(*) FROM events WHERE org_id = $1", org_id)
     assert result.orders == 100 and await insights_demo_loaded(demo["insights_owner"], org_id)
+
+
+# --- business events (demo/business.py) -------------------------------------------------------------------
+
+SENT_TYPES = {t.name for t in TYPES if t.counted_type is None}  # every type an integration sends (not `order`)
+
+
+async def _business(conn: asyncpg.Connection, org_id: UUID) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT * FROM events WHERE org_id = $1 AND class = 'business' ORDER BY occurred_at, source_key", org_id
+    )
+
+
+async def test_every_business_type_has_entities_with_lifecycles_fields_and_money(
+    demo: dict[str, Any], insights_owner: asyncpg.Connection, orders_owner: asyncpg.Connection
+) -> None:
+    org_id = demo["org_id"]
+    rows = await _business(insights_owner, org_id)
+    assert len(rows) == demo["result"].business_events > 20 * CUSTOMERS
+    assert {r["type"] for r in rows} == SENT_TYPES
+    products = {r["id"] for r in await orders_owner.fetch("SELECT id FROM products WHERE org_id = $1", org_id)}
+    customers = {r["id"] for r in await orders_owner.fetch("SELECT id FROM customers WHERE org_id = $1", org_id)}
+    entities: dict[tuple[str, str], list[asyncpg.Record]] = defaultdict(list)
+    for r in rows:
+        t = BY_NAME[r["type"]]
+        entities[(r["type"], r["entity_id"])].append(r)
+        assert r["state"] in t.states and r["customer_id"] in customers and r["device_id"] is None
+        fields = json.loads(r["fields"])
+        assert {f.name for f in t.fields if f.required} <= set(fields) <= {f.name for f in t.fields}, r["type"]
+        for f in t.fields:
+            if f.name in fields and f.values:
+                assert fields[f.name] in f.values
+        assert (r["amount"] is not None) == (t.amount is not None), r["type"]
+        if t.amount is not None:
+            assert r["currency"] in ("GBP", "EUR") and r["amount"] > 0
+        if t.line_items:
+            items = json.loads(r["items"])
+            assert 2 <= len(items) <= 5 and {UUID(i["productId"]) for i in items} <= products
+            assert sum(Decimal(i["amount"]) for i in items) == r["amount"]
+        else:
+            assert r["items"] is None
+        assert r["product_id"] is None or r["product_id"] in products
+    assert any(r["custom_fields"] for r in rows) and any(r["account_currency"] for r in rows)
+    assert {r["currency"] for r in rows if r["currency"]} == {"GBP", "EUR"}
+    # Lifecycles: each entity's events are in time order and in order of its type's states where it says so.
+    order = {
+        "invoice": ("draft", "posted", "void"),
+        "service_request": ("open", "in_progress", "resolved", "closed"),
+        "lead": ("created", "qualified", "converted"),
+        "subscription": ("trial", "active", "cancelled"),
+        "payment": ("pending", "posted"),
+        "pass": ("issued", "redeemed"),
+        "inventory_item": ("received", "allocated", "returned"),
+    }
+    multi = 0
+    for (kind, _entity), events in entities.items():
+        assert len({e["customer_id"] for e in events}) == 1 and len({e["integration_id"] for e in events}) == 1
+        states = [e["state"] for e in events]
+        multi += len(set(states)) > 1
+        if kind in order:  # by each state's first report (a resend may come after a later state)
+            ranks = [order[kind].index(s) for s in dict.fromkeys(states) if s in order[kind]]
+            assert ranks == sorted(ranks), (kind, states)
+    assert multi > len(entities) / 3
+    # Posted invoices are paid, some payments fail, some requests are resolved, some leads convert.
+    states_of: dict[str, set[str]] = defaultdict(set)
+    for (kind, _entity), events in entities.items():
+        states_of[kind].update(e["state"] for e in events)
+    for kind, wanted in {
+        "invoice": {"draft", "posted", "void"},
+        "payment": {"pending", "posted"},
+        "service_request": {"open", "in_progress", "resolved", "closed"},
+        "lead": {"created", "qualified", "converted", "lost"},
+        "subscription": {"trial", "active"},
+        "pass": {"issued", "redeemed"},
+        "award": {"pending", "granted"},
+        "inventory_item": {"received", "allocated"},
+    }.items():
+        assert wanted <= states_of[kind], kind
+    # Some entity reports the same counting state twice (a resend): stored both times, counted once.
+    twice = [
+        (k, s)
+        for k, events in entities.items()
+        for s in {e["state"] for e in events}
+        if BY_NAME[k[0]].counts(s) and sum(e["state"] == s for e in events) > 1
+    ]
+    assert twice and demo["result"].business_duplicates >= len(twice) > 0
+    for (kind, entity), state in twice:
+        same = [e for e in entities[(kind, entity)] if e["state"] == state]
+        group = [
+            e for e in entities[(kind, entity)] if BY_NAME[kind].count_key(e["state"]) == BY_NAME[kind].count_key(state)
+        ]
+        assert (
+            sum(e["counted"] for e in same) <= 1
+            and sum(e["counted"] for e in group if BY_NAME[kind].counts(e["state"])) == 1
+        )
+
+
+async def test_business_events_count_once_per_entity_and_group_as_entity_counts_say(
+    demo: dict[str, Any], insights_owner: asyncpg.Connection
+) -> None:
+    org_id = demo["org_id"]
+    rows = await _business(insights_owner, org_id)
+    groups: dict[tuple[UUID, str, str, str], list[asyncpg.Record]] = defaultdict(list)
+    for r in rows:
+        t = BY_NAME[r["type"]]
+        if not t.counts(r["state"]):
+            assert not r["counted"], (r["type"], r["state"])  # never in a state its type does not count
+            continue
+        groups[(r["integration_id"], r["type"], r["entity_id"], t.count_key(r["state"]))].append(r)
+    expected = set()
+    for key, events in groups.items():
+        counted = [e for e in events if e["counted"]]
+        assert len(counted) == 1, key  # no entity counted twice in a group
+        first = min(events, key=lambda e: (e["occurred_at"], e["source_key"]))
+        assert counted[0]["source_key"] == first["source_key"], key  # the first of its group
+        expected.add((*key, first["source_key"], first["occurred_at"]))
+    stored = {
+        tuple(r)
+        for r in await insights_owner.fetch(
+            "SELECT integration_id, type, entity_id, count_key, source_key, occurred_at FROM entity_counts"
+            " WHERE org_id = $1",
+            org_id,
+        )
+    }
+    assert stored == expected and len(stored) == demo["result"].entity_counts
+    assert sum(r["counted"] for r in rows) == len(stored)
+    # Both kinds of rule: a final-state type counts once per entity; a logged type once per entity and state.
+    assert {k[3] for k in stored if k[1] == "invoice"} == {"final"}
+    assert {k[3] for k in stored if k[1] == "service_request"} >= {"open", "resolved"}
+
+
+async def test_business_rollups_equal_the_counted_raw_events(
+    demo: dict[str, Any], insights_owner: asyncpg.Connection
+) -> None:
+    org_id = demo["org_id"]
+    tz = await insights_owner.fetchval("SELECT time_zone FROM organisation_settings WHERE org_id = $1", org_id)
+    raw = await insights_owner.fetch(
+        """SELECT (occurred_at AT TIME ZONE $2)::date AS day, type, integration_id,
+                  coalesce(product_id, $3) AS product_id, coalesce(currency, '') AS currency,
+                  count(*) AS events, coalesce(sum(amount), 0) AS amount
+             FROM events WHERE org_id = $1 AND class = 'business' AND counted GROUP BY 1, 2, 3, 4, 5""",
+        org_id,
+        tz,
+        NIL,
+    )
+    rolled = await insights_owner.fetch(
+        """SELECT day, type, integration_id, product_id, currency, sum(events) AS events, sum(amount) AS amount
+             FROM event_rollups_daily WHERE org_id = $1 AND type = ANY($2::text[]) GROUP BY 1, 2, 3, 4, 5""",
+        org_id,
+        sorted(SENT_TYPES),
+    )
+    assert raw and sorted(tuple(r) for r in raw) == sorted(tuple(r) for r in rolled)
+    uncounted = await insights_owner.fetchval(
+        "SELECT count(*) FROM events WHERE org_id = $1 AND class = 'business' AND NOT counted", org_id
+    )
+    assert uncounted > 0  # drafts, pending and resends are stored, never rolled up
+
+
+async def test_the_default_dashboard_shows_the_demo(demo: dict[str, Any], insights_pool: Any) -> None:
+    """Seed 002's three default insights (new contacts per day, leads created vs converted per week, service
+    requests opened vs resolved per day by priority) answer with data on the demo."""
+    org_id = demo["org_id"]
+    async with tenant_tx(insights_pool, org_id) as conn:
+        for name, _description, raw, _width in saved_insights.DEFAULT_INSIGHTS:
+            answer = await builder.answer(conn, org_id, raw)
+            totals = [t["value"] for t in answer["total"]]
+            assert totals and all(v > 0 for v in totals), name
+            if "state" in answer["breakdowns"]:
+                values = {s["values"][0] for s in answer["series"] if s["total"]}
+                assert values == set(raw["filters"][0]["values"]), name
+            if "fields.priority" in answer["breakdowns"]:
+                priorities = {s["values"][1] for s in answer["series"]}
+                assert len(priorities) > 1 and priorities <= {"low", "medium", "high", "urgent"}, name
+            days_with_data = sum(any(s["points"][k] for s in answer["series"]) for k in range(len(answer["buckets"])))
+            assert days_with_data >= 5, name  # spread over the range (the full demo fills nearly every bucket)
+
+
+async def test_the_same_seed_gives_the_same_business_events(demo: dict[str, Any]) -> None:
+    import random
+
+    import demo.insights as generator
+
+    snap = await generator._read_orders_demo(demo["orders_owner"], demo["org_id"])
+    rng = random.Random(f"insights:{demo['org_id']}:7")
+    generator._assign_devices(rng, snap)
+    start = demo["now"] - DAYS * 86_400
+    plan = generator._plan_sessions(rng, snap, start, demo["now"], 14.0)
+
+    def made(seed: str) -> list[tuple[Any, ...]]:
+        out = generator._business_events(random.Random(seed), snap, plan, demo["org_id"], start, demo["now"])
+        return [(r[3], r[1][0], r[4], r[13], r[14], r[20]) for r in out.rows]
+
+    seed = f"business:{demo['org_id']}:7"
+    first = made(seed)
+    assert first == made(seed) and first != made("another seed")
+    conn = await asyncpg.connect(demo["insights_owner"])
+    try:
+        await conn.set_type_codec("timestamptz", schema="pg_catalog", encoder=tuple, decoder=tuple, format="tuple")
+        stored = await conn.fetch(
+            "SELECT source_key, occurred_at, type, entity_id, state, counted FROM events"
+            " WHERE org_id = $1 AND class = 'business'",
+            demo["org_id"],
+        )
+    finally:
+        await conn.close()
+    assert sorted((r[0], r[1][0], *tuple(r)[2:]) for r in stored) == sorted(first)
