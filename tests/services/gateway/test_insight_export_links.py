@@ -109,3 +109,11 @@ async def test_bad_insight_input_is_refused_naming_the_field_and_makes_no_link(g
         payload = body["data"]["requestExport"]
         assert payload["url"] is None and payload["expiresAt"] is None, body
         assert payload["errors"] and payload["errors"][0]["field"].startswith(field), body
+
+
+async def test_provider_users_get_no_insight_export(gateway, tenant) -> None:
+    i = {"eventType": "invoice", "range": {"preset": "LAST_7_DAYS"}}
+    body = await gql(gateway, EXPORT, {"k": "INSIGHT_EVENTS", "f": "CSV", "i": i}, token=tenant.provider_token)
+    payload = (body.get("data") or {}).get("requestExport")
+    assert payload is None or (payload["url"] is None and payload["errors"]), body
+    assert "FORBIDDEN" in str(body), body
