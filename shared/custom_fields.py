@@ -5,7 +5,7 @@ live where their entity lives: customers' and orders' in the orders service, bus
 events in the insights service. Both check a value with `check_values` here, so a value one service accepts
 is never one the other refuses. The entity names are declared here rather than imported from the insights
 service's catalogue (services/insights/domain/business.py) because services never import each other;
-tests/shared/test_custom_fields.py keeps the two lists equal.
+tests/shared/test_custom_field_rules.py keeps the two lists equal.
 """
 
 from __future__ import annotations
