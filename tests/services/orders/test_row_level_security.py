@@ -24,7 +24,7 @@ import pytest
 from services.orders.domain.commission import CommStatus, Status
 from services.orders.domain.filters import CustomerFilter, OrderFilter
 from services.orders.repository import audit, catalogue, customers, members, orders, organisations
-from services.orders.service import commission
+from services.orders.service import commission, custom_fields, teams
 from services.orders.service import customers as customer_service
 from services.orders.service import orders as order_service
 from services.orders.service import organisation as organisation_service
@@ -83,6 +83,11 @@ async def _seed(pool: asyncpg.Pool, owner_pool: asyncpg.Pool, t: Tenant) -> Seed
             commission_rate="20.00",
             currency="GBP",
         )
+        team = await teams.create(conn, t.org_id, "RLS team")
+        admin = await members.by_subject(conn, t.org_id, t.admin_subject)
+        assert admin is not None
+        await teams.add_member(conn, t.org_id, team["id"], admin["id"])
+        await custom_fields.define(conn, t.org_id, entity="customer", name="RLS field", type="text", choices=None)
     rows = await owner_pool.fetch("SELECT id, role, subject FROM members WHERE org_id = $1", t.org_id)
     return Seeded(
         tenant=t,
