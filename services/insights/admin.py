@@ -3,6 +3,7 @@
     python -m services.insights.admin backfill          # fill the insights store of an existing deployment
     python -m services.insights.admin rebuild-rollups [--org ORG] [--check]
     python -m services.insights.admin drop-expired      # run the retention now (the workers run it hourly)
+    python -m services.insights.admin publish-business-events [--batch N]   # backfill the reports service
 
 `backfill`: the orders service owns organisations and orders, and the insights service never opens its
 database, so the backfill is the orders service republishing them: this command runs its
@@ -14,6 +15,11 @@ recorded once however often it is republished; raw funnel events older than the 
 (the day-bucketed ones from the raw events of the last 90 days, in the organisation's time zone; the
 hourly rollup for the last 48 hours; the orders rollup from the orders copy), prints every difference it
 found with up to 20 samples per table, then replaces the stored rows (`--check`: changes nothing).
+
+`publish-business-events`: appends a `business_event.recorded` outbox row for every stored business event (the
+raw window: older partitions are gone), with the payload ingestion publishes, `--batch` events per transaction;
+the insights relay sends them. The rows are new (new envelope ids), so consumers dedupe on the payload's
+`event_id` (the reports service does): running it twice is harmless.
 """
 
 from __future__ import annotations
@@ -27,11 +33,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from services.insights.repository import rollups
+from services.insights.repository import republish, rollups
 from services.insights.service import maintenance
 from services.insights.service.orders_events import first_whole_local_day
 from shared.config import get_settings
 from shared.db import connection, create_pool, system_tx, tenant_tx
+from shared.errors import DomainError, ErrorCode
 from shared.local import require_database
 
 
@@ -47,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--org", type=uuid.UUID, help="one organisation (default: every one)")
     r.add_argument("--check", action="store_true", help="print the differences, change nothing")
     sub.add_parser("drop-expired", help="drop raw partitions past 90 days and expired rollups now")
+    b = sub.add_parser("publish-business-events", help="republish every stored business event (reports backfill)")
+    b.add_argument("--batch", type=int, default=1000, help="events per transaction (1 to 10000)")
     return p
 
 
@@ -124,6 +133,25 @@ async def drop_expired(now: datetime | None = None) -> dict[str, Any]:
         await pool.close()
 
 
+async def publish_business_events(owner_url: str, batch: int) -> dict[str, int]:
+    """Republishes every stored business event through the outbox, `batch` per transaction, as the owner
+    (every organisation at once; the relay publishes each committed batch while the next is written)."""
+    if not 1 <= batch <= 10_000:
+        raise DomainError(ErrorCode.INVALID_INPUT, "must be from 1 to 10000", "batch")
+    owner = await create_pool(owner_url, max_size=1, wait=False)
+    published, batches = 0, 0
+    after: republish.Key | None = (uuid.UUID(int=0), datetime(1970, 1, 1, tzinfo=UTC), uuid.UUID(int=0))
+    try:
+        while after is not None:
+            async with system_tx(owner) as conn:
+                count, after = await republish.republish_batch(conn, after, batch)
+            published += count
+            batches += 1 if count else 0
+    finally:
+        await owner.close()
+    return {"published": published, "batches": batches}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     require_database()
@@ -132,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
             result = backfill()
         elif args.cmd == "rebuild-rollups":
             result = asyncio.run(rebuild_rollups(args.org, args.check))
+        elif args.cmd == "publish-business-events":
+            owner_url = get_settings().service_database_url("insights", "owner")
+            result = asyncio.run(publish_business_events(owner_url, args.batch))
         else:
             result = asyncio.run(drop_expired())
     except Exception as exc:

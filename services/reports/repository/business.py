@@ -7,7 +7,6 @@ recomputed from all its stored events in one statement, so the order events arri
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -41,18 +40,13 @@ class BusinessEvent:
     counted: bool
 
 
-def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value)
-
-
 async def insert(conn: asyncpg.Connection, org_id: UUID, e: BusinessEvent, recorded_at: datetime) -> bool:
     """Stores the event; False when an event of that id is stored already."""
     done = await conn.fetchval(
         """INSERT INTO business_events (org_id, event_id, occurred_at, recorded_at, integration_id, source_key, type,
                                         entity_id, state, customer_id, product_id, category_id, channel, amount,
                                         currency, account_currency, fields, custom_fields, items, counted)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17::jsonb, $18::jsonb,
-                   $19::jsonb, $20)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
            ON CONFLICT (org_id, event_id) DO NOTHING
            RETURNING true""",
         org_id,
@@ -71,9 +65,9 @@ async def insert(conn: asyncpg.Connection, org_id: UUID, e: BusinessEvent, recor
         e.amount,
         e.currency,
         e.account_currency,
-        _json(e.fields),
-        _json(e.custom_fields),
-        _json(e.items),
+        e.fields,
+        e.custom_fields,
+        e.items,
         e.counted,
     )
     return bool(done)
