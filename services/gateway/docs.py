@@ -213,8 +213,8 @@ ERROR_CODES: dict[ErrorCode, str] = {
     ErrorCode.INVALID_EXPORT_LINK: "The export link is invalid or has expired (links last 15 minutes).",
     ErrorCode.TOO_LARGE: "The body is over the route's limit.",
     ErrorCode.IDENTITY_REQUIRED: "Give an email, an anonymousId or both.",
-    ErrorCode.UNKNOWN_EXPORT: "Exports are of orders, customers, the audit log, the Analytics tab or an insight, as CSV or "
-    "XLSX.",
+    ErrorCode.UNKNOWN_EXPORT: "Exports are of orders, customers, the audit log, the Analytics tab or an insight, "
+    "as CSV or XLSX.",
     ErrorCode.UNAUTHENTICATED: "The API key or access token is missing, unknown or revoked (a rotated key "
     "stops working at once).",
     ErrorCode.FORBIDDEN: "The action needs the admin role (GraphQL).",
