@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 from uuid import UUID
 
@@ -122,18 +123,18 @@ PATHS: dict[str, tuple[Path, ...]] = {
 # them: payments and credit notes of invoices, refunds, usage of subscriptions, awards of purchases, stock
 # items of successful orders).
 RATES: dict[str, float] = {
-    "purchase": 1.1,
-    "achievement": 0.6,
-    "service_request": 0.9,
-    "activity": 2.6,
-    "subscription": 0.45,
-    "invoice": 1.8,
-    "top_up": 0.7,
-    "award": 0.8,
-    "spend": 0.7,
-    "donation": 0.25,
-    "pass": 0.6,
-    "lead": 1.0,
+    "purchase": 1.38,
+    "achievement": 0.75,
+    "service_request": 1.12,
+    "activity": 3.25,
+    "subscription": 0.56,
+    "invoice": 2.25,
+    "top_up": 0.88,
+    "award": 1.0,
+    "spend": 0.88,
+    "donation": 0.31,
+    "pass": 0.75,
+    "lead": 1.25,
 }
 PREFIX = {
     "purchase": "PUR",
@@ -154,7 +155,7 @@ PREFIX = {
     "lead": "LEAD",
     "inventory_item": "STK",
 }
-SHARE_OF_ORDERS_WITH_STOCK = 0.3
+SHARE_OF_ORDERS_WITH_STOCK = 0.35
 SHARE_OF_INVOICES_PAID = 0.85
 SHARE_OF_INVOICES_CREDITED = 0.08
 SHARE_OF_PURCHASES_REFUNDED = 0.04
@@ -201,6 +202,11 @@ SEGMENTS = ("retail", "small business", "premium")
 SHARE_WITH_CUSTOM_FIELDS = 0.3
 
 _COUNTED = BUSINESS_EVENT_COLUMNS.index("counted")
+# Per type and state, the state group an entity counts once in ("" for a state that never counts): the rule of
+# domain/business.py, looked up once per event.
+_COUNT_KEYS: dict[str, dict[str, str]] = {
+    name: {s: t.count_key(s) if t.counts(s) else "" for s in t.states} for name, t in BY_NAME.items()
+}
 
 
 @dataclass
@@ -215,13 +221,14 @@ class Integration:
 @dataclass
 class Customer:
     """A customer: its ids, its currency, how much business it does, and where and when it can do it: per
-    integration index, (from, to) in epoch seconds."""
+    integration index, (from, to) in epoch seconds and the starts of its sessions there (entities start during
+    a visit: a request raised, a lead taken, a purchase made; later states follow in the back office)."""
 
     id: Any
     anonymous_id: str | None
     currency: str
     weight: float
-    spans: list[tuple[int, float, float]]
+    spans: list[tuple[int, float, float, list[float]]]
 
 
 @dataclass
@@ -260,8 +267,18 @@ def _pick(rand: float, weighted: Sequence[tuple[Any, float]]) -> Any:
     return weighted[-1][0]
 
 
+_JSON: dict[tuple[tuple[str, Any], ...], str] = {}
+
+
 def _json(value: dict[str, Any]) -> str:
-    return json.dumps(value, separators=(",", ":"))
+    """`value` as compact JSON; the few distinct field objects of the demo are encoded once."""
+    key = tuple(value.items())
+    text = _JSON.get(key)
+    if text is None:
+        text = json.dumps(value, separators=(",", ":"))
+        if len(_JSON) < 50_000:
+            _JSON[key] = text
+    return text
 
 
 class _Generator:
@@ -335,11 +352,11 @@ class _Generator:
     ) -> int:
         """The entity's events, one per state, and (now and then) its counting state reported again. Source keys
         are the entity's and the event's number from `first_key` on."""
-        business = BY_NAME[kind]
+        count_keys = _COUNT_KEYS[kind]
         customer, integration = self.customers[ci], self.integrations[ii]
         account_currency = customer.currency if account and customer.anonymous_id is None else None
         if states and self.rand() < DUPLICATE_SHARE:
-            counting = [(s, t) for s, t in states if business.counts(s)]
+            counting = [(s, t) for s, t in states if count_keys[s]]
             if counting:
                 state, t = counting[-1]
                 again = t + 60 + 3540 * self.rand()
@@ -350,8 +367,9 @@ class _Generator:
         for k, (state, t) in enumerate(states):
             at = pg_timestamp(t)
             source_key = f"biz-{entity.lower()}-{first_key + k}"
-            if business.counts(state):
-                group = (ii, kind, entity, business.count_key(state))
+            count_key = count_keys[state]
+            if count_key:
+                group = (ii, kind, entity, count_key)
                 held = self.first.get(group)
                 if held is None or (at[0], source_key) < held[:2]:
                     self.first[group] = (at[0], source_key, len(rows))
@@ -419,15 +437,17 @@ class _Generator:
                 continue
             w = c.weight / mean if mean else 1.0
             for kind, rate in RATES.items():
+                make = getattr(self, f"_{kind}")
                 for _ in range(int(rate * w * (0.5 + rand()) + rand())):
-                    ii, lo, hi = c.spans[int(rand() * len(c.spans))]
-                    getattr(self, f"_{kind}")(ci, ii, lo + (hi - lo) * rand(), hi)
+                    ii, lo, hi, starts = c.spans[int(rand() * len(c.spans))]
+                    t = starts[int(rand() * len(starts))] + 60 + 1740 * rand() if starts else lo + (hi - lo) * rand()
+                    make(ci, ii, min(max(t, lo), hi), hi)
         for s in stock:
             c = self.customers[s.customer]
             span = next((sp for sp in c.spans if sp[0] == s.integration), None)
             if span is None:
                 continue
-            _ii, lo, hi = span
+            _ii, lo, hi, _starts = span
             self._inventory_item(s, max(lo, min(s.at - (2 + 46 * rand()) * _HOUR, hi)), hi)
         return self.finish()
 
@@ -435,12 +455,13 @@ class _Generator:
         out = self.out
         for _t, _key, index in self.first.values():
             out.rows[index][_COUNTED] = True
-        order = sorted(range(len(out.rows)), key=lambda k: (out.rows[k][1], out.rows[k][3]))
-        out.rows = [out.rows[k] for k in order]
-        for (ii, kind, entity, count_key), (at, source_key, _index) in sorted(self.first.items()):
-            out.entity_counts.append(
-                (self.org_id, self.integrations[ii].id, kind, entity, count_key, source_key, (at,))
-            )
+        # In time order: COPY routes each row to its day's partition, and a run of one day's rows fills one buffer.
+        out.rows.sort(key=itemgetter(1))
+        ids = [i.id for i in self.integrations]
+        out.entity_counts = [
+            (self.org_id, ids[ii], kind, entity, count_key, source_key, (at,))
+            for (ii, kind, entity, count_key), (at, source_key, _index) in self.first.items()
+        ]
         return out
 
     def _product(self, ii: int) -> tuple[Any, Any, str] | None:

@@ -606,13 +606,13 @@ def _order_event_rows(snap: _Snapshot, org_id: UUID, window_start: float, now: f
 def _business_events(
     rng: random.Random, snap: _Snapshot, plan: list[_Session], org_id: UUID, window_start: float, now: float
 ) -> business.BusinessEvents:
-    """demo/business.py's events of the snapshot's customers: each on an integration it visited, from its first
-    planned session there to its last visit there (within the window), in the customer's currency (EUR for
-    those with euro orders, else the organisation's base currency); stock items for some successful orders."""
-    first_session: dict[tuple[int, int], float] = {}
-    for start, _seq, ci, ii, _oi in plan:
-        if (ci, ii) not in first_session:  # the plan is in time order
-            first_session[(ci, ii)] = start
+    """demo/business.py's events of the snapshot's customers: each on an integration it visited, starting during
+    one of its planned sessions there, until its last visit there (within the window), in the customer's currency
+    (EUR for those with euro orders, else the organisation's base currency); stock items for some successful
+    orders."""
+    sessions: dict[tuple[int, int], list[float]] = {}
+    for start, _seq, ci, ii, _oi in plan:  # in time order
+        sessions.setdefault((ci, ii), []).append(start)
     currencies: dict[int, str] = {}
     for o in snap.orders:
         if o["currency"] != snap.base_currency:
@@ -622,10 +622,12 @@ def _business_events(
     for ci, c in enumerate(snap.customers):
         spans = []
         for ii, first, last in c.visits:
-            lo = max(first_session.get((ci, ii), first), first, lo_limit)
+            starts = sessions.get((ci, ii), [])
+            lo = max(starts[0] if starts else first, first, lo_limit)
             if lo <= hi_limit:
-                spans.append((ii, lo, min(max(last, lo), hi_limit)))
-        seen = sum(hi - lo for _ii, lo, hi in spans)
+                hi = min(max(last, lo), hi_limit)
+                spans.append((ii, lo, hi, [s for s in starts if lo <= s <= hi]))
+        seen = sum(hi - lo for _ii, lo, hi, _starts in spans)
         customers.append(
             business.Customer(
                 c.id,
