@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
-from services.reports.api import watermarks
+from services.reports.api import reports, watermarks
 from shared.config import Settings
 from shared.service.app import create_service_app, uvicorn_factory
 
 SERVICE = "reports"
-ROUTES = [*watermarks.routes]
+ROUTES = [*watermarks.routes, *reports.routes]
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
