@@ -22,6 +22,7 @@ from services.gateway.graphql.errors import UserError, user_errors
 from services.gateway.graphql.insights import InsightInput
 from services.gateway.graphql.orders import OrderFilterInput
 from services.gateway.graphql.organisation import require_admin
+from services.gateway.graphql.reports import ReportInput
 from shared.errors import ErrorCode
 
 
@@ -30,7 +31,8 @@ from shared.errors import ErrorCode
     "data for its filter: the customers active in the range (first/last active day, active days, visits, "
     "furthest funnel step, orders) or the range's orders with their customer's activity; or an insight "
     "(insightInput): INSIGHT_EVENTS (UGD) its counted events, one row per event (per line-item product with an "
-    "item.productId breakdown) with its breakdown values; INSIGHT_RESULTS its chart as a table, every series."
+    "item.productId breakdown) with its breakdown values; INSIGHT_RESULTS its chart as a table, every series; "
+    "REPORT a report configuration (reportInput), every row of it."
 )
 class ExportKind(Enum):
     ORDERS = "orders"
@@ -40,6 +42,7 @@ class ExportKind(Enum):
     ANALYTICS_ORDERS = "analytics_orders"
     INSIGHT_EVENTS = "insight_events"
     INSIGHT_RESULTS = "insight_results"
+    REPORT = "report"
 
 
 ANALYTICS_KINDS = frozenset({ExportKind.ANALYTICS_CUSTOMERS, ExportKind.ANALYTICS_ORDERS})
@@ -51,6 +54,7 @@ _FILTER_OF = {
     ExportKind.ANALYTICS_ORDERS: "analyticsFilter",
     ExportKind.INSIGHT_EVENTS: "insightInput",
     ExportKind.INSIGHT_RESULTS: "insightInput",
+    ExportKind.REPORT: "reportInput",
 }
 
 
@@ -79,6 +83,7 @@ class ExportsMutation:
         customer_filter: CustomerFilterInput | None = None,
         analytics_filter: AnalyticsFilterInput | None = None,
         insight_input: InsightInput | None = None,
+        report_input: ReportInput | None = None,
     ) -> ExportPayload:
         ctx = info.context
         if kind is ExportKind.AUDIT_LOG:
@@ -88,6 +93,7 @@ class ExportsMutation:
             "customerFilter": customer_filter,
             "analyticsFilter": analytics_filter,
             "insightInput": insight_input,
+            "reportInput": report_input,
         }
         right = _FILTER_OF.get(kind)
         wrong = next((name for name, value in given.items() if value is not None and name != right), None)
@@ -117,6 +123,15 @@ class ExportsMutation:
                     errors=[UserError(field="insightInput", code=ErrorCode.INVALID_INPUT, message=message)],
                 )
             filter_json = insight_input.to_json()
+        elif kind is ExportKind.REPORT:
+            if report_input is None:
+                message = "an export of REPORT needs reportInput (the configuration reportPreview takes)"
+                return ExportPayload(
+                    url=None,
+                    expires_at=None,
+                    errors=[UserError(field="reportInput", code=ErrorCode.INVALID_INPUT, message=message)],
+                )
+            filter_json = report_input.to_json()
         elif kind is ExportKind.ORDERS:
             filter_json = order_filter.to_json() if order_filter else {}
         elif kind is ExportKind.CUSTOMERS:
@@ -127,7 +142,11 @@ class ExportsMutation:
             # Validated now, not when the download starts; a preset becomes its dates and the organisation's
             # time zone travels in the link, so the link exports the instants it was requested for.
             resolved = await ctx.call(
-                "insights" if kind in ANALYTICS_KINDS | INSIGHT_KINDS else "orders",
+                "reports"
+                if kind is ExportKind.REPORT
+                else "insights"
+                if kind in ANALYTICS_KINDS | INSIGHT_KINDS
+                else "orders",
                 "POST",
                 "/internal/exports/resolve",
                 json={"kind": kind.value, "filter": filter_json},
@@ -139,6 +158,8 @@ class ExportsMutation:
                     e.field = f"{right}.{e.field[7:]}"
                 elif e.field and e.field.startswith("input.") and kind in INSIGHT_KINDS:
                     e.field = f"insightInput.{e.field[6:]}"
+                elif e.field and e.field.startswith("input.") and kind is ExportKind.REPORT:
+                    e.field = f"reportInput.{e.field[6:]}"
             return ExportPayload(url=None, expires_at=None, errors=errors)
         token, expires = export_links.issue(
             ctx.settings.export_token_secret,

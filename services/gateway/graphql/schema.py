@@ -35,6 +35,7 @@ from services.gateway.graphql.input_errors import InputErrorCodes
 from services.gateway.graphql.insights import InsightsQuery
 from services.gateway.graphql.orders import OrdersMutation, OrdersQuery
 from services.gateway.graphql.organisation import OrganisationMutation, OrganisationQuery
+from services.gateway.graphql.reports import ReportsMutation, ReportsQuery
 from services.gateway.graphql.saved_insights import (
     SavedInsightsMutation,
     SavedInsightsQuery,
@@ -59,6 +60,7 @@ Query = merge_types(
         SavedInsightsQuery,
         TeamsQuery,
         CustomFieldsQuery,
+        ReportsQuery,
     ),
 )
 Mutation = merge_types(
@@ -71,6 +73,7 @@ Mutation = merge_types(
         ErasureMutation,
         SavedInsightsMutation,
         TeamsMutation,
+        ReportsMutation,
         CustomFieldsMutation,
     ),
 )

@@ -54,7 +54,7 @@ def _event(tag: str, n: int, minutes_ago: int, type_: str, entity: str, state: s
 def business_events(tag: str, product_id: str) -> list[dict[str, Any]]:
     """Every area's events, for two contacts, within the last few days."""
     a, b = f"anon-a-{tag}", f"anon-b-{tag}"
-    rows = [
+    rows: list[tuple[str, str, str, str, dict[str, Any]]] = [
         ("invoice", "inv1", "draft", a, {"amount": "100.00", "currency": "GBP", "fields": {"number": "N1"}}),
         ("invoice", "inv1", "posted", a, {"amount": "100.00", "currency": "GBP", "fields": {"number": "N1"}}),
         ("invoice", "inv2", "posted", b, {"amount": "40.00", "currency": "EUR", "fields": {"number": "N2"}}),
