@@ -33,16 +33,15 @@ from __future__ import annotations
 import json
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from operator import itemgetter
 from typing import Any
 from uuid import UUID
 
 from services.insights.domain.business import BY_NAME
-from services.insights.repository.bulk import BUSINESS_EVENT_COLUMNS, pg_timestamp
+from services.insights.repository.bulk import pg_timestamp
 
 _HOUR = 3600.0
 _DAY = 86_400.0
@@ -201,7 +200,6 @@ REGIONS = ("London", "South East", "Midlands", "North West", "Scotland", "Wales"
 SEGMENTS = ("retail", "small business", "premium")
 SHARE_WITH_CUSTOM_FIELDS = 0.3
 
-_COUNTED = BUSINESS_EVENT_COLUMNS.index("counted")
 # Per type and state, the state group an entity counts once in ("" for a state that never counts): the rule of
 # domain/business.py, looked up once per event.
 _COUNT_KEYS: dict[str, dict[str, str]] = {
@@ -244,11 +242,12 @@ class StockOrder:
 
 @dataclass
 class BusinessEvents:
-    """The rows of BUSINESS_EVENT_COLUMNS in time order, and the entity_counts rows of ENTITY_COUNT_COLUMNS."""
+    """What the rows made: the entity_counts rows of ENTITY_COUNT_COLUMNS and tallies, complete once every row
+    of `generate`'s iterator has been drawn."""
 
-    rows: list[list[Any]] = field(default_factory=list)
     entity_counts: list[tuple[Any, ...]] = field(default_factory=list)
     by_type: dict[str, int] = field(default_factory=dict)
+    events: int = 0
     entities: int = 0
     duplicates: int = 0
 
@@ -299,9 +298,8 @@ class _Generator:
         self.now = now
         self.window_start = window_start
         self.out = BusinessEvents()
+        self.pending: list[tuple[Any, ...]] = []
         self.seq: dict[str, int] = dict.fromkeys(PREFIX, 0)
-        # (integration index, type, entity, count key) -> (occurred_at in µs, source key, row index)
-        self.first: dict[tuple[int, str, str, str], tuple[int, str, int]] = {}
         self.all_products = [p for i in integrations for p in i.products]
         self.prices = {p[0]: 500 + int(19_500 * random.Random(str(p[0])).random()) for p in self.all_products}
 
@@ -363,29 +361,35 @@ class _Generator:
                 if again <= self.now:
                     states = [*states, (state, again)]
                     self.out.duplicates += 1
-        rows = self.out.rows
+        # The first event of each count key counts (an entity's events of one group are all made in one call, in
+        # time order but for a resend, which comes after the report it repeats) and is its entity_counts row.
+        first: dict[str, int] = {}
+        for k, (state, t) in enumerate(states):
+            count_key = count_keys[state]
+            if count_key and (count_key not in first or t < states[first[count_key]][1]):
+                first[count_key] = k
+        counted = set(first.values())
+        org_id, integration_id, channel = self.org_id, integration.id, integration.channel
+        product_id, category_id = (product[0], product[1]) if product else (None, None)
+        prefix = f"biz-{entity.lower()}-"
         for k, (state, t) in enumerate(states):
             at = pg_timestamp(t)
-            source_key = f"biz-{entity.lower()}-{first_key + k}"
-            count_key = count_keys[state]
-            if count_key:
-                group = (ii, kind, entity, count_key)
-                held = self.first.get(group)
-                if held is None or (at[0], source_key) < held[:2]:
-                    self.first[group] = (at[0], source_key, len(rows))
-            rows.append(
-                [
-                    self.org_id,
+            source_key = prefix + str(first_key + k)
+            if k in counted:
+                self.out.entity_counts.append((org_id, integration_id, kind, entity, count_keys[state], source_key, at))
+            self.pending.append(
+                (
+                    org_id,
                     at,
-                    integration.id,
+                    integration_id,
                     source_key,
                     kind,
                     BUSINESS,
                     customer.id,
                     customer.anonymous_id,
-                    product[0] if product else None,
-                    product[1] if product else None,
-                    integration.channel,
+                    product_id,
+                    category_id,
+                    channel,
                     amount,
                     currency,
                     entity,
@@ -395,10 +399,11 @@ class _Generator:
                     fields,
                     custom,
                     account_currency,
-                    False,
-                ]
+                    k in counted,
+                )
             )
         self.out.by_type[kind] = self.out.by_type.get(kind, 0) + len(states)
+        self.out.events += len(states)
         return len(states)
 
     def custom(self, kind: str) -> str | None:
@@ -429,9 +434,12 @@ class _Generator:
 
     # --- the types ---------------------------------------------------------------------------------
 
-    def run(self, stock: list[StockOrder]) -> BusinessEvents:
+    def rows(self, stock: list[StockOrder]) -> Iterator[tuple[Any, ...]]:
+        """Every entity's events as they are made, customer by customer (the customers' own entities, then the
+        stock items of the orders), for COPY to consume while the next ones are made."""
         rand = self.rand
         mean = sum(c.weight for c in self.customers) / max(1, len(self.customers))
+        pending = self.pending
         for ci, c in enumerate(self.customers):
             if not c.spans:
                 continue
@@ -442,6 +450,8 @@ class _Generator:
                     ii, lo, hi, starts = c.spans[int(rand() * len(c.spans))]
                     t = starts[int(rand() * len(starts))] + 60 + 1740 * rand() if starts else lo + (hi - lo) * rand()
                     make(ci, ii, min(max(t, lo), hi), hi)
+            yield from pending
+            pending.clear()
         for s in stock:
             c = self.customers[s.customer]
             span = next((sp for sp in c.spans if sp[0] == s.integration), None)
@@ -449,20 +459,8 @@ class _Generator:
                 continue
             _ii, lo, hi, _starts = span
             self._inventory_item(s, max(lo, min(s.at - (2 + 46 * rand()) * _HOUR, hi)), hi)
-        return self.finish()
-
-    def finish(self) -> BusinessEvents:
-        out = self.out
-        for _t, _key, index in self.first.values():
-            out.rows[index][_COUNTED] = True
-        # In time order: COPY routes each row to its day's partition, and a run of one day's rows fills one buffer.
-        out.rows.sort(key=itemgetter(1))
-        ids = [i.id for i in self.integrations]
-        out.entity_counts = [
-            (self.org_id, ids[ii], kind, entity, count_key, source_key, (at,))
-            for (ii, kind, entity, count_key), (at, source_key, _index) in self.first.items()
-        ]
-        return out
+            yield from pending
+            pending.clear()
 
     def _product(self, ii: int) -> tuple[Any, Any, str] | None:
         products = self.integrations[ii].products
@@ -708,9 +706,11 @@ def generate(
     stock: list[StockOrder],
     now: float,
     window_start: float,
-) -> BusinessEvents:
-    """Every business event of the customers' entities (see the module docstring), deterministic for `rng`."""
-    return _Generator(rng, org_id, integrations, customers, now, window_start).run(stock)
+) -> tuple[Iterator[tuple[Any, ...]], BusinessEvents]:
+    """Every business event of the customers' entities (see the module docstring) in the columns of
+    BUSINESS_EVENT_COLUMNS, deterministic for `rng`, made as the iterator is drawn; and what they add up to."""
+    made = _Generator(rng, org_id, integrations, customers, now, window_start)
+    return made.rows(stock), made.out
 
 
 def customer_weight(orders: int, span_seconds: float) -> float:

@@ -257,12 +257,12 @@ async def load_insights_demo(
                     result.order_events = len(order_rows)
                     say(f"order events {result.order_events:,} copied")
                     del order_rows
-                    made_business = _business_events(
+                    business_rows, made_business = _business_events(
                         random.Random(f"business:{org_id}:{seed}"), snap, plan, org_id, window_start, now
                     )
-                    await store.copy_rows(conn, "events", BUSINESS_EVENT_COLUMNS, made_business.rows)
+                    await store.copy_rows(conn, "events", BUSINESS_EVENT_COLUMNS, business_rows)
                     await store.copy_rows(conn, "entity_counts", ENTITY_COUNT_COLUMNS, made_business.entity_counts)
-                    result.business_events = len(made_business.rows)
+                    result.business_events = made_business.events
                     result.business_entities = made_business.entities
                     result.business_duplicates = made_business.duplicates
                     result.entity_counts = len(made_business.entity_counts)
@@ -271,7 +271,7 @@ async def load_insights_demo(
                         f"business events {result.business_events:,} of {result.business_entities:,} entities copied"
                         f" ({result.entity_counts:,} counted; {result.events:,} events in all)"
                     )
-                    del made_business
+                    del business_rows, made_business
                 if dropped:
                     say("events: secondary indexes built")
 
@@ -605,7 +605,7 @@ def _order_event_rows(snap: _Snapshot, org_id: UUID, window_start: float, now: f
 
 def _business_events(
     rng: random.Random, snap: _Snapshot, plan: list[_Session], org_id: UUID, window_start: float, now: float
-) -> business.BusinessEvents:
+) -> tuple[Iterator[tuple[Any, ...]], business.BusinessEvents]:
     """demo/business.py's events of the snapshot's customers: each on an integration it visited, starting during
     one of its planned sessions there, until its last visit there (within the window), in the customer's currency
     (EUR for those with euro orders, else the organisation's base currency); stock items for some successful

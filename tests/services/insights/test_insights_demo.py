@@ -659,8 +659,8 @@ async def test_the_same_seed_gives_the_same_business_events(demo: dict[str, Any]
     plan = generator._plan_sessions(rng, snap, start, demo["now"], 14.0)
 
     def made(seed: str) -> list[tuple[Any, ...]]:
-        out = generator._business_events(random.Random(seed), snap, plan, demo["org_id"], start, demo["now"])
-        return [(r[3], r[1][0], r[4], r[13], r[14], r[20]) for r in out.rows]
+        rows, _made = generator._business_events(random.Random(seed), snap, plan, demo["org_id"], start, demo["now"])
+        return [(r[3], r[1][0], r[4], r[13], r[14], r[20]) for r in rows]
 
     seed = f"business:{demo['org_id']}:7"
     first = made(seed)
