@@ -8,6 +8,7 @@ order), and `first_seen`/`last_seen` only widen, so arrival order changes nothin
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -148,3 +149,32 @@ async def erase(conn: asyncpg.Connection, org_id: UUID, customer_id: UUID, erase
         erased_at,
     )
     return bool(done)
+
+
+async def set_profile(
+    conn: asyncpg.Connection,
+    org_id: UUID,
+    customer_id: UUID,
+    custom_fields: dict[str, Any],
+    account_currency: str | None,
+    at: datetime,
+) -> None:
+    """customer.updated: the contact's custom fields and account currency (NULL: the organisation's base
+    currency) as of `at`, unless a newer event's are stored; the contact is made if its creation is yet to come."""
+    await conn.execute(
+        """INSERT INTO contacts AS c (org_id, id, custom_fields, custom_fields_at, account_currency,
+                                      account_currency_at)
+           VALUES ($1, $2, $3, $5, $4, $5)
+           ON CONFLICT (org_id, id) DO UPDATE SET
+               custom_fields = CASE WHEN c.custom_fields_at IS NULL OR c.custom_fields_at < $5
+                                    THEN EXCLUDED.custom_fields ELSE c.custom_fields END,
+               custom_fields_at = GREATEST(c.custom_fields_at, $5),
+               account_currency = CASE WHEN c.account_currency_at IS NULL OR c.account_currency_at < $5
+                                       THEN EXCLUDED.account_currency ELSE c.account_currency END,
+               account_currency_at = GREATEST(c.account_currency_at, $5)""",
+        org_id,
+        customer_id,
+        custom_fields,
+        account_currency,
+        at,
+    )

@@ -328,7 +328,7 @@ def orders_with_commission(c: Ctx) -> str:
                       o.provider_id, o.customer_id AS contact_id, ct.email AS contact_email, o.integration_id,
                       o.category_id, o.product_id,
                       {_money(c, "o.amount", "o.currency", target, c.day("o.created_at"))},
-                      o.id::text AS _k, NULL::jsonb AS _custom, ct.custom_fields AS _contact_custom
+                      o.id::text AS _k, o.custom_fields AS _custom, ct.custom_fields AS _contact_custom
                  FROM orders o
                  LEFT JOIN contacts ct ON ct.org_id = o.org_id AND ct.id = o.customer_id
                 WHERE o.org_id = {c.org} AND {c.in_range("o.created_at")}

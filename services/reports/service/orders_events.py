@@ -23,7 +23,7 @@ from uuid import UUID
 
 import asyncpg
 
-from services.reports.repository import contacts
+from services.reports.repository import contacts, custom_fields
 from services.reports.repository import orders as store
 from services.reports.service import fx_rates, watermarks
 from shared import logging as slog
@@ -62,6 +62,7 @@ def _state(payload: dict[str, Any], customer_id: UUID, event: Event) -> store.Or
         currency=payload["currency"],
         created_at=created_at,
         successful_at=successful_at,
+        custom_fields=payload.get("custom_fields") or None,
     )
 
 
@@ -93,6 +94,23 @@ async def on_order(conn: asyncpg.Connection, event: Event) -> None:
         )
 
 
+async def on_customer_updated(conn: asyncpg.Connection, event: Event) -> None:
+    """customer.updated: the contact's custom fields and account currency (newest event wins)."""
+    p = event.payload
+    customer = await contacts.surviving(conn, event.org_id, UUID(p["customer_id"]))
+    await contacts.set_profile(
+        conn, event.org_id, customer, p.get("custom_fields") or {}, p.get("account_currency"), event.occurred_at
+    )
+
+
+async def on_custom_field(conn: asyncpg.Connection, event: Event) -> None:
+    """custom_field.defined / changed / deleted: the organisation's definitions, for the report columns."""
+    if event.type == contracts.CUSTOM_FIELD_DELETED:
+        await custom_fields.delete(conn, event.org_id, event.payload, event.occurred_at)
+    else:
+        await custom_fields.upsert(conn, event.org_id, event.payload, event.occurred_at)
+
+
 async def on_customer_created(conn: asyncpg.Connection, event: Event) -> None:
     """customer.created (payload: customer_id, kind): the contact, created at the event's time."""
     p = event.payload
@@ -120,7 +138,10 @@ HANDLERS: dict[str, EventHandler] = watermarks.tracked(
         contracts.ORDER_CREATED: on_order,
         contracts.ORDER_STATUS_CHANGED: on_order,
         contracts.COMMISSION_CHANGED: on_order,
+        contracts.ORDER_UPDATED: on_order,
         contracts.CUSTOMER_CREATED: on_customer_created,
+        contracts.CUSTOMER_UPDATED: on_customer_updated,
+        **{t: on_custom_field for t in contracts.CUSTOM_FIELD_EVENTS},
         contracts.CUSTOMER_MERGED: on_customer_merged,
         contracts.CUSTOMER_ERASED: on_customer_erased,
         **org_settings.HANDLERS,
