@@ -242,8 +242,8 @@ async def reports_url(reports_app: Any) -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
-def gateway_settings(settings: Any, orders_url: str, insights_url: str) -> Any:
-    """The session's settings, with the gateway pointed at the served orders API.
+def gateway_settings(settings: Any, orders_url: str, insights_url: str, reports_url: str) -> Any:
+    """The session's settings, with the gateway pointed at the served orders, insights and reports APIs.
 
     The session's one gateway serves every test, many of them as the same few users in quick
     succession: its admission limits are raised far above what tests send, so that a test is never
@@ -268,7 +268,9 @@ def gateway_settings(settings: Any, orders_url: str, insights_url: str) -> Any:
         "source_rate": 100_000.0,
         "source_burst": 200_000,
     }
-    return dataclasses.replace(settings, orders_api_url=orders_url, insights_api_url=insights_url, **generous)
+    return dataclasses.replace(
+        settings, orders_api_url=orders_url, insights_api_url=insights_url, reports_api_url=reports_url, **generous
+    )
 
 
 @pytest.fixture(scope="session")

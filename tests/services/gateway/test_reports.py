@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -17,21 +15,10 @@ from tests.factories import gql
 from tests.services.reports.report_data import feed, last_days, store_rates
 
 
-@pytest.fixture(scope="session")
-async def reports_gateway_app(gateway_settings: Any, reports_url: str) -> AsyncIterator[Any]:
-    """A gateway pointed at the served reports API too (the session's gateway is not)."""
-    from services.gateway.app import create_app
-
-    app = create_app(dataclasses.replace(gateway_settings, reports_api_url=reports_url))
-    async with app.router.lifespan_context(app):
-        yield app
-
-
 @pytest.fixture
-async def rgw(reports_gateway_app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=reports_gateway_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as c:
-        yield c
+async def rgw(gateway: httpx.AsyncClient) -> httpx.AsyncClient:
+    """The session's gateway (pointed at the served reports API too)."""
+    return gateway
 
 
 PREVIEW = """query($input: ReportInput!) { reportPreview(input: $input) {
