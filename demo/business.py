@@ -428,8 +428,10 @@ class _Generator:
 
     @staticmethod
     def items_json(lines: Sequence[tuple[Any, int, int]]) -> str:
-        return json.dumps(
-            [{"productId": str(p), "quantity": q, "amount": _money(c)[1]} for p, q, c in lines], separators=(",", ":")
+        # As ingestion stores a line item (LineItem dumped by alias); built as text: one per invoice, purchase and
+        # credit note, none alike.
+        return (
+            "[" + ",".join(f'{{"productId":"{p}","quantity":{q},"amount":"{_money(c)[1]}"}}' for p, q, c in lines) + "]"
         )
 
     # --- the types ---------------------------------------------------------------------------------

@@ -674,7 +674,7 @@ def _insights_demo(settings: object) -> None:
     if asyncio.run(insights_demo_loaded(owner)):
         say("demo events already loaded")
         return
-    say("loading demo events: 90 days of funnel and behaviour events (first start only)")
+    say("loading demo events: 90 days of funnel, behaviour and business events (first start only)")
     began = time.monotonic()
     orders_owner = settings.service_database_url("orders", "owner")  # type: ignore[attr-defined]
     result = asyncio.run(
