@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -163,8 +164,16 @@ def message_id(key: str, sender: str) -> str:
     return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@{_one_line(domain)}>"
 
 
-def build_message(mail: Mail, *, sender: str, key: str | None = None, now: datetime | None = None) -> EmailMessage:
-    """The MIME message of `mail` from `sender`: plain text, plus an HTML alternative when given."""
+def build_message(
+    mail: Mail,
+    *,
+    sender: str,
+    key: str | None = None,
+    now: datetime | None = None,
+    attachments: Sequence[tuple[str, str, bytes]] = (),
+) -> EmailMessage:
+    """The MIME message of `mail` from `sender`: plain text, plus an HTML alternative when given, and
+    `attachments` as (file name, MIME type, bytes) (a report run's file, sent by its worker)."""
     msg = EmailMessage()
     msg["From"] = _one_line(sender)
     msg["To"] = _one_line(mail.to)
@@ -177,6 +186,9 @@ def build_message(mail: Mail, *, sender: str, key: str | None = None, now: datet
     msg.set_content(mail.text)
     if mail.html is not None:
         msg.add_alternative(mail.html, subtype="html")
+    for name, mime, data in attachments:
+        maintype, _, subtype = mime.partition("/")
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=_one_line(name))
     return msg
 
 

@@ -55,7 +55,9 @@ async def download(request: Request) -> Response:
     orders: OrdersClient = state.orders
     # The Analytics tab's and the insights builder's exports come from the insights service, the lists' from orders.
     insights = str(claims["kind"]).startswith(("analytics_", "insight_"))
-    source: ServiceClient = state.reports if claims["kind"] == "report" else state.insights if insights else orders
+    source: ServiceClient = (
+        state.reports if claims["kind"] in ("report", "report_run") else state.insights if insights else orders
+    )
     # A link is a bearer URL: check its user against current membership, as every other request is
     # checked, so a member removed (or demoted) after the link was issued downloads nothing.
     try:

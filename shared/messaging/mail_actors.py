@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from shared import logging as slog
@@ -72,7 +73,14 @@ def _redis() -> Any:
     return get_broker().client
 
 
-async def deliver(key: str, mail: Mail, *, config: SmtpConfig | None = None, sender: str | None = None) -> bool:
+async def deliver(
+    key: str,
+    mail: Mail,
+    *,
+    config: SmtpConfig | None = None,
+    sender: str | None = None,
+    attachments: Sequence[tuple[str, str, bytes]] = (),
+) -> bool:
     """Sends `mail` unless a message with this key was sent already; True when it sent it now.
 
     Redis calls run in a thread: the actors' event loop is shared by every async actor of the worker and
@@ -91,7 +99,8 @@ async def deliver(key: str, mail: Mail, *, config: SmtpConfig | None = None, sen
     try:
         if await asyncio.to_thread(client.exists, sent_key(key)):  # finished between our two looks
             return False
-        await send(build_message(mail, sender=sender or settings.mail_from, key=key), config)
+        message = build_message(mail, sender=sender or settings.mail_from, key=key, attachments=attachments)
+        await send(message, config)
         try:
             await asyncio.to_thread(client.set, sent_key(key), "1", nx=True, ex=SENT_TTL_SECONDS)
         except Exception as exc:  # sent: a retry now would send it again; the ack may still get through

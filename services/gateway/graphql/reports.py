@@ -22,6 +22,7 @@ from services.gateway.clients import ServiceError
 from services.gateway.graphql.common import DateRangeInput
 from services.gateway.graphql.context import Context, parse_id
 from services.gateway.graphql.errors import UserError, from_service, user_errors
+from shared.errors import ErrorCode
 
 Row = dict[str, Any]
 
@@ -318,3 +319,138 @@ class ReportsMutation:
         except ServiceError as exc:
             return DeleteSavedReportPayload(deleted=False, errors=user_errors(exc))
         return DeleteSavedReportPayload(deleted=True, errors=[])
+
+
+# Report runs: `runReport(input, format)` builds the report as a job and mails it to the requester (attached up to
+# REPORT_ATTACHMENT_MAX_BYTES, else a signed download link); `reportRuns`/`reportRun(id)` are the run history
+# (members see their own runs, admins every run of the organisation).
+
+
+@strawberry.enum
+class ReportRunFormat(Enum):
+    CSV = "csv"
+    XLSX = "xlsx"
+    PDF = "pdf"
+
+
+@strawberry.enum
+class ReportRunStatus(Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@strawberry.type(description="A report run: who asked, what, and what came of it (enough to reproduce it).")
+class ReportRun:
+    id: strawberry.ID
+    requested_by: str
+    requester_email: str
+    input: JSON = strawberry.field(description="The configuration as given (ReportInput's JSON).")
+    format: ReportRunFormat
+    status: ReportRunStatus
+    attempts: int
+    row_count: int | None
+    file_size: int | None = strawberry.field(description="Bytes.")
+    checksum: str | None = strawberry.field(description="sha256 of the file, hex.")
+    duration_ms: int | None
+    query_hash: str | None = strawberry.field(description="sha256 of the normalised input and the statement run.")
+    watermark: JSON | None = strawberry.field(description="The data watermarks (per source) the run read at.")
+    error: str | None
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    notified_at: dt.datetime | None = strawberry.field(description="When its email (or failure notice) was sent.")
+
+    @classmethod
+    def from_row(cls, r: Row) -> ReportRun:
+        def when(v: str | None) -> dt.datetime | None:
+            return dt.datetime.fromisoformat(v) if v else None
+
+        return cls(
+            id=strawberry.ID(r["id"]),
+            requested_by=r["requestedBy"],
+            requester_email=r["requesterEmail"],
+            input=r["input"],
+            format=ReportRunFormat(r["format"]),
+            status=ReportRunStatus(r["status"]),
+            attempts=r["attempts"],
+            row_count=r["rowCount"],
+            file_size=r["fileSize"],
+            checksum=r["checksum"],
+            duration_ms=r["durationMs"],
+            query_hash=r["queryHash"],
+            watermark=r["watermark"],
+            error=r["error"],
+            created_at=dt.datetime.fromisoformat(r["createdAt"]),
+            started_at=when(r["startedAt"]),
+            finished_at=when(r["finishedAt"]),
+            notified_at=when(r["notifiedAt"]),
+        )
+
+
+@strawberry.type
+class ReportRunEdge:
+    cursor: str
+    node: ReportRun
+
+
+@strawberry.type
+class ReportRunConnection:
+    edges: list[ReportRunEdge]
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class RunReportPayload:
+    run: ReportRun | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class ReportRunsQuery:
+    @strawberry.field(description="Report runs, newest first: a member's own, an admin's every run.")
+    async def report_runs(
+        self, info: Info[Context, None], first: int = 20, after: str | None = None
+    ) -> ReportRunConnection:
+        params: Row = {"first": str(first), **({"after": after} if after else {})}
+        r = await info.context.call("reports", "GET", "/internal/reports/runs", params=params)
+        edges = [ReportRunEdge(cursor=x["cursor"], node=ReportRun.from_row(x)) for x in r["runs"]]
+        return ReportRunConnection(
+            edges=edges, has_next_page=r["hasNextPage"], end_cursor=edges[-1].cursor if edges else None
+        )
+
+    @strawberry.field
+    async def report_run(self, info: Info[Context, None], id: strawberry.ID) -> ReportRun | None:
+        key = parse_id(id, "id")
+        try:
+            r = await info.context.call("reports", "GET", f"/internal/reports/runs/{key}")
+        except ServiceError as exc:
+            if exc.status == 404:
+                return None
+            raise from_service(exc) from None
+        return ReportRun.from_row(r)
+
+
+@strawberry.type
+class ReportRunsMutation:
+    @strawberry.mutation(
+        description="Runs the report as a job and emails the result to you: attached when small enough, else a "
+        "signed download link. PDF holds at most REPORT_PDF_MAX_ROWS rows (refused naming `format`)."
+    )
+    async def run_report(
+        self, info: Info[Context, None], input: ReportInput, format: ReportRunFormat
+    ) -> RunReportPayload:
+        email = info.context.viewer.email
+        if not email:
+            return RunReportPayload(
+                run=None,
+                errors=[UserError(field="email", code=ErrorCode.INVALID_INPUT, message="your account has no email")],
+            )
+        body: Row = {"input": input.to_json(), "format": format.value, "email": email}
+        try:
+            r = await info.context.call("reports", "POST", "/internal/reports/runs", json=body)
+        except ServiceError as exc:
+            return RunReportPayload(run=None, errors=user_errors(exc))
+        return RunReportPayload(run=ReportRun.from_row(r), errors=[])

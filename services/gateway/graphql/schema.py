@@ -35,7 +35,7 @@ from services.gateway.graphql.input_errors import InputErrorCodes
 from services.gateway.graphql.insights import InsightsQuery
 from services.gateway.graphql.orders import OrdersMutation, OrdersQuery
 from services.gateway.graphql.organisation import OrganisationMutation, OrganisationQuery
-from services.gateway.graphql.reports import ReportsMutation, ReportsQuery
+from services.gateway.graphql.reports import ReportRunsMutation, ReportRunsQuery, ReportsMutation, ReportsQuery
 from services.gateway.graphql.saved_insights import (
     SavedInsightsMutation,
     SavedInsightsQuery,
@@ -61,6 +61,7 @@ Query = merge_types(
         TeamsQuery,
         CustomFieldsQuery,
         ReportsQuery,
+        ReportRunsQuery,
     ),
 )
 Mutation = merge_types(
@@ -74,6 +75,7 @@ Mutation = merge_types(
         SavedInsightsMutation,
         TeamsMutation,
         ReportsMutation,
+        ReportRunsMutation,
         CustomFieldsMutation,
     ),
 )

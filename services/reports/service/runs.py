@@ -1,0 +1,365 @@
+"""Report runs: a report built as a job and mailed to its recipients (`runReport`; schedules reuse both halves).
+
+`create_run(conn, ...)` validates the input and the format (a PDF above REPORT_PDF_MAX_ROWS is refused naming
+`format`, before any work), inserts the run `queued` and enqueues its job inside the caller's transaction: a
+failed enqueue rolls the run back, and a job whose transaction rolled back finds no run and is dropped once it is
+older than `ORPHAN_SECONDS` (before that it may simply have overtaken the commit, so it is retried).
+
+`execute_run(pool, org_id, run_id)` is what the worker's actor calls, and is safe to call any number of times:
+
+- One at a time per run: a session advisory lock on a connection held for the run; a worker killed mid-run drops
+  its connection and with it the lock, so the redelivered job takes over (the attempt is counted).
+- A run already built is not built again; a run already notified sends nothing. The file is built into a
+  temporary file, then stored (report_run_chunks) in the same transaction that marks the run `succeeded` with its
+  row count, size, sha256, duration, query hash and data watermarks.
+- Mail goes through the kit's idempotent sender (`mail_actors.deliver`, key `report-run:<run>:<recipient>`): a
+  retry after an SMTP outage sends each recipient's message once. Up to REPORT_ATTACHMENT_MAX_BYTES (5 MiB) the file
+  is attached; above, the message carries a signed download link (the gateway's export links: the same signing,
+  the same membership check at download; kind `report_run`) valid REPORT_LINK_TTL_SECONDS (7 days).
+- A build that fails is retried (the actor's back-off) up to REPORT_RUN_MAX_ATTEMPTS attempts, then the run is
+  `failed` with the reason and its requester told by mail. An input the domain refuses (a missing FX rate, say)
+  fails at once: retrying cannot help.
+
+The row count is the statement's exact count taken when the run starts (as the preview counts), beside the data
+watermarks read at the same moment; a run is reproducible from its input, query hash and watermarks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import IO, Any
+from uuid import UUID, uuid4
+
+import asyncpg
+import jwt
+from dramatiq import Message
+
+from services.reports.domain import catalogue
+from services.reports.repository import reports as store
+from services.reports.repository import runs as runs_store
+from services.reports.service import pdf, watermarks
+from services.reports.service import reports as workflow
+from shared import logging as slog
+from shared.config import Settings, get_settings
+from shared.db import tenant_tx
+from shared.errors import DomainError, ErrorCode
+from shared.mail import Mail
+from shared.messaging.broker import get_broker
+
+logger = logging.getLogger("reports.runs")
+
+RUNS_QUEUE = "reports.runs"
+RUN_REPORT = "reports.run_report"
+ORPHAN_SECONDS = 120
+LINK_KIND = "report_run"
+MEDIA = {
+    "csv": "text/csv",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "pdf": "application/pdf",
+}
+
+
+def _int_env(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def attachment_max_bytes() -> int:
+    return _int_env("REPORT_ATTACHMENT_MAX_BYTES", 5 * 1024 * 1024)
+
+
+def max_attempts() -> int:
+    return _int_env("REPORT_RUN_MAX_ATTEMPTS", 4)
+
+
+def link_ttl_seconds() -> int:
+    return _int_env("REPORT_LINK_TTL_SECONDS", 7 * 86_400)
+
+
+class RunBusy(Exception):
+    """Another delivery holds this run's lock: retried later."""
+
+
+class RunNotVisible(Exception):
+    """The run is not there (yet): its transaction may not have committed."""
+
+
+def run_json(r: dict[str, Any]) -> dict[str, Any]:
+    """A run as the API answers it."""
+
+    def iso(v: datetime | None) -> str | None:
+        return v.isoformat() if v else None
+
+    return {
+        "id": str(r["id"]),
+        "requestedBy": r["requested_by"],
+        "requesterEmail": r["requester_email"],
+        "recipients": r["recipients"],
+        "input": r["input"],
+        "format": r["format"],
+        "status": r["status"],
+        "attempts": r["attempts"],
+        "rowCount": r["row_count"],
+        "fileSize": r["file_size"],
+        "checksum": r["checksum"],
+        "durationMs": r["duration_ms"],
+        "queryHash": r["query_hash"],
+        "watermark": r["watermark"],
+        "error": r["error"],
+        "createdAt": iso(r["created_at"]),
+        "startedAt": iso(r["started_at"]),
+        "finishedAt": iso(r["finished_at"]),
+        "notifiedAt": iso(r["notified_at"]),
+    }
+
+
+def _check_format(fmt: str) -> str:
+    if fmt not in workflow.FORMATS:
+        raise DomainError(ErrorCode.INVALID_INPUT, f"must be one of {', '.join(workflow.FORMATS)}", "format")
+    return fmt
+
+
+async def create_run(
+    conn: asyncpg.Connection,
+    org_id: UUID,
+    requester: dict[str, str],
+    raw: dict[str, Any],
+    fmt: str,
+    recipients: Sequence[dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    """Queues a run in the caller's tenant transaction and enqueues its job (see the module's docstring).
+
+    `requester`: {"subject", "email", "role"}; `recipients`: [{"memberId"?, "email"}], the requester if None.
+    """
+    _check_format(fmt)
+    q = await workflow.parse(conn, org_id, raw)
+    base, _ = await workflow.settings_of(conn, org_id)
+    await workflow.check_runs(conn, org_id, q)  # a missing FX rate is refused now, not mailed later
+    if fmt == "pdf":
+        async with conn.transaction():
+            _, total = await store.preview(conn, store.statement(q, org_id, base))
+        pdf.check_rows(total)
+    if not requester.get("email"):
+        raise DomainError(ErrorCode.INVALID_INPUT, "the requester has no email address to send the run to", "email")
+    to = [dict(r) for r in recipients] if recipients is not None else [{"email": requester["email"]}]
+    run = await runs_store.insert(conn, org_id, uuid4(), requester, to, raw, fmt)
+    await enqueue(org_id, run["id"])
+    return run
+
+
+async def enqueue(org_id: UUID, run_id: UUID) -> None:
+    """The run's job on `reports.runs` (sent from a thread: the Redis client blocks)."""
+    message: Message[None] = Message(
+        queue_name=RUNS_QUEUE,
+        actor_name=RUN_REPORT,
+        args=(str(org_id), str(run_id), int(time.time() * 1000)),
+        kwargs={},
+        options={},
+    )
+    await asyncio.to_thread(get_broker().enqueue, message)
+
+
+def query_hash(raw: dict[str, Any], st: store.Statement) -> str:
+    """sha256 of the normalised input, the statement and its arguments (a preset's dates resolved)."""
+    doc = json.dumps(raw, sort_keys=True, separators=(",", ":")) + "\n" + st.sql + "\n"
+    doc += json.dumps(st.args, sort_keys=True, default=str)
+    return hashlib.sha256(doc.encode()).hexdigest()
+
+
+def _lock_key(run_id: UUID) -> int:
+    return int.from_bytes(hashlib.sha256(f"report_run:{run_id}".encode()).digest()[:8], "big", signed=True)
+
+
+async def execute_run(pool: asyncpg.Pool, org_id: UUID, run_id: UUID, settings: Settings | None = None) -> str:
+    """Builds, stores and mails the run once, whatever the number of calls; what it did ('built', 'notified',
+    'nothing', 'failed', 'missing'). Raises to be retried (a failed attempt below the limit, the mail server down,
+    another delivery running it)."""
+    settings = settings or get_settings()
+    async with pool.acquire() as lock_conn:
+        if not await lock_conn.fetchval("SELECT pg_try_advisory_lock($1)", _lock_key(run_id)):
+            raise RunBusy(f"report run {run_id} is being run by another delivery")
+        try:
+            return await _execute(pool, org_id, run_id, settings)
+        finally:
+            await lock_conn.execute("SELECT pg_advisory_unlock($1)", _lock_key(run_id))
+
+
+async def _execute(pool: asyncpg.Pool, org_id: UUID, run_id: UUID, settings: Settings) -> str:
+    async with tenant_tx(pool, org_id) as conn:
+        run = await runs_store.get(conn, org_id, run_id)
+    if run is None:
+        return "missing"
+    if run["notified_at"] is not None:
+        return "nothing"
+    outcome = "notified"
+    if run["status"] in ("queued", "running"):
+        async with tenant_tx(pool, org_id) as conn:
+            attempt = await runs_store.start(conn, org_id, run_id)
+        try:
+            await _build(pool, org_id, run, settings)
+            outcome = "built"
+        except Exception as exc:
+            final = isinstance(exc, DomainError) or attempt >= max_attempts()
+            reason = exc.message if isinstance(exc, DomainError) else slog.describe(exc)
+            async with tenant_tx(pool, org_id) as conn:
+                await runs_store.fail(conn, org_id, run_id, reason, final=final)
+            slog.log(
+                logger, logging.WARNING, "report run attempt failed", run=str(run_id), attempt=attempt, final=final
+            )
+            if not final:
+                raise
+            outcome = "failed"
+        async with tenant_tx(pool, org_id) as conn:
+            run = await runs_store.get(conn, org_id, run_id) or run
+    await _notify(pool, org_id, run, settings)
+    async with tenant_tx(pool, org_id) as conn:
+        await runs_store.notified(conn, org_id, run_id)
+    return outcome
+
+
+async def _build(pool: asyncpg.Pool, org_id: UUID, run: dict[str, Any], settings: Settings) -> None:
+    started = time.monotonic()
+    raw, fmt = run["input"], run["format"]
+    async with tenant_tx(pool, org_id) as conn:
+        q = await workflow.parse(conn, org_id, raw)
+        base, _ = await workflow.settings_of(conn, org_id)
+        st = store.statement(q, org_id, base)
+        mark = await watermarks.of_organisation(conn, org_id)
+        try:
+            async with conn.transaction():
+                _, total = await store.preview(conn, st)
+        except asyncpg.PostgresError as exc:
+            if exc.sqlstate == store.FX_MISSING:
+                raise workflow._fx_error(exc) from None
+            raise
+        name = await conn.fetchval("SELECT name FROM organisation_settings WHERE org_id = $1", org_id)
+    with tempfile.TemporaryFile() as spool:
+        if fmt == "pdf":
+            pdf.check_rows(total)
+            heading = pdf.Heading(str(name or ""), q.report.name, pdf.describe_filters(q), datetime.now(UTC))
+            await pdf.write(pool, org_id, q, settings, heading, spool)
+        else:
+            async for chunk in await workflow.open_export(pool, org_id, q, fmt, settings):
+                spool.write(chunk)
+        size, checksum = _digest(spool)
+        spool.seek(0)
+        async with tenant_tx(pool, org_id) as conn:
+            await runs_store.store_file(conn, org_id, run["id"], spool)
+            await runs_store.succeed(
+                conn,
+                org_id,
+                run["id"],
+                {
+                    "row_count": total,
+                    "file_size": size,
+                    "checksum": checksum,
+                    "duration_ms": int((time.monotonic() - started) * 1000),
+                    "query_hash": query_hash(raw, st),
+                    "watermark": mark,
+                },
+            )
+
+
+def _digest(f: IO[bytes]) -> tuple[int, str]:
+    f.seek(0)
+    h, size = hashlib.sha256(), 0
+    while chunk := f.read(runs_store.CHUNK_BYTES):
+        h.update(chunk)
+        size += len(chunk)
+    return size, h.hexdigest()
+
+
+async def read_file(pool: asyncpg.Pool, org_id: UUID, run_id: UUID) -> bytes:
+    """The whole file (for an attachment, which is at most REPORT_ATTACHMENT_MAX_BYTES)."""
+    parts: list[bytes] = []
+    async with tenant_tx(pool, org_id) as conn:
+        seq = 0
+        while (data := await runs_store.chunk(conn, org_id, run_id, seq)) is not None:
+            parts.append(data)
+            seq += 1
+    return b"".join(parts)
+
+
+def download_link(settings: Settings, org_id: UUID, run: dict[str, Any]) -> tuple[str, datetime]:
+    """A signed link to the run's file through the gateway's export links (checked against membership when used)."""
+    exp = int(time.time()) + link_ttl_seconds()
+    token = jwt.encode(
+        {
+            "aud": "export",
+            "org": str(org_id),
+            "sub": run["requested_by"],
+            "role": run["requester_role"],
+            "kind": LINK_KIND,
+            "fmt": run["format"],
+            "filter": {"runId": str(run["id"])},
+            "exp": exp,
+        },
+        settings.export_token_secret,
+        algorithm="HS256",
+    )
+    return f"{settings.gateway_public_url}/exports/{token}", datetime.fromtimestamp(exp, UTC)
+
+
+def _title(run: dict[str, Any]) -> str:
+    key = str(run["input"].get("report", "")) if isinstance(run["input"], dict) else ""
+    found = next((r for r in catalogue.REPORTS if r.key == key), None)
+    return found.name if found is not None else key or "Report"
+
+
+async def _notify(pool: asyncpg.Pool, org_id: UUID, run: dict[str, Any], settings: Settings) -> None:
+    from shared.messaging.mail_actors import deliver  # the kit's idempotent sender (loads the mail actors)
+
+    title, fmt = _title(run), run["format"]
+    attachments: list[tuple[str, str, bytes]] = []
+    if run["status"] == "failed":
+        subject = f"Report failed: {title}"
+        body = (
+            f"Your report run of {title} ({fmt.upper()}) failed after {run['attempts']} attempt(s).\n\n"
+            f"Reason: {run['error']}\n\nRun id: {run['id']}\n"
+        )
+        recipients: list[dict[str, Any]] = [{"email": run["requester_email"]}]
+    else:
+        subject = f"Report: {title} ({fmt.upper()})"
+        body = (
+            f"{title}: {run['row_count']} rows, run at {run['started_at']:%Y-%m-%d %H:%M:%S %Z}.\n"
+            f"File size {run['file_size']} bytes, sha256 {run['checksum']}.\nRun id: {run['id']}\n\n"
+        )
+        filename = f"{title}.{fmt}".replace("/", "-")
+        if run["file_size"] <= attachment_max_bytes():
+            attachments.append((filename, MEDIA[fmt], await read_file(pool, org_id, run["id"])))
+            body += "The report is attached.\n"
+        else:
+            url, expires = download_link(settings, org_id, run)
+            body += f"The file is too large to attach. Download it (until {expires:%Y-%m-%d %H:%M} UTC):\n{url}\n"
+        recipients = list(run["recipients"])
+    for r in recipients:
+        key = f"report-run:{run['id']}:{r['email']}"[:200]
+        await deliver(key, Mail(to=r["email"], subject=subject, text=body), attachments=attachments)
+
+
+async def stream_file(pool: asyncpg.Pool, org_id: UUID, run_id: UUID) -> Any:
+    """The run's stored file, a chunk per short tenant transaction; None when the run has no file (or is
+    another organisation's)."""
+    async with tenant_tx(pool, org_id) as conn:
+        run = await runs_store.get(conn, org_id, run_id)
+    if run is None or run["status"] != "succeeded":
+        return None
+
+    async def chunks() -> Any:
+        seq = 0
+        while True:
+            async with tenant_tx(pool, org_id) as conn:
+                data = await runs_store.chunk(conn, org_id, run_id, seq)
+            if data is None:
+                return
+            yield data
+            seq += 1
+
+    return run, chunks()
