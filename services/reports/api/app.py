@@ -6,12 +6,17 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
-from services.reports.api import reports, watermarks
+from services.reports.api import reports, runs, schedules, watermarks
 from shared.config import Settings
 from shared.service.app import create_service_app, uvicorn_factory
 
 SERVICE = "reports"
-ROUTES = [*watermarks.routes, *reports.routes]
+ROUTES = [
+    *watermarks.routes,
+    *runs.routes,
+    *schedules.routes,
+    *reports.routes,
+]  # runs first: its export route is more specific
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

@@ -3,6 +3,7 @@ month lacks, cron, missed slots collapsing, and refusals naming the field."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,8 +12,8 @@ from services.reports.domain.schedules import due, next_slot, parse_timing
 from shared.errors import DomainError
 
 
-def _utc(*a: int) -> datetime:
-    return datetime(*a, tzinfo=UTC)
+def _utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def _slots(raw: dict, after: datetime, n: int) -> list[datetime]:
@@ -48,7 +49,8 @@ def test_new_york_nine_am_stays_nine_am_across_both_changes() -> None:
 
 
 def test_weekly_on_a_weekday() -> None:
-    slots = _slots({"cadence": "weekly", "time": "08:15", "weekday": 1, "timeZone": "Europe/Berlin"}, _utc(2026, 3, 25), 2)
+    raw = {"cadence": "weekly", "time": "08:15", "weekday": 1, "timeZone": "Europe/Berlin"}
+    slots = _slots(raw, _utc(2026, 3, 25), 2)
     assert slots == [_utc(2026, 3, 30, 6, 15), _utc(2026, 4, 6, 6, 15)]  # Mondays, CEST
 
 
@@ -64,7 +66,7 @@ def test_cron_in_its_zone_across_the_change() -> None:
     assert _slots(raw, _utc(2026, 3, 28, 12), 2) == [_utc(2026, 3, 29, 1, 0), _utc(2026, 3, 30, 0, 30)]
     every_half_hour = _slots({**raw, "cron": "*/30 * * * *"}, _utc(2026, 10, 24, 23, 50), 4)
     # The repeated hour's real half hours each run once: 4 distinct instants 30 minutes apart.
-    assert [b - a for a, b in zip(every_half_hour, every_half_hour[1:], strict=False)] == [timedelta(minutes=30)] * 3
+    assert [b - a for a, b in itertools.pairwise(every_half_hour)] == [timedelta(minutes=30)] * 3
 
 
 def test_missed_slots_collapse_into_one_run_of_the_latest() -> None:
