@@ -207,7 +207,7 @@ async def test_bad_recipients_are_refused_naming_the_field_and_another_org_is_un
     async with tenant_tx(pool, tenant.org_id) as conn:
         no_email = await members.add(conn, tenant.org_id, "", "member", subject=f"auth0|noemail-{uuid.uuid4().hex}")
     answers = []
-    for body, field in [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"memberIds": [str(admin["id"]), str(foreign["id"])]}, "memberIds[1]"),
         ({"memberIds": [str(admin["id"]), str(uuid.uuid4())]}, "memberIds[1]"),
         ({"teamIds": [str(uuid.uuid4())]}, "teamIds[0]"),
@@ -215,7 +215,8 @@ async def test_bad_recipients_are_refused_naming_the_field_and_another_org_is_un
         ({"cron": "0 25 * * *", "cadence": "cron", "time": None}, "cron"),
         ({"timeZone": "Europe/Lindon"}, "timeZone"),
         ({"format": "docx"}, "format"),
-    ]:
+    ]
+    for body, field in cases:
         with pytest.raises(DomainError) as exc:
             await _schedule(reports_pool, directory, tenant.org_id, admin, **body)
         assert exc.value.field == field, body
