@@ -237,6 +237,16 @@ PROCESSES: tuple[Process, ...] = (
         compose_replicas=2,
         max_replicas=10,
     ),
+    Process(
+        name="reports-scheduler",
+        kind=Kind.SCHEDULER,
+        service="reports",
+        # Fires due report schedules; two replicas show it is safe: each slot runs once (row lock + slot key).
+        command=("python", "-m", "services.reports.scheduler"),
+        port=8086,
+        port_env=HEALTH_PORT_ENV,
+        replicas=2,
+    ),
 )
 
 if len({p.name for p in PROCESSES}) != len(PROCESSES):
