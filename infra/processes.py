@@ -220,7 +220,8 @@ PROCESSES: tuple[Process, ...] = (
         name="reports-worker",
         kind=Kind.WORKER,
         service="reports",
-        # The orders service's domain events and the insights service's business events (queue reports.events).
+        # The orders service's domain events and the insights service's business events (queue reports.events),
+        # and report runs (queue reports.runs: build the file, mail it).
         command=(
             "dramatiq",
             "services.reports.worker",
@@ -230,6 +231,7 @@ PROCESSES: tuple[Process, ...] = (
             "8",
             "--queues",
             "reports.events",
+            "reports.runs",
         ),
         port=8085,
         port_env=HEALTH_PORT_ENV,

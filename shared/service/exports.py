@@ -18,7 +18,11 @@ from shared.exports import RETRY_AFTER_SECONDS, ExportResponse, ExportSlots
 from shared.http import error
 from shared.service.endpoint import OrgCall
 
-MEDIA = {"csv": "text/csv; charset=utf-8", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+MEDIA = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "pdf": "application/pdf",
+}
 
 
 def _slots(call: OrgCall) -> ExportSlots:

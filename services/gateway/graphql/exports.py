@@ -62,6 +62,7 @@ _FILTER_OF = {
 class ExportFormat(Enum):
     CSV = "csv"
     XLSX = "xlsx"
+    PDF = "pdf"  # reports only (REPORT): A4 landscape, at most REPORT_PDF_MAX_ROWS rows
 
 
 @strawberry.type
@@ -104,6 +105,12 @@ class ExportsMutation:
                 url=None,
                 expires_at=None,
                 errors=[UserError(field=wrong, code=ErrorCode.INVALID_INPUT, message=message)],
+            )
+        if format is ExportFormat.PDF and kind is not ExportKind.REPORT:
+            return ExportPayload(
+                url=None,
+                expires_at=None,
+                errors=[UserError(field="format", code=ErrorCode.INVALID_INPUT, message="only reports export as PDF")],
             )
         if kind in ANALYTICS_KINDS:
             if analytics_filter is None:
@@ -149,7 +156,8 @@ class ExportsMutation:
                 else "orders",
                 "POST",
                 "/internal/exports/resolve",
-                json={"kind": kind.value, "filter": filter_json},
+                json={"kind": kind.value, "filter": filter_json}
+                | ({"format": format.value} if kind is ExportKind.REPORT else {}),
             )
         except ServiceError as exc:
             errors = user_errors(exc)

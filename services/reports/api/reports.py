@@ -46,6 +46,7 @@ class ResolveExport(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal["report"]
     filter: dict[str, Any] = Field(default_factory=dict)
+    format: Literal["csv", "xlsx", "pdf"] | None = None
 
 
 class ExportRequest(BaseModel):
@@ -105,7 +106,7 @@ async def resolve_export(call: OrgCall) -> Any:
     q = call.parse(ResolveExport)
     async with tenant_tx(call.pool, call.org_id) as conn:
         parsed = await workflow.parse(conn, call.org_id, q.filter)
-        await workflow.check_runs(conn, call.org_id, parsed)
+        await workflow.check_runs(conn, call.org_id, parsed, q.format)
     resolved = dict(q.filter)
     filters = dict(resolved.get("filters") or {})
     filters["range"] = {"from": parsed.first_day.isoformat(), "to": parsed.last_day.isoformat()}

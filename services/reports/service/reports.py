@@ -135,16 +135,19 @@ async def preview(conn: asyncpg.Connection, org_id: UUID, raw: Any) -> dict[str,
     }
 
 
-async def check_runs(conn: asyncpg.Connection, org_id: UUID, q: ReportQuery) -> None:
-    """Runs the preview once so a link is never issued for a run that would fail (a missing FX rate)."""
+async def check_runs(conn: asyncpg.Connection, org_id: UUID, q: ReportQuery, fmt: str | None = None) -> None:
+    """Runs the preview once so a link is never issued for a run that would fail (a missing FX rate, or a PDF
+    of more rows than its cap)."""
     base, _ = await settings_of(conn, org_id)
     try:
         async with conn.transaction():
-            await store.preview(conn, store.statement(q, org_id, base))
+            _, total = await store.preview(conn, store.statement(q, org_id, base))
     except asyncpg.PostgresError as exc:
         if exc.sqlstate == store.FX_MISSING:
             raise _fx_error(exc) from None
         raise
+    if fmt == "pdf":
+        pdf.check_rows(total)
 
 
 def _csv_cell(value: Any) -> Any:

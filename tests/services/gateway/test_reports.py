@@ -151,3 +151,28 @@ async def test_saved_reports_belong_to_the_organisation(
     gone = await gql(rgw, delete, {"id": made["id"]}, token=tenant.admin_token)
     assert gone["data"]["deleteSavedReport"]["deleted"] is True
     assert (await gql(rgw, "{ savedReports { id } }", token=tenant.admin_token))["data"]["savedReports"] == []
+
+
+async def test_a_report_downloads_as_pdf_within_its_row_cap_and_only_reports_do(
+    rgw: Any, gateway: Any, pool: Any, insights_pool: Any, reports_pool: Any, tenant: Any, monkeypatch: Any
+) -> None:
+    from pypdf import PdfReader
+
+    await store_rates(reports_pool)
+    await feed(gateway, pool, insights_pool, reports_pool, tenant)
+    config = {"report": "event_log", "filters": {"range": last_days()}}
+    token = tenant.admin_token
+    link = (await gql(rgw, EXPORT, {"format": "PDF", "input": config}, token=token))["data"]["requestExport"]
+    assert link["errors"] == [] and link["url"], link
+    r = await rgw.get(_path(link["url"]))
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf" and r.content.startswith(b"%PDF")
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(r.content)).pages)
+    assert "Event log" in text
+
+    monkeypatch.setenv("REPORT_PDF_MAX_ROWS", "1")  # the reports API reads the cap when asked
+    capped = (await gql(rgw, EXPORT, {"format": "PDF", "input": config}, token=token))["data"]["requestExport"]
+    assert capped["url"] is None and [e["field"] for e in capped["errors"]] == ["format"], capped
+    orders = await gql(
+        rgw, "mutation { requestExport(kind: ORDERS, format: PDF) { url errors { field code } } }", token=token
+    )
+    assert orders["data"]["requestExport"]["errors"] == [{"field": "format", "code": "INVALID_INPUT"}]
