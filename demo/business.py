@@ -15,17 +15,21 @@ products; customers with an email have an account currency; some entities carry 
 1.5% of the entities that reach a counting state report it a second time (a provider's resend: a new event id,
 the same entity and state), which must not count again.
 
-Where and when: each entity is a customer's on one of the integrations it visited, between its first session
-there (so a business event never makes a customer "new" before their first visit) and its last visit there
-(the orders service's `customer_visits`): the customer's span bounds the lifecycle, compressed into it when
-the span is shorter than the path (a customer seen for an hour settles an invoice within that hour). Nothing is
-later than `now` or earlier than the window. Customers who buy more and are seen longer do more business.
+Where and when: each entity is a customer's on one of the integrations it visited and starts during one of its
+sessions there (a request raised, a lead taken, a purchase made while visiting: so a business event never makes
+a customer "new" before their first visit, and adds few active days of its own); its later states follow in
+the back office, until the customer's last visit there (the orders service's `customer_visits`), compressed
+into that span when the path is longer (a customer seen for an hour settles an invoice within that hour). A
+state that would come after `now` has not happened yet: the entity stays in its last state. Customers who buy
+more and are seen longer do more business.
 
 Counting, as the ingestion statement decides it (services/insights/repository/events.py, `_STORE`): an event
 whose state its type counts has a count key ('final' for types counted at a final state, the state itself for
 types counted when logged); of the events of one (integration, type, entity, count key), the first by
-(occurred_at, source key) is `counted` and is the entity's `entity_counts` row; every other event is stored
-uncounted. The loader copies both, then builds the rollups from counted events like every other read model.
+occurred_at is `counted` and is the entity's `entity_counts` row; every other event is stored uncounted. All
+the events of one such group are made together (an entity's lifecycle, its resend included), so the rule is
+applied entity by entity and the rows stream into COPY as they are made. The loader then builds the rollups
+from counted events like every other read model.
 """
 
 from __future__ import annotations
