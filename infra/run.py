@@ -681,6 +681,18 @@ def _insights_demo(settings: object) -> None:
         load_insights_demo(orders_owner, owner, progress=lambda m: say(f"  [{time.monotonic() - began:5.1f}s] {m}"))
     )
     say(f"demo events loaded: {result.events:,} events of {result.customers:,} customers in {result.seconds:.1f}s")
+    _reports_demo()
+
+
+def _reports_demo() -> None:
+    """The reports service is fed by events only: on the first start the orders and insights services republish
+    the demo (organisations, orders, business events) through their outboxes, and the relays and the reports
+    worker apply it in the background once the platform runs (a minute or two; the reports fill as it lands)."""
+    from services.reports.admin import backfill
+
+    began = time.monotonic()
+    published = backfill()
+    say(f"demo queued for the reports service in {time.monotonic() - began:.1f}s: {published}")
 
 
 if __name__ == "__main__":
