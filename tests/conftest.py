@@ -226,11 +226,11 @@ async def insights_url(insights_app: Any) -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
-async def reports_app(settings: Any) -> AsyncIterator[Any]:
-    """The reports API (its lifespan run: pools made)."""
+async def reports_app(settings: Any, orders_url: str) -> AsyncIterator[Any]:
+    """The reports API (its lifespan run: pools made), pointed at the served orders API (schedules' recipients)."""
     from services.reports.api.app import create_app
 
-    app = create_app(settings)
+    app = create_app(dataclasses.replace(settings, orders_api_url=orders_url))
     async with app.router.lifespan_context(app):
         yield app
 

@@ -35,6 +35,7 @@ from services.gateway.graphql.input_errors import InputErrorCodes
 from services.gateway.graphql.insights import InsightsQuery
 from services.gateway.graphql.orders import OrdersMutation, OrdersQuery
 from services.gateway.graphql.organisation import OrganisationMutation, OrganisationQuery
+from services.gateway.graphql.report_schedules import ReportSchedulesMutation, ReportSchedulesQuery
 from services.gateway.graphql.reports import ReportRunsMutation, ReportRunsQuery, ReportsMutation, ReportsQuery
 from services.gateway.graphql.saved_insights import (
     SavedInsightsMutation,
@@ -62,6 +63,7 @@ Query = merge_types(
         CustomFieldsQuery,
         ReportsQuery,
         ReportRunsQuery,
+        ReportSchedulesQuery,
     ),
 )
 Mutation = merge_types(
@@ -76,6 +78,7 @@ Mutation = merge_types(
         TeamsMutation,
         ReportsMutation,
         ReportRunsMutation,
+        ReportSchedulesMutation,
         CustomFieldsMutation,
     ),
 )

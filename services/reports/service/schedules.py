@@ -258,6 +258,7 @@ def schedule_json(s: Schedule, slots: list[store.Slot] | None = None) -> dict[st
                 "runId": str(t.run_id) if t.run_id else None,
                 "recipients": t.recipients,
                 "dropped": t.dropped,
+                "error": t.error,
                 "firedAt": t.fired_at.isoformat(),
             }
             for t in slots
