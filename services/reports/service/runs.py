@@ -18,7 +18,9 @@ older than `ORPHAN_SECONDS` (before that it may simply have overtaken the commit
   the same membership check at download; kind `report_run`) valid REPORT_LINK_TTL_SECONDS (7 days).
 - A build that fails is retried (the actor's back-off) up to REPORT_RUN_MAX_ATTEMPTS attempts, then the run is
   `failed` with the reason and its requester told by mail. An input the domain refuses (a missing FX rate, say)
-  fails at once: retrying cannot help.
+  fails at once: retrying cannot help. A run found `running` with its last attempt used had that attempt's worker
+  die under it (killed, out of memory): it is failed, not built again, so a run that kills its worker does so
+  REPORT_RUN_MAX_ATTEMPTS times at most.
 
 The row count is the statement's exact count taken when the run starts (as the preview counts), beside the data
 watermarks read at the same moment; a run is reproducible from its input, query hash and watermarks.
@@ -199,7 +201,16 @@ async def _execute(pool: asyncpg.Pool, org_id: UUID, run_id: UUID, settings: Set
     if run["notified_at"] is not None:
         return "nothing"
     outcome = "notified"
-    if run["status"] in ("queued", "running"):
+    if run["status"] == "running" and run["attempts"] >= max_attempts():
+        # The last attempt allowed ended with its worker (killed, out of memory) before it could record anything:
+        # another would likely end the same way, and take the worker and its other jobs down with it again.
+        reason = f"the worker building it stopped during attempt {run['attempts']} of {max_attempts()}"
+        async with tenant_tx(pool, org_id) as conn:
+            await runs_store.fail(conn, org_id, run_id, reason, final=True)
+            run = await runs_store.get(conn, org_id, run_id) or run
+        slog.log(logger, logging.WARNING, "report run failed: its worker stopped", run=str(run_id))
+        outcome = "failed"
+    elif run["status"] in ("queued", "running"):
         async with tenant_tx(pool, org_id) as conn:
             attempt = await runs_store.start(conn, org_id, run_id)
         try:

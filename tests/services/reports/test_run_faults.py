@@ -6,6 +6,8 @@ fail every attempt.
   The message comes back by the kit's redelivery pass (shared/messaging/redelivery.py) of the worker started
   after the kill, once the victim's heartbeat expired; the run ends `succeeded` once with attempts 2, and the
   local SMTP server receives exactly one message with one attachment, the stored file's bytes.
+- A worker killed mid-build on the run's last allowed attempt: the redelivered job fails the run (naming why)
+  and tells the requester, rather than hand a run that kills its worker to the next one for ever.
 - A build that fails for a reason retrying could cure (here: the organisation's copied time zone corrupted, which
   PostgreSQL refuses in the statement) is retried with back-off REPORT_RUN_MAX_ATTEMPTS times, then the run is
   `failed` with the reason and the requester gets one failure mail naming the report and the reason.
@@ -92,6 +94,10 @@ def _worker_process(log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
         )
 
 
+def _tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-3000:]
+
+
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
@@ -142,6 +148,29 @@ async def _multiply_orders(reports_pool: Any, org_id: UUID, copies: int) -> int:
         return int(await conn.fetchval("SELECT count(*) FROM orders WHERE org_id = $1", org_id))
 
 
+async def _killed_mid_build(gateway: Any, reports_pool: Any, tenant: Any, box: Mailbox, log: Path) -> UUID:
+    """A csv run of `tenant` started by a `dramatiq` reports worker process, SIGKILLed (with its child) while it
+    builds; checks the attempt was counted and nothing was stored or sent."""
+    run_id = await _start(gateway, tenant, "csv")  # queued: no worker consumes reports.runs yet
+    victim = _worker_process(log, {})
+    try:
+
+        async def building() -> bool:
+            return (await _run(reports_pool, tenant.org_id, run_id))["status"] == "running"
+
+        try:
+            await until(building, what="the victim building the run", step=0.02)
+        except AssertionError:
+            raise AssertionError(f"the victim never built the run:\n{_tail(log)}") from None
+        await asyncio.sleep(0.3)  # well inside the build (it lasts seconds)
+    finally:
+        _kill_group(victim)  # main process and its worker child, mid-build
+    run = await _run(reports_pool, tenant.org_id, run_id)
+    assert run["status"] == "running" and run["attempts"] == 1, run
+    assert await _chunks(reports_pool, tenant.org_id, run_id) == 0 and _of(box, run_id) == []
+    return run_id
+
+
 async def test_a_worker_killed_mid_build_the_run_succeeds_once_and_mails_once(
     gateway, pool, insights_pool, reports_pool, tenant, other_tenant, tmp_path: Path, smtp_url, monkeypatch
 ) -> None:
@@ -151,24 +180,8 @@ async def test_a_worker_killed_mid_build_the_run_succeeds_once_and_mails_once(
     monkeypatch.setenv("REPORT_ATTACHMENT_MAX_BYTES", str(64 * 1024 * 1024))  # the large file is attached
     with Mailbox(tmp_path / "mail", free_port()) as box:
         smtp_url(box.url)
-        run_id = await _start(gateway, tenant, "csv")  # queued: no worker consumes reports.runs yet
-        log = tmp_path / "victim.log"
-        victim = _worker_process(log, {})
-        try:
-
-            async def building() -> bool:
-                return (await _run(reports_pool, tenant.org_id, run_id))["status"] == "running"
-
-            await until(building, what=f"the victim building the run\n{log.read_text()[-3000:]}", step=0.02)
-            await asyncio.sleep(0.3)  # well inside the build (it lasts seconds)
-            _kill_group(victim)  # main process and its worker child, mid-build
-            killed = time.monotonic()
-        finally:
-            _kill_group(victim)
-        run = await _run(reports_pool, tenant.org_id, run_id)
-        # Killed mid-build: the attempt counted, nothing stored, nothing sent.
-        assert run["status"] == "running" and run["attempts"] == 1, run
-        assert await _chunks(reports_pool, tenant.org_id, run_id) == 0 and _of(box, run_id) == []
+        run_id = await _killed_mid_build(gateway, reports_pool, tenant, box, tmp_path / "victim.log")
+        killed = time.monotonic()
         with in_process_worker():
 
             async def mailed() -> bool:
@@ -185,7 +198,6 @@ async def test_a_worker_killed_mid_build_the_run_succeeds_once_and_mails_once(
         f" the rebuild took {run['duration_ms'] / 1000:.1f}s"
     )
     assert done - killed > HEARTBEAT_S - 0.5  # it came back through redelivery, after the heartbeat expired
-    run = await _run(reports_pool, tenant.org_id, run_id)
     assert run["status"] == "succeeded" and run["attempts"] == 2 and run["notified_at"] is not None, run
     assert run["row_count"] == total and run["error"] is None
     [message] = messages
@@ -198,6 +210,34 @@ async def test_a_worker_killed_mid_build_the_run_succeeds_once_and_mails_once(
     async with tenant_tx(reports_pool, other_tenant.org_id) as conn:
         assert await runs_store.get(conn, other_tenant.org_id, run_id) is None
     assert await runs.stream_file(reports_pool, other_tenant.org_id, run_id) is None
+
+
+async def test_a_worker_dying_on_the_last_attempt_fails_the_run_instead_of_building_it_again(
+    gateway, pool, insights_pool, reports_pool, tenant, tmp_path: Path, smtp_url, monkeypatch
+) -> None:
+    """A run that kills its worker (out of memory, say) is not handed to worker after worker for ever."""
+    await store_rates(reports_pool)
+    await feed(gateway, pool, insights_pool, reports_pool, tenant)
+    await _multiply_orders(reports_pool, tenant.org_id, COPIES)
+    monkeypatch.setenv("REPORT_RUN_MAX_ATTEMPTS", "1")
+    with Mailbox(tmp_path / "mail", free_port()) as box:
+        smtp_url(box.url)
+        run_id = await _killed_mid_build(gateway, reports_pool, tenant, box, tmp_path / "victim.log")
+        with in_process_worker():
+
+            async def told() -> bool:
+                return len(_of(box, run_id)) >= 1
+
+            await until(told, timeout=40, what="the failure mail")
+            await asyncio.sleep(1)
+            messages = _of(box, run_id)
+    run = await _run(reports_pool, tenant.org_id, run_id)
+    assert run["status"] == "failed" and run["attempts"] == 1 and run["notified_at"] is not None, run
+    assert "worker" in run["error"] and "stopped during attempt 1 of 1" in run["error"]
+    assert await _chunks(reports_pool, tenant.org_id, run_id) == 0
+    [message] = messages
+    assert message.subject == "Report failed: Orders with commission" and run["error"] in message.text()
+    assert not list(message.read().iter_attachments())
 
 
 async def test_a_build_failing_every_attempt_is_retried_then_failed_with_the_reason_and_the_requester_told_once(
