@@ -218,11 +218,23 @@ async def _execute(pool: asyncpg.Pool, org_id: UUID, run_id: UUID, settings: Set
             outcome = "built"
         except Exception as exc:
             final = isinstance(exc, DomainError) or attempt >= max_attempts()
-            reason = exc.message if isinstance(exc, DomainError) else slog.describe(exc)
+            # A refusal of the input is the requester's to read; anything else (a database outage naming its
+            # host, say) stays in the operators' logs, and the run and its mail say only that it failed.
+            reason = (
+                exc.message
+                if isinstance(exc, DomainError)
+                else f"an internal error; the operators' logs have it under run {run_id}"
+            )
             async with tenant_tx(pool, org_id) as conn:
                 await runs_store.fail(conn, org_id, run_id, reason, final=final)
             slog.log(
-                logger, logging.WARNING, "report run attempt failed", run=str(run_id), attempt=attempt, final=final
+                logger,
+                logging.WARNING,
+                "report run attempt failed",
+                run=str(run_id),
+                attempt=attempt,
+                final=final,
+                cause=slog.describe(exc),
             )
             if not final:
                 raise
