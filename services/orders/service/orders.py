@@ -24,6 +24,7 @@ def event_payload(order: dict[str, Any]) -> dict[str, Any]:
         "integration_id": str(order["integration_id"]),
         "category_id": str(order["category_id"]),
         "product_id": str(order["product_id"]),
+        "provider_id": str(order["provider_id"]) if order.get("provider_id") else None,
         "customer_id": str(order["customer_id"]),
         "status": order["status"],
         "comm_status": order["comm_status"],

@@ -35,6 +35,7 @@ class OrderState:
     created_at: datetime
     successful_at: datetime | None
     custom_fields: dict[str, Any] | None = None
+    provider_id: UUID | None = None
 
 
 async def upsert(conn: asyncpg.Connection, org_id: UUID, order: OrderState, as_of: datetime) -> bool:
@@ -43,14 +44,15 @@ async def upsert(conn: asyncpg.Connection, org_id: UUID, order: OrderState, as_o
     changed = await conn.fetchval(
         """INSERT INTO orders AS o (org_id, id, integration_id, category_id, product_id, customer_id, kind, status,
                                     comm_status, failure_reason, amount, currency, created_at, successful_at,
-                                    updated_at, as_of, custom_fields)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16)
+                                    updated_at, as_of, custom_fields, provider_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $17)
            ON CONFLICT (org_id, id) DO UPDATE SET
                customer_id = EXCLUDED.customer_id, kind = EXCLUDED.kind, status = EXCLUDED.status,
                comm_status = EXCLUDED.comm_status, failure_reason = EXCLUDED.failure_reason,
                amount = EXCLUDED.amount, currency = EXCLUDED.currency,
                successful_at = coalesce(EXCLUDED.successful_at, o.successful_at),
-               updated_at = EXCLUDED.updated_at, as_of = EXCLUDED.as_of, custom_fields = EXCLUDED.custom_fields
+               updated_at = EXCLUDED.updated_at, as_of = EXCLUDED.as_of, custom_fields = EXCLUDED.custom_fields,
+               provider_id = coalesce(EXCLUDED.provider_id, o.provider_id)
             WHERE o.as_of < EXCLUDED.as_of
            RETURNING true""",
         org_id,
@@ -69,6 +71,7 @@ async def upsert(conn: asyncpg.Connection, org_id: UUID, order: OrderState, as_o
         order.successful_at,
         as_of,
         order.custom_fields,
+        order.provider_id,
     )
     return bool(changed)
 

@@ -63,6 +63,7 @@ def _state(payload: dict[str, Any], customer_id: UUID, event: Event) -> store.Or
         created_at=created_at,
         successful_at=successful_at,
         custom_fields=payload.get("custom_fields") or None,
+        provider_id=UUID(payload["provider_id"]) if payload.get("provider_id") else None,
     )
 
 

@@ -63,6 +63,16 @@ async def test_order_and_contact_custom_fields_are_report_columns(gateway, pool,
     )
     assert contact["custom_fields"] == {"tier": "gold"} and contact["account_currency"].strip() == "EUR"
 
+    # The order's provider travels with its events (the per-provider reports group by it).
+    [copied] = await feed.table(
+        reports_pool,
+        tenant.org_id,
+        "SELECT provider_id FROM orders WHERE org_id = $1 AND id = $2",
+        tenant.org_id,
+        order["id"],
+    )
+    assert order["provider_id"] is not None and copied["provider_id"] == order["provider_id"]
+
     raw = {
         "report": "orders_with_commission",
         "filters": {"range": {"preset": "LAST_7_DAYS"}},
