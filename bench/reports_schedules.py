@@ -22,7 +22,6 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-
 from common import OUT, MachineLoad, Processes, free_port, pct, say
 from reports_data import ORG
 
@@ -123,7 +122,7 @@ async def schedules_case(
             procs.start("reports-worker")
             for i in (1, 2):
                 procs.start("reports-scheduler", label=f"reports-scheduler-{i}", env={"HEALTH_PORT": str(free_port())})
-            time.sleep(1)
+            await asyncio.sleep(1)
             now = datetime.now(UTC)
             slot = (now + timedelta(seconds=80)).replace(second=0, microsecond=0)
             say(f"schedules: {n} due at {slot:%H:%M:%S} UTC, two schedulers, one reports worker (1 x 8 threads)")
@@ -135,7 +134,9 @@ async def schedules_case(
             machine = MachineLoad()
             deadline = time.monotonic() + 900
             with machine:
-                while len(_mail_files(box)) < n and time.monotonic() < deadline:
+                for _ in range(10**6):  # until every mail arrived, or the deadline
+                    if len(_mail_files(box)) >= n or time.monotonic() > deadline:
+                        break
                     await asyncio.sleep(0.5)
                 await asyncio.sleep(10)  # a mail sent twice would arrive now
             files = _mail_files(box)
