@@ -202,5 +202,3 @@ async def _days(reports_owner: str) -> list[Any]:
     finally:
         await conn.close()
     return [r["d"] for r in rows][1:-1]
-
-
