@@ -687,7 +687,7 @@ def _insights_demo(settings: object) -> None:
 def _reports_demo() -> None:
     """The reports service is fed by events only: on the first start the orders and insights services republish
     the demo (organisations, orders, business events) through their outboxes, and the relays and the reports
-    worker apply it once the platform runs (a minute or two; the reports fill as it lands). The republishing
+    worker apply it once the platform runs (a few minutes; the reports fill as it lands). The republishing
     (~10 s) runs beside the start, its output in .data/reports-backfill.log."""
     log = DATA / "reports-backfill.log"
     say(f"queueing the demo for the reports service in the background (log: {log})")
