@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from shared.custom_fields import BUSINESS_ENTITIES
+
 
 class Kind(StrEnum):
     ITEMISED = "itemised"
@@ -160,26 +162,7 @@ _PERIOD_FILTERS = (Filter.RANGE, Filter.INTEGRATIONS, Filter.CATEGORIES, Filter.
 _FX_USED = text("fx_rates", "FX rates used (currency rate on date)", groupable=False)
 
 FINANCIAL_TYPES = ("invoice", "credit_note", "payment", "refund", "top_up")
-EVENT_TYPES = (
-    "purchase",
-    "achievement",
-    "order",
-    "service_request",
-    "activity",
-    "subscription",
-    "invoice",
-    "credit_note",
-    "payment",
-    "refund",
-    "top_up",
-    "award",
-    "spend",
-    "donation",
-    "usage",
-    "pass",
-    "lead",
-    "inventory_item",
-)
+EVENT_TYPES = BUSINESS_ENTITIES  # seed 002's business event types, declared once in shared/custom_fields.py
 
 # Every state a business event can be in (the event log's `statuses`).
 EVENT_STATES = (
