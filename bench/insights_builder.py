@@ -28,6 +28,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import OUT, base_args, fmt_ms, pct, save_result, say, setup
+from insights import timed
 
 BUILDER_ORG = uuid.UUID("b0000000-0000-4000-8000-0000000b1d00")
 DAYS = 90
@@ -199,16 +200,6 @@ def chdb_load(csv: Path) -> Any:
         " type String, currency Nullable(String), amount Nullable(Decimal(14, 2)), properties String')"
     )
     return s
-
-
-async def timed(fn: Any, repeat: int) -> tuple[float, float, Any]:
-    out = await fn()
-    lat = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = await fn()
-        lat.append(time.perf_counter() - t0)
-    return pct(lat, 0.5), pct(lat, 0.95), out
 
 
 def chdb_timed(s: Any, sql: str, repeat: int) -> tuple[float, bytes]:
