@@ -212,6 +212,62 @@ def chdb_timed(s: Any, sql: str, repeat: int) -> tuple[float, bytes]:
     return pct(lat, 0.5), out
 
 
+async def ugd_export(table: Any, pool: Any, settings: Any) -> None:
+    """UGD (the events behind an insight) as CSV, through the export's own stream (what the insights API sends,
+    in-process: Python's peak allocations traced while it streams), beside a COPY TO STDOUT of the same query."""
+    import tracemalloc
+
+    from services.insights.domain import insight as domain
+    from services.insights.repository import exports as export_queries
+    from services.insights.service import insight_exports
+    from shared.db import tenant_tx
+
+    raw = {
+        "eventType": "purchase",
+        "measure": "TOTAL_AMOUNT",
+        "breakdowns": ["properties.campaign"],
+        "range": {"preset": "LAST_7_DAYS"},
+    }
+    q = domain.parse(raw, "UTC")
+    counted = [0, 0]
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    stream = await insight_exports.open_events(pool, BUILDER_ORG, q, "csv", settings)
+    async for chunk in stream:
+        counted[0] += len(chunk)
+        counted[1] += chunk.count(b"\n")
+    secs = time.perf_counter() - t0
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    query = export_queries.insight_events_query(BUILDER_ORG, q)
+    floor = [0, 0]
+
+    async def sink(chunk: bytes) -> None:
+        floor[0] += len(chunk)
+        floor[1] += chunk.count(b"\n")
+
+    t0 = time.perf_counter()
+    async with tenant_tx(pool, BUILDER_ORG) as conn:
+        await conn.execute("SET LOCAL statement_timeout = 0")
+        await conn.copy_from_query(query.sql, *query.args, output=sink, format="csv", header=True)
+    floor_secs = time.perf_counter() - t0
+    rows, floor_rows = counted[1] - 1, floor[1] - 1
+    ratio = (rows / secs) / (floor_rows / floor_secs)
+    table.add(
+        f"UGD CSV, purchases by campaign, 7 days ({rows:,} rows, {counted[0] / 1e6:.0f} MB) ÷ COPY TO STDOUT",
+        f"{ratio:.0%} ({rows / secs:,.0f} rows/s in {secs:.1f} s; COPY {floor_rows / floor_secs:,.0f} rows/s;"
+        f" {'same' if (rows, counted[0]) == (floor_rows, floor[0]) else 'DIFFERENT'} rows and bytes)",
+        ">= 50%",
+        ratio >= 0.5,
+    )
+    table.add(
+        "UGD CSV: Python's peak allocations while streaming (tracemalloc)",
+        f"{peak / 1e6:.1f} MB",
+        "< 150 MB",
+        peak < 150e6,
+    )
+
+
 async def main() -> None:
     import asyncpg
     from insights import Table
@@ -362,6 +418,7 @@ async def main() -> None:
             "p95 < 50 ms",
             pct(lat, 0.95) < 0.05,
         )
+        await ugd_export(table, pool, env.settings)
     finally:
         await pool.close()
         await owner.close()
