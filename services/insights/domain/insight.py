@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from itertools import pairwise
@@ -203,12 +203,6 @@ class Insight:
         """The stored event types counted for this insight (`order`: its completed orders)."""
         b = self.event_type.business
         return (b.counted_type,) if b is not None and b.counted_type else (self.event_type.name,)
-
-    @property
-    def line_items(self) -> bool:
-        return any(b.name == "item.productId" for b in self.breakdowns) or any(
-            f.field.name == "item.productId" for f in self.filters
-        )
 
     @property
     def money_by_currency(self) -> bool:
@@ -408,7 +402,3 @@ def _too_many(interval: Interval) -> DomainError:
         f"more than {MAX_BUCKETS} {interval.value.lower()} buckets: pick a longer interval or a shorter range",
         "input.interval",
     )
-
-
-def as_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)

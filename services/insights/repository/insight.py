@@ -390,7 +390,3 @@ async def events_behind(
     rows = rows[:first]
     cursor = encode_cursor(rows[-1]["occurred_at"], rows[-1]["id"]) if more and rows else None
     return rows, int(total or 0), cursor
-
-
-def json_value(value: Any) -> Any:
-    return str(value) if isinstance(value, UUID | Decimal) else value

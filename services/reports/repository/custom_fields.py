@@ -40,14 +40,3 @@ async def delete(conn: asyncpg.Connection, org_id: UUID, d: dict[str, Any], at: 
         d["key"],
         at,
     )
-
-
-async def active(conn: asyncpg.Connection, org_id: UUID, entity: str) -> list[asyncpg.Record]:
-    return list(
-        await conn.fetch(
-            """SELECT key, name, type, choices FROM custom_field_definitions
-                WHERE org_id = $1 AND entity = $2 AND NOT deleted ORDER BY position, key""",
-            org_id,
-            entity,
-        )
-    )
