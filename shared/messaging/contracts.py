@@ -44,6 +44,12 @@ REFERENCE_DATA_ORG_ID = UUID(int=0)
 # Domain event types published by the insights service: a business event it stored (payload: the stored event,
 # with `event_id` and whether it `counted`), for the services that report on business entities.
 BUSINESS_EVENT_RECORDED = "business_event.recorded"
+# A segment's membership changed (payload: segment_id, version, added and removed customer ids in batches) or it
+# was deleted (segment_id, version): the event-fed copies of the services filtering by segment
+# (shared/service/segment_copies.py).
+SEGMENT_MEMBERS_CHANGED = "segment.members_changed"
+SEGMENT_DELETED = "segment.deleted"
+SEGMENT_EVENTS = frozenset({SEGMENT_MEMBERS_CHANGED, SEGMENT_DELETED})
 
 
 @dataclass(frozen=True)
@@ -100,10 +106,14 @@ REPORTS_FROM_ORDERS = Subscription(
 )
 # ... and every business event the insights service stored (upserted by the payload's own `event_id`).
 REPORTS_FROM_INSIGHTS = Subscription(
-    consumer="reports", source="insights", event_types=frozenset({BUSINESS_EVENT_RECORDED})
+    consumer="reports", source="insights", event_types=frozenset({BUSINESS_EVENT_RECORDED}) | SEGMENT_EVENTS
 )
 # The queue the reports worker consumes (the queue of both reports subscriptions).
 REPORTS_EVENTS_QUEUE = "reports.events"
+
+# The orders service's copy of segment membership (services/orders/actors.py): its customers, orders, summary
+# and exports filter by segment on it. Queue `orders.events`, consumed by the orders worker.
+ORDERS_FROM_INSIGHTS = Subscription(consumer="orders", source="insights", event_types=SEGMENT_EVENTS)
 
 # Every subscription of the platform. Insights and reports add theirs as they come online
 # (each also takes ORGANISATION_EVENTS to keep its copy of organisation settings).
@@ -114,6 +124,7 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     INSIGHTS_FROM_ORDERS,
     REPORTS_FROM_ORDERS,
     REPORTS_FROM_INSIGHTS,
+    ORDERS_FROM_INSIGHTS,
 )
 
 
