@@ -149,6 +149,7 @@ PROCESSES: tuple[Process, ...] = (
             "orders",
             "mail",
             "mail.events",
+            "orders.events",
         ),
         port=8081,
         port_env=HEALTH_PORT_ENV,

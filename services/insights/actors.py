@@ -21,7 +21,7 @@ from dramatiq.asyncio import get_event_loop_thread
 from dramatiq.middleware import Middleware
 
 from services.insights.repository.events import PartitionCache
-from services.insights.service import maintenance, orders_events
+from services.insights.service import maintenance, orders_events, segments
 from shared import logging as slog
 from shared.config import get_settings
 from shared.messaging import contracts
@@ -47,6 +47,13 @@ async def on_orders_event(envelope: dict[str, Any]) -> None:
     slog.log(logger, logging.DEBUG, "event", type=event.type, event_id=str(event.id), applied=applied)
 
 
+async def _upkeep() -> None:
+    """The maintenance slots, and the periodic recompute of dynamic segments (their "last D days" move)."""
+    await asyncio.gather(
+        maintenance.run_periodically(lambda: resources.pool), segments.run_periodically(lambda: resources.pool)
+    )
+
+
 class MaintenanceMiddleware(Middleware):
     """Runs the maintenance loop (services/insights/service/maintenance.py) on the actors' event loop from
     worker boot (after the pool exists) to shutdown."""
@@ -58,9 +65,7 @@ class MaintenanceMiddleware(Middleware):
         loop_thread = get_event_loop_thread()
         if loop_thread is None:
             raise RuntimeError("the AsyncIO middleware is not running")
-        self._future = asyncio.run_coroutine_threadsafe(
-            maintenance.run_periodically(lambda: resources.pool), loop_thread.loop
-        )
+        self._future = asyncio.run_coroutine_threadsafe(_upkeep(), loop_thread.loop)
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         if self._future is not None:

@@ -15,10 +15,15 @@ from shared.config import get_settings
 from shared.db import tenant_tx
 from shared.messaging import contracts
 from shared.messaging.broker import async_actor, retries_for_horizon
+from shared.messaging.consumer import event_consumer
+from shared.service import segment_copies
 from shared.service.worker import resources_of
 
 logger = logging.getLogger("orders.actors")
 resources = resources_of("orders")
+
+# The copy of the insights service's segment membership (queue orders.events): the segment filters read it.
+on_insights_event = event_consumer(contracts.ORDERS_FROM_INSIGHTS, resources, segment_copies.HANDLERS)
 
 # Accepted webhooks (the provider already has its 202) must outlive a store outage: the retry
 # budget is sized so the back-offs add up to WEBHOOK_RETRY_HORIZON_SECONDS (default 30 min) however

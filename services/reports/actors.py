@@ -18,13 +18,16 @@ from shared.config import get_settings
 from shared.messaging import contracts
 from shared.messaging.broker import async_actor, retries_for_horizon
 from shared.messaging.consumer import event_consumer
+from shared.service import segment_copies
 from shared.service.worker import resources_of
 
 resources = resources_of("reports")
 assert contracts.REPORTS_FROM_ORDERS.queue == contracts.REPORTS_FROM_INSIGHTS.queue == contracts.REPORTS_EVENTS_QUEUE
 
 on_orders_event = event_consumer(contracts.REPORTS_FROM_ORDERS, resources, orders_events.HANDLERS)
-on_insights_event = event_consumer(contracts.REPORTS_FROM_INSIGHTS, resources, insights_events.HANDLERS)
+on_insights_event = event_consumer(
+    contracts.REPORTS_FROM_INSIGHTS, resources, {**insights_events.HANDLERS, **segment_copies.HANDLERS}
+)
 
 # Report runs (service/runs.py): built, stored and mailed once per run however often the job is delivered.
 # Retried with back-off (1 s doubling to 10 min) for as long as the mail actors retry an SMTP outage; a build

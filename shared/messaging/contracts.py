@@ -114,6 +114,7 @@ REPORTS_EVENTS_QUEUE = "reports.events"
 # The orders service's copy of segment membership (services/orders/actors.py): its customers, orders, summary
 # and exports filter by segment on it. Queue `orders.events`, consumed by the orders worker.
 ORDERS_FROM_INSIGHTS = Subscription(consumer="orders", source="insights", event_types=SEGMENT_EVENTS)
+ORDERS_EVENTS_QUEUE = "orders.events"
 
 # Every subscription of the platform. Insights and reports add theirs as they come online
 # (each also takes ORGANISATION_EVENTS to keep its copy of organisation settings).

@@ -23,8 +23,10 @@ own tenant transaction; `*_in` variants take the caller's connection.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -49,6 +51,7 @@ logger = logging.getLogger("insights.segments")
 # RECOMPUTE_EVERY_SECONDS): a definition in days is at most this stale.
 RECOMPUTE_AFTER = timedelta(hours=1)
 RECOMPUTE_BATCH = 50
+RECOMPUTE_EVERY_SECONDS = 300.0
 MANUAL = "manual"
 DYNAMIC_MEMBERS = "a dynamic segment's members come from its definition"
 
@@ -241,6 +244,19 @@ async def recompute_due(pool: asyncpg.Pool, now: datetime | None = None, limit: 
         except Exception as exc:  # one segment's failure must not stop the others; retried at the next pass
             slog.log(logger, logging.WARNING, "segment recompute failed", segment_id=str(segment_id), error=repr(exc))
     return done
+
+
+async def run_periodically(pool_of: Callable[[], asyncpg.Pool], every: float = RECOMPUTE_EVERY_SECONDS) -> None:
+    """Each insights worker's loop (until cancelled): recompute the due dynamic segments, then wait `every`
+    seconds with jitter; a pass that fills its batch goes again at once."""
+    await asyncio.sleep(random.uniform(1.0, 10.0))
+    while True:
+        try:
+            if await recompute_due(pool_of()) >= RECOMPUTE_BATCH:
+                continue
+        except Exception as exc:  # the store away: the next pass tries again
+            slog.log(logger, logging.WARNING, "segment recompute pass failed", error=type(exc).__name__)
+        await asyncio.sleep(every * random.uniform(0.8, 1.2))
 
 
 # ------------------------------------------------------------------------------ for the Mixpanel cohort import

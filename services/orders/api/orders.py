@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from services.orders import exports
 from services.orders.api.catalogue import Ids
+from services.orders.api.customers import known_segment
 from services.orders.domain.commission import CommStatus
 from services.orders.domain.filters import AuditFilter, CustomerFilter, OrderFilter
 from services.orders.domain.settings import TimeZone
@@ -63,6 +64,7 @@ _PROVIDER_RELATIONS = frozenset({OrderRelation.PRODUCT, OrderRelation.CATEGORY})
 @tenant_endpoint(providers=True)
 async def list_orders(call: TenantCall) -> Any:
     page = call.parse(Page)
+    await known_segment(call, page.filter.segment_id)
     tz = await organisations.time_zone(call.conn, call.org_id)
     scoped = page.filter.for_provider(call.provider_id)
     rows, more = await orders.list_page(call.conn, call.org_id, scoped, tz, page.first, page.after)
@@ -83,6 +85,7 @@ async def orders_batch(call: TenantCall) -> Any:
 @tenant_endpoint(providers=True)
 async def summary(call: TenantCall) -> Any:
     q = call.parse(SummaryQuery)
+    await known_segment(call, q.filter.segment_id)
     tz = await organisations.time_zone(call.conn, call.org_id)
     return await orders.summary(call.conn, call.org_id, q.filter.for_provider(call.provider_id), tz)
 
@@ -173,6 +176,8 @@ async def resolve_export(call: TenantCall) -> Any:
     q = call.parse(ResolveExport)
     _require_admin_for(q.kind, call)
     parsed = call.parse(_FILTERS[q.kind], q.filter, "filter.")
+    if not isinstance(parsed, AuditFilter):
+        await known_segment(call, parsed.segment_id)
     tz = await organisations.time_zone(call.conn, call.org_id)
     resolved = dict(q.filter)
     if not isinstance(parsed, AuditFilter) and parsed.range is not None:

@@ -40,11 +40,19 @@ class OrderFilter(BaseModel):
     customer_id: UUID | None = Field(default=None, alias="customerId")
     search: str | None = Field(default=None, max_length=200)
     kinds: list[OrderKind] = Field(default_factory=list, max_length=2)
+    # Orders of the segment's customers (the event-fed copy of the insights service's segments).
+    segment_id: UUID | None = Field(default=None, alias="segmentId")
 
     @property
     def rollup_compatible(self) -> bool:
         """Whether the daily rollup can answer this filter (no per-row predicates)."""
-        return self.customer_id is None and not self.search and not self.kinds and not self.provider_ids
+        return (
+            self.customer_id is None
+            and not self.search
+            and not self.kinds
+            and not self.provider_ids
+            and self.segment_id is None
+        )
 
     def for_provider(self, provider_id: UUID | None) -> OrderFilter:
         """This filter as a provider user may run it: their provider's orders only. Asking for other
@@ -67,6 +75,7 @@ class CustomerFilter(BaseModel):
     kind: CustomerKind | None = None
     integration_ids: Ids = Field(default_factory=list, alias="integrationIds")
     range: DateRange | None = None
+    segment_id: UUID | None = Field(default=None, alias="segmentId")
 
 
 class AuditFilter(BaseModel):

@@ -10,6 +10,7 @@ import asyncpg
 
 from services.orders.domain.filters import CustomerFilter
 from shared.errors import NotFound
+from shared.service import segment_copies
 from shared.service.pagination import Params, day_range, keyset_page, prefix_match
 
 COLUMNS = (
@@ -191,6 +192,8 @@ def where_clause(org_id: UUID, f: CustomerFilter, tz: str, args: list[Any]) -> s
             f" AND v.integration_id = ANY({p(f.integration_ids)}::uuid[]))"
         )
     parts += day_range(p, "c.last_seen", *(f.range.days(tz) if f.range else (None, None)), tz)
+    if f.segment_id:
+        parts.append(segment_copies.member_condition(p, org_id, f.segment_id, "c.id"))
     return " AND ".join(parts)
 
 

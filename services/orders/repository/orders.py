@@ -11,6 +11,7 @@ import asyncpg
 
 from services.orders.domain.commission import CommStatus, OrderState, Status
 from services.orders.domain.filters import OrderFilter
+from shared.service import segment_copies
 from shared.service.pagination import Params, day_range, keyset_page, like_escape, prefix_match
 
 COLUMNS = (
@@ -41,6 +42,8 @@ def where_clause(org_id: UUID, f: OrderFilter, tz: str, args: list[Any]) -> str:
         parts.append(f"o.customer_id = {p(f.customer_id)}")
     if f.kinds:
         parts.append(f"o.kind = ANY({p([k.value for k in f.kinds])}::text[])")
+    if f.segment_id:
+        parts.append(segment_copies.member_condition(p, org_id, f.segment_id, "o.customer_id"))
     if f.search:
         # The order reference by prefix (indexed), or any order of a product or category whose name
         # contains the text (catalogue tables are small: their ids are found first).
