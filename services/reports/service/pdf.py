@@ -1,25 +1,36 @@
 """Reports as PDF: A4 landscape, the organisation's name and colour, the report's title, filters and run time, then
-the table, its header row repeated on every page, grouped subtotal rows shaded, and "page X of Y" on each page.
+the table, its header row repeated on every page, grouped subtotal rows shaded, and "Page N of M" on each page.
 
-Drawn on a reportlab canvas row by row rather than as platypus flowables: platypus lays a table out whole, in
-memory, before drawing a page of it; the canvas takes the keyset batches as they come (never more than one batch
-of rows in memory) and each finished page is compressed into the document at once. What reportlab still keeps
-until the file is saved is those compressed pages (a few kilobytes each), which is why PDF has a row cap
-(`REPORT_PDF_MAX_ROWS`, default 100,000: about 3,000 pages) and CSV or XLSX have none. The total page count is a
-form drawn once at the end, so no second pass is needed for "of Y".
+Written page by page, in constant memory. reportlab's canvas (and platypus above it) keeps every page's content
+stream, uncompressed, until `save()`, then assembles the whole file in memory once more: 50,000 rows (1,392
+pages) peaked at 212 MB. Here each page's content stream is built from its rows, compressed and written to the
+output at once, followed by its page dictionary; only the pages' object numbers and file offsets stay in memory
+(a few bytes per page). The document's fixed objects (catalogue, page tree, fonts, shared resources, the page-count
+form) have numbers reserved up front and are written at the end, with the cross-reference table. "of M" is
+one form XObject every page draws and that is written last, when M is known: no second pass.
+
+reportlab still supplies what a PDF library is for: the standard fonts' metrics (their width tables, for cutting and
+right-aligning cells), the page size and the colour parsing. The file uses the PDF standard fonts Helvetica and
+Helvetica-Bold in WinAnsiEncoding (no embedding, as reportlab does for them); a character outside that encoding
+prints as "?" (CSV and XLSX carry it).
 
 Rows have one line each: a cell too wide for its column is cut with an ellipsis (CSV and XLSX carry every
-character); columns share the width by their kind, text wider than numbers.
+character); columns share the width by their kind, text wider than numbers. The rows come in the keyset batches
+the other formats read (`settings.export_batch_rows`), so at most one batch is held; PDF keeps its row cap
+(`REPORT_PDF_MAX_ROWS`, default 100,000: about 2,300 pages) because nobody reads more in a PDF, not for memory.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import zlib
+from bisect import bisect_right
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from itertools import accumulate
 from typing import IO, Any, cast
 from uuid import UUID
 
@@ -27,8 +38,7 @@ import asyncpg
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.units import mm
-from reportlab.pdfbase.pdfmetrics import stringWidth
-from reportlab.pdfgen.canvas import Canvas
+from reportlab.pdfbase.pdfmetrics import getFont
 
 from services.reports.domain.query import ReportQuery
 from services.reports.repository import reports as store
@@ -106,86 +116,216 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _fit(text: str, width: float, font: str) -> str:
-    """`text` cut to `width` points with an ellipsis."""
-    if stringWidth(text, font, SIZE) <= width:
-        return text
-    while text and stringWidth(text + "…", font, SIZE) > width:
-        text = text[: max(0, len(text) - max(1, len(text) // 8))]
-    return text + "…"
+def _widths(font: str) -> list[float]:
+    """The font's advance widths per WinAnsi byte, in points at SIZE (reportlab's metrics of the standard font)."""
+    face = getFont(font)
+    return [w * SIZE / 1000 for w in face.widths]
+
+
+_WIDTHS = {FONT: _widths(FONT), BOLD: _widths(BOLD)}
+_FITTED: dict[tuple[str, str, float], tuple[str, float]] = {}
+_FITTED_MAX = 4_096  # short cells repeat (statuses, currencies, days): remembered, within bounds (about 1 MB)
+_FITTED_LEN = 32
+
+
+def _fit(text: str, width: float, font: str) -> tuple[str, float]:
+    """`text` cut to `width` points with an ellipsis, and its width. The text is measured as it will print (its
+    WinAnsi bytes, "?" for a character outside them), one table look-up per character."""
+    key = (text, font, width)
+    found = _FITTED.get(key)
+    if found is not None:
+        return found
+    table = _WIDTHS[font]
+    advances = list(map(table.__getitem__, text.encode("cp1252", errors="replace")))
+    total = sum(advances)
+    if total <= width:
+        fitted = (text, total)
+    else:
+        room = width - table[0x85]  # the ellipsis
+        ends = list(accumulate(advances))
+        keep = bisect_right(ends, room)
+        fitted = (text[:keep] + "…", (ends[keep - 1] if keep else 0.0) + table[0x85])
+    if len(text) <= _FITTED_LEN:
+        if len(_FITTED) >= _FITTED_MAX:
+            _FITTED.clear()
+        _FITTED[key] = fitted
+    return fitted
+
+
+# PDF literal strings: backslash and parentheses escaped, line breaks and tabs as spaces.
+_ESCAPE = str.maketrans({"\\": "\\\\", "(": "\\(", ")": "\\)", "\r": " ", "\n": " ", "\t": " "})
+_F = {FONT: "/F1", BOLD: "/F2"}
+
+
+def _n(x: float) -> str:
+    return f"{x:.2f}"
+
+
+def _rgb(colour: colors.Color, fill: bool = True) -> str:
+    return f"{colour.red:.3f} {colour.green:.3f} {colour.blue:.3f} {'rg' if fill else 'RG'}"
+
+
+def _tint(colour: colors.Color, alpha: float) -> colors.Color:
+    """`colour` laid over white at `alpha` (an opaque colour: no transparency group needed)."""
+    return colors.Color(*(1 - alpha + alpha * c for c in (colour.red, colour.green, colour.blue)))
+
+
+def _info_text(s: str) -> str:
+    """A PDF text string for the document information (UTF-16BE with its byte order mark)."""
+    return "<" + ("\ufeff" + s).encode("utf-16-be").hex().upper() + ">"
+
+
+class PdfFile:
+    """A PDF written object by object as pages arrive: page content streams and page dictionaries go out at once,
+    the fixed objects (reserved numbers 1-7) and the cross-reference table at `close`."""
+
+    CATALOG, PAGES, F1, F2, RESOURCES, PAGE_COUNT, INFO = range(1, 8)
+
+    def __init__(self, out: IO[bytes], size: tuple[float, float]) -> None:
+        self.out = out
+        self.size = size
+        self.at = 0  # bytes written: the offsets of the cross-reference table
+        self.offsets: dict[int, int] = {}
+        self.kids: list[int] = []
+        self.next = 8
+        self._write(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+        for num, base in ((self.F1, "Helvetica"), (self.F2, "Helvetica-Bold")):
+            self._object(num, f"<< /Type /Font /Subtype /Type1 /BaseFont /{base} /Encoding /WinAnsiEncoding >>")
+        self._object(
+            self.RESOURCES,
+            f"<< /ProcSet [/PDF /Text] /Font << /F1 {self.F1} 0 R /F2 {self.F2} 0 R >> "
+            f"/XObject << /PC {self.PAGE_COUNT} 0 R >> >>",
+        )
+
+    def _write(self, data: bytes) -> None:
+        self.out.write(data)
+        self.at += len(data)
+
+    def _object(self, num: int, body: str) -> None:
+        self.offsets[num] = self.at
+        self._write(f"{num} 0 obj\n{body}\nendobj\n".encode("latin-1"))
+
+    def _stream(self, num: int, head: str, content: bytes) -> None:
+        data = zlib.compress(content, 6)
+        self.offsets[num] = self.at
+        self._write(f"{num} 0 obj\n<< {head}/Length {len(data)} /Filter /FlateDecode >>\nstream\n".encode())
+        self._write(data)
+        self._write(b"\nendstream\nendobj\n")
+
+    def page(self, content: bytes) -> None:
+        """One page: its content stream (drawn with /F1, /F2 and the form /PC), then its dictionary."""
+        stream, page = self.next, self.next + 1
+        self.next += 2
+        self._stream(stream, "", content)
+        self._object(
+            page,
+            f"<< /Type /Page /Parent {self.PAGES} 0 R /MediaBox [0 0 {_n(self.size[0])} {_n(self.size[1])}] "
+            f"/Resources {self.RESOURCES} 0 R /Contents {stream} 0 R >>",
+        )
+        self.kids.append(page)
+
+    def close(self, page_count_form: bytes, title: str, author: str) -> None:
+        """The page-count form (its content now known), the page tree, catalogue and information, the
+        cross-reference table and trailer."""
+        self._stream(
+            self.PAGE_COUNT,
+            f"/Type /XObject /Subtype /Form /BBox [0 0 {_n(self.size[0])} {_n(self.size[1])}] "
+            f"/Resources << /Font << /F1 {self.F1} 0 R >> >> ",
+            page_count_form,
+        )
+        kids = " ".join(f"{k} 0 R" for k in self.kids)
+        self._object(self.PAGES, f"<< /Type /Pages /Kids [{kids}] /Count {len(self.kids)} >>")
+        self._object(self.CATALOG, f"<< /Type /Catalog /Pages {self.PAGES} 0 R >>")
+        created = datetime.now(UTC).strftime("D:%Y%m%d%H%M%S+00'00'")
+        self._object(
+            self.INFO,
+            f"<< /Title {_info_text(title)} /Author {_info_text(author)} /Producer (partner platform reports) "
+            f"/CreationDate ({created}) >>",
+        )
+        xref = self.at
+        count = self.next
+        lines = [f"xref\n0 {count}\n", "0000000000 65535 f \n"]
+        lines += [f"{self.offsets[n]:010d} 00000 n \n" for n in range(1, count)]
+        lines.append(
+            f"trailer\n<< /Size {count} /Root {self.CATALOG} 0 R /Info {self.INFO} 0 R >>\nstartxref\n{xref}\n%%EOF\n"
+        )
+        self._write("".join(lines).encode("latin-1"))
 
 
 class PdfTable:
-    """The canvas, the column layout and where the next row goes."""
+    """The table's layout, the page being drawn (its content operators) and where the next row goes."""
 
     def __init__(self, out: IO[bytes], heading: Heading, columns: list[dict[str, Any]]) -> None:
-        self.canvas = Canvas(out, pagesize=PAGE, pageCompression=1)
-        self.canvas.setTitle(heading.title)
-        self.canvas.setAuthor(heading.organisation)
+        self.file = PdfFile(out, PAGE)
         self.heading = heading
         self.colour = colors.HexColor(heading.colour)
+        self.fill = _rgb(self.colour)
+        self.shades = {
+            "subtotal": _rgb(_tint(self.colour, 0.18)),
+            "total": _rgb(_tint(self.colour, 0.32)),
+            "odd": _rgb(colors.HexColor("#F3F5F8")),
+        }
         self.columns = [c for c in columns if c["key"] != store.ROW_KIND]
         self.kind_at = next((i for i, c in enumerate(columns) if c["key"] == store.ROW_KIND), None)
         usable = PAGE[0] - 2 * MARGIN
         weights = [_WEIGHT.get(c["type"], 1.5) for c in self.columns]
         self.widths = [usable * w / sum(weights) for w in weights]
+        self.table_width = sum(self.widths)
+        self.lefts = [MARGIN + sum(self.widths[:i]) for i in range(len(self.widths))]
         self.numeric = [c["type"] in ("number", "money") for c in self.columns]
+        self.ops: list[str] = []
         self.page = 0
         self.y = 0.0
         self.rows = 0
         self._new_page()
 
+    def _string(self, font: str, size: float, x: float, y: float, text: str) -> None:
+        self.ops.append(f"BT {_F[font]} {size} Tf {_n(x)} {_n(y)} Td ({text.translate(_ESCAPE)}) Tj ET")
+
+    def _rect(self, fill: str, y: float) -> None:
+        self.ops.append(f"{fill} {_n(MARGIN)} {_n(y)} {_n(self.table_width)} {_n(ROW_HEIGHT)} re f")
+
     def _new_page(self) -> None:
         if self.page:
-            self._footer()
-            self.canvas.showPage()
+            self._end_page()
         self.page += 1
         top = PAGE[1] - MARGIN
-        c = self.canvas
+        width = PAGE[0] - 2 * MARGIN
         if self.page == 1:
-            c.setFillColor(self.colour)
-            c.rect(MARGIN, top - 4, PAGE[0] - 2 * MARGIN, 4, stroke=0, fill=1)
-            c.setFillColor(colors.black)
-            c.setFont(BOLD, 10)
-            c.drawString(MARGIN, top - 18, self.heading.organisation)
-            c.setFont(BOLD, 16)
-            c.setFillColor(self.colour)
-            c.drawString(MARGIN, top - 38, self.heading.title)
-            c.setFillColor(colors.black)
-            c.setFont(FONT, 8.5)
+            h = self.heading
+            self.ops.append(f"{self.fill} {_n(MARGIN)} {_n(top - 4)} {_n(width)} 4 re f 0 g")
+            self._string(BOLD, 10, MARGIN, top - 18, h.organisation)
+            self.ops.append(self.fill)
+            self._string(BOLD, 16, MARGIN, top - 38, h.title)
+            self.ops.append("0 g")
             y = top - 52
-            for line in [*self.heading.filters, f"Run at: {self.heading.run_at.strftime('%Y-%m-%d %H:%M:%S UTC')}"]:
-                c.drawString(MARGIN, y, _fit(line, PAGE[0] - 2 * MARGIN, FONT))
+            for line in [*h.filters, f"Run at: {h.run_at.strftime('%Y-%m-%d %H:%M:%S UTC')}"]:
+                self._string(FONT, 8.5, MARGIN, y, _fit(line, width, FONT)[0])
                 y -= 11
             top = y - 6
         else:
-            c.setFont(FONT, 7.5)
-            c.setFillColor(colors.grey)
-            c.drawString(MARGIN, top - 8, f"{self.heading.organisation} · {self.heading.title}")
-            c.setFillColor(colors.black)
+            self.ops.append("0.5 g")
+            self._string(FONT, 7.5, MARGIN, top - 8, f"{self.heading.organisation} · {self.heading.title}")
+            self.ops.append("0 g")
             top -= 16
         self.y = top
-        self._header_row()
-
-    def _header_row(self) -> None:
-        c = self.canvas
-        c.setFillColor(self.colour)
-        c.rect(MARGIN, self.y - ROW_HEIGHT, sum(self.widths), ROW_HEIGHT, stroke=0, fill=1)
-        c.setFillColor(colors.white)
+        self._rect(self.fill, self.y - ROW_HEIGHT)
+        self.ops.append("1 g")
         self._cells([col["label"] for col in self.columns], BOLD)
-        c.setFillColor(colors.black)
+        self.ops.append("0 g")
 
     def _cells(self, texts: list[str], font: str) -> None:
-        c = self.canvas
-        c.setFont(font, SIZE)
-        x, base = MARGIN, self.y - ROW_HEIGHT + 3
-        for text, width, numeric in zip(texts, self.widths, self.numeric, strict=True):
-            fitted = _fit(text, width - 4, font)
-            if numeric:
-                c.drawRightString(x + width - 2, base, fitted)
-            else:
-                c.drawString(x + 2, base, fitted)
-            x += width
+        """One row of cells in one text object: cut to their columns, numbers right-aligned."""
+        base = self.y - ROW_HEIGHT + 3
+        ops = [f"BT {_F[font]} {SIZE} Tf"]
+        for text, left, width, numeric in zip(texts, self.lefts, self.widths, self.numeric, strict=True):
+            if not text:
+                continue
+            fitted, w = _fit(text, width - 4, font)
+            x = left + width - 2 - w if numeric else left + 2
+            ops.append(f"1 0 0 1 {_n(x)} {_n(base)} Tm ({fitted.translate(_ESCAPE)}) Tj")
+        ops.append("ET")
+        self.ops.append(" ".join(ops))
         self.y -= ROW_HEIGHT
 
     def add(self, record: Any) -> None:
@@ -194,42 +334,32 @@ class PdfTable:
             self._new_page()
         kind = record[self.kind_at] if self.kind_at is not None else "row"
         texts = [_text(record[i]) for i in range(len(self.columns))]
-        c = self.canvas
         if kind != "row":  # subtotals and the total: shaded in the brand colour, bold
-            c.setFillColor(self.colour, alpha=0.18 if kind == "subtotal" else 0.32)
-            c.rect(MARGIN, self.y - ROW_HEIGHT, sum(self.widths), ROW_HEIGHT, stroke=0, fill=1)
-            c.setFillColor(colors.black)
+            self._rect(self.shades["total" if kind == "total" else "subtotal"], self.y - ROW_HEIGHT)
+            self.ops.append("0 g")
             texts[0] = texts[0] or ("Total" if kind == "total" else "Subtotal")
         elif self.rows % 2:
-            c.setFillColor(colors.HexColor("#F3F5F8"))
-            c.rect(MARGIN, self.y - ROW_HEIGHT, sum(self.widths), ROW_HEIGHT, stroke=0, fill=1)
-            c.setFillColor(colors.black)
+            self._rect(self.shades["odd"], self.y - ROW_HEIGHT)
+            self.ops.append("0 g")
         self._cells(texts, FONT if kind == "row" else BOLD)
         self.rows += 1
 
-    def _footer(self) -> None:
-        c = self.canvas
-        c.setFont(FONT, 7.5)
-        c.setFillColor(colors.grey)
-        label = f"Page {self.page} of "
+    def _end_page(self) -> None:
+        """The footer ("Page N of " and the page-count form), then the page goes to the file."""
         right = PAGE[0] - MARGIN - 18
-        c.drawRightString(right, MARGIN - 4, label)
-        c.doForm("page_count")  # drawn once, at the end, when the count is known
-        c.setFillColor(colors.black)
+        label = f"Page {self.page} of "
+        self.ops.append("0.5 g")
+        self._string(FONT, 7.5, right - _fit(label, PAGE[0], FONT)[1], MARGIN - 4, label)
+        self.ops.append(f"q 1 0 0 1 {_n(right)} {_n(MARGIN - 4)} cm /PC Do Q")
+        self.file.page("\n".join(self.ops).encode("cp1252", errors="replace"))
+        self.ops = []
 
     def finish(self) -> None:
         if self.rows == 0:
-            self.canvas.setFont(FONT, 9)
-            self.canvas.drawString(MARGIN, self.y - 14, "No rows for this configuration.")
-        self._footer()
-        self.canvas.showPage()
-        c = self.canvas
-        c.beginForm("page_count")
-        c.setFont(FONT, 7.5)
-        c.setFillColor(colors.grey)
-        c.drawString(PAGE[0] - MARGIN - 18, MARGIN - 4, str(self.page))
-        c.endForm()
-        c.save()
+            self._string(FONT, 9, MARGIN, self.y - 14, "No rows for this configuration.")
+        self._end_page()
+        count = f"0.5 g BT /F1 7.5 Tf 0 0 Td ({self.page}) Tj ET"
+        self.file.close(count.encode("latin-1"), self.heading.title, self.heading.organisation)
 
 
 async def write(
