@@ -504,8 +504,14 @@ async def exports_cases(
     )
     say(f"  service {rate:,.0f} rows/s, openpyxl {floor:,.0f} rows/s, peak RSS {x['rss_peak']:.0f} MB")
 
-    # PDF.
-    first, last, n = await days_holding(pool, args.pdf_rows)
+    await pdf_case(pool, args.pdf_rows, lines, extra)
+
+
+async def pdf_case(
+    pool: Any, pdf_rows: int, lines: list[tuple[str, str, str, str, str]], extra: dict[str, Any]
+) -> None:
+    """PDF of the most recent whole days holding `pdf_rows` orders, in a child process, beside the bare canvas."""
+    first, last, n = await days_holding(pool, pdf_rows)
     raw = orders_input(first, last)
     say(f"PDF: {first}..{last} ({n:,} orders)")
     p = await asyncio.to_thread(run_child, "pdf", raw)
