@@ -131,6 +131,7 @@ class CustomerFilterInput:
     kind: CustomerKind | None = None
     integration_ids: list[strawberry.ID] | None = None
     range: DateRangeInput | None = strawberry.field(default=None, description="On the last time the customer was seen.")
+    segment_id: strawberry.ID | None = strawberry.field(default=None, description="Members of this segment only.")
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -142,6 +143,8 @@ class CustomerFilterInput:
             out["integrationIds"] = [str(parse_id(i, "filter.integrationIds")) for i in self.integration_ids]
         if self.range:
             out["range"] = self.range.to_json()
+        if self.segment_id is not None:
+            out["segmentId"] = str(parse_id(self.segment_id, "filter.segmentId"))
         return out
 
 

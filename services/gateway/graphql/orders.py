@@ -214,6 +214,7 @@ class OrderFilterInput:
     )
     kinds: list[OrderKind] | None = None
     provider_ids: list[strawberry.ID] | None = None
+    segment_id: strawberry.ID | None = strawberry.field(default=None, description="Orders of this segment's customers.")
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -235,6 +236,8 @@ class OrderFilterInput:
             out["kinds"] = [k.value for k in self.kinds]
         if self.provider_ids:
             out["providerIds"] = [str(parse_id(i, "filter.providerIds")) for i in self.provider_ids]
+        if self.segment_id is not None:
+            out["segmentId"] = str(parse_id(self.segment_id, "filter.segmentId"))
         return out
 
 

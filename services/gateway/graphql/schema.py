@@ -42,6 +42,7 @@ from services.gateway.graphql.saved_insights import (
     SavedInsightsQuery,
     SavedInsightsSubscription,
 )
+from services.gateway.graphql.segments import SegmentsMutation, SegmentsQuery
 from services.gateway.graphql.subscriptions import Subscription as LiveSubscription
 from services.gateway.graphql.teams import TeamsMutation, TeamsQuery
 from shared import logging as slog
@@ -64,6 +65,7 @@ Query = merge_types(
         ReportsQuery,
         ReportRunsQuery,
         ReportSchedulesQuery,
+        SegmentsQuery,
     ),
 )
 Mutation = merge_types(
@@ -80,6 +82,7 @@ Mutation = merge_types(
         ReportRunsMutation,
         ReportSchedulesMutation,
         CustomFieldsMutation,
+        SegmentsMutation,
     ),
 )
 Subscription = merge_types("Subscription", (LiveSubscription, SavedInsightsSubscription))

@@ -120,15 +120,17 @@ async def delete(conn: asyncpg.Connection, org_id: UUID, segment_id: UUID) -> in
 
 def _dynamic_target(p: Params, org_id: UUID, d: Definition, tz: str, now: datetime) -> str:
     """SQL: the customer ids the definition selects (each condition a set of customers, intersected)."""
-    org, every = p(org_id), p(ALL)
+    org = p(org_id)
     sets: list[str] = []
     if d.integration_ids:
+        every = p(ALL)
         sets.append(
             f"SELECT cf.customer_id FROM customer_firsts cf WHERE cf.org_id = {org}"
             f" AND cf.integration_id = ANY({p(d.integration_ids)}::uuid[]) AND cf.category_id = {every}"
         )
     if d.first_seen:
         first, last = d.first_seen.days(tz, now)
+        every = p(ALL)
         sets.append(
             f"SELECT cf.customer_id FROM customer_firsts cf WHERE cf.org_id = {org}"
             f" AND cf.integration_id = {every} AND cf.category_id = {every}"
@@ -137,6 +139,7 @@ def _dynamic_target(p: Params, org_id: UUID, d: Definition, tz: str, now: dateti
         )
     if d.last_seen:
         first, last = d.last_seen.days(tz, now)
+        every = p(ALL)
         sets.append(
             f"SELECT a.customer_id FROM active_customers a WHERE a.org_id = {org}"
             f" AND a.integration_id = {every} AND a.category_id = {every}"
