@@ -174,6 +174,13 @@ class Settings:
     smtp_timeout_seconds: float = field(default_factory=lambda: _float("SMTP_TIMEOUT_SECONDS", 30))
     # Mail that cannot reach the SMTP server is retried for at least this long (the mail actors' retry budget).
     mail_retry_horizon_seconds: int = field(default_factory=lambda: _int("MAIL_RETRY_HORIZON_SECONDS", 6 * 3600))
+    # Mixpanel per data residency: ingestion (/import, /engage) and query (/api/query/engage) hosts.
+    mixpanel_ingest_url_us: str = field(default_factory=lambda: _env("MIXPANEL_INGEST_URL_US", "https://api.mixpanel.com"))
+    mixpanel_ingest_url_eu: str = field(
+        default_factory=lambda: _env("MIXPANEL_INGEST_URL_EU", "https://api-eu.mixpanel.com")
+    )
+    mixpanel_query_url_us: str = field(default_factory=lambda: _env("MIXPANEL_QUERY_URL_US", "https://mixpanel.com"))
+    mixpanel_query_url_eu: str = field(default_factory=lambda: _env("MIXPANEL_QUERY_URL_EU", "https://eu.mixpanel.com"))
 
     @property
     def production(self) -> bool:
