@@ -175,7 +175,9 @@ class Settings:
     # Mail that cannot reach the SMTP server is retried for at least this long (the mail actors' retry budget).
     mail_retry_horizon_seconds: int = field(default_factory=lambda: _int("MAIL_RETRY_HORIZON_SECONDS", 6 * 3600))
     # Mixpanel per data residency: ingestion (/import, /engage) and query (/api/query/engage) hosts.
-    mixpanel_ingest_url_us: str = field(default_factory=lambda: _env("MIXPANEL_INGEST_URL_US", "https://api.mixpanel.com"))
+    mixpanel_ingest_url_us: str = field(
+        default_factory=lambda: _env("MIXPANEL_INGEST_URL_US", "https://api.mixpanel.com")
+    )
     mixpanel_ingest_url_eu: str = field(
         default_factory=lambda: _env("MIXPANEL_INGEST_URL_EU", "https://api-eu.mixpanel.com")
     )
