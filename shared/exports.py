@@ -29,7 +29,7 @@ import contextlib
 import sys
 import zlib
 from collections import deque
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -451,6 +451,21 @@ class _XlsxWriter:
             if self.waiting:
                 break
         return out
+
+
+async def xlsx_of_batches(
+    batches: AsyncIterator[list[Any]], sheet: str, header: list[str]
+) -> AsyncGenerator[bytes, None]:
+    """A workbook of `batches`' rows, written by the writer thread as they come (a caller reading its rows its
+    own way: the reports service's runs read one server-side cursor)."""
+    book = _XlsxWriter(sheet, header)
+    for chunk in await _in_writer(book.advance):
+        yield chunk
+    async for rows in batches:
+        for chunk in await _in_writer(book.advance, rows):
+            yield chunk
+    for chunk in await _in_writer(book.advance, None, True):
+        yield chunk
 
 
 async def stream_xlsx(

@@ -22,20 +22,30 @@ older than `ORPHAN_SECONDS` (before that it may simply have overtaken the commit
   die under it (killed, out of memory): it is failed, not built again, so a run that kills its worker does so
   REPORT_RUN_MAX_ATTEMPTS times at most.
 
-The row count is the statement's exact count taken when the run starts (as the preview counts), beside the data
-watermarks read at the same moment; a run is reproducible from its input, query hash and watermarks.
+The row count is the statement's exact count in the snapshot the run reads (as the preview counts), beside the data
+watermarks read in the same snapshot; a run is reproducible from its input, query hash and watermarks.
+
+CSV and XLSX runs read the report's one statement once, in one REPEATABLE READ read-only tenant transaction
+(`run_snapshot`): CSV as PostgreSQL's COPY of it straight into the spool file (the database formats; times, dates
+and booleans written in SQL as the preview's values are), XLSX through one server-side cursor, RUN_BATCH_ROWS at a
+time, into the kit's streamed workbook. The statement is planned and sorted once and memory holds one batch;
+its row count is the rows written. Runs are worker jobs, not requests: their statements run under
+EXPORT_STATEMENT_TIMEOUT_MS (600 s by default), not the API's DB_STATEMENT_TIMEOUT_MS (5 s).
 """
 
 from __future__ import annotations
 
 import asyncio
+import csv
 import hashlib
+import io
 import json
 import logging
 import os
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import IO, Any
 from uuid import UUID, uuid4
@@ -45,10 +55,12 @@ import jwt
 from dramatiq import Message
 
 from services.reports.domain import catalogue
+from services.reports.domain.query import ReportQuery
 from services.reports.repository import reports as store
 from services.reports.repository import runs as runs_store
 from services.reports.service import pdf, watermarks
 from services.reports.service import reports as workflow
+from shared import exports
 from shared import logging as slog
 from shared.config import Settings, get_settings
 from shared.db import tenant_tx
@@ -254,14 +266,16 @@ async def _build(pool: asyncpg.Pool, org_id: UUID, run: dict[str, Any], settings
         q = await workflow.parse(conn, org_id, raw)
         base, _ = await workflow.settings_of(conn, org_id)
         st = store.statement(q, org_id, base)
-        mark = await watermarks.of_organisation(conn, org_id)
-        try:
-            async with conn.transaction():
-                _, total = await store.preview(conn, st)
-        except asyncpg.PostgresError as exc:
-            if exc.sqlstate == store.FX_MISSING:
-                raise workflow._fx_error(exc) from None
-            raise
+        if fmt == "pdf":
+            await _long_statements(conn, settings)
+            mark = await watermarks.of_organisation(conn, org_id)
+            try:
+                async with conn.transaction():
+                    _, total = await store.preview(conn, st)
+            except asyncpg.PostgresError as exc:
+                if exc.sqlstate == store.FX_MISSING:
+                    raise workflow._fx_error(exc) from None
+                raise
         name = await conn.fetchval("SELECT name FROM organisation_settings WHERE org_id = $1", org_id)
     with tempfile.TemporaryFile() as spool:
         if fmt == "pdf":
@@ -269,8 +283,9 @@ async def _build(pool: asyncpg.Pool, org_id: UUID, run: dict[str, Any], settings
             heading = pdf.Heading(str(name or ""), q.report.name, pdf.describe_filters(q), datetime.now(UTC))
             await pdf.write(pool, org_id, q, settings, heading, spool)
         else:
-            async for chunk in await workflow.open_export(pool, org_id, q, fmt, settings):
-                spool.write(chunk)
+            async with run_snapshot(pool, org_id, settings) as conn:
+                mark = await watermarks.of_organisation(conn, org_id)
+                total = await write_rows(conn, q, st, fmt, spool, settings)
         size, checksum = _digest(spool)
         spool.seek(0)
         async with tenant_tx(pool, org_id) as conn:
@@ -288,6 +303,69 @@ async def _build(pool: asyncpg.Pool, org_id: UUID, run: dict[str, Any], settings
                     "watermark": mark,
                 },
             )
+
+
+# Rows of an XLSX run fetched from its cursor at a time (memory holds one batch and its XML).
+RUN_BATCH_ROWS = 2000
+
+
+async def _long_statements(conn: asyncpg.Connection, settings: Settings) -> None:
+    """This transaction's statements may run EXPORT_STATEMENT_TIMEOUT_MS (a run is a job, not a request)."""
+    await conn.execute("SELECT set_config('statement_timeout', $1, true)", str(settings.export_statement_timeout_ms))
+
+
+def _client_timeout(settings: Settings) -> float:
+    """asyncpg's own timeout for a run's statements: past the server's, so the server's error is the one seen."""
+    return settings.export_statement_timeout_ms / 1000 + 5
+
+
+@asynccontextmanager
+async def run_snapshot(pool: asyncpg.Pool, org_id: UUID, settings: Settings) -> AsyncIterator[asyncpg.Connection]:
+    """One REPEATABLE READ read-only tenant transaction with the runs' statement timeout: the whole run, its
+    count and its watermarks read in one snapshot."""
+    async with tenant_tx(pool, org_id, snapshot=True) as conn:
+        await _long_statements(conn, settings)
+        yield conn
+
+
+async def write_rows(
+    conn: asyncpg.Connection, q: ReportQuery, st: store.Statement, fmt: str, out: IO[bytes], settings: Settings
+) -> int:
+    """The run's answer as `fmt` (csv or xlsx) into `out`, read in the caller's transaction (`run_snapshot`);
+    how many rows it holds. A missing FX rate is refused naming the currency, as the preview refuses it."""
+    header = [c["label"] for c in workflow._columns(q)]
+    width, timeout = workflow._width(q), _client_timeout(settings)
+    try:
+        if fmt == "csv":
+            columns = await store.csv_columns(conn, st, width)
+            if columns is not None:
+                line = io.StringIO()
+                csv.writer(line, lineterminator="\n").writerow(header)  # as service/reports.py's writer
+                out.write(line.getvalue().encode())
+
+                async def sink(chunk: bytes) -> None:
+                    out.write(chunk)
+
+                return await store.copy_csv(conn, st, columns, sink, timeout)
+        written = 0
+
+        async def batches() -> AsyncGenerator[list[asyncpg.Record], None]:
+            nonlocal written
+            async for rows in store.run_rows(conn, st, width, RUN_BATCH_ROWS, timeout):
+                written += len(rows)
+                yield rows
+
+        if fmt == "xlsx":
+            chunks = exports.xlsx_of_batches(batches(), q.report.name[:31], header)
+        else:  # a CSV of a type COPY writes otherwise: the Python writer, from the same cursor
+            chunks = workflow._csv(batches(), header, width)
+        async for chunk in chunks:
+            out.write(chunk)
+        return written
+    except asyncpg.PostgresError as exc:
+        if exc.sqlstate == store.FX_MISSING:
+            raise workflow._fx_error(exc) from None
+        raise
 
 
 def _digest(f: IO[bytes]) -> tuple[int, str]:
