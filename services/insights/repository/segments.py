@@ -195,16 +195,19 @@ async def replace_members(conn: asyncpg.Connection, org_id: UUID, segment_id: UU
     return await _materialise(conn, p, org_id, segment_id, f"SELECT unnest({p(customer_ids)}::uuid[])")
 
 
-async def record_change(conn: asyncpg.Connection, org_id: UUID, segment_id: UUID, diff: Diff, *, bump: bool) -> Segment:
-    """Counts the diff into member_count, marks the segment computed now and, with `bump`, raises its version."""
+async def record_change(
+    conn: asyncpg.Connection, org_id: UUID, segment_id: UUID, diff: Diff, *, bump: bool, at: datetime
+) -> Segment:
+    """Counts the diff into member_count, marks the segment computed `at` and, with `bump`, raises its version."""
     row = await conn.fetchrow(
         f"UPDATE segments SET member_count = member_count + $3 - $4, version = version + $5::int,"
-        f" computed_at = now() WHERE org_id = $1 AND id = $2 RETURNING {COLUMNS}",
+        f" computed_at = $6 WHERE org_id = $1 AND id = $2 RETURNING {COLUMNS}",
         org_id,
         segment_id,
         len(diff.added),
         len(diff.removed),
         1 if bump else 0,
+        at,
     )
     return Segment.of(row)
 

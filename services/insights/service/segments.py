@@ -87,10 +87,17 @@ async def _publish(conn: asyncpg.Connection, org_id: UUID, segment: Segment, dif
 
 
 async def _record(
-    conn: asyncpg.Connection, org_id: UUID, segment_id: UUID, diff: Diff, *, first: bool = False
+    conn: asyncpg.Connection,
+    org_id: UUID,
+    segment_id: UUID,
+    diff: Diff,
+    *,
+    first: bool = False,
+    now: datetime | None = None,
 ) -> MembershipDiff:
     changed = first or bool(diff.added or diff.removed)
-    segment = await store.record_change(conn, org_id, segment_id, diff, bump=changed)
+    at = now or datetime.now(UTC)
+    segment = await store.record_change(conn, org_id, segment_id, diff, bump=changed, at=at)
     if changed:
         await _publish(conn, org_id, segment, diff)
     return MembershipDiff(segment.id, diff.added, diff.removed, segment.member_count, segment.version)
@@ -108,8 +115,9 @@ async def _recompute(
 ) -> MembershipDiff:
     definition = parse_definition(segment.definition)
     tz = await analytics_queries.time_zone(conn, org_id)
-    diff = await store.recompute_dynamic(conn, org_id, segment.id, definition, tz, now or datetime.now(UTC))
-    return await _record(conn, org_id, segment.id, diff, first=first)
+    now = now or datetime.now(UTC)
+    diff = await store.recompute_dynamic(conn, org_id, segment.id, definition, tz, now)
+    return await _record(conn, org_id, segment.id, diff, first=first, now=now)
 
 
 # ------------------------------------------------------------------------------------------------ reads
