@@ -22,6 +22,7 @@ MEDIA = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "pdf": "application/pdf",
+    "ndjson": "application/x-ndjson",  # the reports' documented collections: one JSON document a line
 }
 
 

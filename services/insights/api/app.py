@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.applications import Starlette
 
 from services.insights.api import activity, analytics, events, exports, saved_insights, segments, timeline
+from services.insights.api import collections as collection_api
 from services.insights.api import insights as insight_api
 from shared.api_events import MAX_BATCH_BYTES
 from shared.config import Settings
@@ -14,6 +15,7 @@ SERVICE = "insights"
 ROUTES = [*events.routes, *analytics.routes, *timeline.routes, *activity.routes, *exports.routes]
 ROUTES += saved_insights.routes
 ROUTES += insight_api.routes
+ROUTES += collection_api.routes
 ROUTES += segments.routes
 # The gateway relays an event batch as it came, up to the documented 2 MiB: the internal cap is 1 MiB.
 BODY_LIMITS = (("/internal/events/ingest", MAX_BATCH_BYTES),)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
-from services.reports.api import reports, runs, schedules, watermarks
+from services.reports.api import collections, reports, runs, schedules, watermarks
 from shared.config import Settings
 from shared.service.app import create_service_app, uvicorn_factory
 
@@ -14,9 +14,10 @@ SERVICE = "reports"
 ROUTES = [
     *watermarks.routes,
     *runs.routes,
+    *collections.routes,
     *schedules.routes,
     *reports.routes,
-]  # runs first: its export route is more specific
+]  # runs and collections first: their export routes are more specific
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
