@@ -56,7 +56,11 @@ async def download(request: Request) -> Response:
     # The Analytics tab's and the insights builder's exports come from the insights service, the lists' from orders.
     insights = str(claims["kind"]).startswith(("analytics_", "insight_"))
     source: ServiceClient = (
-        state.reports if claims["kind"] in ("report", "report_run") else state.insights if insights else orders
+        state.reports
+        if claims["kind"] in ("report", "report_run", "collection")
+        else state.insights
+        if insights
+        else orders
     )
     # A link is a bearer URL: check its user against current membership, as every other request is
     # checked, so a member removed (or demoted) after the link was issued downloads nothing.

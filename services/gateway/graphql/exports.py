@@ -16,6 +16,7 @@ from strawberry.types import Info
 from services.gateway import export_links
 from services.gateway.clients import ServiceError
 from services.gateway.graphql.analytics import AnalyticsFilterInput
+from services.gateway.graphql.collections import CollectionInput
 from services.gateway.graphql.context import Context
 from services.gateway.graphql.customers import CustomerFilterInput
 from services.gateway.graphql.errors import UserError, user_errors
@@ -32,7 +33,8 @@ from shared.errors import ErrorCode
     "furthest funnel step, orders) or the range's orders with their customer's activity; or an insight "
     "(insightInput): INSIGHT_EVENTS (UGD) its counted events, one row per event (per line-item product with an "
     "item.productId breakdown) with its breakdown values; INSIGHT_RESULTS its chart as a table, every series; "
-    "REPORT a report configuration (reportInput), every row of it."
+    "REPORT a report configuration (reportInput), every row of it; "
+    "COLLECTION a documented collection for a date range (collectionInput), as NDJSON or CSV."
 )
 class ExportKind(Enum):
     ORDERS = "orders"
@@ -43,6 +45,7 @@ class ExportKind(Enum):
     INSIGHT_EVENTS = "insight_events"
     INSIGHT_RESULTS = "insight_results"
     REPORT = "report"
+    COLLECTION = "collection"
 
 
 ANALYTICS_KINDS = frozenset({ExportKind.ANALYTICS_CUSTOMERS, ExportKind.ANALYTICS_ORDERS})
@@ -55,6 +58,7 @@ _FILTER_OF = {
     ExportKind.INSIGHT_EVENTS: "insightInput",
     ExportKind.INSIGHT_RESULTS: "insightInput",
     ExportKind.REPORT: "reportInput",
+    ExportKind.COLLECTION: "collectionInput",
 }
 
 
@@ -63,6 +67,7 @@ class ExportFormat(Enum):
     CSV = "csv"
     XLSX = "xlsx"
     PDF = "pdf"  # reports only (REPORT): A4 landscape, at most REPORT_PDF_MAX_ROWS rows
+    NDJSON = "ndjson"  # collections only (COLLECTION): one JSON document a line
 
 
 @strawberry.type
@@ -85,6 +90,7 @@ class ExportsMutation:
         analytics_filter: AnalyticsFilterInput | None = None,
         insight_input: InsightInput | None = None,
         report_input: ReportInput | None = None,
+        collection_input: CollectionInput | None = None,
     ) -> ExportPayload:
         ctx = info.context
         if kind is ExportKind.AUDIT_LOG:
@@ -95,6 +101,7 @@ class ExportsMutation:
             "analyticsFilter": analytics_filter,
             "insightInput": insight_input,
             "reportInput": report_input,
+            "collectionInput": collection_input,
         }
         right = _FILTER_OF.get(kind)
         wrong = next((name for name, value in given.items() if value is not None and name != right), None)
@@ -112,7 +119,30 @@ class ExportsMutation:
                 expires_at=None,
                 errors=[UserError(field="format", code=ErrorCode.INVALID_INPUT, message="only reports export as PDF")],
             )
-        if kind in ANALYTICS_KINDS:
+        wrong_format = (
+            "collections export as NDJSON or CSV"
+            if kind is ExportKind.COLLECTION and format not in (ExportFormat.NDJSON, ExportFormat.CSV)
+            else "only collections export as NDJSON"
+            if format is ExportFormat.NDJSON and kind is not ExportKind.COLLECTION
+            else None
+        )
+        if wrong_format:
+            message = wrong_format
+            return ExportPayload(
+                url=None,
+                expires_at=None,
+                errors=[UserError(field="format", code=ErrorCode.INVALID_INPUT, message=message)],
+            )
+        if kind is ExportKind.COLLECTION:
+            if collection_input is None:
+                message = "an export of COLLECTION needs collectionInput (the collection and its range)"
+                return ExportPayload(
+                    url=None,
+                    expires_at=None,
+                    errors=[UserError(field="collectionInput", code=ErrorCode.INVALID_INPUT, message=message)],
+                )
+            filter_json = collection_input.to_json()
+        elif kind in ANALYTICS_KINDS:
             if analytics_filter is None:
                 message = f"an export of {kind.name} needs analyticsFilter (its range at least)"
                 return ExportPayload(
@@ -150,19 +180,21 @@ class ExportsMutation:
             # time zone travels in the link, so the link exports the instants it was requested for.
             resolved = await ctx.call(
                 "reports"
-                if kind is ExportKind.REPORT
+                if kind in (ExportKind.REPORT, ExportKind.COLLECTION)
                 else "insights"
                 if kind in ANALYTICS_KINDS | INSIGHT_KINDS
                 else "orders",
                 "POST",
-                "/internal/exports/resolve",
+                "/internal/collections/resolve" if kind is ExportKind.COLLECTION else "/internal/exports/resolve",
                 json={"kind": kind.value, "filter": filter_json}
                 | ({"format": format.value} if kind is ExportKind.REPORT else {}),
             )
         except ServiceError as exc:
             errors = user_errors(exc)
             for e in errors:
-                if e.field and e.field.startswith("filter.") and right:
+                if kind is ExportKind.COLLECTION and e.field:
+                    e.field = f"collectionInput.{e.field}"
+                elif e.field and e.field.startswith("filter.") and right:
                     e.field = f"{right}.{e.field[7:]}"
                 elif e.field and e.field.startswith("input.") and kind in INSIGHT_KINDS:
                     e.field = f"insightInput.{e.field[6:]}"
