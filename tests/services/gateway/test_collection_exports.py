@@ -113,7 +113,7 @@ async def test_bad_input_names_its_field_and_makes_no_link(gateway: Any, pool: A
 
     await apply_orders(reports_pool, await outbox_events(pool, tenant.org_id))  # the organisation's settings
     week = {"preset": "LAST_7_DAYS"}
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"format": "NDJSON", "c": {"collection": "nope", "range": week}}, "collectionInput.collection"),
         (
             {"format": "CSV", "c": {"collection": "orders", "range": {"from": "2026-05-02", "to": "2026-05-01"}}},
