@@ -24,8 +24,8 @@ export default defineConfig({
       onwarn(warning, warn) {
         if (warning.code !== "MODULE_LEVEL_DIRECTIVE") warn(warning);
       },
-      // One HTML entry per page; the partner dashboard adds its own (index.html) here.
-      input: { graphiql: "graphiql.html" }, // relative to web/, where npm runs the build
+      // One HTML entry per page: the partner dashboard (index.html, served at / and its client routes) and GraphiQL.
+      input: { dashboard: "index.html", graphiql: "graphiql.html" }, // relative to web/, where npm runs the build
     },
   },
 });

@@ -27,7 +27,7 @@ from strawberry.http import GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
-from services.gateway import docs, export_links, graphiql, rest, webhooks
+from services.gateway import docs, export_links, graphiql, rest, web_app, webhooks
 from services.gateway.admission import (
     Admission,
     InFlightLimit,
@@ -47,7 +47,7 @@ from shared.api_events import MAX_BATCH_BYTES
 from shared.auth.user_tokens import JwksVerifier
 from shared.config import Settings, check_production_secrets, get_settings
 from shared.errors import ErrorCode
-from shared.http import JSON, BodyLimit, RequestContext, SecurityHeaders, error, health_routes, tune_gc
+from shared.http import BodyLimit, RequestContext, SecurityHeaders, error, health_routes, tune_gc
 from shared.messaging.broker import get_broker
 from shared.metrics import HttpMetrics, operation_label, record_graphql
 from shared.service.server import serves_websockets
@@ -139,6 +139,7 @@ def create_app(settings: Settings | None = None, *, broker: Any = None, web_dist
         max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_CONNECTION,
     )
     ide = None if settings.production else graphiql.GraphiQLPage(settings, web_dist or graphiql.WEB_DIST)
+    dashboard = web_app.Dashboard(settings, web_dist or graphiql.WEB_DIST)  # the partner dashboard, everywhere
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -238,13 +239,9 @@ def create_app(settings: Settings | None = None, *, broker: Any = None, web_dist
         if client is not None:
             await asyncio.to_thread(client.ping)
 
-    async def root(request: Request) -> Response:
-        return JSON({"service": "partner-platform gateway", "graphql": "/graphql"})
-
     gateway = Starlette(
         routes=[
             *health_routes(ready),
-            Route("/", root),
             Route("/graphql", _ASGIEndpoint(graphql), methods=["GET", "POST"]),
             WebSocketRoute("/graphql", _ASGIEndpoint(graphql_app)),  # subscriptions: live_connection.py
             Route("/v1/orders", integration_limited(rest.create_order), methods=["POST"]),
@@ -264,7 +261,7 @@ def create_app(settings: Settings | None = None, *, broker: Any = None, web_dist
             ),
             Route("/exports/{token}", source_limited(export_links.download), methods=["GET"]),
             *docs.routes(schema, settings),  # /docs, /docs/openapi.json, /docs/schema.graphql
-            *(ide.routes() if ide is not None else ()),  # /assets/{path}: the development page's files
+            *dashboard.routes(),  # /, /app-config.json, /assets/{path} (both pages' files)
         ],
         # The in-flight cap comes first: a refusal under overload costs next to nothing and is not logged
         # one line each (Admission sums refusals up in one warning per interval).
@@ -277,6 +274,7 @@ def create_app(settings: Settings | None = None, *, broker: Any = None, web_dist
         ],
         lifespan=lifespan,
     )
+    gateway.router.default = dashboard.fallback(gateway.router.default)  # client routes: index.html
     gateway.state.admission = admission
     return gateway
 

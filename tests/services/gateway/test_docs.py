@@ -24,8 +24,8 @@ from starlette.routing import Route, WebSocketRoute
 from shared.config import Settings
 from shared.errors import ErrorCode
 
-# GraphQL is documented by its SDL, the root only points to it, /assets/ holds the development GraphiQL page's files.
-UNDOCUMENTED = ("/", "/graphql", "/assets/{path:path}")
+# GraphQL is documented by its SDL; the root, /assets/ and /app-config.json serve the browser pages (web_app.py).
+UNDOCUMENTED = ("/", "/graphql", "/assets/{path:path}", "/app-config.json")
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 
 

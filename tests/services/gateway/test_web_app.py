@@ -1,0 +1,193 @@
+"""The partner dashboard as the gateway serves it (services/gateway/web_app.py): index.html at `/` and at every
+client route, the API's paths untouched, hashed files cached for a year, the page itself never cached, a CSP
+of this origin only (plus the sign-in authority for the code exchange), and `/app-config.json`."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from services.gateway import graphiql, web_app
+from shared.config import Settings
+
+DIST = graphiql.WEB_DIST
+BROWSER = {"accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+@pytest.fixture(scope="module")
+def built() -> Path:
+    if not (DIST / web_app.PAGE).is_file():
+        pytest.fail(f"{DIST / web_app.PAGE} is missing: ./platform test builds web/ before the tests")
+    return DIST
+
+
+def _client(app: Any) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway.test")
+
+
+@pytest.fixture(scope="module")
+def app() -> Any:
+    """The gateway as made at start-up; serving the page needs no lifespan, store or service."""
+    from services.gateway.app import create_app
+
+    return create_app(Settings())
+
+
+@pytest.fixture
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    async with _client(app) as c:
+        yield c
+
+
+class _Scripts(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sources: list[str] = []
+        self.inline = 0
+        self.styles: list[str] = []
+        self._in_script = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "script":
+            self._in_script = True
+            if a.get("src"):
+                self.sources.append(a["src"] or "")
+        if tag == "link" and a.get("rel") in ("stylesheet", "modulepreload"):
+            self.styles.append(a.get("href") or "")
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_script = self._in_script and tag != "script"
+
+    def handle_data(self, data: str) -> None:
+        if self._in_script and data.strip():
+            self.inline += 1
+
+
+def _csp(header: str) -> dict[str, list[str]]:
+    return {d.split()[0]: d.split()[1:] for d in header.split(";") if d.strip()}
+
+
+async def test_the_root_and_every_client_route_answer_the_dashboard_never_cached(built, client) -> None:
+    index = (built / web_app.PAGE).read_text()
+    for path in (
+        "/",
+        "/analytics",
+        "/orders?preset=LAST_7_DAYS",
+        "/orders/8d2f0c1e-0000-4000-8000-000000000001",
+        "/auth/callback?code=x&state=y",
+        "/settings/team",
+    ):
+        r = await client.get(path, headers=BROWSER)
+        assert r.status_code == 200, path
+        assert r.headers["content-type"].startswith("text/html") and r.text == index, path
+        assert r.headers["cache-control"] == "no-cache", path
+
+
+async def test_the_page_loads_only_hashed_files_of_this_origin_cached_a_year(built, client) -> None:
+    r = await client.get("/")
+    page = _Scripts()
+    page.feed(r.text)
+    assert page.inline == 0 and page.sources
+    for src in [*page.sources, *page.styles]:
+        assert src.startswith("/assets/"), src
+        asset = await client.get(src)
+        assert asset.status_code == 200, src
+        assert asset.headers["cache-control"] == "public, max-age=31536000, immutable"
+        assert asset.headers["content-type"].startswith(("text/javascript", "text/css"))
+
+
+async def test_the_policy_is_this_origin_only_plus_the_sign_in_authority(built, client) -> None:
+    csp = _csp((await client.get("/")).headers["content-security-policy"])
+    assert csp["script-src"] == ["'self'"] and csp["default-src"] == ["'self'"]
+    assert csp["style-src"] == ["'self'"] and csp["object-src"] == ["'none'"]
+    assert csp["frame-ancestors"] == ["'none'"]
+    assert csp["connect-src"] == ["'self'", "https://issuer.test"]  # the test issuer (tests/conftest.py)
+
+
+async def test_the_api_paths_keep_their_answers(built, client) -> None:
+    """No API path, file name or other method falls back to the page."""
+    for method, path in (
+        ("GET", "/v1/nope"),
+        ("GET", "/graphql/nope"),
+        ("GET", "/docs/nope"),
+        ("GET", "/exports"),
+        ("GET", "/webhooks/x"),
+        ("GET", "/internal/organisation"),
+        ("GET", "/assets/nope.js"),
+        ("GET", "/favicon.ico"),
+        ("GET", "/orders/export.csv"),
+        ("POST", "/orders"),
+        ("DELETE", "/"),
+    ):
+        r = await client.request(method, path)
+        assert r.status_code in (404, 405), (method, path, r.status_code)
+        assert not r.headers.get("content-type", "").startswith("text/html"), (method, path)
+    assert (await client.get("/docs/openapi.json")).headers["content-type"] == "application/json"
+    page = await client.get("/graphql", headers=BROWSER)  # GraphiQL keeps its route outside production
+    assert page.status_code in (200, 503) and "graphiql" in page.text.lower()
+
+
+async def test_app_config_says_where_to_sign_in(client, monkeypatch: pytest.MonkeyPatch) -> None:
+    r = await client.get("/app-config.json")
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-cache"
+    settings = Settings()
+    assert r.json() == {
+        "authority": settings.oidc_issuer,
+        "clientId": "partner-dashboard",
+        "audience": settings.oidc_audience,
+        "scope": "openid profile email offline_access",
+        "support": "support@partner-platform.example",
+        "docs": "/docs",
+    }
+
+
+async def test_another_provider_by_configuration_alone(monkeypatch: pytest.MonkeyPatch, built) -> None:
+    from services.gateway.app import create_app
+
+    monkeypatch.setenv("WEB_OIDC_AUTHORITY", "https://partner.eu.auth0.com/")
+    monkeypatch.setenv("WEB_OIDC_CLIENT_ID", "abc123")
+    monkeypatch.setenv("SUPPORT_ADDRESS", "https://help.partner.example/")
+    async with _client(create_app(Settings())) as client:
+        config = (await client.get("/app-config.json")).json()
+        assert (config["authority"], config["clientId"], config["support"]) == (
+            "https://partner.eu.auth0.com/",
+            "abc123",
+            "https://help.partner.example/",
+        )
+        csp = _csp((await client.get("/")).headers["content-security-policy"])
+        assert csp["connect-src"] == ["'self'", "https://partner.eu.auth0.com"]
+
+
+async def test_production_serves_the_dashboard_and_its_files(built) -> None:
+    from services.gateway.app import create_app
+
+    production = dataclasses.replace(Settings(), environment="production")
+    async with _client(create_app(production, broker=object())) as client:
+        r = await client.get("/orders", headers=BROWSER)
+        assert r.status_code == 200 and r.text == (built / web_app.PAGE).read_text()
+        page = _Scripts()
+        page.feed(r.text)
+        assert (await client.get(page.sources[0])).status_code == 200
+
+
+async def test_not_built_says_how_to_build(tmp_path: Path) -> None:
+    from services.gateway.app import create_app
+
+    async with _client(create_app(Settings(), web_dist=tmp_path / "dist")) as client:
+        for path in ("/", "/analytics"):
+            r = await client.get(path)
+            assert r.status_code == 503 and r.headers["content-type"].startswith("text/plain")
+            assert "npm ci && npm run build" in r.text
+
+
+def test_client_routes() -> None:
+    assert web_app.is_client_route("/") and web_app.is_client_route("/orders/abc")
+    assert not web_app.is_client_route("/v1/orders") and not web_app.is_client_route("/robots.txt")
+    assert not web_app.is_client_route("/app-config.json") and not web_app.is_client_route("/readyz")

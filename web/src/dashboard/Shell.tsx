@@ -1,0 +1,156 @@
+// The signed-in layout: header (organisation, user, Support, sign-out), navigation, the page. From a 1280-px
+// laptop down to a 390-px phone without horizontal page scroll: below 900 px the navigation folds behind a
+// Menu button. A skip link and visible focus for keyboard users.
+import { Suspense, useEffect, useState } from "react";
+import { NavLink, Outlet, useLocation } from "react-router";
+import { useQuery } from "urql";
+import { graphql } from "../gql";
+import { useLastFailure } from "./api";
+import { SessionContext, type Session } from "./session";
+import { ErrorState, Loading } from "./states";
+import { applyPrimaryColour } from "./theme";
+
+const SessionDoc = graphql(`
+  query Session {
+    me {
+      subject
+      email
+      role
+      memberId
+      organisationId
+      organisationName
+      providerId
+    }
+    organisation {
+      id
+      name
+      marketplaceUrl
+      primaryColour
+      baseCurrency
+      timeZone
+    }
+  }
+`);
+
+export const NAV: { to: string; label: string }[] = [
+  { to: "/analytics", label: "Analytics" },
+  { to: "/integrations", label: "Integrations" },
+  { to: "/orders", label: "Orders" },
+  { to: "/customers", label: "Customers" },
+  { to: "/segments", label: "Segments" },
+  { to: "/insights", label: "Insights" },
+  { to: "/reports", label: "Reports" },
+  { to: "/settings", label: "Settings" },
+];
+
+function Support({ address }: { address: string }) {
+  const failure = useLastFailure();
+  const [open, setOpen] = useState(false);
+  const href = address.includes("@") && !address.startsWith("http") ? `mailto:${address}` : address;
+  return (
+    <div className="support">
+      <button type="button" className="link-button" aria-expanded={open} aria-controls="support-panel" onClick={() => setOpen(!open)}>
+        Support
+      </button>
+      {open ? (
+        <div id="support-panel" className="support-panel" role="region" aria-label="Support">
+          <p>
+            Contact <a href={href}>{address}</a>.
+          </p>
+          {failure ? (
+            <>
+              <p>Quote the request id of the last failed call ({failure.code}):</p>
+              <p className="request-id">
+                <code data-testid="last-request-id">{failure.requestId ?? "none (the platform was not reached)"}</code>{" "}
+                {failure.requestId ? (
+                  <button type="button" className="button small" onClick={() => void navigator.clipboard?.writeText(failure.requestId ?? "")}>
+                    Copy
+                  </button>
+                ) : null}
+              </p>
+            </>
+          ) : (
+            <p className="muted">No call has failed in this session.</p>
+          )}
+        </div>
+      ) : null}
+    </div>
+  );
+}
+
+export function Shell({ signOut, support, docs }: { signOut: () => void; support: string; docs: string }) {
+  const [{ data, error, fetching }, refresh] = useQuery({ query: SessionDoc });
+  const [menuOpen, setMenuOpen] = useState(false);
+  const location = useLocation();
+  useEffect(() => setMenuOpen(false), [location.pathname]);
+  useEffect(() => applyPrimaryColour(data?.organisation.primaryColour), [data?.organisation.primaryColour]);
+
+  if (!data) {
+    return (
+      <main id="content" className="page-alone">
+        {error ? (
+          <ErrorState error={error} what="session" retry={() => refresh({ requestPolicy: "network-only" })} />
+        ) : (
+          <Loading what={fetching ? "your organisation" : "the dashboard"} />
+        )}
+        <button type="button" className="link-button" onClick={signOut}>
+          Sign out
+        </button>
+      </main>
+    );
+  }
+  const session: Session = {
+    me: data.me,
+    organisation: data.organisation,
+    refresh: () => refresh({ requestPolicy: "network-only" }),
+    signOut,
+    support,
+    docs,
+  };
+  return (
+    <SessionContext.Provider value={session}>
+      <a className="skip-link" href="#content">
+        Skip to content
+      </a>
+      <header className="topbar">
+        <button
+          type="button"
+          className="menu-button link-button"
+          aria-expanded={menuOpen}
+          aria-controls="main-nav"
+          onClick={() => setMenuOpen(!menuOpen)}
+        >
+          Menu
+        </button>
+        <span className="org-name">{data.organisation.name}</span>
+        <span className="spacer" />
+        <a href={docs} className="topbar-link">
+          Documentation
+        </a>
+        <Support address={support} />
+        <span className="user-email" title={data.me.role.toLowerCase()}>
+          {data.me.email ?? data.me.subject}
+        </span>
+        <button type="button" className="link-button" onClick={signOut}>
+          Sign out
+        </button>
+      </header>
+      <div className="layout">
+        <nav id="main-nav" className={menuOpen ? "nav open" : "nav"} aria-label="Main">
+          <ul>
+            {NAV.map((item) => (
+              <li key={item.to}>
+                <NavLink to={item.to}>{item.label}</NavLink>
+              </li>
+            ))}
+          </ul>
+        </nav>
+        <main id="content" tabIndex={-1}>
+          <Suspense fallback={<Loading what="the page" />}>
+            <Outlet />
+          </Suspense>
+        </main>
+      </div>
+    </SessionContext.Provider>
+  );
+}

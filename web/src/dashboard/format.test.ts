@@ -1,0 +1,56 @@
+import { describe, expect, it } from "vitest";
+import { formatBucket, formatDay, formatMoney, formatMoneyList, formatNumber, readableOn, zoneNote } from "./format";
+
+describe("numbers and money", () => {
+  it("groups digits as the locale does", () => {
+    expect(formatNumber(1234567, "en-GB")).toBe("1,234,567");
+    expect(formatNumber(1234567, "de-DE")).toBe("1.234.567");
+  });
+
+  it("always writes the currency code, in the locale's order", () => {
+    expect(formatMoney({ amount: "1234.5", currency: "GBP" }, "en-GB")).toBe("GBP\u00a01,234.50");
+    expect(formatMoney({ amount: "1234.5", currency: "EUR" }, "de-DE")).toBe("1.234,50\u00a0EUR");
+  });
+
+  it("keeps a code Intl does not know", () => {
+    expect(formatMoney({ amount: "3", currency: "XXY" }, "en-GB")).toMatch(/XXY/);
+  });
+
+  it("lists several currencies by code, and nothing as a dash", () => {
+    expect(
+      formatMoneyList(
+        [
+          { amount: "2.00", currency: "USD" },
+          { amount: "1.00", currency: "EUR" },
+        ],
+        "en-GB",
+      ),
+    ).toBe("EUR\u00a01.00 · USD\u00a02.00");
+    expect(formatMoneyList([], "en-GB")).toBe("–");
+  });
+});
+
+describe("dates in the organisation's time zone", () => {
+  it("shows an API day as that calendar day whatever the browser's zone", () => {
+    expect(formatDay("2026-03-29", "en-GB")).toBe("29 Mar 2026");
+  });
+
+  it("shows a UTC instant in the organisation's zone", () => {
+    // 23:30 UTC on 31 March is already 1 April in Sydney (UTC+11 then).
+    expect(formatBucket("2026-03-31T23:30:00Z", false, "Australia/Sydney", "en-GB")).toBe("1 Apr");
+    expect(formatBucket("2026-03-31T23:30:00Z", false, "Europe/London", "en-GB")).toBe("1 Apr");
+    expect(formatBucket("2026-03-31T22:30:00Z", false, "Europe/London", "en-GB")).toBe("31 Mar");
+  });
+
+  it("names the zone", () => {
+    expect(zoneNote("America/New_York")).toContain("America/New York");
+  });
+});
+
+describe("text on the primary colour", () => {
+  it("is white on dark colours and black on light ones", () => {
+    expect(readableOn("#1E5EFF")).toBe("#ffffff");
+    expect(readableOn("#FFE600")).toBe("#111111");
+    expect(readableOn("nonsense")).toBe("#ffffff");
+  });
+});

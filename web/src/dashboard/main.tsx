@@ -1,0 +1,132 @@
+// The partner dashboard: boots from the gateway's /app-config.json, signs in (OIDC code + PKCE), then routes.
+// Each page is its own chunk (React.lazy): the first load carries the shell and the page it lands on.
+import "./dashboard.css";
+import { lazy, StrictMode, useEffect, useMemo, useState } from "react";
+import { createRoot } from "react-dom/client";
+import { BrowserRouter, Navigate, Route, Routes, useNavigate } from "react-router";
+import { Provider } from "urql";
+import type { User, UserManager } from "oidc-client-ts";
+import { createClient } from "./api";
+import { CALLBACK_PATH, chosenOrganisation, completeSignIn, createUserManager, signIn, signOut } from "./auth";
+import { loadConfig, type AppConfig } from "./config";
+import { Shell } from "./Shell";
+
+const Analytics = lazy(() => import("./pages/Analytics"));
+const AnalyticsDrilldown = lazy(() => import("./pages/AnalyticsDrilldown"));
+const Orders = lazy(() => import("./pages/Orders"));
+const OrderDetail = lazy(() => import("./pages/OrderDetail"));
+const Settings = lazy(() => import("./pages/Settings"));
+const Coming = lazy(() => import("./pages/Coming"));
+
+function Callback({ manager }: { manager: UserManager }) {
+  const navigate = useNavigate();
+  const [failed, setFailed] = useState<string | null>(null);
+  useEffect(() => {
+    completeSignIn(manager)
+      .then((to) => navigate(to, { replace: true }))
+      .catch((exc: unknown) => setFailed(exc instanceof Error ? exc.message : String(exc)));
+  }, [manager, navigate]);
+  if (failed) {
+    return (
+      <main id="content" className="page-alone" role="alert">
+        <h1>Sign-in did not complete</h1>
+        <p>{failed}</p>
+        <button type="button" className="button primary" onClick={() => void signIn(manager)}>
+          Sign in again
+        </button>
+      </main>
+    );
+  }
+  return (
+    <main id="content" className="page-alone">
+      <p role="status">Signing you in…</p>
+    </main>
+  );
+}
+
+function SignedIn({ manager, config }: { manager: UserManager; config: AppConfig }) {
+  const [user, setUser] = useState<User | null | undefined>(undefined);
+  useEffect(() => {
+    let live = true;
+    manager.getUser().then((u) => live && setUser(u && !u.expired ? u : null));
+    const loaded = (u: User) => setUser(u);
+    const gone = () => setUser(null);
+    manager.events.addUserLoaded(loaded);
+    manager.events.addUserUnloaded(gone);
+    manager.events.addSilentRenewError(gone); // renewal failed: back to sign-in (returning to this page)
+    manager.events.addAccessTokenExpired(gone);
+    return () => {
+      live = false;
+      manager.events.removeUserLoaded(loaded);
+      manager.events.removeUserUnloaded(gone);
+      manager.events.removeSilentRenewError(gone);
+      manager.events.removeAccessTokenExpired(gone);
+    };
+  }, [manager]);
+  useEffect(() => {
+    if (user === null) void signIn(manager);
+  }, [user, manager]);
+  const token = user?.access_token ?? null;
+  const client = useMemo(
+    () =>
+      createClient(
+        () => token,
+        chosenOrganisation,
+        () => void manager.removeUser(),
+      ),
+    [token, manager],
+  );
+  if (!user) {
+    return (
+      <main id="content" className="page-alone">
+        <p role="status">Taking you to sign in…</p>
+      </main>
+    );
+  }
+  return (
+    <Provider value={client}>
+      <Routes>
+        <Route element={<Shell signOut={() => void signOut(manager)} support={config.support} docs={config.docs} />}>
+          <Route index element={<Navigate to="/analytics" replace />} />
+          <Route path="analytics" element={<Analytics />} />
+          <Route path="analytics/drilldown" element={<AnalyticsDrilldown />} />
+          <Route path="orders" element={<Orders />} />
+          <Route path="orders/:id" element={<OrderDetail />} />
+          <Route path="settings" element={<Settings />} />
+          <Route path="*" element={<Coming />} />
+        </Route>
+      </Routes>
+    </Provider>
+  );
+}
+
+function App({ config }: { config: AppConfig }) {
+  const manager = useMemo(() => createUserManager(config), [config]);
+  return (
+    <BrowserRouter>
+      <Routes>
+        <Route path={CALLBACK_PATH} element={<Callback manager={manager} />} />
+        <Route path="*" element={<SignedIn manager={manager} config={config} />} />
+      </Routes>
+    </BrowserRouter>
+  );
+}
+
+const root = createRoot(document.getElementById("root") as HTMLElement);
+loadConfig()
+  .then((config) =>
+    root.render(
+      <StrictMode>
+        <App config={config} />
+      </StrictMode>,
+    ),
+  )
+  .catch((exc: unknown) =>
+    root.render(
+      <main id="content" className="page-alone" role="alert">
+        <h1>The dashboard could not start</h1>
+        <p>{exc instanceof Error ? exc.message : String(exc)}</p>
+        <p>Reload the page in a moment.</p>
+      </main>,
+    ),
+  );
