@@ -138,10 +138,15 @@ class AnalyticsFilterInput:
     range: DateRangeInput
     category_ids: list[strawberry.ID] | None = None
     integration_ids: list[strawberry.ID] | None = None
+    segment_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Customers of this segment only (their visits, orders and funnel)."
+    )
 
     async def to_json(self, info: Info[Context, None]) -> dict[str, Any]:
         """The filter as the insights service takes it, once every id is known to be the organisation's."""
         out: dict[str, Any] = {"range": self.range.to_json()}
+        if self.segment_id is not None:
+            out["segmentId"] = str(parse_id(self.segment_id, "filter.segmentId"))
         for name, ids, kind in (
             ("categoryIds", self.category_ids, "categories"),
             ("integrationIds", self.integration_ids, "integrations"),

@@ -18,7 +18,7 @@ from strawberry.types import Info
 
 from services.gateway.graphql.analytics import _call
 from services.gateway.graphql.common import DateRangeInput, PageInfo, check_page
-from services.gateway.graphql.context import Context
+from services.gateway.graphql.context import Context, parse_id
 
 
 @strawberry.enum(description="COUNT of events; TOTAL_AMOUNT / AVERAGE_AMOUNT for types that carry an amount.")
@@ -90,6 +90,9 @@ class InsightInput:
     chart_type: InsightChartType = InsightChartType.BAR
     top: int = strawberry.field(default=25, description="Series returned (1-500), largest first.")
     breakdown_offset: int = strawberry.field(default=0, description="Series skipped: page the rest.")
+    segment_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Events of this segment's customers only (read from raw events: 90 days)."
+    )
     currency: str | None = strawberry.field(
         default=None, description="BASE: amounts converted to the organisation's base currency (rates listed)."
     )
@@ -106,6 +109,7 @@ class InsightInput:
             "top": self.top,
             "breakdownOffset": self.breakdown_offset,
             **({"currency": self.currency} if self.currency is not None else {}),
+            **({"segmentId": str(parse_id(self.segment_id, "input.segmentId"))} if self.segment_id else {}),
         }
 
 

@@ -16,12 +16,14 @@ from decimal import Decimal
 from typing import Annotated, Any
 from uuid import UUID
 
+import asyncpg
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.routing import Route
 
 from services.insights.domain import buckets, metrics
 from services.insights.domain.metrics import CUSTOMER_METRICS, ORDER_METRICS, SeriesMetric
 from services.insights.repository import analytics as queries
+from services.insights.service import segments
 from shared.db import tenant_tx
 from shared.errors import DomainError, ErrorCode
 from shared.presets import DateRange
@@ -37,9 +39,19 @@ class AnalyticsFilter(BaseModel):
     range: DateRange
     category_ids: Ids = Field(default_factory=list, alias="categoryIds")
     integration_ids: Ids = Field(default_factory=list, alias="integrationIds")
+    segment_id: UUID | None = Field(default=None, alias="segmentId")
 
     def scope(self, org_id: UUID) -> queries.Scope:
-        return queries.Scope(org_id, list(dict.fromkeys(self.category_ids)), list(dict.fromkeys(self.integration_ids)))
+        return queries.Scope(
+            org_id,
+            list(dict.fromkeys(self.category_ids)),
+            list(dict.fromkeys(self.integration_ids)),
+            self.segment_id,
+        )
+
+    async def check(self, conn: asyncpg.Connection, org_id: UUID) -> None:
+        """A segment named is this organisation's (else NOT_FOUND naming filter.segmentId)."""
+        await segments.require_segment(conn, org_id, self.segment_id, "filter.segmentId")
 
 
 class FilterQuery(BaseModel):
@@ -80,6 +92,7 @@ async def series(call: OrgCall) -> Any:
     """Every point of the range (none missing), each metric of `metrics.SERIES`."""
     q = call.parse(FilterQuery)
     async with tenant_tx(call.pool, call.org_id, snapshot=True) as conn:
+        await q.filter.check(conn, call.org_id)
         span = buckets.span(q.filter.range, await queries.time_zone(conn, call.org_id))
         points = await queries.series(conn, q.filter.scope(call.org_id), span)
     return {
@@ -120,6 +133,7 @@ async def metric_definitions(call: TenantCall) -> Any:
 async def funnel(call: OrgCall) -> Any:
     q = call.parse(FilterQuery)
     async with tenant_tx(call.pool, call.org_id, snapshot=True) as conn:
+        await q.filter.check(conn, call.org_id)
         first, last = buckets.days_of(q.filter.range, await queries.time_zone(conn, call.org_id))
         steps = await queries.funnel(conn, q.filter.scope(call.org_id), first, last)
     top = steps[0].customers
@@ -148,6 +162,7 @@ def _page_json(page: queries.Page) -> dict[str, Any]:
 async def point_rows(call: TenantCall) -> Any:
     """The customers, visits or orders behind one point; `total_count` equals the point's number."""
     q = call.parse(PointQuery)
+    await q.filter.check(call.conn, call.org_id)
     span = buckets.span(q.filter.range, await queries.time_zone(call.conn, call.org_id))
     bucket = span.bucket_at(q.bucket)
     scope = q.filter.scope(call.org_id)
@@ -166,6 +181,7 @@ async def point_rows(call: TenantCall) -> Any:
 async def step_customers(call: TenantCall) -> Any:
     """The customers a funnel step counts; `total_count` equals the step's number."""
     q = call.parse(StepQuery)
+    await q.filter.check(call.conn, call.org_id)
     first, last = buckets.days_of(q.filter.range, await queries.time_zone(call.conn, call.org_id))
     page = await queries.funnel_customers(call.conn, q.filter.scope(call.org_id), first, last, q.step, q.first, q.after)
     return _page_json(page)

@@ -74,6 +74,7 @@ async def resolve_export(call: OrgCall) -> Any:
         return await _resolve_insight(call, q)
     parsed = call.parse(AnalyticsFilter, q.filter, "filter.")
     async with tenant_tx(call.pool, call.org_id) as conn:
+        await parsed.check(conn, call.org_id)
         tz = await analytics_queries.time_zone(conn, call.org_id)
     first, last = buckets.days_of(parsed.range, tz)
     resolved = dict(q.filter)

@@ -189,6 +189,8 @@ class Insight:
     offset: int
     base_currency: bool
     buckets: tuple[tuple[datetime, datetime], ...] = field(default=())
+    # Events of this segment's customers only (read from raw events: the rollups name no customer).
+    segment_id: UUID | None = None
 
     @property
     def start(self) -> datetime:
@@ -231,10 +233,17 @@ class InsightInput(BaseModel):
     top: int = Field(default=DEFAULT_TOP, ge=1, le=MAX_TOP)
     offset: int = Field(default=0, ge=0, alias="breakdownOffset")
     currency: str | None = Field(default=None, description="BASE: amounts converted to the base currency.")
+    segment_id: UUID | None = Field(default=None, alias="segmentId")
 
 
 def _pydantic_field(loc: tuple[Any, ...]) -> str:
-    names = {"event_type": "eventType", "chart_type": "chartType", "offset": "breakdownOffset", "from_": "from"}
+    names = {
+        "event_type": "eventType",
+        "chart_type": "chartType",
+        "offset": "breakdownOffset",
+        "from_": "from",
+        "segment_id": "segmentId",
+    }
     out = "input"
     for p in loc:
         out += f"[{p}]" if isinstance(p, int) else f".{names.get(str(p), str(p))}"
@@ -298,6 +307,7 @@ def parse(raw: Any, time_zone: str, now: datetime | None = None) -> Insight:
         offset=given.offset,
         base_currency=given.currency == "BASE",
         buckets=buckets,
+        segment_id=given.segment_id,
     )
 
 

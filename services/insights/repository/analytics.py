@@ -35,6 +35,7 @@ import asyncpg
 
 from services.insights.domain.buckets import Bucket, Granularity, Span
 from services.insights.domain.metrics import SeriesMetric
+from services.insights.repository import segments
 from services.insights.repository.events import ALL, HOURLY_WINDOW_HOURS, NIL
 from shared.service.pagination import Params, decode_cursor, encode_cursor
 
@@ -48,6 +49,16 @@ class Scope:
     org_id: UUID
     category_ids: list[UUID] = field(default_factory=list)
     integration_ids: list[UUID] = field(default_factory=list)
+    # Customers of this segment only (its members in segment_members): every number and list then reads
+    # tables that name the customer, never the rollups, which do not.
+    segment_id: UUID | None = None
+
+
+def _member(p: Params, scope: Scope, customer: str) -> list[str]:
+    """The segment condition on `customer`, when the scope names a segment."""
+    if scope.segment_id is None:
+        return []
+    return [segments.member_condition(p, scope.org_id, scope.segment_id, customer)]
 
 
 @dataclass
@@ -63,8 +74,11 @@ class Point:
 
 def _dims(p: Params, alias: str, scope: Scope, *, categories: bool = True, nil_category: bool = False) -> str:
     """The filter's integrations and (unless `categories` is False) categories on `alias`'s rows; with
-    `nil_category`, rows without a category (the nil uuid) match any category filter."""
+    `nil_category`, rows without a category (the nil uuid) match any category filter. A segment is checked on
+    `alias`'s customer unless `alias` is "r" (a rollup: no customer; the segment paths never read one)."""
     parts = [f"{alias}.org_id = {p(scope.org_id)}"]
+    if alias != "r":
+        parts += _member(p, scope, f"{alias}.customer_id")
     if scope.integration_ids:
         parts.append(f"{alias}.integration_id = ANY({p(scope.integration_ids)}::uuid[])")
     if categories and scope.category_ids:
@@ -76,6 +90,7 @@ def _dims(p: Params, alias: str, scope: Scope, *, categories: bool = True, nil_c
 def _raw_dims(p: Params, alias: str, scope: Scope) -> str:
     """As `_dims` on raw events, whose category is NULL when the event has no product."""
     parts = [f"{alias}.org_id = {p(scope.org_id)}", f"{alias}.customer_id IS NOT NULL"]
+    parts += _member(p, scope, f"{alias}.customer_id")
     if scope.integration_ids:
         parts.append(f"{alias}.integration_id = ANY({p(scope.integration_ids)}::uuid[])")
     if scope.category_ids:
@@ -165,7 +180,9 @@ async def _customers(conn: asyncpg.Connection, scope: Scope, span: Span) -> list
     """Per point: active customers and how many of them are new (first active, matching the filter)."""
     p = Params()
     key = _single_key(scope)
-    if span.granularity is Granularity.DAY and key is not None:
+    if span.granularity is Granularity.DAY and scope.segment_id is not None:
+        sql = _segment_customers_daily(p, scope, span)
+    elif span.granularity is Granularity.DAY and key is not None:
         # One key: the customers active each day (a counter per day), and those whose first day it is (a count
         # over an index range).
         org, i, c = p(scope.org_id), p(key[0]), p(key[1])
@@ -209,6 +226,29 @@ async def _customers(conn: asyncpg.Connection, scope: Scope, span: Span) -> list
             SELECT a.k, count(*) AS active, count(*) FILTER (WHERE f.first_k = a.k AND {is_new}) AS new
               FROM act a JOIN fresh f USING (customer_id) LEFT JOIN known n USING (customer_id) GROUP BY a.k"""
     return list(await conn.fetch(sql, *p.values))
+
+
+def _segment_customers_daily(p: Params, scope: Scope, span: Span) -> str:
+    """Per day, a segment's customers active under the filter's keys, and how many of them are new (their
+    earliest first day under those keys is that day): the keys' `active_customers` and `customer_firsts` rows of
+    the members only (the day counters hold no customer)."""
+    keys = _keys(scope)
+    org = p(scope.org_id)
+    in_keys = f"(SELECT * FROM unnest({p([k[0] for k in keys])}::uuid[], {p([k[1] for k in keys])}::uuid[]))"
+    return f"""
+        WITH act AS (
+            SELECT DISTINCT a.day AS k, a.customer_id FROM active_customers a
+             WHERE a.org_id = {org} AND (a.integration_id, a.category_id) IN {in_keys}
+               AND a.day >= {p(span.first_day)} AND a.day <= {p(span.last_day)}
+               AND {" AND ".join(_member(p, scope, "a.customer_id"))}
+        ), firsts AS (
+            SELECT f.customer_id, min(f.first_day) AS first_day FROM customer_firsts f
+             WHERE f.org_id = {org} AND (f.integration_id, f.category_id) IN {in_keys}
+               AND f.customer_id IN (SELECT customer_id FROM act)
+             GROUP BY f.customer_id
+        )
+        SELECT a.k, count(*) AS active, count(*) FILTER (WHERE f.first_day = a.k) AS new
+          FROM act a JOIN firsts f USING (customer_id) GROUP BY a.k"""
 
 
 # A filter of two keys counts its active customers by an anti-join (sorted index ranges merged, no hashing: the
@@ -274,6 +314,14 @@ def _several_keys_daily(p: Params, scope: Scope, span: Span) -> str:
 async def _visits(conn: asyncpg.Connection, scope: Scope, span: Span) -> list[asyncpg.Record]:
     """Per point: visit events (a category filter does not narrow them: a visit has no category)."""
     p = Params()
+    if span.granularity is Granularity.DAY and scope.segment_id is not None:
+        # A segment's visits: its members' per-day visit counts (visits carry the nil category).
+        sql = f"""
+            SELECT c.day AS k, sum(c.visits) AS n FROM customer_days c
+             WHERE {_dims(p, "c", scope, categories=False)}
+               AND c.day >= {p(span.first_day)} AND c.day <= {p(span.last_day)}
+             GROUP BY 1"""
+        return list(await conn.fetch(sql, *p.values))
     if span.granularity is Granularity.DAY:
         sql = f"""
             SELECT r.day AS k, sum(r.events) AS n FROM event_rollups_daily r
@@ -288,8 +336,8 @@ async def _visits(conn: asyncpg.Connection, scope: Scope, span: Span) -> list[as
     cut = (
         f"(SELECT coalesce(min(s), {end}) FROM unnest({starts}::timestamptz[]) s"
         f" WHERE s >= now() - interval '{HOURLY_WINDOW_HOURS} hours')"
-        if span.hours_aligned
-        else end
+        if span.hours_aligned and scope.segment_id is None
+        else f"{end}::timestamptz"
     )
     sql = f"""
         WITH cut AS (SELECT {cut} AS at)
@@ -309,7 +357,15 @@ async def _visits(conn: asyncpg.Connection, scope: Scope, span: Span) -> list[as
 async def _orders(conn: asyncpg.Connection, scope: Scope, span: Span) -> list[asyncpg.Record]:
     """Per point, status, commission status and currency: orders created and their commission."""
     p = Params()
-    if span.granularity is Granularity.DAY:
+    if span.granularity is Granularity.DAY and scope.segment_id is not None:
+        # A segment's orders: the orders copy's rows of its members, by the organisation-local day.
+        sql = f"""
+            SELECT (o.created_at AT TIME ZONE {p(span.time_zone)})::date AS k, o.status, o.comm_status, o.currency,
+                   count(*) AS n, sum(o.amount) AS commission
+              FROM orders o
+             WHERE {_dims(p, "o", scope)} AND o.created_at >= {p(span.start)} AND o.created_at < {p(span.end)}
+             GROUP BY 1, 2, 3, 4"""
+    elif span.granularity is Granularity.DAY:
         sql = f"""
             SELECT r.day AS k, r.status, r.comm_status, r.currency, sum(r.orders)::bigint AS n,
                    sum(r.commission) AS commission
@@ -464,11 +520,12 @@ def _funnel_firsts(p: Params, scope: Scope, first_day: date, last_day: date) -> 
     keys = list(dict.fromkeys(scope.integration_ids)) or [ALL]
     key = f"fp.integration_id = {p(keys[0])}" if len(keys) == 1 else f"fp.integration_id = ANY({p(keys)}::uuid[])"
     in_range = ", ".join(f"CASE WHEN fp.s{k} < e.at THEN fp.s{k} END AS s{k}" for k in range(1, FUNNEL_STEPS + 1))
+    members = "".join(f" AND {m}" for m in _member(p, scope, "fp.customer_id"))
     rows = f"""
         SELECT fp.customer_id, {in_range}
           FROM funnel_paths fp, (SELECT {end} AS at) e
          WHERE fp.org_id = {org} AND {key} AND fp.day >= {first} AND fp.day <= {p(last_day)}
-           AND (fp.prev_day IS NULL OR fp.prev_day < {first})"""
+           AND (fp.prev_day IS NULL OR fp.prev_day < {first}){members}"""
     if len(keys) == 1:
         return rows
     mins = ", ".join(f"min(r.s{k}) AS s{k}" for k in range(1, FUNNEL_STEPS + 1))

@@ -28,6 +28,7 @@ from uuid import UUID
 import asyncpg
 
 from services.insights.domain.insight import FieldRef, Filter, Insight, Kind, Measure, Operator
+from services.insights.repository import segments
 from services.insights.repository.events import ALL, NIL
 from shared.service.pagination import Params, decode_cursor, encode_cursor, like_escape
 
@@ -46,7 +47,8 @@ class Plan:
 def plan(q: Insight) -> Plan:
     named = [*q.breakdowns, *(f.field for f in q.filters)]
     rollups = (
-        q.measure is not Measure.UNIQUE_CUSTOMERS
+        q.segment_id is None
+        and q.measure is not Measure.UNIQUE_CUSTOMERS
         and q.interval.value != "HOUR"
         and all(f.rollup_column is not None for f in named)
     )
@@ -145,6 +147,8 @@ def _raw_from(p: Params, org_id: UUID, q: Insight, *, expand: bool) -> tuple[str
         f"e.occurred_at >= {p(q.start)}",
         f"e.occurred_at < {p(q.end)}",
     ]
+    if q.segment_id is not None:
+        where.append(segments.member_condition(p, org_id, q.segment_id, "e.customer_id"))
     for flt in q.filters:
         if flt.field.name == "item.productId" and not expand:
             where.append(_items(_condition(p, flt, "(l.line ->> 'productId')", "(l.line ->> 'productId')")))

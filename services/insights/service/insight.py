@@ -22,7 +22,7 @@ from services.insights.domain import insight as domain
 from services.insights.domain.insight import Insight, Interval, Measure
 from services.insights.repository import analytics
 from services.insights.repository import insight as repo
-from services.insights.service import fx_rates
+from services.insights.service import fx_rates, segments
 from services.insights.service.orders_events import raw_window_start
 from shared.errors import DomainError, ErrorCode
 from shared.money import minor_units
@@ -41,7 +41,9 @@ async def base_currency(conn: asyncpg.Connection, org_id: UUID) -> str:
 
 
 async def parse(conn: asyncpg.Connection, org_id: UUID, raw: Any, now: datetime | None = None) -> Insight:
-    return domain.parse(raw, await analytics.time_zone(conn, org_id), now)
+    q = domain.parse(raw, await analytics.time_zone(conn, org_id), now)
+    await segments.require_segment(conn, org_id, q.segment_id, "input.segmentId")
+    return q
 
 
 async def answer(conn: asyncpg.Connection, org_id: UUID, raw: Any, now: datetime | None = None) -> dict[str, Any]:
