@@ -97,15 +97,8 @@ async def test_code_pkce_and_refresh_give_tokens_the_gateway_accepts(
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
 
     code = _code(_authorize(served, "tenant-admin", challenge))
-    other_redirect = httpx.post(
-        f"{served}/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "code_verifier": verifier,
-            "client_id": "partner-dashboard",
-            "redirect_uri": "http://evil.test/cb",
-        },
+    other_redirect = _token(
+        served, grant_type="authorization_code", code=code, code_verifier=verifier, redirect_uri="http://evil.test/cb"
     )
     assert other_redirect.status_code == 400 and other_redirect.json()["error"] == "invalid_grant"
 
