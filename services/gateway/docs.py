@@ -35,6 +35,7 @@ from starlette.routing import Route
 from services.gateway import rest, webhooks
 from services.gateway.graphql.schema import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS
 from shared import api_contracts, api_events
+from shared import collections as documented
 from shared.config import Settings
 from shared.errors import ErrorCode
 
@@ -894,6 +895,7 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
                 },
                 "content": {
                     "text/csv": {"schema": {"type": "string"}},
+                    "application/x-ndjson": {"schema": {"type": "string"}},
                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
                         "schema": {"type": "string", "contentMediaType": "application/octet-stream"}
                     },
@@ -1008,11 +1010,13 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
             {"name": "Integrations", "description": "REST for embedded integrations, with the integration's API key."},
             {"name": "Provider webhooks", "description": "Commission updates from service providers."},
             {"name": "Exports", "description": "Signed download links."},
+            {"name": "Collections", "description": COLLECTIONS_INTRO},
             {"name": "Operations", "description": "Probes and metrics for the platform's operators."},
         ],
         "paths": paths,
+        "x-collections": collections_extension(),
         "components": {
-            "schemas": schemas,
+            "schemas": {**schemas, **collection_schemas()},
             "securitySchemes": {
                 "apiKey": {
                     "type": "http",
@@ -1043,6 +1047,88 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
             },
         },
     }
+
+
+# --------------------------------------------------------------------------- the documented collections
+
+COLLECTIONS_INTRO = (
+    "The documented collections for custom reporting (seed 002), declared once in `shared/collections.py`: this "
+    "section, the downloads and the documents forwarded to an organisation's own MongoDB all come from those "
+    "declarations. Download one for a date range (whole days in the organisation's time zone, on the collection's "
+    "time field) with GraphQL `requestExport(kind: COLLECTION, format: NDJSON | CSV, collectionInput: {collection, "
+    "range})`, admins and members (provider users are refused), then `GET /exports/{token}`. NDJSON: one document "
+    "a line, every declared field present. CSV: the declared fields as columns in this order; null is empty, "
+    "objects and arrays are JSON text, a text cell starting with = + - @ tab or CR is prefixed with an apostrophe. "
+    'Decimals are strings (`"12.50"`) with their currency in the field beside them; datetimes ISO-8601 UTC '
+    "(`2026-03-02T10:15:00Z`); dates `YYYY-MM-DD`. `_id` is stable: upserting by it is idempotent."
+)
+
+_FIELD_SCHEMA: dict[documented.FieldType, dict[str, Any]] = {
+    documented.FieldType.STRING: {"type": "string"},
+    documented.FieldType.INTEGER: {"type": "integer"},
+    documented.FieldType.DECIMAL: {"type": "string", "format": "decimal", "pattern": r"^-?\d+(\.\d+)?$"},
+    documented.FieldType.BOOLEAN: {"type": "boolean"},
+    documented.FieldType.DATETIME: {"type": "string", "format": "date-time", "pattern": r"Z$"},
+    documented.FieldType.DATE: {"type": "string", "format": "date"},
+    documented.FieldType.OBJECT: {"type": "object"},
+    documented.FieldType.ARRAY: {"type": "array"},
+}
+
+
+def collection_schema_name(name: str) -> str:
+    return f"collection.{name}"
+
+
+def _field_schema(f: documented.CollectionField) -> dict[str, Any]:
+    base = _FIELD_SCHEMA[f.type]
+    if f.nullable:
+        return {"anyOf": [base, {"type": "null"}], "description": f.meaning}
+    return {**base, "description": f.meaning}
+
+
+def collection_schemas() -> dict[str, dict[str, Any]]:
+    """A JSON Schema per collection's documents: every declared field required (nullable ones may be null),
+    no other field."""
+    return {
+        collection_schema_name(c.name): {
+            "type": "object",
+            "title": c.title,
+            "description": c.meaning,
+            "properties": {f.name: _field_schema(f) for f in c.fields},
+            "required": list(c.field_names),
+            "additionalProperties": False,
+        }
+        for c in documented.COLLECTIONS
+    }
+
+
+def collections_extension() -> list[dict[str, Any]]:
+    """`x-collections`: what a JSON Schema cannot say about each collection (its indexes, time field, changes)."""
+    return [
+        {
+            "name": c.name,
+            "title": c.title,
+            "meaning": c.meaning,
+            "source": c.source.value,
+            "id": c.id_meaning,
+            "timeField": c.time_field,
+            "updateMarker": c.update_marker,
+            "changesCursor": c.changes_cursor,
+            "retentionDays": c.retention_days,
+            "indexes": [
+                {
+                    "name": i.name,
+                    "keys": [list(k) for k in i.keys],
+                    "meaning": i.meaning,
+                    "unique": i.unique,
+                    "expireAfterSeconds": i.expire_after_seconds,
+                }
+                for i in c.indexes
+            ],
+            "schema": {"$ref": f"#/components/schemas/{collection_schema_name(c.name)}"},
+        }
+        for c in documented.COLLECTIONS
+    ]
 
 
 # --------------------------------------------------------------------------- the page
@@ -1250,6 +1336,39 @@ class _Page:
             f"{self.request(operation)}{self.responses(operation)}{self.curl(method, path, operation)}</section>"
         )
 
+    def collections(self) -> str:
+        """The documented collections, from the document's `x-collections` (made from shared/collections.py)."""
+        parts = ["<h2 id='collections'>Collections</h2>", _paragraphs(COLLECTIONS_INTRO)]
+        parts.append(
+            "<ul>"
+            + "".join(
+                f"<li><a href='#collection-{c['name']}'><code>{c['name']}</code></a>: {html.escape(c['title'])}</li>"
+                for c in self.doc["x-collections"]
+            )
+            + "</ul>"
+        )
+        for c in self.doc["x-collections"]:
+            time_field = f"<code>{c['timeField']}</code>" if c["timeField"] else "none (a snapshot: every document)"
+            indexes = "".join(
+                f"<tr><td><code>{html.escape(json.dumps(dict(i['keys'])))}</code></td><td>{_inline(i['meaning'])}"
+                + (
+                    f" <span class='muted'>TTL {i['expireAfterSeconds']} s</span>"
+                    if i.get("expireAfterSeconds")
+                    else ""
+                )
+                + "</td></tr>"
+                for i in c["indexes"]
+            )
+            parts.append(
+                f"<section class='op' id='collection-{c['name']}'><h3>{html.escape(c['title'])} "
+                f"<code>{c['name']}</code></h3>{_paragraphs(c['meaning'])}"
+                f"<p><code>_id</code>: {_inline(c['id'])} Date range selects on: {time_field}. "
+                f"Changes: {_inline(c['updateMarker'])}. Source: {c['source']}.</p>"
+                f"{self.fields(c['schema'])}"
+                f"<table><tr><th>Index (MongoDB key spec)</th><th>What it serves</th></tr>{indexes}</table></section>"
+            )
+        return "".join(parts)
+
     def errors(self) -> str:
         schema = self.doc["components"]["schemas"]["ErrorBody"]
         rows = "".join(
@@ -1302,8 +1421,10 @@ class _Page:
             f"{_paragraphs(info['description'])}"
             "<nav class='toc'><strong>Contents</strong><ul>"
             + "".join(toc)
+            + "<li><a href='#collections'>Collections</a></li>"
             + "<li><a href='#errors'>Errors</a></li><li><a href='#graphql'>GraphQL schema</a></li></ul></nav>"
             + "".join(sections)
+            + self.collections()
             + self.errors()
             + "<h2 id='graphql'>GraphQL schema</h2>"
             '<p>The dashboard\'s API: <code>POST /graphql</code> with <code>{"query", "variables", '

@@ -12,10 +12,11 @@ import json
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from services.reports.api.collections import csv_row
 from services.reports.service import collections as workflow
-from shared.collections import COLLECTIONS
+from shared.collections import COLLECTIONS, NAMES
 from shared.db import tenant_tx
 from tests.factories import gql
 from tests.services.reports.report_data import feed, last_days
@@ -68,6 +69,7 @@ async def test_ndjson_equals_csv_equals_the_documents_for_every_collection(
     await device_event(gateway, tenant, mine.tag)
     await device_event(gateway, other_tenant, theirs.tag)
     range_ = last_days(3)
+    openapi = (await gateway.get("/docs/openapi.json")).json()
     for c in COLLECTIONS:
         async with tenant_tx(reports_pool, tenant.org_id) as conn:
             w = await workflow.window(conn, tenant.org_id, {"collection": c.name, "range": range_})
@@ -81,6 +83,10 @@ async def test_ndjson_equals_csv_equals_the_documents_for_every_collection(
         ndjson = await _download(gateway, tenant.member_token, "NDJSON", c.name, range_)
         docs = [json.loads(line) for line in ndjson.splitlines()]
         assert docs == expected, c.name
+        # Every document is what the published documentation says (/docs/openapi.json's schema of it).
+        validator = Draft202012Validator(openapi["components"]["schemas"][f"collection.{c.name}"])
+        for d in docs:
+            assert not list(validator.iter_errors(d)), (c.name, d)
         rows = list(csv.reader(io.StringIO(await _download(gateway, tenant.admin_token, "CSV", c.name, range_))))
         assert rows[0] == list(c.field_names), c.name
         assert rows[1:] == [csv_row(c, d) for d in docs], c.name
@@ -141,3 +147,27 @@ async def test_provider_users_are_refused(gateway: Any, pool: Any, reports_pool:
     payload = (body.get("data") or {}).get("requestExport")
     assert payload is None or (payload["url"] is None and payload["errors"]), body
     assert "FORBIDDEN" in str(body), body
+
+
+async def test_the_documentation_is_made_from_the_declarations(gateway: Any) -> None:
+    openapi = (await gateway.get("/docs/openapi.json")).json()
+    described = openapi["x-collections"]
+    assert [c["name"] for c in described] == list(NAMES)
+    page = (await gateway.get("/docs")).text
+    assert "id='collections'" in page
+    for c, doc in zip(COLLECTIONS, described, strict=True):
+        schema = openapi["components"]["schemas"][f"collection.{c.name}"]
+        assert list(schema["properties"]) == list(c.field_names) == schema["required"]
+        assert schema["additionalProperties"] is False
+        for f in c.fields:
+            prop = schema["properties"][f.name]
+            assert prop["description"] == f.meaning and ("anyOf" in prop) == f.nullable, (c.name, f.name)
+        assert [[tuple(k) for k in i["keys"]] for i in doc["indexes"]] == [list(i.keys) for i in c.indexes]
+        assert (doc["timeField"], doc["meaning"]) == (c.time_field, c.meaning)
+        section = page.split(f"id='collection-{c.name}'", 1)[1].split("</section>", 1)[0]
+        for f in c.fields:
+            assert f"<code>{f.name}</code>" in section, (c.name, f.name)
+        for i in c.indexes:
+            assert json.dumps(dict(i.keys)) in section.replace("&quot;", '"'), (c.name, i.keys)
+    events = next(d for d in described if d["name"] == "events")
+    assert any(i["expireAfterSeconds"] == 90 * 86400 for i in events["indexes"])
