@@ -30,7 +30,9 @@ from services.orders.service import orders as order_service
 from services.orders.service import organisation as organisation_service
 from shared.db import tenant_tx
 from shared.errors import NotFound
+from shared.messaging.contracts import SEGMENT_MEMBERS_CHANGED, Event
 from shared.messaging.outbox import first_delivery
+from shared.service import segment_copies
 from tests.factories import Tenant, create_order
 
 DEFINER_FUNCTIONS = {
@@ -88,6 +90,9 @@ async def _seed(pool: asyncpg.Pool, owner_pool: asyncpg.Pool, t: Tenant) -> Seed
         assert admin is not None
         await teams.add_member(conn, t.org_id, team["id"], admin["id"])
         await custom_fields.define(conn, t.org_id, entity="customer", name="RLS field", type="text", choices=None)
+        change = {"segment_id": str(uuid.uuid4()), "version": 1, "added": [str(paid["customer_id"])], "removed": []}
+        segment_event = Event(uuid.uuid4(), SEGMENT_MEMBERS_CHANGED, t.org_id, datetime.now(UTC), 1, change)
+        await segment_copies.on_members_changed(conn, segment_event)  # the copy of segment membership
     rows = await owner_pool.fetch("SELECT id, role, subject FROM members WHERE org_id = $1", t.org_id)
     return Seeded(
         tenant=t,
