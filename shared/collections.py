@@ -201,9 +201,10 @@ ORGANISATION_PROFILES = Collection(
     meaning=(
         "The partner itself (one document, `kind` partner: its name, time zone and base currency, from the "
         "organisation settings the orders service publishes) and the providers of its network (one document "
-        "each, `kind` provider): every provider its orders name, with the orders it fulfilled and when its first "
-        "and latest orders were placed. A snapshot: a date range does not select among them. Providers' names "
-        "are not published by the orders service yet: `name` is null for them."
+        "each, `kind` provider): every provider the orders service lists for the organisation (with its name, "
+        "read from the orders service when the snapshot is taken) and any other its orders name, with the orders "
+        "each fulfils and when the first and latest were placed. A snapshot: a date range does not select among "
+        "them; forward it whole."
     ),
     source=Source.REPORTS,
     id_meaning="The organisation's id for the partner, the provider's id for a provider.",
@@ -211,7 +212,12 @@ ORGANISATION_PROFILES = Collection(
         _id("The organisation's id (partner) or the provider's id (provider)."),
         _ORG,
         F("kind", _S, "partner or provider."),
-        F("name", _S, "The name (the partner's; null for providers until the orders service publishes it).", True),
+        F(
+            "name",
+            _S,
+            "The partner's or provider's name (null for a provider the orders service no longer lists).",
+            True,
+        ),
         F("timeZone", _S, "The partner's IANA time zone, in which days are counted; null for providers.", True),
         F("baseCurrency", _S, "The partner's base currency; null for providers.", True),
         F("orders", _I, "Orders of the partner's network (partner: all; provider: those it fulfils)."),

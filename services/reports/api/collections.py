@@ -58,6 +58,15 @@ def insights_client(request: Request, call: OrgCall) -> workflow.InsightsCollect
     return client
 
 
+def orders_client(request: Request, call: OrgCall) -> workflow.OrdersProviders:
+    """This app's client of orders-api (providers' names), made on first use."""
+    state = request.app.state
+    client: workflow.OrdersProviders | None = getattr(state, "orders_providers", None)
+    if client is None:
+        client = state.orders_providers = workflow.OrdersProviders.from_settings(call.service.settings)
+    return client
+
+
 def csv_cell(field_type: FieldType, value: Any) -> str:
     if value is None:
         return ""
@@ -112,11 +121,12 @@ async def export(call: OrgCall) -> Any:
     async with tenant_tx(call.pool, call.org_id) as conn:
         w = await workflow.window(conn, call.org_id, body.filter, body.time_zone)
     insights = insights_client(call.request, call)
+    orders = orders_client(call.request, call)
     batch = min(call.service.settings.export_batch_rows, 5000)
 
     async def open_stream(pool: asyncpg.Pool) -> AsyncGenerator[bytes, None]:
         batches = workflow.batches(
-            pool, w.collection.name, call.org_id, w.since, w.until, insights=insights, batch=batch
+            pool, w.collection.name, call.org_id, w.since, w.until, insights=insights, orders=orders, batch=batch
         )
         return _ndjson(batches) if fmt == "ndjson" else _csv(w.collection, batches)
 

@@ -225,18 +225,32 @@ async def changes_page(
 
 
 async def organisation_profiles_page(
-    conn: asyncpg.Connection, org_id: UUID, after: Key | None, limit: int
+    conn: asyncpg.Connection,
+    org_id: UUID,
+    after: Key | None,
+    limit: int,
+    providers: list[tuple[UUID, str]] | None = None,
 ) -> list[asyncpg.Record]:
-    """The partner (from its settings) then each provider its orders name (orders_provider index), in
-    (kind, id) order after `after`. The partner's counts cover all its orders."""
-    args: list[Any] = [org_id]
+    """The partner (from its settings) then each provider of its network, in (kind, id) order after `after`:
+    the providers the orders service lists (`providers`: id and name) and any other its orders name (orders_provider
+    index), each with the orders it fulfils. The partner's counts cover all its orders."""
+    listed = providers or []
+    args: list[Any] = [org_id, [p[0] for p in listed], [p[1] for p in listed]]
     cond = ""
     if after is not None:
         args += [after[0], after[1]]
-        cond = "WHERE (p.kind, p.id) > ($2, $3)"
+        cond = "WHERE (p.kind, p.id) > ($4, $5)"
     return list(
         await conn.fetch(
-            f"""SELECT p.*, p.kind AS _k0, p.id AS _k1 FROM (
+            f"""WITH stats AS (
+                    SELECT r.provider_id, count(*) AS n, min(r.created_at) AS first_at, max(r.created_at) AS last_at
+                      FROM orders r
+                     WHERE r.org_id = $1 AND r.provider_id IS NOT NULL
+                     GROUP BY r.provider_id
+                ), listed AS (
+                    SELECT l.id, l.name FROM unnest($2::uuid[], $3::text[]) AS l(id, name)
+                )
+                SELECT p.*, p.kind AS _k0, p.id AS _k1 FROM (
                     SELECT 'partner' AS kind, s.org_id AS id, s.org_id, s.name, s.time_zone, s.base_currency,
                            o.n AS orders, o.first_at AS first_order_at, o.last_at AS last_order_at
                       FROM organisation_settings s
@@ -245,11 +259,9 @@ async def organisation_profiles_page(
                                             FROM orders WHERE org_id = $1) o
                      WHERE s.org_id = $1
                     UNION ALL
-                    SELECT 'provider', r.provider_id, $1, NULL, NULL, NULL, count(*), min(r.created_at),
-                           max(r.created_at)
-                      FROM orders r
-                     WHERE r.org_id = $1 AND r.provider_id IS NOT NULL
-                     GROUP BY r.provider_id
+                    SELECT 'provider', COALESCE(l.id, st.provider_id), $1, l.name, NULL, NULL, COALESCE(st.n, 0),
+                           st.first_at, st.last_at
+                      FROM listed l FULL JOIN stats st ON st.provider_id = l.id
                 ) p {cond}
                 ORDER BY p.kind, p.id LIMIT {int(limit)}""",
             *args,

@@ -56,6 +56,17 @@ class InsightsCollections(ServiceClient):
         return list(result["rows"]), result.get("next")
 
 
+class OrdersProviders(ServiceClient):
+    """The orders service's list of the organisation's providers (names), as organisation profiles read it."""
+
+    service = "orders"
+    caller = "reports"
+
+    async def providers(self, org_id: UUID) -> list[tuple[UUID, str]]:
+        rows: list[dict[str, Any]] = await self.call("GET", "/internal/providers", org_id=org_id)
+        return [(UUID(str(r["id"])), str(r["name"])) for r in rows]
+
+
 # --- input: which collection, which instants ---------------------------------------------------------------------
 
 
@@ -143,11 +154,16 @@ async def _reports_range(
         after = (last["_t"], *_key(last, width))
 
 
-async def _profiles(pool: asyncpg.Pool, org_id: UUID, batch: int) -> AsyncIterator[list[Document]]:
+async def _profiles(
+    pool: asyncpg.Pool, org_id: UUID, batch: int, orders: OrdersProviders | None
+) -> AsyncIterator[list[Document]]:
+    """The organisation's providers are few (the orders service lists them all at once): their names are read
+    once, then the profiles page by (kind, id)."""
+    listed = await orders.providers(org_id) if orders is not None else None
     after: tuple[Any, ...] | None = None
     while True:
         async with tenant_tx(pool, org_id) as conn:
-            rows = await store.organisation_profiles_page(conn, org_id, after, batch)
+            rows = await store.organisation_profiles_page(conn, org_id, after, batch, listed)
         if rows:
             yield [domain.organisation_profile(r) for r in rows]
         if len(rows) < batch:
@@ -176,14 +192,16 @@ async def batches(
     until: datetime,
     *,
     insights: InsightsCollections | None = None,
+    orders: OrdersProviders | None = None,
     batch: int = BATCH_ROWS,
 ) -> AsyncIterator[list[Document]]:
     """The documents of collection `name` for `org_id` whose time field is in [since, until), a batch at a time
     (a snapshot collection, organisation_profiles, yields all its documents). Devices and events need
-    `insights` (the insights-api client)."""
+    `insights` (the insights-api client); organisation profiles take their providers' names from `orders`
+    (without it, providers are those the orders name, without names)."""
     c = domain.collection(name)
     if c.time_field is None:
-        async for docs in _profiles(pool, org_id, batch):
+        async for docs in _profiles(pool, org_id, batch, orders):
             yield docs
     elif c.source is Source.INSIGHTS:
         if insights is None:
@@ -203,10 +221,11 @@ async def documents(
     until: datetime,
     *,
     insights: InsightsCollections | None = None,
+    orders: OrdersProviders | None = None,
     batch: int = BATCH_ROWS,
 ) -> AsyncIterator[Document]:
     """`batches`, one document at a time."""
-    async for docs in batches(pool, name, org_id, since, until, insights=insights, batch=batch):
+    async for docs in batches(pool, name, org_id, since, until, insights=insights, orders=orders, batch=batch):
         for doc in docs:
             yield doc
 
@@ -219,9 +238,9 @@ def contact_profiles(pool: asyncpg.Pool, org_id: UUID, since: datetime, until: d
 
 
 def organisation_profiles(
-    pool: asyncpg.Pool, org_id: UUID, since: datetime, until: datetime
+    pool: asyncpg.Pool, org_id: UUID, since: datetime, until: datetime, orders: OrdersProviders | None = None
 ) -> AsyncIterator[Document]:
-    return documents(pool, "organisation_profiles", org_id, since, until)
+    return documents(pool, "organisation_profiles", org_id, since, until, orders=orders)
 
 
 def devices(

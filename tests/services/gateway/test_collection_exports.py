@@ -61,6 +61,8 @@ async def test_ndjson_equals_csv_equals_the_documents_for_every_collection(
     insights_pool: Any,
     reports_pool: Any,
     served_insights: Any,
+    settings: Any,
+    orders_url: str,
     tenant: Any,
     other_tenant: Any,
 ) -> None:
@@ -70,13 +72,14 @@ async def test_ndjson_equals_csv_equals_the_documents_for_every_collection(
     await device_event(gateway, other_tenant, theirs.tag)
     range_ = last_days(3)
     openapi = (await gateway.get("/docs/openapi.json")).json()
+    orders = workflow.OrdersProviders(orders_url, settings.service_token_secret)
     for c in COLLECTIONS:
         async with tenant_tx(reports_pool, tenant.org_id) as conn:
             w = await workflow.window(conn, tenant.org_id, {"collection": c.name, "range": range_})
         expected = [
             d
             async for d in workflow.documents(
-                reports_pool, c.name, tenant.org_id, w.since, w.until, insights=served_insights
+                reports_pool, c.name, tenant.org_id, w.since, w.until, insights=served_insights, orders=orders
             )
         ]
         assert expected, c.name
@@ -100,6 +103,7 @@ async def test_ndjson_equals_csv_equals_the_documents_for_every_collection(
         assert str(other_tenant.org_id) not in ndjson and theirs.tag not in ndjson, c.name
         ids = {json.loads(line)["_id"] for line in other.splitlines()}
         assert not ids & {d["_id"] for d in docs}, c.name
+    await orders.aclose()
 
 
 async def test_a_range_selects_on_the_time_field(gateway: Any, pool: Any, insights_pool: Any, reports_pool: Any,

@@ -34,15 +34,27 @@ async def insights_client(settings: Any, insights_url: str) -> Any:
     await client.aclose()
 
 
+@pytest.fixture
+async def orders_client(settings: Any, orders_url: str) -> Any:
+    client = workflow.OrdersProviders(orders_url, settings.service_token_secret)
+    yield client
+    await client.aclose()
+
+
 def _window() -> tuple[datetime, datetime]:
     now = datetime.now(UTC)
     return now - 3 * DAY, now + DAY
 
 
-async def _all(reports_pool: Any, insights: Any, org_id: Any, name: str, batch: int = 1000) -> list[dict[str, Any]]:
+async def _all(
+    reports_pool: Any, insights: Any, org_id: Any, name: str, batch: int = 1000, orders: Any = None
+) -> list[dict[str, Any]]:
     since, until = _window()
     return [
-        d async for d in workflow.documents(reports_pool, name, org_id, since, until, insights=insights, batch=batch)
+        d
+        async for d in workflow.documents(
+            reports_pool, name, org_id, since, until, insights=insights, orders=orders, batch=batch
+        )
     ]
 
 
@@ -72,6 +84,7 @@ async def test_every_collection_is_as_declared_and_holds_its_organisations_data(
     insights_pool: Any,
     reports_pool: Any,
     insights_client: Any,
+    orders_client: Any,
     tenant: Any,
     other_tenant: Any,
 ) -> None:
@@ -86,7 +99,10 @@ async def test_every_collection_is_as_declared_and_holds_its_organisations_data(
     await _device_event(gateway, tenant, mine.tag)
     await _device_event(gateway, other_tenant, theirs.tag)
 
-    docs = {c.name: await _all(reports_pool, insights_client, tenant.org_id, c.name) for c in COLLECTIONS}
+    docs = {
+        c.name: await _all(reports_pool, insights_client, tenant.org_id, c.name, orders=orders_client)
+        for c in COLLECTIONS
+    }
     for c in COLLECTIONS:
         assert docs[c.name], f"{c.name}: no documents"
         for d in docs[c.name]:
@@ -96,7 +112,10 @@ async def test_every_collection_is_as_declared_and_holds_its_organisations_data(
         ids = [d["_id"] for d in docs[c.name]]
         assert len(ids) == len(set(ids)), c.name
     # Organisation B's documents never among A's, whatever the collection.
-    other = {c.name: await _all(reports_pool, insights_client, other_tenant.org_id, c.name) for c in COLLECTIONS}
+    other = {
+        c.name: await _all(reports_pool, insights_client, other_tenant.org_id, c.name, orders=orders_client)
+        for c in COLLECTIONS
+    }
     for c in COLLECTIONS:
         assert not {d["_id"] for d in docs[c.name]} & {d["_id"] for d in other[c.name]}, c.name
         text = str(docs[c.name])
@@ -163,6 +182,10 @@ async def test_every_collection_is_as_declared_and_holds_its_organisations_data(
     partner = docs["organisation_profiles"][0]
     assert partner["_id"] == str(tenant.org_id) and partner["orders"] >= len(mine.orders)
     assert sum(p["orders"] for p in docs["organisation_profiles"][1:]) <= partner["orders"]
+    [acme] = [p for p in docs["organisation_profiles"] if p["_id"] == str(tenant.provider["id"])]
+    assert acme["kind"] == "provider" and acme["name"] == "Acme Bank"
+    placed = [o for o in docs["orders"] if o["providerId"] == acme["_id"]]
+    assert acme["orders"] == len(placed) and acme["lastOrderAt"] == max(o["createdAt"] for o in placed)
 
 
 async def test_ranges_bound_and_batches_neither_skip_nor_repeat(
