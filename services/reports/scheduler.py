@@ -1,11 +1,13 @@
 """The reports scheduler (`python -m services.reports.scheduler`): fires due report schedules. Several may run.
 
-Every `POLL_SECONDS` it asks the database which schedules are due across organisations (the owner's
-`report_schedules_due`, like the relay's `outbox_claim`) and fires each in its organisation's tenant transaction
-(service/schedules.py `fire`): the row is locked with SKIP LOCKED and re-checked, the slot is a unique key, and
-`next_slot` moves past now before anything is sent, so however many replicas race, a slot runs once, and after
-downtime the missed slots of a schedule are one run. Recipients are resolved with the orders service at that
-moment. A failure (the orders service or Redis down) rolls that schedule back: it is still due on the next tick.
+Every `POLL_SECONDS` it asks the database which organisations have schedules due (the owner's
+`report_schedules_due_orgs`, migration 009: ids only, across organisations) and fires each organisation's due
+schedules in batches of BATCH, each batch one tenant transaction (service/schedules.py `fire_batch`): the rows
+are claimed in one statement with SKIP LOCKED (a second replica claims the next batch side by side), each slot is
+a unique key, and `next_slot` moves past now before anything is sent, so however many replicas race, a slot runs
+once, and after downtime the missed slots of a schedule are one run. Recipients are resolved with the orders
+service at that moment, one call per batch. A failure (the orders service or Redis down) rolls that batch back:
+it is still due on the next tick.
 
 Health on HEALTH_PORT (`/healthz`, `/readyz`: the database answers), like the relay.
 """
@@ -31,7 +33,8 @@ from shared.service.client import Unavailable
 logger = logging.getLogger("reports.scheduler")
 SERVICE = "reports"
 POLL_SECONDS = 5.0
-BATCH = 100
+BATCH = workflow.MAX_BATCH
+ORGS_PER_TICK = 1000
 FAILURE_BACKOFF_MAX_SECONDS = 30.0
 CLOSE_TIMEOUT_SECONDS = 5.0
 
@@ -39,37 +42,41 @@ CLOSE_TIMEOUT_SECONDS = 5.0
 async def tick(
     pool: asyncpg.Pool, directory: workflow.OrdersDirectory, now: datetime | None = None
 ) -> list[workflow.Fired]:
-    """Fires every schedule due at `now` (default: the clock); what each fired slot did. A schedule that fails is
-    logged and left due for the next tick; the others go on."""
+    """Fires every schedule due at `now` (default: the clock), a batch of one organisation's at a time, until none
+    is left to claim; what each fired slot did. A batch that fails is logged and left due for the next tick; the
+    other organisations go on."""
     now = now or datetime.now(UTC)
     async with connection(pool) as conn:
-        due = await store.due_ids(conn, now, BATCH)
+        orgs = await store.due_orgs(conn, now, ORGS_PER_TICK)
     fired: list[workflow.Fired] = []
-    for org_id, id in due:
-        try:
-            done = await workflow.fire(pool, directory, org_id, id, now)
-        except (Unavailable, DependencyUnavailable) as exc:
-            slog.log(logger, logging.WARNING, "schedule not fired; retried next tick", schedule=str(id), error=str(exc))
-            continue
-        except Exception:
-            logger.exception("schedule %s of %s failed to fire; retried next tick", id, org_id)
-            continue
-        if done is None:
-            continue
-        fired.append(done)
-        await workflow.send_mails(done)
-        slog.log(
-            logger,
-            logging.INFO,
-            "schedule fired",
-            org=str(org_id),
-            schedule=str(id),
-            slot=done.slot.isoformat(),
-            outcome=done.outcome,
-            run=str(done.run_id) if done.run_id else None,
-            recipients=len(done.recipients),
-            dropped=done.dropped,
-        )
+    for org_id in orgs:
+        while True:
+            try:
+                done = await workflow.fire_batch(pool, directory, org_id, now, BATCH)
+            except (Unavailable, DependencyUnavailable) as exc:
+                said = str(exc)
+                slog.log(logger, logging.WARNING, "schedules not fired; retried next tick", org=str(org_id), error=said)
+                break
+            except Exception:
+                logger.exception("schedules of %s failed to fire; retried next tick", org_id)
+                break
+            if not done:
+                break
+            fired.extend(done)
+            await workflow.send_mails(*done)
+            for f in done:
+                slog.log(
+                    logger,
+                    logging.INFO,
+                    "schedule fired",
+                    org=str(org_id),
+                    schedule=str(f.schedule_id),
+                    slot=f.slot.isoformat(),
+                    outcome=f.outcome,
+                    run=str(f.run_id) if f.run_id else None,
+                    recipients=len(f.recipients),
+                    dropped=f.dropped,
+                )
     return fired
 
 

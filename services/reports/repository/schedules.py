@@ -1,6 +1,6 @@
 """The SQL of report schedules and their slots (migration 004). Every statement names the organisation and runs
-in its tenant transaction; the two cross-organisation reads the scheduler needs go through the owner's SECURITY
-DEFINER functions and answer ids only."""
+in its tenant transaction; the one cross-organisation read the scheduler needs (which organisations have schedules
+due) goes through the owner's SECURITY DEFINER function (migration 009) and answers ids only."""
 
 from __future__ import annotations
 
@@ -192,74 +192,90 @@ async def delete(conn: asyncpg.Connection, org_id: UUID, id: UUID) -> bool:
     return await conn.fetchval("DELETE FROM report_schedules WHERE org_id = $1 AND id = $2 RETURNING true", org_id, id)
 
 
-# The scheduler's statements.
+# The scheduler's statements: a batch of one organisation's due schedules at a time.
 
 
-async def due_ids(conn: asyncpg.Connection, now: datetime, limit: int) -> list[tuple[UUID, UUID]]:
-    """(org, schedule) of active schedules whose next slot has passed, across organisations (owner's function)."""
-    rows = await conn.fetch("SELECT org_id, id FROM report_schedules_due($1, $2)", now, limit)
-    return [(r["org_id"], r["id"]) for r in rows]
+@dataclass(frozen=True)
+class SlotRecord:
+    """What became of a slot, as `record_slots` writes it."""
+
+    schedule_id: UUID
+    slot: datetime
+    outcome: str
+    run_id: UUID | None = None
+    recipients: int = 0
+    dropped: int = 0
+    error: str | None = None
 
 
-async def claim_due(conn: asyncpg.Connection, org_id: UUID, id: UUID, now: datetime) -> Schedule | None:
-    """The schedule, locked for this transaction, if it is still active and due; None when another scheduler holds
-    it (SKIP LOCKED) or has fired it already (its next slot moved past `now`)."""
-    row = await conn.fetchrow(
+async def due_orgs(conn: asyncpg.Connection, now: datetime, limit: int) -> list[UUID]:
+    """Organisations with active schedules whose next slot has passed, oldest due first (owner's function,
+    migration 009: ids only, across organisations)."""
+    rows = await conn.fetch("SELECT org_id FROM report_schedules_due_orgs($1, $2)", now, limit)
+    return [r["org_id"] for r in rows]
+
+
+async def claim_batch(conn: asyncpg.Connection, org_id: UUID, now: datetime, limit: int) -> list[Schedule]:
+    """Up to `limit` of the organisation's due schedules, locked for this transaction; those another scheduler
+    holds are skipped (SKIP LOCKED), so replicas take disjoint batches. One that another scheduler has just fired
+    is not due any more (its next slot moved past `now`)."""
+    rows = await conn.fetch(
         """SELECT * FROM report_schedules
-            WHERE org_id = $1 AND id = $2 AND status = 'active' AND next_slot <= $3
+            WHERE org_id = $1 AND status = 'active' AND next_slot <= $2
+            ORDER BY next_slot, id
+            LIMIT $3
               FOR UPDATE SKIP LOCKED""",
         org_id,
-        id,
         now,
+        limit,
     )
-    return _schedule(row) if row else None
+    return [_schedule(r) for r in rows]
 
 
-async def take_slot(conn: asyncpg.Connection, org_id: UUID, id: UUID, slot: datetime, outcome: str) -> bool:
-    """True for the one taker of (`id`, `slot`); the key refuses any second one."""
-    taken = await conn.fetchval(
-        """INSERT INTO report_schedule_slots (org_id, schedule_id, slot, outcome) VALUES ($1, $2, $3, $4)
-           ON CONFLICT DO NOTHING RETURNING true""",
-        org_id,
-        id,
-        slot,
-        outcome,
-    )
-    return bool(taken)
-
-
-async def record_slot(
-    conn: asyncpg.Connection,
-    org_id: UUID,
-    id: UUID,
-    slot: datetime,
-    outcome: str,
-    run_id: UUID | None,
-    recipients: int,
-    dropped: int,
-    error: str | None = None,
-) -> None:
+async def advance_many(conn: asyncpg.Connection, org_id: UUID, moves: list[tuple[UUID, datetime, datetime]]) -> None:
+    """(schedule, the slot fired as its last, its next slot) for each, in one statement."""
     await conn.execute(
-        """UPDATE report_schedule_slots SET outcome = $4, run_id = $5, recipients = $6, dropped = $7, error = $8
-            WHERE org_id = $1 AND schedule_id = $2 AND slot = $3""",
+        """UPDATE report_schedules s SET last_slot = m.last_slot, next_slot = m.next_slot
+             FROM unnest($2::uuid[], $3::timestamptz[], $4::timestamptz[]) AS m(id, last_slot, next_slot)
+            WHERE s.org_id = $1 AND s.id = m.id""",
         org_id,
-        id,
-        slot,
-        outcome,
-        run_id,
-        recipients,
-        dropped,
-        error,
+        [m[0] for m in moves],
+        [m[1] for m in moves],
+        [m[2] for m in moves],
     )
 
 
-async def advance(conn: asyncpg.Connection, org_id: UUID, id: UUID, last_slot: datetime, next_slot: datetime) -> None:
-    await conn.execute(
-        "UPDATE report_schedules SET last_slot = $3, next_slot = $4 WHERE org_id = $1 AND id = $2",
+async def take_slots(conn: asyncpg.Connection, org_id: UUID, slots: list[tuple[UUID, datetime]]) -> set[UUID]:
+    """The schedules of `slots` (schedule, slot) whose slot this transaction took; the key refuses any second
+    taker, whichever scheduler it is."""
+    rows = await conn.fetch(
+        """INSERT INTO report_schedule_slots (org_id, schedule_id, slot, outcome)
+           SELECT $1, t.id, t.slot, 'run' FROM unnest($2::uuid[], $3::timestamptz[]) AS t(id, slot)
+           ON CONFLICT DO NOTHING RETURNING schedule_id""",
         org_id,
-        id,
-        last_slot,
-        next_slot,
+        [t[0] for t in slots],
+        [t[1] for t in slots],
+    )
+    return {r["schedule_id"] for r in rows}
+
+
+async def record_slots(conn: asyncpg.Connection, org_id: UUID, records: list[SlotRecord]) -> None:
+    """What each taken slot did, in one statement."""
+    await conn.execute(
+        """UPDATE report_schedule_slots s
+              SET outcome = r.outcome, run_id = r.run_id, recipients = r.recipients, dropped = r.dropped,
+                  error = r.error
+             FROM unnest($2::uuid[], $3::timestamptz[], $4::text[], $5::uuid[], $6::int[], $7::int[], $8::text[])
+                  AS r(schedule_id, slot, outcome, run_id, recipients, dropped, error)
+            WHERE s.org_id = $1 AND s.schedule_id = r.schedule_id AND s.slot = r.slot""",
+        org_id,
+        [r.schedule_id for r in records],
+        [r.slot for r in records],
+        [r.outcome for r in records],
+        [r.run_id for r in records],
+        [r.recipients for r in records],
+        [r.dropped for r in records],
+        [r.error for r in records],
     )
 
 

@@ -147,37 +147,64 @@ async def create_run(
     raw: dict[str, Any],
     fmt: str,
     recipients: Sequence[dict[str, str]] | None = None,
+    *,
+    checked: bool = True,
+    send: bool = True,
 ) -> dict[str, Any]:
     """Queues a run in the caller's tenant transaction and enqueues its job (see the module's docstring).
 
     `requester`: {"subject", "email", "role"}; `recipients`: [{"memberId"?, "email"}], the requester if None.
+    `checked`: the report's statement is run once first (the preview's count), so a missing FX rate or a PDF
+    above its cap is refused now rather than mailed as a failed run; the scheduler passes False (a schedule's
+    slot is no request anyone waits on: the run finds the same refusal, fails at once and its requester, the
+    schedule's owner, is mailed why), which spares the database that statement twice per slot. `send`: False
+    leaves the job to the caller (`enqueue_many`, one Redis round trip for a batch of runs), still before its
+    transaction commits.
     """
     _check_format(fmt)
     q = await workflow.parse(conn, org_id, raw)
-    base, _ = await workflow.settings_of(conn, org_id)
-    await workflow.check_runs(conn, org_id, q)  # a missing FX rate is refused now, not mailed later
-    if fmt == "pdf":
-        async with conn.transaction():
-            _, total = await store.preview(conn, store.statement(q, org_id, base))
-        pdf.check_rows(total)
+    if checked:
+        base, _ = await workflow.settings_of(conn, org_id)
+        await workflow.check_runs(conn, org_id, q)  # a missing FX rate is refused now, not mailed later
+        if fmt == "pdf":
+            async with conn.transaction():
+                _, total = await store.preview(conn, store.statement(q, org_id, base))
+            pdf.check_rows(total)
     if not requester.get("email"):
         raise DomainError(ErrorCode.INVALID_INPUT, "the requester has no email address to send the run to", "email")
     to = [dict(r) for r in recipients] if recipients is not None else [{"email": requester["email"]}]
     run = await runs_store.insert(conn, org_id, uuid4(), requester, to, raw, fmt)
-    await enqueue(org_id, run["id"])
+    if send:
+        await enqueue(org_id, run["id"])
     return run
 
 
-async def enqueue(org_id: UUID, run_id: UUID) -> None:
-    """The run's job on `reports.runs` (sent from a thread: the Redis client blocks)."""
-    message: Message[None] = Message(
+def _job(org_id: UUID, run_id: UUID) -> Message[None]:
+    return Message(
         queue_name=RUNS_QUEUE,
         actor_name=RUN_REPORT,
         args=(str(org_id), str(run_id), int(time.time() * 1000)),
         kwargs={},
         options={},
     )
-    await asyncio.to_thread(get_broker().enqueue, message)
+
+
+async def enqueue(org_id: UUID, run_id: UUID) -> None:
+    """The run's job on `reports.runs` (sent from a thread: the Redis client blocks)."""
+    await enqueue_many(org_id, [run_id])
+
+
+async def enqueue_many(org_id: UUID, run_ids: Sequence[UUID]) -> None:
+    """The runs' jobs, from one thread hop (the broker sends each message with its own Redis call)."""
+    if not run_ids:
+        return
+    broker, messages = get_broker(), [_job(org_id, r) for r in run_ids]
+
+    def send_all() -> None:
+        for message in messages:
+            broker.enqueue(message)
+
+    await asyncio.to_thread(send_all)
 
 
 def query_hash(raw: dict[str, Any], st: store.Statement) -> str:

@@ -6,12 +6,16 @@ unknown ids (another organisation's look the same) and members without an email,
 member who left gets nothing and a team sends to whoever is in it that day. A schedule whose owner left is paused
 at its next slot and the organisation's admins are mailed.
 
-Firing is one tenant transaction per schedule: lock its row (SKIP LOCKED, re-checking it is still due), take
-the slot (a unique key), advance `next_slot` past now (missed slots collapse into this one), resolve the
-recipients, create the run (`runs.create_run` enqueues its job inside this transaction; a job whose run never
-committed is dropped by the worker). An orders service that does not answer rolls everything back and the slot
-fires on a later tick. A run the runs workflow refuses (a missing FX rate, a PDF too large) is recorded on the
-slot and the owner mailed; the schedule goes on. Mail (admins, owner) is sent after the commit.
+Firing is one tenant transaction per batch of an organisation's due schedules (`fire_batch`, up to MAX_BATCH):
+lock their rows (SKIP LOCKED: another scheduler claims the next batch beside it), take the slots (a unique key),
+advance `next_slot` past now (missed slots collapse into this one), resolve the recipients of the whole batch in
+one call, create the runs and enqueue their jobs inside this transaction (a job whose run never committed is
+dropped by the worker). Each of those steps is one statement or call for the batch, not one per schedule: 1,000
+schedules due in one minute are ten batches. An orders service that does not answer rolls the batch back and its
+slots fire on a later tick. Runs are created unchecked (`create_run(checked=False)`): a run the report refuses
+(a missing FX rate, a PDF too large) fails at once in the worker and its requester, the schedule's owner, is
+mailed why; an input the report no longer accepts (a column gone) is recorded on the slot as `refused` and the
+owner mailed. The schedule goes on. Mail (admins, owner) is sent after the commit.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ logger = logging.getLogger("reports.schedules")
 FORMATS = ("csv", "xlsx", "pdf")
 MAX_MEMBERS = 100
 MAX_TEAMS = 20
+MAX_BATCH = 100  # schedules fired in one tenant transaction (the scheduler's batch)
+RESOLVE_MAX = 200  # ids of each kind the orders service resolves in one call (its MAX_RECIPIENTS)
 # The kit's mail actor (shared/messaging/mail_actors.py MAIL_QUEUE, SEND_MAIL), by name: importing that module
 # would declare its actors in the scheduler.
 MAIL_QUEUE, SEND_MAIL = "mail", "mail.send"
@@ -319,59 +325,139 @@ def _refused_mail(s: Schedule, owner_email: str, reason: str, slot: datetime) ->
     )
 
 
-async def fire(pool: asyncpg.Pool, directory: OrdersDirectory, org_id: UUID, id: UUID, now: datetime) -> Fired | None:
-    """Fires the schedule's due slot, once; None when it is not due any more or another scheduler holds it."""
+@dataclass
+class _Taken:
+    """A slot this batch took, while it is being decided."""
+
+    schedule: Schedule
+    slot: datetime
+    following: datetime
+    fired: Fired | None = None
+
+
+def _subset(resolved: dict[str, Any], member_ids: list[UUID], team_ids: list[UUID]) -> dict[str, Any]:
+    """One schedule's share of a batch's `resolve` answer, shaped as `resolve` answers for it alone."""
+    members = {m["id"]: m for m in resolved["members"]}
+    teams = {t["id"]: t for t in resolved["teams"]}
+    unknown_m, unknown_t = set(resolved["unknownMemberIds"]), set(resolved["unknownTeamIds"])
+    ms, ts = [str(i) for i in dict.fromkeys(member_ids)], [str(i) for i in dict.fromkeys(team_ids)]
+    return {
+        "members": [members[i] for i in ms if i in members],
+        "teams": [teams[i] for i in ts if i in teams],
+        "unknownMemberIds": [i for i in ms if i in unknown_m],
+        "unknownTeamIds": [i for i in ts if i in unknown_t],
+    }
+
+
+async def resolve_all(
+    directory: OrdersDirectory, org_id: UUID, member_ids: list[UUID], team_ids: list[UUID]
+) -> dict[str, Any]:
+    """`directory.resolve` of every id at once, in as few calls as its limits allow (RESOLVE_MAX of each kind
+    per call), merged into one answer."""
+    members, teams = list(dict.fromkeys(member_ids)), list(dict.fromkeys(team_ids))
+    out: dict[str, Any] = {"members": [], "teams": [], "unknownMemberIds": [], "unknownTeamIds": []}
+    for at in range(0, max(len(members), len(teams), 1), RESOLVE_MAX):
+        part = await directory.resolve(org_id, members[at : at + RESOLVE_MAX], teams[at : at + RESOLVE_MAX])
+        for key in out:
+            out[key].extend(part[key])
+    return out
+
+
+async def fire_batch(
+    pool: asyncpg.Pool, directory: OrdersDirectory, org_id: UUID, now: datetime, limit: int
+) -> list[Fired]:
+    """Fires up to `limit` of the organisation's due schedules, each slot once, in one tenant transaction: the
+    schedules claimed in one statement (SKIP LOCKED: another scheduler takes the next ones), their slots taken and
+    next slots set in one statement each, the recipients of all of them resolved in one call to the orders
+    service, the runs inserted and their jobs enqueued in one thread hop, what each slot did recorded in one
+    statement. What each fired slot did; empty when none is left to claim. Any failure (the orders service or
+    Redis down) rolls the whole batch back: its schedules are still due on the next tick."""
     with slog.bound_org(str(org_id)):
         async with tenant_tx(pool, org_id) as conn:
-            s = await store.claim_due(conn, org_id, id, now)
-            if s is None or s.next_slot is None:
-                return None
-            slot, following = domain.due(s.timing, s.next_slot, now)
-            await store.advance(conn, org_id, id, slot, following)
-            if not await store.take_slot(conn, org_id, id, slot, "run"):
-                return None  # fired already (the key): only the next slot was left to set
-            resolved = await directory.resolve(org_id, [s.owner_member_id, *s.member_ids], s.team_ids)
-            owner = next((m for m in resolved["members"] if m["id"] == str(s.owner_member_id)), None)
-            if owner is None:
-                await store.set_status(conn, org_id, id, ScheduleStatus.PAUSED, PausedReason.OWNER_LEFT, None)
-                await store.record_slot(conn, org_id, id, slot, "owner_left", None, 0, 0)
-                admins = [m for m in await directory.members(org_id) if m.get("role") == "admin" and m.get("email")]
-                mails = [
-                    (f"report-schedule-paused:{id}:{slot.isoformat()}:{m['id']}", _owner_left_mail(s, m["email"]))
-                    for m in admins
-                ]
-                return Fired(org_id, id, slot, "owner_left", mails=mails)
-            if s.owner_member_id not in s.member_ids:
-                resolved["members"] = [m for m in resolved["members"] if m["id"] != str(s.owner_member_id)]
-            recipients, dropped = _recipients(resolved)
-            if not recipients:
-                await store.record_slot(conn, org_id, id, slot, "no_recipients", None, 0, dropped)
-                return Fired(org_id, id, slot, "no_recipients", dropped=dropped)
-            requester = {"subject": s.owner_subject, "email": owner.get("email") or "", "role": owner["role"]}
-            try:
-                async with conn.transaction():  # a savepoint: a refused run leaves the slot recorded
-                    run = await runs.create_run(conn, org_id, requester, s.input, s.format, recipients=recipients)
-            except DomainError as exc:
-                reason = f"{exc.field}: {exc.message}" if exc.field else exc.message
-                await store.record_slot(conn, org_id, id, slot, "refused", None, 0, dropped, reason)
-                mails = []
-                if owner.get("email"):
-                    key = f"report-schedule-refused:{id}:{slot.isoformat()}"
-                    mails.append((key, _refused_mail(s, owner["email"], reason, slot)))
-                return Fired(org_id, id, slot, "refused", dropped=dropped, mails=mails)
-            run_id = UUID(str(run["id"]))
-            await store.record_slot(conn, org_id, id, slot, "run", run_id, len(recipients), dropped)
-    return Fired(org_id, id, slot, "run", run_id, recipients, dropped)
+            claimed = await store.claim_batch(conn, org_id, now, limit)
+            taken: list[_Taken] = []
+            for s in claimed:
+                assert s.next_slot is not None  # active
+                taken.append(_Taken(s, *domain.due(s.timing, s.next_slot, now)))
+            if not taken:
+                return []
+            await store.advance_many(conn, org_id, [(t.schedule.id, t.slot, t.following) for t in taken])
+            won = await store.take_slots(conn, org_id, [(t.schedule.id, t.slot) for t in taken])
+            taken = [t for t in taken if t.schedule.id in won]  # the others had fired: only their next slot moved
+            if not taken:
+                return []
+            resolved = await resolve_all(
+                directory,
+                org_id,
+                [i for t in taken for i in (t.schedule.owner_member_id, *t.schedule.member_ids)],
+                [i for t in taken for i in t.schedule.team_ids],
+            )
+            records: list[store.SlotRecord] = []
+            admins: list[dict[str, Any]] | None = None
+            run_ids: list[UUID] = []
+            for t in taken:
+                s, slot = t.schedule, t.slot
+                mine = _subset(resolved, [s.owner_member_id, *s.member_ids], s.team_ids)
+                owner = next((m for m in mine["members"] if m["id"] == str(s.owner_member_id)), None)
+                if owner is None:
+                    await store.set_status(conn, org_id, s.id, ScheduleStatus.PAUSED, PausedReason.OWNER_LEFT, None)
+                    records.append(store.SlotRecord(s.id, slot, "owner_left"))
+                    if admins is None:
+                        admins = [
+                            m for m in await directory.members(org_id) if m.get("role") == "admin" and m.get("email")
+                        ]
+                    mails = [
+                        (f"report-schedule-paused:{s.id}:{slot.isoformat()}:{m['id']}", _owner_left_mail(s, m["email"]))
+                        for m in admins
+                    ]
+                    t.fired = Fired(org_id, s.id, slot, "owner_left", mails=mails)
+                    continue
+                if s.owner_member_id not in s.member_ids:
+                    mine["members"] = [m for m in mine["members"] if m["id"] != str(s.owner_member_id)]
+                recipients, dropped = _recipients(mine)
+                if not recipients:
+                    records.append(store.SlotRecord(s.id, slot, "no_recipients", dropped=dropped))
+                    t.fired = Fired(org_id, s.id, slot, "no_recipients", dropped=dropped)
+                    continue
+                requester = {"subject": s.owner_subject, "email": owner.get("email") or "", "role": owner["role"]}
+                try:
+                    async with conn.transaction():  # a savepoint: a refused run leaves the slot recorded
+                        run = await runs.create_run(
+                            conn, org_id, requester, s.input, s.format, recipients=recipients, checked=False, send=False
+                        )
+                except DomainError as exc:
+                    reason = f"{exc.field}: {exc.message}" if exc.field else exc.message
+                    records.append(store.SlotRecord(s.id, slot, "refused", dropped=dropped, error=reason))
+                    mails = []
+                    if owner.get("email"):
+                        key = f"report-schedule-refused:{s.id}:{slot.isoformat()}"
+                        mails.append((key, _refused_mail(s, owner["email"], reason, slot)))
+                    t.fired = Fired(org_id, s.id, slot, "refused", dropped=dropped, mails=mails)
+                    continue
+                run_id = UUID(str(run["id"]))
+                run_ids.append(run_id)
+                records.append(store.SlotRecord(s.id, slot, "run", run_id, len(recipients), dropped))
+                t.fired = Fired(org_id, s.id, slot, "run", run_id, recipients, dropped)
+            await store.record_slots(conn, org_id, records)
+            # Inside the transaction: a job whose run never commits is dropped by the worker (runs.ORPHAN_SECONDS).
+            await runs.enqueue_many(org_id, run_ids)
+    return [t.fired for t in taken if t.fired is not None]
 
 
-async def send_mails(fired: Fired) -> None:
+async def send_mails(*fired: Fired) -> None:
     """After the commit: each mail to the kit's mail actor (`mail.send`, idempotent per key), sent by name so
-    the scheduler declares no actors."""
-    if not fired.mails:
+    the scheduler declares no actors; all from one thread hop."""
+    messages: list[Message[None]] = [
+        Message(queue_name=MAIL_QUEUE, actor_name=SEND_MAIL, args=(key, mail.to_payload()), kwargs={}, options={})
+        for f in fired
+        for key, mail in f.mails
+    ]
+    if not messages:
         return
     broker = get_broker()
-    for key, mail in fired.mails:
-        message: Message[None] = Message(
-            queue_name=MAIL_QUEUE, actor_name=SEND_MAIL, args=(key, mail.to_payload()), kwargs={}, options={}
-        )
-        await asyncio.to_thread(broker.enqueue, message)
+
+    def send_all() -> None:
+        for message in messages:
+            broker.enqueue(message)
+
+    await asyncio.to_thread(send_all)
