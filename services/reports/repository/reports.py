@@ -25,10 +25,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
-from functools import cached_property
+from datetime import date, datetime, timedelta
+from functools import cached_property, lru_cache
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
@@ -46,8 +47,8 @@ class Ctx:
     """The placeholders every source shares, each made once, when first used (PostgreSQL refuses a parameter no
     statement mentions)."""
 
-    def __init__(self, q: ReportQuery, org_id: UUID, base_currency: str) -> None:
-        self.p, self.q = Params(), q
+    def __init__(self, q: ReportQuery, org_id: UUID, base_currency: str, rollups: bool = True) -> None:
+        self.p, self.q, self.rollups = Params(), q, rollups
         self._org_id, self._base = org_id, base_currency
 
     @cached_property
@@ -339,33 +340,90 @@ def orders_with_commission(c: Ctx) -> str:
                       {c.any_of("o.status", c.q.statuses, "text")}{c.where_ids("o.integration_id", "o.category_id")}"""
 
 
-def _orders_by(c: Ctx, dims: list[tuple[str, str]], extra: str = "") -> str:
-    """Orders created in the range, per `dims` (alias, expression over `o`), with commission in the base currency."""
-    day = c.day("o.created_at")
-    commission = "CASE WHEN o.comm_status IN ('PENDING', 'SUCCESSFUL') THEN o.amount END"
-    inner = ", ".join(f"{expr} AS {alias}" for alias, expr in dims)
-    names = ", ".join(f"x.{alias}" for alias, _ in dims)
-    key = " || '|' || ".join(f"COALESCE(x.{alias}::text, '')" for alias, _ in dims)
-    return f"""SELECT {names}, count(*) AS orders, count(*) FILTER (WHERE x.status = 'SUCCESSFUL') AS successful_orders,
-                      {extra}
+@lru_cache(maxsize=256)
+def _whole_hours(tz: str, first: date, last: date) -> bool:
+    """Whether the offset of `tz` is a whole number of hours on every day of first..last (checked at midnight and
+    noon): then every order of a UTC hour has the same local day, and the range's bounds are whole UTC hours."""
+    zone, d = ZoneInfo(tz), first
+    while d <= last + timedelta(days=1):
+        for h in (0, 12):
+            offset = datetime(d.year, d.month, d.day, h, tzinfo=zone).utcoffset()
+            if offset is None or offset % timedelta(hours=1):
+                return False
+        d += timedelta(days=1)
+    return True
+
+
+def _hourly(c: Ctx) -> bool:
+    """Whether the orders' hourly rollup (migration 008) answers this query exactly."""
+    return c.rollups and _whole_hours(c.q.time_zone, c.q.first_day, c.q.last_day)
+
+
+# A dimension of the analytical orders reports: (alias, over a raw order `o`, over a rollup day `d`).
+Dim = tuple[str, str, str]
+
+
+def orders_count(c: Ctx) -> str | None:
+    """The exact row count of Orders with commission from the hourly rollup (its filters are rollup dimensions; the
+    contact joined is at most one row), when the time zone allows."""
+    if not _hourly(c):
+        return None
+    return f"""SELECT COALESCE(sum(h.orders), 0)::bigint FROM orders_hourly h
+                WHERE h.org_id = {c.org} AND {c.in_range("h.hour")}
+                      {c.any_of("h.status", c.q.statuses, "text")}{c.where_ids("h.integration_id", "h.category_id")}"""
+
+
+def _orders_by(c: Ctx, dims: list[Dim], extra: Callable[[str, str], str] | None = None) -> str:
+    """Orders created in the range, per `dims`, with commission in the base currency; `extra(orders, successful)`
+    adds columns over the two counts.
+
+    From the hourly rollup (summed per local day, then converted once per day and currency: the same exact sums as
+    converting each order) when the time zone allows, else from the raw orders."""
+    commission = "CASE WHEN {a}.comm_status IN ('PENDING', 'SUCCESSFUL') THEN {a}.{amount} END"
+    names = ", ".join(f"x.{alias}" for alias, _, _ in dims)
+    key = " || '|' || ".join(f"COALESCE(x.{alias}::text, '')" for alias, _, _ in dims)
+    if _hourly(c):
+        inner = ", ".join(f"{expr} AS {alias}" for alias, _, expr in dims)
+        conv = commission.format(a="d", amount="amount")
+        orders, successful = "sum(x.n)::bigint", "COALESCE(sum(x.n) FILTER (WHERE x.status = 'SUCCESSFUL'), 0)::bigint"
+        rows = f"""SELECT {inner}, d.status, d.comm_status, d.n, {_to_base(c, conv, "d.currency", "d.day")} AS conv,
+                          {_fx_used(c, conv, "d.currency", "d.day")} AS used
+                     FROM (SELECT {c.day("h.hour")} AS day, h.provider_id, h.integration_id, h.currency, h.status,
+                                  h.comm_status, sum(h.orders) AS n, sum(h.amount) AS amount
+                             FROM orders_hourly h
+                            WHERE h.org_id = {c.org} AND {c.in_range("h.hour")} AND h.orders > 0
+                                  {c.where_ids("h.integration_id", "h.category_id")}
+                            GROUP BY 1, 2, 3, 4, 5, 6) d"""
+    else:
+        day = c.day("o.created_at")
+        inner = ", ".join(f"{expr} AS {alias}" for alias, expr, _ in dims)
+        conv = commission.format(a="o", amount="amount")
+        orders, successful = "count(*)", "count(*) FILTER (WHERE x.status = 'SUCCESSFUL')"
+        rows = f"""SELECT {inner}, o.status, o.comm_status, {_to_base(c, conv, "o.currency", day)} AS conv,
+                          {_fx_used(c, conv, "o.currency", day)} AS used
+                     FROM orders o
+                    WHERE o.org_id = {c.org} AND {c.in_range("o.created_at")}
+                          {c.where_ids("o.integration_id", "o.category_id")}"""
+    return f"""SELECT {names}, {orders} AS orders, {successful} AS successful_orders,
+                      {extra(orders, successful) + "," if extra else ""}
                       round(COALESCE(sum(x.conv) FILTER (WHERE x.comm_status = 'PENDING'), 0), 2) AS commission_pending,
                       round(COALESCE(sum(x.conv) FILTER (WHERE x.comm_status = 'SUCCESSFUL'), 0), 2) AS commission_paid,
                       {c.base}::text AS currency, string_agg(DISTINCT x.used, '; ') AS fx_rates, {key} AS _k
-                 FROM (SELECT {inner}, o.status, o.comm_status, {_to_base(c, commission, "o.currency", day)} AS conv,
-                              {_fx_used(c, commission, "o.currency", day)} AS used
-                         FROM orders o
-                        WHERE o.org_id = {c.org} AND {c.in_range("o.created_at")}
-                              {c.where_ids("o.integration_id", "o.category_id")}) x
+                 FROM ({rows}) x
                 GROUP BY {names}"""
 
 
 def commission_per_provider(c: Ctx) -> str:
-    return _orders_by(c, [("month", c.month("o.created_at")), ("provider_id", "o.provider_id")])
+    month = ("month", c.month("o.created_at"), "date_trunc('month', d.day)::date")
+    return _orders_by(c, [month, ("provider_id", "o.provider_id", "d.provider_id")])
 
 
 def network_performance(c: Ctx) -> str:
-    rate = "round(count(*) FILTER (WHERE x.status = 'SUCCESSFUL')::numeric / count(*), 4) AS success_rate,"
-    return _orders_by(c, [("provider_id", "o.provider_id"), ("integration_id", "o.integration_id")], rate)
+    def rate(orders: str, successful: str) -> str:
+        return f"round(({successful})::numeric / ({orders}), 4) AS success_rate"
+
+    provider = ("provider_id", "o.provider_id", "d.provider_id")
+    return _orders_by(c, [provider, ("integration_id", "o.integration_id", "d.integration_id")], rate)
 
 
 def open_service_requests(c: Ctx) -> str:
@@ -563,6 +621,10 @@ SOURCES: dict[str, Callable[[Ctx], str]] = {
 }
 
 
+# Sources whose ungrouped row count a rollup answers exactly (None when it cannot for this query).
+COUNTS: dict[str, Callable[[Ctx], str | None]] = {"orders_with_commission": orders_count}
+
+
 # The engine.
 
 
@@ -599,6 +661,7 @@ class Statement:
     outputs: tuple[Output, ...]
     sort: tuple[tuple[str, bool], ...]  # (key column, descending)
     grouped: bool
+    count: tuple[str, list[Any]] | None = None  # a cheaper statement giving the same row count, and its args
 
     @property
     def order_by(self) -> str:
@@ -618,8 +681,9 @@ class Statement:
         return "(" + " OR ".join(terms) + ")" if terms else "false"
 
 
-def statement(q: ReportQuery, org_id: UUID, base_currency: str) -> Statement:
-    c = Ctx(q, org_id, base_currency)
+def statement(q: ReportQuery, org_id: UUID, base_currency: str, *, rollups: bool = True) -> Statement:
+    """The report's one statement; `rollups=False` reads raw rows only (the rollups' tests compare the two)."""
+    c = Ctx(q, org_id, base_currency, rollups)
     source = SOURCES[q.report.key](c)
     outputs = q.outputs
     if not q.grouped:
@@ -627,7 +691,10 @@ def statement(q: ReportQuery, org_id: UUID, base_currency: str) -> Statement:
         keys = [f"{_expr(s)} AS _s{i}" for i, (s, _) in enumerate(q.sort)]
         order = (*((f"_s{i}", d) for i, (_, d) in enumerate(q.sort)), ("_s_k", False))
         sql = f"SELECT {', '.join(cols)}, {', '.join(keys)}, s._k AS _s_k FROM ({source}) s"
-        return Statement(sql, c.p.values, outputs, order, False)
+        counted = Ctx(q, org_id, base_currency, rollups)
+        count_sql = COUNTS[q.report.key](counted) if q.report.key in COUNTS else None
+        count = (count_sql, counted.p.values) if count_sql is not None else None
+        return Statement(sql, c.p.values, outputs, order, False, count)
     levels = [_expr(g) for g in q.grouping]
     currency = "s.currency" if q.by_currency else None
     cols, keys = [], []
@@ -658,7 +725,11 @@ def statement(q: ReportQuery, org_id: UUID, base_currency: str) -> Statement:
 async def preview(conn: asyncpg.Connection, st: Statement) -> tuple[list[asyncpg.Record], int]:
     """The first PREVIEW_ROWS rows of the run, and how many rows it has in all (exactly)."""
     rows = await conn.fetch(f"SELECT * FROM ({st.sql}) r ORDER BY {st.order_by} LIMIT {PREVIEW_ROWS}", *st.args)
-    total = await conn.fetchval(f"SELECT count(*) FROM ({st.sql}) r", *st.args)
+    if st.count is not None:
+        count_sql, count_args = st.count
+        total = await conn.fetchval(count_sql, *count_args)
+    else:
+        total = await conn.fetchval(f"SELECT count(*) FROM ({st.sql}) r", *st.args)
     return rows, int(total)
 
 
