@@ -662,6 +662,7 @@ class Statement:
     sort: tuple[tuple[str, bool], ...]  # (key column, descending)
     grouped: bool
     count: tuple[str, list[Any]] | None = None  # a cheaper statement giving the same row count, and its args
+    aggregated: bool = False  # every row is an aggregate: the rows and their count come from one execution
 
     @property
     def order_by(self) -> str:
@@ -694,7 +695,7 @@ def statement(q: ReportQuery, org_id: UUID, base_currency: str, *, rollups: bool
         counted = Ctx(q, org_id, base_currency, rollups)
         count_sql = COUNTS[q.report.key](counted) if q.report.key in COUNTS else None
         count = (count_sql, counted.p.values) if count_sql is not None else None
-        return Statement(sql, c.p.values, outputs, order, False, count)
+        return Statement(sql, c.p.values, outputs, order, False, count, not q.report.itemised)
     levels = [_expr(g) for g in q.grouping]
     currency = "s.currency" if q.by_currency else None
     cols, keys = [], []
@@ -719,11 +720,21 @@ def statement(q: ReportQuery, org_id: UUID, base_currency: str, *, rollups: bool
     )
     group_by = f"{currency + ', ' if currency else ''}ROLLUP({', '.join(levels)})"
     sql = f"SELECT {', '.join(cols)}, {row_kind}, {', '.join(keys)} FROM ({source}) s GROUP BY {group_by}"
-    return Statement(sql, c.p.values, outputs, tuple(sort), True)
+    return Statement(sql, c.p.values, outputs, tuple(sort), True, aggregated=True)
 
 
 async def preview(conn: asyncpg.Connection, st: Statement) -> tuple[list[asyncpg.Record], int]:
-    """The first PREVIEW_ROWS rows of the run, and how many rows it has in all (exactly)."""
+    """The first PREVIEW_ROWS rows of the run, and how many rows it has in all (exactly).
+
+    An aggregated answer (grouped, or an analytical report) is computed whole whatever is shown of it, so its count
+    is a window over the same execution (`_total`) rather than a second one; an itemised answer shows its first
+    rows from an index where it can, so its count is its own (cheaper) statement."""
+    if st.aggregated:
+        rows = await conn.fetch(
+            f"SELECT *, count(*) OVER () AS _total FROM ({st.sql}) r ORDER BY {st.order_by} LIMIT {PREVIEW_ROWS}",
+            *st.args,
+        )
+        return rows, int(rows[0]["_total"]) if rows else 0
     rows = await conn.fetch(f"SELECT * FROM ({st.sql}) r ORDER BY {st.order_by} LIMIT {PREVIEW_ROWS}", *st.args)
     if st.count is not None:
         count_sql, count_args = st.count
