@@ -222,7 +222,7 @@ PROCESSES: tuple[Process, ...] = (
         kind=Kind.WORKER,
         service="reports",
         # The orders service's domain events and the insights service's business events (queue reports.events),
-        # and report runs (queue reports.runs: build the file, mail it).
+        # report runs (queue reports.runs: build the file, mail it) and MongoDB forwarding passes (reports.mongo).
         command=(
             "dramatiq",
             "services.reports.worker",
@@ -233,6 +233,7 @@ PROCESSES: tuple[Process, ...] = (
             "--queues",
             "reports.events",
             "reports.runs",
+            "reports.mongo",
         ),
         port=8085,
         port_env=HEALTH_PORT_ENV,

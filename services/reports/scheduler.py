@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from services.reports.repository import schedules as store
+from services.reports.service import mongo_forwarding
 from services.reports.service import schedules as workflow
 from shared import logging as slog
 from shared.config import Settings, check_production_secrets, database_secrets, get_settings
@@ -107,10 +108,14 @@ async def run(
     logger.info("reports scheduler started")
     failures = 0
     try:
+        next_sweep = 0.0
         while not stop.is_set():
             try:
                 await tick(pool, directory)
                 failures = 0
+                if asyncio.get_running_loop().time() >= next_sweep:  # MongoDB passes (service/mongo_forwarding.py)
+                    next_sweep = asyncio.get_running_loop().time() + mongo_forwarding.SWEEP_SECONDS
+                    await mongo_forwarding.sweep(pool)
             except DependencyUnavailable:
                 failures += 1  # reported where raised (shared/db.py)
             except Exception:

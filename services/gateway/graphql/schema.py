@@ -33,6 +33,7 @@ from services.gateway.graphql.errors import PublicError
 from services.gateway.graphql.exports import ExportsMutation
 from services.gateway.graphql.input_errors import InputErrorCodes
 from services.gateway.graphql.insights import InsightsQuery
+from services.gateway.graphql.mongo_connections import MongoConnectionsMutation, MongoConnectionsQuery
 from services.gateway.graphql.orders import OrdersMutation, OrdersQuery
 from services.gateway.graphql.organisation import OrganisationMutation, OrganisationQuery
 from services.gateway.graphql.report_schedules import ReportSchedulesMutation, ReportSchedulesQuery
@@ -66,6 +67,7 @@ Query = merge_types(
         ReportRunsQuery,
         ReportSchedulesQuery,
         SegmentsQuery,
+        MongoConnectionsQuery,
     ),
 )
 Mutation = merge_types(
@@ -83,6 +85,7 @@ Mutation = merge_types(
         ReportSchedulesMutation,
         CustomFieldsMutation,
         SegmentsMutation,
+        MongoConnectionsMutation,
     ),
 )
 Subscription = merge_types("Subscription", (LiveSubscription, SavedInsightsSubscription))

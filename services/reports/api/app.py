@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
-from services.reports.api import collections, reports, runs, schedules, watermarks
+from services.reports.api import collections, mongo_connections, reports, runs, schedules, watermarks
 from shared.config import Settings
 from shared.service.app import create_service_app, uvicorn_factory
 
@@ -16,6 +16,7 @@ ROUTES = [
     *runs.routes,
     *collections.routes,
     *schedules.routes,
+    *mongo_connections.routes,
     *reports.routes,
 ]  # runs and collections first: their export routes are more specific
 
