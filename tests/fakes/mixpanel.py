@@ -139,8 +139,8 @@ class Peer:
         return project
 
     async def body(self, request: web.Request, limit: int) -> bytes | web.Response:
-        raw = await request.read()
-        if request.headers.get("Content-Encoding", "").lower() == "gzip":
+        raw = await request.read()  # aiohttp's server decodes a gzip Content-Encoding while reading
+        if request.headers.get("Content-Encoding", "").lower() == "gzip" and raw[:2] == b"\x1f\x8b":
             try:
                 raw = gzip.decompress(raw)
             except (OSError, EOFError):

@@ -1,0 +1,357 @@
+"""Mixpanel connections and forwarding (issue 11): what connecting, pausing and forwarding do.
+
+Connecting checks the credentials with Mixpanel before anything is stored (a refusal stores nothing and says
+why), then stores them encrypted (shared/secrets.py SecretBox) with the live cursor at the first transaction not
+yet begun: every event stored from then on is the live cursor's, every event stored before it and that happened
+in the last 90 days is the backfill's. Credentials never leave this module but to Mixpanel.
+
+Forwarding (`forward`, run by the `insights.mixpanel_forward` actor, never by ingestion) takes one batch at a
+time in one tenant transaction that locks the connection's row (SKIP LOCKED: a second worker on the same
+connection returns at once): the events after the position (backfill first, then live), mapped
+(domain/mixpanel.py), POSTed gzipped to /import, and the position moved in the same transaction only once
+Mixpanel accepted them, so a worker killed mid-batch or a failed request re-sends the same batch, which
+Mixpanel deduplicates by `$insert_id`. A 400 with failed_records is a partial success: the refused events are
+recorded with their reason (shown to admins) and the position moves past them (they would fail the same way
+again). A 429, a 5xx or an unreachable peer rolls the batch back and records the error with the time of the
+next attempt (Retry-After when given, else exponential back-off). With contacts on, the batch's customers are
+then set on their profiles through /engage (`$set`, `$set_once` for the first seen), before the commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import orjson
+
+from services.insights.domain import mixpanel as rules
+from services.insights.repository import mixpanel as store
+from services.insights.service import mixpanel_peer as peer
+from shared import logging as slog
+from shared.config import Settings
+from shared.db import tenant_tx
+from shared.errors import DomainError, ErrorCode, NotFound
+from shared.secrets import SecretBox
+from shared.service.client import ServiceClient
+
+logger = logging.getLogger("insights.mixpanel")
+BACKFILL_DAYS = 90
+REFUSED_DELAY = 300.0  # credentials refused mid-way: try again in 5 minutes (an admin may fix them meanwhile)
+MAX_CUSTOMER_BATCH = 500  # the orders service's batch read
+
+
+class OrdersContacts(ServiceClient):
+    """The orders service (the one owner of customers) as forwarding reads it: the contacts of a batch."""
+
+    service = "orders"
+    caller = "insights"
+
+    async def contacts(self, org_id: UUID, ids: list[UUID]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for i in range(0, len(ids), MAX_CUSTOMER_BATCH):
+            chunk = [str(c) for c in ids[i : i + MAX_CUSTOMER_BATCH]]
+            out += await self.call("POST", "/internal/customers/batch", org_id=org_id, json={"ids": chunk})
+        return out
+
+
+@dataclass(frozen=True)
+class ConnectInput:
+    project_id: str
+    project_token: str
+    username: str
+    secret: str
+    region: str
+    forward_contacts: bool
+    event_types: list[str]
+
+
+def _project(box: SecretBox, c: store.Connection) -> peer.Project:
+    return peer.Project(
+        region=c.region,
+        project_id=c.project_id,
+        token=box.decrypt(c.token_enc),
+        username=box.decrypt(c.username_enc),
+        secret=box.decrypt(c.secret_enc),
+    )
+
+
+def view(
+    c: store.Connection, backlog: int | None = None, failures: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """What the API shows of a connection: never a credential."""
+    return {
+        "id": str(c.id),
+        "projectId": c.project_id,
+        "region": c.region,
+        "forwardContacts": c.forward_contacts,
+        "eventTypes": list(c.event_types),
+        "paused": c.paused,
+        "backfillFrom": c.backfill_from.isoformat(),
+        "backfillDone": c.backfill_done,
+        "forwarded": c.forwarded,
+        "failed": c.failed,
+        "profiles": c.profiles,
+        "lastSuccessAt": c.last_success_at.isoformat() if c.last_success_at else None,
+        "lastError": c.last_error,
+        "lastErrorAt": c.last_error_at.isoformat() if c.last_error_at else None,
+        "nextAttemptAt": c.next_attempt_at.isoformat() if c.next_attempt_at else None,
+        "backlog": backlog,
+        "failures": [
+            {
+                "eventId": str(f["event_id"]),
+                "eventType": f["event_type"],
+                "occurredAt": f["occurred_at"].isoformat(),
+                "field": f["field"],
+                "reason": f["reason"],
+                "recordedAt": f["recorded_at"].isoformat(),
+            }
+            for f in failures or []
+        ],
+        "createdAt": c.created_at.isoformat(),
+    }
+
+
+async def connect(pool: asyncpg.Pool, settings: Settings, org_id: UUID, data: ConnectInput) -> store.Connection:
+    """Checks the input and the credentials with Mixpanel, then stores the connection (encrypted)."""
+    region = rules.parse_region(data.region)
+    project_id = rules.parse_project_id(data.project_id)
+    event_types = rules.parse_event_types(data.event_types)
+    for name, value in (("projectToken", data.project_token), ("username", data.username), ("secret", data.secret)):
+        if not value.strip():
+            raise DomainError(ErrorCode.INVALID_INPUT, "is required", name)
+    project = peer.Project(region, project_id, data.project_token, data.username, data.secret)
+    problem = await peer.check(settings, project)
+    if problem is not None:
+        raise DomainError(ErrorCode.INVALID_INPUT, problem, "credentials")
+    box = SecretBox.from_settings(settings)
+    async with tenant_tx(pool, org_id) as conn:
+        created = await store.insert_connection(
+            conn,
+            org_id,
+            project_id=project_id,
+            region=region,
+            token_enc=box.encrypt(data.project_token),
+            username_enc=box.encrypt(data.username),
+            secret_enc=box.encrypt(data.secret),
+            forward_contacts=data.forward_contacts,
+            event_types=event_types,
+            backfill_from=datetime.now(UTC) - timedelta(days=BACKFILL_DAYS),
+        )
+    if created is None:
+        raise DomainError(
+            ErrorCode.DUPLICATE_NAME, f"project {project_id} ({region}) is already connected", "projectId"
+        )
+    slog.log(logger, logging.INFO, "mixpanel connected", connection=str(created.id), region=region)
+    return created
+
+
+async def status(conn: asyncpg.Connection, org_id: UUID, connection_id: UUID) -> dict[str, Any]:
+    c = await store.get(conn, org_id, connection_id)
+    if c is None:
+        raise NotFound("Mixpanel connection", "id")
+    return view(c, await store.backlog(conn, c), await store.recent_failures(conn, org_id, c.id))
+
+
+async def list_connections(conn: asyncpg.Connection, org_id: UUID) -> list[dict[str, Any]]:
+    return [view(c, await store.backlog(conn, c)) for c in await store.list_all(conn, org_id)]
+
+
+async def change(
+    conn: asyncpg.Connection,
+    org_id: UUID,
+    connection_id: UUID,
+    *,
+    paused: bool | None = None,
+    forward_contacts: bool | None = None,
+    event_types: list[str] | None = None,
+) -> dict[str, Any]:
+    types = rules.parse_event_types(event_types) if event_types is not None else None
+    c = await store.update_settings(
+        conn, org_id, connection_id, paused=paused, forward_contacts=forward_contacts, event_types=types
+    )
+    if c is None:
+        raise NotFound("Mixpanel connection", "id")
+    return view(c)
+
+
+async def delete(conn: asyncpg.Connection, org_id: UUID, connection_id: UUID) -> None:
+    if not await store.delete(conn, org_id, connection_id):
+        raise NotFound("Mixpanel connection", "id")
+
+
+# ------------------------------------------------------------------------------------------------ forwarding
+
+
+class _Later(Exception):
+    def __init__(self, reason: str, delay: float) -> None:
+        super().__init__(reason)
+        self.reason, self.delay = reason, delay
+
+
+@dataclass
+class Round:
+    """What forwarding did: batches and events sent, events refused, and why it stopped."""
+
+    batches: int = 0
+    events: int = 0
+    failed: int = 0
+    profiles: int = 0
+    stopped: str = ""  # caught_up | busy | paused | waiting | gone | budget
+
+
+def _fit(batch: list[tuple[rules.StoredEvent, Any]]) -> tuple[list[tuple[rules.StoredEvent, Any]], list[Any]]:
+    """The batch, halved until its JSON is within Mixpanel's 10 MB, and its mapped events."""
+    while True:
+        payload = [rules.to_mixpanel(e) for e, _ in batch]
+        if len(batch) == 1 or len(orjson.dumps(payload)) <= rules.MAX_BATCH_BYTES:
+            return batch, payload
+        batch = batch[: len(batch) // 2]
+
+
+async def _profiles(
+    conn: asyncpg.Connection,
+    settings: Settings,
+    orders: OrdersContacts,
+    c: store.Connection,
+    project: peer.Project,
+    customers: list[UUID],
+) -> int:
+    if not customers:
+        return 0
+    rows = await orders.contacts(c.org_id, customers)
+    integrations = await store.customer_integrations(conn, c.org_id, customers)
+    updates = []
+    for row in rows:
+        cid = UUID(str(row["id"]))
+        contact = rules.Contact(
+            customer_id=cid,
+            email=row.get("email"),
+            name=row.get("display_name"),
+            first_seen=datetime.fromisoformat(row["first_seen"]) if row.get("first_seen") else None,
+            last_seen=datetime.fromisoformat(row["last_seen"]) if row.get("last_seen") else None,
+            integrations=tuple(integrations.get(cid, ())),
+            custom_fields=row.get("custom_fields") or {},
+        )
+        updates.append(rules.profile_update(project.token, contact))
+    for i in range(0, len(updates), rules.MAX_PROFILE_UPDATES):
+        outcome = await peer.engage(settings, updates[i : i + rules.MAX_PROFILE_UPDATES], c.region, c.attempts)
+        if isinstance(outcome, peer.RetryLater):
+            raise _Later(outcome.reason, outcome.delay)
+        if isinstance(outcome, peer.Refused):
+            raise _Later(outcome.reason, REFUSED_DELAY)
+    return len(updates)
+
+
+async def forward_batch(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    box: SecretBox,
+    orders: OrdersContacts,
+    org_id: UUID,
+    connection_id: UUID,
+    limit: int = rules.MAX_BATCH_EVENTS,
+) -> Round:
+    """One batch of one connection (see the module's docstring). `Round.stopped` is empty when more may follow."""
+    result = Round()
+    try:
+        async with tenant_tx(pool, org_id) as conn:
+            c = await store.get(conn, org_id, connection_id, lock=True)
+            if c is None:
+                result.stopped = "gone" if await store.get(conn, org_id, connection_id) is None else "busy"
+                return result
+            if c.paused:
+                result.stopped = "paused"
+                return result
+            if c.next_attempt_at is not None and c.next_attempt_at > datetime.now(UTC):
+                result.stopped = "waiting"
+                return result
+            backfill = not c.backfill_done and await store.backfill_ready(conn, c)
+            batch = await (store.backfill_batch if backfill else store.live_batch)(conn, c, limit)
+            if not batch and backfill:
+                await store.advance_backfill(conn, c, None, 0, 0)  # done: the live cursor from now on
+                backfill, batch = False, await store.live_batch(conn, c, limit)
+            if not batch:
+                result.stopped = "caught_up"
+                return result
+            batch, payload = _fit(batch)
+            project = _project(box, c)
+            outcome = await peer.import_events(settings, project, payload, c.attempts)
+            if isinstance(outcome, peer.RetryLater):
+                raise _Later(outcome.reason, outcome.delay)
+            if isinstance(outcome, peer.Refused):
+                raise _Later(outcome.reason, REFUSED_DELAY)
+            failures = []
+            for f in outcome.failed:
+                index = f.get("index")
+                if isinstance(index, int) and 0 <= index < len(batch):
+                    event = batch[index][0]
+                    failures.append(
+                        {
+                            "event_id": event.id,
+                            "event_type": event.type,
+                            "occurred_at": event.occurred_at,
+                            "field": f.get("field"),
+                            "reason": str(f.get("message") or "refused by Mixpanel"),
+                        }
+                    )
+            await store.record_failures(conn, c, failures)
+            position = batch[-1][1]
+            forwarded = len(batch) - len(failures)
+            if backfill:
+                await store.advance_backfill(conn, c, position, forwarded, len(failures))
+            else:
+                await store.advance_live(conn, c, position, forwarded, len(failures))
+            if c.forward_contacts:
+                customers = list(dict.fromkeys(e.customer_id for e, _ in batch if e.customer_id is not None))
+                result.profiles = await _profiles(conn, settings, orders, c, project, customers)
+                await store.record_profiles(conn, c, result.profiles)
+            result.batches, result.events, result.failed = 1, forwarded, len(failures)
+            return result
+    except _Later as later:
+        # The batch's transaction rolled back: the position did not move. Record why and when to try again.
+        async with tenant_tx(pool, org_id) as conn:
+            c = await store.get(conn, org_id, connection_id)
+            if c is not None:
+                await store.record_error(conn, c, later.reason, later.delay)
+        slog.log(logger, logging.WARNING, "mixpanel batch not accepted", reason=later.reason, retry_in=later.delay)
+        result.stopped = "waiting"
+        return result
+
+
+async def forward(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    orders: OrdersContacts,
+    org_id: UUID,
+    connection_id: UUID,
+    *,
+    budget_seconds: float = 20.0,
+) -> Round:
+    """Batches of one connection until caught up, waiting, or `budget_seconds` spent (the job is then queued
+    again by the ticker); the connection may be queued again at once afterwards."""
+    box = SecretBox.from_settings(settings)
+    total = Round()
+    deadline = time.monotonic() + budget_seconds
+    try:
+        while True:
+            r = await forward_batch(pool, settings, box, orders, org_id, connection_id)
+            total.batches += r.batches
+            total.events += r.events
+            total.failed += r.failed
+            total.profiles += r.profiles
+            if r.stopped:
+                total.stopped = r.stopped
+                break
+            if time.monotonic() > deadline:
+                total.stopped = "budget"
+                break
+    finally:
+        if total.stopped not in ("busy", "gone"):
+            async with tenant_tx(pool, org_id) as conn:
+                await store.finished(conn, org_id, connection_id)
+    return total
