@@ -262,22 +262,35 @@ def _events(c: Ctx, alias: str = "b") -> str:
     )
 
 
-def revenue_per_period(c: Ctx) -> str:
-    conv = _to_base(c, "b.amount", "b.currency", c.day("b.occurred_at"))
-    used = _fx_used(c, "b.amount", "b.currency", c.day("b.occurred_at"))
+def _counted_amounts(c: Ctx, where: str, keys: list[tuple[str, str]]) -> str:
+    """The counted amounts of business events per `keys` (alias, expression over `b`), the local day and the
+    currency, converted to the base currency once per group (`conv`, and `used`: the rate said).
 
+    Summing first and converting each day's sum gives exactly the sum of converted amounts (numeric arithmetic is
+    exact, and every amount of a day and currency has the same rate), with one conversion per day and currency
+    instead of one per event (each a few index lookups: 100,000 events cost seconds)."""
+    cols = ", ".join(f"{expr} AS {alias}" for alias, expr in keys)
+    names = ", ".join(f"d.{alias}" for alias, _ in keys)
+    return f"""SELECT {names}, {_to_base(c, "d.amount", "d.currency", "d.day")} AS conv,
+                      {_fx_used(c, "d.amount", "d.currency", "d.day")} AS used
+                 FROM (SELECT {cols}, {c.day("b.occurred_at")} AS day, b.currency, sum(b.amount) AS amount
+                         FROM business_events b
+                        WHERE {where} AND b.counted AND b.amount IS NOT NULL
+                        GROUP BY {", ".join(str(i) for i in range(1, len(keys) + 3))}) d"""
+
+
+def revenue_per_period(c: Ctx) -> str:
     def total(*types: str) -> str:
         return f"round(COALESCE(sum(x.conv) FILTER (WHERE x.type IN ({', '.join(repr(t) for t in types)})), 0), 2)"
 
+    where = f"{_events(c)} AND b.type = ANY({c.p(list(FINANCIAL_TYPES))}::text[])"
+    keys = [("type", "b.type"), ("period", c.period("b.occurred_at"))]
     return f"""SELECT x.period, {total("invoice")} AS invoiced, {total("credit_note")} AS credited,
                       {total("invoice")} - {total("credit_note")} AS net_invoiced,
                       {total("payment", "top_up")} AS collected, {total("refund")} AS refunded,
                       {total("payment", "top_up")} - {total("refund")} AS net_collected,
                       {c.base}::text AS currency, string_agg(DISTINCT x.used, '; ') AS fx_rates, x.period::text AS _k
-                 FROM (SELECT b.type, {c.period("b.occurred_at")} AS period, {conv} AS conv, {used} AS used
-                         FROM business_events b
-                        WHERE {_events(c)} AND b.counted AND b.type = ANY({c.p(list(FINANCIAL_TYPES))}::text[])
-                          AND b.amount IS NOT NULL) x
+                 FROM ({_counted_amounts(c, where, keys)}) x
                 GROUP BY x.period"""
 
 
@@ -294,17 +307,19 @@ def event_log(c: Ctx) -> str:
 
 
 def events_per_type(c: Ctx) -> str:
-    day = c.day("b.occurred_at")
-    counted_amount = "CASE WHEN b.counted THEN b.amount END"
-    return f"""SELECT x.period, x.type, count(*) AS events, count(*) FILTER (WHERE x.counted) AS counted_events,
-                      count(DISTINCT x.customer_id) AS contacts, round(COALESCE(sum(x.conv), 0), 2) AS counted_amount,
-                      {c.base}::text AS currency, string_agg(DISTINCT x.used, '; ') AS fx_rates,
-                      x.period::text || '|' || x.type AS _k
-                 FROM (SELECT b.type, b.counted, b.customer_id, {c.period("b.occurred_at")} AS period,
-                              {_to_base(c, counted_amount, "b.currency", day)} AS conv,
-                              {_fx_used(c, counted_amount, "b.currency", day)} AS used
-                         FROM business_events b WHERE {_events(c)}) x
-                GROUP BY x.period, x.type"""
+    keys = [("period", c.period("b.occurred_at")), ("type", "b.type")]
+    return f"""SELECT g.period, g.type, g.events, g.counted_events, g.contacts,
+                      round(COALESCE(a.amount, 0), 2) AS counted_amount, {c.base}::text AS currency, a.fx_rates,
+                      g.period::text || '|' || g.type AS _k
+                 FROM (SELECT {c.period("b.occurred_at")} AS period, b.type, count(*) AS events,
+                              count(*) FILTER (WHERE b.counted) AS counted_events,
+                              count(DISTINCT b.customer_id) AS contacts
+                         FROM business_events b WHERE {_events(c)}
+                        GROUP BY 1, 2) g
+                 LEFT JOIN (SELECT y.period, y.type, sum(y.conv) AS amount,
+                                   string_agg(DISTINCT y.used, '; ') AS fx_rates
+                              FROM ({_counted_amounts(c, _events(c), keys)}) y
+                             GROUP BY y.period, y.type) a ON a.period = g.period AND a.type = g.type"""
 
 
 def passes(c: Ctx) -> str:
