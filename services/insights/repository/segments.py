@@ -212,6 +212,38 @@ async def record_change(
     return Segment.of(row)
 
 
+async def lock_segments_holding(conn: asyncpg.Connection, org_id: UUID, customer_id: UUID) -> list[UUID]:
+    """Locks (in id order, as every writer of a segment locks its row first) the segments holding the customer."""
+    rows = await conn.fetch(
+        "SELECT s.id FROM segments s WHERE s.org_id = $1 AND s.id IN"
+        " (SELECT m.segment_id FROM segment_members m WHERE m.org_id = $1 AND m.customer_id = $2)"
+        " ORDER BY s.id FOR UPDATE",
+        org_id,
+        customer_id,
+    )
+    return [r["id"] for r in rows]
+
+
+async def move_customer(
+    conn: asyncpg.Connection, org_id: UUID, source: UUID, target: UUID | None
+) -> list[tuple[UUID, bool]]:
+    """Takes `source` out of every segment holding it and puts `target` (when given) in its place; per segment,
+    whether `target` was added (False: it was a member already, or there is none)."""
+    rows = await conn.fetch(
+        """WITH held AS (
+               DELETE FROM segment_members WHERE org_id = $1 AND customer_id = $2 RETURNING segment_id),
+           added AS (
+               INSERT INTO segment_members (org_id, segment_id, customer_id)
+               SELECT $1, h.segment_id, $3 FROM held h WHERE $3::uuid IS NOT NULL
+               ON CONFLICT DO NOTHING RETURNING segment_id)
+           SELECT h.segment_id, (a.segment_id IS NOT NULL) AS added FROM held h LEFT JOIN added a USING (segment_id)""",
+        org_id,
+        source,
+        target,
+    )
+    return [(r["segment_id"], r["added"]) for r in rows]
+
+
 async def due(conn: asyncpg.Connection, before: datetime, limit: int) -> list[tuple[UUID, UUID]]:
     """(organisation, segment) of the dynamic segments computed before `before`, every organisation (the owner's
     function: the application role sees one organisation per transaction)."""

@@ -31,7 +31,7 @@ from services.insights.domain.catalogue import EventClass
 from services.insights.repository import erasure, merges, rollups, source_keys
 from services.insights.repository import events as store
 from services.insights.repository import orders as orders_copy
-from services.insights.service import fx_rates, live
+from services.insights.service import fx_rates, live, segments
 from shared import logging as slog
 from shared.config import Settings
 from shared.db import connection
@@ -130,12 +130,16 @@ async def on_customer_merged(conn: asyncpg.Connection, event: Event) -> None:
         UUID(event.payload["into_customer_id"]),
         event.occurred_at,
     )
+    moved["segments"] = await segments.follow_merge(
+        conn, event.org_id, UUID(event.payload["from_customer_id"]), UUID(event.payload["into_customer_id"])
+    )
     slog.log(logger, logging.INFO, "customer merged", **moved)
 
 
 async def on_customer_erased(conn: asyncpg.Connection, event: Event) -> None:
     """A data-protection erasure: what identifies the customer goes (repository/erasure.py); counts stay."""
     removed = await erasure.erase(conn, event.org_id, UUID(event.payload["customer_id"]))
+    removed["segments"] = await segments.follow_erasure(conn, event.org_id, UUID(event.payload["customer_id"]))
     slog.log(logger, logging.INFO, "customer erased", **removed)
 
 

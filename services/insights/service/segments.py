@@ -267,6 +267,31 @@ async def run_periodically(pool_of: Callable[[], asyncpg.Pool], every: float = R
         await asyncio.sleep(every * random.uniform(0.8, 1.2))
 
 
+# ------------------------------------------------------------------------------------------ identity changes
+
+
+async def follow_merge(conn: asyncpg.Connection, org_id: UUID, source: UUID, target: UUID) -> int:
+    """A customer merged into another (`customer.merged`, in the consumer's transaction): every segment holding the
+    merged one holds the survivor instead (the orders service lists only the survivor), each change published.
+    Dynamic segments would come to the same at their next recompute; static ones would not. Returns how many
+    segments changed."""
+    return await _move(conn, org_id, source, target)
+
+
+async def follow_erasure(conn: asyncpg.Connection, org_id: UUID, customer_id: UUID) -> int:
+    """An erased customer (`customer.erased`) leaves every segment, each change published."""
+    return await _move(conn, org_id, customer_id, None)
+
+
+async def _move(conn: asyncpg.Connection, org_id: UUID, source: UUID, target: UUID | None) -> int:
+    if not await store.lock_segments_holding(conn, org_id, source):
+        return 0
+    moved = await store.move_customer(conn, org_id, source, target)
+    for segment_id, added in sorted(moved):
+        await _record(conn, org_id, segment_id, Diff(added=[target] if added and target else [], removed=[source]))
+    return len(moved)
+
+
 # ------------------------------------------------------------------------------ for the Mixpanel cohort import
 
 

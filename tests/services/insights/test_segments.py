@@ -192,3 +192,33 @@ async def test_static_import_functions(gateway, insights_pool, tenant: Tenant, o
     with pytest.raises(DomainError) as refused:
         await segments.replace_static_members(insights_pool, org, dynamic, [a], source="manual")
     assert refused.value.field == "segmentId"
+
+
+async def test_a_merge_moves_memberships_and_an_erasure_removes_them(insights_pool, pool, tenant: Tenant) -> None:
+    from services.insights.service import orders_events
+
+    org = tenant.org_id
+    anon, other, survivor = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    sid = await segments.create_static(insights_pool, org, "Picked", source="manual")
+    await segments.replace_static_members(insights_pool, org, sid, [anon, other], source="manual")
+    both = await segments.create_static(insights_pool, org, "Both", source="manual")
+    await segments.replace_static_members(insights_pool, org, both, [anon, survivor], source="manual")
+
+    def event(type: str, payload: dict[str, Any]) -> Event:
+        return Event(uuid.uuid4(), type, org, datetime.now(UTC), 1, payload)
+
+    merged = event(contracts.CUSTOMER_MERGED, {"from_customer_id": str(anon), "into_customer_id": str(survivor)})
+    assert await apply_event(insights_pool, "insights", merged, orders_events.HANDLERS)
+    assert await members(insights_pool, org, sid) == {survivor, other}
+    assert await members(insights_pool, org, both) == {survivor}
+    erased = event(contracts.CUSTOMER_ERASED, {"customer_id": str(other), "erased_at": datetime.now(UTC).isoformat()})
+    assert await apply_event(insights_pool, "insights", erased, orders_events.HANDLERS)
+    assert await members(insights_pool, org, sid) == {survivor}
+
+    # The copies follow the published diffs.
+    events = await outbox(insights_pool, org, sid) + await outbox(insights_pool, org, both)
+    for e in events:
+        await apply_event(pool, "orders", e, segment_copies.HANDLERS)
+    async with tenant_tx(pool, org) as conn:
+        assert await segment_copies.present_members(conn, org, sid) == [survivor]
+        assert await segment_copies.present_members(conn, org, both) == [survivor]
