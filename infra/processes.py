@@ -180,7 +180,8 @@ PROCESSES: tuple[Process, ...] = (
         name="insights-worker",
         kind=Kind.WORKER,
         service="insights",
-        # The orders service's domain events (queue insights.events), and the maintenance slots it claims.
+        # The orders service's domain events (queue insights.events), the maintenance slots it claims, and
+        # Mixpanel forwarding and cohort imports (queue insights.mixpanel, fed by its ticker).
         command=(
             "dramatiq",
             "services.insights.worker",
@@ -190,6 +191,7 @@ PROCESSES: tuple[Process, ...] = (
             "8",
             "--queues",
             "insights.events",
+            "insights.mixpanel",
         ),
         port=8083,
         port_env=HEALTH_PORT_ENV,

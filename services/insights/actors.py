@@ -15,13 +15,14 @@ import asyncio
 import concurrent.futures
 import logging
 from typing import Any
+from uuid import UUID
 
 import dramatiq
 from dramatiq.asyncio import get_event_loop_thread
 from dramatiq.middleware import Middleware
 
 from services.insights.repository.events import PartitionCache
-from services.insights.service import maintenance, orders_events, segments
+from services.insights.service import maintenance, mixpanel, orders_events, segments
 from shared import logging as slog
 from shared.config import get_settings
 from shared.messaging import contracts
@@ -47,10 +48,42 @@ async def on_orders_event(envelope: dict[str, Any]) -> None:
     slog.log(logger, logging.DEBUG, "event", type=event.type, event_id=str(event.id), applied=applied)
 
 
+_orders_contacts: mixpanel.OrdersContacts | None = None
+
+
+@async_actor(actor_name="insights.mixpanel_forward", queue_name=mixpanel.MIXPANEL_QUEUE, max_retries=20)
+async def mixpanel_forward(org_id: str, connection_id: str) -> None:
+    """Forwards one Mixpanel connection's events until caught up, backing off, or out of its time budget
+    (services/insights/service/mixpanel.py); a second job for the same connection finds it locked and returns."""
+    global _orders_contacts
+    settings = get_settings()
+    if _orders_contacts is None:
+        _orders_contacts = mixpanel.OrdersContacts.from_settings(settings)
+    done = await mixpanel.forward(resources.pool, settings, _orders_contacts, UUID(org_id), UUID(connection_id))
+    slog.log(logger, logging.DEBUG, "mixpanel", connection=connection_id, events=done.events, stopped=done.stopped)
+
+
+@async_actor(actor_name="insights.mixpanel_cohort_import", queue_name=mixpanel.MIXPANEL_QUEUE, max_retries=5)
+async def mixpanel_cohort_import(org_id: str, connection_id: str, cohort_id: int) -> None:
+    """A scheduled re-import of a Mixpanel cohort into its static segment."""
+    await mixpanel.reimport_cohort(resources.pool, get_settings(), UUID(org_id), UUID(connection_id), cohort_id)
+
+
+def _queue_forwarding(org_id: UUID, connection_id: UUID) -> None:
+    mixpanel_forward.send(str(org_id), str(connection_id))
+
+
+def _queue_cohort(org_id: UUID, connection_id: UUID, cohort_id: int) -> None:
+    mixpanel_cohort_import.send(str(org_id), str(connection_id), cohort_id)
+
+
 async def _upkeep() -> None:
-    """The maintenance slots, and the periodic recompute of dynamic segments (their "last D days" move)."""
+    """The maintenance slots, the periodic recompute of dynamic segments (their "last D days" move), and the
+    Mixpanel ticker (a forwarding job per connection due one, scheduled cohort re-imports)."""
     await asyncio.gather(
-        maintenance.run_periodically(lambda: resources.pool), segments.run_periodically(lambda: resources.pool)
+        maintenance.run_periodically(lambda: resources.pool),
+        segments.run_periodically(lambda: resources.pool),
+        mixpanel.tick_periodically(lambda: resources.pool, _queue_forwarding, _queue_cohort),
     )
 
 

@@ -19,27 +19,39 @@ then set on their profiles through /engage (`$set`, `$set_once` for the first se
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import aiohttp
 import asyncpg
 import orjson
 
 from services.insights.domain import mixpanel as rules
 from services.insights.repository import mixpanel as store
 from services.insights.service import mixpanel_peer as peer
+from services.insights.service import segments
 from shared import logging as slog
 from shared.config import Settings
-from shared.db import tenant_tx
+from shared.db import system_tx, tenant_tx
 from shared.errors import DomainError, ErrorCode, NotFound
 from shared.secrets import SecretBox
 from shared.service.client import ServiceClient
 
 logger = logging.getLogger("insights.mixpanel")
+# The insights worker's queue of forwarding jobs and cohort imports (infra/processes.py: insights-worker).
+MIXPANEL_QUEUE = "insights.mixpanel"
+TICK_SECONDS = 2.0
+COHORT_TICK_SECONDS = 60.0
+MAX_UNMATCHED_LISTED = 1000
+MAX_EMAIL_LOOKUPS = 500  # per import: the orders service is asked one email at a time (its list's prefix search)
 BACKFILL_DAYS = 90
 REFUSED_DELAY = 300.0  # credentials refused mid-way: try again in 5 minutes (an admin may fix them meanwhile)
 MAX_CUSTOMER_BATCH = 500  # the orders service's batch read
@@ -50,6 +62,16 @@ class OrdersContacts(ServiceClient):
 
     service = "orders"
     caller = "insights"
+
+    async def by_email(self, org_id: UUID, email: str) -> UUID | None:
+        """The customer with this email (the list's prefix search, then the exact address)."""
+        page = await self.call(
+            "POST", "/internal/customers/list", org_id=org_id, json={"filter": {"search": email}, "first": 10}
+        )
+        for row in page["rows"]:
+            if (row.get("email") or "").lower() == email.lower():
+                return UUID(str(row["id"]))
+        return None
 
     async def contacts(self, org_id: UUID, ids: list[UUID]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
@@ -355,3 +377,160 @@ async def forward(
             async with tenant_tx(pool, org_id) as conn:
                 await store.finished(conn, org_id, connection_id)
     return total
+
+
+# --------------------------------------------------------------------------------------------------- ticker
+
+
+async def tick(
+    pool: asyncpg.Pool,
+    queue_forwarding: Callable[[UUID, UUID], None],
+    queue_cohort: Callable[[UUID, UUID, int], None] | None = None,
+) -> int:
+    """Queues a forwarding job for each connection due one (active, not backing off, not queued in the last
+    minute: the owner's function marks them) and, given `queue_cohort`, each scheduled cohort re-import due."""
+    async with system_tx(pool) as conn:
+        due = await store.due(conn, 200)
+        cohorts = await store.cohort_imports_due(conn, 100) if queue_cohort is not None else []
+    for org_id, connection_id in due:
+        queue_forwarding(org_id, connection_id)
+    for org_id, connection_id, cohort_id in cohorts:
+        assert queue_cohort is not None
+        queue_cohort(org_id, connection_id, cohort_id)
+    return len(due)
+
+
+async def tick_periodically(
+    pool_of: Callable[[], asyncpg.Pool],
+    queue_forwarding: Callable[[UUID, UUID], None],
+    queue_cohort: Callable[[UUID, UUID, int], None],
+) -> None:
+    """Each insights worker's loop (until cancelled): forwarding jobs every TICK_SECONDS, cohort re-imports every
+    COHORT_TICK_SECONDS. Several workers may tick: the owner's function hands each connection to one."""
+    await asyncio.sleep(random.uniform(0.5, 2.0))
+    last_cohorts = 0.0
+    while True:
+        try:
+            cohorts = time.monotonic() - last_cohorts > COHORT_TICK_SECONDS
+            await tick(pool_of(), queue_forwarding, queue_cohort if cohorts else None)
+            if cohorts:
+                last_cohorts = time.monotonic()
+        except Exception as exc:  # the store away: the next tick tries again
+            slog.log(logger, logging.WARNING, "mixpanel tick failed", error=type(exc).__name__)
+        await asyncio.sleep(TICK_SECONDS * random.uniform(0.8, 1.2))
+
+
+# ------------------------------------------------------------------------------------------ cohorts as segments
+
+
+async def _match(orders: OrdersContacts, org_id: UUID, members: list[dict[str, Any]]) -> tuple[set[UUID], list[str]]:
+    """Our customers among a cohort's members: by distinct id (our customer id, as forwarding sends it, the
+    surviving customer after a merge), else by the profile's email. Returns the matched customers and the
+    distinct ids matched by neither."""
+    by_distinct: dict[str, UUID] = {}
+    for m in members:
+        with contextlib.suppress(ValueError):
+            by_distinct[str(m["$distinct_id"])] = UUID(str(m["$distinct_id"]))
+    known = {UUID(str(r["id"])) for r in await orders.contacts(org_id, list(set(by_distinct.values())))}
+    matched: set[UUID] = set()
+    unmatched: list[str] = []
+    lookups = 0
+    for m in members:
+        distinct = str(m["$distinct_id"])
+        customer = by_distinct.get(distinct)
+        if customer is not None and customer in known:
+            matched.add(customer)
+            continue
+        email = (m.get("$properties") or {}).get("$email")
+        if isinstance(email, str) and email and lookups < MAX_EMAIL_LOOKUPS:
+            lookups += 1
+            found = await orders.by_email(org_id, email)
+            if found is not None:
+                matched.add(found)
+                continue
+        unmatched.append(distinct)
+    return matched, unmatched
+
+
+async def import_cohort(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    orders: OrdersContacts,
+    org_id: UUID,
+    connection_id: UUID,
+    cohort_id: int,
+    *,
+    name: str | None = None,
+    every_minutes: int | None = None,
+) -> dict[str, Any]:
+    """Imports (or re-imports) a Mixpanel cohort as a static segment: made on the first import (named `name`),
+    its members replaced by the cohort's on every later one (added and removed counted), when recorded."""
+    if every_minutes is not None and every_minutes < 15:
+        raise DomainError(ErrorCode.INVALID_INPUT, "at least every 15 minutes", "everyMinutes")
+    async with tenant_tx(pool, org_id) as conn:
+        c = await store.get(conn, org_id, connection_id)
+        previous = await store.cohort_import(conn, org_id, connection_id, cohort_id) if c else None
+    if c is None:
+        raise NotFound("Mixpanel connection", "connectionId")
+    if previous is None and not (name or "").strip():
+        raise DomainError(ErrorCode.INVALID_INPUT, "a first import names its segment", "name")
+    project = _project(SecretBox.from_settings(settings), c)
+    try:
+        members = [m async for m in peer.cohort_members(settings, project, cohort_id)]
+    except peer.UnknownCohort:
+        raise DomainError(
+            ErrorCode.NOT_FOUND, f"Mixpanel project {c.project_id} has no cohort {cohort_id}", "cohortId", status=404
+        ) from None
+    except (RuntimeError, TimeoutError, aiohttp.ClientError) as exc:
+        raise DomainError(ErrorCode.UNAVAILABLE, f"Mixpanel could not be read: {exc}", "cohortId", status=503) from None
+    matched, unmatched = await _match(orders, org_id, members)
+    source = f"mixpanel_cohort:{c.project_id}:{cohort_id}"
+    segment_id = (
+        previous["segment_id"]
+        if previous is not None
+        else await segments.create_static(pool, org_id, (name or "").strip(), source="mixpanel_cohort")
+    )
+    diff = await segments.replace_static_members(pool, org_id, segment_id, sorted(matched), source="mixpanel_cohort")
+    async with tenant_tx(pool, org_id) as conn:
+        saved = await store.save_cohort_import(
+            conn,
+            org_id,
+            connection_id,
+            cohort_id,
+            segment_id=segment_id,
+            every_minutes=every_minutes,
+            members=len(matched),
+            added=len(diff.added),
+            removed=len(diff.removed),
+            unmatched=unmatched[:MAX_UNMATCHED_LISTED],
+            unmatched_count=len(unmatched),
+        )
+    slog.log(logger, logging.INFO, "mixpanel cohort imported", cohort=cohort_id, source=source, members=len(matched))
+    return cohort_view(saved)
+
+
+def cohort_view(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "connectionId": str(row["connection_id"]),
+        "cohortId": int(row["cohort_id"]),
+        "segmentId": str(row["segment_id"]),
+        "everyMinutes": row["every_minutes"],
+        "importedAt": row["imported_at"].isoformat() if row["imported_at"] else None,
+        "members": row["members"],
+        "added": row["added"],
+        "removed": row["removed"],
+        "unmatchedCount": row["unmatched_count"],
+        "unmatched": list(row["unmatched"]),
+    }
+
+
+async def reimport_cohort(
+    pool: asyncpg.Pool, settings: Settings, org_id: UUID, connection_id: UUID, cohort_id: int
+) -> None:
+    """The scheduled re-import (the actor's body): as `import_cohort`, with the orders client of this call."""
+    orders = OrdersContacts.from_settings(settings)
+    try:
+        await import_cohort(pool, settings, orders, org_id, connection_id, cohort_id)
+    finally:
+        if orders._session is not None:
+            await orders._session.close()
