@@ -10,10 +10,12 @@ Then, each beside a floor measured in the same run:
 - `reportPreview` of every catalogue report (the service's `preview`, in-process, in a tenant transaction on the
   application role, as the API handler calls it): its default columns, and grouped by its first groupable column
   where it has one; median and p95 of `--repeat` runs after a warm-up (a case slower than 5 s gets 3 runs);
-- a CSV run of every order (Orders with commission, the 91 days that hold them) through the service's streamed
-  export (`open_export`, the keyset batches runs and links use), in a child process whose peak RSS is its
-  ru_maxrss; floor: COPY (the same statement, ordered) TO STDOUT, rows/s;
-- XLSX of about `--xlsx-rows` rows (the most recent days holding them) the same way; floor: openpyxl write-only
+- a CSV run of every order (Orders with commission, the 91 days that hold them) as a run writes it
+  (service/runs.py `run_snapshot` + `write_rows`: one COPY of the statement in one snapshot, into a temporary
+  file), in a child process whose peak RSS is its ru_maxrss; floor: COPY (the same statement, ordered) TO STDOUT,
+  rows/s; `--link-csv` also runs the export links' keyset batches (`open_export`) for comparison;
+- XLSX of about `--xlsx-rows` rows (the most recent days holding them) the same way (one server-side cursor);
+  floor: openpyxl write-only
   (lxml) writing the same rows, fetched beforehand, converted by the kit's `xlsx_value`;
 - PDF of `--pdf-rows` rows (service/pdf.py `write`, into a temporary file); floor: a bare reportlab canvas drawing
   the same cells as text on as many rows per page, nothing else (pages/s);
@@ -84,7 +86,7 @@ async def child(fmt: str, raw: dict[str, Any]) -> dict[str, Any]:
                 size = out.tell()
                 out.seek(0)
                 pages = _count_pages(out.read())
-        else:
+        elif os.environ.get("BENCH_REPORTS_VIA") == "link":  # the export links' keyset batches, for comparison
             stream = await workflow.open_export(pool, ORG, q, fmt, settings)
             async for chunk in stream:
                 size += len(chunk)
@@ -92,6 +94,20 @@ async def child(fmt: str, raw: dict[str, Any]) -> dict[str, Any]:
                     rows += chunk.count(b"\n")
             if fmt == "csv":
                 rows -= 1  # the header
+            pages = 0
+        else:  # what a run does (service/runs.py `_build`): one snapshot, COPY (CSV) or one cursor (XLSX)
+            import tempfile
+
+            from services.reports.repository import reports as store
+            from services.reports.service import runs
+
+            async with tenant_tx(pool, ORG) as conn:
+                base, _ = await workflow.settings_of(conn, ORG)
+            st = store.statement(q, ORG, base)
+            with tempfile.TemporaryFile() as out:
+                async with runs.run_snapshot(pool, ORG, settings) as conn:
+                    rows = await runs.write_rows(conn, q, st, fmt, out, settings)
+                size = out.tell()
             pages = 0
         secs = time.perf_counter() - t0
         cpu1 = resource.getrusage(resource.RUSAGE_SELF)
@@ -367,8 +383,9 @@ async def main() -> None:
         "--csv-batch-rows",
         type=int,
         default=0,
-        help="also run the CSV case with EXPORT_CSV_BATCH_ROWS set to this (the service's default is 50,000)",
+        help="also the export links' CSV with EXPORT_CSV_BATCH_ROWS set to this (the service's default is 50,000)",
     )
+    ap.add_argument("--link-csv", action="store_true", help="also the CSV through the export links' keyset batches")
     ap.add_argument("--skip-previews", action="store_true")
     ap.add_argument("--skip-exports", action="store_true")
     ap.add_argument("--skip-schedules", action="store_true")
@@ -470,8 +487,23 @@ async def exports_cases(
         )
     )
     say(f"  service {rate:,.0f} rows/s, COPY {floor:,.0f} rows/s, peak RSS {c['rss_peak']:.0f} MB")
+    if args.link_csv:
+        v = await asyncio.to_thread(run_child, "csv", raw, {"BENCH_REPORTS_VIA": "link"})
+        extra["csv_link"] = {"service": v}
+        lines.append(
+            (
+                "CSV through the export links' keyset batches (open_export), same rows",
+                f"{v['rows'] / v['seconds']:,.0f} rows/s ({v['seconds']:.1f} s), peak RSS {v['rss_peak']:.0f} MB",
+                "same COPY",
+                f"{v['rows'] / v['seconds'] / floor:.0%}",
+                "(links: not a run)",
+            )
+        )
+        say(f"  links: {v['rows'] / v['seconds']:,.0f} rows/s, peak RSS {v['rss_peak']:.0f} MB")
     if args.csv_batch_rows:
-        v = await asyncio.to_thread(run_child, "csv", raw, {"EXPORT_CSV_BATCH_ROWS": str(args.csv_batch_rows)})
+        v = await asyncio.to_thread(
+            run_child, "csv", raw, {"EXPORT_CSV_BATCH_ROWS": str(args.csv_batch_rows), "BENCH_REPORTS_VIA": "link"}
+        )
         extra["csv_variant"] = {"batch_rows": args.csv_batch_rows, "service": v}
         lines.append(
             (
