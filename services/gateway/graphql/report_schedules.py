@@ -7,6 +7,12 @@ organisation's schedules and makes their own; the owner and the admins edit, pau
 checks: another member's attempt is refused as a whole with `FORBIDDEN`). Provider users are refused by the reports
 service like every report field.
 
+Recipients read as people: `members` (each member id with its email and role as the orders service knows them
+now; `isMember` false for one who left, who gets nothing) and `teams` (each team id with its name and members),
+and `ownerMember`. The orders service owns members and teams; a request asks it for the organisation's members
+and its teams at most once each (`GET /internal/members`, `GET /internal/teams`, through per-request DataLoaders
+that every schedule of the page shares), never once per schedule.
+
 Bad input is answered in the payload's `errors`, naming the field as the client wrote it (`input.cron`,
 `input.timeZone`, `input.memberIds[1]`, `input.report.columns[0]`); nothing is changed. Another organisation's
 member or team reads exactly as an unknown id, and another organisation's schedule as an unknown one: null for
@@ -20,11 +26,12 @@ from enum import Enum
 from typing import Any
 
 import strawberry
+from strawberry.dataloader import DataLoader
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from services.gateway.clients import ServiceError
-from services.gateway.graphql.context import Context, parse_id
+from services.gateway.graphql.context import Context, ServiceName, parse_id
 from services.gateway.graphql.errors import UserError, from_service
 from services.gateway.graphql.reports import ReportInput, ReportRun, ReportRunFormat
 
@@ -165,6 +172,45 @@ class ReportScheduleSlot:
         )
 
 
+def _directory(info: Info[Context, None], kind: str) -> DataLoader[str, Row | None]:
+    """This request's loader of the organisation's members or teams by id (`kind`: members, teams): whatever ids
+    the page's schedules ask for, one call lists them all, in the viewer's organisation (another organisation's
+    ids are simply not in it)."""
+    key: tuple[ServiceName, str] = ("orders", f"{kind}:listed")
+    loader = info.context.loaders.get(key)
+    if loader is None:
+
+        async def load(ids: list[str]) -> list[Row | None]:
+            rows: list[Row] = await info.context.call("orders", "GET", f"/internal/{kind}")
+            by_id = {str(r["id"]): r for r in rows}
+            return [by_id.get(i) for i in ids]
+
+        loader = info.context.loaders[key] = DataLoader(load_fn=load)
+    return loader
+
+
+@strawberry.type(description="A member a schedule names, as the organisation knows them now.")
+class ReportScheduleMember:
+    id: strawberry.ID
+    email: str | None = strawberry.field(description="Null when they are no longer a member.")
+    role: str | None = strawberry.field(description="admin or member; null when they are no longer a member.")
+    is_member: bool = strawberry.field(description="False for someone who left: they get nothing.")
+
+    @classmethod
+    def of(cls, id: str, row: Row | None) -> ReportScheduleMember:
+        if row is None:
+            return cls(id=strawberry.ID(id), email=None, role=None, is_member=False)
+        return cls(id=strawberry.ID(id), email=row.get("email"), role=row.get("role"), is_member=True)
+
+
+@strawberry.type(description="A team a schedule names: its members at the next slot are mailed.")
+class ReportScheduleTeam:
+    id: strawberry.ID
+    name: str | None = strawberry.field(description="Null when the team was deleted.")
+    members: list[ReportScheduleMember] = strawberry.field(description="Its members now.")
+    exists: bool
+
+
 @strawberry.type(description="A report run and mailed on a cadence, owned by the member who made it.")
 class ReportSchedule:
     id: strawberry.ID
@@ -203,6 +249,33 @@ class ReportSchedule:
                 raise from_service(exc) from None
             slots = r.get("slots") or []
         return [ReportScheduleSlot.from_row(s) for s in slots[:first]]
+
+    @strawberry.field(description="The members it mails, with their email as the organisation knows them now.")
+    async def members(self, info: Info[Context, None]) -> list[ReportScheduleMember]:
+        ids = [str(i) for i in self.member_ids]
+        rows = await _directory(info, "members").load_many(ids)
+        return [ReportScheduleMember.of(i, r) for i, r in zip(ids, rows, strict=True)]
+
+    @strawberry.field(description="The teams it mails, with their names and members now.")
+    async def teams(self, info: Info[Context, None]) -> list[ReportScheduleTeam]:
+        ids = [str(i) for i in self.team_ids]
+        rows = await _directory(info, "teams").load_many(ids)
+        return [
+            ReportScheduleTeam(id=strawberry.ID(i), name=None, members=[], exists=False)
+            if r is None
+            else ReportScheduleTeam(
+                id=strawberry.ID(i),
+                name=r["name"],
+                members=[ReportScheduleMember.of(str(m["id"]), m) for m in r.get("members") or []],
+                exists=True,
+            )
+            for i, r in zip(ids, rows, strict=True)
+        ]
+
+    @strawberry.field(description="The owner as the organisation knows them now (isMember false: they left).")
+    async def owner_member(self, info: Info[Context, None]) -> ReportScheduleMember:
+        row = await _directory(info, "members").load(str(self.owner_member_id))
+        return ReportScheduleMember.of(str(self.owner_member_id), row)
 
     @classmethod
     def from_row(cls, r: Row, info: Info[Context, None]) -> ReportSchedule:
