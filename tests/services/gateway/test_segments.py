@@ -16,6 +16,7 @@ from shared.messaging.consumer import apply_event
 from shared.messaging.contracts import Event
 from shared.service import segment_copies
 from tests.factories import Tenant, create_order, gql
+from tests.services.gateway.test_orders_graphql import EXPORT, download
 from tests.services.insights.analytics_data import event, ingest
 
 SEGMENT_FIELDS = "id name kind memberCount source definition"
@@ -110,6 +111,13 @@ async def test_dynamic_segment_selects_the_same_customers_everywhere(gateway, po
     body = await gql(gateway, ORDERS, {"f": {"segmentId": seg["id"]}}, token=tenant.admin_token)
     assert [n["id"] for n in body["data"]["orders"]["nodes"]] == [str(order_a["id"])]
     assert body["data"]["ordersSummary"]["totalOrders"] == 1
+    # The exports hold the same rows: the customers' ids, the one order.
+    for kind, key in (("CUSTOMERS", "cf"), ("ORDERS", "of")):
+        variables = {"k": kind, "fmt": "CSV", key: {"segmentId": seg["id"]}}
+        body = await gql(gateway, EXPORT, variables, token=tenant.admin_token)
+        csv_rows = (await download(gateway, body["data"]["requestExport"]["url"])).decode().splitlines()[1:]
+        expected = {a, b, d} if kind == "CUSTOMERS" else {str(order_a["id"])}
+        assert {row.split(",")[0] for row in csv_rows} == expected, csv_rows
 
     # A narrower definition: members removed, the copy follows once the diff lands (replays change nothing).
     body = await gql(
@@ -232,9 +240,11 @@ async def test_another_organisations_segment_is_unknown_everywhere(
     assert body["data"]["customers"]["totalCount"] == 1
 
 
-SERIES = (
-    """query($f: AnalyticsFilterInput!) { analytics(filter: $f) { points { newCustomers visits ordersCreated } } }"""
-)
+SERIES = """query($f: AnalyticsFilterInput!) { analytics(filter: $f) {
+  points { start newCustomers visits ordersCreated } } }"""
+BEHIND = """query($f: AnalyticsFilterInput!, $b: DateTime!) {
+  analyticsCustomers(filter: $f, metric: NEW_CUSTOMERS, bucket: $b, first: 100) { totalCount edges { customerId } }
+  analyticsVisits(filter: $f, bucket: $b, first: 100) { totalCount } }"""
 FUNNEL = """query($f: AnalyticsFilterInput!) { funnel(filter: $f) { steps { customers } } }"""
 INSIGHT = """query($i: InsightInput!) { insight(input: $i) { source total { value } } }"""
 
@@ -270,6 +280,13 @@ async def test_analytics_and_insight_count_the_segments_customers(
 
     assert await totals({"range": week}) == (3, 6, 2, 3, 3)
     assert await totals({"range": week, "segmentId": sid}) == (2, 5, 1, 2, 2)
+    # The rows behind each point are the point's members, as many as it counts.
+    f = {"range": week, "segmentId": sid}
+    for point in (await gql(gateway, SERIES, {"f": f}, token=tenant.admin_token))["data"]["analytics"]["points"]:
+        behind = (await gql(gateway, BEHIND, {"f": f, "b": point["start"]}, token=tenant.admin_token))["data"]
+        assert behind["analyticsCustomers"]["totalCount"] == point["newCustomers"]
+        assert {e["customerId"] for e in behind["analyticsCustomers"]["edges"]} <= {a, b}
+        assert behind["analyticsVisits"]["totalCount"] == point["visits"]
     # The last 2 days by hour read raw events: the same customers.
     today = datetime.now(UTC).date()
     two_days = {"range": {"from": (today - timedelta(days=1)).isoformat(), "to": today.isoformat()}}
