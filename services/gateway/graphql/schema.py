@@ -33,6 +33,7 @@ from services.gateway.graphql.errors import PublicError
 from services.gateway.graphql.exports import ExportsMutation
 from services.gateway.graphql.input_errors import InputErrorCodes
 from services.gateway.graphql.insights import InsightsQuery
+from services.gateway.graphql.mixpanel import MixpanelMutation, MixpanelQuery
 from services.gateway.graphql.mongo_connections import MongoConnectionsMutation, MongoConnectionsQuery
 from services.gateway.graphql.orders import OrdersMutation, OrdersQuery
 from services.gateway.graphql.organisation import OrganisationMutation, OrganisationQuery
@@ -68,6 +69,7 @@ Query = merge_types(
         ReportSchedulesQuery,
         SegmentsQuery,
         MongoConnectionsQuery,
+        MixpanelQuery,
     ),
 )
 Mutation = merge_types(
@@ -86,6 +88,7 @@ Mutation = merge_types(
         CustomFieldsMutation,
         SegmentsMutation,
         MongoConnectionsMutation,
+        MixpanelMutation,
     ),
 )
 Subscription = merge_types("Subscription", (LiveSubscription, SavedInsightsSubscription))

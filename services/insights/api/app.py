@@ -7,6 +7,7 @@ from starlette.applications import Starlette
 from services.insights.api import activity, analytics, events, exports, saved_insights, segments, timeline
 from services.insights.api import collections as collection_api
 from services.insights.api import insights as insight_api
+from services.insights.api import mixpanel as mixpanel_api
 from shared.api_events import MAX_BATCH_BYTES
 from shared.config import Settings
 from shared.service.app import create_service_app, uvicorn_factory
@@ -17,6 +18,7 @@ ROUTES += saved_insights.routes
 ROUTES += insight_api.routes
 ROUTES += collection_api.routes
 ROUTES += segments.routes
+ROUTES += mixpanel_api.routes
 # The gateway relays an event batch as it came, up to the documented 2 MiB: the internal cap is 1 MiB.
 BODY_LIMITS = (("/internal/events/ingest", MAX_BATCH_BYTES),)
 

@@ -534,3 +534,9 @@ async def reimport_cohort(
     finally:
         if orders._session is not None:
             await orders._session.close()
+
+
+async def cohort_imports(conn: asyncpg.Connection, org_id: UUID, connection_id: UUID) -> list[dict[str, Any]]:
+    if await store.get(conn, org_id, connection_id) is None:
+        raise NotFound("Mixpanel connection", "connectionId")
+    return [cohort_view(r) for r in await store.cohort_imports(conn, org_id, connection_id)]
