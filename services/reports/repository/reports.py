@@ -307,14 +307,17 @@ def event_log(c: Ctx) -> str:
 
 
 def events_per_type(c: Ctx) -> str:
+    """Per period and type (contacts: per contact first, so the distinct count is a hash aggregate, not a sort)."""
     keys = [("period", c.period("b.occurred_at")), ("type", "b.type")]
     return f"""SELECT g.period, g.type, g.events, g.counted_events, g.contacts,
                       round(COALESCE(a.amount, 0), 2) AS counted_amount, {c.base}::text AS currency, a.fx_rates,
                       g.period::text || '|' || g.type AS _k
-                 FROM (SELECT {c.period("b.occurred_at")} AS period, b.type, count(*) AS events,
-                              count(*) FILTER (WHERE b.counted) AS counted_events,
-                              count(DISTINCT b.customer_id) AS contacts
-                         FROM business_events b WHERE {_events(c)}
+                 FROM (SELECT p.period, p.type, sum(p.events)::bigint AS events,
+                              sum(p.counted_events)::bigint AS counted_events, count(p.customer_id) AS contacts
+                         FROM (SELECT {c.period("b.occurred_at")} AS period, b.type, b.customer_id, count(*) AS events,
+                                      count(*) FILTER (WHERE b.counted) AS counted_events
+                                 FROM business_events b WHERE {_events(c)}
+                                GROUP BY 1, 2, 3) p
                         GROUP BY 1, 2) g
                  LEFT JOIN (SELECT y.period, y.type, sum(y.conv) AS amount,
                                    string_agg(DISTINCT y.used, '; ') AS fx_rates
