@@ -4,7 +4,8 @@ Each handler runs in the tenant transaction the kit's consumer opens (`shared.me
 which records the event id: a redelivered or replayed event changes nothing. Handlers are also safe in any order
 and against the backfill (`publish-orders` republishes every order as `order.created` with its current state):
 
-- the order row keeps the state of the newest event (`as_of`): a late older event changes nothing;
+- the order row keeps the state of the newest event (`as_of`): a late older event changes nothing; its hourly
+  rollup (`orders_hourly`, the analytical orders reports' source) follows the row in the same transaction;
 - the commission ledger gets one row per change event (history: a late one is still added);
 - contacts are made on first mention and only widen their seen times; a customer id a merge retired is
   recorded under the surviving contact, and a merge re-points what arrived before it.
