@@ -218,7 +218,8 @@ async def mark_success(conn: asyncpg.Connection, org_id: UUID, id: UUID, now: da
 async def record_failure(
     conn: asyncpg.Connection, org_id: UUID, id: UUID, collection: str | None, reason: str, now: datetime
 ) -> None:
-    """Keeps the newest FAILURES_KEPT failures of the connection; marks it failing since the first of a run."""
+    """Keeps the newest FAILURES_KEPT failures of the connection; marks it failing since the first of a run, its
+    last attempt ending now (the back-off counts from the failure, not from when the failing pass began)."""
     inserted = await conn.fetchval(
         """INSERT INTO mongo_failures (org_id, connection_id, at, collection, reason)
            SELECT $1, $2, $3, $4, $5 FROM mongo_connections WHERE org_id = $1 AND id = $2
@@ -232,7 +233,8 @@ async def record_failure(
     if inserted is None:
         return
     await conn.execute(
-        "UPDATE mongo_connections SET failing_since = coalesce(failing_since, $3) WHERE org_id = $1 AND id = $2",
+        """UPDATE mongo_connections SET failing_since = coalesce(failing_since, $3), last_attempt_at = $3
+            WHERE org_id = $1 AND id = $2""",
         org_id,
         id,
         now,

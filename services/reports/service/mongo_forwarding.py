@@ -128,6 +128,8 @@ async def check_target(target: domain.Target, *, client_factory: ClientFactory =
         probe_id = f"probe-{uuid.uuid4()}"
         await probe.insert_one({"_id": probe_id, "at": datetime.now(UTC)})
         await probe.delete_one({"_id": probe_id})
+        with contextlib.suppress(PyMongoError):  # leave no empty collection behind (readWrite may drop it)
+            await probe.drop()
     except ServerSelectionTimeoutError:
         raise _uri_error(
             f"cannot reach a MongoDB server at {target.hosts} within {CHECK_TIMEOUT_MS // 1000} s"
@@ -531,7 +533,8 @@ async def forward_org(
 
 
 def _due(c: store.MongoConnection, now: datetime) -> bool:
-    """A failing connection waits a back-off doubling with how long it has been failing (RETRY_MIN..MAX)."""
+    """A failing connection waits, after its latest failure, as long as it had been failing then (RETRY_MIN..MAX):
+    the waits double from one failure to the next."""
     if c.failing_since is None or c.last_attempt_at is None:
         return True
     failing_for = (c.last_attempt_at - c.failing_since).total_seconds()
