@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from starlette.routing import Route
 
 from services.insights.domain.segments import MAX_STATIC_MEMBERS
@@ -19,8 +19,13 @@ from services.insights.service import segments as workflow
 from services.insights.service.segments import MembershipDiff
 from shared.service.endpoint import TenantCall, tenant_endpoint
 from shared.service.pagination import PageInput
+from shared.text import no_control_characters
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(no_control_characters),
+]
 
 
 class NewSegment(BaseModel):

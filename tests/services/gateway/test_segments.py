@@ -178,6 +178,7 @@ async def test_bad_input_names_the_field_and_stores_nothing(gateway, pool, tenan
     for payload, field in (
         ({"name": "x", "definition": visits_at_least(1), "customerIds": []}, "input.customerIds"),
         ({"name": " ", "customerIds": []}, "input.name"),
+        ({"name": "bad\u0007name", "customerIds": []}, "input.name"),
         ({"name": "x", "customerIds": [unknown]}, "input.customerIds[0]"),
     ):
         body = await gql(gateway, CREATE, {"input": payload}, token=tenant.admin_token)
