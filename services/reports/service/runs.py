@@ -240,6 +240,7 @@ async def _execute(pool: asyncpg.Pool, org_id: UUID, run_id: UUID, settings: Set
     if run["notified_at"] is not None:
         return "nothing"
     outcome = "notified"
+    attached: bytes | None = None  # the file as this attempt built it, when small enough to attach
     if run["status"] == "running" and run["attempts"] >= max_attempts():
         # The last attempt allowed ended with its worker (killed, out of memory) before it could record anything:
         # another would likely end the same way, and take the worker and its other jobs down with it again.
@@ -253,7 +254,7 @@ async def _execute(pool: asyncpg.Pool, org_id: UUID, run_id: UUID, settings: Set
         async with tenant_tx(pool, org_id) as conn:
             attempt = await runs_store.start(conn, org_id, run_id)
         try:
-            await _build(pool, org_id, run, settings)
+            attached = await _build(pool, org_id, run, settings)
             outcome = "built"
         except Exception as exc:
             final = isinstance(exc, DomainError) or attempt >= max_attempts()
@@ -280,13 +281,15 @@ async def _execute(pool: asyncpg.Pool, org_id: UUID, run_id: UUID, settings: Set
             outcome = "failed"
         async with tenant_tx(pool, org_id) as conn:
             run = await runs_store.get(conn, org_id, run_id) or run
-    await _notify(pool, org_id, run, settings)
+    await _notify(pool, org_id, run, settings, attached)
     async with tenant_tx(pool, org_id) as conn:
         await runs_store.notified(conn, org_id, run_id)
     return outcome
 
 
-async def _build(pool: asyncpg.Pool, org_id: UUID, run: dict[str, Any], settings: Settings) -> None:
+async def _build(pool: asyncpg.Pool, org_id: UUID, run: dict[str, Any], settings: Settings) -> bytes | None:
+    """Builds and stores the run's file; the file itself when it will be attached (at most
+    REPORT_ATTACHMENT_MAX_BYTES), so the mail need not read back from the database what was just written."""
     started = time.monotonic()
     raw, fmt = run["input"], run["format"]
     async with tenant_tx(pool, org_id) as conn:
@@ -315,6 +318,8 @@ async def _build(pool: asyncpg.Pool, org_id: UUID, run: dict[str, Any], settings
                 total = await write_rows(conn, q, st, fmt, spool, settings)
         size, checksum = _digest(spool)
         spool.seek(0)
+        attached = spool.read() if size <= attachment_max_bytes() else None
+        spool.seek(0)
         async with tenant_tx(pool, org_id) as conn:
             await runs_store.store_file(conn, org_id, run["id"], spool)
             await runs_store.succeed(
@@ -330,6 +335,7 @@ async def _build(pool: asyncpg.Pool, org_id: UUID, run: dict[str, Any], settings
                     "watermark": mark,
                 },
             )
+    return attached
 
 
 # Rows of an XLSX run fetched from its cursor at a time (memory holds one batch and its XML).
@@ -441,7 +447,11 @@ def _title(run: dict[str, Any]) -> str:
     return found.name if found is not None else key or "Report"
 
 
-async def _notify(pool: asyncpg.Pool, org_id: UUID, run: dict[str, Any], settings: Settings) -> None:
+async def _notify(
+    pool: asyncpg.Pool, org_id: UUID, run: dict[str, Any], settings: Settings, built: bytes | None = None
+) -> None:
+    """Mails the run's outcome to its recipients (the requester alone when it failed). `built`: the file as this
+    attempt built it; otherwise (a retry after the mail server was down, say) it is read back from the run."""
     from shared.messaging.mail_actors import deliver  # the kit's idempotent sender (loads the mail actors)
 
     title, fmt = _title(run), run["format"]
@@ -461,7 +471,8 @@ async def _notify(pool: asyncpg.Pool, org_id: UUID, run: dict[str, Any], setting
         )
         filename = f"{title}.{fmt}".replace("/", "-")
         if run["file_size"] <= attachment_max_bytes():
-            attachments.append((filename, MEDIA[fmt], await read_file(pool, org_id, run["id"])))
+            data = built if built is not None and len(built) == run["file_size"] else None
+            attachments.append((filename, MEDIA[fmt], data or await read_file(pool, org_id, run["id"])))
             body += "The report is attached.\n"
         else:
             url, expires = download_link(settings, org_id, run)
