@@ -224,6 +224,87 @@ async def measure(settings: Any, org_id: uuid.UUID, segment_id: uuid.UUID, args:
     return lines
 
 
+async def insights_recompute(settings: Any, org_id: uuid.UUID, n_customers: int) -> list[str]:
+    """The insights side: a dynamic segment's set-based recompute over `n_customers` customers (first days spread
+    over 60 days) and ~3.5 visits each over the last 30 days (customer i: i % 8 visits), loaded once by SQL; the
+    definition "first seen in the last 30 days AND at least 6 visits in the last 30 days" selects about a quarter
+    of them (customers i % 8 in 6..7 first seen within 30 days)."""
+    from services.insights.service import segments
+    from shared.db import create_pool, tenant_tx
+
+    owner = await asyncpg.connect(settings.service_database_url("insights", "owner"))
+    try:
+        loaded = await owner.fetchval("SELECT count(*) FROM customer_firsts WHERE org_id = $1", org_id)
+        if loaded != n_customers:
+            say(f"loading the insights side: {n_customers:,} customers, ~{n_customers * 7 // 2:,} visit events")
+            began = time.monotonic()
+            await owner.execute("DELETE FROM customer_firsts WHERE org_id = $1", org_id)
+            await owner.execute("SELECT ensure_event_partitions(current_date - 31, current_date + 1)")
+            all_ = "ffffffff-ffff-ffff-ffff-ffffffffffff"
+            await owner.execute(
+                f"""INSERT INTO customer_firsts (org_id, customer_id, integration_id, category_id, first_day)
+                    SELECT $1, md5('c' || i)::uuid, '{all_}', '{all_}', current_date - (i % 60)
+                      FROM generate_series(1, $2) i""",
+                org_id,
+                n_customers,
+            )
+            await owner.execute(
+                """INSERT INTO events (org_id, occurred_at, integration_id, source_key, type, class, customer_id)
+                   SELECT $1, now() - (((i * 7 + v * 13) % 43000) * interval '1 minute'),
+                          '00000000-0000-4000-8000-0000000000aa', 'bench-' || i || '-' || v, 'visit', 'funnel',
+                          md5('c' || i)::uuid
+                     FROM generate_series(1, $2) i, generate_series(1, 7) v WHERE v <= i % 8""",
+                org_id,
+                n_customers,
+            )
+            await owner.execute("ANALYZE customer_firsts")
+            await owner.execute("ANALYZE events")
+            say(f"  loaded in {time.monotonic() - began:.0f}s")
+        await owner.execute("DELETE FROM segments WHERE org_id = $1", org_id)
+        await owner.execute("DELETE FROM outbox WHERE org_id = $1", org_id)
+    finally:
+        await owner.close()
+    pool = await create_pool(settings.service_database_url("insights"), max_size=2)
+    lines: list[str] = []
+    try:
+        definition = {
+            "firstSeen": {"preset": "LAST_30_DAYS"},
+            "events": [{"type": "visit", "atLeast": 6, "lastDays": 30}],
+        }
+        t0 = time.perf_counter()
+        async with tenant_tx(pool, org_id) as conn:
+            seg, diff = await segments.create(conn, org_id, name="bench", definition=definition)
+        created = time.perf_counter() - t0
+        lines.append(
+            f"insights: create (first computation) {created * 1000:.0f} ms: {diff.member_count:,} members,"
+            f" {len(diff.added):,} added"
+        )
+        t0 = time.perf_counter()
+        async with tenant_tx(pool, org_id) as conn:
+            same = await segments.recompute(conn, org_id, seg.id)
+        lines.append(
+            f"insights: recompute with nothing changed {(time.perf_counter() - t0) * 1000:.0f} ms"
+            f" (diff +{len(same.added)} -{len(same.removed)}, no event)"
+        )
+        narrower = {**definition, "events": [{"type": "visit", "atLeast": 7, "lastDays": 30}]}
+        t0 = time.perf_counter()
+        async with tenant_tx(pool, org_id) as conn:
+            _, change = await segments.update(conn, org_id, seg.id, definition=narrower)
+        assert change is not None
+        lines.append(
+            f"insights: narrowed definition {(time.perf_counter() - t0) * 1000:.0f} ms:"
+            f" -{len(change.removed):,} members, {change.member_count:,} left"
+        )
+        async with tenant_tx(pool, org_id) as conn:
+            events = await conn.fetchval(
+                "SELECT count(*) FROM outbox WHERE org_id = $1 AND type LIKE 'segment.%'", org_id
+            )
+        lines.append(f"insights: {events} segment.members_changed events in the outbox for these changes")
+    finally:
+        await pool.close()
+    return lines
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--customers", type=int, default=200_000)
@@ -232,6 +313,7 @@ async def main() -> None:
     ap.add_argument("--repeat", type=int, default=200, help="times page 1 is asked per case")
     ap.add_argument("--first", type=int, default=50, help="page size")
     ap.add_argument("--data-dir", default=str(Path(tempfile.gettempdir()) / "bench_segments"))
+    ap.add_argument("--no-insights", action="store_true", help="skip the insights service's recompute figures")
     args = ap.parse_args()
 
     pg = None
@@ -248,9 +330,11 @@ async def main() -> None:
         from shared.config import Settings
 
         settings = Settings()
-        await bootstrap(settings, ("orders",))
+        await bootstrap(settings, ("orders", "insights"))
         org_id, segment_id = await load(settings, args.customers, args.members)
         lines = await measure(settings, org_id, segment_id, args)
+        if not args.no_insights:
+            lines += await insights_recompute(settings, org_id, args.customers)
         say("")
         for line in lines:
             say(line)
