@@ -52,6 +52,10 @@ logger = logging.getLogger("insights.segments")
 RECOMPUTE_AFTER = timedelta(hours=1)
 RECOMPUTE_BATCH = 50
 RECOMPUTE_EVERY_SECONDS = 300.0
+# The worker's recompute may take longer than a request's statement timeout (5 s): a large organisation's
+# "events in the last D days" groups its raw events of the range (bench/README.md, "Segments": 1.4-3.4 s over
+# ~700,000 events).
+WORKER_STATEMENT_TIMEOUT = "60s"
 MANUAL = "manual"
 DYNAMIC_MEMBERS = "a dynamic segment's members come from its definition"
 
@@ -235,6 +239,7 @@ async def recompute_due(pool: asyncpg.Pool, now: datetime | None = None, limit: 
     for org_id, segment_id in due:
         try:
             async with tenant_tx(pool, org_id) as conn:
+                await conn.execute(f"SET LOCAL statement_timeout = '{WORKER_STATEMENT_TIMEOUT}'")
                 segment = await store.get(conn, org_id, segment_id, for_update=True)
                 if segment is None or (segment.computed_at is not None and segment.computed_at >= before):
                     continue
