@@ -227,7 +227,7 @@ class DevIssuer:
         )
         return (
             '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">'
             "<title>Sign in · development issuer</title><style>"
             "body{font:16px system-ui,sans-serif;margin:2rem auto;max-width:32rem;padding:0 1rem;color:#1a1a2e}"
             "ul{list-style:none;padding:0}li{margin:.75rem 0;display:flex;flex-direction:column;gap:.25rem}"

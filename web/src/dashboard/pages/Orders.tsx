@@ -158,9 +158,9 @@ export default function Orders() {
           setParam("q", typed.trim() || null);
         }}
       >
-        <label>
-          Status{" "}
-          <select value={status ?? ""} onChange={(e) => setParam("status", e.target.value || null)}>
+        <span className="filter">
+          <label htmlFor="orders-status">Status</label>{" "}
+          <select id="orders-status" value={status ?? ""} onChange={(e) => setParam("status", e.target.value || null)}>
             <option value="">All</option>
             {STATUSES.map((s) => (
               <option key={s} value={s}>
@@ -168,10 +168,10 @@ export default function Orders() {
               </option>
             ))}
           </select>
-        </label>
-        <label>
-          Comm status{" "}
-          <select value={comm ?? ""} onChange={(e) => setParam("comm", e.target.value || null)}>
+        </span>
+        <span className="filter">
+          <label htmlFor="orders-comm">Comm status</label>{" "}
+          <select id="orders-comm" value={comm ?? ""} onChange={(e) => setParam("comm", e.target.value || null)}>
             <option value="">All</option>
             {COMM_STATUSES.map((s) => (
               <option key={s} value={s}>
@@ -179,7 +179,7 @@ export default function Orders() {
               </option>
             ))}
           </select>
-        </label>
+        </span>
         <label>
           Search <input type="search" value={typed} placeholder="Order reference, product or category" onChange={(e) => setTyped(e.target.value)} />
         </label>

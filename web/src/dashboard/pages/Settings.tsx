@@ -88,7 +88,16 @@ function OrganisationSettings({ timeZones }: { timeZones: readonly string[] }) {
   const save = async (event: React.FormEvent) => {
     event.preventDefault();
     setSaved(false);
-    const result = await update({ input: form });
+    // Only what changed: an untouched field is left as it is (null in SettingsInput).
+    const before: Record<string, string> = {
+      name: organisation.name,
+      marketplaceUrl: organisation.marketplaceUrl ?? "",
+      primaryColour: organisation.primaryColour,
+      baseCurrency: organisation.baseCurrency,
+      timeZone: organisation.timeZone,
+    };
+    const input = Object.fromEntries(Object.entries(form).filter(([k, v]) => before[k] !== v));
+    const result = await update({ input });
     const payload = result.data?.updateSettings;
     if (!payload) return setErrors({ form: result.error?.message ?? "The settings could not be saved; try again." });
     if (payload.errors.length > 0) {

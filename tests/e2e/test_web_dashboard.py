@@ -1,0 +1,323 @@
+"""End to end, the partner dashboard in a real browser (Debian's headless Chromium through the Python `playwright`
+package; no browser download) against the real processes of infra/processes.py: signing in through the
+development issuer's authorize page (code + PKCE), Analytics, a drill-down, Orders, Settings, sign-out.
+
+One browser session for the whole module, a few minutes at most. Any console error, failed request or answer of
+4xx/5xx fails the test; axe-core runs on every page (no serious or critical violation); a screenshot of every
+page, at 1280 px and at 390 px, goes to tests/e2e/artifacts/web/ (git-ignored; WEB_E2E_ARTIFACTS moves it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from infra.dev_issuer import DevIssuer, SignInUser
+from infra.processes import PROCESSES
+from tests.e2e.test_platform import Platform, _until
+
+pytestmark = pytest.mark.e2e
+playwright_api = pytest.importorskip("playwright.async_api")
+expect = playwright_api.expect
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(os.environ.get("WEB_E2E_ARTIFACTS") or ROOT / "tests" / "e2e" / "artifacts" / "web")
+AXE = ROOT / "web" / "node_modules" / "axe-core" / "axe.min.js"
+COLOUR = "#AA3300"
+
+
+@pytest.fixture(scope="module")
+def web_platform(tmp_path_factory: pytest.TempPathFactory, servers: None) -> Iterator[Platform]:
+    """The real processes, with the dashboard told to sign in at the tests' development issuer (its served URL:
+    the issuer's identifier, https://issuer.test/, is not an address a browser can reach)."""
+    if not (ROOT / "web" / "dist" / "index.html").is_file():
+        pytest.fail("web/dist is not built: ./platform test builds it (cd web && npm ci && npm run build)")
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"{CHROMIUM} is missing: ./platform test installs Debian's chromium (apt-get install chromium)")
+    jwks = urlsplit(os.environ["OIDC_JWKS_URL"])
+    p = Platform(tmp_path_factory.mktemp("e2e-web"))
+    p.env["WEB_OIDC_AUTHORITY"] = f"{jwks.scheme}://{jwks.netloc}/"
+    p.env["SUPPORT_ADDRESS"] = "help@partner.example"
+    p.env["GATEWAY_PUBLIC_URL"] = p.url  # export links point at this gateway, as the public URL does in production
+    try:
+        for process in PROCESSES:
+            p.start(process.name)
+        for url in p.readiness_urls():
+            p.wait_ready(url)
+        yield p
+    finally:
+        p.stop_all()
+
+
+async def _api(client: httpx.AsyncClient, token: str, query: str, variables: dict[str, Any] | None = None) -> Any:
+    r = await client.post(
+        "/graphql", json={"query": query, "variables": variables or {}}, headers={"authorization": f"Bearer {token}"}
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert "errors" not in body, body
+    return body["data"]
+
+
+ANALYTICS = """query($filter: AnalyticsFilterInput!) {
+  analytics(filter: $filter) { points { start ordersCreated newCustomers } }
+  funnel(filter: $filter) { steps { step customers } } }"""
+SUMMARY = "query($filter: OrderFilterInput) { ordersSummary(filter: $filter) { totalOrders successfulOrders } }"
+
+
+async def _seed(platform: Platform, tenant: Any) -> dict[str, int]:
+    """Orders in two categories and visits, sent as an integration sends them (REST with the API key), then
+    waited for in the insights service (orders relay → Redis → insights worker)."""
+    tag = uuid.uuid4().hex[:6]
+    plan = [("Broadband", 3), ("Credit Cards", 2)]
+    now = datetime.now(UTC)
+    async with httpx.AsyncClient(base_url=platform.url, timeout=15) as client:
+        n = 0
+        for category, count in plan:
+            for _ in range(count):
+                n += 1
+                r = await client.post(
+                    "/v1/orders",
+                    headers={"authorization": f"Bearer {tenant.api_key}"},
+                    json={
+                        "externalRef": f"web-{tag}-{n}",
+                        "productId": str(tenant.products[category]),
+                        "customer": {"email": f"web-{tag}-{n}@example.com"},
+                    },
+                )
+                assert r.status_code == 201, r.text
+        events = [
+            {
+                "id": f"web-{tag}-visit-{i}",
+                "type": "visit",
+                "occurredAt": (now - timedelta(minutes=i)).isoformat(),
+                "email": f"web-{tag}-{i + 1}@example.com",
+            }
+            for i in range(5)
+        ]
+        r = await client.post(
+            "/v1/events", json={"events": events}, headers={"authorization": f"Bearer {tenant.api_key}"}
+        )
+        assert r.status_code == 202, r.text
+
+        async def landed() -> Any:
+            data = await _api(client, tenant.admin_token, ANALYTICS, {"filter": {"range": {"preset": "LAST_30_DAYS"}}})
+            orders = sum(p["ordersCreated"] for p in data["analytics"]["points"])
+            return data if orders == 5 and data["funnel"]["steps"][0]["customers"] >= 5 else None
+
+        assert await _until(landed, 60), "the orders and visits did not reach the insights service in 60 s"
+    return {"orders": 5, "broadband": 3, "cards": 2}
+
+
+class Browser:
+    """One page of one Chromium, with every console error, failed request and 4xx/5xx answer kept."""
+
+    def __init__(self, page: Any, base: str) -> None:
+        self.page, self.base = page, base
+        self.problems: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
+        page.on("requestfailed", self._failed)
+        page.on("response", self._answered)
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error":
+            self.problems.append(f"console: {message.text} at {message.location.get('url')}")
+
+    def _answered(self, response: Any) -> None:
+        if response.status >= 400:
+            self.problems.append(f"HTTP {response.status} {response.url}")
+
+    def _failed(self, request: Any) -> None:
+        # A navigation away (a download, the sign-in redirect) aborts requests in flight: not a failure.
+        if request.failure and "ERR_ABORTED" in request.failure:
+            return
+        self.problems.append(f"request failed: {request.url} {request.failure}")
+
+    def assert_clean(self) -> None:
+        assert not self.problems, "\n".join(self.problems)
+
+    async def shot(self, name: str) -> None:
+        await self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+    async def axe(self, name: str) -> None:
+        """axe-core on the page as it is: no serious or critical violation."""
+        if not await self.page.evaluate("typeof window.axe !== 'undefined'"):
+            await self.page.evaluate(
+                await asyncio.to_thread(AXE.read_text)
+            )  # evaluated by the browser's devtools, not a page script
+        result = await self.page.evaluate(
+            "async () => { const r = await axe.run(document, {resultTypes: ['violations']}); return r.violations"
+            ".map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' '))})); }"
+        )
+        await asyncio.to_thread((ARTIFACTS / f"{name}.axe.json").write_text, json.dumps(result, indent=2))
+        bad = [v for v in result if v["impact"] in ("serious", "critical")]
+        assert not bad, f"{name}: {bad}"
+
+    async def no_horizontal_scroll(self, name: str) -> None:
+        width = await self.page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert width[0] <= width[1], f"{name} scrolls sideways at {width[1]} px: {width[0]} px wide"
+
+
+@pytest.fixture(scope="module")
+def artifacts() -> Path:
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="module")
+async def browser(artifacts: Path) -> AsyncIterator[Any]:
+    async with playwright_api.async_playwright() as p:
+        chromium = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+async def _number(page: Any, selector: str) -> int:
+    text = await page.locator(selector).first.inner_text()
+    return int(re.sub(r"[^\d]", "", text) or "0")
+
+
+async def test_the_dashboard_in_a_browser(web_platform: Platform, browser: Any, tenant: Any, issuer: DevIssuer) -> None:
+    seeded = await _seed(web_platform, tenant)
+    admin_email = f"admin-{tenant.admin_subject.split('|admin-')[1]}@example.com"
+    issuer.users["web-admin"] = SignInUser(tenant.admin_subject, admin_email, "Admin of the test partner")
+    context = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB", accept_downloads=True)
+    page = await context.new_page()
+    b = Browser(page, web_platform.url)
+    try:
+        # --- sign in: the app sends the browser to the issuer's page, a user is chosen, back to Analytics
+        await page.goto(f"{web_platform.url}/orders?preset=LAST_7_DAYS")
+        await page.wait_for_url(re.compile(r"/authorize\?"))
+        assert "code_challenge_method=S256" in page.url
+        await b.shot("00-sign-in")
+        await page.get_by_role("button", name=admin_email).click()
+        await page.wait_for_url(re.compile(r"/orders\?preset=LAST_7_DAYS$"))  # back where the user was going
+
+        # --- Analytics: the numbers are the API's
+        await page.get_by_role("link", name="Analytics").click()
+        await page.wait_for_url(re.compile(r"/analytics"))
+        orders_tile = '.tile-value[data-metric="ORDERS_CREATED"]'
+        await page.wait_for_selector(orders_tile)
+        assert await _number(page, orders_tile) == seeded["orders"]
+        await page.wait_for_selector("canvas")  # the line graph drew
+        assert await page.locator(".funnel-steps li").count() == 6
+        await b.shot("01-analytics")
+        await b.axe("analytics")
+
+        # A filter changes the URL and the numbers: the category search.
+        search = page.get_by_label("Category")
+        await search.fill("Credit Cards")
+        await page.wait_for_url(re.compile(r"category="))
+        await expect(page.locator(orders_tile)).to_have_text(str(seeded["cards"]))
+        category = parse_qs(urlsplit(page.url).query)["category"][0]
+        assert category == str(tenant.categories["Credit Cards"])
+        await page.get_by_role("button", name="Last 7 days").click()
+        await page.wait_for_url(re.compile(r"preset=LAST_7_DAYS"))
+        assert "category=" in page.url  # the other filter kept
+
+        # A drill-down: the number clicked equals the rows behind it.
+        await page.locator("details.data-table summary").click()
+        cell = page.locator('button[data-drill^="ORDERS_CREATED:"]').first
+        clicked = int(await cell.inner_text())
+        assert clicked == seeded["cards"]
+        await cell.click()
+        await page.wait_for_url(re.compile(r"/analytics/drilldown\?"))
+        await page.wait_for_selector("table.drill-rows tbody tr")
+        assert await page.locator("table.drill-rows tbody tr").count() == clicked
+        assert int(await page.locator("p.count").get_attribute("data-total") or "-1") == clicked
+        await b.shot("02-drilldown")
+        await b.axe("drilldown")
+
+        # --- Orders: header totals are the API's; a status filter goes into the URL and changes them
+        await page.get_by_role("link", name="Orders", exact=True).click()
+        await page.wait_for_url(re.compile(r"/orders"))
+        total = '[data-summary="totalOrders"]'
+        await page.wait_for_selector(total)
+        async with httpx.AsyncClient(base_url=web_platform.url, timeout=10) as client:
+            api = await _api(client, tenant.admin_token, SUMMARY, {"filter": {"range": {"preset": "LAST_30_DAYS"}}})
+        assert await _number(page, total) == api["ordersSummary"]["totalOrders"] == seeded["orders"]
+        assert await page.locator("table.orders tbody tr").count() == seeded["orders"]
+        await b.shot("03-orders")
+        await b.axe("orders")
+        await page.get_by_label("Status", exact=True).select_option("SUCCESSFUL")
+        await page.wait_for_url(re.compile(r"status=SUCCESSFUL"))
+        await expect(page.locator(total)).to_have_text("0")
+        await page.get_by_label("Status", exact=True).select_option("")
+        await expect(page.locator(total)).to_have_text(str(seeded["orders"]))
+
+        # Export CSV: the file has the table's rows.
+        async with page.expect_download() as download_info:
+            await page.get_by_role("button", name="Export CSV").click()
+        download = await download_info.value
+        path = ARTIFACTS / "orders.csv"
+        await download.save_as(str(path))
+        text = await asyncio.to_thread(path.read_text, encoding="utf-8-sig")
+        rows = [line for line in text.splitlines() if line.strip()]
+        assert len(rows) - 1 == seeded["orders"], rows[:3]
+
+        # An order's detail with its history.
+        await page.locator("table.orders tbody tr a").first.click()
+        await page.wait_for_url(re.compile(r"/orders/[0-9a-f-]{36}$"))
+        await page.wait_for_selector("h1:has-text('Order ')")
+        await b.shot("04-order")
+        await b.axe("order")
+
+        # --- Settings: the colour reaches the primary buttons at once (computed style)
+        await page.get_by_role("link", name="Settings").click()
+        await page.wait_for_selector("#settings-primaryColour")
+        await b.axe("settings")
+        await page.locator("input#settings-primaryColour").fill(COLOUR)
+        save = page.get_by_role("button", name="Save settings")
+        await save.click()
+        await page.get_by_role("status").filter(has_text="Saved.").wait_for()
+        assert await save.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(170, 51, 0)"
+        await b.shot("05-settings")
+
+        # --- Phone width: no sideways scroll, the menu folds away
+        await page.set_viewport_size({"width": 390, "height": 844})
+        for path_, name in (("/analytics", "analytics"), ("/orders", "orders"), ("/settings", "settings")):
+            await page.goto(f"{web_platform.url}{path_}")
+            await page.wait_for_selector("#content h1")
+            await b.no_horizontal_scroll(name)
+            await b.shot(f"06-phone-{name}")
+        await page.get_by_role("button", name="Menu").click()
+        await page.get_by_role("link", name="Orders", exact=True).click()
+        await page.wait_for_url(re.compile(r"/orders"))
+        await page.set_viewport_size({"width": 1280, "height": 900})
+
+        # --- Sign out: back to the issuer's sign-in page
+        await page.get_by_role("button", name="Sign out").first.click()
+        await page.wait_for_url(re.compile(r"/authorize\?"))
+        assert await page.get_by_role("heading", name="Sign in").is_visible()
+        b.assert_clean()
+    finally:
+        await b.shot("99-last")  # where a failure left the page
+        issuer.users.pop("web-admin", None)
+        await context.close()
