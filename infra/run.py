@@ -612,6 +612,7 @@ def _banner(issuer: DevIssuer, demo: dict[str, Any], gateway_url: str) -> None:
         f"""
 Partner platform is running.
 
+  Partner dashboard (sign in as a demo user):  {gateway_url}/
   GraphQL (GraphiQL in the browser):  {gateway_url}/graphql
   Integrations REST:                   POST {gateway_url}/v1/orders
   Provider commission webhooks:        POST {gateway_url}/webhooks/providers/{provider["public_id"]}/commission
