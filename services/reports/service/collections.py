@@ -137,6 +137,15 @@ def _key(row: asyncpg.Record, width: int) -> tuple[Any, ...]:
     return tuple(row[f"_k{i}"] for i in range(width))
 
 
+async def _rows(conn: asyncpg.Connection, name: str, org_id: UUID, rows: list[asyncpg.Record]) -> list[Any]:
+    """What `document` takes: the rows, and for orders each with its ledger (`history`), read in the same
+    transaction."""
+    if name != "orders" or not rows:
+        return rows
+    history = await store.ledgers(conn, org_id, [r["id"] for r in rows])
+    return [{**r, "history": history[r["id"]]} for r in rows]
+
+
 async def _reports_range(
     pool: asyncpg.Pool, name: str, org_id: UUID, since: datetime, until: datetime, batch: int
 ) -> AsyncIterator[list[Document]]:
@@ -146,8 +155,9 @@ async def _reports_range(
     while True:
         async with tenant_tx(pool, org_id) as conn:
             rows = await store.range_page(conn, name, org_id, since, until, after, batch)
+            full = await _rows(conn, name, org_id, rows)
         if rows:
-            yield [make(r) for r in rows]
+            yield [make(r) for r in full]
         if len(rows) < batch:
             return
         last = rows[-1]
@@ -316,10 +326,11 @@ async def changes(
     while True:
         async with tenant_tx(pool, org_id) as conn:
             rows = await store.changes_page(conn, name, org_id, position, below, batch)
+            full = await _rows(conn, name, org_id, rows)
         if not rows:
             return
         last = rows[-1]
         position = (int(last["_x"]), *_key(last, width))
-        yield [make(r) for r in rows], encode_position(position)
+        yield [make(r) for r in full], encode_position(position)
         if len(rows) < batch:
             return
