@@ -59,7 +59,8 @@ class CollectionField:
 @dataclass(frozen=True)
 class Index:
     """An index a reader of the collection needs, as a MongoDB key spec: ((field, 1 | -1), ...).
-    `expire_after_seconds`: a TTL index (MongoDB deletes a document that long after the field's time)."""
+    `expire_after_seconds`: a TTL index (MongoDB deletes a document that long after the field's time; the field
+    must be stored as a BSON date, not text: services/reports/domain/collections.py `native` does that)."""
 
     keys: tuple[tuple[str, int], ...]
     meaning: str
@@ -478,7 +479,8 @@ USAGE_ALLOWANCES = Collection(
     meaning=(
         "Each usage a contact recorded against a metric (business events of type usage), beside the allowance "
         "it draws on: the sum of the allowances per period of the contact's subscriptions active when the usage "
-        "occurred (null when none carries one), so a reader can compare usage with allowance per period."
+        "occurred (null when none carries one), so a reader can compare usage with allowance per period. The "
+        "allowance is read with the usage: a later change of a subscription does not re-send past usage."
     ),
     source=Source.REPORTS,
     id_meaning="The usage event's own id (`event_id`).",

@@ -54,6 +54,7 @@ __all__ = [
     "check_document",
     "collection",
     "document",
+    "native",
 ]
 
 Row = Mapping[str, Any]
@@ -397,3 +398,15 @@ def check_document(c: Collection, doc: Mapping[str, Any]) -> list[str]:
         elif not _is(value, f.type):
             problems.append(f"{f.name}: {value!r} is not a {f.type}")
     return problems
+
+
+def native(c: Collection, doc: Mapping[str, Any]) -> Document:
+    """`doc` as a MongoDB writer stores it: each DATETIME field an aware `datetime` (a BSON date, which range
+    queries and the events collection's TTL index need: a TTL index ignores text), everything else as is
+    (decimals stay exact strings; dates stay `YYYY-MM-DD`)."""
+    out = dict(doc)
+    for f in c.fields:
+        value = out.get(f.name)
+        if f.type is FieldType.DATETIME and isinstance(value, str):
+            out[f.name] = datetime.fromisoformat(value)
+    return out

@@ -363,5 +363,8 @@ def test_documents_are_json_ready() -> None:
         "x: not declared",
         "amount: 12.5 is not a decimal",
     ]
+    stored = domain.native(domain.BY_NAME["financial_journals"], doc)
+    assert stored["occurredAt"] == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC) and stored["amount"] == "12.50"
+    assert stored["dueDate"] == "2026-02-01" and doc["occurredAt"] == "2026-01-02T03:04:05Z"  # a copy
     broken = dataclasses.replace(domain.BY_NAME["financial_journals"])
     assert domain.check_document(broken, {k: v for k, v in doc.items() if k != "number"}) == ["number: missing"]
