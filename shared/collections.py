@@ -253,7 +253,7 @@ DEVICES = Collection(
         F("lastSeen", _T, "Its latest event: the time a date range selects on."),
     ),
     time_field="lastSeen",
-    update_marker="lastSeen (moves forward with each event from the device)",
+    update_marker="lastSeen (moves forward with each event from the device; a late event may widen firstSeen only)",
     changes_cursor=False,
     indexes=(
         Index((("orgId", 1), ("lastSeen", -1)), "Date ranges: devices active in a period."),
@@ -296,7 +296,10 @@ EVENTS = Collection(
         F("properties", _O, "Its other properties; {} when none."),
     ),
     time_field="occurredAt",
-    update_marker="occurredAt (append-only)",
+    update_marker=(
+        "occurredAt (append-only; an event may be sent up to 90 days after it happened, so a follower re-reads "
+        "recent windows and upserts by `_id`)"
+    ),
     changes_cursor=False,
     indexes=(
         Index((("orgId", 1), ("occurredAt", -1)), "Date ranges: the events of a period, newest first."),
