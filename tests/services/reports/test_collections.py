@@ -368,3 +368,28 @@ def test_documents_are_json_ready() -> None:
     assert stored["dueDate"] == "2026-02-01" and doc["occurredAt"] == "2026-01-02T03:04:05Z"  # a copy
     broken = dataclasses.replace(domain.BY_NAME["financial_journals"])
     assert domain.check_document(broken, {k: v for k, v in doc.items() if k != "number"}) == ["number: missing"]
+
+
+async def test_a_late_ledger_row_sends_its_order_again(pool: Any, reports_pool: Any, tenant: Any) -> None:
+    """A commission change arriving after a newer event leaves the order's row as it is but adds to its history:
+    the order is a change all the same (the ledger touches its order's marker, migration 014)."""
+    from decimal import Decimal
+
+    from services.reports.repository import orders as order_rows
+    from tests.factories import create_order
+
+    order = await create_order(pool, tenant, email=f"late-{uuid.uuid4().hex[:6]}@example.com")
+    await apply_orders(reports_pool, await outbox_events(pool, tenant.org_id))
+    position = None
+    async for _, pos in workflow.changes(reports_pool, "orders", tenant.org_id):
+        position = pos
+    late = order_rows.LedgerEntry(
+        uuid.uuid4(), order["id"], None, "PENDING", None, "PENDING", Decimal("1.00"), "GBP", None,
+        datetime.now(UTC) - timedelta(days=1),
+    )  # fmt: skip
+    async with tenant_tx(reports_pool, tenant.org_id) as conn:
+        assert await order_rows.record_change(conn, tenant.org_id, late)
+    changed = [d for docs, _ in [x async for x in workflow.changes(reports_pool, "orders", tenant.org_id, position)]
+               for d in docs]  # fmt: skip
+    assert [d["_id"] for d in changed] == [str(order["id"])]
+    assert str(late.event_id) in [h["eventId"] for h in changed[0]["commissionHistory"]]
