@@ -88,7 +88,7 @@ ANALYTICS = """query($filter: AnalyticsFilterInput!) {
 SUMMARY = "query($filter: OrderFilterInput) { ordersSummary(filter: $filter) { totalOrders successfulOrders } }"
 
 
-async def _seed(platform: Platform, tenant: Any) -> dict[str, int]:
+async def _seed(platform: Platform, tenant: Any) -> dict[str, Any]:
     """Orders in two categories and visits, sent as an integration sends them (REST with the API key), then
     waited for in the insights service (orders relay → Redis → insights worker)."""
     tag = uuid.uuid4().hex[:6]
@@ -129,7 +129,7 @@ async def _seed(platform: Platform, tenant: Any) -> dict[str, int]:
             return data if orders == 5 and data["funnel"]["steps"][0]["customers"] >= 5 else None
 
         assert await _until(landed, 60), "the orders and visits did not reach the insights service in 60 s"
-    return {"orders": 5, "broadband": 3, "cards": 2}
+    return {"orders": 5, "broadband": 3, "cards": 2, "tag": tag}
 
 
 class Browser:
@@ -204,7 +204,22 @@ async def _number(page: Any, selector: str) -> int:
     return int(re.sub(r"[^\d]", "", text) or "0")
 
 
-async def test_the_dashboard_in_a_browser(web_platform: Platform, browser: Any, tenant: Any, issuer: DevIssuer) -> None:
+async def test_the_dashboard_in_a_browser(
+    web_platform: Platform, browser: Any, tenant: Any, other_tenant: Any, issuer: DevIssuer
+) -> None:
+    # Another organisation's order, placed first: none of its figures or rows may reach this user's pages.
+    async with httpx.AsyncClient(base_url=web_platform.url, timeout=15) as client:
+        other_ref = f"other-org-{uuid.uuid4().hex[:6]}"
+        r = await client.post(
+            "/v1/orders",
+            headers={"authorization": f"Bearer {other_tenant.api_key}"},
+            json={
+                "externalRef": other_ref,
+                "productId": str(other_tenant.products["Broadband"]),
+                "customer": {"email": f"{other_ref}@example.com"},
+            },
+        )
+        assert r.status_code == 201, r.text
     seeded = await _seed(web_platform, tenant)
     admin_email = f"admin-{tenant.admin_subject.split('|admin-')[1]}@example.com"
     issuer.users["web-admin"] = SignInUser(tenant.admin_subject, admin_email, "Admin of the test partner")
@@ -264,6 +279,7 @@ async def test_the_dashboard_in_a_browser(web_platform: Platform, browser: Any, 
             api = await _api(client, tenant.admin_token, SUMMARY, {"filter": {"range": {"preset": "LAST_30_DAYS"}}})
         assert await _number(page, total) == api["ordersSummary"]["totalOrders"] == seeded["orders"]
         assert await page.locator("table.orders tbody tr").count() == seeded["orders"]
+        assert other_ref not in await page.locator("table.orders").inner_text()  # tenancy: not the other org's
         await b.shot("03-orders")
         await b.axe("orders")
         await page.get_by_label("Status", exact=True).select_option("SUCCESSFUL")
@@ -289,6 +305,47 @@ async def test_the_dashboard_in_a_browser(web_platform: Platform, browser: Any, 
         await b.shot("04-order")
         await b.axe("order")
 
+        # --- Customers: the list is the API's; a search goes into the URL; a profile with its timeline
+        await page.get_by_role("link", name="Customers").click()
+        await page.wait_for_selector("table.customers tbody tr")
+        async with httpx.AsyncClient(base_url=web_platform.url, timeout=10) as client:
+            listed = await _api(client, tenant.admin_token, "{ customers { totalCount } }")
+        count = page.locator("table.customers caption [data-total]")
+        assert int(await count.get_attribute("data-total") or "-1") == listed["customers"]["totalCount"]
+        await b.shot("05-customers")
+        await b.axe("customers")
+        await page.get_by_label("Search", exact=True).fill(f"web-{seeded['tag']}-1@")
+        await page.get_by_role("button", name="Search", exact=True).click()
+        await page.wait_for_url(re.compile(r"q=web-"))
+        await expect(count).to_have_attribute("data-total", "1")
+        await page.locator("table.customers tbody tr a").first.click()
+        await page.wait_for_url(re.compile(r"/customers/[0-9a-f-]{36}$"))
+        await page.locator("ol.timeline li").first.wait_for()
+        await b.shot("06-customer")
+        await b.axe("customer")
+
+        # --- Integrations: create one, its key shown once; rotating shows a new one
+        await page.get_by_role("link", name="Integrations").click()
+        await page.get_by_role("button", name="New integration").click()
+        await page.get_by_label("Name").fill(f"Web test {seeded['tag']}")
+        await page.get_by_label("Broadband").check()
+        await page.get_by_role("button", name="Create integration").click()
+        first_key = await page.get_by_test_id("api-key").inner_text()
+        assert len(first_key) > 20
+        await b.shot("07-integration-key")
+        await b.axe("integrations")
+        await page.get_by_role("button", name="I have stored it").click()
+        assert await page.get_by_test_id("api-key").count() == 0  # shown once
+        page.once("dialog", lambda dialog: dialog.accept())
+        await page.get_by_role("button", name=f"Rotate key of Web test {seeded['tag']}").click()
+        rotated = await page.get_by_test_id("api-key").inner_text()
+        assert rotated != first_key
+        async with httpx.AsyncClient(base_url=web_platform.url, timeout=10) as client:
+            old = await client.get("/v1/integration/config", headers={"authorization": f"Bearer {first_key}"})
+            new = await client.get("/v1/integration/config", headers={"authorization": f"Bearer {rotated}"})
+        assert old.status_code == 401 and new.status_code == 200, (old.text, new.text)
+        await page.get_by_role("button", name="I have stored it").click()
+
         # --- Settings: the colour reaches the primary buttons at once (computed style)
         await page.get_by_role("link", name="Settings").click()
         await page.wait_for_selector("#settings-primaryColour")
@@ -298,15 +355,21 @@ async def test_the_dashboard_in_a_browser(web_platform: Platform, browser: Any, 
         await save.click()
         await page.get_by_role("status").filter(has_text="Saved.").wait_for()
         assert await save.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(170, 51, 0)"
-        await b.shot("05-settings")
+        await b.shot("08-settings")
 
         # --- Phone width: no sideways scroll, the menu folds away
         await page.set_viewport_size({"width": 390, "height": 844})
-        for path_, name in (("/analytics", "analytics"), ("/orders", "orders"), ("/settings", "settings")):
+        for path_, name in (
+            ("/analytics", "analytics"),
+            ("/orders", "orders"),
+            ("/customers", "customers"),
+            ("/integrations", "integrations"),
+            ("/settings", "settings"),
+        ):
             await page.goto(f"{web_platform.url}{path_}")
             await page.wait_for_selector("#content h1")
             await b.no_horizontal_scroll(name)
-            await b.shot(f"06-phone-{name}")
+            await b.shot(f"09-phone-{name}")
         await page.get_by_role("button", name="Menu").click()
         await page.get_by_role("link", name="Orders", exact=True).click()
         await page.wait_for_url(re.compile(r"/orders"))

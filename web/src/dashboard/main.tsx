@@ -16,6 +16,9 @@ const AnalyticsDrilldown = lazy(() => import("./pages/AnalyticsDrilldown"));
 const Orders = lazy(() => import("./pages/Orders"));
 const OrderDetail = lazy(() => import("./pages/OrderDetail"));
 const Settings = lazy(() => import("./pages/Settings"));
+const Customers = lazy(() => import("./pages/Customers"));
+const CustomerProfile = lazy(() => import("./pages/CustomerProfile"));
+const Integrations = lazy(() => import("./pages/Integrations"));
 const Coming = lazy(() => import("./pages/Coming"));
 
 function Callback({ manager }: { manager: UserManager }) {
@@ -92,6 +95,9 @@ function SignedIn({ manager, config }: { manager: UserManager; config: AppConfig
           <Route path="analytics/drilldown" element={<AnalyticsDrilldown />} />
           <Route path="orders" element={<Orders />} />
           <Route path="orders/:id" element={<OrderDetail />} />
+          <Route path="customers" element={<Customers />} />
+          <Route path="customers/:id" element={<CustomerProfile />} />
+          <Route path="integrations" element={<Integrations />} />
           <Route path="settings" element={<Settings />} />
           <Route path="*" element={<Coming />} />
         </Route>

@@ -98,6 +98,7 @@ export default function Orders() {
   const comm = params.get("comm") as CommStatus | null;
   const search = params.get("q") ?? "";
   const category = params.get("category");
+  const customer = params.get("customer");
   const after = params.get("after");
   const filter = useMemo(
     () => ({
@@ -106,8 +107,9 @@ export default function Orders() {
       ...(comm && COMM_STATUSES.includes(comm) ? { commStatuses: [comm] } : {}),
       ...(search ? { search } : {}),
       ...(category ? { categoryIds: [category] } : {}),
+      ...(customer ? { customerId: customer } : {}),
     }),
-    [range, status, comm, search, category],
+    [range, status, comm, search, category, customer],
   );
   const [{ data, error, fetching }, refetch] = useQuery({ query: OrdersPage, variables: { filter, after } });
   const [exporting, runExport] = useMutation(ExportOrders);
