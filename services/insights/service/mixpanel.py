@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 import time
@@ -32,7 +33,6 @@ from uuid import UUID
 
 import aiohttp
 import asyncpg
-import orjson
 
 from services.insights.domain import mixpanel as rules
 from services.insights.repository import mixpanel as store
@@ -226,12 +226,12 @@ class Round:
     stopped: str = ""  # caught_up | busy | paused | waiting | gone | budget
 
 
-def _fit(batch: list[tuple[rules.StoredEvent, Any]]) -> tuple[list[tuple[rules.StoredEvent, Any]], list[Any]]:
-    """The batch, halved until its JSON is within Mixpanel's 10 MB, and its mapped events."""
+def _fit(batch: list[store.Outgoing]) -> tuple[list[store.Outgoing], bytes]:
+    """The batch, halved until its JSON is within Mixpanel's 10 MB, and that JSON."""
     while True:
-        payload = [rules.to_mixpanel(e) for e, _ in batch]
-        if len(batch) == 1 or len(orjson.dumps(payload)) <= rules.MAX_BATCH_BYTES:
-            return batch, payload
+        body = ("[" + ",".join(o.doc for o in batch) + "]").encode()
+        if len(batch) == 1 or len(body) <= rules.MAX_BATCH_BYTES:
+            return batch, body
         batch = batch[: len(batch) // 2]
 
 
@@ -269,6 +269,53 @@ async def _profiles(
     return len(updates)
 
 
+def _start(c: store.Connection, backfill: bool) -> tuple[bool, Any, Any]:
+    return (True, c.backfill_at, c.backfill_id) if backfill else (False, c.live_xid, c.live_id)
+
+
+def _moved(c: store.Connection, backfill: bool, position: Any) -> store.Connection:
+    """The connection as it will be once `position` is committed."""
+    if backfill:
+        return dataclasses.replace(c, backfill_at=position[0], backfill_id=position[1])
+    return dataclasses.replace(c, live_xid=position[0], live_id=position[1])
+
+
+class Ahead:
+    """The next batch, read while the current one is sent (a read-only tenant transaction of its own)."""
+
+    def __init__(self) -> None:
+        self._task: asyncio.Task[list[store.Outgoing]] | None = None
+        self._start: tuple[bool, Any, Any] | None = None
+
+    def read(self, pool: asyncpg.Pool, c: store.Connection, backfill: bool, limit: int) -> None:
+        self.cancel()
+
+        async def run() -> list[store.Outgoing]:
+            async with tenant_tx(pool, c.org_id) as conn:
+                return await (store.backfill_batch if backfill else store.live_batch)(conn, c, limit)
+
+        self._start, self._task = _start(c, backfill), asyncio.create_task(run())
+
+    async def take(self, start: tuple[bool, Any, Any]) -> list[store.Outgoing] | None:
+        """The batch read ahead if it starts at `start` (None otherwise, or when its read failed)."""
+        task, expected = self._task, self._start
+        self._task = self._start = None
+        if task is None:
+            return None
+        if expected != start:
+            task.cancel()
+            return None
+        try:
+            return await task
+        except Exception:
+            return None
+
+    def cancel(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        self._task = self._start = None
+
+
 async def forward_batch(
     pool: asyncpg.Pool,
     settings: Settings,
@@ -277,8 +324,13 @@ async def forward_batch(
     org_id: UUID,
     connection_id: UUID,
     limit: int = rules.MAX_BATCH_EVENTS,
+    ahead: Ahead | None = None,
 ) -> Round:
-    """One batch of one connection (see the module's docstring). `Round.stopped` is empty when more may follow."""
+    """One batch of one connection (see the module's docstring). `Round.stopped` is empty when more may follow.
+
+    `ahead` (from `forward`): the next batch is read on another connection while this one is being sent, and used
+    by the next call if it starts where this one's position ends (else read again): reading and sending overlap.
+    """
     result = Round()
     try:
         async with tenant_tx(pool, org_id) as conn:
@@ -293,7 +345,12 @@ async def forward_batch(
                 result.stopped = "waiting"
                 return result
             backfill = not c.backfill_done and await store.backfill_ready(conn, c)
-            batch = await (store.backfill_batch if backfill else store.live_batch)(conn, c, limit)
+            start = _start(c, backfill)
+            batch = await ahead.take(start) if ahead is not None else None
+            if batch is None:
+                batch = await (store.backfill_batch if backfill else store.live_batch)(conn, c, limit)
+            if batch and ahead is not None:
+                ahead.read(pool, _moved(c, backfill, batch[-1].position), backfill, limit)
             if not batch and backfill:
                 await store.advance_backfill(conn, c, None, 0, 0)  # done: the live cursor from now on
                 backfill, batch = False, await store.live_batch(conn, c, limit)
@@ -302,7 +359,7 @@ async def forward_batch(
                 return result
             batch, payload = _fit(batch)
             project = _project(box, c)
-            outcome = await peer.import_events(settings, project, payload, c.attempts)
+            outcome = await peer.import_events(settings, project, payload, len(batch), c.attempts)
             if isinstance(outcome, peer.RetryLater):
                 raise _Later(outcome.reason, outcome.delay)
             if isinstance(outcome, peer.Refused):
@@ -311,7 +368,7 @@ async def forward_batch(
             for f in outcome.failed:
                 index = f.get("index")
                 if isinstance(index, int) and 0 <= index < len(batch):
-                    event = batch[index][0]
+                    event = batch[index]
                     failures.append(
                         {
                             "event_id": event.id,
@@ -322,14 +379,14 @@ async def forward_batch(
                         }
                     )
             await store.record_failures(conn, c, failures)
-            position = batch[-1][1]
+            position = batch[-1].position
             forwarded = len(batch) - len(failures)
             if backfill:
                 await store.advance_backfill(conn, c, position, forwarded, len(failures))
             else:
                 await store.advance_live(conn, c, position, forwarded, len(failures))
             if c.forward_contacts:
-                customers = list(dict.fromkeys(e.customer_id for e, _ in batch if e.customer_id is not None))
+                customers = list(dict.fromkeys(e.customer_id for e in batch if e.customer_id is not None))
                 result.profiles = await _profiles(conn, settings, orders, c, project, customers)
                 await store.record_profiles(conn, c, result.profiles)
             result.batches, result.events, result.failed = 1, forwarded, len(failures)
@@ -359,9 +416,10 @@ async def forward(
     box = SecretBox.from_settings(settings)
     total = Round()
     deadline = time.monotonic() + budget_seconds
+    ahead = Ahead()
     try:
         while True:
-            r = await forward_batch(pool, settings, box, orders, org_id, connection_id)
+            r = await forward_batch(pool, settings, box, orders, org_id, connection_id, ahead=ahead)
             total.batches += r.batches
             total.events += r.events
             total.failed += r.failed
@@ -373,6 +431,7 @@ async def forward(
                 total.stopped = "budget"
                 break
     finally:
+        ahead.cancel()
         if total.stopped not in ("busy", "gone"):
             async with tenant_tx(pool, org_id) as conn:
                 await store.finished(conn, org_id, connection_id)

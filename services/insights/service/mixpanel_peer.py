@@ -117,8 +117,9 @@ def _reason(status: int, body: bytes) -> str:
     return f"{status}: {body[:200].decode(errors='replace')}"
 
 
-async def import_events(settings: Settings, project: Project, events: list[dict[str, Any]], attempts: int) -> Outcome:
-    body = gzip.compress(orjson.dumps(events), compresslevel=1)
+async def import_events(settings: Settings, project: Project, events: bytes, count: int, attempts: int) -> Outcome:
+    """POSTs `events` (a JSON array of `count` events), gzipped."""
+    body = gzip.compress(events, compresslevel=1)
     try:
         async with session().post(
             f"{project.ingest_url(settings)}/import",
@@ -128,7 +129,7 @@ async def import_events(settings: Settings, project: Project, events: list[dict[
         ) as r:
             raw = await r.read()
             if r.status == 200:
-                return Accepted(int(orjson.loads(raw).get("num_records_imported", len(events))), [])
+                return Accepted(int(orjson.loads(raw).get("num_records_imported", count)), [])
             if r.status == 400:
                 data = orjson.loads(raw) if raw else {}
                 failed = data.get("failed_records") if isinstance(data, dict) else None

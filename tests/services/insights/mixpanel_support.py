@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -102,7 +101,7 @@ async def store_events(
             row = await conn.fetchrow(
                 """INSERT INTO events (org_id, occurred_at, integration_id, source_key, type, class, customer_id,
                                        amount, currency, entity_id, state, properties)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb) RETURNING id""",
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id""",
                 org_id,
                 spec.get("at", now - timedelta(minutes=5)),
                 integration_id,
@@ -114,7 +113,7 @@ async def store_events(
                 spec.get("currency") if amount is not None else None,
                 spec.get("entity"),
                 spec.get("state"),
-                json.dumps(spec.get("properties") or {}),
+                spec.get("properties") or {},  # the pool encodes JSONB
             )
             assert row is not None
             ids.append(row["id"])
