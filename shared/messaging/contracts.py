@@ -35,7 +35,7 @@ CUSTOM_FIELD_EVENTS = frozenset({CUSTOM_FIELD_DEFINED, CUSTOM_FIELD_CHANGED, CUS
 ORGANISATION_CREATED = "organisation.created"
 ORGANISATION_SETTINGS_CHANGED = "organisation.settings_changed"
 ORGANISATION_EVENTS = frozenset({ORGANISATION_CREATED, ORGANISATION_SETTINGS_CHANGED})
-ORGANISATION_SETTINGS_FIELDS = ("name", "time_zone", "base_currency")
+ORGANISATION_SETTINGS_FIELDS = ("name", "time_zone", "base_currency", "primary_colour")  # colour: reports' PDFs
 # ECB euro reference rates, reference data of no organisation: payload {"rates": [{"day", "currency", "perEuro"}]}
 # (at most 1,000 per event), org_id REFERENCE_DATA_ORG_ID (services/orders/service/fx_rates.py says why).
 FX_RATES_PUBLISHED = "fx_rates.published"

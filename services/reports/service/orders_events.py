@@ -26,12 +26,11 @@ import asyncpg
 
 from services.reports.repository import contacts, custom_fields
 from services.reports.repository import orders as store
-from services.reports.service import fx_rates, watermarks
+from services.reports.service import fx_rates, organisation, watermarks
 from shared import logging as slog
 from shared.messaging import contracts
 from shared.messaging.consumer import EventHandler
 from shared.messaging.contracts import Event
-from shared.service import org_settings
 
 logger = logging.getLogger("reports.orders_events")
 
@@ -146,7 +145,7 @@ HANDLERS: dict[str, EventHandler] = watermarks.tracked(
         **{t: on_custom_field for t in contracts.CUSTOM_FIELD_EVENTS},
         contracts.CUSTOMER_MERGED: on_customer_merged,
         contracts.CUSTOMER_ERASED: on_customer_erased,
-        **org_settings.HANDLERS,
+        **organisation.HANDLERS,  # the kit's copy of the settings, and the colour PDFs print
         contracts.FX_RATES_PUBLISHED: fx_rates.on_fx_rates_published,  # reference data: no watermark
     },
 )

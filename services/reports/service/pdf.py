@@ -41,6 +41,7 @@ from reportlab.lib.units import mm
 from reportlab.pdfbase.pdfmetrics import getFont
 
 from services.reports.domain.query import ReportQuery
+from services.reports.repository import organisation as organisation_store
 from services.reports.repository import reports as store
 from shared import exports
 from shared.config import Settings
@@ -49,8 +50,8 @@ from shared.errors import DomainError, ErrorCode
 from shared.export_queries import ExportQuery, Key
 
 DEFAULT_MAX_ROWS = 100_000
-# The reports service's copy of organisation settings holds no brand colour (only name, time zone, currency):
-# the orders service's default primary colour until that copy carries it.
+# An organisation without a primary colour (or whose settings event predates it, migration 013): the orders
+# service's default primary colour.
 DEFAULT_COLOUR = "#1E5EFF"
 PAGE = landscape(A4)
 MARGIN = 12 * mm
@@ -398,10 +399,11 @@ async def count_rows(pool: asyncpg.Pool, org_id: UUID, q: ReportQuery) -> int:
     return total
 
 
-async def organisation_name(pool: asyncpg.Pool, org_id: UUID) -> str:
+async def organisation_heading(pool: asyncpg.Pool, org_id: UUID) -> tuple[str, str]:
+    """The organisation's name and the colour its PDFs print (its primary colour, else DEFAULT_COLOUR)."""
     async with tenant_tx(pool, org_id) as conn:
-        name = await conn.fetchval("SELECT name FROM organisation_settings WHERE org_id = $1", org_id)
-    return str(name or "")
+        name, colour = await organisation_store.heading(conn, org_id)
+    return name, colour or DEFAULT_COLOUR
 
 
 async def open_pdf(
@@ -410,11 +412,9 @@ async def open_pdf(
     """The export links' opener (`WRITERS["pdf"]`): refused above the cap before any row is read, then built into
     a temporary file and streamed from it."""
     check_rows(await count_rows(pool, org_id, q))
+    name, colour = await organisation_heading(pool, org_id)
     heading = Heading(
-        organisation=await organisation_name(pool, org_id),
-        title=q.report.name,
-        filters=describe_filters(q),
-        run_at=datetime.now(UTC),
+        organisation=name, title=q.report.name, filters=describe_filters(q), run_at=datetime.now(UTC), colour=colour
     )
     spool = tempfile.TemporaryFile()  # noqa: SIM115  (closed by the stream, or below on failure)
     try:

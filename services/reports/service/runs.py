@@ -56,6 +56,7 @@ from dramatiq import Message
 
 from services.reports.domain import catalogue
 from services.reports.domain.query import ReportQuery
+from services.reports.repository import organisation as organisation_store
 from services.reports.repository import reports as store
 from services.reports.repository import runs as runs_store
 from services.reports.service import pdf, watermarks
@@ -306,11 +307,13 @@ async def _build(pool: asyncpg.Pool, org_id: UUID, run: dict[str, Any], settings
                 if exc.sqlstate == store.FX_MISSING:
                     raise workflow._fx_error(exc) from None
                 raise
-        name = await conn.fetchval("SELECT name FROM organisation_settings WHERE org_id = $1", org_id)
+        name, colour = await organisation_store.heading(conn, org_id)
     with tempfile.TemporaryFile() as spool:
         if fmt == "pdf":
             pdf.check_rows(total)
-            heading = pdf.Heading(str(name or ""), q.report.name, pdf.describe_filters(q), datetime.now(UTC))
+            heading = pdf.Heading(
+                name, q.report.name, pdf.describe_filters(q), datetime.now(UTC), colour or pdf.DEFAULT_COLOUR
+            )
             await pdf.write(pool, org_id, q, settings, heading, spool)
         else:
             async with run_snapshot(pool, org_id, settings) as conn:

@@ -115,3 +115,42 @@ def test_memory_does_not_grow_with_the_page_count() -> None:
     # of cut cells (about 1 MB at most); a writer keeping its pages (reportlab's canvas keeps each page's
     # uncompressed stream, ~20 KB here, until it saves) would add 8 MB.
     assert large - small < 1536 * 1024, (small, large, small_pages, large_pages)
+
+
+def _fill(colour: str) -> bytes:
+    """The fill operator a PDF page draws `colour` (#RRGGBB) with."""
+    r, g, b = (int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5))
+    return f"{r:.3f} {g:.3f} {b:.3f} rg".encode()
+
+
+async def _pdf_of(reports_pool: Any, org_id: UUID, settings: Any) -> bytes:
+    from services.reports.service import reports as workflow
+    from shared.db import tenant_tx
+
+    async with tenant_tx(reports_pool, org_id) as conn:
+        q = await workflow.parse(conn, org_id, {"report": "orders_with_commission"})
+    stream = await pdf.open_pdf(reports_pool, org_id, q, "pdf", settings)
+    return b"".join([chunk async for chunk in stream])
+
+
+async def test_the_pdf_prints_the_organisations_own_colour_from_its_settings_events(
+    pool: Any, reports_pool: Any, settings: Any, tenant: Any, other_tenant: Any
+) -> None:
+    from services.orders.domain.settings import SettingsUpdate
+    from services.orders.service import organisation
+    from shared.db import tenant_tx
+    from tests.services.reports.feed import apply_orders, outbox_events
+
+    async with tenant_tx(pool, tenant.org_id) as conn:
+        await organisation.update_settings(
+            conn, tenant.org_id, SettingsUpdate.model_validate({"primaryColour": "#AA3300"})
+        )
+    for t in (tenant, other_tenant):
+        await apply_orders(reports_pool, await outbox_events(pool, t.org_id))
+
+    mine = PdfReader(io.BytesIO(await _pdf_of(reports_pool, tenant.org_id, settings))).pages[0].get_contents()
+    theirs = PdfReader(io.BytesIO(await _pdf_of(reports_pool, other_tenant.org_id, settings))).pages[0].get_contents()
+    assert mine is not None and theirs is not None
+    assert _fill("#AA3300") in mine.get_data() and _fill(pdf.DEFAULT_COLOUR) not in mine.get_data()
+    # Another organisation without a colour of its own: the default, never this one's.
+    assert _fill(pdf.DEFAULT_COLOUR) in theirs.get_data() and _fill("#AA3300") not in theirs.get_data()
