@@ -10,6 +10,7 @@ beside a floor measured in the same run:
 - the orders and financial_journals collections as NDJSON and CSV through the service's streamed batches
   (service/collections.py `batches`, the export's own writers), documents/s and bytes;
 - floor: COPY (the same rows, in the same order, as the SELECT the stream reads, without the mapping) TO STDOUT;
+- the "changed since" cursor from the beginning (a forwarder's first pass), documents/s;
 - peak RSS of the process after each (ru_maxrss: it only grows, so a stream that held its rows would show).
 
 Figures are printed, never asserted.
@@ -126,6 +127,17 @@ async def _stream(pool: Any, name: str, fmt: str, batch: int) -> tuple[int, int,
     return docs, size, elapsed
 
 
+async def _changes(pool: Any, name: str, batch: int) -> tuple[int, float]:
+    """The "changed since" cursor from the beginning (a forwarder's first pass)."""
+    from services.reports.service import collections as workflow
+
+    n = 0
+    t0 = time.perf_counter()
+    async for docs, _ in workflow.changes(pool, name, ORG, None, batch=batch):
+        n += len(docs)
+    return n, time.perf_counter() - t0
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=200_000)
@@ -167,6 +179,11 @@ async def main() -> None:
                         f"({100 * docs / elapsed / floor:.0f}% of COPY), {size / 1e6:.0f} MB, "
                         f"peak rss {_rss_mb():.0f} MB"
                     )
+                docs, elapsed = await _changes(pool, name, args.batch)
+                print(
+                    f"{name} changes from the start: {docs:,} documents in {elapsed:.1f} s = "
+                    f"{docs / elapsed:,.0f} docs/s, peak rss {_rss_mb():.0f} MB"
+                )
         finally:
             await pool.close()
     finally:
