@@ -246,6 +246,24 @@ async def test_the_dashboard_in_a_browser(
         await b.shot("01-analytics")
         await b.axe("analytics")
 
+        # Live: a visit sent by the integration shows up without a reload (the funnel's first bucket).
+        await expect(page.locator('.live[data-live="on"]')).to_be_visible()
+        visits = page.locator('.funnel-steps a[data-step="1"]')
+        before = int(await visits.inner_text())
+        async with httpx.AsyncClient(base_url=web_platform.url, timeout=10) as client:
+            event = {
+                "id": f"web-live-{seeded['tag']}",
+                "type": "visit",
+                "occurredAt": datetime.now(UTC).isoformat(),
+                "anonymousId": f"web-live-{seeded['tag']}",
+            }
+            r = await client.post(
+                "/v1/events", json={"events": [event]}, headers={"authorization": f"Bearer {tenant.api_key}"}
+            )
+            assert r.status_code == 202, r.text
+        await expect(visits).to_have_text(str(before + 1), timeout=20_000)
+        await expect(page.locator(".live")).to_contain_text("updated")
+
         # A filter changes the URL and the numbers: the category search.
         search = page.get_by_label("Category")
         await search.fill("Credit Cards")

@@ -2,7 +2,8 @@
 // organisation, and the gateway's refusals made GraphQL errors with their code (UNAUTHENTICATED, UNAVAILABLE,
 // RATE_LIMITED, …) so that every page tells them apart. The request id of the last failed call is kept for
 // the Support entry.
-import { Client, cacheExchange, fetchExchange, type CombinedError } from "urql";
+import { createClient as createWsClient } from "graphql-ws";
+import { Client, cacheExchange, fetchExchange, subscriptionExchange, type CombinedError } from "urql";
 import { useSyncExternalStore } from "react";
 
 export type Failure = { requestId: string | null; code: string; message: string; at: string };
@@ -66,9 +67,34 @@ export function createClient(
   organisation: () => string | null,
   onUnauthenticated: () => void,
 ): Client {
+  // Live updates (GraphQL subscriptions, graphql-transport-ws on this origin's /graphql): the token travels in
+  // connection_init, as the gateway expects; the socket opens at the first subscription and closes when idle.
+  const wsUrl = `${window.location.protocol === "https:" ? "wss" : "ws"}://${window.location.host}/graphql`;
+  const live = createWsClient({
+    url: wsUrl,
+    lazy: true,
+    retryAttempts: 5,
+    connectionParams: () => {
+      const params: Record<string, string> = {};
+      const t = token();
+      if (t) params.Authorization = `Bearer ${t}`;
+      const org = organisation();
+      if (org) params["X-Organisation-Id"] = org;
+      return params;
+    },
+  });
   return new Client({
     url: "/graphql",
-    exchanges: [cacheExchange, fetchExchange],
+    exchanges: [
+      cacheExchange,
+      fetchExchange,
+      subscriptionExchange({
+        forwardSubscription(request) {
+          const input = { ...request, query: request.query ?? "" };
+          return { subscribe: (sink) => ({ unsubscribe: live.subscribe(input, sink) }) };
+        },
+      }),
+    ],
     requestPolicy: "cache-and-network",
     preferGetMethod: false,
     fetch: gatewayFetch(onUnauthenticated),

@@ -4,13 +4,13 @@
 // behind it (AnalyticsDrilldown), whose count equals the number clicked.
 import { useEffect, useMemo, useRef, useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router";
-import { useMutation, useQuery } from "urql";
+import { useMutation, useQuery, useSubscription } from "urql";
 import { graphql } from "../../gql";
 import type { AnalyticsMetric, AnalyticsPageQuery } from "../../gql/graphql";
 import { echarts } from "../charts";
 import { CategoryFilter } from "../CategoryFilter";
 import { download } from "../exporting";
-import { formatBucket, formatDay, formatMoneyList, formatNumber, formatPercent, zoneNote } from "../format";
+import { formatBucket, formatDateTime, formatDay, formatMoneyList, formatNumber, formatPercent, zoneNote } from "../format";
 import { RangePicker } from "../RangePicker";
 import { rangeInput, useRange } from "../range";
 import { useSession } from "../session";
@@ -60,6 +60,16 @@ const AnalyticsPage = graphql(`
         conversionFromPrevious
         conversionFromFirst
       }
+    }
+  }
+`);
+
+const AnalyticsLive = graphql(`
+  subscription AnalyticsLive {
+    analyticsUpdated {
+      at
+      initial
+      kinds
     }
   }
 `);
@@ -214,6 +224,12 @@ export default function Analytics() {
   );
   const [{ data, error, fetching }, refetch] = useQuery({ query: AnalyticsPage, variables: { filter } });
   const [exporting, runExport] = useMutation(ExportAnalytics);
+  // Live: each push after the first (events or orders landed) re-reads the figures of this filter.
+  const [live] = useSubscription({ query: AnalyticsLive });
+  const pushedAt = live.data?.analyticsUpdated.initial === false ? live.data.analyticsUpdated.at : null;
+  useEffect(() => {
+    if (pushedAt) refetch({ requestPolicy: "network-only" });
+  }, [pushedAt, refetch]);
   const [exportProblem, setExportProblem] = useState<string | null>(null);
 
   const labels = useMemo(
@@ -273,7 +289,14 @@ export default function Analytics() {
       </div>
       {data ? (
         <p className="muted small">
-          {formatDay(data.analytics.from)} – {formatDay(data.analytics.to)} · {zoneNote(timeZone)}
+          {formatDay(data.analytics.from)} – {formatDay(data.analytics.to)} · {zoneNote(timeZone)} ·{" "}
+          <span className="live" data-live={live.data ? "on" : live.error ? "off" : "connecting"}>
+            {live.data
+              ? `Live${pushedAt ? `, updated ${formatDateTime(pushedAt, timeZone)}` : ""}`
+              : live.error
+                ? "Live updates paused: reload to resume"
+                : "Connecting live updates…"}
+          </span>
         </p>
       ) : null}
       {error && !data ? <ErrorState error={error} what="analytics" retry={() => refetch({ requestPolicy: "network-only" })} /> : null}
