@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 import asyncpg
@@ -67,21 +67,45 @@ def orders_client(request: Request, call: OrgCall) -> workflow.OrdersProviders:
     return client
 
 
-def csv_cell(field_type: FieldType, value: Any) -> str:
+def _text(value: Any) -> str:
     if value is None:
         return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict | list):
-        return orjson.dumps(value).decode()
     text = str(value)
-    if field_type is FieldType.STRING and text[:1] in FORMULA_STARTS:
-        return "'" + text
-    return text
+    return "'" + text if text[:1] in FORMULA_STARTS else text
+
+
+def _plain(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _flag(value: Any) -> str:
+    return "" if value is None else "true" if value else "false"
+
+
+def _nested(value: Any) -> str:
+    return "" if value is None else orjson.dumps(value).decode()
+
+
+_CELL: dict[FieldType, Callable[[Any], str]] = {
+    FieldType.STRING: _text,
+    FieldType.INTEGER: _plain,
+    FieldType.DECIMAL: _plain,
+    FieldType.DATETIME: _plain,
+    FieldType.DATE: _plain,
+    FieldType.BOOLEAN: _flag,
+    FieldType.OBJECT: _nested,
+    FieldType.ARRAY: _nested,
+}
+
+
+def csv_cell(field_type: FieldType, value: Any) -> str:
+    """One CSV cell: null empty, true/false, objects and arrays as JSON text, a text field that reads like a
+    formula prefixed with an apostrophe (decimals and times are never text: "-12.50" stays a number)."""
+    return _CELL[field_type](value)
 
 
 def csv_row(c: Collection, doc: dict[str, Any]) -> list[str]:
-    return [csv_cell(f.type, doc.get(f.name)) for f in c.fields]
+    return [_CELL[f.type](doc.get(f.name)) for f in c.fields]
 
 
 async def _ndjson(batches: AsyncIterator[list[dict[str, Any]]]) -> AsyncGenerator[bytes, None]:

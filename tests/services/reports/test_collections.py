@@ -393,3 +393,15 @@ async def test_a_late_ledger_row_sends_its_order_again(pool: Any, reports_pool: 
                for d in docs]  # fmt: skip
     assert [d["_id"] for d in changed] == [str(order["id"])]
     assert str(late.event_id) in [h["eventId"] for h in changed[0]["commissionHistory"]]
+
+
+def test_csv_cells() -> None:
+    from services.reports.api.collections import csv_cell
+    from shared.collections import FieldType as T
+
+    assert [csv_cell(t, None) for t in T] == [""] * len(T)
+    assert (csv_cell(T.BOOLEAN, True), csv_cell(T.BOOLEAN, False)) == ("true", "false")
+    assert csv_cell(T.OBJECT, {"a": [1, "x"]}) == '{"a":[1,"x"]}' and csv_cell(T.ARRAY, []) == "[]"
+    assert csv_cell(T.DECIMAL, "-12.50") == "-12.50" and csv_cell(T.INTEGER, 3) == "3"
+    assert csv_cell(T.STRING, "=SUM(A1)") == "'=SUM(A1)" and csv_cell(T.STRING, "-x") == "'-x"
+    assert csv_cell(T.STRING, "plain") == "plain" and csv_cell(T.DATETIME, "2026-01-02T03:04:05Z").endswith("Z")
