@@ -94,9 +94,11 @@ def _dec(value: Any) -> str | None:
     if isinstance(value, bool):
         return None
     try:
-        return str(value if isinstance(value, Decimal) else Decimal(str(value)))
+        number = value if isinstance(value, Decimal) else Decimal(str(value))
     except InvalidOperation:
         return None
+    # Fixed-point, never exponent notation (a JSON number 1e20 in a business event's fields), never NaN.
+    return format(number, "f") if number.is_finite() else None
 
 
 def _date(value: Any) -> str | None:

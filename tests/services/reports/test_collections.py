@@ -405,3 +405,20 @@ def test_csv_cells() -> None:
     assert csv_cell(T.DECIMAL, "-12.50") == "-12.50" and csv_cell(T.INTEGER, 3) == "3"
     assert csv_cell(T.STRING, "=SUM(A1)") == "'=SUM(A1)" and csv_cell(T.STRING, "-x") == "'-x"
     assert csv_cell(T.STRING, "plain") == "plain" and csv_cell(T.DATETIME, "2026-01-02T03:04:05Z").endswith("Z")
+
+
+def test_decimals_are_fixed_point_strings() -> None:
+    from decimal import Decimal
+
+    from services.reports.domain.collections import _dec
+
+    assert [_dec(v) for v in (Decimal("12.50"), 40, 0.1, 1e20, "-3", None, "x", Decimal("NaN"))] == [
+        "12.50",
+        "40",
+        "0.1",
+        "100000000000000000000",
+        "-3",
+        None,
+        None,
+        None,
+    ]
