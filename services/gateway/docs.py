@@ -872,7 +872,7 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
         "description": (
             "The link GraphQL's `requestExport` returns: the token is signed, carries the organisation and the "
             "filter, and is valid for 15 minutes, so the link itself is the credential (no header needed). "
-            "The file streams as it is made (CSV or XLSX)."
+            "The file streams as it is made (CSV or XLSX; a collection as NDJSON or CSV, see Collections)."
         ),
         "security": [],
         "parameters": [
