@@ -229,7 +229,7 @@ class Round:
 def _fit(batch: list[store.Outgoing]) -> tuple[list[store.Outgoing], bytes]:
     """The batch, halved until its JSON is within Mixpanel's 10 MB, and that JSON."""
     while True:
-        body = ("[" + ",".join(o.doc for o in batch) + "]").encode()
+        body = b"[" + b",".join(o.doc for o in batch) + b"]"
         if len(batch) == 1 or len(body) <= rules.MAX_BATCH_BYTES:
             return batch, body
         batch = batch[: len(batch) // 2]
