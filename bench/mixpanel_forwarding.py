@@ -88,7 +88,7 @@ async def peer_alone(settings: Any, project: Any, pool: Any, c: Any, n: int) -> 
     from shared.db import tenant_tx
 
     async with tenant_tx(pool, c.org_id) as conn:
-        docs = [o.doc for o in await store.live_batch(conn, c, n)]
+        docs = [o.doc for o in (await store.live_batch(conn, c, n)).events]
     docs = [re.sub(rb'"\$insert_id":"[^"]*"', f'"$insert_id":"{uuid.uuid4()}"'.encode(), d) for d in docs]
     bodies = [gzip.compress(b"[" + b",".join(docs[i : i + BATCH]) + b"]", 1) for i in range(0, len(docs), BATCH)]
     peer = PeerProject("US", project["project_id"], project["token"], project["username"], project["secret"])

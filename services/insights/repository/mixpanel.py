@@ -182,22 +182,49 @@ class Outgoing:
     position: Any
 
 
-async def live_batch(conn: asyncpg.Connection, c: Connection, limit: int) -> list[Outgoing]:
-    """Up to `limit` events of the picked types stored after the live position, in storing order, among those
-    no running transaction can still add to (below the oldest running transaction id); each with its position
-    (transaction id, event id)."""
+@dataclass(frozen=True)
+class Batch:
+    """The events to send of a scan, and the position of the last row scanned (None: nothing left): rows of
+    types not forwarded are passed over, so the position moves past them too."""
+
+    events: list[Outgoing]
+    last: Any
+
+
+# The next rows in order are picked by index alone (the order's index, no filter: PostgreSQL then walks the
+# partitions' indexes in order and stops at the limit; with the type filter among them it sorted every row after
+# the position, 0.7 s at 70,000), then each picked row of a forwarded type is read whole by its primary key.
+_PICKED = f"""SELECT p.pos_a, p.pos_b, ev.* FROM picked p
+    LEFT JOIN LATERAL (SELECT {_EVENT} FROM events e {_MERGED}
+                        WHERE e.org_id = $1 AND e.occurred_at = p.occurred_at AND e.id = p.id
+                          AND e.type = ANY($TYPES::text[])) ev ON true
+    ORDER BY p.k1, p.k2"""
+
+
+def _batch(rows: list[asyncpg.Record]) -> Batch:
+    events = [_outgoing(r, (r["pos_a"], r["pos_b"])) for r in rows if r["id"] is not None]
+    return Batch(events, (rows[-1]["pos_a"], rows[-1]["pos_b"]) if rows else None)
+
+
+async def live_batch(conn: asyncpg.Connection, c: Connection, limit: int) -> Batch:
+    """Up to `limit` events stored after the live position, in storing order, among those no running transaction
+    can still add to (below the oldest running transaction id); positions are (transaction id, event id)."""
     rows = await conn.fetch(
-        f"""SELECT {_EVENT}, e.ingest_xid::text AS xid FROM events e {_MERGED}
-             WHERE e.org_id = $1 AND (e.ingest_xid, e.id) > ($2::text::xid8, $3::uuid)
-               AND e.ingest_xid < pg_snapshot_xmin(pg_current_snapshot()) AND e.type = ANY($4::text[])
-             ORDER BY e.ingest_xid, e.id LIMIT $5""",
+        """WITH picked AS MATERIALIZED (
+               SELECT e.occurred_at, e.id, e.ingest_xid AS k1, e.id AS k2, e.ingest_xid::text AS pos_a, e.id AS pos_b
+                 FROM events e
+                WHERE e.org_id = $1 AND (e.ingest_xid, e.id) > ($2::text::xid8, $3::uuid)
+                  AND e.ingest_xid < pg_snapshot_xmin(pg_current_snapshot())
+                ORDER BY e.ingest_xid, e.id LIMIT $5)
+           """
+        + _PICKED.replace("$TYPES", "$4"),
         c.org_id,
         c.live_xid,
         c.live_id,
         c.event_types,
         limit,
     )
-    return [_outgoing(r, (r["xid"], r["id"])) for r in rows]
+    return _batch(rows)
 
 
 async def backfill_ready(conn: asyncpg.Connection, c: Connection) -> bool:
@@ -205,14 +232,19 @@ async def backfill_ready(conn: asyncpg.Connection, c: Connection) -> bool:
     return bool(await conn.fetchval("SELECT pg_snapshot_xmin(pg_current_snapshot()) >= $1::text::xid8", c.boundary_xid))
 
 
-async def backfill_batch(conn: asyncpg.Connection, c: Connection, limit: int) -> list[Outgoing]:
-    """Up to `limit` events of the picked types stored before the connection, that happened from
-    `backfill_from` on, by occurred_at after the backfill position; each with its position (occurred_at, id)."""
+async def backfill_batch(conn: asyncpg.Connection, c: Connection, limit: int) -> Batch:
+    """Up to `limit` events that happened from `backfill_from` on, by occurred_at after the backfill position;
+    those stored from the connection on are passed over (the live cursor's); positions are (occurred_at, id)."""
     rows = await conn.fetch(
-        f"""SELECT {_EVENT} FROM events e {_MERGED}
-             WHERE e.org_id = $1 AND e.occurred_at >= $2 AND (e.occurred_at, e.id) > ($3, $4::uuid)
-               AND (e.ingest_xid IS NULL OR e.ingest_xid < $5::text::xid8) AND e.type = ANY($6::text[])
-             ORDER BY e.occurred_at, e.id LIMIT $7""",
+        """WITH picked AS MATERIALIZED (
+               SELECT e.occurred_at, e.id, e.occurred_at AS k1, e.id AS k2, e.occurred_at AS pos_a, e.id AS pos_b,
+                      e.ingest_xid FROM events e
+                WHERE e.org_id = $1 AND e.occurred_at >= $2 AND (e.occurred_at, e.id) > ($3, $4::uuid)
+                ORDER BY e.occurred_at, e.id LIMIT $7)
+           """
+        + _PICKED.replace("$TYPES", "$6").replace(
+            "AND e.type = ANY", "AND (p.ingest_xid IS NULL OR p.ingest_xid < $5::text::xid8) AND e.type = ANY"
+        ),
         c.org_id,
         c.backfill_from,
         c.backfill_at or c.backfill_from,
@@ -221,7 +253,7 @@ async def backfill_batch(conn: asyncpg.Connection, c: Connection, limit: int) ->
         c.event_types,
         limit,
     )
-    return [_outgoing(r, (r["occurred_at"], r["id"])) for r in rows]
+    return _batch(rows)
 
 
 async def backlog(conn: asyncpg.Connection, c: Connection) -> int:
@@ -253,7 +285,8 @@ async def backlog(conn: asyncpg.Connection, c: Connection) -> int:
 async def advance_live(conn: asyncpg.Connection, c: Connection, position: Any, forwarded: int, failed: int) -> None:
     await conn.execute(
         """UPDATE mixpanel_connections SET live_xid = $3::text::xid8, live_id = $4, forwarded = forwarded + $5,
-                  failed = failed + $6, last_success_at = now(), attempts = 0, next_attempt_at = NULL,
+                  failed = failed + $6, attempts = 0, next_attempt_at = NULL,
+                  last_success_at = CASE WHEN $5 + $6 > 0 THEN now() ELSE last_success_at END,
                   last_error = NULL, updated_at = now()
             WHERE org_id = $1 AND id = $2""",
         c.org_id,

@@ -284,19 +284,19 @@ class Ahead:
     """The next batch, read while the current one is sent (a read-only tenant transaction of its own)."""
 
     def __init__(self) -> None:
-        self._task: asyncio.Task[list[store.Outgoing]] | None = None
+        self._task: asyncio.Task[store.Batch] | None = None
         self._start: tuple[bool, Any, Any] | None = None
 
     def read(self, pool: asyncpg.Pool, c: store.Connection, backfill: bool, limit: int) -> None:
         self.cancel()
 
-        async def run() -> list[store.Outgoing]:
+        async def run() -> store.Batch:
             async with tenant_tx(pool, c.org_id) as conn:
                 return await (store.backfill_batch if backfill else store.live_batch)(conn, c, limit)
 
         self._start, self._task = _start(c, backfill), asyncio.create_task(run())
 
-    async def take(self, start: tuple[bool, Any, Any]) -> list[store.Outgoing] | None:
+    async def take(self, start: tuple[bool, Any, Any]) -> store.Batch | None:
         """The batch read ahead if it starts at `start` (None otherwise, or when its read failed)."""
         task, expected = self._task, self._start
         self._task = self._start = None
@@ -346,18 +346,22 @@ async def forward_batch(
                 return result
             backfill = not c.backfill_done and await store.backfill_ready(conn, c)
             start = _start(c, backfill)
-            batch = await ahead.take(start) if ahead is not None else None
-            if batch is None:
-                batch = await (store.backfill_batch if backfill else store.live_batch)(conn, c, limit)
-            if batch and ahead is not None:
-                ahead.read(pool, _moved(c, backfill, batch[-1].position), backfill, limit)
-            if not batch and backfill:
+            scan = await ahead.take(start) if ahead is not None else None
+            if scan is None:
+                scan = await (store.backfill_batch if backfill else store.live_batch)(conn, c, limit)
+            if scan.last is None and backfill:
                 await store.advance_backfill(conn, c, None, 0, 0)  # done: the live cursor from now on
-                backfill, batch = False, await store.live_batch(conn, c, limit)
-            if not batch:
+                backfill = False
+                scan = await store.live_batch(conn, c, limit)
+            if scan.last is None:
                 result.stopped = "caught_up"
                 return result
-            batch, payload = _fit(batch)
+            if ahead is not None:
+                ahead.read(pool, _moved(c, backfill, scan.last), backfill, limit)
+            if not scan.events:  # only types not forwarded: passed over
+                await (store.advance_backfill if backfill else store.advance_live)(conn, c, scan.last, 0, 0)
+                return result
+            batch, payload = _fit(scan.events)
             project = _project(box, c)
             outcome = await peer.import_events(settings, project, payload, len(batch), c.attempts)
             if isinstance(outcome, peer.RetryLater):
@@ -379,7 +383,8 @@ async def forward_batch(
                         }
                     )
             await store.record_failures(conn, c, failures)
-            position = batch[-1].position
+            # The scan's end, unless the batch was cut to fit (then its last event: the rest is scanned again).
+            position = scan.last if len(batch) == len(scan.events) else batch[-1].position
             forwarded = len(batch) - len(failures)
             if backfill:
                 await store.advance_backfill(conn, c, position, forwarded, len(failures))

@@ -32,6 +32,16 @@ async def _connect(insights_pool: Any, settings: Any, tenant: Any, project: Any,
     return await workflow.connect(insights_pool, settings, tenant.org_id, project.input(**kw))
 
 
+async def _one_batch(pool: Any, settings: Any, orders: Any, org_id: uuid.UUID, cid: uuid.UUID, limit: int) -> None:
+    """Calls until one batch was sent (the backfill's scans before it pass over events stored after connecting)."""
+    box = workflow.SecretBox.from_settings(settings)
+    for _ in range(20):
+        r = await workflow.forward_batch(pool, settings, box, orders, org_id, cid, limit=limit)
+        if r.batches or r.stopped:
+            return
+    raise AssertionError("no batch sent")
+
+
 async def _forwarded(fake: Any, project: Any) -> list[dict[str, Any]]:
     _, events = await fake.events(project.project_id)
     return events
@@ -182,15 +192,7 @@ async def test_the_peer_down_then_back_forwards_every_event_once(
     c = await _connect(insights_pool, mixpanel_settings, tenant, project)
     ids = await store_events(insights_pool, tenant.org_id, tenant.integration_id, [{"type": "page_view"}] * 30)
     # A batch Mixpanel accepted whose answer was lost is sent again: deduplicated by $insert_id there.
-    await workflow.forward_batch(
-        insights_pool,
-        mixpanel_settings,
-        workflow.SecretBox.from_settings(mixpanel_settings),
-        orders_contacts,
-        tenant.org_id,
-        c.id,
-        limit=10,
-    )
+    await _one_batch(insights_pool, mixpanel_settings, orders_contacts, tenant.org_id, c.id, limit=10)
     async with tenant_tx(insights_pool, tenant.org_id) as conn:
         await conn.execute(  # as if that batch's commit never happened (a worker killed after the POST)
             "UPDATE mixpanel_connections SET live_xid = boundary_xid, live_id = $3 WHERE org_id = $1 AND id = $2",
@@ -245,11 +247,8 @@ async def test_forwarding_resumes_where_it_stopped(
     project = await new_project(fake_mixpanel)
     c = await _connect(insights_pool, mixpanel_settings, tenant, project)
     ids = await store_events(insights_pool, tenant.org_id, tenant.integration_id, [{"type": "page_view"}] * 7)
-    box = workflow.SecretBox.from_settings(mixpanel_settings)
     for _ in range(3):  # three "processes", one batch of 3 each, the last one short
-        await workflow.forward_batch(
-            insights_pool, mixpanel_settings, box, orders_contacts, tenant.org_id, c.id, limit=3
-        )
+        await _one_batch(insights_pool, mixpanel_settings, orders_contacts, tenant.org_id, c.id, limit=3)
     received, events = await fake_mixpanel.events(project.project_id)
     assert received == 7 and sorted(e["properties"]["$insert_id"] for e in events) == sorted(str(i) for i in ids)
 
