@@ -13,6 +13,8 @@ slot: when the last mail arrived (and the spread of arrivals); checked: one slot
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import re
 import shutil
 import time
@@ -22,7 +24,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from common import OUT, MachineLoad, Processes, free_port, pct, say
+from common import OUT, MachineLoad, Processes, free_port, pct, process_tree, say
 from reports_data import ORG
 
 SUBJECT = "dev|admin"
@@ -94,6 +96,30 @@ async def _check(reports_owner: str, n: int) -> dict[str, Any]:
     return {**dict(slots), **{f"runs_{k}": v for k, v in dict(runs).items()}}
 
 
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds of a process, its live descendants and the children it reaped (PostgreSQL's backends and
+    parallel workers end up in the postmaster's children times)."""
+    import psutil
+
+    total = 0.0
+    for p in process_tree(pid):
+        with contextlib.suppress(Exception):  # ended meanwhile
+            t = psutil.Process(p).cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
+def _cpu_split(procs: Any) -> dict[str, float]:
+    """CPU seconds so far of each process the case started, PostgreSQL (its whole tree: the bench server is shared
+    with whatever else uses it) and this process (the SMTP sink's thread, the polling)."""
+    out = {label: _tree_cpu(p.pid) for label, p in procs.procs.items()}
+    pid_file = OUT / "pg" / "pgdata" / "postmaster.pid"
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        out["postgres"] = _tree_cpu(int(pid_file.read_text().split()[0]))
+    out["bench (SMTP sink)"] = _tree_cpu(os.getpid())
+    return out
+
+
 def _mail_files(box: Path) -> list[Path]:
     return sorted(box.glob("*.eml")) if box.is_dir() else []
 
@@ -134,10 +160,12 @@ async def schedules_case(
             machine = MachineLoad()
             deadline = time.monotonic() + 900
             with machine:
+                cpu0 = _cpu_split(procs)
                 for _ in range(10**6):  # until every mail arrived, or the deadline
                     if len(_mail_files(box)) >= n or time.monotonic() > deadline:
                         break
                     await asyncio.sleep(0.5)
+                cpu1 = _cpu_split(procs)
                 await asyncio.sleep(10)  # a mail sent twice would arrive now
             files = _mail_files(box)
             arrivals = [int(f.name.split("-")[0]) / 1e9 - slot.timestamp() for f in files]
@@ -163,8 +191,10 @@ async def schedules_case(
         "last_arrival_s": last,
         "arrival_p50_s": pct(arrivals, 0.5),
         "machine": machine.brief(),
+        "cpu_s": {k: round(cpu1[k] - cpu0.get(k, 0.0), 1) for k in cpu1},
         **{k: str(v) for k, v in checked.items()},
     }
+    cpu = extra["schedules"]["cpu_s"]
     rows = int(checked["runs_rows"] or 0)
     lines.append(
         (
@@ -186,6 +216,24 @@ async def schedules_case(
             "",
             "",
             "ok" if once else "MISSED",
+        )
+    )
+    lines.append(
+        (
+            "  ... the schedulers: every slot fired, from the first to the last",
+            f"{checked['firing']}",
+            "",
+            "",
+            "",
+        )
+    )
+    lines.append(
+        (
+            "  ... CPU from the slot to the last mail, per run",
+            ", ".join(f"{k} {v / max(1, n) * 1000:.0f} ms" for k, v in sorted(cpu.items(), key=lambda kv: -kv[1])),
+            "",
+            "",
+            "",
         )
     )
     say(f"  {len(files)} mails to {email}, last {last:.1f} s after the slot; {checked}; {machine.brief()}")
