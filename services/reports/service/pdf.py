@@ -15,8 +15,8 @@ Helvetica-Bold in WinAnsiEncoding (no embedding, as reportlab does for them); a 
 prints as "?" (CSV and XLSX carry it).
 
 Rows have one line each: a cell too wide for its column is cut with an ellipsis (CSV and XLSX carry every
-character); columns share the width by their kind, text wider than numbers. The rows come in the keyset batches
-the other formats read (`settings.export_batch_rows`), so at most one batch is held; PDF keeps its row cap
+character); columns share the width by their kind, text wider than numbers. The rows come through one server-side
+cursor, ROWS_PER_FETCH at a time (`write`), so at most one fetch is held; PDF keeps its row cap
 (`REPORT_PDF_MAX_ROWS`, default 100,000: about 2,300 pages) because nobody reads more in a PDF, not for memory.
 """
 
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from itertools import accumulate
-from typing import IO, Any, cast
+from typing import IO, Any
 from uuid import UUID
 
 import asyncpg
@@ -43,11 +43,9 @@ from reportlab.pdfbase.pdfmetrics import getFont
 from services.reports.domain.query import ReportQuery
 from services.reports.repository import organisation as organisation_store
 from services.reports.repository import reports as store
-from shared import exports
 from shared.config import Settings
 from shared.db import tenant_tx
 from shared.errors import DomainError, ErrorCode
-from shared.export_queries import ExportQuery, Key
 
 DEFAULT_MAX_ROWS = 100_000
 # An organisation without a primary colour (or whose settings event predates it, migration 013): the orders
@@ -59,6 +57,7 @@ FONT, BOLD = "Helvetica", "Helvetica-Bold"
 SIZE = 7.5
 ROW_HEIGHT = 11.0
 CHUNK = 64 * 1024
+ROWS_PER_FETCH = 2000  # rows read from the cursor at a time (about 45 pages)
 _WEIGHT = {"text": 2.2, "id": 2.6, "datetime": 1.6, "date": 1.1, "money": 1.2, "number": 1.0, "boolean": 0.8}
 
 
@@ -366,25 +365,28 @@ class PdfTable:
 async def write(
     pool: asyncpg.Pool, org_id: UUID, q: ReportQuery, settings: Settings, heading: Heading, out: IO[bytes]
 ) -> int:
-    """Writes the whole run as a PDF to `out` (keyset batches of the preview's statement, each in its own short
-    tenant transaction); returns the number of table rows."""
+    """Writes the whole run as a PDF to `out`; returns the number of table rows. The rows come as a run reads them
+    (service/runs.py `run_snapshot`: one REPEATABLE READ tenant transaction under the export statement timeout, the
+    statement planned and sorted once, read through one server-side cursor ROWS_PER_FETCH at a time), not in keyset
+    batches, each of which re-sorted the remainder. The snapshot lasts while the file is written, never while a
+    client downloads it (`open_pdf` streams it from a temporary file)."""
     from services.reports.service import reports as workflow  # the statement and columns the other formats use
+    from services.reports.service import runs  # the runs' snapshot (runs imports this module)
 
     async with tenant_tx(pool, org_id) as conn:
         base, _ = await workflow.settings_of(conn, org_id)
     st = store.statement(q, org_id, base)
     table = PdfTable(out, heading, workflow._columns(q))
-
-    async def read(
-        conn: asyncpg.Connection, _: ExportQuery, after: Key | None, size: int
-    ) -> tuple[list[asyncpg.Record], Key | None]:
-        rows, last = await store.rows_batch(conn, st, cast(tuple[Any, ...] | None, after), size)
-        return rows, cast(Key | None, last)
-
-    shell = ExportQuery(columns="", source="", keys="", where="", args=[], header=[], ts="", id="")
-    async for rows in exports.row_batches(pool, org_id, shell, settings.export_batch_rows, read):
-        for r in rows:
-            table.add(r)
+    timeout = settings.export_statement_timeout_ms / 1000 + 5
+    async with runs.run_snapshot(pool, org_id, settings) as conn:
+        try:
+            async for rows in store.run_rows(conn, st, workflow._width(q), ROWS_PER_FETCH, timeout):
+                for r in rows:
+                    table.add(r)
+        except asyncpg.PostgresError as exc:
+            if exc.sqlstate == store.FX_MISSING:
+                raise workflow._fx_error(exc) from None
+            raise
     table.finish()
     return table.rows
 
