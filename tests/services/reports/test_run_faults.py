@@ -133,6 +133,7 @@ async def _start(gateway: Any, tenant: Any, fmt: str, raw: dict[str, Any] = INPU
 async def _multiply_orders(reports_pool: Any, org_id: UUID, copies: int) -> int:
     """Each of the organisation's orders `copies` more times (new ids, a second apart, inside the range)."""
     async with tenant_tx(reports_pool, org_id) as conn:
+        await conn.execute("SET LOCAL statement_timeout = '120s'")  # data setup: 120,000 rows, triggers and indexes
         await conn.execute(
             """INSERT INTO orders (org_id, id, integration_id, category_id, product_id, customer_id, provider_id, kind,
                                    journey_type, status, comm_status, failure_reason, amount, currency, created_at,
@@ -144,6 +145,7 @@ async def _multiply_orders(reports_pool: Any, org_id: UUID, copies: int) -> int:
                 WHERE o.org_id = $1""",
             org_id,
             copies,
+            timeout=120,
         )
         return int(await conn.fetchval("SELECT count(*) FROM orders WHERE org_id = $1", org_id))
 
