@@ -5,7 +5,7 @@ on the backfill's republished order.created).
 The order row keeps the state of the newest event (`as_of`): a late older event changes nothing. The ledger is
 history keyed by the event that carried each change, so every change is recorded once whatever the order.
 
-Every write of an order row also moves it in `orders_hourly` (migration 008's row triggers, in the same
+Every write of an order row also moves it in `orders_hourly` (migration 008's statement triggers, in the same
 transaction): the rollup the analytical orders reports read always counts each order once, in the bucket of
 the state `upsert` kept; a replayed or late event that changes no row changes no bucket.
 """
