@@ -119,11 +119,12 @@ async def update_target(
     *,
     new_target: bool,
 ) -> MongoConnection:
-    """A new URI or database is a new target: its indexes are made again and every collection starts afresh."""
+    """A new URI or database is a new target: its indexes are made again and every collection starts afresh; a
+    collection added gets its indexes (made again for all: creating an existing index is a no-op)."""
     r = await conn.fetchrow(
         f"""UPDATE mongo_connections
                SET uri_secret = $3, display_uri = $4, database = $5, collections = $6, updated_at = $7,
-                   indexes_at = CASE WHEN $8 THEN NULL ELSE indexes_at END
+                   indexes_at = CASE WHEN $8 OR NOT collections @> $6::text[] THEN NULL ELSE indexes_at END
              WHERE org_id = $1 AND id = $2
          RETURNING {_COLUMNS}""",
         org_id,

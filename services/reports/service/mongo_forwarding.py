@@ -22,6 +22,11 @@ how the collection's changes can be read (shared/collections.py `update_marker`)
   paged in time order, so a long backfill saves its progress after each bulk write;
 - organisation profiles (a snapshot): forwarded whole when their digest changed.
 
+A collection's first pass (its backfill) inserts, replacing only what the target already held, and the declared
+indexes (the events collection's 90-day TTL index on `occurredAt` among them) are built once that first pass has
+succeeded: the local peer keeps indexes up to date several times slower than it builds them (bench/README.md).
+Dates are BSON dates (domain/mongo.py), which a TTL index needs.
+
 Erasure: a contact erased in the reports copy (`customer.erased`) comes through its changes cursor with its
 personal fields emptied and replaces the forwarded one; its forwarded events lose their personal fields
 (anonymous id, device, properties) and its devices are deleted. Events and devices of an erased contact read from
@@ -53,7 +58,7 @@ from uuid import UUID
 
 import asyncpg
 import dramatiq
-from pymongo import AsyncMongoClient, ReplaceOne
+from pymongo import AsyncMongoClient, InsertOne, ReplaceOne
 from pymongo.errors import (
     BulkWriteError,
     ConfigurationError,
@@ -91,6 +96,7 @@ SWEEP_SECONDS = 30.0
 SWEEP_LIMIT = 1000
 DEBOUNCE_MS = 2_000
 WHAT = "MongoDB connection URI"
+DUPLICATE_KEY = 11000
 
 ClientFactory = Callable[[str, int], AsyncMongoClient[dict[str, Any]]]
 
@@ -348,14 +354,24 @@ async def _exclusive(pool: asyncpg.Pool, id: UUID) -> AsyncIterator[bool]:
                 await conn.execute("SELECT pg_advisory_unlock($1)", key)
 
 
-async def _bulk(db: Any, c: Collection, batch: list[dict[str, Any]]) -> None:
-    """Unordered upserts keyed by `_id`, acknowledged before returning (write concern of the target: w=1 default)."""
+async def _bulk(db: Any, c: Collection, batch: list[dict[str, Any]], *, backfill: bool = False) -> None:
+    """Unordered upserts keyed by `_id`, acknowledged before returning (the target's write concern, w=1 by default).
+
+    A backfill (a collection's first pass: the target rarely holds its documents yet) inserts instead, and replaces
+    only the documents the target already held (duplicate `_id`, e.g. a pass replayed after a crash): a MongoDB
+    (SecantusDB most of all) inserts several times faster than it upserts, and the result is the same."""
     for start in range(0, len(batch), BULK_DOCUMENTS):
-        ops = [
-            ReplaceOne({"_id": d["_id"]}, domain.to_mongo(c, d), upsert=True)
-            for d in batch[start : start + BULK_DOCUMENTS]
-        ]
-        await db[c.name].bulk_write(ops, ordered=False)
+        documents = [domain.to_mongo(c, d) for d in batch[start : start + BULK_DOCUMENTS]]
+        if backfill:
+            try:
+                await db[c.name].bulk_write([InsertOne(d) for d in documents], ordered=False)
+                continue
+            except BulkWriteError as exc:
+                errors = exc.details.get("writeErrors") or []
+                if not errors or any(e.get("code") != DUPLICATE_KEY for e in errors):
+                    raise
+                documents = [documents[e["index"]] for e in errors]
+        await db[c.name].bulk_write([ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in documents], ordered=False)
 
 
 async def _save(pool: asyncpg.Pool, org_id: UUID, id: UUID, name: str, position: str | None, written: int) -> bool:
@@ -391,7 +407,7 @@ async def _forward_changes(
 ) -> int:
     written = 0
     async for batch, after in docs.changes(pool, col.name, c.org_id, position, batch=BULK_DOCUMENTS):
-        await _bulk(db, col, batch)
+        await _bulk(db, col, batch, backfill=position is None)
         if col.name == "contact_profiles":
             erased = [d["_id"] for d in batch if d.get("erased")]
             if erased:
@@ -419,7 +435,7 @@ async def _forward_insights(
     ):
         batch = await _without_erased(pool, c.org_id, col.name, batch)
         if batch:
-            await _bulk(db, col, batch)
+            await _bulk(db, col, batch, backfill=position is None)
         written += len(batch)
         if col.name == "events" and batch:
             # Time order: every event before the last one's time is written. Saved so a long backfill resumes.
@@ -486,10 +502,6 @@ async def forward(
         client = client_factory(secret_box().reveal(c.uri_secret, WHAT), FORWARD_TIMEOUT_MS)
         try:
             db = client[c.database]
-            if c.indexes_at is None:
-                await create_indexes(db, c.collections)
-                async with tenant_tx(pool, org_id) as conn:
-                    await store.mark_indexes(conn, org_id, id, now)
             for name in c.collections:
                 current = name
                 col, p = BY_NAME[name], positions.get(name)
@@ -502,6 +514,12 @@ async def forward(
                     n = await _forward_snapshot(pool, sources, db, c, col, position)
                 done.written[name] = n
             current = None
+            if c.indexes_at is None:
+                # After the first pass's backfill: one index build over the documents is far cheaper than keeping
+                # the indexes up to date through a million inserts.
+                await create_indexes(db, c.collections)
+                async with tenant_tx(pool, org_id) as conn:
+                    await store.mark_indexes(conn, org_id, id, now)
         except (PyMongoError, ValueError) as exc:
             reason = domain.failure_reason(exc)
             if isinstance(exc, BulkWriteError):

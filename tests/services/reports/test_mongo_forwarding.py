@@ -282,3 +282,32 @@ def _closed_port() -> int:
     from tests.services.reports.mongo_peer import free_port
 
     return free_port()
+
+
+async def test_a_pass_replayed_after_a_kill_before_its_positions_moved_leaves_each_document_once(
+    gateway: Any,
+    pool: Any,
+    insights_pool: Any,
+    reports_pool: Any,
+    sources: Any,
+    mongo_peer: Peer,  # noqa: F811
+    tenant: Any,
+) -> None:
+    """A worker killed after the target acknowledged a bulk write but before the position moved: the next pass
+    writes the same documents again (a backfill inserts, then replaces the duplicates), each once, as they are."""
+    await feed(gateway, pool, insights_pool, reports_pool, tenant)
+    database = f"k_{uuid.uuid4().hex[:8]}"
+    names = ["contact_profiles", "orders", "financial_journals", "events"]
+    c = await _connect(reports_pool, tenant.org_id, mongo_peer.uri(), database, collections=names)
+    assert (await forwarding.forward(reports_pool, tenant.org_id, c.id, sources=sources)).outcome == "done"
+    with mongo_peer.client() as client:  # the target drifted meanwhile (a reader edited a document)
+        some = _one(client[database]["orders"], {})
+        client[database]["orders"].update_one({"_id": some["_id"]}, {"$set": {"status": "EDITED"}})
+    async with tenant_tx(reports_pool, tenant.org_id) as conn:  # what a kill before the positions moved leaves
+        await conn.execute("DELETE FROM mongo_positions WHERE org_id = $1 AND connection_id = $2", tenant.org_id, c.id)
+    replay = await forwarding.forward(reports_pool, tenant.org_id, c.id, sources=sources)
+    assert replay.outcome == "done" and all(replay.written[n] > 0 for n in names), replay
+    for name in names:
+        expected = await _expected(reports_pool, sources, tenant.org_id, name)
+        got = _forwarded(mongo_peer, database, name)
+        assert len(got) == len(expected) and {d["_id"]: d for d in got} == expected, name
