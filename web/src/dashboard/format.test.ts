@@ -54,3 +54,16 @@ describe("text on the primary colour", () => {
     expect(readableOn("nonsense")).toBe("#ffffff");
   });
 });
+
+describe("report cells by column type", () => {
+  it("formats instants in the zone, days as days, numbers and money in the locale, flags as words", async () => {
+    const { formatCell } = await import("./format");
+    expect(formatCell("2026-06-30T23:30:00Z", "datetime", "Europe/London", "en-GB")).toBe("1 Jul 2026, 00:30");
+    expect(formatCell("2026-06-30", "date", "Europe/London", "en-GB")).toBe("30 Jun 2026");
+    expect(formatCell("12345.5", "money", "UTC", "de-DE")).toBe("12.345,50");
+    expect(formatCell("1234", "number", "UTC", "en-GB")).toBe("1,234");
+    expect(formatCell("true", "boolean", "UTC", "en-GB")).toBe("Yes");
+    expect(formatCell(null, "text", "UTC", "en-GB")).toBe("–");
+    expect(formatCell("abc", "id", "UTC", "en-GB")).toBe("abc");
+  });
+});

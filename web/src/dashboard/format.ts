@@ -75,3 +75,24 @@ export function readableOn(hex: string): string {
   // Contrast with white (1.05 / (L + 0.05)) against contrast with black ((L + 0.05) / 0.05).
   return 1.05 / (lum + 0.05) >= (lum + 0.05) / 0.05 ? "#ffffff" : "#111111";
 }
+
+/** A report cell (text from the API: exact decimals, ISO 8601 UTC instants) as the column's type reads. */
+export function formatCell(value: string | null | undefined, type: string, timeZone: string, locale: string = userLocale()): string {
+  if (value === null || value === undefined || value === "") return "–";
+  switch (type) {
+    case "datetime":
+      return formatDateTime(value, timeZone, locale);
+    case "date":
+      return formatDay(value, locale);
+    case "number":
+      return Number.isFinite(Number(value)) ? formatNumber(Number(value), locale) : value;
+    case "money":
+      return Number.isFinite(Number(value))
+        ? new Intl.NumberFormat(locale, { minimumFractionDigits: 2, maximumFractionDigits: 2 }).format(Number(value))
+        : value;
+    case "boolean":
+      return value === "true" ? "Yes" : value === "false" ? "No" : value;
+    default:
+      return value;
+  }
+}

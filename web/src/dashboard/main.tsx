@@ -19,6 +19,7 @@ const Settings = lazy(() => import("./pages/Settings"));
 const Customers = lazy(() => import("./pages/Customers"));
 const CustomerProfile = lazy(() => import("./pages/CustomerProfile"));
 const Integrations = lazy(() => import("./pages/Integrations"));
+const Reports = lazy(() => import("./pages/Reports"));
 const Coming = lazy(() => import("./pages/Coming"));
 
 function Callback({ manager }: { manager: UserManager }) {
@@ -98,6 +99,8 @@ function SignedIn({ manager, config }: { manager: UserManager; config: AppConfig
           <Route path="customers" element={<Customers />} />
           <Route path="customers/:id" element={<CustomerProfile />} />
           <Route path="integrations" element={<Integrations />} />
+          <Route path="reports" element={<Reports />} />
+          <Route path="reports/:key" element={<Reports />} />
           <Route path="settings" element={<Settings />} />
           <Route path="*" element={<Coming />} />
         </Route>

@@ -344,7 +344,7 @@ export default function Analytics() {
           )}
           <details className="data-table">
             <summary>The figures as a table (each number opens what it counts)</summary>
-            <div className="table-scroll">
+            <div className="table-scroll" tabIndex={0} role="region" aria-label="Table (scrolls sideways on narrow screens)">
               <table>
                 <thead>
                   <tr>

@@ -151,7 +151,7 @@ function PageOfRows({
           {formatNumber(total)} in all
         </p>
       ) : null}
-      <div className="table-scroll">
+      <div className="table-scroll" tabIndex={0} role="region" aria-label="Table (scrolls sideways on narrow screens)">
         <table className="drill-rows">
           {first ? (
             <thead>

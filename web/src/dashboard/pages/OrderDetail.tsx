@@ -116,7 +116,7 @@ export default function OrderDetail() {
           <p>No change recorded yet.</p>
         </Empty>
       ) : (
-        <div className="table-scroll">
+        <div className="table-scroll" tabIndex={0} role="region" aria-label="Table (scrolls sideways on narrow screens)">
           <table>
             <thead>
               <tr>

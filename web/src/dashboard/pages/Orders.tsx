@@ -235,7 +235,7 @@ export default function Orders() {
       ) : null}
       {data && data.orders.totalCount > 0 ? (
         <>
-          <div className="table-scroll">
+          <div className="table-scroll" tabIndex={0} role="region" aria-label="Table (scrolls sideways on narrow screens)">
             <table className="orders">
               <caption className="muted small">
                 {formatNumber(data.orders.totalCount)} orders · {zoneNote(zone)}

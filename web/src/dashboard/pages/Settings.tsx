@@ -199,7 +199,7 @@ function Team({ members, reload }: { members: TeamPageQuery["members"]; reload: 
   return (
     <section aria-labelledby="team-title">
       <h2 id="team-title">Team</h2>
-      <div className="table-scroll">
+      <div className="table-scroll" tabIndex={0} role="region" aria-label="Table (scrolls sideways on narrow screens)">
         <table>
           <thead>
             <tr>
