@@ -53,7 +53,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -402,11 +402,36 @@ async def _without_erased(pool: asyncpg.Pool, org_id: UUID, name: str, batch: li
     return [{**d, **domain.erased_event_fields()} if d.get("customerId") in erased else d for d in batch]
 
 
+T = TypeVar("T")
+
+
+async def _ahead(items: AsyncIterator[T]) -> AsyncIterator[T]:
+    """`items`, the next one read while the current one is written: the read model and the target work at once. The
+    prefetched batch is only read: its position moves after its own bulk write, as for any batch."""
+    pending: asyncio.Future[T] = asyncio.ensure_future(anext(items))
+    try:
+        while True:
+            try:
+                item = await pending
+            except StopAsyncIteration:
+                return
+            pending = asyncio.ensure_future(anext(items))
+            yield item
+    finally:
+        if not pending.done():
+            pending.cancel()
+            with contextlib.suppress(BaseException):
+                await pending
+        aclose = getattr(items, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
 async def _forward_changes(
     pool: asyncpg.Pool, db: Any, c: store.MongoConnection, col: Collection, position: str | None
 ) -> int:
     written = 0
-    async for batch, after in docs.changes(pool, col.name, c.org_id, position, batch=BULK_DOCUMENTS):
+    async for batch, after in _ahead(docs.changes(pool, col.name, c.org_id, position, batch=BULK_DOCUMENTS)):
         await _bulk(db, col, batch, backfill=position is None)
         if col.name == "contact_profiles":
             erased = [d["_id"] for d in batch if d.get("erased")]
@@ -430,8 +455,10 @@ async def _forward_insights(
     through = datetime.fromisoformat(json.loads(position)["through"]) if position else None
     since = through - INSIGHTS_OVERLAP if through else now - RETENTION
     written = 0
-    async for batch in docs.batches(
-        pool, col.name, c.org_id, since, now + INSIGHTS_AHEAD, insights=sources.insights(), batch=BULK_DOCUMENTS
+    async for batch in _ahead(
+        docs.batches(
+            pool, col.name, c.org_id, since, now + INSIGHTS_AHEAD, insights=sources.insights(), batch=BULK_DOCUMENTS
+        )
     ):
         batch = await _without_erased(pool, c.org_id, col.name, batch)
         if batch:
