@@ -311,3 +311,78 @@ async def test_a_pass_replayed_after_a_kill_before_its_positions_moved_leaves_ea
         expected = await _expected(reports_pool, sources, tenant.org_id, name)
         got = _forwarded(mongo_peer, database, name)
         assert len(got) == len(expected) and {d["_id"]: d for d in got} == expected, name
+
+
+async def test_an_applied_event_triggers_a_pass_through_the_reports_worker(
+    pool: Any,
+    reports_pool: Any,
+    mongo_peer: Peer,  # noqa: F811
+    tenant: Any,
+) -> None:
+    """The reports worker's actors on the real broker: the connection's first pass (enqueued when it was saved),
+    then an order event applied by the consumer actor brings a debounced pass that forwards the new order."""
+    import asyncio
+    import time
+
+    import dramatiq
+
+    from shared.messaging.broker import get_broker
+    from shared.service.worker import setup_worker
+    from tests.workers import running_worker
+
+    setup_worker("reports", configure_logging=False)
+    from services.reports import actors  # noqa: F401  (the actors and the after-event middleware declare)
+
+    database = f"w_{uuid.uuid4().hex[:8]}"
+
+    async def until(check: Any, what: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not await check():
+            assert time.monotonic() < deadline, what
+            await asyncio.sleep(0.2)
+
+    async def forwarded_ids() -> set[str]:
+        return {d["_id"] for d in _forwarded(mongo_peer, database, "orders")}
+
+    first = await create_order(pool, tenant)
+    await apply_orders(reports_pool, await outbox_events(pool, tenant.org_id))
+    with running_worker({contracts.REPORTS_EVENTS_QUEUE, forwarding.QUEUE}, threads=2):
+        c = await _connect(reports_pool, tenant.org_id, mongo_peer.uri(), database, collections=["orders"])
+
+        async def first_is_there() -> bool:
+            return str(first["id"]) in await forwarded_ids()
+
+        await until(first_is_there, "the first pass (enqueued by connect) forwarded the existing order")
+
+        async def first_pass_over() -> bool:
+            async with tenant_tx(reports_pool, tenant.org_id) as conn:
+                found = await store.get(conn, tenant.org_id, c.id)
+            return found is not None and found.last_success_at is not None
+
+        await until(first_pass_over, "the first pass ended")  # so only the event's pass can bring the next order
+        later = await create_order(pool, tenant)
+        sent = 0
+        for e in await outbox_events(pool, tenant.org_id):
+            if contracts.REPORTS_FROM_ORDERS.wants(e.type):
+                envelope = contracts.envelope(
+                    id=e.id, type=e.type, org_id=e.org_id, occurred_at=e.occurred_at, version=e.version,
+                    payload=e.payload,
+                )  # fmt: skip
+                message: dramatiq.Message[Any] = dramatiq.Message(
+                    queue_name=contracts.REPORTS_EVENTS_QUEUE,
+                    actor_name=contracts.REPORTS_FROM_ORDERS.actor,
+                    args=(envelope,),
+                    kwargs={},
+                    options={},
+                )
+                get_broker().enqueue(message)
+                sent += 1
+        assert sent
+
+        async def later_is_there() -> bool:
+            return str(later["id"]) in await forwarded_ids()
+
+        await until(later_is_there, "the event's debounced pass forwarded the new order")
+    async with tenant_tx(reports_pool, tenant.org_id) as conn:
+        status = await forwarding.status_json(conn, (await store.get(conn, tenant.org_id, c.id)))  # type: ignore[arg-type]
+    assert status["backlog"] == 0 and status["lastSuccessAt"]
