@@ -18,8 +18,9 @@ how the collection's changes can be read (shared/collections.py `update_marker`)
   the backfill of a first connection;
 - events and devices (the insights service's store, append-only, read by their time field): the time they were read
   through; a pass re-reads from `INSIGHTS_OVERLAP` before it (events reported a little late) to a few minutes
-  ahead (the 5 minutes ingestion accepts); the first pass starts 90 days back (the retained window). Events are
-  paged in time order, so a long backfill saves its progress after each bulk write;
+  ahead (the 5 minutes ingestion accepts); the first pass, and one pass a day, read the whole retained window (90
+  days) again, so an event reported later than the overlap arrives within a day. Events are paged in time order,
+  so a long backfill saves its progress after each bulk write;
 - organisation profiles (a snapshot): forwarded whole when their digest changed.
 
 A collection's first pass (its backfill) inserts, replacing only what the target already held, and the declared
@@ -90,6 +91,7 @@ BULK_DOCUMENTS = 1_000
 RETENTION = timedelta(days=90)  # seed 002: the window MongoDB retains (first pass of events and devices)
 INSIGHTS_OVERLAP = timedelta(minutes=15)
 INSIGHTS_AHEAD = timedelta(minutes=6)  # ingestion accepts events up to 5 minutes ahead
+INSIGHTS_RECONCILE = timedelta(days=1)  # the whole retained window read again (late events)
 RETRY_MIN_SECONDS = 2.0
 RETRY_MAX_SECONDS = 300.0
 SWEEP_SECONDS = 30.0
@@ -452,8 +454,17 @@ async def _forward_insights(
     position: str | None,
     now: datetime,
 ) -> int:
-    through = datetime.fromisoformat(json.loads(position)["through"]) if position else None
-    since = through - INSIGHTS_OVERLAP if through else now - RETENTION
+    """Events or devices by their time field. A pass reads from INSIGHTS_OVERLAP before the time the last one read
+    through; once a day (and on the first pass: the backfill) it reads the whole retained window again instead, so
+    an event reported more than the overlap late (ingestion takes them up to 90 days old) is forwarded within a day.
+    The position holds both times: `through`, and `full`, when the latest whole-window read began."""
+    held = json.loads(position) if position else {}
+    through = datetime.fromisoformat(held["through"]) if "through" in held else None
+    full = datetime.fromisoformat(held["full"]) if "full" in held else None
+    if through is None or full is None or now - full >= INSIGHTS_RECONCILE:
+        since, full = now - RETENTION, now
+    else:
+        since = through - INSIGHTS_OVERLAP
     written = 0
     async for batch in _ahead(
         docs.batches(
@@ -467,9 +478,11 @@ async def _forward_insights(
         if col.name == "events" and batch:
             # Time order: every event before the last one's time is written. Saved so a long backfill resumes.
             reached = min(datetime.fromisoformat(batch[-1]["occurredAt"]), now)
-            if not await _save(pool, c.org_id, c.id, col.name, json.dumps({"through": reached.isoformat()}), 0):
+            mark = json.dumps({"through": reached.isoformat(), "full": full.isoformat()})
+            if not await _save(pool, c.org_id, c.id, col.name, mark, 0):
                 return written
-    await _save(pool, c.org_id, c.id, col.name, json.dumps({"through": now.isoformat()}), written)
+    mark = json.dumps({"through": now.isoformat(), "full": full.isoformat()})
+    await _save(pool, c.org_id, c.id, col.name, mark, written)
     return written
 
 

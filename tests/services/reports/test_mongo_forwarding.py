@@ -386,3 +386,34 @@ async def test_an_applied_event_triggers_a_pass_through_the_reports_worker(
     async with tenant_tx(reports_pool, tenant.org_id) as conn:
         status = await forwarding.status_json(conn, (await store.get(conn, tenant.org_id, c.id)))  # type: ignore[arg-type]
     assert status["backlog"] == 0 and status["lastSuccessAt"]
+
+
+async def test_an_event_reported_late_is_forwarded_by_the_daily_whole_window_pass(
+    gateway: Any,
+    reports_pool: Any,
+    sources: Any,
+    mongo_peer: Peer,  # noqa: F811
+    tenant: Any,
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    database = f"l_{tag}"
+    await _device_event(gateway, tenant, tag)
+    c = await _connect(reports_pool, tenant.org_id, mongo_peer.uri(), database, collections=["events"])
+    assert (await forwarding.forward(reports_pool, tenant.org_id, c.id, sources=sources)).outcome == "done"
+    before = {d["_id"] for d in _forwarded(mongo_peer, database, "events")}
+    # Reported three hours after it happened: beyond the overlap an ordinary pass re-reads.
+    await _device_event(gateway, tenant, tag, occurredAt=(datetime.now(UTC) - timedelta(hours=3)).isoformat())
+    assert (await forwarding.forward(reports_pool, tenant.org_id, c.id, sources=sources)).outcome == "done"
+    assert {d["_id"] for d in _forwarded(mongo_peer, database, "events")} == before
+    async with tenant_tx(reports_pool, tenant.org_id) as conn:  # a day later
+        await conn.execute(
+            """UPDATE mongo_positions SET position = jsonb_set(position::jsonb, '{full}', to_jsonb($3::text))::text
+                WHERE org_id = $1 AND connection_id = $2""",
+            tenant.org_id,
+            c.id,
+            (datetime.now(UTC) - timedelta(days=1, minutes=1)).isoformat(),
+        )
+    assert (await forwarding.forward(reports_pool, tenant.org_id, c.id, sources=sources)).outcome == "done"
+    got = {d["_id"]: d for d in _forwarded(mongo_peer, database, "events")}
+    assert len(got) == len(before) + 1
+    assert got == await _expected(reports_pool, sources, tenant.org_id, "events")
