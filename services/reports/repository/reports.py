@@ -783,6 +783,7 @@ async def rows_batch(
 # others it knows); a statement with any other type (json, float, arrays) is written from Python rows instead.
 _COPY_AS_IS = frozenset({"text", "varchar", "bpchar", "name", "uuid", "int2", "int4", "int8", "numeric"})
 _ISO_SECONDS = """'YYYY-MM-DD"T"HH24:MI:SS'"""
+_ISO_MICROSECONDS = """'YYYY-MM-DD"T"HH24:MI:SS.US'"""
 
 
 def _csv_text(column: str, type_name: str) -> str | None:
@@ -799,8 +800,8 @@ def _csv_text(column: str, type_name: str) -> str | None:
         zone = " || '+00:00'" if type_name == "timestamptz" else ""
         return (
             f"CASE WHEN {column} IS NULL THEN NULL"
-            f" WHEN to_char({at}, 'US') = '000000' THEN to_char({at}, {_ISO_SECONDS})"
-            f" ELSE to_char({at}, {_ISO_SECONDS}) || '.' || to_char({at}, 'US') END{zone}"
+            f" WHEN {at} = date_trunc('second', {at}) THEN to_char({at}, {_ISO_SECONDS})"
+            f" ELSE to_char({at}, {_ISO_MICROSECONDS}) END{zone}"
         )
     return None
 

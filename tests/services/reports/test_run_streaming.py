@@ -10,6 +10,7 @@ import csv
 import dataclasses
 import io
 import tempfile
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -116,3 +117,29 @@ async def test_another_organisations_data_never_reaches_a_run(
         theirs, _ = await _run(reports_pool, settings, other_tenant.org_id, raw, "csv")
         assert mine.tag not in theirs.decode(), raw
         assert str(tenant.integration_id) not in theirs.decode(), raw
+
+
+async def test_copy_writes_times_dates_and_booleans_as_the_python_writer_whatever_the_session_zone(
+    reports_pool: Any,
+) -> None:
+    """The SQL of `_csv_text` against Python's isoformat, on whole seconds, microseconds and DST instants."""
+    instants = [
+        datetime(2026, 3, 29, 1, 0, 0, tzinfo=UTC),
+        datetime(2026, 3, 29, 1, 0, 0, 1, tzinfo=UTC),
+        datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2026, 10, 25, 0, 30, 5, 120000, tzinfo=UTC),
+    ]
+    async with reports_pool.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL timezone = 'Europe/London'")
+        for at in instants:
+            sql = f"SELECT {store._csv_text('s.x', 'timestamptz')} FROM (SELECT $1::timestamptz AS x) s"
+            assert await conn.fetchval(sql, at) == workflow._csv_cell(at), at
+            naive = at.replace(tzinfo=None)
+            sql = f"SELECT {store._csv_text('s.x', 'timestamp')} FROM (SELECT $1::timestamp AS x) s"
+            assert await conn.fetchval(sql, naive) == workflow._csv_cell(naive), naive
+        sql = f"SELECT {store._csv_text('s.x', 'date')} FROM (SELECT $1::date AS x) s"
+        assert await conn.fetchval(sql, date(2026, 1, 2)) == "2026-01-02"
+        for flag in (True, False, None):
+            sql = f"SELECT {store._csv_text('s.x', 'bool')} FROM (SELECT $1::bool AS x) s"
+            assert await conn.fetchval(sql, flag) == (None if flag is None else workflow._csv_cell(flag))
+    assert store._csv_text("s.x", "jsonb") is None and store._csv_text("s.x", "float8") is None  # Python writes those
