@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import gzip
 import os
 import re
@@ -87,8 +88,14 @@ async def peer_alone(settings: Any, project: Any, pool: Any, c: Any, n: int) -> 
     from services.insights.service.mixpanel_peer import Project as PeerProject
     from shared.db import tenant_tx
 
-    async with tenant_tx(pool, c.org_id) as conn:
-        docs = [o.doc for o in (await store.live_batch(conn, c, n)).events]
+    docs: list[bytes] = []
+    while len(docs) < n:
+        async with tenant_tx(pool, c.org_id) as conn:
+            scan = await store.live_batch(conn, c, BATCH)
+        if scan.last is None:
+            break
+        docs += [o.doc for o in scan.events]
+        c = dataclasses.replace(c, live_xid=scan.last[0], live_id=scan.last[1])
     docs = [re.sub(rb'"\$insert_id":"[^"]*"', f'"$insert_id":"{uuid.uuid4()}"'.encode(), d) for d in docs]
     bodies = [gzip.compress(b"[" + b",".join(docs[i : i + BATCH]) + b"]", 1) for i in range(0, len(docs), BATCH)]
     peer = PeerProject("US", project["project_id"], project["token"], project["username"], project["secret"])
@@ -107,8 +114,6 @@ async def peer_alone(settings: Any, project: Any, pool: Any, c: Any, n: int) -> 
 
 
 async def run(args: argparse.Namespace) -> None:
-    import dataclasses
-
     from services.insights.service import mixpanel as workflow
     from services.insights.service import mixpanel_peer
     from shared.bootstrap import bootstrap
@@ -174,24 +179,32 @@ async def run(args: argparse.Namespace) -> None:
                 f"round {round_ + 1}: peer alone {alone_rate:,.0f} events/s; forwarding {done.events:,} events in "
                 f"{elapsed:.1f}s = {ours[-1]:,.0f} events/s ({done.batches} batches)"
             )
-        received, _ = await fake.events(project["project_id"])
+        received, kept = await fake.counts(project["project_id"])
+        ratios = sorted(o / a for o, a in zip(ours, alone, strict=True))
+        median = ratios[len(ratios) // 2]
         best_ours, best_alone = max(ours), max(alone)
         say("")
-        say("Mixpanel forwarding (gzip batches of 2,000 to the local peer, one connection, contacts off)")
-        say(f"  peer's own acceptance rate, alone:  {best_alone:,.0f} events/s")
         say(
-            f"  our forwarding rate:                {best_ours:,.0f} events/s "
+            f"Mixpanel forwarding (gzip requests of 2,000 to the local peer, {workflow.IN_FLIGHT} in flight, contacts off)"
+        )
+        say(f"  the peer's own rate, alone:         best {best_alone:,.0f} events/s, rounds {_rates(alone)}")
+        say(
+            f"  our forwarding rate:                best {best_ours:,.0f} events/s, rounds {_rates(ours)} "
             f"(target >= 10,000: {'met' if best_ours >= 10_000 else 'MISSED'})"
         )
-        ratio = best_ours / best_alone
         say(
-            f"  ratio:                              {ratio:.0%} (target >= 50 %: {'met' if ratio >= 0.5 else 'MISSED'})"
+            f"  ratio per round (same moment):      {', '.join(f'{r:.0%}' for r in ratios)}; median {median:.0%}"
+            f" (target >= 50 %: {'met' if median >= 0.5 else 'MISSED'}); best over best {best_ours / best_alone:.0%}"
         )
-        say(f"  events the peer received in all:    {received:,}")
+        say(f"  events the peer received / kept:    {received:,} / {kept:,} (ours: the same each round)")
         await pool.close()
         await mixpanel_peer.close_sessions()
     finally:
         fake.stop()
+
+
+def _rates(values: list[float]) -> str:
+    return ", ".join(f"{v:,.0f}" for v in values)
 
 
 def main() -> None:

@@ -328,7 +328,8 @@ class Peer:
         if what == "profiles":
             return web.json_response(self.projects[request.query["project_id"]].profiles)
         if what == "stats":
-            return web.json_response({"answered": self.answered})
+            counts = {p.project_id: {"received": p.received, "kept": len(p.events)} for p in self.projects.values()}
+            return web.json_response({"answered": self.answered, "projects": counts})
         if what == "ready":
             return web.json_response({"ok": True})
         return web.json_response({"error": "unknown control"}, status=404)
@@ -454,6 +455,11 @@ class FakeMixpanel:
     async def profiles(self, project_id: str) -> dict[str, dict[str, Any]]:
         result: dict[str, dict[str, Any]] = await self._get("profiles", project_id=project_id)
         return result
+
+    async def counts(self, project_id: str) -> tuple[int, int]:
+        """Events received on /import (duplicates included) and kept (deduplicated)."""
+        project = (await self._get("stats"))["projects"][project_id]
+        return int(project["received"]), int(project["kept"])
 
     async def answered(self) -> dict[str, int]:
         result: dict[str, int] = (await self._get("stats"))["answered"]

@@ -204,10 +204,9 @@ async def _ordered_fetch(conn: asyncpg.Connection, sql: str, *args: Any) -> list
     and sorted every one of them (0.24 s at 70,000 behind) where walking the partitions' indexes in order (Merge
     Append) stops at the limit (25 ms). For this statement only."""
     await conn.execute("SELECT set_config('enable_sort', 'off', true)")
-    try:
-        return await conn.fetch(sql, *args)
-    finally:
-        await conn.execute("SELECT set_config('enable_sort', 'on', true)")
+    rows = await conn.fetch(sql, *args)  # a failure ends the transaction, and the setting with it
+    await conn.execute("SELECT set_config('enable_sort', 'on', true)")
+    return rows
 
 
 def _batch(rows: list[asyncpg.Record]) -> Batch:

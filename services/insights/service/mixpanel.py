@@ -55,6 +55,7 @@ MAX_EMAIL_LOOKUPS = 500  # per import: the orders service is asked one email at 
 BACKFILL_DAYS = 90
 REFUSED_DELAY = 300.0  # credentials refused mid-way: try again in 5 minutes (an admin may fix them meanwhile)
 MAX_CUSTOMER_BATCH = 500  # the orders service's batch read
+IN_FLIGHT = 2  # requests of 2,000 events sent at once per connection
 
 
 class OrdersContacts(ServiceClient):
@@ -226,6 +227,19 @@ class Round:
     stopped: str = ""  # caught_up | busy | paused | waiting | gone | budget
 
 
+def _chunks(events: list[store.Outgoing], size: int) -> list[tuple[list[store.Outgoing], bytes]]:
+    """The requests of a scan: `size` events each, within 10 MB; after a request cut to fit, none (the rest is
+    scanned again from its last event)."""
+    out = []
+    for i in range(0, len(events), size):
+        chunk = events[i : i + size]
+        fitted, body = _fit(chunk)
+        out.append((fitted, body))
+        if len(fitted) < len(chunk):
+            break
+    return out
+
+
 def _fit(batch: list[store.Outgoing]) -> tuple[list[store.Outgoing], bytes]:
     """The batch, halved until its JSON is within Mixpanel's 10 MB, and that JSON."""
     while True:
@@ -325,6 +339,7 @@ async def forward_batch(
     connection_id: UUID,
     limit: int = rules.MAX_BATCH_EVENTS,
     ahead: Ahead | None = None,
+    in_flight: int = IN_FLIGHT,
 ) -> Round:
     """One batch of one connection (see the module's docstring). `Round.stopped` is empty when more may follow.
 
@@ -332,6 +347,7 @@ async def forward_batch(
     by the next call if it starts where this one's position ends (else read again): reading and sending overlap.
     """
     result = Round()
+    scan_limit = limit * in_flight
     try:
         async with tenant_tx(pool, org_id) as conn:
             c = await store.get(conn, org_id, connection_id, lock=True)
@@ -348,40 +364,47 @@ async def forward_batch(
             start = _start(c, backfill)
             scan = await ahead.take(start) if ahead is not None else None
             if scan is None:
-                scan = await (store.backfill_batch if backfill else store.live_batch)(conn, c, limit)
+                scan = await (store.backfill_batch if backfill else store.live_batch)(conn, c, scan_limit)
             if scan.last is None and backfill:
                 await store.advance_backfill(conn, c, None, 0, 0)  # done: the live cursor from now on
                 backfill = False
-                scan = await store.live_batch(conn, c, limit)
+                scan = await store.live_batch(conn, c, scan_limit)
             if scan.last is None:
                 result.stopped = "caught_up"
                 return result
             if ahead is not None:
-                ahead.read(pool, _moved(c, backfill, scan.last), backfill, limit)
+                ahead.read(pool, _moved(c, backfill, scan.last), backfill, scan_limit)
             if not scan.events:  # only types not forwarded: passed over
                 await (store.advance_backfill if backfill else store.advance_live)(conn, c, scan.last, 0, 0)
                 return result
-            batch, payload = _fit(scan.events)
+            chunks = _chunks(scan.events, limit)
+            batch = [o for chunk, _ in chunks for o in chunk]
             project = _project(box, c)
-            outcome = await peer.import_events(settings, project, payload, len(batch), c.attempts)
-            if isinstance(outcome, peer.RetryLater):
-                raise _Later(outcome.reason, outcome.delay)
-            if isinstance(outcome, peer.Refused):
-                raise _Later(outcome.reason, REFUSED_DELAY)
+            # The requests of one scan in flight together (Mixpanel: "10-20 concurrent clients sending 2,000
+            # events per batch", https://docs.mixpanel.com/troubleshooting/errors/429-rate-limit-exceeded); one not
+            # accepted rolls the whole scan back (those accepted are deduplicated when sent again).
+            outcomes = await asyncio.gather(
+                *(peer.import_events(settings, project, body, len(chunk), c.attempts) for chunk, body in chunks)
+            )
             failures = []
-            for f in outcome.failed:
-                index = f.get("index")
-                if isinstance(index, int) and 0 <= index < len(batch):
-                    event = batch[index]
-                    failures.append(
-                        {
-                            "event_id": event.id,
-                            "event_type": event.type,
-                            "occurred_at": event.occurred_at,
-                            "field": f.get("field"),
-                            "reason": str(f.get("message") or "refused by Mixpanel"),
-                        }
-                    )
+            for (chunk, _), outcome in zip(chunks, outcomes, strict=True):
+                if isinstance(outcome, peer.RetryLater):
+                    raise _Later(outcome.reason, outcome.delay)
+                if isinstance(outcome, peer.Refused):
+                    raise _Later(outcome.reason, REFUSED_DELAY)
+                for f in outcome.failed:
+                    index = f.get("index")
+                    if isinstance(index, int) and 0 <= index < len(chunk):
+                        event = chunk[index]
+                        failures.append(
+                            {
+                                "event_id": event.id,
+                                "event_type": event.type,
+                                "occurred_at": event.occurred_at,
+                                "field": f.get("field"),
+                                "reason": str(f.get("message") or "refused by Mixpanel"),
+                            }
+                        )
             await store.record_failures(conn, c, failures)
             # The scan's end, unless the batch was cut to fit (then its last event: the rest is scanned again).
             position = scan.last if len(batch) == len(scan.events) else batch[-1].position
@@ -394,7 +417,7 @@ async def forward_batch(
                 customers = list(dict.fromkeys(e.customer_id for e in batch if e.customer_id is not None))
                 result.profiles = await _profiles(conn, settings, orders, c, project, customers)
                 await store.record_profiles(conn, c, result.profiles)
-            result.batches, result.events, result.failed = 1, forwarded, len(failures)
+            result.batches, result.events, result.failed = len(chunks), forwarded, len(failures)
             return result
     except _Later as later:
         # The batch's transaction rolled back: the position did not move. Record why and when to try again.

@@ -36,7 +36,7 @@ async def _one_batch(pool: Any, settings: Any, orders: Any, org_id: uuid.UUID, c
     """Calls until one batch was sent (the backfill's scans before it pass over events stored after connecting)."""
     box = workflow.SecretBox.from_settings(settings)
     for _ in range(20):
-        r = await workflow.forward_batch(pool, settings, box, orders, org_id, cid, limit=limit)
+        r = await workflow.forward_batch(pool, settings, box, orders, org_id, cid, limit=limit, in_flight=1)
         if r.batches or r.stopped:
             return
     raise AssertionError("no batch sent")
