@@ -184,9 +184,7 @@ async def run(args: argparse.Namespace) -> None:
         median = ratios[len(ratios) // 2]
         best_ours, best_alone = max(ours), max(alone)
         say("")
-        say(
-            f"Mixpanel forwarding (gzip requests of 2,000 to the local peer, {workflow.IN_FLIGHT} in flight, contacts off)"
-        )
+        say(f"Mixpanel forwarding (gzip requests of 2,000, {workflow.IN_FLIGHT} in flight, local peer, contacts off)")
         say(f"  the peer's own rate, alone:         best {best_alone:,.0f} events/s, rounds {_rates(alone)}")
         say(
             f"  our forwarding rate:                best {best_ours:,.0f} events/s, rounds {_rates(ours)} "
