@@ -27,6 +27,8 @@ import pytest
 
 from infra.dev_issuer import DevIssuer, SignInUser
 from infra.processes import PROCESSES
+from services.orders.repository import members
+from shared.db import tenant_tx
 from tests.e2e.test_platform import Platform, _until
 
 pytestmark = pytest.mark.e2e
@@ -236,7 +238,7 @@ async def _number(page: Any, selector: str) -> int:
 
 
 async def test_the_dashboard_in_a_browser(
-    web_platform: Platform, browser: Any, tenant: Any, other_tenant: Any, issuer: DevIssuer
+    web_platform: Platform, browser: Any, tenant: Any, other_tenant: Any, issuer: DevIssuer, pool: Any
 ) -> None:
     # Another organisation's order, placed first: none of its figures or rows may reach this user's pages.
     async with httpx.AsyncClient(base_url=web_platform.url, timeout=15) as client:
@@ -491,6 +493,17 @@ async def test_the_dashboard_in_a_browser(
             web_platform.start("insights-api")
         await page.get_by_role("button", name="Try again").click()
         await page.locator('.tile-value[data-metric="ORDERS_CREATED"]').wait_for(timeout=30_000)
+
+        # --- A user of two organisations: ?org= chooses the other one (X-Organisation-Id), whose data alone shows
+        async with tenant_tx(pool, other_tenant.org_id) as conn:
+            await members.add(conn, other_tenant.org_id, admin_email, "member", subject=tenant.admin_subject)
+        await page.goto(f"{web_platform.url}/orders?org={other_tenant.org_id}")
+        await expect(page.locator(".org-name")).to_contain_text("Other Partner")
+        await expect(page.locator('[data-summary="totalOrders"]')).to_have_text("1")
+        assert other_ref in await page.locator("table.orders").inner_text()
+        await page.goto(f"{web_platform.url}/orders?org={tenant.org_id}")
+        await expect(page.locator(".org-name")).not_to_contain_text("Other Partner")
+        await expect(page.locator('[data-summary="totalOrders"]')).to_have_text(str(seeded["orders"]))
 
         # --- Sign out: back to the issuer's sign-in page
         await page.get_by_role("button", name="Sign out").first.click()

@@ -5,7 +5,8 @@ import { Suspense, useEffect, useState } from "react";
 import { NavLink, Outlet, useLocation } from "react-router";
 import { useQuery } from "urql";
 import { graphql } from "../gql";
-import { useLastFailure } from "./api";
+import { errorCode, useLastFailure } from "./api";
+import { chooseOrganisation, chosenOrganisation } from "./auth";
 import { SessionContext, type Session } from "./session";
 import { ErrorState, Loading } from "./states";
 import { applyPrimaryColour } from "./theme";
@@ -84,6 +85,14 @@ export function Shell({ signOut, support, docs }: { signOut: () => void; support
   const location = useLocation();
   useEffect(() => setMenuOpen(false), [location.pathname]);
   useEffect(() => applyPrimaryColour(data?.organisation.primaryColour), [data?.organisation.primaryColour]);
+  // A chosen organisation the user no longer belongs to: forget it and answer as their default membership.
+  const refused = errorCode(error) === "NO_MEMBERSHIP" && chosenOrganisation() !== null;
+  useEffect(() => {
+    if (refused) {
+      chooseOrganisation(null);
+      refresh({ requestPolicy: "network-only" });
+    }
+  }, [refused, refresh]);
 
   if (!data) {
     return (

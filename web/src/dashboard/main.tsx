@@ -7,7 +7,15 @@ import { BrowserRouter, Navigate, Route, Routes, useNavigate } from "react-route
 import { Provider } from "urql";
 import type { User, UserManager } from "oidc-client-ts";
 import { createClient } from "./api";
-import { CALLBACK_PATH, chosenOrganisation, completeSignIn, createUserManager, signIn, signOut } from "./auth";
+import {
+  CALLBACK_PATH,
+  chooseOrganisation,
+  chosenOrganisation,
+  completeSignIn,
+  createUserManager,
+  signIn,
+  signOut,
+} from "./auth";
 import { loadConfig, type AppConfig } from "./config";
 import { Shell } from "./Shell";
 
@@ -120,6 +128,11 @@ function App({ config }: { config: AppConfig }) {
     </BrowserRouter>
   );
 }
+
+// A link into one organisation (?org=<id>, e.g. from an invitation to a second one) chooses it for this browser:
+// the API answers as that membership (X-Organisation-Id). The token itself names no organisation.
+const orgParam = new URLSearchParams(window.location.search).get("org");
+if (orgParam && /^[0-9a-f-]{36}$/i.test(orgParam)) chooseOrganisation(orgParam);
 
 const root = createRoot(document.getElementById("root") as HTMLElement);
 loadConfig()
