@@ -456,6 +456,34 @@ async def test_the_dashboard_in_a_browser(
         assert await save.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(170, 51, 0)"
         await b.shot("09-settings")
 
+        # Team: an invitation appears at once as invited; a member made admin
+        invitee = f"invitee-{seeded['tag']}@example.com"
+        await page.locator("form.invite").get_by_label("Email").fill(invitee)
+        await page.locator("form.invite").get_by_role("button", name="Invite").click()
+        row = page.locator("tr", has_text=invitee)
+        await expect(row).to_contain_text("invited")
+        member_email = f"member-{tenant.admin_subject.split('|admin-')[1]}@example.com"
+        await page.get_by_label(f"Role of {member_email}").select_option("ADMIN")
+        async with httpx.AsyncClient(base_url=web_platform.url, timeout=10) as client:
+
+            async def promoted() -> Any:
+                team = await _api(client, tenant.admin_token, "{ members { email role } }")
+                return any(m["email"] == member_email and m["role"] == "ADMIN" for m in team["members"])
+
+            assert await _until(promoted, 10)
+        await b.axe("team")
+
+        # --- Keyboard: the first Tab reaches the skip link, shown with a visible focus ring
+        await page.goto(f"{web_platform.url}/analytics")
+        await page.locator('.tile-value[data-metric="ORDERS_CREATED"]').wait_for()
+        await page.keyboard.press("Tab")
+        focused = page.locator(":focus")
+        assert await focused.inner_text() == "Skip to content"
+        assert await focused.evaluate("e => getComputedStyle(e).outlineStyle") == "solid"
+        await page.keyboard.press("Enter")
+        await page.keyboard.press("Tab")
+        assert await page.locator(":focus").evaluate("e => e.closest('main') !== null")
+
         # --- Phone width: no sideways scroll, the menu folds away
         await page.set_viewport_size({"width": 390, "height": 844})
         for path_, name in (

@@ -58,6 +58,21 @@ const InviteMember = graphql(`
   }
 `);
 
+const ChangeRole = graphql(`
+  mutation ChangeRole($memberId: ID!, $role: Role!) {
+    changeMemberRole(memberId: $memberId, role: $role) {
+      member {
+        id
+        role
+      }
+      errors {
+        field
+        message
+      }
+    }
+  }
+`);
+
 const RemoveMember = graphql(`
   mutation RemoveMember($memberId: ID!) {
     removeMember(memberId: $memberId) {
@@ -180,6 +195,13 @@ function Team({ members, reload }: { members: TeamPageQuery["members"]; reload: 
   const [problem, setProblem] = useState<string | null>(null);
   const [, invite] = useMutation(InviteMember);
   const [, remove] = useMutation(RemoveMember);
+  const [, changeRole] = useMutation(ChangeRole);
+  const setRoleOf = async (id: string, next: Role) => {
+    const result = await changeRole({ memberId: id, role: next });
+    const err = result.data?.changeMemberRole.errors[0];
+    setProblem(err ? err.message : result.data ? null : "The role could not be changed; try again.");
+    reload();
+  };
   const submit = async (event: React.FormEvent) => {
     event.preventDefault();
     const result = await invite({ email, role });
@@ -214,7 +236,20 @@ function Team({ members, reload }: { members: TeamPageQuery["members"]; reload: 
             {members.map((m) => (
               <tr key={m.id}>
                 <td>{m.email}</td>
-                <td>{m.role.toLowerCase()}</td>
+                <td>
+                  {admin && m.id !== me.memberId && m.role !== "PROVIDER" ? (
+                    <select
+                      aria-label={`Role of ${m.email}`}
+                      value={m.role}
+                      onChange={(e) => void setRoleOf(m.id, e.target.value as Role)}
+                    >
+                      <option value="MEMBER">member</option>
+                      <option value="ADMIN">admin</option>
+                    </select>
+                  ) : (
+                    m.role.toLowerCase()
+                  )}
+                </td>
                 <td>{m.status.toLowerCase()}</td>
                 <td>{formatDateTime(m.createdAt, organisation.timeZone)}</td>
                 {admin ? (
