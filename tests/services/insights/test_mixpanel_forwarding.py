@@ -314,3 +314,23 @@ async def test_an_organisation_never_forwards_or_sees_anothers(
         with pytest.raises(DomainError):
             await workflow.delete(conn, tenant.org_id, other.id)
         assert [x.id for x in await store.list_all(conn, tenant.org_id)] == [c.id]
+
+
+async def test_mixpanels_reserved_names_are_never_taken_from_an_events_properties(
+    insights_pool, mixpanel_settings, fake_mixpanel, orders_contacts, tenant
+) -> None:
+    project = await new_project(fake_mixpanel)
+    c = await _connect(insights_pool, mixpanel_settings, tenant, project)
+    customer = uuid.uuid4()
+    props = {"time": 1, "distinct_id": "spoof", "token": "x", "$insert_id": "dup", "mp_lib": "y", "$os": "z", "keep": 2}
+    [event_id] = await store_events(
+        insights_pool,
+        tenant.org_id,
+        tenant.integration_id,
+        [{"type": "page_view", "customer": customer, "properties": props}],
+    )
+    await drain(insights_pool, mixpanel_settings, orders_contacts, tenant.org_id, c.id)
+    [sent] = await _forwarded(fake_mixpanel, project)
+    p = sent["properties"]
+    assert p["keep"] == 2 and p["distinct_id"] == str(customer) and p["$insert_id"] == str(event_id)
+    assert p["time"] > 1_000_000_000_000 and not {"token", "mp_lib", "$os"} & set(p)
