@@ -91,11 +91,8 @@ async def store_events(
     ids = []
     now = datetime.now(UTC)
     async with tenant_tx(insights_pool, org_id) as conn:
-        await conn.execute(
-            "SELECT ensure_event_partitions($1, $2)",
-            (now - timedelta(days=100)).date(),
-            (now + timedelta(days=1)).date(),
-        )
+        for day in sorted({spec.get("at", now).date() for spec in specs} | {now.date()}):
+            await conn.execute("SELECT ensure_event_partitions($1, $1)", day)  # only the days used: quick
         for spec in specs:
             amount = spec.get("amount")
             row = await conn.fetchrow(
