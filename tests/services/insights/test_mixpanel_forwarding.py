@@ -334,3 +334,23 @@ async def test_mixpanels_reserved_names_are_never_taken_from_an_events_propertie
     p = sent["properties"]
     assert p["keep"] == 2 and p["distinct_id"] == str(customer) and p["$insert_id"] == str(event_id)
     assert p["time"] > 1_000_000_000_000 and not {"token", "mp_lib", "$os"} & set(p)
+
+
+async def test_the_ticker_queues_each_due_connection_once_until_its_job_ends(
+    insights_pool, mixpanel_settings, fake_mixpanel, orders_contacts, tenant
+) -> None:
+    active = await _connect(insights_pool, mixpanel_settings, tenant, await new_project(fake_mixpanel))
+    paused = await _connect(insights_pool, mixpanel_settings, tenant, await new_project(fake_mixpanel))
+    async with tenant_tx(insights_pool, tenant.org_id) as conn:
+        await workflow.change(conn, tenant.org_id, paused.id, paused=True)
+    queued: list[tuple[uuid.UUID, uuid.UUID]] = []
+
+    async def tick() -> list[uuid.UUID]:
+        queued.clear()
+        await workflow.tick(insights_pool, lambda org, cid: queued.append((org, cid)))
+        return [cid for org, cid in queued if org == tenant.org_id]  # other tests' organisations tick too
+
+    assert await tick() == [active.id]  # the paused one is not due
+    assert await tick() == []  # queued within the last minute: not again
+    await workflow.forward(insights_pool, mixpanel_settings, orders_contacts, tenant.org_id, active.id)
+    assert await tick() == [active.id]  # its job ended: due again
