@@ -533,6 +533,28 @@ async def test_the_dashboard_in_a_browser(
         await expect(page.locator(".org-name")).not_to_contain_text("Other Partner")
         await expect(page.locator('[data-summary="totalOrders"]')).to_have_text(str(seeded["orders"]))
 
+        # --- A provider user (the provider's staff): lands on Orders, sees nothing else, and no partner customer
+        tag = tenant.admin_subject.split("|admin-")[1]
+        issuer.users["web-provider"] = SignInUser(tenant.provider_subject, f"staff-{tag}@acme-bank.example", "provider")
+        provider_context = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
+        provider_page = await provider_context.new_page()
+        pb = Browser(provider_page, web_platform.url)
+        try:
+            await provider_page.goto(f"{web_platform.url}/")
+            await provider_page.get_by_role("button", name=f"staff-{tag}@acme-bank.example").click()
+            await provider_page.wait_for_url(re.compile(r"/orders$"))
+            await provider_page.locator("table.orders tbody tr").first.wait_for()
+            nav = await provider_page.locator("#main-nav a").all_inner_texts()
+            assert nav == ["Orders"]
+            customers = await provider_page.locator("table.orders tbody tr td:nth-child(3)").all_inner_texts()
+            assert customers and set(customers) == {"–"}  # the partner's customers are not theirs to see
+            await pb.shot("12-provider-orders")
+            await pb.axe("provider-orders")
+            pb.assert_clean()
+        finally:
+            issuer.users.pop("web-provider", None)
+            await provider_context.close()
+
         # --- Sign out: back to the issuer's sign-in page
         await page.get_by_role("button", name="Sign out").first.click()
         await page.wait_for_url(re.compile(r"/authorize\?"))

@@ -147,7 +147,7 @@ export function Shell({ signOut, support, docs }: { signOut: () => void; support
       <div className="layout">
         <nav id="main-nav" className={menuOpen ? "nav open" : "nav"} aria-label="Main">
           <ul>
-            {NAV.map((item) => (
+            {(data.me.role === "PROVIDER" ? NAV.filter((n) => n.to === "/orders") : NAV).map((item) => (
               <li key={item.to}>
                 <NavLink to={item.to}>{item.label}</NavLink>
               </li>

@@ -17,6 +17,7 @@ import {
   signOut,
 } from "./auth";
 import { loadConfig, type AppConfig } from "./config";
+import { useSession } from "./session";
 import { Shell } from "./Shell";
 
 const Analytics = lazy(() => import("./pages/Analytics"));
@@ -29,6 +30,12 @@ const CustomerProfile = lazy(() => import("./pages/CustomerProfile"));
 const Integrations = lazy(() => import("./pages/Integrations"));
 const Reports = lazy(() => import("./pages/Reports"));
 const Coming = lazy(() => import("./pages/Coming"));
+
+/** Signing in lands on Analytics (seed 000); a provider user, who sees orders only, on Orders. */
+function Landing() {
+  const { me } = useSession();
+  return <Navigate to={me.role === "PROVIDER" ? "/orders" : "/analytics"} replace />;
+}
 
 function Callback({ manager }: { manager: UserManager }) {
   const navigate = useNavigate();
@@ -99,7 +106,7 @@ function SignedIn({ manager, config }: { manager: UserManager; config: AppConfig
     <Provider value={client}>
       <Routes>
         <Route element={<Shell signOut={() => void signOut(manager)} support={config.support} docs={config.docs} />}>
-          <Route index element={<Navigate to="/analytics" replace />} />
+          <Route index element={<Landing />} />
           <Route path="analytics" element={<Analytics />} />
           <Route path="analytics/drilldown" element={<AnalyticsDrilldown />} />
           <Route path="orders" element={<Orders />} />

@@ -83,6 +83,18 @@ const ExportOrders = graphql(`
   }
 `);
 
+const ConfirmCommission = graphql(`
+  mutation ConfirmCommission($orderId: ID!) {
+    updateCommissionStatus(orderId: $orderId, commStatus: SUCCESSFUL) {
+      changed
+      errors {
+        field
+        message
+      }
+    }
+  }
+`);
+
 const STATUSES: OrderStatus[] = ["SUCCESSFUL", "PENDING", "FAILED"];
 const COMM_STATUSES: CommStatus[] = ["PENDING", "SUCCESSFUL", "NA"];
 
@@ -91,7 +103,17 @@ export function commLabel(status: CommStatus): string {
 }
 
 export default function Orders() {
-  const { organisation } = useSession();
+  const { organisation, me } = useSession();
+  // Provider users (a provider's staff) see their provider's orders only, and confirm commissions by hand (seed 000).
+  const provider = me.role === "PROVIDER";
+  const [, confirm] = useMutation(ConfirmCommission);
+  const confirmPaid = async (id: string, ref: string) => {
+    if (!window.confirm(`Confirm the commission of order ${ref} as paid?`)) return;
+    const result = await confirm({ orderId: id });
+    const err = result.data?.updateCommissionStatus.errors[0];
+    setExportProblem(err ? err.message : result.data ? null : "The commission could not be updated; try again.");
+    refetch({ requestPolicy: "network-only" });
+  };
   const [range, setRange] = useRange();
   const [params, setParams] = useSearchParams();
   const status = params.get("status") as OrderStatus | null;
@@ -273,6 +295,11 @@ export default function Orders() {
                     </td>
                     <td>
                       <span className={`badge comm-${o.commStatus.toLowerCase()}`}>{commLabel(o.commStatus)}</span>
+                      {provider && o.commStatus === "PENDING" ? (
+                        <button type="button" className="link-button small" onClick={() => void confirmPaid(o.id, o.externalRef)}>
+                          Confirm paid <span className="visually-hidden">for {o.externalRef}</span>
+                        </button>
+                      ) : null}
                     </td>
                     <td className="num">{formatMoney(o.commission ?? o.expectedCommission)}</td>
                   </tr>
