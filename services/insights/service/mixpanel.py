@@ -55,7 +55,7 @@ MAX_EMAIL_LOOKUPS = 500  # per import: the orders service is asked one email at 
 BACKFILL_DAYS = 90
 REFUSED_DELAY = 300.0  # credentials refused mid-way: try again in 5 minutes (an admin may fix them meanwhile)
 MAX_CUSTOMER_BATCH = 500  # the orders service's batch read
-IN_FLIGHT = 2  # requests of 2,000 events sent at once per connection
+IN_FLIGHT = 4  # requests of 2,000 events sent at once per connection
 
 
 class OrdersContacts(ServiceClient):
