@@ -116,11 +116,16 @@ class ReportFiltersInput:
     statuses: list[str] | None = None
     types: list[str] | None = None
     interval: ReportInterval | None = None
+    segment_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Rows of this segment's members only (reports whose rows relate to contacts)."
+    )
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if self.range is not None:
             out["range"] = self.range.to_json()
+        if self.segment_id is not None:
+            out["segmentId"] = str(parse_id(self.segment_id, "input.filters.segmentId"))
         for name, value in (
             ("categoryIds", self.category_ids),
             ("integrationIds", self.integration_ids),

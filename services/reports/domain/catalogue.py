@@ -53,6 +53,7 @@ class Filter(StrEnum):
     STATUSES = "statuses"
     TYPES = "types"
     INTERVAL = "interval"
+    SEGMENT = "segmentId"  # rows of a segment's members: every report whose rows relate to contacts
 
 
 NUMERIC = (Aggregate.COUNT, Aggregate.SUM, Aggregate.AVERAGE, Aggregate.MIN, Aggregate.MAX)
@@ -157,8 +158,8 @@ _AMOUNTS = (
     day("fx_rate_date", "FX rate date"),
 )
 _PERIOD = (day("period", "Period"),)
-_ENTITY_FILTERS = (Filter.RANGE, Filter.CATEGORIES, Filter.INTEGRATIONS, Filter.STATUSES)
-_PERIOD_FILTERS = (Filter.RANGE, Filter.INTEGRATIONS, Filter.CATEGORIES, Filter.INTERVAL)
+_ENTITY_FILTERS = (Filter.RANGE, Filter.CATEGORIES, Filter.INTEGRATIONS, Filter.STATUSES, Filter.SEGMENT)
+_PERIOD_FILTERS = (Filter.RANGE, Filter.INTEGRATIONS, Filter.CATEGORIES, Filter.INTERVAL, Filter.SEGMENT)
 _FX_USED = text("fx_rates", "FX rates used (currency rate on date)", groupable=False)
 
 FINANCIAL_TYPES = ("invoice", "credit_note", "payment", "refund", "top_up")
@@ -239,7 +240,7 @@ REPORTS: tuple[Report, ...] = (
             "currency",
         ),
         (("last_seen", True),),
-        (Filter.RANGE, Filter.INTEGRATIONS, Filter.CATEGORIES, Filter.STATUSES),
+        (Filter.RANGE, Filter.INTEGRATIONS, Filter.CATEGORIES, Filter.STATUSES, Filter.SEGMENT),
         statuses=("generic", "anonymous"),
     ),
     Report(
@@ -434,7 +435,7 @@ REPORTS: tuple[Report, ...] = (
         ),
         ("month", "provider_id", "orders", "successful_orders", "commission_pending", "commission_paid", "currency"),
         (("month", False), ("provider_id", False)),
-        (Filter.RANGE, Filter.INTEGRATIONS, Filter.CATEGORIES),
+        (Filter.RANGE, Filter.INTEGRATIONS, Filter.CATEGORIES, Filter.SEGMENT),
     ),
     Report(
         "network_performance",
@@ -465,7 +466,7 @@ REPORTS: tuple[Report, ...] = (
             "currency",
         ),
         (("provider_id", False), ("integration_id", False)),
-        (Filter.RANGE, Filter.INTEGRATIONS, Filter.CATEGORIES),
+        (Filter.RANGE, Filter.INTEGRATIONS, Filter.CATEGORIES, Filter.SEGMENT),
     ),
     # Service requests
     Report(
@@ -485,7 +486,7 @@ REPORTS: tuple[Report, ...] = (
         ),
         ("entity_id", "category", "priority", "state", "opened_at", "age_days", "contact_id"),
         (("opened_at", False),),
-        (Filter.RANGE, Filter.INTEGRATIONS, Filter.STATUSES),
+        (Filter.RANGE, Filter.INTEGRATIONS, Filter.STATUSES, Filter.SEGMENT),
         statuses=("open", "in_progress"),
     ),
     Report(
@@ -505,7 +506,7 @@ REPORTS: tuple[Report, ...] = (
         ),
         ("category", "priority", "resolved", "average_hours", "min_hours", "max_hours"),
         (("category", False), ("priority", False)),
-        (Filter.RANGE, Filter.INTEGRATIONS),
+        (Filter.RANGE, Filter.INTEGRATIONS, Filter.SEGMENT),
     ),
     # Subscriptions
     Report(
@@ -551,7 +552,7 @@ REPORTS: tuple[Report, ...] = (
         ),
         ("month", "active_at_end", "cancelled", "churn_rate", "mrr", "mrr_churn_rate", "currency"),
         (("month", False),),
-        (Filter.RANGE, Filter.INTEGRATIONS),
+        (Filter.RANGE, Filter.INTEGRATIONS, Filter.SEGMENT),
     ),
     Report(
         "usage_allowance",
@@ -571,7 +572,7 @@ REPORTS: tuple[Report, ...] = (
         ),
         ("month", "contact_id", "metric", "used", "allowance", "used_share"),
         (("month", False), ("contact_id", False), ("metric", False)),
-        (Filter.RANGE, Filter.INTEGRATIONS),
+        (Filter.RANGE, Filter.INTEGRATIONS, Filter.SEGMENT),
     ),
     # Rewards
     Report(
@@ -602,7 +603,7 @@ REPORTS: tuple[Report, ...] = (
         ),
         ("scheme", "awarded", "spent", "outstanding"),
         (("scheme", False),),
-        (Filter.RANGE, Filter.INTEGRATIONS),
+        (Filter.RANGE, Filter.INTEGRATIONS, Filter.SEGMENT),
     ),
     # Inventory
     Report(
@@ -614,7 +615,7 @@ REPORTS: tuple[Report, ...] = (
         (*_ENTITY, text("location", "Location"), number("quantity", "Quantity"), *_WHERE),
         ("entity_id", "product_id", "location", "state", "quantity", "last_event_at"),
         (("last_event_at", True),),
-        _ENTITY_FILTERS,
+        (Filter.RANGE, Filter.CATEGORIES, Filter.INTEGRATIONS, Filter.STATUSES),
         statuses=("received", "allocated", "returned"),
     ),
     Report(
@@ -646,7 +647,7 @@ REPORTS: tuple[Report, ...] = (
         (text("source", "Source"), text("owner", "Owner"), *_ENTITY, *_CONTACT, ident("integration_id", "Integration")),
         ("entity_id", "source", "owner", "state", "first_event_at", "state_at"),
         (("last_event_at", True),),
-        (Filter.RANGE, Filter.INTEGRATIONS, Filter.STATUSES),
+        (Filter.RANGE, Filter.INTEGRATIONS, Filter.STATUSES, Filter.SEGMENT),
         statuses=("created", "qualified", "converted", "lost"),
     ),
     Report(
@@ -666,7 +667,7 @@ REPORTS: tuple[Report, ...] = (
         ),
         ("source", "created", "qualified", "converted", "lost", "conversion_rate"),
         (("source", False),),
-        (Filter.RANGE, Filter.INTEGRATIONS),
+        (Filter.RANGE, Filter.INTEGRATIONS, Filter.SEGMENT),
     ),
 )
 

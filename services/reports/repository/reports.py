@@ -37,6 +37,7 @@ from services.reports.domain.catalogue import FINANCIAL_TYPES, Aggregate, Column
 from services.reports.domain.query import Output, ReportQuery, Selected
 from shared.export_queries import safe
 from shared.service.pagination import Params
+from shared.service.segment_copies import member_condition
 
 PREVIEW_ROWS = 10
 FX_MISSING = "RFX01"
@@ -97,6 +98,13 @@ class Ctx:
         if category is not None:
             out += self.any_of(category, self.q.category_ids, "uuid")
         return out
+
+    def member(self, customer: str) -> str:
+        """` AND customer is a present member of the segment` when the filter is given (a semi-join on the
+        event-fed copy, migration 011: a row without a contact is no member's)."""
+        if self.q.segment_id is None:
+            return ""
+        return f" AND {member_condition(self.p, self._org_id, self.q.segment_id, customer)}"
 
 
 def _num(json_field: str) -> str:
@@ -169,7 +177,7 @@ def _entities(
                  ) ev ON true
                 WHERE e.org_id = {c.org} AND e.type = ANY({c.p(list(chosen))}::text[])
                   AND {c.in_range(range_on)}{c.any_of("e.state", statuses, "text")}
-                  {c.where_ids("e.integration_id", "ev.category_id")}"""
+                  {c.where_ids("e.integration_id", "ev.category_id")}{c.member("e.customer_id")}"""
 
 
 _ENTITY_COLS = """e.entity_id, e.state, e.state_at, e.first_event_at, e.last_event_at, e.events"""
@@ -226,7 +234,7 @@ def contact_summary(c: Ctx) -> str:
                               GROUP BY v.currency) w
                  ) la ON true
                 WHERE c.org_id = {c.org} AND c.merged_into IS NULL AND c.first_seen < {c.hi} AND c.last_seen >= {c.lo}
-                  {c.any_of("c.kind", q.statuses, "text")} {activity}"""
+                  {c.any_of("c.kind", q.statuses, "text")}{c.member("c.id")} {activity}"""
 
 
 def contacts_new_returning(c: Ctx) -> str:
@@ -239,11 +247,12 @@ def contacts_new_returning(c: Ctx) -> str:
                  FROM (SELECT DISTINCT u.customer_id, {c.period("u.ts")} AS period
                          FROM (SELECT o.customer_id, o.created_at AS ts FROM orders o
                                 WHERE o.org_id = {c.org} AND {c.in_range("o.created_at")}
-                                      {c.where_ids("o.integration_id", "o.category_id")}
+                                      {c.where_ids("o.integration_id", "o.category_id")}{c.member("o.customer_id")}
                                UNION ALL
                                SELECT b.customer_id, b.occurred_at FROM business_events b
                                 WHERE b.org_id = {c.org} AND {c.in_range("b.occurred_at")} AND b.customer_id IS NOT NULL
-                                      {c.where_ids("b.integration_id", "b.category_id")}) u) a
+                                      {c.where_ids("b.integration_id", "b.category_id")}
+                                      {c.member("b.customer_id")}) u) a
                  LEFT JOIN contacts ct ON ct.org_id = {c.org} AND ct.id = a.customer_id
                 GROUP BY a.period"""
 
@@ -259,6 +268,7 @@ def _events(c: Ctx, alias: str = "b") -> str:
     return (
         f"{alias}.org_id = {c.org} AND {c.in_range(f'{alias}.occurred_at')}"
         f"{c.any_of(f'{alias}.type', q.types, 'text')}{c.where_ids(f'{alias}.integration_id', f'{alias}.category_id')}"
+        f"{c.member(f'{alias}.customer_id')}"
     )
 
 
@@ -355,7 +365,8 @@ def orders_with_commission(c: Ctx) -> str:
                  FROM orders o
                  LEFT JOIN contacts ct ON ct.org_id = o.org_id AND ct.id = o.customer_id
                 WHERE o.org_id = {c.org} AND {c.in_range("o.created_at")}
-                      {c.any_of("o.status", c.q.statuses, "text")}{c.where_ids("o.integration_id", "o.category_id")}"""
+                      {c.any_of("o.status", c.q.statuses, "text")}{c.where_ids("o.integration_id", "o.category_id")}
+                      {c.member("o.customer_id")}"""
 
 
 @lru_cache(maxsize=256)
@@ -373,8 +384,9 @@ def _whole_hours(tz: str, first: date, last: date) -> bool:
 
 
 def _hourly(c: Ctx) -> bool:
-    """Whether the orders' hourly rollup (migration 008) answers this query exactly."""
-    return c.rollups and _whole_hours(c.q.time_zone, c.q.first_day, c.q.last_day)
+    """Whether the orders' hourly rollup (migration 008) answers this query exactly (it has no customer: never
+    under a segment filter)."""
+    return c.rollups and c.q.segment_id is None and _whole_hours(c.q.time_zone, c.q.first_day, c.q.last_day)
 
 
 # A dimension of the analytical orders reports: (alias, over a raw order `o`, over a rollup day `d`).
@@ -421,7 +433,7 @@ def _orders_by(c: Ctx, dims: list[Dim], extra: Callable[[str, str], str] | None 
                           {_fx_used(c, conv, "o.currency", day)} AS used
                      FROM orders o
                     WHERE o.org_id = {c.org} AND {c.in_range("o.created_at")}
-                          {c.where_ids("o.integration_id", "o.category_id")}"""
+                          {c.where_ids("o.integration_id", "o.category_id")}{c.member("o.customer_id")}"""
     return f"""SELECT {names}, {orders} AS orders, {successful} AS successful_orders,
                       {extra(orders, successful) + "," if extra else ""}
                       round(COALESCE(sum(x.conv) FILTER (WHERE x.comm_status = 'PENDING'), 0), 2) AS commission_pending,
@@ -464,7 +476,7 @@ def resolution_time(c: Ctx) -> str:
                                           AND x.type = e.type AND x.entity_id = e.entity_id AND x.state = 'resolved') r
                            ON true
                         WHERE e.org_id = {c.org} AND e.type = 'service_request' AND {c.in_range("r.resolved_at")}
-                              {c.where_ids("e.integration_id", None)}) x
+                              {c.where_ids("e.integration_id", None)}{c.member("e.customer_id")}) x
                 GROUP BY x.category, x.priority"""
 
 
@@ -504,7 +516,7 @@ def mrr_churn(c: Ctx) -> str:
                                            AND y.state IN ('cancelled', 'expired') AND y.occurred_at > a.active_from
                                          ORDER BY y.occurred_at LIMIT 1) x ON true
                     WHERE e.org_id = {c.org} AND e.type = 'subscription' AND a.active_from IS NOT NULL
-                          AND a.active_from < {c.hi} {c.where_ids("e.integration_id", None)}
+                          AND a.active_from < {c.hi} {c.where_ids("e.integration_id", None)}{c.member("e.customer_id")}
                ), months AS (
                    SELECT g::date AS month, (g::timestamp AT TIME ZONE {c.tz}) AS start,
                           ((g + interval '1 month')::timestamp AT TIME ZONE {c.tz}) AS stop,
@@ -534,6 +546,7 @@ def usage_allowance(c: Ctx) -> str:
                          FROM business_events b
                         WHERE b.org_id = {c.org} AND {c.in_range("b.occurred_at")} AND b.type = 'usage' AND b.counted
                               AND b.customer_id IS NOT NULL {c.where_ids("b.integration_id", None)}
+                              {c.member("b.customer_id")}
                         GROUP BY 1, 2, 3) u
                  LEFT JOIN LATERAL (
                      SELECT sum({_num("e.fields->>'allowance'")}) AS allowance
@@ -564,7 +577,8 @@ def points_per_scheme(c: Ctx) -> str:
                  FROM (SELECT b.fields->>'scheme' AS scheme, b.type, b.occurred_at, {pts} AS pts
                          FROM business_events b
                         WHERE b.org_id = {c.org} AND b.type IN ('award', 'spend') AND b.counted
-                              AND b.occurred_at < {c.hi} {c.where_ids("b.integration_id", None)}) x
+                              AND b.occurred_at < {c.hi} {c.where_ids("b.integration_id", None)}
+                              {c.member("b.customer_id")}) x
                 GROUP BY x.scheme"""
 
 
@@ -609,7 +623,7 @@ def lead_conversion(c: Ctx) -> str:
                                         WHERE y.org_id = e.org_id AND y.integration_id = e.integration_id
                                           AND y.type = e.type AND y.entity_id = e.entity_id) s ON true
                         WHERE e.org_id = {c.org} AND e.type = 'lead' AND {c.in_range("e.first_event_at")}
-                              {c.where_ids("e.integration_id", None)}) x
+                              {c.where_ids("e.integration_id", None)}{c.member("e.customer_id")}) x
                 GROUP BY x.source"""
 
 

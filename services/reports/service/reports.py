@@ -30,6 +30,7 @@ from shared.config import Settings
 from shared.db import tenant_tx
 from shared.errors import DomainError, ErrorCode
 from shared.export_queries import ExportQuery, Key
+from shared.service import segment_copies
 
 ROW_KIND_LABEL = "Row"
 
@@ -80,7 +81,10 @@ async def settings_of(conn: asyncpg.Connection, org_id: UUID) -> tuple[str, str]
 async def parse(conn: asyncpg.Connection, org_id: UUID, raw: Any, time_zone: str | None = None) -> ReportQuery:
     """The input validated in the organisation's time zone (or `time_zone`, an export link's)."""
     _, tz = await settings_of(conn, org_id)
-    return query_domain.parse(raw, time_zone or tz)
+    q = query_domain.parse(raw, time_zone or tz)
+    if q.segment_id is not None:  # another organisation's segment is unknown here (row-level security)
+        await segment_copies.require_known(conn, org_id, q.segment_id, "input.filters.segmentId")
+    return q
 
 
 def _fx_error(exc: asyncpg.PostgresError) -> DomainError:
