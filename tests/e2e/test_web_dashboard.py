@@ -316,6 +316,13 @@ async def test_the_dashboard_in_a_browser(
         await expect(page.locator(orders_tile)).to_have_text(str(seeded["cards"]))
         category = parse_qs(urlsplit(page.url).query)["category"][0]
         assert category == str(tenant.categories["Credit Cards"])
+        # Download CSV: the Analytics orders of this filter, one row each.
+        async with page.expect_download() as analytics_download:
+            await page.get_by_role("button", name="Download CSV").click()
+        csv_path = ARTIFACTS / "analytics-orders.csv"
+        await (await analytics_download.value).save_as(str(csv_path))
+        csv_text = await asyncio.to_thread(csv_path.read_text, encoding="utf-8-sig")
+        assert len([line for line in csv_text.splitlines() if line.strip()]) - 1 == seeded["cards"], csv_text[:300]
         await page.get_by_role("button", name="Last 7 days").click()
         await page.wait_for_url(re.compile(r"preset=LAST_7_DAYS"))
         assert "category=" in page.url  # the other filter kept

@@ -44,7 +44,7 @@ export const NAV: { to: string; label: string }[] = [
   { to: "/settings", label: "Settings" },
 ];
 
-function Support({ address }: { address: string }) {
+export function Support({ address }: { address: string }) {
   const failure = useLastFailure();
   const [open, setOpen] = useState(false);
   const href = address.includes("@") && !address.startsWith("http") ? `mailto:${address}` : address;

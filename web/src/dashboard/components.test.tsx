@@ -78,3 +78,14 @@ describe("the primary colour", () => {
     expect(document.documentElement.style.getPropertyValue("--primary")).toBe("#1E5EFF");
   });
 });
+
+describe("the Support entry", () => {
+  it("shows the request id of the last failed call and the support address", async () => {
+    const { Support } = await import("./Shell");
+    recordFailure({ requestId: "rid-support-1", code: "UNAVAILABLE", message: "down", at: "2026-01-01T00:00:00Z" });
+    render(<Support address="help@partner.example" />);
+    fireEvent.click(screen.getByRole("button", { name: "Support" }));
+    expect(screen.getByTestId("last-request-id").textContent).toBe("rid-support-1");
+    expect(screen.getByRole("link", { name: "help@partner.example" }).getAttribute("href")).toBe("mailto:help@partner.example");
+  });
+});
