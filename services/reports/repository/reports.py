@@ -48,8 +48,10 @@ class Ctx:
     """The placeholders every source shares, each made once, when first used (PostgreSQL refuses a parameter no
     statement mentions)."""
 
-    def __init__(self, q: ReportQuery, org_id: UUID, base_currency: str, rollups: bool = True) -> None:
-        self.p, self.q, self.rollups = Params(), q, rollups
+    def __init__(
+        self, q: ReportQuery, org_id: UUID, base_currency: str, rollups: bool = True, fx_daily: bool = True
+    ) -> None:
+        self.p, self.q, self.rollups, self.fx_daily = Params(), q, rollups, fx_daily
         self._org_id, self._base = org_id, base_currency
 
     @cached_property
@@ -113,9 +115,46 @@ def _num(json_field: str) -> str:
     return f"CASE WHEN jsonb_typeof({obj}->{key}) = 'number' THEN ({json_field})::numeric END"
 
 
+def _fx_joins(c: Ctx, currency: str, target: str, day: str) -> str:
+    """The joins `_money` reads a row's rates from: the 8-day windows of fx_daily (migration 015) of both sides
+    on `day` (at most one row each: the key), hashed once per statement instead of a function call per row."""
+    if not c.fx_daily:
+        return ""
+    return f"""LEFT JOIN fx_daily fxc ON fxc.currency = {currency}::text AND fxc.day = {day}
+               LEFT JOIN fx_daily fxt ON fxt.currency = {target}::text AND fxt.day = {day}"""
+
+
+def _fx_pair(currency: str, target: str, day: str) -> tuple[str, str]:
+    """(rate, rate date) of `currency` into `target` on `day` from the joined windows (`_fx_joins`): migration 006's
+    rule (the latest day up to 7 back on which both sides have a rate; the euro always has 1), NULL when the
+    windows hold none (the caller then asks the functions, which answer NULL or raise RFX01)."""
+    mask = (
+        f"((CASE WHEN {currency}::text = 'EUR' THEN 255 ELSE fxc.mask END)"
+        f" & (CASE WHEN {target}::text = 'EUR' THEN 255 ELSE fxt.mask END))"
+    )
+    back = "CASE " + " ".join(f"WHEN {mask} & {1 << k} <> 0 THEN {k}" for k in range(8)) + " END"
+    rate = (
+        f"((CASE WHEN {target}::text = 'EUR' THEN 1 ELSE fxt.per_euro[({back}) + 1] END)"
+        f" / (CASE WHEN {currency}::text = 'EUR' THEN 1 ELSE fxc.per_euro[({back}) + 1] END))"
+    )
+    return rate, f"({day} - ({back}))"
+
+
 def _money(c: Ctx, amount: str, currency: str, target: str, day: str) -> str:
-    """The itemised money columns: the amount in `target` at the rate of `day`, and the original."""
+    """The itemised money columns: the amount in `target` at the rate of `day`, and the original (the rows' source
+    joins `_fx_joins`; without them, `c.fx_daily` False, the functions answer per row: tests compare the two)."""
     same = f"{currency}::text = {target}::text"
+    if c.fx_daily:
+        rate, rate_day = _fx_pair(currency, target, day)
+        return f"""CASE WHEN {amount} IS NULL THEN NULL WHEN {same} THEN {amount}
+                    ELSE round({amount} * COALESCE({rate}, fx_required({currency}::text, {target}::text, {day})), 2)
+                    END AS amount,
+               {target}::text AS currency, {amount} AS original_amount, {currency}::text AS original_currency,
+               CASE WHEN {amount} IS NULL THEN NULL WHEN {same} THEN 1::numeric
+                    ELSE COALESCE({rate}, fx_rate_on({currency}::text, {target}::text, {day})) END AS fx_rate,
+               CASE WHEN {amount} IS NULL THEN NULL WHEN {same} THEN {day}
+                    ELSE COALESCE({rate_day}, fx_rate_date_on({currency}::text, {target}::text, {day})) END
+                 AS fx_rate_date"""
     return f"""CASE WHEN {amount} IS NULL THEN NULL WHEN {same} THEN {amount}
                     ELSE round({amount} * fx_required({currency}::text, {target}::text, {day}), 2) END AS amount,
                {target}::text AS currency, {amount} AS original_amount, {currency}::text AS original_currency,
@@ -153,6 +192,7 @@ def _entities(
     range_on: str = "e.last_event_at",
     states: tuple[str, ...] | None = None,
     firsts: dict[str, str] | None = None,
+    fx: str = "",
 ) -> str:
     """Business entities of `types` (the `types` filter narrows them) with their contact (`c`), the latest
     event's product and category (`ev`), and `firsts` (alias -> state: when the entity first reached it)."""
@@ -168,6 +208,7 @@ def _entities(
                       e.custom_fields AS _custom, c.custom_fields AS _contact_custom
                  FROM business_entities e
                  LEFT JOIN contacts c ON c.org_id = e.org_id AND c.id = e.customer_id
+                 {fx}
                  LEFT JOIN LATERAL (
                      SELECT (array_agg(x.product_id ORDER BY x.occurred_at DESC))[1] AS product_id,
                             (array_agg(x.category_id ORDER BY x.occurred_at DESC))[1] AS category_id{firsts_sql}
@@ -184,9 +225,11 @@ _ENTITY_COLS = """e.entity_id, e.state, e.state_at, e.first_event_at, e.last_eve
 _WHERE_COLS = "e.integration_id, ev.category_id, ev.product_id"
 
 
-def _entity_money(c: Ctx) -> str:
+def _entity_money(c: Ctx) -> tuple[str, str]:
+    """The money columns of an entity report, and the joins they read (`_entities`' `fx`)."""
     target = f"COALESCE(c.account_currency::text, {c.base})"
-    return _money(c, "e.amount", "e.currency", target, c.day("COALESCE(e.counted_at, e.state_at)"))
+    day = c.day("COALESCE(e.counted_at, e.state_at)")
+    return _money(c, "e.amount", "e.currency", target, day), _fx_joins(c, "e.currency", target, day)
 
 
 def contact_summary(c: Ctx) -> str:
@@ -258,9 +301,10 @@ def contacts_new_returning(c: Ctx) -> str:
 
 
 def financial_transactions(c: Ctx) -> str:
+    money, fx = _entity_money(c)
     cols = f"""e.type, e.fields->>'number' AS number, {_ENTITY_COLS}, {_CONTACT_COLS}, {_WHERE_COLS},
-               e.fields->>'method' AS method, {_entity_money(c)}"""
-    return _entities(c, FINANCIAL_TYPES, cols)
+               e.fields->>'method' AS method, {money}"""
+    return _entities(c, FINANCIAL_TYPES, cols, fx=fx)
 
 
 def _events(c: Ctx, alias: str = "b") -> str:
@@ -313,6 +357,7 @@ def event_log(c: Ctx) -> str:
                       b.event_id::text AS _k, b.custom_fields AS _custom, ct.custom_fields AS _contact_custom
                  FROM business_events b
                  LEFT JOIN contacts ct ON ct.org_id = b.org_id AND ct.id = b.customer_id
+                 {_fx_joins(c, "b.currency", target, c.day("b.occurred_at"))}
                 WHERE {_events(c)}{c.any_of("b.state", c.q.statuses, "text")}"""
 
 
@@ -336,9 +381,10 @@ def events_per_type(c: Ctx) -> str:
 
 
 def passes(c: Ctx) -> str:
+    money, fx = _entity_money(c)
     cols = f"""e.fields->>'passType' AS pass_type, {_ENTITY_COLS}, ev.issued_at, ev.redeemed_at, {_CONTACT_COLS},
-               {_WHERE_COLS}, {_entity_money(c)}"""
-    return _entities(c, ("pass",), cols, firsts={"issued_at": "issued", "redeemed_at": "redeemed"})
+               {_WHERE_COLS}, {money}"""
+    return _entities(c, ("pass",), cols, firsts={"issued_at": "issued", "redeemed_at": "redeemed"}, fx=fx)
 
 
 def pass_issuance(c: Ctx) -> str:
@@ -364,6 +410,7 @@ def orders_with_commission(c: Ctx) -> str:
                       o.id::text AS _k, o.custom_fields AS _custom, ct.custom_fields AS _contact_custom
                  FROM orders o
                  LEFT JOIN contacts ct ON ct.org_id = o.org_id AND ct.id = o.customer_id
+                 {_fx_joins(c, "o.currency", target, c.day("o.created_at"))}
                 WHERE o.org_id = {c.org} AND {c.in_range("o.created_at")}
                       {c.any_of("o.status", c.q.statuses, "text")}{c.where_ids("o.integration_id", "o.category_id")}
                       {c.member("o.customer_id")}"""
@@ -481,10 +528,11 @@ def resolution_time(c: Ctx) -> str:
 
 
 def subscriptions(c: Ctx) -> str:
+    money, fx = _entity_money(c)
     cols = f"""e.fields->>'plan' AS plan, e.fields->>'period' AS billing_period, {_ENTITY_COLS},
                ev.started_at, {_num("e.fields->>'allowance'")} AS allowance, {_CONTACT_COLS}, {_WHERE_COLS},
-               {_entity_money(c)}"""
-    return _entities(c, ("subscription",), cols, firsts={"started_at": "active"})
+               {money}"""
+    return _entities(c, ("subscription",), cols, firsts={"started_at": "active"}, fx=fx)
 
 
 _MONTHLY = """CASE e.fields->>'period' WHEN 'week' THEN 52.0 / 12 WHEN 'month' THEN 1 WHEN 'quarter' THEN 1.0 / 3
@@ -714,9 +762,12 @@ class Statement:
         return "(" + " OR ".join(terms) + ")" if terms else "false"
 
 
-def statement(q: ReportQuery, org_id: UUID, base_currency: str, *, rollups: bool = True) -> Statement:
-    """The report's one statement; `rollups=False` reads raw rows only (the rollups' tests compare the two)."""
-    c = Ctx(q, org_id, base_currency, rollups)
+def statement(
+    q: ReportQuery, org_id: UUID, base_currency: str, *, rollups: bool = True, fx_daily: bool = True
+) -> Statement:
+    """The report's one statement; `rollups=False` reads raw rows only (the rollups' tests compare the two),
+    `fx_daily=False` converts itemised amounts by the per-row functions (the fx_daily tests compare the two)."""
+    c = Ctx(q, org_id, base_currency, rollups, fx_daily)
     source = SOURCES[q.report.key](c)
     outputs = q.outputs
     if not q.grouped:
