@@ -210,7 +210,7 @@ async def main() -> None:
             await owner.close()
     finally:
         if worker is not None:
-            os.killpg(worker.pid, signal.SIGTERM)
+            os.kill(worker.pid, signal.SIGTERM)  # the main process only (bench/README.md: a group SIGTERM can hang)
             try:
                 worker.wait(30)
             except subprocess.TimeoutExpired:
