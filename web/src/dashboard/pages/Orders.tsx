@@ -2,9 +2,9 @@
 // per currency), the date range and filters in the URL, the list 50 at a time (keyset cursors: ?after=),
 // export CSV/XLSX of exactly this filter, and each order's line with status and comm status as the seed
 // defines them (comm status N/A unless the order is successful).
-import { useMemo, useState } from "react";
+import { useEffect, useMemo, useState } from "react";
 import { Link, useSearchParams } from "react-router";
-import { useMutation, useQuery } from "urql";
+import { useMutation, useQuery, useSubscription } from "urql";
 import { graphql } from "../../gql";
 import type { CommStatus, ExportFormat, OrderStatus } from "../../gql/graphql";
 import { download } from "../exporting";
@@ -83,6 +83,18 @@ const ExportOrders = graphql(`
   }
 `);
 
+const OrdersLive = graphql(`
+  subscription OrdersLive($filter: OrderFilterInput) {
+    ordersActivity(filter: $filter, first: 1) {
+      totalCount
+      nodes {
+        id
+        updatedAt
+      }
+    }
+  }
+`);
+
 const ConfirmCommission = graphql(`
   mutation ConfirmCommission($orderId: ID!) {
     updateCommissionStatus(orderId: $orderId, commStatus: SUCCESSFUL) {
@@ -135,6 +147,17 @@ export default function Orders() {
   );
   const [{ data, error, fetching }, refetch] = useQuery({ query: OrdersPage, variables: { filter, after } });
   const [exporting, runExport] = useMutation(ExportOrders);
+  // New orders appear live: the first page's change pushed by the gateway re-reads the header and the list.
+  const [live] = useSubscription({ query: OrdersLive, variables: { filter } });
+  const liveKey = live.data
+    ? `${live.data.ordersActivity.totalCount}:${live.data.ordersActivity.nodes.map((n) => `${n.id}@${n.updatedAt}`).join()}`
+    : null;
+  const [seenKey, setSeenKey] = useState<string | null>(null);
+  useEffect(() => {
+    if (liveKey === null || liveKey === seenKey) return;
+    if (seenKey !== null) refetch({ requestPolicy: "network-only" });
+    setSeenKey(liveKey);
+  }, [liveKey, seenKey, refetch]);
   const [exportProblem, setExportProblem] = useState<string | null>(null);
   const [typed, setTyped] = useState(search);
 
