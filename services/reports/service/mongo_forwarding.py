@@ -327,6 +327,12 @@ class Sources:
             self._orders = docs.OrdersProviders.from_settings(get_settings())
         return self._orders
 
+    async def aclose(self) -> None:
+        for client in (self._insights, self._orders):
+            if client is not None:
+                await client.aclose()
+        self._insights = self._orders = None
+
 
 @dataclass
 class Pass:
@@ -524,7 +530,14 @@ async def forward(
 ) -> Pass:
     """One pass of a connection (see the module's docstring). Never raises for the target's faults: they are
     recorded on the connection and retried by the sweep with back-off."""
-    sources = sources or Sources()
+    if sources is None:  # a pass of its own: its clients are closed with it
+        sources = Sources()
+        try:
+            return await forward(
+                pool, org_id, id, sources=sources, client_factory=client_factory, only_if_due=only_if_due
+            )
+        finally:
+            await sources.aclose()
     async with _exclusive(pool, id) as mine:
         if not mine:
             return Pass("busy")

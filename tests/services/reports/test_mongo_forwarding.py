@@ -417,3 +417,22 @@ async def test_an_event_reported_late_is_forwarded_by_the_daily_whole_window_pas
     got = {d["_id"]: d for d in _forwarded(mongo_peer, database, "events")}
     assert len(got) == len(before) + 1
     assert got == await _expected(reports_pool, sources, tenant.org_id, "events")
+
+
+async def test_the_sweep_takes_active_connections_of_every_organisation_and_no_paused_one(
+    reports_pool: Any,
+    mongo_peer: Peer,  # noqa: F811
+    tenant: Any,
+    other_tenant: Any,
+) -> None:
+    from shared.db import connection
+
+    a = await _connect(reports_pool, tenant.org_id, mongo_peer.uri(), f"s_{uuid.uuid4().hex[:8]}")
+    b = await _connect(reports_pool, other_tenant.org_id, mongo_peer.uri(), f"s_{uuid.uuid4().hex[:8]}")
+    await forwarding.set_status(reports_pool, other_tenant.org_id, b.id, "paused")
+    async with connection(reports_pool) as conn:
+        active = set(await store.active(conn, 100_000))
+    assert (tenant.org_id, a.id) in active and (other_tenant.org_id, b.id) not in active
+    assert await forwarding.sweep(reports_pool) >= 1
+    # A paused connection's pass does nothing; resumed, it forwards.
+    assert (await forwarding.forward(reports_pool, other_tenant.org_id, b.id)).outcome == "inactive"
