@@ -111,6 +111,9 @@ async def test_every_collection_is_forwarded_as_its_documents_and_only_its_organ
     done = await forwarding.forward(reports_pool, tenant.org_id, a.id, sources=sources)
     assert done.outcome == "done", done
     assert (await forwarding.forward(reports_pool, other_tenant.org_id, b.id, sources=sources)).outcome == "done"
+    # A pass asked for B's connection under A's organisation finds nothing (and the reverse).
+    assert (await forwarding.forward(reports_pool, tenant.org_id, b.id, sources=sources)).outcome == "inactive"
+    assert (await forwarding.forward(reports_pool, other_tenant.org_id, a.id, sources=sources)).outcome == "inactive"
 
     for c in COLLECTIONS:
         expected = await _expected(reports_pool, sources, tenant.org_id, c.name)
