@@ -163,12 +163,15 @@ def preview_cases() -> list[tuple[str, str, dict[str, Any]]]:
     return cases
 
 
-async def previews(pool: Any, repeat: int) -> list[dict[str, Any]]:
+async def previews(pool: Any, repeat: int, only: list[str] | None = None) -> list[dict[str, Any]]:
+    """`only`: these reports' cases alone (a before/after pair of a few)."""
     from services.reports.service import reports as workflow
     from shared.db import tenant_tx
 
     out = []
     for key, case, raw in preview_cases():
+        if only and key not in only:
+            continue
 
         async def once(raw: dict[str, Any] = raw) -> dict[str, Any]:
             async with tenant_tx(pool, ORG) as conn:
@@ -387,6 +390,12 @@ async def main() -> None:
     )
     ap.add_argument("--link-csv", action="store_true", help="also the CSV through the export links' keyset batches")
     ap.add_argument("--skip-previews", action="store_true")
+    ap.add_argument("--only", nargs="+", metavar="REPORT", help="previews of these reports only")
+    ap.add_argument(
+        "--fx-functions",
+        action="store_true",
+        help="itemised amounts by the per-row FX functions of migration 006 (before fx_daily, migration 015)",
+    )
     ap.add_argument("--skip-exports", action="store_true")
     ap.add_argument("--skip-schedules", action="store_true")
     ap.add_argument("--child", nargs=2, metavar=("FORMAT", "INPUT"), help=argparse.SUPPRESS)
@@ -396,6 +405,12 @@ async def main() -> None:
         print(json.dumps(result))
         return
 
+    if args.fx_functions:
+        from functools import partial
+
+        from services.reports.repository import reports as store
+
+        store.statement = partial(store.statement, fx_daily=False)
     env = await setup(redis=not args.skip_schedules)
     env.pg = None  # never stop the shared server (bench/out/pg), whoever started it
     from shared.db import create_pool
@@ -414,7 +429,7 @@ async def main() -> None:
         with machine:
             if not args.skip_previews:
                 say(f"previews: every catalogue report, {args.repeat} runs each after a warm-up")
-                results = await previews(pool, args.repeat)
+                results = await previews(pool, args.repeat, args.only)
                 extra["previews"] = results
                 for r in results:
                     if "error" in r:

@@ -775,8 +775,13 @@ def statement(
         keys = [f"{_expr(s)} AS _s{i}" for i, (s, _) in enumerate(q.sort)]
         order = (*((f"_s{i}", d) for i, (_, d) in enumerate(q.sort)), ("_s_k", False))
         sql = f"SELECT {', '.join(cols)}, {', '.join(keys)}, s._k AS _s_k FROM ({source}) s"
-        counted = Ctx(q, org_id, base_currency, rollups)
+        counted = Ctx(q, org_id, base_currency, rollups, fx_daily=False)
         count_sql = COUNTS[q.report.key](counted) if q.report.key in COUNTS else None
+        if count_sql is None and fx_daily:
+            # The source's rows without the fx joins (each at most one row): the functions in its unused columns
+            # are never called, and nothing keeps the contacts join alive (the fx_daily join on the contact's
+            # currency would, though PostgreSQL removes the fx joins themselves), so the count stays index-only.
+            count_sql = f"SELECT count(*) FROM ({SOURCES[q.report.key](counted)}) s"
         count = (count_sql, counted.p.values) if count_sql is not None else None
         return Statement(sql, c.p.values, outputs, order, False, count, not q.report.itemised)
     levels = [_expr(g) for g in q.grouping]
