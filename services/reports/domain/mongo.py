@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from services.reports.domain import collections
 from shared.collections import BY_NAME, NAMES, Collection, FieldType
 from shared.errors import DomainError, ErrorCode
 
@@ -95,19 +96,10 @@ def parse_target(body: Mapping[str, Any]) -> Target:
     return Target(uri, display, hosts, parse_database(body.get("database")))
 
 
-def _date(value: Any) -> Any:
-    if isinstance(value, str):
-        return datetime.fromisoformat(value).astimezone(UTC)
-    return value
-
-
 def to_mongo(c: Collection, doc: Mapping[str, Any]) -> Document:
-    """The document as forwarded: DATETIME fields as BSON dates, the rest as declared."""
-    out = dict(doc)
-    for f in c.fields:
-        if f.type is FieldType.DATETIME and out.get(f.name) is not None:
-            out[f.name] = _date(out[f.name])
-    return out
+    """The document as forwarded: DATETIME fields as BSON dates, the rest as declared (the collections' own
+    `native`, one definition for every MongoDB writer)."""
+    return collections.native(c, doc)
 
 
 def _iso(value: datetime) -> str:
