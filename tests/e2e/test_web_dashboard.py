@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 from infra.dev_issuer import DevIssuer, SignInUser
-from infra.processes import PROCESSES
+from infra.processes import PROCESSES, by_name
 from services.orders.repository import members
 from shared.db import tenant_tx
 from tests.e2e.test_platform import Platform, _until
@@ -531,6 +531,9 @@ async def test_the_dashboard_in_a_browser(
             await b.axe("unavailable")
         finally:
             web_platform.start("insights-api")
+        api = by_name("insights-api")
+        ready = f"http://127.0.0.1:{web_platform.ports[api.name]}{api.readiness_path}"
+        await asyncio.to_thread(web_platform.wait_ready, ready)
         await page.get_by_role("button", name="Try again").click()
         await page.locator('.tile-value[data-metric="ORDERS_CREATED"]').wait_for(timeout=30_000)
 

@@ -1,7 +1,7 @@
 // The partner dashboard: boots from the gateway's /app-config.json, signs in (OIDC code + PKCE), then routes.
 // Each page is its own chunk (React.lazy): the first load carries the shell and the page it lands on.
 import "./dashboard.css";
-import { lazy, StrictMode, useEffect, useMemo, useState } from "react";
+import { lazy, StrictMode, useEffect, useMemo, useRef, useState } from "react";
 import { createRoot } from "react-dom/client";
 import { BrowserRouter, Navigate, Route, Routes, useNavigate } from "react-router";
 import { Provider } from "urql";
@@ -85,15 +85,18 @@ function SignedIn({ manager, config }: { manager: UserManager; config: AppConfig
   useEffect(() => {
     if (user === null) void signIn(manager);
   }, [user, manager]);
-  const token = user?.access_token ?? null;
+  // One client for the session: it reads the current token at each request (and the live socket at each
+  // connection), so a renewed token needs no new client, cache or socket.
+  const token = useRef<string | null>(null);
+  token.current = user?.access_token ?? null;
   const client = useMemo(
     () =>
       createClient(
-        () => token,
+        () => token.current,
         chosenOrganisation,
         () => void manager.removeUser(),
       ),
-    [token, manager],
+    [manager],
   );
   if (!user) {
     return (
