@@ -1,6 +1,7 @@
 """Issue 10's collection downloads: documents per second and memory while a large collection streams.
 
-    PYTHONPATH=. uv run --frozen --no-sync python -m bench.collection_downloads [--rows 200000] [--data-dir /tmp/coll-bench]
+    PYTHONPATH=. uv run --frozen --no-sync python -m bench.collection_downloads [--rows 200000] \
+        [--data-dir /tmp/coll-bench]
 
 Starts its own embedded PostgreSQL in `--data-dir` (or uses DATABASE_URL), bootstraps the reports database and
 loads `--rows` orders (one ledger row each) and `--rows` business events (the five financial types) for one

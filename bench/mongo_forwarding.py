@@ -7,7 +7,8 @@ with the reports worker's memory sampled.
 Starts its own embedded PostgreSQL and Redis in `--data-dir` (or uses DATABASE_URL / REDIS_URL) and the local peer
 (SecantusDB, `secantusd-py`, as its own process, over the wire only), bootstraps the reports database and loads
 `--rows` orders (one ledger row each) and `--rows` financial business events for one organisation by INSERT …
-SELECT (bench/collection_downloads.py's loader): 2 × `--rows` documents of the orders and financial_journals collections.
+SELECT (the loader of bench/collection_downloads.py):
+2 × `--rows` documents of the orders and financial_journals collections.
 Then, in one run:
 
 - floor: the peer's own unordered bulk-insert rate alone, `insert_many(ordered=False)` of batches of 1,000 of the
