@@ -832,6 +832,13 @@ async def preview(conn: asyncpg.Connection, st: Statement) -> tuple[list[asyncpg
     return rows, int(total)
 
 
+async def count_at_most(conn: asyncpg.Connection, st: Statement, limit: int) -> int:
+    """The row count of an unaggregated statement, counting no further than `limit` (a cap's check reads at most
+    cap + 1 rows, unsorted, whatever the report holds; its money columns are never evaluated)."""
+    n = await conn.fetchval(f"SELECT count(*) FROM (SELECT 1 FROM ({st.sql}) r LIMIT {int(limit)}) x", *st.args)
+    return int(n)
+
+
 async def rows_batch(
     conn: asyncpg.Connection, st: Statement, after: tuple[Any, ...] | None, size: int
 ) -> tuple[list[asyncpg.Record], tuple[Any, ...] | None]:

@@ -155,22 +155,31 @@ async def create_run(
     """Queues a run in the caller's tenant transaction and enqueues its job (see the module's docstring).
 
     `requester`: {"subject", "email", "role"}; `recipients`: [{"memberId"?, "email"}], the requester if None.
-    `checked`: the report's statement is run once first (the preview's count), so a missing FX rate or a PDF
-    above its cap is refused now rather than mailed as a failed run; the scheduler passes False (a schedule's
-    slot is no request anyone waits on: the run finds the same refusal, fails at once and its requester, the
-    schedule's owner, is mailed why), which spares the database that statement twice per slot. `send`: False
+    `checked`: a PDF of an itemised, ungrouped report above its cap is refused now, naming `format`, by a count
+    that stops at cap + 1 rows (unsorted, its amounts never converted: milliseconds whatever the report holds).
+    Nothing else runs the statement at request time: a request answers under the API's 5 s statement timeout,
+    and a full count there (as this did) refused runs whose statement takes longer though the worker, under
+    EXPORT_STATEMENT_TIMEOUT_MS, would build them. The worker enforces the rest and fails at once, mailing the
+    requester why: a missing FX rate, and the cap of an aggregated PDF (its row count needs the whole
+    aggregate). The scheduler passes False (a schedule's slot is no request anyone waits on). `send`: False
     leaves the job to the caller (`enqueue_many`, one Redis round trip for a batch of runs), still before its
     transaction commits.
     """
     _check_format(fmt)
     q = await workflow.parse(conn, org_id, raw)
-    if checked:
+    if checked and fmt == "pdf":
         base, _ = await workflow.settings_of(conn, org_id)
-        await workflow.check_runs(conn, org_id, q)  # a missing FX rate is refused now, not mailed later
-        if fmt == "pdf":
-            async with conn.transaction():
-                _, total = await store.preview(conn, store.statement(q, org_id, base))
-            pdf.check_rows(total)
+        st = store.statement(q, org_id, base)
+        if not st.aggregated:
+            cap = pdf.max_rows()
+            async with conn.transaction():  # a savepoint: a refusal leaves the request's transaction usable
+                n = await store.count_at_most(conn, st, cap + 1)
+            if n > cap:
+                raise DomainError(
+                    ErrorCode.INVALID_INPUT,
+                    f"a PDF holds at most {cap:,} rows and this report has more; choose CSV or XLSX for it",
+                    "format",
+                )
     if not requester.get("email"):
         raise DomainError(ErrorCode.INVALID_INPUT, "the requester has no email address to send the run to", "email")
     to = [dict(r) for r in recipients] if recipients is not None else [{"email": requester["email"]}]
