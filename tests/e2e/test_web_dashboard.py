@@ -375,6 +375,7 @@ async def test_the_dashboard_in_a_browser(
         await page.locator("table.orders tbody tr a").first.click()
         await page.wait_for_url(re.compile(r"/orders/[0-9a-f-]{36}$"))
         await page.wait_for_selector("h1:has-text('Order ')")
+        await page.get_by_text("No delivery from the provider about this order yet.").wait_for()
         await b.shot("04-order")
         await b.axe("order")
 

@@ -60,9 +60,61 @@ const OrderPage = graphql(`
   }
 `);
 
+const Deliveries = graphql(`
+  query OrderDeliveries($id: ID!) {
+    orderDeliveries(id: $id) {
+      id
+      webhookId
+      outcome
+      reason
+      receivedAt
+    }
+  }
+`);
+
+/** The provider's webhook deliveries about the order (admins only: the API refuses others, so others never ask). */
+function ProviderDeliveries({ id, zone }: { id: string; zone: string }) {
+  const [{ data, error }] = useQuery({ query: Deliveries, variables: { id } });
+  if (error && !data) return <ErrorState error={error} what="provider deliveries" />;
+  if (!data) return <Loading what="provider deliveries" />;
+  if (data.orderDeliveries.length === 0) {
+    return (
+      <Empty>
+        <p>No delivery from the provider about this order yet.</p>
+      </Empty>
+    );
+  }
+  return (
+    <div className="table-scroll" tabIndex={0} role="region" aria-label="Provider deliveries">
+      <table>
+        <thead>
+          <tr>
+            <th scope="col">Received</th>
+            <th scope="col">Outcome</th>
+            <th scope="col">Reason</th>
+            <th scope="col">Webhook id</th>
+          </tr>
+        </thead>
+        <tbody>
+          {data.orderDeliveries.map((d) => (
+            <tr key={d.id}>
+              <td>{formatDateTime(d.receivedAt, zone)}</td>
+              <td>{d.outcome.toLowerCase().replace(/_/g, " ")}</td>
+              <td>{d.reason ?? "–"}</td>
+              <td>
+                <code>{d.webhookId}</code>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
 export default function OrderDetail() {
   const { id = "" } = useParams();
-  const { organisation } = useSession();
+  const { organisation, me } = useSession();
   const [{ data, error }, refetch] = useQuery({ query: OrderPage, variables: { id } });
   const zone = organisation.timeZone;
   if (error && !data) return <ErrorState error={error} what="order" retry={() => refetch({ requestPolicy: "network-only" })} />;
@@ -150,6 +202,12 @@ export default function OrderDetail() {
           </table>
         </div>
       )}
+      {me.role === "ADMIN" ? (
+        <>
+          <h2>Provider deliveries</h2>
+          <ProviderDeliveries id={o.id} zone={zone} />
+        </>
+      ) : null}
       <p className="muted small">{zoneNote(zone)}</p>
     </section>
   );
