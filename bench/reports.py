@@ -13,7 +13,7 @@ Then, each beside a floor measured in the same run:
 - a CSV run of every order (Orders with commission, the 91 days that hold them) as a run writes it
   (service/runs.py `run_snapshot` + `write_rows`: one COPY of the statement in one snapshot, into a temporary
   file), in a child process whose peak RSS is its ru_maxrss; floor: COPY (the same statement, ordered) TO STDOUT,
-  rows/s; `--link-csv` also runs the export links' keyset batches (`open_export`) for comparison;
+  rows/s; `--link-csv` also the export links' CSV (one cursor) and the keyset batches (`open_export`) for comparison;
 - XLSX of about `--xlsx-rows` rows (the most recent days holding them) the same way (one server-side cursor);
   floor: openpyxl write-only
   (lxml) writing the same rows, fetched beforehand, converted by the kit's `xlsx_value`;
@@ -86,8 +86,10 @@ async def child(fmt: str, raw: dict[str, Any]) -> dict[str, Any]:
                 size = out.tell()
                 out.seek(0)
                 pages = _count_pages(out.read())
-        elif os.environ.get("BENCH_REPORTS_VIA") == "link":  # the export links' keyset batches, for comparison
-            stream = await workflow.open_export(pool, ORG, q, fmt, settings)
+        elif os.environ.get("BENCH_REPORTS_VIA") in ("link", "keyset"):  # the export links' opener, or keyset
+            via = os.environ["BENCH_REPORTS_VIA"]
+            opener = workflow.WRITERS[fmt] if via == "link" else workflow.open_export
+            stream = await opener(pool, ORG, q, fmt, settings)
             async for chunk in stream:
                 size += len(chunk)
                 if fmt == "csv":
@@ -390,6 +392,7 @@ async def main() -> None:
     )
     ap.add_argument("--link-csv", action="store_true", help="also the CSV through the export links' keyset batches")
     ap.add_argument("--skip-previews", action="store_true")
+    ap.add_argument("--csv-only", action="store_true", help="exports: the CSV cases alone")
     ap.add_argument("--only", nargs="+", metavar="REPORT", help="previews of these reports only")
     ap.add_argument(
         "--fx-functions",
@@ -503,11 +506,23 @@ async def exports_cases(
     )
     say(f"  service {rate:,.0f} rows/s, COPY {floor:,.0f} rows/s, peak RSS {c['rss_peak']:.0f} MB")
     if args.link_csv:
+        k = await asyncio.to_thread(run_child, "csv", raw, {"BENCH_REPORTS_VIA": "keyset"})
+        extra["csv_keyset"] = {"service": k}
+        lines.append(
+            (
+                "CSV through keyset batches (open_export, the links' former path), same rows",
+                f"{k['rows'] / k['seconds']:,.0f} rows/s ({k['seconds']:.1f} s), peak RSS {k['rss_peak']:.0f} MB",
+                "same COPY",
+                f"{k['rows'] / k['seconds'] / floor:.0%}",
+                "(links: not a run)",
+            )
+        )
+        say(f"  keyset: {k['rows'] / k['seconds']:,.0f} rows/s, peak RSS {k['rss_peak']:.0f} MB")
         v = await asyncio.to_thread(run_child, "csv", raw, {"BENCH_REPORTS_VIA": "link"})
         extra["csv_link"] = {"service": v}
         lines.append(
             (
-                "CSV through the export links' keyset batches (open_export), same rows",
+                "CSV through the export links (WRITERS['csv']: one cursor, one bounded snapshot), same rows",
                 f"{v['rows'] / v['seconds']:,.0f} rows/s ({v['seconds']:.1f} s), peak RSS {v['rss_peak']:.0f} MB",
                 "same COPY",
                 f"{v['rows'] / v['seconds'] / floor:.0%}",
@@ -532,6 +547,8 @@ async def exports_cases(
         )
         say(f"  batch {args.csv_batch_rows}: {v['rows'] / v['seconds']:,.0f} rows/s, peak RSS {v['rss_peak']:.0f} MB")
 
+    if args.csv_only:
+        return
     # XLSX.
     first, last, n = await days_holding(pool, args.xlsx_rows)
     raw = orders_input(first, last)

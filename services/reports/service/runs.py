@@ -373,6 +373,40 @@ async def run_snapshot(pool: asyncpg.Pool, org_id: UUID, settings: Settings) -> 
         yield conn
 
 
+async def open_link_csv(
+    pool: asyncpg.Pool, org_id: UUID, q: ReportQuery, fmt: str, settings: Settings
+) -> AsyncGenerator[bytes, None]:
+    """An export link's CSV (kind REPORT), streamed from one server-side cursor in one snapshot, as a run reads.
+
+    The links used keyset batches, each in its own short transaction so that a slow client held no snapshot; but
+    no index serves the report's order, so each batch re-read and re-sorted the remainder (quadratic: 8 % of COPY
+    on 1M rows). Here the statement is planned and sorted once, in a REPEATABLE READ read-only tenant transaction
+    (`run_snapshot`) bounded twice: EXPORT_STATEMENT_TIMEOUT_MS per fetch, and EXPORT_IDLE_IN_TRANSACTION_MS
+    between fetches, so a client that stops reading loses its connection (the download breaks) instead of holding
+    the snapshot, and the slow client holds at most one bounded snapshot. Memory holds one batch
+    (EXPORT_BATCH_ROWS rows). The cells are the keyset path's: the same statement and the same writer."""
+    async with tenant_tx(pool, org_id) as conn:
+        base, _ = await workflow.settings_of(conn, org_id)
+    st = store.statement(q, org_id, base)
+    header = [c["label"] for c in workflow._columns(q)]
+    width, timeout = workflow._width(q), _client_timeout(settings)
+
+    async def chunks() -> AsyncGenerator[bytes, None]:
+        async with run_snapshot(pool, org_id, settings) as conn:
+            idle = int(settings.export_idle_in_transaction_ms)
+            await conn.execute(f"SET LOCAL idle_in_transaction_session_timeout = {idle}")
+            try:
+                batches = store.run_rows(conn, st, width, settings.export_batch_rows, timeout)
+                async for chunk in workflow._csv(batches, header, width):
+                    yield chunk
+            except asyncpg.PostgresError as exc:
+                if exc.sqlstate == store.FX_MISSING:
+                    raise workflow._fx_error(exc) from None
+                raise
+
+    return chunks()
+
+
 async def write_rows(
     conn: asyncpg.Connection, q: ReportQuery, st: store.Statement, fmt: str, out: IO[bytes], settings: Settings
 ) -> int:
