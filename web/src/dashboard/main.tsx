@@ -29,6 +29,7 @@ const Customers = lazy(() => import("./pages/Customers"));
 const CustomerProfile = lazy(() => import("./pages/CustomerProfile"));
 const Integrations = lazy(() => import("./pages/Integrations"));
 const Reports = lazy(() => import("./pages/Reports"));
+const Segments = lazy(() => import("./pages/Segments"));
 const Coming = lazy(() => import("./pages/Coming"));
 
 /** Signing in lands on Analytics (seed 000); a provider user, who sees orders only, on Orders. */
@@ -119,6 +120,7 @@ function SignedIn({ manager, config }: { manager: UserManager; config: AppConfig
           <Route path="integrations" element={<Integrations />} />
           <Route path="reports" element={<Reports />} />
           <Route path="reports/:key" element={<Reports />} />
+          <Route path="segments" element={<Segments />} />
           <Route path="settings" element={<Settings />} />
           <Route path="*" element={<Coming />} />
         </Route>

@@ -6,6 +6,7 @@ import { useQuery } from "urql";
 import { graphql } from "../../gql";
 import type { CustomerKind } from "../../gql/graphql";
 import { formatDateTime, formatNumber, zoneNote } from "../format";
+import { SegmentNote } from "../SegmentNote";
 import { useSession } from "../session";
 import { Empty, ErrorState, Loading } from "../states";
 
@@ -45,14 +46,16 @@ export default function Customers() {
   const search = params.get("q") ?? "";
   const kind = params.get("kind") as CustomerKind | null;
   const integration = params.get("integration");
+  const segment = params.get("segment");
   const after = params.get("after");
   const filter = useMemo(
     () => ({
       ...(search ? { search } : {}),
       ...(kind && KINDS.some((k) => k.value === kind) ? { kind } : {}),
       ...(integration ? { integrationIds: [integration] } : {}),
+      ...(segment ? { segmentId: segment } : {}),
     }),
-    [search, kind, integration],
+    [search, kind, integration, segment],
   );
   const [{ data, error }, refetch] = useQuery({ query: CustomersPage, variables: { filter, after } });
   const [typed, setTyped] = useState(search);
@@ -105,6 +108,7 @@ export default function Customers() {
           </select>
         </span>
       </form>
+      <SegmentNote id={segment} onClear={() => setParam("segment", null)} />
       {error && !data ? <ErrorState error={error} what="customers" retry={() => refetch({ requestPolicy: "network-only" })} /> : null}
       {!data && !error ? <Loading what="customers" /> : null}
       {data && data.customers.totalCount === 0 ? (

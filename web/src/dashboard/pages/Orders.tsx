@@ -11,6 +11,7 @@ import { download } from "../exporting";
 import { formatDateTime, formatMoney, formatMoneyList, formatNumber, zoneNote } from "../format";
 import { RangePicker } from "../RangePicker";
 import { rangeInput, useRange } from "../range";
+import { SegmentNote } from "../SegmentNote";
 import { useSession } from "../session";
 import { Empty, ErrorState, Loading } from "../states";
 
@@ -133,6 +134,7 @@ export default function Orders() {
   const search = params.get("q") ?? "";
   const category = params.get("category");
   const customer = params.get("customer");
+  const segment = params.get("segment");
   const after = params.get("after");
   const filter = useMemo(
     () => ({
@@ -142,8 +144,9 @@ export default function Orders() {
       ...(search ? { search } : {}),
       ...(category ? { categoryIds: [category] } : {}),
       ...(customer ? { customerId: customer } : {}),
+      ...(segment ? { segmentId: segment } : {}),
     }),
-    [range, status, comm, search, category, customer],
+    [range, status, comm, search, category, customer, segment],
   );
   const [{ data, error, fetching }, refetch] = useQuery({ query: OrdersPage, variables: { filter, after } });
   const [exporting, runExport] = useMutation(ExportOrders);
@@ -197,6 +200,7 @@ export default function Orders() {
         </p>
       ) : null}
       <RangePicker value={range} onChange={setRange} />
+      <SegmentNote id={segment} onClear={() => setParam("segment", null)} />
       <form
         className="filters"
         role="search"
