@@ -75,6 +75,10 @@ def web_platform(tmp_path_factory: pytest.TempPathFactory, servers: None) -> Ite
         p.stop_all()
 
 
+CREATE_SEGMENT = """mutation($i: CreateSegmentInput!) {
+  createSegment(input: $i) { segment { id memberCount } errors { field message } } }"""
+
+
 async def _api(client: httpx.AsyncClient, token: str, query: str, variables: dict[str, Any] | None = None) -> Any:
     r = await client.post(
         "/graphql", json={"query": query, "variables": variables or {}}, headers={"authorization": f"Bearer {token}"}
@@ -398,6 +402,49 @@ async def test_the_dashboard_in_a_browser(
         await b.shot("06-customer")
         await b.axe("customer")
 
+        # --- Segments: one made through the API lists with its member count equal to its members; another
+        # organisation's segment is neither listed nor readable by id; Customers filtered by it shows its members
+        seg_name = f"Web segment {seeded['tag']}"
+        async with httpx.AsyncClient(base_url=web_platform.url, timeout=10) as client:
+            found = await _api(
+                client,
+                tenant.admin_token,
+                "query($f: CustomerFilterInput) { customers(filter: $f) { nodes { id } } }",
+                {"f": {"search": f"web-{seeded['tag']}-"}},
+            )
+            ids = [n["id"] for n in found["customers"]["nodes"]][:3]
+            assert len(ids) == 3, found
+            made = await _api(client, tenant.admin_token, CREATE_SEGMENT, {"i": {"name": seg_name, "customerIds": ids}})
+            assert made["createSegment"]["errors"] == [], made
+            segment_id = made["createSegment"]["segment"]["id"]
+            theirs = await _api(
+                client,
+                other_tenant.admin_token,
+                CREATE_SEGMENT,
+                {"i": {"name": f"Theirs {seeded['tag']}", "customerIds": []}},
+            )
+            their_id = theirs["createSegment"]["segment"]["id"]
+        await page.get_by_role("link", name="Segments", exact=True).click()
+        row = page.locator(f'tr[data-segment="{segment_id}"]')
+        await row.wait_for()
+        assert await row.get_by_test_id("member-count").get_attribute("data-count") == "3"
+        assert await page.locator(f'tr[data-segment="{their_id}"]').count() == 0
+        await row.get_by_role("button", name=f"Members of {seg_name}").click()
+        await page.wait_for_url(re.compile(f"segment={segment_id}"))
+        await expect(page.get_by_test_id("members-total")).to_have_attribute("data-total", "3")
+        assert await page.locator("#members-title ~ .table-scroll tbody tr").count() == 3
+        await b.shot("06b-segments")
+        await b.axe("segments")
+        await page.get_by_role("button", name="New segment").click()
+        await page.get_by_role("button", name="Add event condition").click()
+        await b.axe("segment-form")
+        await page.get_by_role("button", name="Cancel").click()
+        await page.get_by_role("link", name=f"Customers of {seg_name}").click()
+        await expect(page.locator("table.customers caption [data-total]")).to_have_attribute("data-total", "3")
+        await expect(page.locator(".segment-note")).to_contain_text(seg_name)
+        await page.goto(f"{web_platform.url}/segments?segment={their_id}")
+        await expect(page.get_by_text("This segment no longer exists.")).to_be_visible()
+
         # --- Integrations: create one, its key shown once; rotating shows a new one
         await page.get_by_role("link", name="Integrations").click()
         await page.get_by_role("button", name="New integration").click()
@@ -501,6 +548,7 @@ async def test_the_dashboard_in_a_browser(
             ("/analytics", "analytics"),
             ("/orders", "orders"),
             ("/customers", "customers"),
+            (f"/segments?segment={segment_id}", "segments"),
             ("/integrations", "integrations"),
             ("/reports/contact_summary", "report"),
             ("/settings", "settings"),
