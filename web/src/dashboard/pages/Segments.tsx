@@ -465,11 +465,18 @@ export default function Segments() {
     <section aria-labelledby="segments-title">
       <div className="page-head">
         <h1 id="segments-title">Segments</h1>
-        {admin && !creating && !editing ? (
-          <button type="button" className="button primary" onClick={() => setCreating(true)}>
-            New segment
-          </button>
-        ) : null}
+        <div className="actions">
+          {admin ? (
+            <Link className="button" to="/segments/connections">
+              Connections
+            </Link>
+          ) : null}
+          {admin && !creating && !editing ? (
+            <button type="button" className="button primary" onClick={() => setCreating(true)}>
+              New segment
+            </button>
+          ) : null}
+        </div>
       </div>
       {problem ? (
         <p className="field-error" role="alert">
@@ -534,7 +541,7 @@ export default function Segments() {
         <div className="table-scroll" tabIndex={0} role="region" aria-label="Segments (scrolls sideways on narrow screens)">
           <table className="data-table segments">
             <caption className="muted small">
-              {formatNumber(data.segments.length)} segments · {zoneNote(zone)}
+              {formatNumber(data.segments.length)} {data.segments.length === 1 ? "segment" : "segments"} · {zoneNote(zone)}
             </caption>
             <thead>
               <tr>
