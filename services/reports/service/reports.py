@@ -205,17 +205,17 @@ async def open_export(
     return _csv(batches, header, width)
 
 
-async def _open_csv(
+async def _open_link(
     pool: asyncpg.Pool, org_id: UUID, q: ReportQuery, fmt: str, settings: Settings
 ) -> AsyncGenerator[bytes, None]:
-    """CSV links read one cursor in one bounded snapshot (service/runs.py `open_link_csv` says why)."""
+    """Links read one cursor in one bounded snapshot (service/runs.py `open_link` says why)."""
     from services.reports.service import runs  # runs imports this module
 
-    return await runs.open_link_csv(pool, org_id, q, fmt, settings)
+    return await runs.open_link(pool, org_id, q, fmt, settings)
 
 
 # The formats a report downloads as; PDF (service/pdf.py) has a row cap, checked before any work.
-WRITERS: dict[str, Opener] = {"csv": _open_csv, "xlsx": open_export, "pdf": pdf.open_pdf}
+WRITERS: dict[str, Opener] = {"csv": _open_link, "xlsx": _open_link, "pdf": pdf.open_pdf}
 FORMATS = tuple(WRITERS)
 
 

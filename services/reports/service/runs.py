@@ -373,10 +373,11 @@ async def run_snapshot(pool: asyncpg.Pool, org_id: UUID, settings: Settings) -> 
         yield conn
 
 
-async def open_link_csv(
+async def open_link(
     pool: asyncpg.Pool, org_id: UUID, q: ReportQuery, fmt: str, settings: Settings
 ) -> AsyncGenerator[bytes, None]:
-    """An export link's CSV (kind REPORT), streamed from one server-side cursor in one snapshot, as a run reads.
+    """An export link's CSV or XLSX (kind REPORT), streamed from one server-side cursor in one snapshot, as a run
+    reads.
 
     The links used keyset batches, each in its own short transaction so that a slow client held no snapshot; but
     no index serves the report's order, so each batch re-read and re-sorted the remainder (quadratic: 8 % of COPY
@@ -384,7 +385,8 @@ async def open_link_csv(
     (`run_snapshot`) bounded twice: EXPORT_STATEMENT_TIMEOUT_MS per fetch, and EXPORT_IDLE_IN_TRANSACTION_MS
     between fetches, so a client that stops reading loses its connection (the download breaks) instead of holding
     the snapshot, and the slow client holds at most one bounded snapshot. Memory holds one batch
-    (EXPORT_BATCH_ROWS rows). The cells are the keyset path's: the same statement and the same writer."""
+    (EXPORT_BATCH_ROWS rows). The cells are the keyset path's: the same statement and the same writers (CSV:
+    service/reports.py `_csv`; XLSX: the kit's streamed workbook, as a run writes it)."""
     async with tenant_tx(pool, org_id) as conn:
         base, _ = await workflow.settings_of(conn, org_id)
     st = store.statement(q, org_id, base)
@@ -397,7 +399,11 @@ async def open_link_csv(
             await conn.execute(f"SET LOCAL idle_in_transaction_session_timeout = {idle}")
             try:
                 batches = store.run_rows(conn, st, width, settings.export_batch_rows, timeout)
-                async for chunk in workflow._csv(batches, header, width):
+                if fmt == "xlsx":
+                    chunks = exports.xlsx_of_batches(batches, q.report.name[:31], header)
+                else:
+                    chunks = workflow._csv(batches, header, width)
+                async for chunk in chunks:
                     yield chunk
             except asyncpg.PostgresError as exc:
                 if exc.sqlstate == store.FX_MISSING:

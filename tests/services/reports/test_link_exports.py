@@ -1,7 +1,7 @@
-"""An export link's CSV (kind REPORT) from one server-side cursor in one bounded snapshot (service/runs.py
-`open_link_csv`): byte for byte the keyset batches' CSV (`open_export`, the former path) for itemised, grouped
-and analytical reports; a client that stops reading past EXPORT_IDLE_IN_TRANSACTION_MS loses the snapshot;
-another organisation's rows never show."""
+"""An export link's CSV and XLSX (kind REPORT) from one server-side cursor in one bounded snapshot
+(service/runs.py `open_link`): byte for byte the keyset batches' CSV (`open_export`, the former path) for
+itemised, grouped and analytical reports, and the same XLSX cells; a client that stops reading past
+EXPORT_IDLE_IN_TRANSACTION_MS loses the snapshot; another organisation's rows never show."""
 
 from __future__ import annotations
 
@@ -22,11 +22,21 @@ CASES: list[dict[str, Any]] = [
 ]
 
 
-async def _csv(opener: Any, reports_pool: Any, org_id: Any, raw: dict[str, Any], settings: Settings) -> bytes:
+async def _csv(
+    opener: Any, reports_pool: Any, org_id: Any, raw: dict[str, Any], settings: Settings, fmt: str = "csv"
+) -> bytes:
     async with tenant_tx(reports_pool, org_id) as conn:
         q = await workflow.parse(conn, org_id, raw)
-    stream = await opener(reports_pool, org_id, q, "csv", settings)
+    stream = await opener(reports_pool, org_id, q, fmt, settings)
     return b"".join([chunk async for chunk in stream])
+
+
+def _cells(xlsx: bytes) -> list[tuple[Any, ...]]:
+    import io
+
+    from openpyxl import load_workbook
+
+    return list(load_workbook(io.BytesIO(xlsx), read_only=True).active.iter_rows(values_only=True))
 
 
 @pytest.mark.parametrize("batch", [1, 5000])
@@ -43,6 +53,9 @@ async def test_the_links_csv_is_the_keyset_csv(
         keyset = await _csv(workflow.open_export, reports_pool, tenant.org_id, raw, settings)
         assert linear == keyset, raw["report"]
         assert linear.count(b"\n") > 1, raw["report"]
+        linear = await _csv(workflow.WRITERS["xlsx"], reports_pool, tenant.org_id, raw, settings, "xlsx")
+        keyset = await _csv(workflow.open_export, reports_pool, tenant.org_id, raw, settings, "xlsx")
+        assert _cells(linear) == _cells(keyset) and len(_cells(linear)) > 1, raw["report"]
     theirs = await _csv(workflow.WRITERS["csv"], reports_pool, other_tenant.org_id, CASES[0], settings)
     assert mine.tag.encode() not in theirs and str(tenant.org_id).encode() not in theirs
 
