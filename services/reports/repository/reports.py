@@ -8,8 +8,9 @@ two levels with the aggregates and GROUPING() flags marking subtotal and total r
 `_k` last so the order is total. That one statement answers:
 
 - the preview: its first 10 rows, and the exact count of its rows;
-- the export link: keyset batches of it (each the rows after the last one's sort key, NULLs last in both
-  directions), each read in its own short transaction (`rows_batch`), so no row cap and constant memory;
+- the export link: one server-side cursor of it in one bounded snapshot (`run_rows`, service/runs.py
+  `open_link`); keyset batches (`rows_batch`: the rows after the last one's sort key, NULLs last in both
+  directions, each in its own short transaction) remain for comparison and the tests;
 - the run (a worker job): the whole statement once, planned and sorted once, in one snapshot (`copy_csv`:
   PostgreSQL's COPY writes the CSV; `run_rows`: a server-side cursor read in batches, for XLSX). Keyset batches
   cannot serve a run of a million rows: no index serves the `_k` text order nor the OR-chain of `after`, so each
@@ -17,8 +18,9 @@ two levels with the aggregates and GROUPING() flags marking subtotal and total r
 
 Amounts: itemised rows convert to the contact's account currency (the organisation's base currency when none)
 at the amount's local date; analytical rows sum amounts converted to the base currency, each at its own local
-date. Both use migration 002's `fx_required`, which raises RFX01 naming the currency and date when the ECB copy
-has no rate within 7 days: answered as an error, never skipped.
+date. Both follow migration 002's `fx_required`, which raises RFX01 naming the currency and date when the ECB copy
+has no rate within 7 days: answered as an error, never skipped. Itemised rows read the rate from fx_daily
+(migration 015: `_fx_joins`, `_fx_pair`, the same rule set-based) and call the functions only when it has none.
 """
 
 from __future__ import annotations
