@@ -31,6 +31,7 @@ const Integrations = lazy(() => import("./pages/Integrations"));
 const Reports = lazy(() => import("./pages/Reports"));
 const Segments = lazy(() => import("./pages/Segments"));
 const Connections = lazy(() => import("./pages/Connections"));
+const Insights = lazy(() => import("./pages/Insights"));
 const Coming = lazy(() => import("./pages/Coming"));
 
 /** Signing in lands on Analytics (seed 000); a provider user, who sees orders only, on Orders. */
@@ -121,6 +122,7 @@ function SignedIn({ manager, config }: { manager: UserManager; config: AppConfig
           <Route path="integrations" element={<Integrations />} />
           <Route path="reports" element={<Reports />} />
           <Route path="reports/:key" element={<Reports />} />
+          <Route path="insights" element={<Insights />} />
           <Route path="segments" element={<Segments />} />
           <Route path="segments/connections" element={<Connections />} />
           <Route path="settings" element={<Settings />} />

@@ -1,0 +1,466 @@
+// Insights (seed 002): the builder (an event type and a measure, filters, up to 3 breakdowns, a range tab or a
+// custom range, an interval, a chart type), its answer drawn with ECharts or listed, saving it, and the saved
+// list. The whole question lives in the URL (insights.ts), so a reload or a shared link asks the same one.
+import { useEffect, useMemo, useRef, useState } from "react";
+import { useSearchParams } from "react-router";
+import { useMutation, useQuery } from "urql";
+import { graphql } from "../../gql";
+import type { InsightOperator, InsightsAnswerQuery } from "../../gql/graphql";
+import { echarts } from "../charts";
+import { formatDateTime, formatNumber, zoneNote } from "../format";
+import {
+  builderOfSaved,
+  builderParams,
+  CHARTS,
+  chartOption,
+  INTERVALS,
+  insightInput,
+  MAX_BREAKDOWNS,
+  MEASURES,
+  OPERATORS,
+  parseBuilder,
+  pointValue,
+  RANGE_TABS,
+  seriesName,
+  type Builder,
+} from "../insights";
+import { useSession } from "../session";
+import { Empty, ErrorState, Loading } from "../states";
+
+const InsightsPage = graphql(`
+  query InsightsPage {
+    eventTypes {
+      name
+      description
+      carriesAmount
+      dimensions
+    }
+    savedInsights {
+      id
+      name
+      description
+      input
+      mine
+      canEdit
+      updatedAt
+    }
+  }
+`);
+
+const InsightsAnswer = graphql(`
+  query InsightsAnswer($input: InsightInput!) {
+    insight(input: $input) {
+      from
+      to
+      timeZone
+      currency
+      source
+      totalSeries
+      buckets {
+        label
+        partial
+      }
+      series {
+        rank
+        values
+        currency
+        points
+        total
+      }
+      total {
+        currency
+        value
+      }
+      others {
+        series
+      }
+    }
+  }
+`);
+
+const SaveInsight = graphql(`
+  mutation SaveInsight($input: SaveInsightInput!) {
+    saveInsight(input: $input) {
+      savedInsight {
+        id
+      }
+      errors {
+        field
+        message
+      }
+    }
+  }
+`);
+
+const DeleteSavedInsight = graphql(`
+  mutation DeleteSavedInsight($id: ID!) {
+    deleteSavedInsight(id: $id) {
+      errors {
+        message
+      }
+    }
+  }
+`);
+
+type Answer = InsightsAnswerQuery["insight"];
+
+function formatValue(value: unknown): string {
+  const n = pointValue(value);
+  return n === null ? "–" : formatNumber(n);
+}
+
+function Chart({ answer, builder, label }: { answer: Answer; builder: Builder; label: string }) {
+  const ref = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    if (!ref.current) return;
+    const chart = echarts.init(ref.current, undefined, { renderer: "canvas" });
+    chart.setOption(chartOption(answer, builder.chartType, label));
+    const resize = new ResizeObserver(() => chart.resize());
+    resize.observe(ref.current);
+    return () => {
+      resize.disconnect();
+      chart.dispose();
+    };
+  }, [answer, builder.chartType, label]);
+  return <div ref={ref} className="chart" role="img" aria-label={`${label} as a chart (the table below has the same figures)`} />;
+}
+
+function AnswerTable({ answer, label, full }: { answer: Answer; label: string; full: boolean }) {
+  return (
+    <div className="table-scroll" tabIndex={0} role="region" aria-label="The insight's figures (scrolls sideways on narrow screens)">
+      <table className="data-table insight-table">
+        <caption className="muted small">
+          {formatNumber(answer.totalSeries)} series · {answer.from} to {answer.to} · {zoneNote(answer.timeZone)}
+        </caption>
+        <thead>
+          <tr>
+            <th scope="col">Series</th>
+            {full ? answer.buckets.map((b) => <th scope="col" key={b.label}>{b.label}{b.partial ? " *" : ""}</th>) : null}
+            <th scope="col">Total</th>
+          </tr>
+        </thead>
+        <tbody>
+          {answer.series.map((s) => (
+            <tr key={s.rank}>
+              <th scope="row">{seriesName(s.values, s.currency, label)}</th>
+              {full ? s.points.map((p, i) => <td key={i}>{formatValue(p)}</td>) : null}
+              <td data-testid="series-total">{formatValue(s.total)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+function SaveForm({ builder, onSaved }: { builder: Builder; onSaved: (id: string) => void }) {
+  const [name, setName] = useState("");
+  const [description, setDescription] = useState("");
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const [, save] = useMutation(SaveInsight);
+  return (
+    <form
+      className="filters"
+      aria-label="Save this insight"
+      onSubmit={(e) => {
+        e.preventDefault();
+        void save({ input: { name: name.trim(), description, insight: insightInput(builder) } }).then((r) => {
+          const payload = r.data?.saveInsight;
+          if (!payload) return setErrors({ form: "The insight could not be saved; try again." });
+          if (payload.errors.length > 0)
+            return setErrors(Object.fromEntries(payload.errors.map((x) => [x.field === "input.name" ? "name" : "form", x.field && x.field !== "input.name" ? `${x.field}: ${x.message}` : x.message])));
+          setErrors({});
+          setName("");
+          setDescription("");
+          if (payload.savedInsight) onSaved(payload.savedInsight.id);
+        });
+      }}
+    >
+      <span className="filter">
+        <label htmlFor="insight-name">Name</label>{" "}
+        <input id="insight-name" required value={name} aria-invalid={Boolean(errors.name)} onChange={(e) => setName(e.target.value)} />
+      </span>
+      <span className="filter">
+        <label htmlFor="insight-description">Description</label>{" "}
+        <input id="insight-description" value={description} onChange={(e) => setDescription(e.target.value)} />
+      </span>
+      <button type="submit" className="button primary">
+        Save insight
+      </button>
+      {Object.entries(errors).map(([k, m]) => (
+        <span key={k} className="field-error" role="alert">
+          {m}
+        </span>
+      ))}
+    </form>
+  );
+}
+
+export default function Insights() {
+  const { organisation } = useSession();
+  const [params, setParams] = useSearchParams();
+  const [{ data: page, error: pageError }, refetchPage] = useQuery({ query: InsightsPage });
+  const firstType = page?.eventTypes[0]?.name ?? "";
+  const builder = useMemo(() => parseBuilder(params, firstType), [params, firstType]);
+  const saved = params.get("saved");
+  const input = useMemo(() => insightInput(builder), [builder]);
+  const [{ data, error, fetching }, refetch] = useQuery({ query: InsightsAnswer, variables: { input }, pause: !builder.eventType });
+  const [, remove] = useMutation(DeleteSavedInsight);
+  const [customFrom, setCustomFrom] = useState("preset" in builder.range ? "" : builder.range.from);
+  const [customTo, setCustomTo] = useState("preset" in builder.range ? "" : builder.range.to);
+  const [rangeProblem, setRangeProblem] = useState<string | null>(null);
+  const [filterDraft, setFilterDraft] = useState<{ field: string; operator: InsightOperator; values: string }>({ field: "", operator: "EQUALS", values: "" });
+  const zone = organisation.timeZone;
+  const set = (change: Partial<Builder>, keepSaved = false) => setParams(builderParams({ ...builder, ...change }, keepSaved ? saved : null));
+  const type = page?.eventTypes.find((t) => t.name === builder.eventType);
+  const dimensions = type?.dimensions ?? [];
+  const measure = MEASURES.find((m) => m.value === builder.measure) ?? MEASURES[0];
+  const label = measure?.label ?? "Count";
+  const answer = data?.insight;
+
+  if (pageError && !page) return <ErrorState error={pageError} what="insights" retry={() => refetchPage({ requestPolicy: "network-only" })} />;
+  if (!page) return <Loading what="the insights builder" />;
+  return (
+    <section aria-labelledby="insights-title">
+      <h1 id="insights-title">Insights</h1>
+      <form className="filters" aria-label="The question" onSubmit={(e) => e.preventDefault()}>
+        <span className="filter">
+          <label htmlFor="insight-type">Event type</label>{" "}
+          <select id="insight-type" value={builder.eventType} onChange={(e) => set({ eventType: e.target.value, breakdowns: [], filters: [] })}>
+            {page.eventTypes.map((t) => (
+              <option key={t.name} value={t.name}>
+                {t.name}
+              </option>
+            ))}
+          </select>
+        </span>
+        <span className="filter">
+          <label htmlFor="insight-measure">Measure</label>{" "}
+          <select id="insight-measure" value={builder.measure} onChange={(e) => set({ measure: e.target.value as Builder["measure"] })}>
+            {MEASURES.filter((m) => !m.amount || type?.carriesAmount).map((m) => (
+              <option key={m.value} value={m.value}>
+                {m.label}
+              </option>
+            ))}
+          </select>
+        </span>
+        <span className="filter">
+          <label htmlFor="insight-interval">Interval</label>{" "}
+          <select id="insight-interval" value={builder.interval} onChange={(e) => set({ interval: e.target.value as Builder["interval"] })}>
+            {INTERVALS.map((i) => (
+              <option key={i.value} value={i.value}>
+                {i.label}
+              </option>
+            ))}
+          </select>
+        </span>
+        {builder.breakdowns.map((by, i) => (
+          <span className="filter" key={`${by}-${i}`}>
+            <label htmlFor={`insight-by-${i}`}>Breakdown {i + 1}</label>{" "}
+            <select
+              id={`insight-by-${i}`}
+              value={by}
+              onChange={(e) => set({ breakdowns: builder.breakdowns.map((b, j) => (j === i ? e.target.value : b)) })}
+            >
+              {dimensions.map((d) => (
+                <option key={d} value={d}>
+                  {d}
+                </option>
+              ))}
+            </select>{" "}
+            <button type="button" className="button small" onClick={() => set({ breakdowns: builder.breakdowns.filter((_, j) => j !== i) })}>
+              Remove <span className="visually-hidden">breakdown {i + 1}</span>
+            </button>
+          </span>
+        ))}
+        {builder.breakdowns.length < MAX_BREAKDOWNS && dimensions.length > 0 ? (
+          <button
+            type="button"
+            className="button"
+            onClick={() => set({ breakdowns: [...builder.breakdowns, dimensions.find((d) => !builder.breakdowns.includes(d)) ?? dimensions[0] ?? ""] })}
+          >
+            Add breakdown
+          </button>
+        ) : null}
+      </form>
+      <div className="filters" role="group" aria-label="Filters of the question">
+        {builder.filters.map((f, i) => (
+          <span className="badge" key={i}>
+            {f.field} {OPERATORS.find((o) => o.value === f.operator)?.label} {f.values.join(", ")}{" "}
+            <button type="button" className="link-button" onClick={() => set({ filters: builder.filters.filter((_, j) => j !== i) })}>
+              Remove <span className="visually-hidden">filter on {f.field}</span>
+            </button>
+          </span>
+        ))}
+        <form
+          className="filters"
+          aria-label="Add a filter"
+          onSubmit={(e) => {
+            e.preventDefault();
+            const field = filterDraft.field || dimensions[0];
+            if (!field) return;
+            const values = filterDraft.values.split(",").map((v) => v.trim()).filter(Boolean);
+            set({ filters: [...builder.filters, { field, operator: filterDraft.operator, values }] });
+            setFilterDraft({ ...filterDraft, values: "" });
+          }}
+        >
+          <span className="filter">
+            <label htmlFor="insight-filter-field">Filter field</label>{" "}
+            <input
+              id="insight-filter-field"
+              list="insight-dimensions"
+              value={filterDraft.field}
+              placeholder={dimensions[0] ?? ""}
+              onChange={(e) => setFilterDraft({ ...filterDraft, field: e.target.value })}
+            />
+            <datalist id="insight-dimensions">
+              {dimensions.map((d) => (
+                <option key={d} value={d} />
+              ))}
+            </datalist>
+          </span>
+          <span className="filter">
+            <label htmlFor="insight-filter-op">Operator</label>{" "}
+            <select id="insight-filter-op" value={filterDraft.operator} onChange={(e) => setFilterDraft({ ...filterDraft, operator: e.target.value as InsightOperator })}>
+              {OPERATORS.map((o) => (
+                <option key={o.value} value={o.value}>
+                  {o.label}
+                </option>
+              ))}
+            </select>
+          </span>
+          <span className="filter">
+            <label htmlFor="insight-filter-values">Values (comma-separated)</label>{" "}
+            <input id="insight-filter-values" value={filterDraft.values} onChange={(e) => setFilterDraft({ ...filterDraft, values: e.target.value })} />
+          </span>
+          <button type="submit" className="button">
+            Add filter
+          </button>
+        </form>
+      </div>
+      <div className="range-picker">
+        <div role="group" aria-label="Time range" className="tabs">
+          {RANGE_TABS.map((t) => {
+            const active = "preset" in builder.range && builder.range.preset === t.value;
+            return (
+              <button key={t.value} type="button" className={active ? "tab active" : "tab"} aria-pressed={active} onClick={() => set({ range: { preset: t.value } })}>
+                {t.label}
+              </button>
+            );
+          })}
+        </div>
+        <form
+          className="custom-range"
+          aria-label="Custom time range"
+          onSubmit={(e) => {
+            e.preventDefault();
+            if (!customFrom || !customTo) return setRangeProblem("Choose both the first and the last day.");
+            if (customFrom > customTo) return setRangeProblem("The first day must not be after the last day.");
+            setRangeProblem(null);
+            set({ range: { from: customFrom, to: customTo } });
+          }}
+        >
+          <label>
+            From <input type="date" value={customFrom} onChange={(e) => setCustomFrom(e.target.value)} />
+          </label>
+          <label>
+            To <input type="date" value={customTo} onChange={(e) => setCustomTo(e.target.value)} />
+          </label>
+          <button type="submit" className="button">
+            Apply
+          </button>
+          {rangeProblem ? (
+            <span role="alert" className="field-error">
+              {rangeProblem}
+            </span>
+          ) : null}
+        </form>
+      </div>
+      <div role="group" aria-label="Chart type" className="tabs">
+        {CHARTS.map((c) => (
+          <button
+            key={c.value}
+            type="button"
+            className={builder.chartType === c.value ? "tab active" : "tab"}
+            aria-pressed={builder.chartType === c.value}
+            onClick={() => set({ chartType: c.value }, true)}
+          >
+            {c.label}
+          </button>
+        ))}
+      </div>
+      {!builder.eventType ? (
+        <Empty>
+          <p>No event type is in the catalogue yet.</p>
+        </Empty>
+      ) : null}
+      {error && !answer ? <ErrorState error={error} what="insight" retry={() => refetch({ requestPolicy: "network-only" })} /> : null}
+      {builder.eventType && !answer && !error ? <Loading what="the insight" /> : null}
+      {answer ? (
+        <div aria-busy={fetching}>
+          {answer.series.length === 0 ? (
+            <Empty>
+              <p>No {builder.eventType} events in this range.</p>
+              <p className="muted">Widen the range or remove a filter.</p>
+            </Empty>
+          ) : (
+            <>
+              <p className="muted small">
+                Total:{" "}
+                <span data-testid="insight-total">
+                  {answer.total.map((t) => `${formatValue(t.value)}${t.currency ? ` ${t.currency}` : ""}`).join(" · ") || "–"}
+                </span>
+                {answer.others.series > 0 ? ` · ${formatNumber(answer.others.series)} more series not shown` : ""}
+                {answer.buckets.some((b) => b.partial) ? " · * part of the period is older than the 90 days of raw events kept" : ""}
+              </p>
+              {["BAR", "STACKED_BAR", "LINE", "PIE"].includes(builder.chartType) ? <Chart answer={answer} builder={builder} label={label} /> : null}
+              <AnswerTable answer={answer} label={label} full={builder.chartType !== "LIST" && builder.chartType !== "PIE"} />
+            </>
+          )}
+          <SaveForm
+            builder={builder}
+            onSaved={(id) => {
+              setParams(builderParams(builder, id));
+              refetchPage({ requestPolicy: "network-only" });
+            }}
+          />
+        </div>
+      ) : null}
+      <section aria-labelledby="saved-title">
+        <h2 id="saved-title">Saved insights</h2>
+        {page.savedInsights.length === 0 ? (
+          <Empty>
+            <p>No saved insight yet.</p>
+            <p className="muted">Build one above, then save it.</p>
+          </Empty>
+        ) : (
+          <ul className="report-list saved">
+            {page.savedInsights.map((s) => (
+              <li key={s.id} aria-current={saved === s.id ? "true" : undefined}>
+                <button type="button" className="link-button" onClick={() => setParams(builderParams(builderOfSaved(s.input), s.id))}>
+                  {s.name}
+                </button>{" "}
+                <span className="muted small">
+                  {s.description ? `${s.description} · ` : ""}
+                  {s.mine ? "yours" : "shared"} · {formatDateTime(s.updatedAt, zone)}
+                </span>{" "}
+                {s.canEdit ? (
+                  <button
+                    type="button"
+                    className="button small"
+                    onClick={() => {
+                      if (!window.confirm(`Delete the saved insight ${s.name}?`)) return;
+                      void remove({ id: s.id }).then(() => refetchPage({ requestPolicy: "network-only" }));
+                    }}
+                  >
+                    Delete <span className="visually-hidden">{s.name}</span>
+                  </button>
+                ) : null}
+              </li>
+            ))}
+          </ul>
+        )}
+      </section>
+    </section>
+  );
+}
