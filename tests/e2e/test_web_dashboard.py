@@ -444,6 +444,45 @@ async def test_the_dashboard_in_a_browser(
         await expect(page.locator(".segment-note")).to_contain_text(seg_name)
         await page.goto(f"{web_platform.url}/segments?segment={their_id}")
         await expect(page.get_by_text("This segment no longer exists.")).to_be_visible()
+        # --- Segments > Connections: empty states; a refused MongoDB URI is named on its field, the secret not kept
+        await page.get_by_role("link", name="Connections", exact=True).click()
+        await expect(page.get_by_text("No Mixpanel project is connected.")).to_be_visible()
+        await expect(page.get_by_text("No MongoDB is connected.")).to_be_visible()
+        await page.get_by_role("button", name="Connect MongoDB").click()
+        await page.get_by_label("Connection string (mongodb:// or mongodb+srv://)").fill("http://nowhere.example")
+        await page.get_by_label("Database").fill("partner")
+        await page.get_by_role("button", name="Connect MongoDB").click()
+        await expect(page.locator("#mongo-uri")).to_have_attribute("aria-invalid", "true")
+        assert "uri" in (await page.locator("#mongo-uri ~ .field-error").inner_text()).lower()
+        await b.shot("06c-connections")
+        await b.axe("connections")
+        await page.get_by_role("button", name="Cancel").click()
+        await page.get_by_role("button", name="Connect Mixpanel").click()
+        await b.axe("connections-mixpanel-form")
+        await page.get_by_role("button", name="Cancel").click()
+
+        # --- Insights: the builder's total is the API's for the same question; a chart type and a save
+        async with httpx.AsyncClient(base_url=web_platform.url, timeout=10) as client:
+            asked = await _api(
+                client,
+                tenant.admin_token,
+                "query($i: InsightInput!) { insight(input: $i) { total { value } } }",
+                {"i": {"eventType": "visit", "range": {"preset": "LAST_7_DAYS"}}},
+            )
+        expected = sum(int(t["value"]) for t in asked["insight"]["total"])
+        assert expected >= 5, asked
+        await page.goto(f"{web_platform.url}/insights?type=visit&preset=LAST_7_DAYS")
+        total = page.get_by_test_id("insight-total")
+        await expect(total).to_have_text(str(expected))
+        await page.get_by_role("button", name="Stacked Bar").click()
+        await page.wait_for_url(re.compile(r"chart=STACKED_BAR"))
+        await page.locator(".chart canvas").first.wait_for()
+        await b.shot("06d-insights")
+        await b.axe("insights")
+        await page.get_by_label("Name").fill(f"Visits {seeded['tag']}")
+        await page.get_by_role("button", name="Save insight").click()
+        await expect(page.get_by_role("button", name=f"Visits {seeded['tag']}", exact=True)).to_be_visible()
+        assert "saved=" in page.url
 
         # --- Integrations: create one, its key shown once; rotating shows a new one
         await page.get_by_role("link", name="Integrations").click()
@@ -549,6 +588,8 @@ async def test_the_dashboard_in_a_browser(
             ("/orders", "orders"),
             ("/customers", "customers"),
             (f"/segments?segment={segment_id}", "segments"),
+            ("/segments/connections", "connections"),
+            ("/insights?type=visit&by=channel", "insights"),
             ("/integrations", "integrations"),
             ("/reports/contact_summary", "report"),
             ("/settings", "settings"),
