@@ -483,6 +483,9 @@ async def test_the_dashboard_in_a_browser(
         await page.get_by_role("button", name="Save insight").click()
         await expect(page.get_by_role("button", name=f"Visits {seeded['tag']}", exact=True)).to_be_visible()
         assert "saved=" in page.url
+        await page.goto(f"{web_platform.url}/insights?type=visit&filter=nosuchfield~EQUALS~x")
+        refused = page.get_by_role("alert").filter(has_text="This question cannot be answered.")
+        await expect(refused).to_contain_text("filters")
 
         # --- Integrations: create one, its key shown once; rotating shows a new one
         await page.get_by_role("link", name="Integrations").click()

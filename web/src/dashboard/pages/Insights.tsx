@@ -6,6 +6,7 @@ import { useSearchParams } from "react-router";
 import { useMutation, useQuery } from "urql";
 import { graphql } from "../../gql";
 import type { InsightOperator, InsightsAnswerQuery } from "../../gql/graphql";
+import { errorCode } from "../api";
 import { echarts } from "../charts";
 import { formatDateTime, formatNumber, zoneNote } from "../format";
 import {
@@ -226,7 +227,12 @@ export default function Insights() {
       <form className="filters" aria-label="The question" onSubmit={(e) => e.preventDefault()}>
         <span className="filter">
           <label htmlFor="insight-type">Event type</label>{" "}
-          <select id="insight-type" value={builder.eventType} onChange={(e) => set({ eventType: e.target.value, breakdowns: [], filters: [] })}>
+          <select id="insight-type" value={builder.eventType} onChange={(e) => {
+              // Another type: its own fields, and an amount measure only if it carries one.
+              const next = page.eventTypes.find((t) => t.name === e.target.value);
+              const amount = MEASURES.find((m) => m.value === builder.measure)?.amount ?? false;
+              set({ eventType: e.target.value, breakdowns: [], filters: [], ...(amount && !next?.carriesAmount ? { measure: "COUNT" } : {}) });
+            }}>
             {page.eventTypes.map((t) => (
               <option key={t.name} value={t.name}>
                 {t.name}
@@ -394,7 +400,21 @@ export default function Insights() {
           <p>No event type is in the catalogue yet.</p>
         </Empty>
       ) : null}
-      {error && !answer ? <ErrorState error={error} what="insight" retry={() => refetch({ requestPolicy: "network-only" })} /> : null}
+      {error && errorCode(error) === "INVALID_INPUT" ? (
+        // The question itself is refused (a filter's field or value, a range): say which part and why; the
+        // builder above keeps it, to be corrected.
+        <div className="state state-error" role="alert">
+          <p>
+            <strong>This question cannot be answered.</strong>{" "}
+            {error.graphQLErrors.map((g) => {
+              const field = g.extensions?.field;
+              return `${typeof field === "string" ? `${field.replace(/^input\./, "")}: ` : ""}${g.message}`;
+            }).join(" ")}
+          </p>
+        </div>
+      ) : error && !answer ? (
+        <ErrorState error={error} what="insight" retry={() => refetch({ requestPolicy: "network-only" })} />
+      ) : null}
       {builder.eventType && !answer && !error ? <Loading what="the insight" /> : null}
       {answer ? (
         <div aria-busy={fetching}>
