@@ -284,7 +284,7 @@ async def test_several_categories_and_integrations_equal_drill_downs(gateway, po
     for f in (
         {"range": {"preset": "LAST_7_DAYS"}, "categoryIds": both},
         {"range": {"preset": "LAST_7_DAYS"}, "integrationIds": integrations},
-        {"range": {"preset": "THIS_MONTH"}, "categoryIds": both, "integrationIds": integrations},
+        {"range": {"preset": "LAST_30_DAYS"}, "categoryIds": both, "integrationIds": integrations},
     ):
         await assert_drill_downs(gateway, tenant, f)
         points = (await ask(gateway, tenant, SERIES, f=f))["analytics"]["points"]
