@@ -438,7 +438,22 @@ async def test_the_dashboard_in_a_browser(
         await page.get_by_role("button", name="New segment").click()
         await page.get_by_role("button", name="Add event condition").click()
         await b.axe("segment-form")
-        await page.get_by_role("button", name="Cancel").click()
+        # a dynamic segment made in the form: its members are the API's, as many as its listed count
+        visitors = f"Visitors {seeded['tag']}"
+        await page.get_by_label("Name").fill(visitors)
+        await page.get_by_label("Event", exact=True).select_option("visit")
+        await page.get_by_label("in the last (days, up to 90)").fill("7")
+        await page.get_by_role("button", name="Create segment").click()
+        await page.get_by_role("heading", name=f"Members of {visitors}").wait_for()
+        async with httpx.AsyncClient(base_url=web_platform.url, timeout=10) as client:
+            listed = await _api(client, tenant.admin_token, "{ segments { name kind memberCount } }")
+        made_here = next(x for x in listed["segments"] if x["name"] == visitors)
+        assert made_here["kind"] == "DYNAMIC" and made_here["memberCount"] >= 5, made_here
+        mine = page.locator("tr", has=page.get_by_role("button", name=visitors, exact=True))
+        await expect(mine.get_by_test_id("member-count")).to_have_attribute("data-count", str(made_here["memberCount"]))
+        members_total = page.get_by_test_id("members-total")
+        await expect(members_total).to_have_attribute("data-total", str(made_here["memberCount"]))
+        await row.get_by_role("button", name=f"Members of {seg_name}").click()
         await page.get_by_role("link", name=f"Customers of {seg_name}").click()
         await expect(page.locator("table.customers caption [data-total]")).to_have_attribute("data-total", "3")
         await expect(page.locator(".segment-note")).to_contain_text(seg_name)

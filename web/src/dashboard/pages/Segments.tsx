@@ -141,7 +141,7 @@ function SeenRange({
   );
 }
 
-function SegmentForm({
+export function SegmentForm({
   lists,
   initial,
   editing,
