@@ -23,7 +23,7 @@ from tests.services.insights import feed
 # Noon of the latest day whose noon is at least 10 minutes past: events are refused more than 5 minutes in the future,
 # so before 12:10 UTC the data sits on yesterday (a fixed noon of today failed every morning).
 TODAY = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
-if TODAY > datetime.now(UTC) - timedelta(minutes=10):
+if datetime.now(UTC) - timedelta(minutes=10) < TODAY:
     TODAY -= timedelta(days=1)
 
 
