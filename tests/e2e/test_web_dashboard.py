@@ -34,6 +34,8 @@ from tests.e2e.test_platform import Platform, _until
 pytestmark = pytest.mark.e2e
 playwright_api = pytest.importorskip("playwright.async_api")
 expect = playwright_api.expect
+# Assertions retry for up to 15 s (5 s by default): numbers that arrive through a worker take longer on a busy machine.
+expect.set_options(timeout=15_000)
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -264,6 +266,9 @@ async def test_the_dashboard_in_a_browser(
     # the pages below are used, and every call after them must carry a token the gateway accepts.
     ttl, issuer.access_ttl = issuer.access_ttl, 65
     context = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB", accept_downloads=True)
+    # Generous waits (Playwright's default is 30 s): on a 2-core machine running other suites a step after a
+    # process restart has been seen to need longer; a real failure still fails, only later.
+    context.set_default_timeout(60_000)
     page = await context.new_page()
     b = Browser(page, web_platform.url)
     refreshes: list[str] = []
@@ -643,7 +648,7 @@ async def test_the_dashboard_in_a_browser(
         ready = f"http://127.0.0.1:{web_platform.ports[api.name]}{api.readiness_path}"
         await asyncio.to_thread(web_platform.wait_ready, ready)
         await page.get_by_role("button", name="Try again").click()
-        await page.locator('.tile-value[data-metric="ORDERS_CREATED"]').wait_for(timeout=30_000)
+        await page.locator('.tile-value[data-metric="ORDERS_CREATED"]').wait_for(timeout=60_000)
 
         # --- A user of two organisations: ?org= chooses the other one (X-Organisation-Id), whose data alone shows
         async with tenant_tx(pool, other_tenant.org_id) as conn:
@@ -677,6 +682,7 @@ async def test_the_dashboard_in_a_browser(
         tag = tenant.admin_subject.split("|admin-")[1]
         issuer.users["web-provider"] = SignInUser(tenant.provider_subject, f"staff-{tag}@acme-bank.example", "provider")
         provider_context = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
+        provider_context.set_default_timeout(60_000)
         provider_page = await provider_context.new_page()
         pb = Browser(provider_page, web_platform.url)
         try:
