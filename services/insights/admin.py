@@ -4,6 +4,7 @@
     python -m services.insights.admin rebuild-rollups [--org ORG] [--check]
     python -m services.insights.admin drop-expired      # run the retention now (the workers run it hourly)
     python -m services.insights.admin publish-business-events [--batch N]   # backfill the reports service
+    python -m services.insights.admin encrypt-secrets   # Mixpanel credentials under the first encryption key
 
 `backfill`: the orders service owns organisations and orders, and the insights service never opens its
 database, so the backfill is the orders service republishing them: this command runs its
@@ -20,6 +21,10 @@ found with up to 20 samples per table, then replaces the stored rows (`--check`:
 raw window: older partitions are gone), with the payload ingestion publishes, `--batch` events per transaction;
 the insights relay sends them. The rows are new (new envelope ids), so consumers dedupe on the payload's
 `event_id` (the reports service does): running it twice is harmless.
+
+`encrypt-secrets`: the Mixpanel connections' project tokens and service-account credentials re-encrypted under
+the first key of `SECRETS_ENCRYPTION_KEYS` (shared/secret_rotation.py; run beside the orders and reports
+services' own `encrypt-secrets` when a key rotates).
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ from shared.config import get_settings
 from shared.db import connection, create_pool, system_tx, tenant_tx
 from shared.errors import DomainError, ErrorCode
 from shared.local import require_database
+from shared.secret_rotation import StoredSecrets, rotate_stored
+from shared.secrets import SecretKeyError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,7 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("drop-expired", help="drop raw partitions past 90 days and expired rollups now")
     b = sub.add_parser("publish-business-events", help="republish every stored business event (reports backfill)")
     b.add_argument("--batch", type=int, default=1000, help="events per transaction (1 to 10000)")
+    sub.add_parser("encrypt-secrets", help="re-encrypt the Mixpanel credentials under the first key")
     return p
+
+
+# Where the insights service keeps credentials (migration 012).
+STORED_SECRETS = (StoredSecrets("mixpanel_connections", ("org_id", "id"), ("token_enc", "username_enc", "secret_enc")),)
 
 
 def backfill() -> dict[str, Any]:
@@ -163,8 +175,14 @@ def main(argv: list[str] | None = None) -> int:
         elif args.cmd == "publish-business-events":
             owner_url = get_settings().service_database_url("insights", "owner")
             result = asyncio.run(publish_business_events(owner_url, args.batch))
+        elif args.cmd == "encrypt-secrets":
+            owner_url = get_settings().service_database_url("insights", "owner")
+            result = asyncio.run(rotate_stored(owner_url, STORED_SECRETS))
         else:
             result = asyncio.run(drop_expired())
+    except SecretKeyError as exc:  # a configuration problem: named, without a traceback or the key
+        print(f"error: SECRETS_ENCRYPTION_KEYS: {exc}", file=sys.stderr)
+        return 2
     except Exception as exc:
         print(f"error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", file=sys.stderr)
         return 1

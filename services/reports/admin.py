@@ -1,6 +1,7 @@
 """Operator commands of the reports service.
 
     python -m services.reports.admin backfill     # fill the reports store of an existing deployment
+    python -m services.reports.admin encrypt-secrets   # MongoDB URIs under the first encryption key
 
 `backfill`: the reports store is fed by events only and never opens another service's database, so the
 backfill is the sources republishing what they hold: the orders service's `publish-organisations` and
@@ -15,17 +16,25 @@ What a backfill cannot bring back, because no source republishes it: the commiss
 (orders republish their state, not their history), `customer.created` of customers without orders or business
 events, and FX rates loaded before the reports service existed (the orders service has no republish command
 for them yet: `load-fx-rates` publishes new and changed rates only).
+
+`encrypt-secrets`: the MongoDB connections' URIs (they carry credentials) re-encrypted under the first key of
+`SECRETS_ENCRYPTION_KEYS` (shared/secret_rotation.py; run beside the orders and insights services' own
+`encrypt-secrets` when a key rotates).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import subprocess
 import sys
 from typing import Any
 
+from shared.config import get_settings
 from shared.local import require_database
+from shared.secret_rotation import StoredSecrets, rotate_stored
+from shared.secrets import SecretKeyError
 
 STEPS = (
     ("services.orders.admin", "publish-organisations"),
@@ -42,7 +51,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("backfill", help="have the orders and insights services republish what the reports store keeps")
+    sub.add_parser("encrypt-secrets", help="re-encrypt the MongoDB URIs under the first key")
     return p
+
+
+# Where the reports service keeps credentials (migration 010).
+STORED_SECRETS = (StoredSecrets("mongo_connections", ("org_id", "id"), ("uri_secret",)),)
 
 
 def backfill() -> dict[str, Any]:
@@ -57,10 +71,17 @@ def backfill() -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _parser().parse_args(argv)
+    args = _parser().parse_args(argv)
     require_database()
     try:
-        result = backfill()
+        if args.cmd == "encrypt-secrets":
+            owner_url = get_settings().service_database_url("reports", "owner")
+            result: Any = asyncio.run(rotate_stored(owner_url, STORED_SECRETS))
+        else:
+            result = backfill()
+    except SecretKeyError as exc:  # a configuration problem: named, without a traceback or the key
+        print(f"error: SECRETS_ENCRYPTION_KEYS: {exc}", file=sys.stderr)
+        return 2
     except Exception as exc:
         print(f"error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", file=sys.stderr)
         return 1
