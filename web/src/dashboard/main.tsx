@@ -32,6 +32,11 @@ const Reports = lazy(() => import("./pages/Reports"));
 const Segments = lazy(() => import("./pages/Segments"));
 const Connections = lazy(() => import("./pages/Connections"));
 const Insights = lazy(() => import("./pages/Insights"));
+const ReportSchedules = lazy(() => import("./pages/ReportSchedules"));
+const ReportRuns = lazy(() => import("./pages/ReportRuns"));
+const InsightDashboards = lazy(() => import("./pages/InsightDashboards"));
+const InsightEvents = lazy(() => import("./pages/InsightEvents"));
+const Activity = lazy(() => import("./pages/Activity"));
 const Coming = lazy(() => import("./pages/Coming"));
 
 /** Signing in lands on Analytics (seed 000); a provider user, who sees orders only, on Orders. */
@@ -118,11 +123,17 @@ function SignedIn({ manager, config }: { manager: UserManager; config: AppConfig
           <Route path="orders" element={<Orders />} />
           <Route path="orders/:id" element={<OrderDetail />} />
           <Route path="customers" element={<Customers />} />
+          <Route path="customers/activity" element={<Activity />} />
           <Route path="customers/:id" element={<CustomerProfile />} />
           <Route path="integrations" element={<Integrations />} />
           <Route path="reports" element={<Reports />} />
+          <Route path="reports/schedules" element={<ReportSchedules />} />
+          <Route path="reports/runs" element={<ReportRuns />} />
           <Route path="reports/:key" element={<Reports />} />
           <Route path="insights" element={<Insights />} />
+          <Route path="insights/dashboards" element={<InsightDashboards />} />
+          <Route path="insights/dashboards/:id" element={<InsightDashboards />} />
+          <Route path="insights/events" element={<InsightEvents />} />
           <Route path="segments" element={<Segments />} />
           <Route path="segments/connections" element={<Connections />} />
           <Route path="settings" element={<Settings />} />
