@@ -18,6 +18,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from services.gateway import export_links
 from services.gateway.clients import ServiceError
 from services.gateway.graphql.common import DateRangeInput
 from services.gateway.graphql.context import Context, parse_id
@@ -366,6 +367,23 @@ class ReportRun:
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
     notified_at: dt.datetime | None = strawberry.field(description="When its email (or failure notice) was sent.")
+
+    @strawberry.field(
+        description="A signed link (valid 15 minutes) to the run's stored file; null until it has SUCCEEDED. "
+        "Whoever may read the run may download it (members their own runs, admins every run)."
+    )
+    def download_url(self, info: Info[Context, None]) -> str | None:
+        if self.status is not ReportRunStatus.SUCCEEDED:
+            return None
+        ctx = info.context
+        token, _ = export_links.issue(
+            ctx.settings.export_token_secret,
+            viewer=ctx.viewer,
+            kind="report_run",
+            fmt=self.format.value,
+            filter={"runId": str(self.id)},
+        )
+        return f"{ctx.settings.gateway_public_url}/exports/{token}"
 
     @classmethod
     def from_row(cls, r: Row) -> ReportRun:
