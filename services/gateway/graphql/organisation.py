@@ -9,8 +9,8 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from services.gateway.clients import ServiceError
-from services.gateway.graphql.context import Context, parse_id
+from services.gateway.clients import ServiceError, Unavailable
+from services.gateway.graphql.context import Context, parse_id, unavailable
 from services.gateway.graphql.errors import ErrorCode, PublicError, UserError, user_errors
 
 
@@ -81,6 +81,15 @@ class Member:
         )
 
 
+@strawberry.type(
+    description="An organisation the signed-in user belongs to: send its id as `X-Organisation-Id` to act in it."
+)
+class Membership:
+    organisation_id: strawberry.ID
+    organisation_name: str
+    role: Role = strawberry.field(description="The user's role in that organisation.")
+
+
 @strawberry.type
 class Me:
     subject: str
@@ -92,6 +101,29 @@ class Me:
     provider_id: strawberry.ID | None = strawberry.field(
         description="For a PROVIDER user: their provider, whose orders are all they see."
     )
+
+    @strawberry.field(
+        description="Every organisation this user is a member of (the current one included), by name: the "
+        "organisations to choose from. Pending invitations are not memberships: one becomes a membership when "
+        "the user first signs in to that organisation with the invited, verified email."
+    )
+    async def memberships(self, info: Info[Context, None]) -> list[Membership]:
+        # The sign-in lookup (one set-based query across organisations, `resolve_memberships`), by subject only:
+        # rows bound to this account; an invitation to the email is unbound until claimed.
+        try:
+            rows = await info.context.orders.memberships(self.subject, None)
+        except Unavailable:
+            raise unavailable() from None
+        found = [
+            Membership(
+                organisation_id=strawberry.ID(str(r["org_id"])),
+                organisation_name=r["org_name"],
+                role=Role(r["role"]),
+            )
+            for r in rows
+            if r["status"] == "active"
+        ]
+        return sorted(found, key=lambda m: (m.organisation_name.casefold(), str(m.organisation_id)))
 
 
 @strawberry.input
