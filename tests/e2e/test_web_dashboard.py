@@ -12,13 +12,9 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-import os
 import re
-import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -26,10 +22,12 @@ import httpx
 import pytest
 
 from infra.dev_issuer import DevIssuer, SignInUser
-from infra.processes import PROCESSES, by_name
+from infra.processes import by_name
 from services.orders.repository import members
 from shared.db import tenant_tx
 from tests.e2e.test_platform import Platform, _until
+from tests.e2e.web_browser import ARTIFACTS, ROOT, Browser
+from tests.e2e.web_browser import api as _api
 
 pytestmark = pytest.mark.e2e
 playwright_api = pytest.importorskip("playwright.async_api")
@@ -37,58 +35,11 @@ expect = playwright_api.expect
 # Assertions retry for up to 15 s (5 s by default): numbers that arrive through a worker take longer on a busy machine.
 expect.set_options(timeout=15_000)
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = Path(os.environ.get("WEB_E2E_ARTIFACTS") or ROOT / "tests" / "e2e" / "artifacts" / "web")
-AXE = ROOT / "web" / "node_modules" / "axe-core" / "axe.min.js"
 COLOUR = "#AA3300"
-
-
-@pytest.fixture(scope="module")
-def web_platform(tmp_path_factory: pytest.TempPathFactory, servers: None) -> Iterator[Platform]:
-    """The real processes, with the dashboard told to sign in at the tests' development issuer (its served URL:
-    the issuer's identifier, https://issuer.test/, is not an address a browser can reach)."""
-    if not (ROOT / "web" / "dist" / "index.html").is_file():
-        pytest.fail("web/dist is not built: ./platform test builds it (cd web && npm ci && npm run build)")
-    if not Path(CHROMIUM).is_file():
-        pytest.fail(f"{CHROMIUM} is missing: ./platform test installs Debian's chromium (apt-get install chromium)")
-    jwks = urlsplit(os.environ["OIDC_JWKS_URL"])
-    p = Platform(tmp_path_factory.mktemp("e2e-web"))
-    p.env["WEB_OIDC_AUTHORITY"] = f"{jwks.scheme}://{jwks.netloc}/"
-    p.env["SUPPORT_ADDRESS"] = "help@partner.example"
-    p.env["GATEWAY_PUBLIC_URL"] = p.url  # export links point at this gateway, as the public URL does in production
-    try:
-        for process in PROCESSES:
-            p.start(process.name)
-        for url in p.readiness_urls():
-            p.wait_ready(url)
-        yield p
-    finally:
-        p.stop_all()
 
 
 CREATE_SEGMENT = """mutation($i: CreateSegmentInput!) {
   createSegment(input: $i) { segment { id memberCount } errors { field message } } }"""
-
-
-async def _api(client: httpx.AsyncClient, token: str, query: str, variables: dict[str, Any] | None = None) -> Any:
-    r = await client.post(
-        "/graphql", json={"query": query, "variables": variables or {}}, headers={"authorization": f"Bearer {token}"}
-    )
-    assert r.status_code == 200, r.text
-    body = r.json()
-    assert "errors" not in body, body
-    return body["data"]
 
 
 ANALYTICS = """query($filter: AnalyticsFilterInput!) {
@@ -141,73 +92,6 @@ async def _seed(platform: Platform, tenant: Any) -> dict[str, Any]:
 
         assert await _until(landed, 60), "the orders and visits did not reach the insights service in 60 s"
     return {"orders": 5, "broadband": 3, "cards": 2, "tag": tag}
-
-
-class Browser:
-    """One page of one Chromium, with every console error, failed request and 4xx/5xx answer kept."""
-
-    def __init__(self, page: Any, base: str) -> None:
-        self.page, self.base = page, base
-        self.problems: list[str] = []
-        page.on("console", self._console)
-        page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
-        page.on("requestfailed", self._failed)
-        page.on("response", self._answered)
-
-    def _console(self, message: Any) -> None:
-        if message.type == "error":
-            self.problems.append(f"console: {message.text} at {message.location.get('url')}")
-
-    def _answered(self, response: Any) -> None:
-        if response.status >= 400:
-            self.problems.append(f"HTTP {response.status} {response.url}")
-
-    def _failed(self, request: Any) -> None:
-        # A navigation away (a download, the sign-in redirect) aborts requests in flight: not a failure.
-        if request.failure and "ERR_ABORTED" in request.failure:
-            return
-        self.problems.append(f"request failed: {request.url} {request.failure}")
-
-    def assert_clean(self) -> None:
-        assert not self.problems, "\n".join(self.problems)
-
-    async def shot(self, name: str) -> None:
-        await self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-    async def axe(self, name: str) -> None:
-        """axe-core on the page as it is: no serious or critical violation."""
-        if not await self.page.evaluate("typeof window.axe !== 'undefined'"):
-            await self.page.evaluate(
-                await asyncio.to_thread(AXE.read_text)
-            )  # evaluated by the browser's devtools, not a page script
-        result = await self.page.evaluate(
-            "async () => { const r = await axe.run(document, {resultTypes: ['violations']}); return r.violations"
-            ".map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' '))})); }"
-        )
-        await asyncio.to_thread((ARTIFACTS / f"{name}.axe.json").write_text, json.dumps(result, indent=2))
-        bad = [v for v in result if v["impact"] in ("serious", "critical")]
-        assert not bad, f"{name}: {bad}"
-
-    async def no_horizontal_scroll(self, name: str) -> None:
-        width = await self.page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-        assert width[0] <= width[1], f"{name} scrolls sideways at {width[1]} px: {width[0]} px wide"
-
-
-@pytest.fixture(scope="module")
-def artifacts() -> Path:
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    return ARTIFACTS
-
-
-@pytest.fixture(scope="module")
-async def browser(artifacts: Path) -> AsyncIterator[Any]:
-    async with playwright_api.async_playwright() as p:
-        chromium = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 async def _figures(page: Any, base: str) -> None:

@@ -1,0 +1,59 @@
+"""The browser tests' shared fixtures: one platform (the real processes) and one headless Chromium for every
+dashboard test module of the session, and the screenshot folder (emptied once per session)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from infra.processes import PROCESSES
+from tests.e2e.test_platform import Platform
+from tests.e2e.web_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT
+
+
+@pytest.fixture(scope="session")
+def web_platform(tmp_path_factory: pytest.TempPathFactory, servers: None) -> Iterator[Platform]:
+    """The real processes, with the dashboard told to sign in at the tests' development issuer (its served URL:
+    the issuer's identifier, https://issuer.test/, is not an address a browser can reach)."""
+    if not (ROOT / "web" / "dist" / "index.html").is_file():
+        pytest.fail("web/dist is not built: ./platform test builds it (cd web && npm ci && npm run build)")
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"{CHROMIUM} is missing: ./platform test installs Debian's chromium (apt-get install chromium)")
+    jwks = urlsplit(os.environ["OIDC_JWKS_URL"])
+    p = Platform(tmp_path_factory.mktemp("e2e-web"))
+    p.env["WEB_OIDC_AUTHORITY"] = f"{jwks.scheme}://{jwks.netloc}/"
+    p.env["SUPPORT_ADDRESS"] = "help@partner.example"
+    p.env["GATEWAY_PUBLIC_URL"] = p.url  # export links point at this gateway, as the public URL does in production
+    try:
+        for process in PROCESSES:
+            p.start(process.name)
+        for url in p.readiness_urls():
+            p.wait_ready(url)
+        yield p
+    finally:
+        p.stop_all()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+async def browser(artifacts: Path) -> AsyncIterator[Any]:
+    import playwright.async_api as playwright_api
+
+    async with playwright_api.async_playwright() as p:
+        chromium = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
