@@ -1,6 +1,10 @@
 // Reports (seed 002): the catalogue by area; a report opens with its default columns and a 10-row preview with the
-// exact row count; columns are added, removed and moved (buttons, so the keyboard does it too), the range and
-// statuses/types filtered (kept in the URL), then downloaded (CSV/XLSX) or run and mailed (CSV/XLSX/PDF).
+// exact row count; columns are added (the report's own and, in itemised reports, custom fields), removed and
+// reordered — dragged, or moved with the Up/Down buttons from the keyboard, each move announced — and the rows
+// grouped (two levels, with subtotals); the range and status filtered. All of it is kept in the URL. Then the
+// report is downloaded (CSV/XLSX), run and mailed (CSV/XLSX/PDF) or scheduled (its configuration carried to the
+// Schedules page). Custom fields are defined here too (admins): /reports/custom-fields.
+import "./reports.css";
 import { useMemo, useState } from "react";
 import { Link, useParams, useSearchParams } from "react-router";
 import { useMutation, useQuery } from "urql";
@@ -10,7 +14,10 @@ import { download } from "../exporting";
 import { formatCell, formatDay, formatNumber, zoneNote } from "../format";
 import { RangePicker } from "../RangePicker";
 import { rangeInput, useRange } from "../range";
+import { customColumns, encodeConfig, listParam, moveAnnouncement, moveItem, rowKind } from "../reports";
+import { ReportsNav } from "../reportsNav";
 import { Empty, ErrorState, Loading } from "../states";
+import { CustomFields } from "../reportsCustomFields";
 
 const Catalogue = graphql(`
   query ReportCatalogue {
@@ -24,11 +31,25 @@ const Catalogue = graphql(`
       filters
       statuses
       types
+      customFields
+      contactCustomFields
       columns {
         key
         label
         type
+        groupable
       }
+    }
+  }
+`);
+
+const ReportFields = graphql(`
+  query ReportCustomFieldColumns {
+    customFields {
+      id
+      entity
+      key
+      name
     }
   }
 `);
@@ -71,6 +92,9 @@ const ExportReport = graphql(`
 const RunReport = graphql(`
   mutation RunReport($input: ReportInput!, $format: ReportRunFormat!) {
     runReport(input: $input, format: $format) {
+      run {
+        id
+      }
       errors {
         field
         message
@@ -81,82 +105,193 @@ const RunReport = graphql(`
 
 export function CatalogueList() {
   const [{ data, error }, refetch] = useQuery({ query: Catalogue });
-  if (error && !data) return <ErrorState error={error} what="reports" retry={() => refetch({ requestPolicy: "network-only" })} />;
-  if (!data) return <Loading what="the reports" />;
-  const areas = [...new Set(data.reports.map((r) => r.area))];
   return (
     <section aria-labelledby="reports-title">
       <h1 id="reports-title">Reports</h1>
-      {areas.map((area) => (
-        <section key={area} aria-labelledby={`area-${area}`}>
-          <h2 id={`area-${area}`}>{area}</h2>
-          <ul className="report-list">
-            {data.reports
-              .filter((r) => r.area === area)
-              .map((r) => (
-                <li key={r.key}>
-                  <Link to={`/reports/${r.key}`}>{r.name}</Link> <span className="muted small">({r.kind.toLowerCase()})</span>
-                  <p className="muted small">{r.description}</p>
-                </li>
-              ))}
-          </ul>
-        </section>
-      ))}
+      <ReportsNav />
+      {error && !data ? <ErrorState error={error} what="reports" retry={() => refetch({ requestPolicy: "network-only" })} /> : null}
+      {!data && !error ? <Loading what="the reports" /> : null}
+      {data
+        ? [...new Set(data.reports.map((r) => r.area))].map((area) => (
+            <section key={area} aria-labelledby={`area-${area.replace(/\W+/g, "-")}`}>
+              <h2 id={`area-${area.replace(/\W+/g, "-")}`}>{area}</h2>
+              <ul className="report-list">
+                {data.reports
+                  .filter((r) => r.area === area)
+                  .map((r) => (
+                    <li key={r.key}>
+                      <Link to={`/reports/${r.key}`}>{r.name}</Link> <span className="muted small">({r.kind.toLowerCase()})</span>
+                      <p className="muted small">{r.description}</p>
+                    </li>
+                  ))}
+              </ul>
+            </section>
+          ))
+        : null}
+    </section>
+  );
+}
+
+type ColumnEditorProps = {
+  columns: string[];
+  label: (key: string) => string;
+  onChange: (next: string[]) => void;
+  addable: { key: string; label: string }[];
+};
+
+/** The chosen columns in order: drag one onto another's place, or use Up/Down (the keyboard's way); each move is
+ * announced in a live region. */
+export function ColumnEditor({ columns, label, onChange, addable }: ColumnEditorProps) {
+  const [dragging, setDragging] = useState<number | null>(null);
+  const [over, setOver] = useState<number | null>(null);
+  const [announcement, setAnnouncement] = useState("");
+  const move = (from: number, to: number) => {
+    const next = moveItem(columns, from, to);
+    const moved = columns[from];
+    if (moved === undefined || next.join(",") === columns.join(",")) return;
+    onChange(next);
+    setAnnouncement(moveAnnouncement(label(moved), next.indexOf(moved), next.length));
+  };
+  return (
+    <section className="column-editor" aria-labelledby="columns-title">
+      <h2 id="columns-title">Columns ({columns.length})</h2>
+      <p className="muted small" id="columns-help">
+        Drag a column by its handle to a new place, or move it with its Up and Down buttons.
+      </p>
+      <ol className="column-list" aria-describedby="columns-help">
+        {columns.map((c, i) => (
+          <li
+            key={c}
+            className={`column-item${dragging === i ? " dragging" : ""}${over === i && dragging !== i ? " drop-target" : ""}`}
+            draggable
+            data-column={c}
+            onDragStart={(e) => {
+              e.dataTransfer.effectAllowed = "move";
+              e.dataTransfer.setData("text/plain", String(i));
+              setDragging(i);
+            }}
+            onDragOver={(e) => {
+              e.preventDefault();
+              e.dataTransfer.dropEffect = "move";
+              if (over !== i) setOver(i);
+            }}
+            onDragLeave={() => setOver((o) => (o === i ? null : o))}
+            onDrop={(e) => {
+              e.preventDefault();
+              const from = dragging ?? Number(e.dataTransfer.getData("text/plain"));
+              setDragging(null);
+              setOver(null);
+              if (Number.isInteger(from)) move(from, i);
+            }}
+            onDragEnd={() => {
+              setDragging(null);
+              setOver(null);
+            }}
+          >
+            <span className="drag-handle" aria-hidden="true">
+              ⠿
+            </span>
+            <span className="column-label">{label(c)}</span>
+            <button type="button" className="button small" disabled={i === 0} onClick={() => move(i, i - 1)}>
+              Up <span className="visually-hidden">{label(c)}</span>
+            </button>
+            <button type="button" className="button small" disabled={i === columns.length - 1} onClick={() => move(i, i + 1)}>
+              Down <span className="visually-hidden">{label(c)}</span>
+            </button>
+            <button
+              type="button"
+              className="button small"
+              disabled={columns.length === 1}
+              onClick={() => {
+                onChange(columns.filter((x) => x !== c));
+                setAnnouncement(`${label(c)} removed.`);
+              }}
+            >
+              Remove <span className="visually-hidden">{label(c)}</span>
+            </button>
+          </li>
+        ))}
+      </ol>
+      <p className="visually-hidden" aria-live="polite" data-testid="column-announcement">
+        {announcement}
+      </p>
+      <p className="filter">
+        <label htmlFor="report-add">Add a column</label>{" "}
+        <select
+          id="report-add"
+          value=""
+          onChange={(e) => {
+            const key = e.target.value;
+            if (!key) return;
+            onChange([...columns, key]);
+            setAnnouncement(`${label(key)} added at position ${columns.length + 1}.`);
+          }}
+        >
+          <option value="">Choose…</option>
+          {addable.map((c) => (
+            <option key={c.key} value={c.key}>
+              {c.label}
+            </option>
+          ))}
+        </select>
+      </p>
     </section>
   );
 }
 
 export function ReportView() {
   const { key = "" } = useParams();
-  const [{ data: catalogue, error: catalogueError }] = useQuery({ query: Catalogue });
+  const [{ data: catalogue, error: catalogueError }, refetchCatalogue] = useQuery({ query: Catalogue });
+  const [{ data: fieldData }] = useQuery({ query: ReportFields });
   const report = catalogue?.reports.find((r) => r.key === key);
   const [range, setRange] = useRange();
   const [params, setParams] = useSearchParams();
   const chosen = params.get("columns");
-  const columns = useMemo(() => (chosen ? chosen.split(",").filter(Boolean) : (report?.defaultColumns ?? [])), [chosen, report]);
+  const columns = useMemo(() => listParam(chosen) ?? [...(report?.defaultColumns ?? [])], [chosen, report]);
+  const group = params.get("group");
+  const grouping = useMemo(() => listParam(group) ?? [], [group]);
   const status = params.get("status");
   const input = useMemo(
     () => ({
       report: key,
       columns,
+      ...(grouping.length > 0 ? { grouping } : {}),
       filters: { range: rangeInput(range), ...(status ? { statuses: [status] } : {}) },
     }),
-    [key, columns, range, status],
+    [key, columns, grouping, range, status],
   );
   const [{ data, error, fetching }, refetch] = useQuery({ query: Preview, variables: { input }, pause: !report });
   const [exporting, runExport] = useMutation(ExportReport);
-  const [, run] = useMutation(RunReport);
+  const [running, run] = useMutation(RunReport);
   const [message, setMessage] = useState<{ text: string; error: boolean } | null>(null);
 
-  const setColumns = (next: string[]) => {
+  const custom = useMemo(() => (report ? customColumns(report, fieldData?.customFields ?? []) : []), [report, fieldData]);
+  const setParam = (name: string, value: string[] | string | null) => {
     const q = new URLSearchParams(params);
-    q.set("columns", next.join(","));
+    const v = Array.isArray(value) ? value.join(",") : value;
+    if (v) q.set(name, v);
+    else q.delete(name);
     setParams(q);
   };
-  const move = (i: number, by: number) => {
-    const next = [...columns];
-    const [c] = next.splice(i, 1);
-    if (c === undefined) return;
-    next.splice(i + by, 0, c);
-    setColumns(next);
-  };
   const exportAs = async (format: ExportFormat) => {
+    setMessage(null);
     const result = await runExport({ input, format });
     const answer = result.data?.requestExport;
     if (answer?.url) download(answer.url);
     else setMessage({ text: answer?.errors[0]?.message ?? "The export could not be made; try again.", error: true });
   };
   const runAs = async (format: ReportRunFormat) => {
+    setMessage(null);
     const result = await run({ input, format });
     const err = result.data?.runReport.errors[0];
     setMessage(
       err || !result.data
         ? { text: err?.message ?? "The run could not be queued; try again.", error: true }
-        : { text: `The ${format} run is queued: it will be emailed to you.`, error: false },
+        : { text: `The ${format} run is queued: it will be emailed to you. Run history shows it.`, error: false },
     );
   };
 
-  if (catalogueError && !catalogue) return <ErrorState error={catalogueError} what="reports" />;
+  if (catalogueError && !catalogue) return <ErrorState error={catalogueError} what="reports" retry={() => refetchCatalogue({ requestPolicy: "network-only" })} />;
   if (!catalogue) return <Loading what="the report" />;
   if (!report) {
     return (
@@ -168,9 +303,17 @@ export function ReportView() {
   }
   const payload = data?.reportPreview;
   const preview = payload?.preview;
-  const label = (k: string) => report.columns.find((c) => c.key === k)?.label ?? k;
+  const label = (k: string) => report.columns.find((c) => c.key === k)?.label ?? custom.find((c) => c.key === k)?.label ?? k;
+  const addable = [...report.columns.map((c) => ({ key: c.key, label: c.label })), ...custom].filter((c) => !columns.includes(c.key));
+  const groupable = [
+    ...report.columns.filter((c) => c.groupable).map((c) => ({ key: c.key, label: c.label })),
+    ...custom.filter((c) => columns.includes(c.key)),
+  ];
+  const rowColumn = preview ? preview.columns.findIndex((c) => c.key === "_row") : -1;
+  const scheduleLink = `/reports/schedules?new=1&report=${encodeURIComponent(encodeConfig({ report: key, columns, grouping, filters: input.filters }))}`;
   return (
     <section aria-labelledby="report-title">
+      <ReportsNav />
       <p>
         <Link to="/reports">← All reports</Link>
       </p>
@@ -183,15 +326,21 @@ export function ReportView() {
           <button type="button" className="button" disabled={exporting.fetching} onClick={() => void exportAs("XLSX")}>
             Download XLSX
           </button>
-          <button type="button" className="button" onClick={() => void runAs("PDF")}>
+          <button type="button" className="button" disabled={running.fetching} onClick={() => void runAs("CSV")}>
+            Email CSV
+          </button>
+          <button type="button" className="button" disabled={running.fetching} onClick={() => void runAs("PDF")}>
             Email PDF
           </button>
+          <Link className="button" to={scheduleLink}>
+            Schedule
+          </Link>
         </div>
       </div>
       <p className="muted">{report.description}</p>
       {message ? (
         <p role={message.error ? "alert" : "status"} className={message.error ? "field-error" : "saved"}>
-          {message.text}
+          {message.text} {message.error ? null : <Link to="/reports/runs">Open run history</Link>}
         </p>
       ) : null}
       {report.filters.includes("range") ? <RangePicker value={range} onChange={setRange} /> : null}
@@ -199,16 +348,7 @@ export function ReportView() {
         <p className="filters">
           <span className="filter">
             <label htmlFor="report-status">Status</label>{" "}
-            <select
-              id="report-status"
-              value={status ?? ""}
-              onChange={(e) => {
-                const q = new URLSearchParams(params);
-                if (e.target.value) q.set("status", e.target.value);
-                else q.delete("status");
-                setParams(q);
-              }}
-            >
+            <select id="report-status" value={status ?? ""} onChange={(e) => setParam("status", e.target.value || null)}>
               <option value="">All</option>
               {report.statuses.map((s) => (
                 <option key={s} value={s}>
@@ -219,44 +359,40 @@ export function ReportView() {
           </span>
         </p>
       ) : null}
-      <details className="data-table">
-        <summary>Columns ({columns.length})</summary>
-        <ol className="column-list">
-          {columns.map((c, i) => (
-            <li key={c}>
-              <span>{label(c)}</span>
-              <button type="button" className="button small" disabled={i === 0} onClick={() => move(i, -1)}>
-                Up <span className="visually-hidden">{label(c)}</span>
-              </button>
-              <button type="button" className="button small" disabled={i === columns.length - 1} onClick={() => move(i, 1)}>
-                Down <span className="visually-hidden">{label(c)}</span>
-              </button>
-              <button type="button" className="button small" disabled={columns.length === 1} onClick={() => setColumns(columns.filter((x) => x !== c))}>
-                Remove <span className="visually-hidden">{label(c)}</span>
-              </button>
-            </li>
-          ))}
-        </ol>
-        <p className="filter">
-          <label htmlFor="report-add">Add a column</label>{" "}
-          <select
-            id="report-add"
-            value=""
-            onChange={(e) => {
-              if (e.target.value) setColumns([...columns, e.target.value]);
-            }}
-          >
-            <option value="">Choose…</option>
-            {report.columns
-              .filter((c) => !columns.includes(c.key))
-              .map((c) => (
-                <option key={c.key} value={c.key}>
-                  {c.label}
-                </option>
-              ))}
-          </select>
+      <ColumnEditor columns={columns} label={label} onChange={(next) => setParam("columns", next)} addable={addable} />
+      {report.kind === "ITEMISED" && custom.length === 0 ? (
+        <p className="muted small">
+          No custom fields are defined for these rows yet: <Link to="/reports/custom-fields">define one</Link> to add it as a column.
         </p>
-      </details>
+      ) : null}
+      <fieldset className="grouping field">
+        <legend>Group rows (subtotals per group, a total at the end)</legend>
+        {[0, 1].map((level) => (
+          <span className="filter" key={level}>
+            <label htmlFor={`report-group-${level}`}>{level === 0 ? "Group by" : "then by"}</label>
+            <select
+              id={`report-group-${level}`}
+              value={grouping[level] ?? ""}
+              disabled={level === 1 && !grouping[0]}
+              onChange={(e) => {
+                const next = [...grouping];
+                if (e.target.value) next[level] = e.target.value;
+                else next.splice(level);
+                setParam("group", next.filter((g, i) => g && next.indexOf(g) === i));
+              }}
+            >
+              <option value="">{level === 0 ? "No grouping" : "No second level"}</option>
+              {groupable
+                .filter((c) => level === 0 || c.key !== grouping[0])
+                .map((c) => (
+                  <option key={c.key} value={c.key}>
+                    {c.label}
+                  </option>
+                ))}
+            </select>
+          </span>
+        ))}
+      </fieldset>
       {error && !data ? <ErrorState error={error} what="preview" retry={() => refetch({ requestPolicy: "network-only" })} /> : null}
       {!data && !error ? <Loading what="the preview" /> : null}
       {payload && payload.errors.length > 0 ? (
@@ -266,43 +402,48 @@ export function ReportView() {
               {e.field ? <code>{e.field}</code> : null} {e.message}
             </p>
           ))}
+          <p>Change the columns, grouping or filters above to fix it.</p>
         </div>
       ) : null}
       {preview ? (
         <>
           <p className="count" aria-busy={fetching} data-total={preview.totalRows}>
-            {formatNumber(preview.totalRows)} rows in all · the first {Math.min(10, preview.rows.length)} below · {formatDay(preview.firstDay)} –{" "}
-            {formatDay(preview.lastDay)} · {zoneNote(preview.timeZone)}
+            {formatNumber(preview.totalRows)} {grouping.length > 0 ? "rows (groups, subtotals and the total)" : "rows"} in all · the first{" "}
+            {Math.min(10, preview.rows.length)} below · {formatDay(preview.firstDay)} – {formatDay(preview.lastDay)} · {zoneNote(preview.timeZone)}
           </p>
           {preview.rows.length === 0 ? (
             <Empty>
-              <p>No rows for these filters.</p>
+              <p>No rows for these filters. Choose a wider range or another status.</p>
             </Empty>
           ) : (
-            <div className="table-scroll" tabIndex={0} role="region" aria-label="Table (scrolls sideways on narrow screens)">
+            <div className="table-scroll" tabIndex={0} role="region" aria-label="Preview (scrolls sideways on narrow screens)">
               <table className="report-preview">
                 <thead>
                   <tr>
                     {preview.columns.map((c) => (
-                      <th scope="col" key={c.key} className={c.type === "money" || c.type === "number" ? "num" : undefined}>
-                        {c.label}
+                      <th scope="col" key={c.key} data-key={c.key} className={c.type === "money" || c.type === "number" ? "num" : undefined}>
+                        {c.key === "_row" ? "Row" : label(c.key) === c.key ? c.label : label(c.key)}
                       </th>
                     ))}
                   </tr>
                 </thead>
                 <tbody>
-                  {preview.rows.map((row, i) => (
-                    <tr key={i}>
-                      {row.map((cell, j) => {
-                        const type = preview.columns[j]?.type ?? "text";
-                        return (
-                          <td key={j} className={type === "money" || type === "number" ? "num" : undefined}>
-                            {formatCell(cell, type, preview.timeZone)}
-                          </td>
-                        );
-                      })}
-                    </tr>
-                  ))}
+                  {preview.rows.map((row, i) => {
+                    const kind = rowColumn >= 0 ? rowKind(row[rowColumn]) : "row";
+                    return (
+                      <tr key={i} className={`row-${kind}`}>
+                        {row.map((cell, j) => {
+                          const type = preview.columns[j]?.type ?? "text";
+                          if (j === rowColumn) return <td key={j}>{kind === "subtotal" ? "Subtotal" : kind === "total" ? "Total" : ""}</td>;
+                          return (
+                            <td key={j} className={type === "money" || type === "number" ? "num" : undefined}>
+                              {formatCell(cell, type, preview.timeZone)}
+                            </td>
+                          );
+                        })}
+                      </tr>
+                    );
+                  })}
                 </tbody>
               </table>
             </div>
@@ -315,5 +456,6 @@ export function ReportView() {
 
 export default function Reports() {
   const { key } = useParams();
+  if (key === "custom-fields") return <CustomFields />;
   return key ? <ReportView /> : <CatalogueList />;
 }
