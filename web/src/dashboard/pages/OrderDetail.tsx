@@ -1,7 +1,8 @@
 // One order: its line (status, comm status, kind, journey type, failure reason), then its history: every
 // commission change in the ledger and each provider delivery about it.
+import { useState, type FormEvent } from "react";
 import { Link, useParams } from "react-router";
-import { useQuery } from "urql";
+import { useMutation, useQuery } from "urql";
 import { graphql } from "../../gql";
 import { formatDateTime, formatMoney, zoneNote } from "../format";
 import { useSession } from "../session";
@@ -71,6 +72,80 @@ const Deliveries = graphql(`
     }
   }
 `);
+
+const UpdateCommission = graphql(`
+  mutation UpdateCommission($orderId: ID!, $commStatus: CommStatus!, $amount: Decimal) {
+    updateCommissionStatus(orderId: $orderId, commStatus: $commStatus, amount: $amount) {
+      changed
+      errors {
+        field
+        message
+      }
+    }
+  }
+`);
+
+/** A provider user updates the commission by hand (seed 000: "through API or manually by the service provider"):
+ * confirm it paid, or correct the pending amount. Only a SUCCESSFUL order has a commission to update. */
+function CommissionForm({ orderId, currency, done }: { orderId: string; currency: string; done: () => void }) {
+  const [{ fetching }, update] = useMutation(UpdateCommission);
+  const [status, setStatus] = useState<"SUCCESSFUL" | "PENDING">("SUCCESSFUL");
+  const [amount, setAmount] = useState("");
+  const [problem, setProblem] = useState<{ field: string; message: string } | null>(null);
+  const [saved, setSaved] = useState<string | null>(null);
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setSaved(null);
+    const result = await update({ orderId, commStatus: status, amount: amount.trim() || null });
+    const err = result.data?.updateCommissionStatus.errors[0];
+    if (err) setProblem({ field: err.field ?? "", message: err.message });
+    else if (!result.data) setProblem({ field: "", message: "The commission could not be updated; try again." });
+    else {
+      setProblem(null);
+      setAmount("");
+      setSaved(result.data.updateCommissionStatus.changed ? "Commission updated." : "Nothing changed: it was already so.");
+      done();
+    }
+  };
+  const amountInvalid = problem?.field === "amount";
+  return (
+    <form className="commission-form" onSubmit={(e) => void submit(e)} aria-labelledby="commission-title">
+      <h2 id="commission-title">Update the commission</h2>
+      <div className="field">
+        <label htmlFor="commission-status">Comm status</label>
+        <select id="commission-status" value={status} onChange={(e) => setStatus(e.target.value as "SUCCESSFUL" | "PENDING")}>
+          <option value="SUCCESSFUL">SUCCESSFUL (paid)</option>
+          <option value="PENDING">PENDING</option>
+        </select>
+      </div>
+      <div className="field">
+        <label htmlFor="commission-amount">Amount in {currency} (leave empty to keep it)</label>
+        <input
+          id="commission-amount"
+          inputMode="decimal"
+          value={amount}
+          onChange={(e) => setAmount(e.target.value)}
+          aria-invalid={amountInvalid || undefined}
+          aria-describedby={amountInvalid ? "commission-amount-error" : undefined}
+        />
+        {amountInvalid ? (
+          <p id="commission-amount-error" className="field-error">
+            {problem?.message}
+          </p>
+        ) : null}
+      </div>
+      <button type="submit" className="button primary" disabled={fetching}>
+        Update commission
+      </button>
+      {problem && !amountInvalid ? (
+        <p role="alert" className="field-error">
+          {problem.message}
+        </p>
+      ) : null}
+      {saved ? <p role="status">{saved}</p> : null}
+    </form>
+  );
+}
 
 /** The provider's webhook deliveries about the order (admins only: the API refuses others, so others never ask). */
 function ProviderDeliveries({ id, zone }: { id: string; zone: string }) {
@@ -162,6 +237,13 @@ export default function OrderDetail() {
         <dt>Updated</dt>
         <dd>{formatDateTime(o.updatedAt, zone)}</dd>
       </dl>
+      {me.role === "PROVIDER" && o.status === "SUCCESSFUL" ? (
+        <CommissionForm
+          orderId={o.id}
+          currency={(o.commission ?? o.expectedCommission)?.currency ?? organisation.baseCurrency}
+          done={() => refetch({ requestPolicy: "network-only" })}
+        />
+      ) : null}
       <h2>History</h2>
       {data.orderHistory.length === 0 ? (
         <Empty>
