@@ -1,7 +1,8 @@
 // The signed-in layout: header (organisation, user, Support, sign-out), navigation, the page. From a 1280-px
 // laptop down to a 390-px phone without horizontal page scroll: below 900 px the navigation folds behind a
-// Menu button. A skip link and visible focus for keyboard users.
-import { Suspense, useEffect, useState } from "react";
+// Menu button. A skip link and visible focus for keyboard users. A user of several organisations switches
+// between them in the header (Switch organisation): the choice is sent as X-Organisation-Id from then on.
+import { Suspense, useEffect, useRef, useState } from "react";
 import { NavLink, Outlet, useLocation } from "react-router";
 import { useQuery } from "urql";
 import { graphql } from "../gql";
@@ -10,6 +11,7 @@ import { chooseOrganisation, chosenOrganisation } from "./auth";
 import { SessionContext, type Session } from "./session";
 import { ErrorState, Loading } from "./states";
 import { applyPrimaryColour } from "./theme";
+import "./pages/settings-chooser.css";
 
 const SessionDoc = graphql(`
   query Session {
@@ -21,6 +23,11 @@ const SessionDoc = graphql(`
       organisationId
       organisationName
       providerId
+      memberships {
+        organisationId
+        organisationName
+        role
+      }
     }
     organisation {
       id
@@ -79,6 +86,73 @@ export function Support({ address }: { address: string }) {
   );
 }
 
+export type MembershipChoice = { organisationId: string; organisationName: string; role: string };
+
+/** Where switching organisation lands: the same section's first page, never an id or a filter of the one left. */
+export function switchTarget(pathname: string): string {
+  const section = pathname.split("/").filter(Boolean)[0];
+  return section && NAV.some((n) => n.to === `/${section}`) ? `/${section}` : "/";
+}
+
+/** The organisations of a user who belongs to several, the current one marked; nothing for a user of one. */
+export function OrganisationChooser({
+  memberships,
+  current,
+  onChoose,
+}: {
+  memberships: readonly MembershipChoice[];
+  current: string;
+  onChoose: (organisationId: string) => void;
+}) {
+  const [open, setOpen] = useState(false);
+  const toggle = useRef<HTMLButtonElement>(null);
+  if (memberships.length < 2) return null;
+  const close = () => {
+    setOpen(false);
+    toggle.current?.focus();
+  };
+  return (
+    <>
+      <button
+        ref={toggle}
+        type="button"
+        className="link-button org-switch"
+        aria-expanded={open}
+        aria-controls="org-chooser"
+        onClick={() => setOpen(!open)}
+      >
+        Switch organisation
+      </button>
+      {open ? (
+        <nav
+          id="org-chooser"
+          className="org-chooser"
+          aria-label="Your organisations"
+          onKeyDown={(e) => {
+            if (e.key === "Escape") close();
+          }}
+        >
+          <ul>
+            {memberships.map((m) => (
+              <li key={m.organisationId}>
+                {m.organisationId === current ? (
+                  <span className="org-current" aria-current="true">
+                    {m.organisationName} <span className="muted small">({m.role.toLowerCase()}, current)</span>
+                  </span>
+                ) : (
+                  <button type="button" className="link-button" onClick={() => onChoose(m.organisationId)}>
+                    {m.organisationName} <span className="muted small">({m.role.toLowerCase()})</span>
+                  </button>
+                )}
+              </li>
+            ))}
+          </ul>
+        </nav>
+      ) : null}
+    </>
+  );
+}
+
 export function Shell({ signOut, support, docs }: { signOut: () => void; support: string; docs: string }) {
   const [{ data, error, fetching }, refresh] = useQuery({ query: SessionDoc });
   const [menuOpen, setMenuOpen] = useState(false);
@@ -132,6 +206,15 @@ export function Shell({ signOut, support, docs }: { signOut: () => void; support
           Menu
         </button>
         <span className="org-name">{data.organisation.name}</span>
+        <OrganisationChooser
+          memberships={data.me.memberships}
+          current={data.me.organisationId}
+          onChoose={(id) => {
+            // A fresh start in the other organisation: no page, cache or live socket of this one carries over.
+            chooseOrganisation(id);
+            window.location.assign(switchTarget(location.pathname));
+          }}
+        />
         <span className="spacer" />
         <a href={docs} className="topbar-link">
           Documentation

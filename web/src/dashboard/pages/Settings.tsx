@@ -1,14 +1,17 @@
 // Settings (seed 000): marketplace URL, partner name, primary colour (applied to the app's primary buttons and
-// links as soon as it is saved), base currency, time zone; then the team: members, roles, invite, remove.
-// Admins change them; members see them. A refusal names the field at fault, next to it.
+// links as soon as it is saved), base currency, time zone; then the team: members, roles, invite, remove, the
+// invitations still pending (when each was emailed; resend, revoke), and the teams (../teams.tsx). Admins change
+// them; members see them. A refusal names the field at fault, next to it; every change says what it did.
 import { useState } from "react";
-import { useMutation, useQuery } from "urql";
+import { useMutation, useQuery, type CombinedError } from "urql";
 import { graphql } from "../../gql";
 import type { Role, TeamPageQuery } from "../../gql/graphql";
-import { formatDateTime } from "../format";
+import { formatDateTime, zoneNote } from "../format";
 import { useSession } from "../session";
 import { ErrorState, Loading } from "../states";
+import { Teams, unanswered } from "../teams";
 import { applyPrimaryColour } from "../theme";
+import "./settings.css";
 
 const TeamPage = graphql(`
   query TeamPage {
@@ -19,6 +22,7 @@ const TeamPage = graphql(`
       role
       status
       createdAt
+      invitedAt
     }
   }
 `);
@@ -187,42 +191,115 @@ function OrganisationSettings({ timeZones }: { timeZones: readonly string[] }) {
   );
 }
 
+const ResendInvitation = graphql(`
+  mutation ResendInvitation($memberId: ID!) {
+    resendInvitation(memberId: $memberId) {
+      member {
+        id
+        invitedAt
+      }
+      errors {
+        field
+        message
+      }
+    }
+  }
+`);
+
+const RevokeInvitation = graphql(`
+  mutation RevokeInvitation($memberId: ID!) {
+    revokeInvitation(memberId: $memberId) {
+      revoked
+      errors {
+        field
+        message
+      }
+    }
+  }
+`);
+
+type Member = TeamPageQuery["members"][number];
+type Said = { ok: boolean; text: string };
+
 function Team({ members, reload }: { members: TeamPageQuery["members"]; reload: () => void }) {
   const { organisation, me } = useSession();
   const admin = me.role === "ADMIN";
+  const zone = organisation.timeZone;
   const [email, setEmail] = useState("");
   const [role, setRole] = useState<Role>("MEMBER");
-  const [problem, setProblem] = useState<string | null>(null);
+  const [inviteErrors, setInviteErrors] = useState<FieldErrors>({});
+  const [said, setSaid] = useState<Said | null>(null);
+  const [busy, setBusy] = useState<string | null>(null);
   const [, invite] = useMutation(InviteMember);
   const [, remove] = useMutation(RemoveMember);
   const [, changeRole] = useMutation(ChangeRole);
-  const setRoleOf = async (id: string, next: Role) => {
-    const result = await changeRole({ memberId: id, role: next });
-    const err = result.data?.changeMemberRole.errors[0];
-    setProblem(err ? err.message : result.data ? null : "The role could not be changed; try again.");
+  const [, resend] = useMutation(ResendInvitation);
+  const [, revoke] = useMutation(RevokeInvitation);
+  /** One member action's outcome: the API's refusal (it names the member), the outage, or what was done. */
+  const settle = (
+    result: { error?: CombinedError },
+    payload: { errors: readonly { message: string }[] } | undefined,
+    done: string,
+  ) => {
+    setBusy(null);
+    if (!payload) return setSaid({ ok: false, text: unanswered(result.error).form ?? "" });
+    const refusal = payload.errors[0];
+    setSaid(refusal ? { ok: false, text: refusal.message } : { ok: true, text: done });
     reload();
+  };
+  const setRoleOf = async (m: Member, next: Role) => {
+    setBusy(m.id);
+    const result = await changeRole({ memberId: m.id, role: next });
+    settle(result, result.data?.changeMemberRole, `${m.email} is now ${next === "ADMIN" ? "an admin" : "a member"}.`);
   };
   const submit = async (event: React.FormEvent) => {
     event.preventDefault();
     const result = await invite({ email, role });
-    const err = result.data?.inviteMember.errors[0];
-    if (err || !result.data) return setProblem(err?.message ?? "The invitation could not be sent; try again.");
-    setProblem(null);
+    const payload = result.data?.inviteMember;
+    if (!payload) return setInviteErrors({ form: unanswered(result.error).form ?? "" });
+    if (payload.errors.length > 0) {
+      return setInviteErrors(Object.fromEntries(payload.errors.map((e) => [e.field === "role" ? "role" : e.field === "email" ? "email" : "form", e.message])));
+    }
+    setInviteErrors({});
+    setSaid({ ok: true, text: `Invitation emailed to ${payload.member?.email ?? email}.` });
     setEmail("");
     reload();
   };
-  const drop = async (id: string, who: string) => {
-    if (!window.confirm(`Remove ${who} from ${organisation.name}?`)) return;
-    const result = await remove({ memberId: id });
-    const err = result.data?.removeMember.errors[0];
-    setProblem(err ? err.message : null);
-    reload();
+  const drop = async (m: Member) => {
+    if (!window.confirm(`Remove ${m.email} from ${organisation.name}? They lose access at once and leave every team.`)) return;
+    setBusy(m.id);
+    const result = await remove({ memberId: m.id });
+    settle(result, result.data?.removeMember, `${m.email} removed from ${organisation.name}.`);
   };
+  const sendAgain = async (m: Member) => {
+    if (!window.confirm(`Email the invitation to ${m.email} again?`)) return;
+    setBusy(m.id);
+    const result = await resend({ memberId: m.id });
+    const at = result.data?.resendInvitation.member?.invitedAt;
+    settle(result, result.data?.resendInvitation, `Invitation emailed again to ${m.email}${at ? ` (${formatDateTime(at, zone)})` : ""}.`);
+  };
+  const withdraw = async (m: Member) => {
+    if (!window.confirm(`Revoke the invitation to ${m.email}? The link they were sent stops working.`)) return;
+    setBusy(m.id);
+    const result = await revoke({ memberId: m.id });
+    settle(result, result.data?.revokeInvitation, `Invitation to ${m.email} revoked.`);
+  };
+  const invalid = (name: string) => ({
+    "aria-invalid": Boolean(inviteErrors[name]),
+    "aria-describedby": inviteErrors[name] ? `invite-${name}-error` : undefined,
+  });
+  const fieldError = (name: string) =>
+    inviteErrors[name] ? (
+      <span className="field-error" id={`invite-${name}-error`} role="alert">
+        {inviteErrors[name]}
+      </span>
+    ) : null;
   return (
     <section aria-labelledby="team-title">
       <h2 id="team-title">Team</h2>
-      <div className="table-scroll" tabIndex={0} role="region" aria-label="Table (scrolls sideways on narrow screens)">
-        <table>
+      <p className="muted small">{zoneNote(zone)}.</p>
+      <div className="table-scroll" tabIndex={0} role="region" aria-label="Team members (scrolls sideways on narrow screens)">
+        <table className="members">
           <thead>
             <tr>
               <th scope="col">Email</th>
@@ -234,14 +311,15 @@ function Team({ members, reload }: { members: TeamPageQuery["members"]; reload: 
           </thead>
           <tbody>
             {members.map((m) => (
-              <tr key={m.id}>
+              <tr key={m.id} data-member={m.email} data-status={m.status}>
                 <td>{m.email}</td>
                 <td>
                   {admin && m.id !== me.memberId && m.role !== "PROVIDER" ? (
                     <select
                       aria-label={`Role of ${m.email}`}
                       value={m.role}
-                      onChange={(e) => void setRoleOf(m.id, e.target.value as Role)}
+                      disabled={busy === m.id}
+                      onChange={(e) => void setRoleOf(m, e.target.value as Role)}
                     >
                       <option value="MEMBER">member</option>
                       <option value="ADMIN">admin</option>
@@ -250,16 +328,39 @@ function Team({ members, reload }: { members: TeamPageQuery["members"]; reload: 
                     m.role.toLowerCase()
                   )}
                 </td>
-                <td>{m.status.toLowerCase()}</td>
-                <td>{formatDateTime(m.createdAt, organisation.timeZone)}</td>
+                <td>
+                  {m.status === "INVITED" ? (
+                    <>
+                      invited
+                      {m.invitedAt ? (
+                        <span className="invited-at muted small">
+                          {" "}
+                          · emailed <time dateTime={m.invitedAt}>{formatDateTime(m.invitedAt, zone)}</time>
+                        </span>
+                      ) : null}
+                    </>
+                  ) : (
+                    "active"
+                  )}
+                </td>
+                <td>{formatDateTime(m.createdAt, zone)}</td>
                 {admin ? (
-                  <td>
-                    {m.id !== me.memberId ? (
-                      <button type="button" className="link-button" onClick={() => void drop(m.id, m.email)}>
+                  <td className="member-actions">
+                    {m.id === me.memberId ? (
+                      <span className="muted">you</span>
+                    ) : m.status === "INVITED" ? (
+                      <>
+                        <button type="button" className="link-button" disabled={busy === m.id} onClick={() => void sendAgain(m)}>
+                          Resend <span className="visually-hidden">the invitation to {m.email}</span>
+                        </button>
+                        <button type="button" className="link-button" disabled={busy === m.id} onClick={() => void withdraw(m)}>
+                          Revoke <span className="visually-hidden">the invitation to {m.email}</span>
+                        </button>
+                      </>
+                    ) : (
+                      <button type="button" className="link-button" disabled={busy === m.id} onClick={() => void drop(m)}>
                         Remove <span className="visually-hidden">{m.email}</span>
                       </button>
-                    ) : (
-                      <span className="muted">you</span>
                     )}
                   </td>
                 ) : null}
@@ -268,33 +369,45 @@ function Team({ members, reload }: { members: TeamPageQuery["members"]; reload: 
           </tbody>
         </table>
       </div>
+      <p role="status" className={said?.ok ? "saved member-status" : "member-status"}>
+        {said?.ok ? said.text : ""}
+      </p>
+      {said && !said.ok ? (
+        <p className="field-error" role="alert">
+          {said.text}
+        </p>
+      ) : null}
       {admin ? (
         <form className="invite" onSubmit={(e) => void submit(e)} aria-label="Invite a member">
-          <label>
-            Email <input type="email" required value={email} onChange={(e) => setEmail(e.target.value)} />
-          </label>
-          <label>
-            Role{" "}
-            <select value={role} onChange={(e) => setRole(e.target.value as Role)}>
+          <div className="field">
+            <label htmlFor="invite-email">Email</label>
+            <input id="invite-email" type="email" required value={email} onChange={(e) => setEmail(e.target.value)} {...invalid("email")} />
+            {fieldError("email")}
+          </div>
+          <div className="field">
+            <label htmlFor="invite-role">Role</label>
+            <select id="invite-role" value={role} onChange={(e) => setRole(e.target.value as Role)} {...invalid("role")}>
               <option value="MEMBER">member</option>
               <option value="ADMIN">admin</option>
             </select>
-          </label>
+            {fieldError("role")}
+          </div>
           <button type="submit" className="button primary">
             Invite
           </button>
+          {inviteErrors.form ? (
+            <p className="field-error" role="alert">
+              {inviteErrors.form}
+            </p>
+          ) : null}
         </form>
-      ) : null}
-      {problem ? (
-        <p className="field-error" role="alert">
-          {problem}
-        </p>
       ) : null}
     </section>
   );
 }
 
 export default function Settings() {
+  const session = useSession();
   const [{ data, error }, refetch] = useQuery({ query: TeamPage });
   return (
     <section aria-labelledby="settings-title">
@@ -305,6 +418,7 @@ export default function Settings() {
         <>
           <OrganisationSettings timeZones={data.timeZones} />
           <Team members={data.members} reload={() => refetch({ requestPolicy: "network-only" })} />
+          <Teams members={data.members} admin={session.me.role === "ADMIN"} membersVersion={data.members} />
         </>
       ) : null}
     </section>
