@@ -1,5 +1,6 @@
 // Customers (seed 000): generic customers (known by email) and anonymous ones (a name of words), searched and
-// filtered in the URL, 50 at a time (keyset cursors); each opens its profile.
+// filtered in the URL, 50 at a time (keyset cursors); each opens its profile. The activity feed (every
+// customer's events, live) is a page of its own, linked from the head.
 import { useMemo, useState } from "react";
 import { Link, useSearchParams } from "react-router";
 import { useQuery } from "urql";
@@ -69,7 +70,14 @@ export default function Customers() {
   const zone = organisation.timeZone;
   return (
     <section aria-labelledby="customers-title">
-      <h1 id="customers-title">Customers</h1>
+      <div className="page-head">
+        <h1 id="customers-title">Customers</h1>
+        <div className="actions">
+          <Link className="button" to="/customers/activity">
+            Activity feed
+          </Link>
+        </div>
+      </div>
       <form
         className="filters"
         role="search"

@@ -1,11 +1,14 @@
 // Integrations (seed 000): the collections of embedded products per channel. Admins create and edit them (name,
 // channel, categories); an integration's API key is shown once, when it is made or rotated, with a copy button;
-// afterwards only its prefix.
+// afterwards only its prefix. Each integration lists its products in their order; admins curate them
+// (integrationProducts.tsx: add from the provider catalogue, reorder, switch off/on, remove).
+import "./integrations.css";
 import { useState } from "react";
 import { useMutation, useQuery } from "urql";
 import { graphql } from "../../gql";
 import type { Channel, IntegrationsPageQuery } from "../../gql/graphql";
 import { formatDateTime, zoneNote } from "../format";
+import { ProductsOf } from "../integrationProducts";
 import { useSession } from "../session";
 import { Empty, ErrorState, Loading } from "../states";
 
@@ -260,9 +263,9 @@ export default function Integrations() {
         </Empty>
       ) : null}
       {data && data.integrations.length > 0 ? (
-        <ul className="integration-list">
+        <ul className="integration-list curated">
           {data.integrations.map((i) => (
-            <li key={i.id} className="tile">
+            <li key={i.id} className="tile" data-integration={i.id}>
               {editing === i.id ? (
                 <IntegrationForm
                   categories={data.categories}
@@ -298,6 +301,7 @@ export default function Integrations() {
                       </button>
                     </div>
                   ) : null}
+                  <ProductsOf integrationId={i.id} integrationName={i.name} admin={admin} />
                 </>
               )}
             </li>

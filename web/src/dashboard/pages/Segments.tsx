@@ -6,7 +6,7 @@ import { useState } from "react";
 import { Link, useSearchParams } from "react-router";
 import { useClient, useMutation, useQuery } from "urql";
 import { graphql } from "../../gql";
-import type { SegmentsPageQuery } from "../../gql/graphql";
+import type { SegmentMembersQuery, SegmentsPageQuery } from "../../gql/graphql";
 import { formatDateTime, formatNumber, zoneNote } from "../format";
 import { describeDefinition, draftOf, EMPTY_DRAFT, errorsByKey, parseCustomerIds, segmentInput, type SegmentDraft } from "../segments";
 import { useSession } from "../session";
@@ -40,6 +40,7 @@ const SegmentMembers = graphql(`
       id
       name
       kind
+      source
       memberCount
       members(first: $first, after: $after) {
         totalCount
@@ -56,6 +57,18 @@ const SegmentMembers = graphql(`
             lastSeen
           }
         }
+      }
+    }
+  }
+`);
+
+const CustomerPick = graphql(`
+  query SegmentCustomerPick($search: String!) {
+    customers(filter: { search: $search }, first: 10) {
+      nodes {
+        id
+        email
+        displayName
       }
     }
   }
@@ -104,6 +117,101 @@ const DeleteSegment = graphql(`
 `);
 
 type Segment = SegmentsPageQuery["segments"][number];
+type GqlClient = ReturnType<typeof useClient>;
+type MembersPage = NonNullable<SegmentMembersQuery["segment"]>["members"];
+
+/** Every member id of a segment (a static segment's list is its members: at most the API's cap), or null when
+ * a page could not be read. */
+async function allMemberIds(client: GqlClient, id: string): Promise<string[] | null> {
+  const ids: string[] = [];
+  let cursor: string | null = null;
+  for (;;) {
+    const result = await client.query(SegmentMembers, { id, first: 100, after: cursor }, { requestPolicy: "network-only" }).toPromise();
+    const page: MembersPage | undefined = result.data?.segment?.members;
+    if (!page) return null;
+    ids.push(...page.nodes.map((n) => n.customerId));
+    if (!page.pageInfo.hasNextPage || !page.pageInfo.endCursor) return ids;
+    cursor = page.pageInfo.endCursor;
+  }
+}
+
+/** Adds a customer to a static segment, found by email or name (the list is replaced with one more id). */
+function AddMember({ segmentName, onAdd }: { segmentName: string; onAdd: (customerId: string, label: string) => Promise<string | null> }) {
+  const [typed, setTyped] = useState("");
+  const [search, setSearch] = useState("");
+  const [problem, setProblem] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [{ data, fetching, error }] = useQuery({ query: CustomerPick, variables: { search }, pause: search === "" });
+  const found = data?.customers.nodes ?? [];
+  return (
+    <div className="segment-add-member">
+      <form
+        className="filters"
+        role="search"
+        aria-label={`Find a customer to add to ${segmentName}`}
+        onSubmit={(e) => {
+          e.preventDefault();
+          setProblem(null);
+          setSearch(typed.trim());
+        }}
+      >
+        <span className="filter">
+          <label htmlFor="segment-member-search">Add a customer (email or name)</label>{" "}
+          <input
+            id="segment-member-search"
+            type="search"
+            value={typed}
+            aria-invalid={Boolean(problem)}
+            aria-describedby={problem ? "segment-member-problem" : undefined}
+            onChange={(e) => setTyped(e.target.value)}
+          />
+        </span>
+        <button type="submit" className="button small">
+          Find
+        </button>
+      </form>
+      {problem ? (
+        <p id="segment-member-problem" className="field-error" role="alert">
+          {problem}
+        </p>
+      ) : null}
+      {search && fetching && !data ? <Loading what="customers" /> : null}
+      {search && error && !data ? <p className="field-error" role="alert">The customers could not be searched; try again.</p> : null}
+      {search && data && found.length === 0 ? (
+        <p className="muted" role="status">
+          No customer matches {search}: search by the start of their email or name.
+        </p>
+      ) : null}
+      {found.length > 0 ? (
+        <ul className="segment-found" aria-label="Customers found">
+          {found.map((c) => (
+            <li key={c.id}>
+              {c.email ?? c.displayName}{" "}
+              <button
+                type="button"
+                className="button small"
+                disabled={busy}
+                onClick={() => {
+                  setBusy(true);
+                  void onAdd(c.id, c.email ?? c.displayName).then((err) => {
+                    setBusy(false);
+                    setProblem(err);
+                    if (!err) {
+                      setSearch("");
+                      setTyped("");
+                    }
+                  });
+                }}
+              >
+                Add <span className="visually-hidden">{c.email ?? c.displayName} to {segmentName}</span>
+              </button>
+            </li>
+          ))}
+        </ul>
+      ) : null}
+    </div>
+  );
+}
 type Lists = { integrations: readonly { id: string; name: string }[]; eventTypes: readonly { name: string }[] };
 
 function FieldError({ message }: { message: string | undefined }) {
@@ -324,10 +432,50 @@ export function SegmentForm({
   );
 }
 
-function Members({ id, after, onPage }: { id: string; after: string | null; onPage: (after: string | null) => void }) {
+function Members({
+  id,
+  after,
+  onPage,
+  admin,
+  onChanged,
+}: {
+  id: string;
+  after: string | null;
+  onPage: (after: string | null) => void;
+  admin: boolean;
+  onChanged: () => void;
+}) {
   const { organisation } = useSession();
   const [{ data, error }, refetch] = useQuery({ query: SegmentMembers, variables: { id, first: 50, after } });
+  const client = useClient();
+  const [, update] = useMutation(UpdateSegment);
+  const [memberProblem, setMemberProblem] = useState<{ customerId: string | null; message: string } | null>(null);
+  const [busy, setBusy] = useState(false);
   const zone = organisation.timeZone;
+  /** A static list changed by one id (added or removed): the whole list is read and sent back. */
+  const changeList = async (change: (ids: string[]) => string[]): Promise<string | null> => {
+    setBusy(true);
+    const ids = await allMemberIds(client, id);
+    if (!ids) {
+      setBusy(false);
+      return "The segment's customers could not be read; try again.";
+    }
+    const customerIds = change(ids);
+    const result = await update({ id, input: { customerIds } });
+    setBusy(false);
+    const payload = result.data?.updateSegment;
+    if (!payload) return "The segment could not be saved; try again.";
+    if (payload.errors.length > 0) return Object.values(errorsByKey(payload.errors, customerIds)).join(" ");
+    refetch({ requestPolicy: "network-only" });
+    onChanged();
+    return null;
+  };
+  const removeMember = async (customerId: string, label: string) => {
+    if (!window.confirm(`Remove ${label} from this segment?`)) return;
+    setMemberProblem(null);
+    const problem = await changeList((ids) => ids.filter((x) => x !== customerId));
+    if (problem) setMemberProblem({ customerId, message: problem });
+  };
   if (error && !data) return <ErrorState error={error} what="segment's members" retry={() => refetch({ requestPolicy: "network-only" })} />;
   if (!data) return <Loading what="the segment's members" />;
   const segment = data.segment;
@@ -340,6 +488,8 @@ function Members({ id, after, onPage }: { id: string; after: string | null; onPa
     );
   }
   const members = segment.members;
+  // A hand-made static list is edited here; an imported one is replaced by its next import.
+  const editable = admin && segment.kind === "STATIC" && segment.source === "manual";
   return (
     <section aria-labelledby="members-title">
       <h2 id="members-title">Members of {segment.name}</h2>
@@ -351,6 +501,21 @@ function Members({ id, after, onPage }: { id: string; after: string | null; onPa
           Orders of {segment.name}
         </Link>
       </p>
+      {editable ? (
+        <AddMember
+          key={segment.id}
+          segmentName={segment.name}
+          onAdd={(customerId) => changeList((ids) => (ids.includes(customerId) ? ids : [...ids, customerId]))}
+        />
+      ) : null}
+      {admin && segment.kind === "STATIC" && segment.source !== "manual" ? (
+        <p className="muted small">Its members come from an import: the next import replaces them, so they are not edited here.</p>
+      ) : null}
+      {memberProblem && memberProblem.customerId === null ? (
+        <p className="field-error" role="alert">
+          {memberProblem.message}
+        </p>
+      ) : null}
       {members.totalCount === 0 ? (
         <Empty>
           <p>No customer is in this segment.</p>
@@ -370,15 +535,34 @@ function Members({ id, after, onPage }: { id: string; after: string | null; onPa
                 <tr>
                   <th scope="col">Customer</th>
                   <th scope="col">Last seen</th>
+                  {editable ? <th scope="col">Actions</th> : null}
                 </tr>
               </thead>
               <tbody>
                 {members.nodes.map((m) => (
-                  <tr key={m.customerId}>
+                  <tr key={m.customerId} data-member={m.customerId}>
                     <td>
                       {m.customer ? <Link to={`/customers/${m.customer.id}`}>{m.customer.email ?? m.customer.displayName}</Link> : <span className="muted">Erased customer</span>}
+                      {memberProblem && memberProblem.customerId === m.customerId ? (
+                        <span className="field-error" role="alert">
+                          {" "}
+                          {memberProblem.message}
+                        </span>
+                      ) : null}
                     </td>
                     <td>{m.customer ? formatDateTime(m.customer.lastSeen, zone) : "–"}</td>
+                    {editable ? (
+                      <td>
+                        <button
+                          type="button"
+                          className="button small"
+                          disabled={busy}
+                          onClick={() => void removeMember(m.customerId, m.customer ? (m.customer.email ?? m.customer.displayName) : "this erased customer")}
+                        >
+                          Remove <span className="visually-hidden">{m.customer ? (m.customer.email ?? m.customer.displayName) : "erased customer"} from {segment.name}</span>
+                        </button>
+                      </td>
+                    ) : null}
                   </tr>
                 ))}
               </tbody>
@@ -417,10 +601,6 @@ export default function Segments() {
   const [problem, setProblem] = useState<string | null>(null);
   const client = useClient();
   const reload = () => refetch({ requestPolicy: "network-only" });
-  const refetchMembers = async (id: string, cursor: string | null) => {
-    const result = await client.query(SegmentMembers, { id, first: 100, after: cursor }, { requestPolicy: "network-only" }).toPromise();
-    return result.data?.segment?.members ?? null;
-  };
   const zone = organisation.timeZone;
   const select = (id: string | null, cursor: string | null = null) => {
     const next = new URLSearchParams(params);
@@ -434,19 +614,14 @@ export default function Segments() {
   const startEdit = async (s: Segment) => {
     setProblem(null);
     // A static segment's list is its members: read them all (at most the API's cap) into the form.
-    const ids: string[] = [];
+    let ids: string[] = [];
     if (s.kind === "STATIC") {
-      let cursor: string | null = null;
-      for (;;) {
-        const page = await refetchMembers(s.id, cursor);
-        if (!page) {
-          setProblem("The segment's customers could not be read; try again.");
-          return;
-        }
-        ids.push(...page.nodes.map((n) => n.customerId));
-        if (!page.pageInfo.hasNextPage || !page.pageInfo.endCursor) break;
-        cursor = page.pageInfo.endCursor;
+      const read = await allMemberIds(client, s.id);
+      if (!read) {
+        setProblem("The segment's customers could not be read; try again.");
+        return;
       }
+      ids = read;
     }
     setCreating(false);
     setEditing({ segment: s, draft: draftOf({ name: s.name, kind: s.kind, definition: s.definition }, ids) });
@@ -456,8 +631,13 @@ export default function Segments() {
     if (!window.confirm(`Delete the segment ${s.name}? Filters naming it stop working.`)) return;
     const result = await remove({ id: s.id });
     const payload = result.data?.deleteSegment;
-    if (!payload?.deleted) setProblem(payload?.errors[0]?.message ?? "The segment could not be deleted; try again.");
-    else if (selected === s.id) select(null);
+    if (!payload?.deleted) {
+      setProblem(payload?.errors[0]?.message ?? "The segment could not be deleted; try again.");
+    } else {
+      setProblem(null);
+      if (editing?.segment.id === s.id) setEditing(null);
+      if (selected === s.id) select(null);
+    }
     reload();
   };
 
@@ -592,7 +772,7 @@ export default function Segments() {
           </table>
         </div>
       ) : null}
-      {selected ? <Members id={selected} after={after} onPage={(cursor) => select(selected, cursor)} /> : null}
+      {selected ? <Members id={selected} after={after} admin={admin} onChanged={reload} onPage={(cursor) => select(selected, cursor)} /> : null}
     </section>
   );
 }
