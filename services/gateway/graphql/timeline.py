@@ -115,6 +115,10 @@ class TimelineEvent:
         return Integration.from_row(row) if row else None
 
 
+ORDER_STEP_TYPES = frozenset({"order_placed", "order_successful"})
+"""Funnel events recorded from the orders service, one per order step (their entity is the order)."""
+
+
 def event_fields(r: dict[str, Any]) -> dict[str, Any]:
     """The TimelineEvent fields of an event row of the insights service (timeline and activity alike)."""
     at = dt.datetime.fromisoformat(r["occurred_at"])
@@ -134,7 +138,8 @@ def event_fields(r: dict[str, Any]) -> dict[str, Any]:
         "type": r["type"],
         "entry_class": TimelineClass(r["class"]),
         "integration_id": _id(r["integration_id"]),
-        "order_id": None,
+        # The funnel's order steps are keyed by their order (entity_id): the entry links to it.
+        "order_id": _id(r.get("entity_id")) if r["type"] in ORDER_STEP_TYPES else None,
         "product_id": _id(r["product_id"]),
         "amount": Money(amount=Decimal(r["amount"]), currency=r["currency"]) if r["amount"] is not None else None,
         "properties": r["properties"],
