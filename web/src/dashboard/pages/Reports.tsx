@@ -153,8 +153,7 @@ export function ColumnEditor({ columns, label, onChange, addable }: ColumnEditor
     setAnnouncement(moveAnnouncement(label(moved), next.indexOf(moved), next.length));
   };
   return (
-    <section className="column-editor" aria-labelledby="columns-title">
-      <h2 id="columns-title">Columns ({columns.length})</h2>
+    <div className="column-editor" role="group" aria-label="Columns and their order">
       <p className="muted small" id="columns-help">
         Drag a column by its handle to a new place, or move it with its Up and Down buttons.
       </p>
@@ -235,7 +234,7 @@ export function ColumnEditor({ columns, label, onChange, addable }: ColumnEditor
           ))}
         </select>
       </p>
-    </section>
+    </div>
   );
 }
 
@@ -359,7 +358,12 @@ export function ReportView() {
           </span>
         </p>
       ) : null}
-      <ColumnEditor columns={columns} label={label} onChange={(next) => setParam("columns", next)} addable={addable} />
+      <details className="data-table column-details">
+        <summary>
+          Columns ({columns.length}): add, remove, reorder{custom.length > 0 ? ", custom fields" : ""}
+        </summary>
+        <ColumnEditor columns={columns} label={label} onChange={(next) => setParam("columns", next)} addable={addable} />
+      </details>
       {report.kind === "ITEMISED" && custom.length === 0 ? (
         <p className="muted small">
           No custom fields are defined for these rows yet: <Link to="/reports/custom-fields">define one</Link> to add it as a column.
