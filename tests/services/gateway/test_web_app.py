@@ -5,10 +5,12 @@ of this origin only (plus the sign-in authority for the code exchange), and `/ap
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import AsyncIterator
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -191,3 +193,93 @@ def test_client_routes() -> None:
     assert web_app.is_client_route("/") and web_app.is_client_route("/orders/abc")
     assert not web_app.is_client_route("/v1/orders") and not web_app.is_client_route("/robots.txt")
     assert not web_app.is_client_route("/app-config.json") and not web_app.is_client_route("/readyz")
+
+
+# ------------------------------------------------------------------ in a browser: nothing from another origin
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+# Reports every Content-Security-Policy violation as a console error (an init script, outside the page's CSP).
+REPORT_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (e) =>
+  console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`));
+"""
+
+
+async def _introspection(body: dict[str, Any]) -> dict[str, Any]:
+    from services.gateway.graphql.schema import build_schema
+
+    assert "__schema" in body["query"], f"GraphiQL asked something else than the schema: {body['query'][:200]}"
+    result = await build_schema(production=False).execute(
+        body["query"], variable_values=body.get("variables"), operation_name=body.get("operationName")
+    )
+    assert not result.errors, result.errors
+    return {"data": result.data}
+
+
+async def _open_in_chromium(app: Any, path: str, ready: str) -> tuple[list[str], list[str], list[str]]:
+    """Opens `path` in headless Chromium, every request answered by `app` in process when it is for the app's
+    origin and refused (and recorded) when it is for any other. Waits for the `ready` selector. Answers
+    (paths asked of the app, URLs of other origins asked for, console errors)."""
+    from playwright.async_api import Route, async_playwright
+
+    origin = "http://gateway.test"
+    asked, elsewhere, errors = [], [], []
+
+    async with _client(app) as client, async_playwright() as pw:
+
+        async def answer(route: Route) -> None:
+            request = route.request
+            url = urlsplit(request.url)
+            if f"{url.scheme}://{url.netloc}" != origin:
+                elsewhere.append(request.url)
+                await route.abort()
+                return
+            target = url.path + (f"?{url.query}" if url.query else "")
+            asked.append(target)
+            if request.method == "POST" and url.path == "/graphql":
+                # The schema question GraphiQL asks on load, answered by the gateway's own schema (the rest of
+                # the gateway's GraphQL path needs its stores and services, which this test does not start).
+                body = request.post_data_json
+                assert isinstance(body, dict), body
+                await route.fulfill(json=await _introspection(body))
+                return
+            headers = {k: v for k, v in (await request.all_headers()).items() if not k.startswith(":")}
+            r = await client.request(request.method, target, headers=headers, content=request.post_data_buffer)
+            await route.fulfill(status=r.status_code, headers=dict(r.headers), body=r.content)
+
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = await browser.new_context()
+            await context.add_init_script(REPORT_VIOLATIONS)
+            await context.route("**/*", answer)
+            page = await context.new_page()
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            await page.goto(f"{origin}{path}", wait_until="load")
+            await page.wait_for_selector(ready, timeout=60_000)  # a loaded 2-core machine
+            await page.wait_for_load_state("networkidle", timeout=60_000)
+        finally:
+            await browser.close()
+    return asked, elsewhere, errors
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"{CHROMIUM} is missing: ./platform test installs Debian's chromium (apt-get install chromium)")
+    return CHROMIUM
+
+
+async def test_graphiql_in_a_browser_loads_everything_from_the_gateway(
+    built, chromium, app, tmp_path, monkeypatch
+) -> None:
+    """The development GraphiQL page, opened in Chromium: its scripts, styles, fonts and the schema all come
+    from the gateway, and the strict CSP blocks nothing (so nothing it needs is inline or elsewhere)."""
+    monkeypatch.setenv("PLATFORM_DATA_DIR", str(tmp_path))  # no development key: the page offers no token
+    asked, elsewhere, errors = await _open_in_chromium(app, "/graphql", ".graphiql-container .CodeMirror")
+    assert not elsewhere, f"GraphiQL asked another origin for {elsewhere}"
+    assert not errors, f"console errors (CSP violations among them): {errors}"
+    assert asked[0] == "/graphql" and asked.count("/graphql") >= 2, asked  # the page, then the schema
+    assert asked[0] == "/graphql" and any(p.startswith("/assets/") and p.endswith(".js") for p in asked), asked
+    assert any(p.endswith(".css") for p in asked), asked
