@@ -63,8 +63,8 @@ CONTENT_TYPES = {
 }
 NOT_BUILT = (
     "The GraphiQL page is not built: {page} is missing.\n"
-    "./platform up builds it; by hand: cd web && npm ci && npm run build (needs Node.js and npm, "
-    "e.g. the Debian packages nodejs and npm).\n"
+    "./platform up builds it, ./platform web builds only it (with the machine's Node.js 20+, else the one "
+    "uv.lock pins); by hand: cd web && npm ci && npm run build.\n"
     "GraphQL itself works without it: POST /graphql.\n"
 )
 
