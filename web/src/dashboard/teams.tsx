@@ -144,7 +144,7 @@ function TeamCard({
   members: readonly OrgMember[];
   admin: boolean;
   actions: TeamActions;
-  said: (message: string) => void;
+  said: (message: string | null) => void;
 }) {
   const [renaming, setRenaming] = useState(false);
   const [name, setName] = useState(team.name);
@@ -158,6 +158,7 @@ function TeamCard({
   const who = (id: string) => members.find((m) => m.id === id)?.email ?? team.members.find((m) => m.id === id)?.email ?? "the member";
   const run = async (action: () => Promise<FieldErrors>, done: string): Promise<boolean> => {
     setBusy(true);
+    said(null); // an earlier outcome is not this one's
     const found = await action();
     setBusy(false);
     setErrors(found);
@@ -238,7 +239,9 @@ function TeamCard({
         <ul className="team-members" aria-label={`Members of ${team.name}`}>
           {team.members.map((m) => (
             <li key={m.id}>
-              <span>{m.email ?? "(no email)"}</span> <span className="muted small">{m.role.toLowerCase()}</span>
+              <span>
+                {m.email ?? "(no email)"} <span className="muted small">{m.role.toLowerCase()}</span>
+              </span>
               {admin ? (
                 <button
                   type="button"
@@ -272,7 +275,10 @@ function TeamCard({
               value={pick}
               aria-invalid={Boolean(errors.memberId)}
               aria-describedby={errors.memberId ? `${base}-add-error` : undefined}
-              onChange={(e) => setPick(e.target.value)}
+              onChange={(e) => {
+                setPick(e.target.value);
+                if (errors.memberId) setErrors({});
+              }}
             >
               <option value="">Choose…</option>
               {open.map((m) => (
@@ -317,6 +323,7 @@ export function TeamsView({
     event.preventDefault();
     const next = name.trim();
     setBusy(true);
+    setMessage(null);
     const found = await actions.create(next);
     setBusy(false);
     setErrors(found);
@@ -352,7 +359,10 @@ export function TeamsView({
               value={name}
               aria-invalid={Boolean(errors.name)}
               aria-describedby={errors.name ? "team-create-name-error" : undefined}
-              onChange={(e) => setName(e.target.value)}
+              onChange={(e) => {
+                setName(e.target.value);
+                if (errors.name) setErrors({}); // edited: the refusal was about the old name
+              }}
             />
             <FieldError id="team-create-name-error" message={errors.name} />
           </div>

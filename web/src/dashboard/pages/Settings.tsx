@@ -254,6 +254,7 @@ function Team({ members, reload }: { members: TeamPageQuery["members"]; reload: 
   };
   const submit = async (event: React.FormEvent) => {
     event.preventDefault();
+    setSaid(null);
     const result = await invite({ email, role });
     const payload = result.data?.inviteMember;
     if (!payload) return setInviteErrors({ form: unanswered(result.error).form ?? "" });
