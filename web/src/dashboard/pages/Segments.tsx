@@ -141,8 +141,10 @@ function AddMember({ segmentName, onAdd }: { segmentName: string; onAdd: (custom
   const [search, setSearch] = useState("");
   const [problem, setProblem] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [added, setAdded] = useState<string | null>(null);
   const [{ data, fetching, error }] = useQuery({ query: CustomerPick, variables: { search }, pause: search === "" });
-  const found = data?.customers.nodes ?? [];
+  // A paused query keeps its last answer: the results show only while a search is on.
+  const found = search ? (data?.customers.nodes ?? []) : [];
   return (
     <div className="segment-add-member">
       <form
@@ -152,6 +154,7 @@ function AddMember({ segmentName, onAdd }: { segmentName: string; onAdd: (custom
         onSubmit={(e) => {
           e.preventDefault();
           setProblem(null);
+          setAdded(null);
           setSearch(typed.trim());
         }}
       >
@@ -173,6 +176,11 @@ function AddMember({ segmentName, onAdd }: { segmentName: string; onAdd: (custom
       {problem ? (
         <p id="segment-member-problem" className="field-error" role="alert">
           {problem}
+        </p>
+      ) : null}
+      {added ? (
+        <p className="muted" role="status">
+          {added} added to {segmentName}.
         </p>
       ) : null}
       {search && fetching && !data ? <Loading what="customers" /> : null}
@@ -197,6 +205,7 @@ function AddMember({ segmentName, onAdd }: { segmentName: string; onAdd: (custom
                     setBusy(false);
                     setProblem(err);
                     if (!err) {
+                      setAdded(c.email ?? c.displayName);
                       setSearch("");
                       setTyped("");
                     }
