@@ -300,3 +300,10 @@ async def test_curating_products_and_editing_a_segment(
         await row.get_by_role("button", name=f"Delete Renamed {tag}").click()
         await expect(row).to_have_count(0)
         assert await segment() is None
+
+        # The curated integrations on a phone: no sideways scroll of the page
+        await page.set_viewport_size({"width": 390, "height": 844})
+        await page.goto(f"{web_platform.url}/integrations")
+        await expect(rows).to_have_count(len(before))
+        await b.no_horizontal_scroll("integrations")
+        await b.shot("21-integrations-390")
