@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from enum import Enum
 from typing import Any
@@ -90,6 +91,20 @@ class Membership:
     role: Role = strawberry.field(description="The user's role in that organisation.")
 
 
+@strawberry.type(
+    description="An organisation that invited the signed-in user's verified email, not joined yet: sending its id "
+    "as `X-Organisation-Id` joins it (the invitation is claimed by this account, as at a first sign-in)."
+)
+class OrganisationInvitation:
+    organisation_id: strawberry.ID
+    organisation_name: str
+    role: Role = strawberry.field(description="The role the invitation gives.")
+
+
+def _by_name(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(rows, key=lambda r: (str(r["org_name"]).casefold(), str(r["org_id"])))
+
+
 @strawberry.type
 class Me:
     subject: str
@@ -101,29 +116,50 @@ class Me:
     provider_id: strawberry.ID | None = strawberry.field(
         description="For a PROVIDER user: their provider, whose orders are all they see."
     )
+    _lookup: strawberry.Private[asyncio.Task[list[dict[str, Any]]] | None] = None
+
+    async def _rows(self, info: Info[Context, None]) -> list[dict[str, Any]]:
+        """The sign-in lookup (`resolve_memberships`: one set-based query across organisations) for this account
+        and its verified email, once per request however many of the fields below ask."""
+        if self._lookup is None:
+            self._lookup = asyncio.ensure_future(info.context.orders.memberships(self.subject, self.email))
+        try:
+            return await self._lookup
+        except Unavailable:
+            raise unavailable() from None
 
     @strawberry.field(
         description="Every organisation this user is a member of (the current one included), by name: the "
-        "organisations to choose from. Pending invitations are not memberships: one becomes a membership when "
-        "the user first signs in to that organisation with the invited, verified email."
+        "organisations to choose from. Pending invitations are not memberships (see `invitations`)."
     )
     async def memberships(self, info: Info[Context, None]) -> list[Membership]:
-        # The sign-in lookup (one set-based query across organisations, `resolve_memberships`), by subject only:
-        # rows bound to this account; an invitation to the email is unbound until claimed.
-        try:
-            rows = await info.context.orders.memberships(self.subject, None)
-        except Unavailable:
-            raise unavailable() from None
-        found = [
+        # Bound to this account (status active); an invitation to the email stays unbound until claimed.
+        return [
             Membership(
                 organisation_id=strawberry.ID(str(r["org_id"])),
                 organisation_name=r["org_name"],
                 role=Role(r["role"]),
             )
-            for r in rows
+            for r in _by_name(await self._rows(info))
             if r["status"] == "active"
         ]
-        return sorted(found, key=lambda m: (m.organisation_name.casefold(), str(m.organisation_id)))
+
+    @strawberry.field(
+        description="Pending invitations to this user's email, verified by the identity provider, from "
+        "organisations they are not a member of yet, by name. Revoked invitations are gone."
+    )
+    async def invitations(self, info: Info[Context, None]) -> list[OrganisationInvitation]:
+        rows = await self._rows(info)
+        joined = {r["org_id"] for r in rows if r["status"] == "active"}
+        return [
+            OrganisationInvitation(
+                organisation_id=strawberry.ID(str(r["org_id"])),
+                organisation_name=r["org_name"],
+                role=Role(r["role"]),
+            )
+            for r in _by_name(rows)
+            if r["status"] == "invited" and r["org_id"] not in joined
+        ]
 
 
 @strawberry.input

@@ -20,6 +20,7 @@ from shared.db import tenant_tx
 from tests.factories import Tenant, create_tenant, gql
 
 MEMBERSHIPS = "{ me { organisationId memberships { organisationId organisationName role } } }"
+CHOICES = """{ me { memberships { organisationId } invitations { organisationId organisationName role } } }"""
 INVITE = """mutation($email: String!) { inviteMember(email: $email, role: MEMBER) {
   member { id } errors { code message } } }"""
 REVOKE = "mutation($id: ID!) { revokeInvitation(memberId: $id) { revoked errors { code } } }"
@@ -121,6 +122,24 @@ async def test_pending_and_revoked_invitations_are_not_memberships(
     assert body["data"]["revokeInvitation"] == {"revoked": True, "errors": []}
     _, listed = await memberships(gateway, token)
     assert [m["organisationId"] for m in listed] == [str(tenant.org_id)]
+    # Offered as an invitation instead (to this verified email; the revoked one is gone) ...
+    body = await gql(gateway, CHOICES, token=token)
+    assert body["data"]["me"]["invitations"] == [
+        {
+            "organisationId": str(other_tenant.org_id),
+            "organisationName": await org_name(gateway, other_tenant),
+            "role": "MEMBER",
+        }
+    ]
+    # ... and not when the token has no email the issuer vouches for (unverified, or no email claim at all).
+    for other in (
+        issuer.mint(subject, email=email, email_verified=False, claims={"jti": tag()}),
+        issuer.mint(subject, claims={"jti": tag()}),
+    ):
+        body = await gql(gateway, CHOICES, token=other, headers={"x-organisation-id": str(tenant.org_id)})
+        assert body["data"]["me"]["invitations"] == [], body
+    stranger = await gql(gateway, CHOICES, token=other_tenant.admin_token)
+    assert stranger["data"]["me"]["invitations"] == []
 
     # Claimed (signing in to that organisation with the invited email): now a membership, listed from both.
     current, listed = await memberships(gateway, token, other_tenant.org_id)
@@ -128,6 +147,8 @@ async def test_pending_and_revoked_invitations_are_not_memberships(
     assert {m["organisationId"] for m in listed} == {str(tenant.org_id), str(other_tenant.org_id)}
     _, again = await memberships(gateway, fresh(issuer, subject), tenant.org_id)  # no email claim needed now
     assert again == listed
+    body = await gql(gateway, CHOICES, token=token)
+    assert body["data"]["me"]["invitations"] == []  # joined: a membership, no longer an invitation
 
     # Removed from it: gone from the list at once (the list itself is never cached).
     body = await gql(gateway, REMOVE, {"id": pending}, token=other_tenant.admin_token)
@@ -139,7 +160,8 @@ async def test_pending_and_revoked_invitations_are_not_memberships(
 async def test_one_lookup_however_many_organisations(
     gateway: httpx.AsyncClient, pool: Any, issuer: DevIssuer, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The list is one set-based lookup across organisations, never a call per organisation."""
+    """Memberships and invitations are one set-based lookup across organisations, never a call per organisation
+    (nor one per field)."""
     subject = f"auth0|many-{tag()}"
     orgs = [tenant, *[await create_tenant(pool, issuer, name=f"Many {i}") for i in range(3)]]
     for t in orgs:
@@ -160,7 +182,9 @@ async def test_one_lookup_however_many_organisations(
     )
     without = list(calls)
     calls.clear()
-    _, listed = await memberships(gateway, fresh(issuer, subject), tenant.org_id)
+    body = await gql(gateway, CHOICES, token=fresh(issuer, subject), headers={"x-organisation-id": str(tenant.org_id)})
+    listed = body["data"]["me"]["memberships"]
     assert {m["organisationId"] for m in listed} == {str(t.org_id) for t in orgs}
+    assert body["data"]["me"]["invitations"] == []
     assert len(calls) == len(without) + 1, (without, calls)
     assert calls.count("/internal/auth/memberships") == without.count("/internal/auth/memberships") + 1
