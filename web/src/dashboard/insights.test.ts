@@ -1,5 +1,18 @@
 import { describe, expect, it } from "vitest";
-import { builderOfSaved, builderParams, chartOption, decodeFilter, insightInput, parseBuilder, pointValue, seriesName } from "./insights";
+import {
+  builderOfSaved,
+  builderParams,
+  chartOption,
+  decodeFilter,
+  drillParams,
+  insightInput,
+  parseBuilder,
+  parseDrill,
+  pickCell,
+  pointValue,
+  sameSeries,
+  seriesName,
+} from "./insights";
 
 describe("the insights builder in the URL", () => {
   it("round-trips a builder through the query string", () => {
@@ -85,5 +98,47 @@ describe("insight answers as charts", () => {
       { name: "web (GBP)", value: 10.5 },
       { name: "(not set)", value: 7 },
     ]);
+  });
+});
+
+describe("the events behind a figure", () => {
+  const answer = {
+    buckets: [{ start: "2026-11-01T00:00:00+00:00" }, { start: "2026-11-02T00:00:00+00:00" }],
+    series: [
+      { values: ["card"], currency: "GBP", points: ["10.50", "0.00"], total: "10.50" },
+      { values: [null], currency: null, points: [3, 4], total: 7 },
+    ],
+  };
+
+  it("picks the bucket and series of a bar or point, the series of a slice", () => {
+    expect(pickCell(answer, "BAR", 1, 1)).toEqual({ bucket: "2026-11-02T00:00:00+00:00", values: [null], currency: null, value: 4 });
+    expect(pickCell(answer, "LINE", 0, 0)).toEqual({ bucket: "2026-11-01T00:00:00+00:00", values: ["card"], currency: "GBP", value: 10.5 });
+    expect(pickCell(answer, "STACKED_BAR", 2, 0)).toBeNull();
+    expect(pickCell(answer, "BAR", 0, 5)).toBeNull();
+    // A slice is a series' total over every bucket: no bucket, unless the range has one.
+    expect(pickCell(answer, "PIE", 0, 1)).toEqual({ bucket: null, values: [null], currency: null, value: 7 });
+    expect(pickCell({ ...answer, buckets: [answer.buckets[0]!] }, "PIE", 0, 0)?.bucket).toBe("2026-11-01T00:00:00+00:00");
+  });
+
+  it("keeps the question, the bucket, null values and the currency in the URL", () => {
+    const b = parseBuilder(new URLSearchParams("type=payment&measure=TOTAL_AMOUNT&by=fields.method&by=channel&preset=LAST_7_DAYS"));
+    const p = drillParams(b, { bucket: "2026-11-02T00:00:00+00:00", values: ["card", null], currency: "GBP" }, "s9");
+    const back = parseDrill(new URLSearchParams(p.toString()));
+    expect(back).toEqual({ builder: b, bucket: "2026-11-02T00:00:00+00:00", values: ["card", null], currency: "GBP", saved: "s9" });
+    expect(insightInput(back.builder)).toEqual(insightInput(b));
+    const slice = parseDrill(new URLSearchParams(drillParams(b, { bucket: null, values: [], currency: null }).toString()));
+    expect([slice.bucket, slice.values, slice.currency, slice.saved]).toEqual([null, [], null, null]);
+  });
+
+  it("ignores values that are not a list of strings and nulls", () => {
+    expect(parseDrill(new URLSearchParams("type=visit&values=%7Bx")).values).toEqual([]);
+    expect(parseDrill(new URLSearchParams("type=visit&values=%5B1%2C2%5D")).values).toEqual([]);
+  });
+
+  it("finds the series of a cell by its values and currency", () => {
+    expect(sameSeries(answer.series[0]!, ["card"], "GBP")).toBe(true);
+    expect(sameSeries(answer.series[0]!, ["card"], null)).toBe(false);
+    expect(sameSeries(answer.series[1]!, [null], null)).toBe(true);
+    expect(sameSeries(answer.series[1]!, ["null"], null)).toBe(false);
   });
 });

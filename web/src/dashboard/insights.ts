@@ -196,3 +196,62 @@ export function chartOption(answer: Answer, chart: InsightChartType, measureLabe
     })),
   };
 }
+
+/** One cell of an answer, as a click picks it: the bucket (its start; null for a pie slice or a series' total,
+ * which span every bucket), the series' breakdown values and currency, and the value drawn there. */
+export type Cell = { bucket: string | null; values: (string | null)[]; currency: string | null; value: number | null };
+
+type PickAnswer = {
+  buckets: readonly { start: string }[];
+  series: readonly { values: readonly (string | null)[]; currency?: string | null; points: readonly unknown[]; total: unknown }[];
+};
+
+/** The cell behind a click on the chart: ECharts' series and data index (a pie has one series, a slice per
+ * answer series); null when out of range. */
+export function pickCell(answer: PickAnswer, chart: InsightChartType, seriesIndex: number, dataIndex: number): Cell | null {
+  if (chart === "PIE") {
+    const s = answer.series[dataIndex];
+    if (!s) return null;
+    const only = answer.buckets.length === 1 ? answer.buckets[0] : undefined;
+    return { bucket: only ? only.start : null, values: [...s.values], currency: s.currency ?? null, value: pointValue(s.total) };
+  }
+  const s = answer.series[seriesIndex];
+  const b = answer.buckets[dataIndex];
+  if (!s || !b) return null;
+  return { bucket: b.start, values: [...s.values], currency: s.currency ?? null, value: pointValue(s.points[dataIndex]) };
+}
+
+/** The query string of the events behind a cell (/insights/events): the builder's question, the bucket's start,
+ * the series' values (JSON: a value may be null, "not set") and currency. */
+export function drillParams(b: Builder, cell: Pick<Cell, "bucket" | "values" | "currency">, saved?: string | null): URLSearchParams {
+  const p = builderParams(b, saved);
+  if (cell.bucket) p.set("bucket", cell.bucket);
+  p.set("values", JSON.stringify(cell.values));
+  if (cell.currency) p.set("currency", cell.currency);
+  return p;
+}
+
+export type Drill = { builder: Builder; bucket: string | null; values: (string | null)[]; currency: string | null; saved: string | null };
+
+/** The events page's URL read back; values that are not a JSON list of strings and nulls become none. */
+export function parseDrill(params: URLSearchParams, defaultType = ""): Drill {
+  let values: (string | null)[] = [];
+  try {
+    const parsed: unknown = JSON.parse(params.get("values") ?? "[]");
+    if (Array.isArray(parsed) && parsed.every((v) => v === null || typeof v === "string")) values = parsed as (string | null)[];
+  } catch {
+    values = [];
+  }
+  return {
+    builder: parseBuilder(params, defaultType),
+    bucket: params.get("bucket") || null,
+    values,
+    currency: params.get("currency") || null,
+    saved: params.get("saved") || null,
+  };
+}
+
+/** Whether a cell's values and currency name this series (the events page finds its row in the answer). */
+export function sameSeries(s: { values: readonly (string | null)[]; currency?: string | null }, values: readonly (string | null)[], currency: string | null): boolean {
+  return s.values.length === values.length && s.values.every((v, i) => v === values[i]) && (s.currency ?? null) === currency;
+}

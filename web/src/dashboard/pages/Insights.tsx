@@ -1,32 +1,31 @@
 // Insights (seed 002): the builder (an event type and a measure, filters, up to 3 breakdowns, a range tab or a
 // custom range, an interval, a chart type), its answer drawn with ECharts or listed, saving it, and the saved
 // list. The whole question lives in the URL (insights.ts), so a reload or a shared link asks the same one.
-import { useEffect, useMemo, useRef, useState } from "react";
-import { useSearchParams } from "react-router";
+import { useMemo, useState } from "react";
+import { Link, useSearchParams } from "react-router";
 import { useMutation, useQuery } from "urql";
 import { graphql } from "../../gql";
-import type { InsightOperator, InsightsAnswerQuery } from "../../gql/graphql";
+import type { ExportFormat, InsightOperator } from "../../gql/graphql";
 import { errorCode } from "../api";
-import { echarts } from "../charts";
-import { formatDateTime, formatNumber, zoneNote } from "../format";
+import { download } from "../exporting";
+import { formatDateTime, formatNumber } from "../format";
+import { DRAWN, formatTotal, InsightChart, InsightTable } from "../insightView";
 import {
   builderOfSaved,
   builderParams,
   CHARTS,
-  chartOption,
   INTERVALS,
   insightInput,
   MAX_BREAKDOWNS,
   MEASURES,
   OPERATORS,
   parseBuilder,
-  pointValue,
   RANGE_TABS,
-  seriesName,
   type Builder,
 } from "../insights";
 import { useSession } from "../session";
 import { Empty, ErrorState, Loading } from "../states";
+import "./insights.css";
 
 const InsightsPage = graphql(`
   query InsightsPage {
@@ -51,29 +50,18 @@ const InsightsPage = graphql(`
 const InsightsAnswer = graphql(`
   query InsightsAnswer($input: InsightInput!) {
     insight(input: $input) {
-      from
-      to
-      timeZone
-      currency
-      source
-      totalSeries
-      buckets {
-        label
-        partial
-      }
-      series {
-        rank
-        values
-        currency
-        points
-        total
-      }
-      total {
-        currency
-        value
-      }
-      others {
-        series
+      ...InsightAnswerFields
+    }
+  }
+`);
+
+const ExportInsight = graphql(`
+  mutation ExportInsight($kind: ExportKind!, $format: ExportFormat!, $input: InsightInput!) {
+    requestExport(kind: $kind, format: $format, insightInput: $input) {
+      url
+      errors {
+        field
+        message
       }
     }
   }
@@ -102,57 +90,6 @@ const DeleteSavedInsight = graphql(`
     }
   }
 `);
-
-type Answer = InsightsAnswerQuery["insight"];
-
-function formatValue(value: unknown): string {
-  const n = pointValue(value);
-  return n === null ? "–" : formatNumber(n);
-}
-
-function Chart({ answer, builder, label }: { answer: Answer; builder: Builder; label: string }) {
-  const ref = useRef<HTMLDivElement>(null);
-  useEffect(() => {
-    if (!ref.current) return;
-    const chart = echarts.init(ref.current, undefined, { renderer: "canvas" });
-    chart.setOption(chartOption(answer, builder.chartType, label));
-    const resize = new ResizeObserver(() => chart.resize());
-    resize.observe(ref.current);
-    return () => {
-      resize.disconnect();
-      chart.dispose();
-    };
-  }, [answer, builder.chartType, label]);
-  return <div ref={ref} className="chart" role="img" aria-label={`${label} as a chart (the table below has the same figures)`} />;
-}
-
-function AnswerTable({ answer, label, full }: { answer: Answer; label: string; full: boolean }) {
-  return (
-    <div className="table-scroll" tabIndex={0} role="region" aria-label="The insight's figures (scrolls sideways on narrow screens)">
-      <table className="data-table insight-table">
-        <caption className="muted small">
-          {formatNumber(answer.totalSeries)} series · {answer.from} to {answer.to} · {zoneNote(answer.timeZone)}
-        </caption>
-        <thead>
-          <tr>
-            <th scope="col">Series</th>
-            {full ? answer.buckets.map((b) => <th scope="col" key={b.label}>{b.label}{b.partial ? " *" : ""}</th>) : null}
-            <th scope="col">Total</th>
-          </tr>
-        </thead>
-        <tbody>
-          {answer.series.map((s) => (
-            <tr key={s.rank}>
-              <th scope="row">{seriesName(s.values, s.currency, label)}</th>
-              {full ? s.points.map((p, i) => <td key={i}>{formatValue(p)}</td>) : null}
-              <td data-testid="series-total">{formatValue(s.total)}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
-  );
-}
 
 function SaveForm({ builder, onSaved }: { builder: Builder; onSaved: (id: string) => void }) {
   const [name, setName] = useState("");
@@ -197,6 +134,53 @@ function SaveForm({ builder, onSaved }: { builder: Builder; onSaved: (id: string
   );
 }
 
+const EXPORTS: { kind: "INSIGHT_EVENTS" | "INSIGHT_RESULTS"; label: string; what: string }[] = [
+  { kind: "INSIGHT_EVENTS", label: "Export events (UGD)", what: "every counted event, once per breakdown value" },
+  { kind: "INSIGHT_RESULTS", label: "Export results", what: "the chart's figures as a table" },
+];
+
+/** Seed 002's two exports of the question as it stands: UGD (the underlying events) and the results. */
+function InsightExports({ builder }: { builder: Builder }) {
+  const [format, setFormat] = useState<ExportFormat>("CSV");
+  const [state, run] = useMutation(ExportInsight);
+  const [problem, setProblem] = useState<string | null>(null);
+  const exportAs = async (kind: (typeof EXPORTS)[number]["kind"]) => {
+    setProblem(null);
+    const result = await run({ kind, format, input: insightInput(builder) });
+    const answer = result.data?.requestExport;
+    if (answer?.url) return download(answer.url);
+    const first = answer?.errors[0];
+    if (first) return setProblem(`${first.field ? `${first.field.replace(/^insightInput\./, "")}: ` : ""}${first.message}`);
+    setProblem(result.error ? `The export could not be made (${errorCode(result.error) ?? "error"}); try again.` : "The export could not be made; try again.");
+  };
+  return (
+    <div className="filters insight-exports" role="group" aria-label="Export this insight">
+      <span className="filter">
+        <label htmlFor="insight-export-format">Export format</label>{" "}
+        <select id="insight-export-format" value={format} onChange={(e) => setFormat(e.target.value as ExportFormat)}>
+          <option value="CSV">CSV</option>
+          <option value="XLSX">XLSX</option>
+        </select>
+      </span>
+      {EXPORTS.map((x) => (
+        <button key={x.kind} type="button" className="button" title={x.what} disabled={state.fetching} onClick={() => void exportAs(x.kind)}>
+          {x.label}
+        </button>
+      ))}
+      {state.fetching ? (
+        <span className="muted small" role="status">
+          Preparing the file…
+        </span>
+      ) : null}
+      {problem ? (
+        <span className="field-error" role="alert">
+          {problem}
+        </span>
+      ) : null}
+    </div>
+  );
+}
+
 export default function Insights() {
   const { organisation } = useSession();
   const [params, setParams] = useSearchParams();
@@ -222,8 +206,15 @@ export default function Insights() {
   if (pageError && !page) return <ErrorState error={pageError} what="insights" retry={() => refetchPage({ requestPolicy: "network-only" })} />;
   if (!page) return <Loading what="the insights builder" />;
   return (
-    <section aria-labelledby="insights-title">
-      <h1 id="insights-title">Insights</h1>
+    <section aria-labelledby="insights-title" className="insight-page">
+      <div className="page-head">
+        <h1 id="insights-title">Insights</h1>
+        <div className="actions">
+          <Link className="button" to="/insights/dashboards">
+            Dashboards
+          </Link>
+        </div>
+      </div>
       <form className="filters" aria-label="The question" onSubmit={(e) => e.preventDefault()}>
         <span className="filter">
           <label htmlFor="insight-type">Event type</label>{" "}
@@ -428,13 +419,14 @@ export default function Insights() {
               <p className="muted small">
                 Total:{" "}
                 <span data-testid="insight-total">
-                  {answer.total.map((t) => `${formatValue(t.value)}${t.currency ? ` ${t.currency}` : ""}`).join(" · ") || "–"}
+                  {formatTotal(answer)}
                 </span>
                 {answer.others.series > 0 ? ` · ${formatNumber(answer.others.series)} more series not shown` : ""}
                 {answer.buckets.some((b) => b.partial) ? " · * part of the period is older than the 90 days of raw events kept" : ""}
               </p>
-              {["BAR", "STACKED_BAR", "LINE", "PIE"].includes(builder.chartType) ? <Chart answer={answer} builder={builder} label={label} /> : null}
-              <AnswerTable answer={answer} label={label} full={builder.chartType !== "LIST" && builder.chartType !== "PIE"} />
+              <InsightExports builder={builder} />
+              {DRAWN.includes(builder.chartType) ? <InsightChart answer={answer} builder={builder} label={label} saved={saved} /> : null}
+              <InsightTable answer={answer} builder={builder} label={label} saved={saved} full={builder.chartType !== "LIST" && builder.chartType !== "PIE"} />
             </>
           )}
           <SaveForm
