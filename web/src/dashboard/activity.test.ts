@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { filterFromParams, filterInput, filterKey, kindLabel, mergeLive, newestFirst, nextCursor, paramsWith, union, type Entry } from "./activity";
+import { filterFromParams, formatEventTime, filterInput, filterKey, kindLabel, mergeLive, newestFirst, nextCursor, paramsWith, union, type Entry } from "./activity";
 
 const e = (id: string, at: string): Entry => ({ cursor: `c-${id}`, node: { id, at } });
 
@@ -62,5 +62,9 @@ describe("the feed's order and live pushes", () => {
   it("has no next cursor at the oldest event", () => {
     expect(nextCursor({ entries: [e("1", "2026-12-01T10:01:00Z")], hasNext: false })).toBeNull();
     expect(kindLabel("ORDER_PLACED")).toBe("order placed");
+  });
+
+  it("writes an event's time to the second in the organisation's zone", () => {
+    expect(formatEventTime("2026-07-01T10:04:05.123456+00:00", "Europe/London", "en-GB")).toBe("1 Jul 2026, 11:04:05");
   });
 });

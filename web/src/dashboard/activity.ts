@@ -2,6 +2,7 @@
 // URL keeps it (?class=FUNNEL&type=visit), the order of its entries (the API's: newest first by time, then
 // id), and how a live push of the first page joins what is already on screen without losing or repeating one.
 import type { ActivityFilterInput, TimelineClass } from "../gql/graphql";
+import { userLocale } from "./format";
 
 /** The classes the feed holds (order changes are on a customer's timeline, not here). */
 export const FEED_CLASSES: { value: TimelineClass; label: string }[] = [
@@ -98,4 +99,9 @@ export function nextCursor(feed: Feed<Entry>): string | null {
 /** `ORDER_PLACED` → "order placed"; a custom type keeps its own words. */
 export function kindLabel(kind: string): string {
   return kind.toLowerCase().replace(/_/g, " ");
+}
+
+/** An event's time in the organisation's zone, to the second (a feed's entries are often minutes apart). */
+export function formatEventTime(iso: string, timeZone: string, locale: string = userLocale()): string {
+  return new Intl.DateTimeFormat(locale, { dateStyle: "medium", timeStyle: "medium", timeZone }).format(new Date(iso));
 }

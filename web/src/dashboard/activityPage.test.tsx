@@ -125,6 +125,7 @@ describe("the activity feed page", () => {
     // Load more: the next page after the oldest shown, appended
     fireEvent.click(screen.getByRole("button", { name: "Load more" }));
     await waitFor(() => expect(items()).toEqual(["e3", "e2", "e1"]));
+    await waitFor(() => expect(document.activeElement?.getAttribute("data-event")).toBe("e1")); // focus on what came
     expect(sent.find((s) => s.name === "ActivityMore")?.variables).toEqual({ filter: null, first: 50, after: "cursor-e2" });
     expect(screen.getByText("No older events.")).toBeTruthy();
 

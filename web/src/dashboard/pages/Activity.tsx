@@ -3,7 +3,7 @@
 // (?class=FUNNEL&type=visit). Each entry links to its customer and, when it is about one, its order. Live: the
 // gateway pushes the feed's first page when events land, and new entries join the top without a reload.
 import "./activity.css";
-import { useEffect, useMemo, useState } from "react";
+import { useEffect, useMemo, useRef, useState } from "react";
 import { Link, useSearchParams } from "react-router";
 import { useClient, useQuery, useSubscription } from "urql";
 import { graphql } from "../../gql";
@@ -11,6 +11,7 @@ import type { ActivityEntryFragment, TimelineClass } from "../../gql/graphql";
 import {
   FEED_CLASSES,
   filterFromParams,
+  formatEventTime,
   filterInput,
   filterKey,
   kindLabel,
@@ -20,7 +21,7 @@ import {
   union,
   type Feed,
 } from "../activity";
-import { formatDateTime, formatMoney, formatNumber, zoneNote } from "../format";
+import { formatMoney, formatNumber, zoneNote } from "../format";
 import { useSession } from "../session";
 import { Empty, ErrorState, Loading } from "../states";
 
@@ -115,9 +116,9 @@ function ActivityItem({ entry, zone }: { entry: ActivityEntryFragment; zone: str
   const e = entry.node;
   const who = e.customer ? (e.customer.email ?? e.customer.displayName) : null;
   return (
-    <li data-event={e.id} data-class={e.class} data-type={e.type ?? ""}>
+    <li data-event={e.id} data-class={e.class} data-type={e.type ?? ""} tabIndex={-1}>
       <div className="activity-head">
-        <time dateTime={e.at}>{formatDateTime(e.at, zone)}</time>
+        <time dateTime={e.at}>{formatEventTime(e.at, zone)}</time>
         <strong className="activity-kind">{kindLabel(e.kind)}</strong>
         <span className={`badge class-${e.class.toLowerCase()}`}>{e.class.toLowerCase()}</span>
       </div>
@@ -157,6 +158,15 @@ export default function Activity() {
   const [shown, setShown] = useState<Shown | null>(null);
   const [loadingMore, setLoadingMore] = useState(false);
   const [moreProblem, setMoreProblem] = useState<string | null>(null);
+  // After Load more, keyboard focus goes to the first entry it brought (the button may be gone: the oldest reached).
+  const [focusId, setFocusId] = useState<string | null>(null);
+  const list = useRef<HTMLOListElement>(null);
+  useEffect(() => {
+    if (!focusId) return;
+    const items = list.current ? [...list.current.querySelectorAll<HTMLElement>("li[data-event]")] : [];
+    items.find((li) => li.dataset.event === focusId)?.focus();
+    setFocusId(null);
+  }, [focusId]);
   // Provider users see orders only: the live feed (like the list) is the partner's.
   const [live] = useSubscription({ query: ActivityLive, variables: { filter: input }, pause: me.role === "PROVIDER" });
   const dataKey = answeredKey(operation?.variables);
@@ -205,6 +215,7 @@ export default function Activity() {
     setShown((prev) =>
       prev && prev.key === key ? { ...prev, entries: union(prev.entries, page.edges), hasNext: page.pageInfo.hasNextPage } : prev,
     );
+    setFocusId(page.edges[0]?.node.id ?? null);
   };
   const setFilter = (klass: TimelineClass | null, types: string[]) => setParams(paramsWith(params, { klass, types }));
   const classOf = new Map((data?.eventTypes ?? []).map((t) => [t.name, t.class.toUpperCase()]));
@@ -288,7 +299,7 @@ export default function Activity() {
             {formatNumber(feed.entries.length)} {feed.entries.length === 1 ? "event" : "events"} shown
             {feed.hasNext ? ", older ones below" : ", the oldest included"}
           </p>
-          <ol className="activity-feed" aria-label="Events, newest first" aria-busy={fetching || loadingMore}>
+          <ol ref={list} className="activity-feed" aria-label="Events, newest first" aria-busy={fetching || loadingMore}>
             {feed.entries.map((e) => (
               <ActivityItem key={e.node.id} entry={e} zone={zone} />
             ))}
