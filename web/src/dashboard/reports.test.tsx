@@ -14,6 +14,7 @@ import {
   moveItem,
   parseChoices,
   reportEntities,
+  reportLink,
   scheduleInput,
 } from "./reports";
 
@@ -141,6 +142,31 @@ describe("the schedule's configuration and input", () => {
     expect(stored).toMatchObject({ name: "N", format: "PDF", cadence: "MONTHLY", time: "06:30", dayOfMonth: "15", timeZone: "Asia/Tokyo" });
     expect(stored.report).toMatchObject({ report: "leads", grouping: ["state"] });
     expect(describeTiming({ cadence: "WEEKLY", timeZone: "America/New_York", time: "09:15", weekday: 5 })).toBe("Every Friday at 09:15 (America/New York)");
+  });
+});
+
+describe("a configuration as the report page's URL", () => {
+  it("puts the columns, grouping and filters where the page reads them", () => {
+    const link = reportLink({
+      report: "event_log",
+      columns: ["a", "custom.tier"],
+      grouping: ["type"],
+      filters: { range: { from: "2026-11-01", to: "2026-11-30" }, statuses: ["posted"], types: ["purchase"], interval: "WEEK", segmentId: "s1" },
+    });
+    const [path, query] = link.split("?");
+    expect(path).toBe("/reports/event_log");
+    expect(Object.fromEntries(new URLSearchParams(query))).toEqual({
+      from: "2026-11-01",
+      to: "2026-11-30",
+      columns: "a,custom.tier",
+      group: "type",
+      status: "posted",
+      type: "purchase",
+      interval: "WEEK",
+      segment: "s1",
+    });
+    expect(reportLink({ report: "leads", filters: { range: { preset: "LAST_7_DAYS" } } })).toBe("/reports/leads?preset=LAST_7_DAYS");
+    expect(reportLink({ report: "leads" })).toBe("/reports/leads");
   });
 });
 

@@ -290,3 +290,35 @@ export const ENTITIES = [
 export function parseChoices(text: string): string[] {
   return [...new Set(text.split(/[,\n]/).map((s) => s.trim()).filter(Boolean))];
 }
+
+/** The report page's URL for a configuration (a schedule's, a run's): its columns, grouping and filters in the
+ * query string the page reads. */
+export function reportLink(config: unknown): string {
+  const c = (config && typeof config === "object" ? config : {}) as {
+    report?: string;
+    columns?: string[] | null;
+    grouping?: string[] | null;
+    filters?: {
+      range?: { preset?: string; from?: string; to?: string } | null;
+      statuses?: string[] | null;
+      types?: string[] | null;
+      interval?: string | null;
+      segmentId?: string | null;
+    } | null;
+  };
+  const q = new URLSearchParams();
+  const f = c.filters ?? {};
+  if (f.range?.preset) q.set("preset", f.range.preset);
+  else if (f.range?.from && f.range.to) {
+    q.set("from", f.range.from);
+    q.set("to", f.range.to);
+  }
+  if (c.columns && c.columns.length > 0) q.set("columns", c.columns.join(","));
+  if (c.grouping && c.grouping.length > 0) q.set("group", c.grouping.join(","));
+  if (f.statuses?.[0]) q.set("status", f.statuses[0]);
+  if (f.types?.[0]) q.set("type", f.types[0]);
+  if (f.interval) q.set("interval", f.interval);
+  if (f.segmentId) q.set("segment", f.segmentId);
+  const query = q.toString();
+  return `/reports/${c.report ?? ""}${query ? `?${query}` : ""}`;
+}

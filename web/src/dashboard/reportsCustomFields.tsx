@@ -69,8 +69,8 @@ const Delete = graphql(`
 const TYPES: CustomFieldType[] = ["TEXT", "NUMBER", "DATE", "BOOLEAN", "CHOICE"];
 const entityLabel = (e: string) => (e === "customer" ? "Contact (customer)" : e.replace(/_/g, " ").replace(/^./, (c) => c.toUpperCase()));
 
-type Draft = { id: string | null; entity: string; name: string; type: CustomFieldType; choices: string };
-const EMPTY: Draft = { id: null, entity: "order", name: "", type: "TEXT", choices: "" };
+type Draft = { id: string | null; was: string; entity: string; name: string; type: CustomFieldType; choices: string };
+const EMPTY: Draft = { id: null, was: "", entity: "order", name: "", type: "TEXT", choices: "" };
 
 function Field({ id, label, error, children }: { id: string; label: string; error?: string; children: React.ReactNode }) {
   return (
@@ -146,7 +146,7 @@ export function CustomFields() {
       ) : null}
       {admin ? (
         <form className="custom-field-form" aria-labelledby="cf-form-title" onSubmit={(e) => void submit(e)} noValidate>
-          <h2 id="cf-form-title">{draft.id ? `Edit ${draft.name || "field"}` : "Define a custom field"}</h2>
+          <h2 id="cf-form-title">{draft.id ? `Edit ${draft.was}` : "Define a custom field"}</h2>
           <Field id="cf-entity" label="Entity" error={errors.entity}>
             <select {...props("entity")} value={draft.entity} disabled={Boolean(draft.id)} onChange={(e) => setDraft({ ...draft, entity: e.target.value })}>
               {ENTITIES.map((x) => (
@@ -252,7 +252,7 @@ export function CustomFields() {
                           type="button"
                           className="button small"
                           onClick={() => {
-                            setDraft({ id: f.id, entity: f.entity, name: f.name, type: f.type, choices: f.choices.join(", ") });
+                            setDraft({ id: f.id, was: f.name, entity: f.entity, name: f.name, type: f.type, choices: f.choices.join(", ") });
                             setErrors({});
                           }}
                         >

@@ -9,7 +9,7 @@ import { useClient, useQuery } from "urql";
 import { graphql } from "../../gql";
 import { download } from "../exporting";
 import { formatDateTime, formatNumber, zoneNote } from "../format";
-import { formatBytes } from "../reports";
+import { formatBytes, reportLink } from "../reports";
 import { ReportsNav } from "../reportsNav";
 import { useSession } from "../session";
 import { Empty, ErrorState, Loading } from "../states";
@@ -144,7 +144,7 @@ export default function ReportRuns() {
                   return (
                     <tr key={r.id} data-run={r.id} data-status={r.status}>
                       <td>{formatDateTime(r.createdAt, organisation.timeZone)}</td>
-                      <td>{report.key ? <Link to={`/reports/${report.key}`}>{report.name}</Link> : "–"}</td>
+                      <td>{report.key ? <Link to={reportLink(r.input)}>{report.name}</Link> : "–"}</td>
                       <td>{r.format}</td>
                       <td className={`run-status-${r.status.toLowerCase()}`}>
                         {STATUS_TEXT[r.status] ?? r.status}

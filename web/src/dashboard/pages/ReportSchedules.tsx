@@ -17,6 +17,7 @@ import {
   draftOf,
   emptyDraft,
   errorsOnFields,
+  reportLink,
   scheduleInput,
   WEEKDAYS,
   type FieldErrors,
@@ -502,7 +503,7 @@ export default function ReportSchedules() {
                   <tr key={s.id} data-schedule={s.id}>
                     <td>{s.name}</td>
                     <td>
-                      <Link to={`/reports/${report}`}>{reportName(report)}</Link>
+                      <Link to={reportLink(s.report)}>{reportName(report)}</Link>
                     </td>
                     <td>{describeTiming(s)}</td>
                     <td>{s.format}</td>

@@ -1,15 +1,15 @@
 // Reports (seed 002): the catalogue by area; a report opens with its default columns and a 10-row preview with the
 // exact row count; columns are added (the report's own and, in itemised reports, custom fields), removed and
 // reordered — dragged, or moved with the Up/Down buttons from the keyboard, each move announced — and the rows
-// grouped (two levels, with subtotals); the range and status filtered. All of it is kept in the URL. Then the
-// report is downloaded (CSV/XLSX), run and mailed (CSV/XLSX/PDF) or scheduled (its configuration carried to the
-// Schedules page). Custom fields are defined here too (admins): /reports/custom-fields.
+// grouped (two levels, with subtotals); the range, status, type, interval and segment filtered. All of it is kept
+// in the URL. Then the report is downloaded (CSV/XLSX), run and mailed (CSV/XLSX/PDF) or scheduled (its
+// configuration carried to the Schedules page). Custom fields are defined here too (admins): /reports/custom-fields.
 import "./reports.css";
 import { useMemo, useState } from "react";
 import { Link, useParams, useSearchParams } from "react-router";
 import { useMutation, useQuery } from "urql";
 import { graphql } from "../../gql";
-import type { ExportFormat, ReportRunFormat } from "../../gql/graphql";
+import type { ExportFormat, ReportInterval, ReportRunFormat } from "../../gql/graphql";
 import { download } from "../exporting";
 import { formatCell, formatDay, formatNumber, zoneNote } from "../format";
 import { RangePicker } from "../RangePicker";
@@ -49,6 +49,15 @@ const ReportFields = graphql(`
       id
       entity
       key
+      name
+    }
+  }
+`);
+
+const ReportSegments = graphql(`
+  query ReportSegmentChoices {
+    segments {
+      id
       name
     }
   }
@@ -242,6 +251,7 @@ export function ReportView() {
   const { key = "" } = useParams();
   const [{ data: catalogue, error: catalogueError }, refetchCatalogue] = useQuery({ query: Catalogue });
   const [{ data: fieldData }] = useQuery({ query: ReportFields });
+  const [{ data: segmentData }] = useQuery({ query: ReportSegments, pause: !catalogue?.reports.find((r) => r.key === key)?.filters.includes("segmentId") });
   const report = catalogue?.reports.find((r) => r.key === key);
   const [range, setRange] = useRange();
   const [params, setParams] = useSearchParams();
@@ -250,14 +260,23 @@ export function ReportView() {
   const group = params.get("group");
   const grouping = useMemo(() => listParam(group) ?? [], [group]);
   const status = params.get("status");
+  const type = params.get("type");
+  const interval = params.get("interval") as ReportInterval | null;
+  const segment = params.get("segment");
   const input = useMemo(
     () => ({
       report: key,
       columns,
       ...(grouping.length > 0 ? { grouping } : {}),
-      filters: { range: rangeInput(range), ...(status ? { statuses: [status] } : {}) },
+      filters: {
+        range: rangeInput(range),
+        ...(status ? { statuses: [status] } : {}),
+        ...(type ? { types: [type] } : {}),
+        ...(interval ? { interval } : {}),
+        ...(segment ? { segmentId: segment } : {}),
+      },
     }),
-    [key, columns, grouping, range, status],
+    [key, columns, grouping, range, status, type, interval, segment],
   );
   const [{ data, error, fetching }, refetch] = useQuery({ query: Preview, variables: { input }, pause: !report });
   const [exporting, runExport] = useMutation(ExportReport);
@@ -343,8 +362,8 @@ export function ReportView() {
         </p>
       ) : null}
       {report.filters.includes("range") ? <RangePicker value={range} onChange={setRange} /> : null}
-      {report.statuses.length > 0 ? (
-        <p className="filters">
+      <p className="filters">
+        {report.statuses.length > 0 ? (
           <span className="filter">
             <label htmlFor="report-status">Status</label>{" "}
             <select id="report-status" value={status ?? ""} onChange={(e) => setParam("status", e.target.value || null)}>
@@ -356,8 +375,45 @@ export function ReportView() {
               ))}
             </select>
           </span>
-        </p>
-      ) : null}
+        ) : null}
+        {report.types.length > 0 ? (
+          <span className="filter">
+            <label htmlFor="report-type">Type</label>{" "}
+            <select id="report-type" value={type ?? ""} onChange={(e) => setParam("type", e.target.value || null)}>
+              <option value="">All</option>
+              {report.types.map((t) => (
+                <option key={t} value={t}>
+                  {t.replace(/_/g, " ")}
+                </option>
+              ))}
+            </select>
+          </span>
+        ) : null}
+        {report.filters.includes("interval") ? (
+          <span className="filter">
+            <label htmlFor="report-interval">Per</label>{" "}
+            <select id="report-interval" value={interval ?? ""} onChange={(e) => setParam("interval", e.target.value || null)}>
+              <option value="">The report's default</option>
+              <option value="DAY">Day</option>
+              <option value="WEEK">Week</option>
+              <option value="MONTH">Month</option>
+            </select>
+          </span>
+        ) : null}
+        {report.filters.includes("segmentId") && (segmentData?.segments.length ?? 0) > 0 ? (
+          <span className="filter">
+            <label htmlFor="report-segment">Segment</label>{" "}
+            <select id="report-segment" value={segment ?? ""} onChange={(e) => setParam("segment", e.target.value || null)}>
+              <option value="">Every contact</option>
+              {segmentData?.segments.map((s) => (
+                <option key={s.id} value={s.id}>
+                  {s.name}
+                </option>
+              ))}
+            </select>
+          </span>
+        ) : null}
+      </p>
       <details className="data-table column-details">
         <summary>
           Columns ({columns.length}): add, remove, reorder{custom.length > 0 ? ", custom fields" : ""}
@@ -369,7 +425,7 @@ export function ReportView() {
           No custom fields are defined for these rows yet: <Link to="/reports/custom-fields">define one</Link> to add it as a column.
         </p>
       ) : null}
-      <fieldset className="grouping field">
+      <fieldset className="grouping">
         <legend>Group rows (subtotals per group, a total at the end)</legend>
         {[0, 1].map((level) => (
           <span className="filter" key={level}>
