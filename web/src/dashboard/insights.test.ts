@@ -1,10 +1,12 @@
 import { describe, expect, it } from "vitest";
 import {
+  breakdownChoices,
   builderOfSaved,
   builderParams,
   chartOption,
   decodeFilter,
   drillParams,
+  filterChoices,
   insightInput,
   parseBuilder,
   parseDrill,
@@ -140,5 +142,29 @@ describe("the events behind a figure", () => {
     expect(sameSeries(answer.series[0]!, ["card"], null)).toBe(false);
     expect(sameSeries(answer.series[1]!, [null], null)).toBe(true);
     expect(sameSeries(answer.series[1]!, ["null"], null)).toBe(false);
+  });
+});
+
+describe("the fields a type offers", () => {
+  const payment = {
+    dimensions: ["channel", "state"],
+    business: {
+      lineItems: true,
+      fields: [
+        { name: "method", filterable: true, breakdown: true },
+        { name: "amountDue", filterable: true, breakdown: false },
+        { name: "note", filterable: false, breakdown: false },
+      ],
+    },
+  };
+
+  it("breaks down by dimensions, business fields (numbers excepted) and line-item products, keeping a chosen one", () => {
+    expect(breakdownChoices(payment)).toEqual(["channel", "state", "fields.method", "item.productId"]);
+    expect(breakdownChoices({ dimensions: ["channel"] }, ["custom.tier", "channel"])).toEqual(["channel", "custom.tier"]);
+    expect(breakdownChoices(undefined)).toEqual([]);
+  });
+
+  it("filters on dimensions and filterable business fields", () => {
+    expect(filterChoices(payment)).toEqual(["channel", "state", "fields.method", "fields.amountDue", "item.productId"]);
   });
 });

@@ -255,3 +255,23 @@ export function parseDrill(params: URLSearchParams, defaultType = ""): Drill {
 export function sameSeries(s: { values: readonly (string | null)[]; currency?: string | null }, values: readonly (string | null)[], currency: string | null): boolean {
   return s.values.length === values.length && s.values.every((v, i) => v === values[i]) && (s.currency ?? null) === currency;
 }
+
+type TypeFields = {
+  dimensions: readonly string[];
+  business?: { lineItems: boolean; fields: readonly { name: string; filterable: boolean; breakdown: boolean }[] } | null;
+};
+
+/** What a type can be broken down by: its dimensions, its business fields (`fields.<name>`, numbers excepted) and,
+ * with line items, `item.productId`; a value already chosen stays offered (a saved insight's, say). */
+export function breakdownChoices(type: TypeFields | undefined, chosen: readonly string[] = []): string[] {
+  const fields = (type?.business?.fields ?? []).filter((f) => f.breakdown).map((f) => `fields.${f.name}`);
+  const items = type?.business?.lineItems ? ["item.productId"] : [];
+  return [...new Set([...(type?.dimensions ?? []), ...fields, ...items, ...chosen.filter(Boolean)])];
+}
+
+/** The fields a type's filters suggest: its dimensions and its filterable business fields. */
+export function filterChoices(type: TypeFields | undefined): string[] {
+  const fields = (type?.business?.fields ?? []).filter((f) => f.filterable).map((f) => `fields.${f.name}`);
+  const items = type?.business?.lineItems ? ["item.productId"] : [];
+  return [...new Set([...(type?.dimensions ?? []), ...fields, ...items])];
+}

@@ -8,7 +8,7 @@ import { Link, useSearchParams } from "react-router";
 import { useQuery } from "urql";
 import { graphql } from "../../gql";
 import { formatDateTime, formatMoney, formatNumber, zoneNote } from "../format";
-import { builderParams, insightInput, MEASURES, parseDrill, pointValue, sameSeries, seriesName } from "../insights";
+import { builderParams, insightInput, MEASURES, OPERATORS, parseDrill, pointValue, sameSeries, seriesName } from "../insights";
 import { eventsLink, formatValue } from "../insightView";
 import { useSession } from "../session";
 import { Empty, ErrorState, Loading } from "../states";
@@ -90,7 +90,9 @@ function EventsPage({ vars, after, first, last, more, timeZone }: { vars: Vars; 
               <tr key={e.id} data-event={e.sourceKey}>
                 <td>{formatDateTime(e.occurredAt, timeZone)}</td>
                 <td className="wrap">{e.sourceKey}</td>
-                <td>{e.customerId ? <Link to={`/customers/${e.customerId}`}>Customer profile</Link> : <span className="muted">anonymous</span>}</td>
+                <td>{e.customerId ? <Link to={`/customers/${e.customerId}`}>
+                      Customer {e.customerId.slice(0, 8)}
+                    </Link> : <span className="muted">anonymous</span>}</td>
                 <td>{e.state ?? "–"}</td>
                 <td>{e.channel ?? "–"}</td>
                 <td className="wrap">{e.entityId ?? "–"}</td>
@@ -171,6 +173,14 @@ export default function InsightEvents() {
         <dd>{builder.eventType}</dd>
         <dt>Series</dt>
         <dd>{name}</dd>
+        {builder.filters.length > 0 ? (
+          <>
+            <dt>Filters</dt>
+            <dd>
+              {builder.filters.map((f) => `${f.field} ${OPERATORS.find((o) => o.value === f.operator)?.label ?? f.operator} ${f.values.join(", ")}`.trim()).join("; ")}
+            </dd>
+          </>
+        ) : null}
         <dt>Period</dt>
         <dd>{bucket ? (answer && at >= 0 ? answer.buckets[at]?.label : formatDateTime(bucket, timeZone)) : "every period of the range (choose one below)"}</dd>
         <dt>{label}</dt>

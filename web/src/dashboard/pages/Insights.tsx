@@ -12,8 +12,10 @@ import { formatDateTime, formatNumber } from "../format";
 import { DRAWN, formatTotal, InsightChart, InsightTable } from "../insightView";
 import {
   builderOfSaved,
+  breakdownChoices,
   builderParams,
   CHARTS,
+  filterChoices,
   INTERVALS,
   insightInput,
   MAX_BREAKDOWNS,
@@ -34,6 +36,14 @@ const InsightsPage = graphql(`
       description
       carriesAmount
       dimensions
+      business {
+        lineItems
+        fields {
+          name
+          filterable
+          breakdown
+        }
+      }
     }
     savedInsights {
       id
@@ -198,7 +208,8 @@ export default function Insights() {
   const zone = organisation.timeZone;
   const set = (change: Partial<Builder>, keepSaved = false) => setParams(builderParams({ ...builder, ...change }, keepSaved ? saved : null));
   const type = page?.eventTypes.find((t) => t.name === builder.eventType);
-  const dimensions = type?.dimensions ?? [];
+  const dimensions = breakdownChoices(type, builder.breakdowns);
+  const filterFields = filterChoices(type);
   const measure = MEASURES.find((m) => m.value === builder.measure) ?? MEASURES[0];
   const label = measure?.label ?? "Count";
   const answer = data?.insight;
@@ -294,7 +305,7 @@ export default function Insights() {
           aria-label="Add a filter"
           onSubmit={(e) => {
             e.preventDefault();
-            const field = filterDraft.field || dimensions[0];
+            const field = filterDraft.field || filterFields[0];
             if (!field) return;
             const values = filterDraft.values.split(",").map((v) => v.trim()).filter(Boolean);
             set({ filters: [...builder.filters, { field, operator: filterDraft.operator, values }] });
@@ -307,11 +318,11 @@ export default function Insights() {
               id="insight-filter-field"
               list="insight-dimensions"
               value={filterDraft.field}
-              placeholder={dimensions[0] ?? ""}
+              placeholder={filterFields[0] ?? ""}
               onChange={(e) => setFilterDraft({ ...filterDraft, field: e.target.value })}
             />
             <datalist id="insight-dimensions">
-              {dimensions.map((d) => (
+              {filterFields.map((d) => (
                 <option key={d} value={d} />
               ))}
             </datalist>
