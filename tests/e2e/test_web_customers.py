@@ -99,8 +99,8 @@ async def test_the_activity_feed(web_platform: Platform, browser: Any, tenant: A
             counts = (kinds.count("visit"), kinds.count("page_view"), kinds.count("order_placed"))
             return feed if counts == (VISITS, 3, 3) else None
 
-        everything = await _until(landed, 60)
-        assert everything, "the events did not reach the insights service in 60 s"
+        everything = await _until(landed, 90)  # orders travel relay → Redis → insights worker: slow on a busy machine
+        assert everything, "the events did not reach the insights service in 90 s"
         behaviour = await _feed(client, tenant.admin_token, {"classes": ["BEHAVIOUR"]})
         placed = await _feed(client, tenant.admin_token, {"types": ["order_placed"]})
     assert len(behaviour) == 3 and len(placed) == 3
@@ -116,7 +116,7 @@ async def test_the_activity_feed(web_platform: Platform, browser: Any, tenant: A
         await page.wait_for_url(re.compile(r"/customers/activity$"))
         await expect(shown).to_have_attribute("data-count", "50")
         assert await entries.first.get_attribute("data-event") == everything[0]["id"]
-        await expect(page.locator('.live[data-live="on"]')).to_be_visible()
+        await expect(page.locator('.live[data-live="on"]')).to_be_visible(timeout=30_000)
         await b.shot("20-activity")
         await b.axe("activity")
         # Load more until the oldest: as many entries as the API's feed, in its order
