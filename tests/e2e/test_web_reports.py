@@ -113,6 +113,18 @@ async def test_reports_grouping_columns_custom_fields_schedules_and_runs(
             fields = (await api(client, tenant.admin_token, FIELDS))["customFields"]
             [field] = [f for f in fields if f["name"] == name]
             await expect(page.locator("table").get_by_text(f"custom.{field['key']}")).to_be_visible()
+            # renamed: its key (the report column) stays
+            await page.get_by_role("button", name=f"Edit {name}").click()
+            edit = page.get_by_role("form", name=f"Edit {name}")
+            await expect(edit.get_by_label("Type (fixed once defined)")).to_be_disabled()
+            name = f"{name} (web)"
+            await edit.get_by_label("Name").fill(name)
+            await edit.get_by_role("button", name="Save field").click()
+            await expect(page.get_by_role("status").filter(has_text=f"Saved {name}")).to_be_visible()
+            [renamed] = [
+                f for f in (await api(client, tenant.admin_token, FIELDS))["customFields"] if f["id"] == field["id"]
+            ]
+            assert (renamed["name"], renamed["key"]) == (name, field["key"])
             # the same name again: the API's refusal on the Name field
             await form.get_by_label("Name").fill(name)
             await form.get_by_role("button", name="Define field").click()
@@ -194,6 +206,15 @@ async def test_reports_grouping_columns_custom_fields_schedules_and_runs(
             await expect(row.get_by_role("button", name=re.compile("^Resume"))).to_be_visible()
             [paused] = (await api(client, tenant.admin_token, SCHEDULES))["reportSchedules"]
             assert paused["status"] == "PAUSED"
+            # edited: another time, the recipients kept
+            await row.get_by_role("link", name=re.compile("^Edit")).click()
+            edit = page.get_by_role("form", name=f"Edit Weekly orders {tag}")
+            await expect(edit.get_by_label(member["email"])).to_be_checked()
+            await edit.get_by_label("Time (HH:MM)").fill("09:15")
+            await edit.get_by_role("button", name="Save schedule").click()
+            await expect(row).to_contain_text("Every Wednesday at 09:15 (Europe/Paris)")
+            [edited] = (await api(client, tenant.admin_token, SCHEDULES))["reportSchedules"]
+            assert (edited["time"], edited["memberIds"], edited["teamIds"]) == ("09:15", [member["id"]], [team_id])
             await b.shot("reports-04-schedules")
             await b.axe("reports-schedules")
 
@@ -239,3 +260,16 @@ async def test_reports_grouping_columns_custom_fields_schedules_and_runs(
                 await page.locator("table").first.wait_for()
                 await b.no_horizontal_scroll(shot)
                 await b.shot(shot)
+
+            # --- the schedule deleted (confirmed), the custom field deleted: gone from the API
+            await page.set_viewport_size({"width": 1280, "height": 900})
+            await page.goto(f"{web_platform.url}/reports/schedules")
+            await row.get_by_role("button", name=re.compile("^Delete")).click()
+            await expect(page.get_by_text("No report is scheduled yet.")).to_be_visible()
+            assert (await api(client, tenant.admin_token, SCHEDULES))["reportSchedules"] == []
+            await page.goto(f"{web_platform.url}/reports/custom-fields")
+            await page.get_by_role("button", name=f"Delete {name}").click()
+            await expect(page.get_by_role("status").filter(has_text=f"Deleted {name}")).to_be_visible()
+            assert [
+                f for f in (await api(client, tenant.admin_token, FIELDS))["customFields"] if f["name"] == name
+            ] == []
