@@ -5,6 +5,7 @@ of this origin only (plus the sign-in authority for the code exchange), and `/ap
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import os
 from collections.abc import AsyncIterator
 from html.parser import HTMLParser
@@ -103,6 +104,30 @@ async def test_the_page_loads_only_hashed_files_of_this_origin_cached_a_year(bui
         assert asset.status_code == 200, src
         assert asset.headers["cache-control"] == "public, max-age=31536000, immutable"
         assert asset.headers["content-type"].startswith(("text/javascript", "text/css"))
+
+
+async def test_files_are_gzipped_for_clients_that_take_it(built, client) -> None:
+    """Scripts and styles go gzipped to a client accepting gzip (the bytes decompress to the built file), and as
+    they are to one that does not; either way the answer varies on Accept-Encoding and is cached a year."""
+    page = _Scripts()
+    page.feed((await client.get("/")).text)
+    files = [*page.sources, *page.styles]
+    assert any(f.endswith(".js") for f in files) and any(f.endswith(".css") for f in files), files
+    on_disk = sum((built / f.removeprefix("/")).stat().st_size for f in files)
+    sent = 0
+    for src in files:
+        built_bytes = (built / src.removeprefix("/")).read_bytes()
+        async with client.stream("GET", src, headers={"accept-encoding": "br;q=1, gzip;q=0.8"}) as r:
+            raw = b"".join([chunk async for chunk in r.aiter_raw()])
+        assert r.status_code == 200 and r.headers["content-encoding"] == "gzip", src
+        assert r.headers["vary"].lower() == "accept-encoding" and "immutable" in r.headers["cache-control"]
+        assert gzip.decompress(raw) == built_bytes and int(r.headers["content-length"]) == len(raw), src
+        sent += len(raw)
+        for refused in ("identity", "gzip;q=0", ""):
+            async with client.stream("GET", src, headers={"accept-encoding": refused}) as plain:
+                body = b"".join([chunk async for chunk in plain.aiter_raw()])
+            assert "content-encoding" not in plain.headers and body == built_bytes, (src, refused)
+    assert sent < on_disk / 2, f"{sent} bytes gzipped of {on_disk}"
 
 
 async def test_the_policy_is_this_origin_only_plus_the_sign_in_authority(built, client) -> None:
