@@ -204,7 +204,7 @@ function problemOf(result: { error?: { message: string } | undefined }, payload:
   return `${what} did not go through${result.error ? ` (${result.error.message})` : ""}; try again.`;
 }
 
-function NameForm({
+export function NameForm({
   id,
   label,
   formLabel,
