@@ -28,6 +28,11 @@ const SessionDoc = graphql(`
         organisationName
         role
       }
+      invitations {
+        organisationId
+        organisationName
+        role
+      }
     }
     organisation {
       id
@@ -94,19 +99,22 @@ export function switchTarget(pathname: string): string {
   return section && NAV.some((n) => n.to === `/${section}`) ? `/${section}` : "/";
 }
 
-/** The organisations of a user who belongs to several, the current one marked; nothing for a user of one. */
+/** The organisations of a user who belongs to several, the current one marked, and the organisations that invited
+ * them (choosing one joins it); nothing for a user of one organisation with no invitation. */
 export function OrganisationChooser({
   memberships,
+  invitations = [],
   current,
   onChoose,
 }: {
   memberships: readonly MembershipChoice[];
+  invitations?: readonly MembershipChoice[];
   current: string;
   onChoose: (organisationId: string) => void;
 }) {
   const [open, setOpen] = useState(false);
   const toggle = useRef<HTMLButtonElement>(null);
-  if (memberships.length < 2) return null;
+  if (memberships.length < 2 && invitations.length === 0) return null;
   const close = () => {
     setOpen(false);
     toggle.current?.focus();
@@ -122,6 +130,7 @@ export function OrganisationChooser({
         onClick={() => setOpen(!open)}
       >
         Switch organisation
+        {invitations.length > 0 ? <span className="org-invited-count"> ({invitations.length} invited)</span> : null}
       </button>
       {open ? (
         <nav
@@ -147,6 +156,20 @@ export function OrganisationChooser({
               </li>
             ))}
           </ul>
+          {invitations.length > 0 ? (
+            <>
+              <p className="org-chooser-note muted small">Invitations to your email (joining one makes you a member):</p>
+              <ul aria-label="Invitations">
+                {invitations.map((m) => (
+                  <li key={m.organisationId}>
+                    <button type="button" className="link-button" onClick={() => onChoose(m.organisationId)}>
+                      Join {m.organisationName} <span className="muted small">(as {m.role === "ADMIN" ? "an admin" : m.role === "PROVIDER" ? "a provider user" : "a member"})</span>
+                    </button>
+                  </li>
+                ))}
+              </ul>
+            </>
+          ) : null}
         </nav>
       ) : null}
     </>
@@ -208,6 +231,7 @@ export function Shell({ signOut, support, docs }: { signOut: () => void; support
         <span className="org-name">{data.organisation.name}</span>
         <OrganisationChooser
           memberships={data.me.memberships}
+          invitations={data.me.invitations}
           current={data.me.organisationId}
           onChoose={(id) => {
             // A fresh start in the other organisation: no page, cache or live socket of this one carries over.

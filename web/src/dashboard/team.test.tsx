@@ -35,6 +35,22 @@ describe("the organisation chooser", () => {
     expect(onChoose).toHaveBeenCalledWith("o2");
   });
 
+  it("offers an invitation to join, even to a user of one organisation", () => {
+    const onChoose = vi.fn();
+    render(
+      <OrganisationChooser
+        memberships={orgs.slice(0, 1)}
+        invitations={[{ organisationId: "o3", organisationName: "Gamma Loans", role: "ADMIN" }]}
+        current="o1"
+        onChoose={onChoose}
+      />,
+    );
+    fireEvent.click(screen.getByRole("button", { name: "Switch organisation (1 invited)" }));
+    const invitations = screen.getByRole("list", { name: "Invitations" });
+    fireEvent.click(within(invitations).getByRole("button", { name: "Join Gamma Loans (as an admin)" }));
+    expect(onChoose).toHaveBeenCalledWith("o3");
+  });
+
   it("closes with Escape, focus back on its button", () => {
     render(<OrganisationChooser memberships={orgs} current="o2" onChoose={() => {}} />);
     const toggle = screen.getByRole("button", { name: "Switch organisation" });
