@@ -145,3 +145,47 @@ describe("the activity feed page", () => {
     expect(types).toEqual(["", "page_view"]);
   });
 });
+
+describe("the activity feed's states", () => {
+  function renderWith(answer: (name: string) => unknown, entry = "/customers/activity") {
+    const fetchFn = async (_url: RequestInfo | URL, init?: RequestInit) => {
+      const body = JSON.parse(String(init?.body)) as { operationName: string };
+      return new Response(JSON.stringify(answer(body.operationName)), { headers: { "content-type": "application/json" } });
+    };
+    const client = new Client({
+      url: "http://test/graphql",
+      preferGetMethod: false,
+      requestPolicy: "network-only",
+      fetch: fetchFn as typeof fetch,
+      exchanges: [fetchExchange, subscriptionExchange({ forwardSubscription: () => ({ subscribe: () => ({ unsubscribe: () => {} }) }) })],
+    });
+    render(
+      <Provider value={client}>
+        <SessionContext.Provider value={session}>
+          <MemoryRouter initialEntries={[entry]}>
+            <Routes>
+              <Route path="/customers/activity" element={<Activity />} />
+            </Routes>
+          </MemoryRouter>
+        </SessionContext.Provider>
+      </Provider>,
+    );
+  }
+
+  it("says when the backing service is unavailable, with a retry", async () => {
+    renderWith(() => ({ data: null, errors: [{ message: "insights is down", extensions: { code: "UNAVAILABLE", requestId: "rid-7" } }] }));
+    const alert = await screen.findByRole("alert");
+    expect(alert.textContent).toContain("A backing service is unavailable");
+    expect(alert.textContent).toContain("rid-7");
+    expect(screen.getByRole("button", { name: "Try again" })).toBeTruthy();
+  });
+
+  it("tells an empty filter from an empty feed, naming the way back", async () => {
+    renderWith(() => ({ data: { eventTypes: TYPES, activity: page([], false) } }), "/customers/activity?class=BUSINESS");
+    expect((await screen.findByText("No event of this kind yet.")).textContent).toBeTruthy();
+    expect(screen.getByText("Choose Everything or All types to see every event.")).toBeTruthy();
+    cleanup();
+    renderWith(() => ({ data: { eventTypes: TYPES, activity: page([], false) } }));
+    expect(await screen.findByText("No event yet.")).toBeTruthy();
+  });
+});

@@ -21,6 +21,7 @@ import {
   union,
   type Feed,
 } from "../activity";
+import { errorCode } from "../api";
 import { formatMoney, formatNumber, zoneNote } from "../format";
 import { useSession } from "../session";
 import { Empty, ErrorState, Loading } from "../states";
@@ -282,6 +283,14 @@ export default function Activity() {
         </span>
       </p>
       {error && !feed ? <ErrorState error={error} what="activity feed" retry={reload} /> : null}
+      {error && feed ? (
+        <p className="field-error" role="alert">
+          The newest events could not be read ({errorCode(error)}): the entries below may be behind.{" "}
+          <button type="button" className="link-button" onClick={reload}>
+            Try again
+          </button>
+        </p>
+      ) : null}
       {!feed && !error ? <Loading what="the activity feed" /> : null}
       {feed && feed.entries.length === 0 ? (
         <Empty>
