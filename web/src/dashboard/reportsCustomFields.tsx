@@ -220,9 +220,10 @@ export function CustomFields() {
         </Empty>
       ) : null}
       {data && fields.length > 0 ? (
+        <>
+        <p className="muted small">{zoneNote(organisation.timeZone)}</p>
         <div className="table-scroll" tabIndex={0} role="region" aria-label="Custom fields (scrolls sideways on narrow screens)">
           <table>
-            <caption className="muted small">{zoneNote(organisation.timeZone)}</caption>
             <thead>
               <tr>
                 <th scope="col">Entity</th>
@@ -269,6 +270,7 @@ export function CustomFields() {
             </tbody>
           </table>
         </div>
+        </>
       ) : null}
     </section>
   );

@@ -118,9 +118,9 @@ export default function ReportRuns() {
       ) : null}
       {runs.length > 0 ? (
         <>
+          <p className="muted small">{zoneNote(organisation.timeZone)}</p>
           <div className="table-scroll" tabIndex={0} role="region" aria-label="Report runs (scrolls sideways on narrow screens)" aria-busy={fetching}>
             <table className="runs-table">
-              <caption className="muted small">{zoneNote(organisation.timeZone)}</caption>
               <thead>
                 <tr>
                   <th scope="col">Requested</th>

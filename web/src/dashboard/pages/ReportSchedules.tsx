@@ -479,9 +479,10 @@ export default function ReportSchedules() {
         </Empty>
       ) : null}
       {schedules.length > 0 ? (
+        <>
+        <p className="muted small">Next and last runs: {zoneNote(organisation.timeZone)}; each schedule runs in the zone it names.</p>
         <div className="table-scroll" tabIndex={0} role="region" aria-label="Schedules (scrolls sideways on narrow screens)">
           <table>
-            <caption className="muted small">Next and last runs: {zoneNote(organisation.timeZone)}; each schedule runs in the zone it names.</caption>
             <thead>
               <tr>
                 <th scope="col">Name</th>
@@ -560,6 +561,7 @@ export default function ReportSchedules() {
             </tbody>
           </table>
         </div>
+        </>
       ) : null}
     </section>
   );
