@@ -1,8 +1,9 @@
 """End to end in a real browser (shared fixtures of tests/e2e/conftest.py): the header's organisation chooser of a
-user who belongs to two organisations, and Settings' team administration: a team created, given a member, renamed,
-the member taken out, the team deleted; one pending invitation resent and another revoked. Each step is checked
-against the API (and the resend against the orders outbox: a second invitation email requested), axe-core on every
-state shown, screenshots at 1280 px and 390 px in tests/e2e/artifacts/web/ (team-*.png).
+user who belongs to two organisations and is invited to a third (joined from the chooser), and Settings' team
+administration: a team created, given a member, renamed, the member taken out, the team deleted; one pending
+invitation resent and another revoked. Each step is checked against the API (and the resend against the orders
+outbox: a second invitation email requested), axe-core on every state shown, screenshots at 1280 px and 390 px in
+tests/e2e/artifacts/web/ (team-*.png).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from services.orders.repository import members
 from shared.db import tenant_tx
 from shared.mail import MAIL_REQUESTED
 from tests.e2e.test_platform import Platform
-from tests.e2e.web_browser import api, signed_in
+from tests.e2e.web_browser import admin_email, api, signed_in
+from tests.factories import create_tenant
 
 pytestmark = pytest.mark.e2e
 playwright_api = pytest.importorskip("playwright.async_api")
@@ -62,16 +64,21 @@ async def test_organisation_chooser_teams_and_invitations(
     mine_ref, theirs_ref = f"team-mine-{tag}", f"team-theirs-{tag}"
     resend_to, revoke_to = f"resend-{tag}@example.com", f"revoke-{tag}@example.com"
     member_email = f"member-{tenant.admin_subject.split('|admin-')[1]}@example.com"
-    # The tenant's admin is also a plain member of the other organisation (the same account, a second row).
+    # The tenant's admin is also a plain member of the other organisation (the same account, a second row), and
+    # is invited by email to a third one (pending: offered in the chooser as an invitation to join).
     async with tenant_tx(pool, other_tenant.org_id) as conn:
         await members.add(conn, other_tenant.org_id, f"also-{tag}@example.com", "member", subject=tenant.admin_subject)
+    third = await create_tenant(pool, issuer, name="Third Partner")
     async with httpx.AsyncClient(base_url=web_platform.url, timeout=15) as client:
         await _order(client, tenant, mine_ref)
         await _order(client, other_tenant, theirs_ref)
         invited = (await api(client, tenant.admin_token, INVITE, {"email": resend_to}))["inviteMember"]
         assert invited["errors"] == [], invited
+        joining = (await api(client, third.admin_token, INVITE, {"email": admin_email(tenant)}))["inviteMember"]
+        assert joining["errors"] == [], joining
         mine = (await api(client, tenant.admin_token, "{ organisation { name } }"))["organisation"]["name"]
         theirs = (await api(client, other_tenant.admin_token, "{ organisation { name } }"))["organisation"]["name"]
+        third_name = (await api(client, third.admin_token, "{ organisation { name } }"))["organisation"]["name"]
 
         async def teams() -> list[dict[str, Any]]:
             return list((await api(client, tenant.admin_token, TEAMS))["teams"])
@@ -94,11 +101,12 @@ async def test_organisation_chooser_teams_and_invitations(
             await expect(orders).to_contain_text(mine_ref)
 
             # --- The chooser: both organisations, the current one marked; the other chosen, then back by keyboard
-            toggle = page.get_by_role("button", name="Switch organisation")
+            toggle = page.get_by_role("button", name=re.compile(r"^Switch organisation"))
             await toggle.click()
             chooser = page.get_by_role("navigation", name="Your organisations")
             await expect(chooser.locator('[aria-current="true"]')).to_contain_text(mine)
-            await expect(chooser.get_by_role("button")).to_have_count(1)
+            await expect(chooser.get_by_role("button")).to_have_count(2)  # the other one, and the invitation
+            await expect(chooser.get_by_role("list", name="Invitations")).to_contain_text(f"Join {third_name}")
             await b.axe("team-chooser")
             await b.shot("team-01-chooser")
             await chooser.get_by_role("button", name=re.compile(re.escape(theirs))).click()
@@ -117,6 +125,19 @@ async def test_organisation_chooser_teams_and_invitations(
             await expect(org_name).to_have_text(mine)
             await expect(orders).to_contain_text(mine_ref)
             assert theirs_ref not in await orders.inner_text()
+
+            # The invitation joined from the chooser: a member of the third organisation, active, from now on
+            await toggle.click()
+            await chooser.get_by_role("button", name=re.compile(f"^Join {re.escape(third_name)}")).click()
+            await expect(org_name).to_have_text(third_name)
+            await expect(page.get_by_role("heading", name="Orders")).to_be_visible()
+            joined = (await api(client, third.admin_token, MEMBERS))["members"]
+            assert [m["status"] for m in joined if m["id"] == joining["member"]["id"]] == ["ACTIVE"]
+            await toggle.click()
+            await expect(chooser.get_by_role("list", name="Invitations")).to_have_count(0)
+            await expect(chooser.locator('[aria-current="true"]')).to_contain_text(third_name)
+            await chooser.get_by_role("button", name=re.compile(re.escape(mine))).click()
+            await expect(org_name).to_have_text(mine)
 
             # --- Teams: created (a taken name refused on its field), a member added, renamed, member out, deleted
             await page.get_by_role("link", name="Settings").click()
