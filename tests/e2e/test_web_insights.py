@@ -212,3 +212,22 @@ async def test_insights_dashboards_exports_and_the_events_behind_a_bar(
             await page.wait_for_url(re.compile(r"/insights/events\?"))
             await expect(page.get_by_test_id("events-total")).to_have_text(str(wallet["points"][j]))
             await expect(page.locator(".insight-events tbody tr")).to_have_count(int(wallet["points"][j]))
+
+            # --- a series' total spans every bucket: its periods are listed, each opening its own events
+            await page.go_back()
+            await row.get_by_test_id("series-total").get_by_role("link").click()
+            await page.wait_for_url(re.compile(r"/insights/events\?"))
+            assert "bucket" not in parse_qs(urlsplit(page.url).query)
+            await expect(page.get_by_test_id("cell-value")).to_have_text(str(wallet["total"]))
+            periods = page.locator(".insight-periods li")
+            await expect(periods).to_have_count(sum(1 for v in wallet["points"] if int(v) > 0))
+            await periods.first.get_by_role("link").click()
+            await expect(page.get_by_test_id("events-total")).to_have_text(str(wallet["points"][j]))
+
+            # --- the new dashboard deleted: the list no longer has it, the default one is shown
+            await page.goto(f"{web_platform.url}/insights/dashboards/{dashboard_id}")
+            page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+            await page.get_by_role("button", name="Delete dashboard").click()
+            await page.wait_for_url(re.compile(r"/insights/dashboards$"))
+            await expect(page.locator(".dash-list li")).to_have_count(1)
+            await expect(page.get_by_role("heading", level=2)).to_contain_text("default")
