@@ -267,7 +267,7 @@ function Team({ members, reload }: { members: TeamPageQuery["members"]; reload: 
     reload();
   };
   const drop = async (m: Member) => {
-    if (!window.confirm(`Remove ${m.email} from ${organisation.name}? They lose access at once and leave every team.`)) return;
+    if (!window.confirm(`Remove ${m.email} from ${organisation.name}? They lose access and leave every team.`)) return;
     setBusy(m.id);
     const result = await remove({ memberId: m.id });
     settle(result, result.data?.removeMember, `${m.email} removed from ${organisation.name}.`);
