@@ -28,6 +28,8 @@ from tests.e2e.web_browser import ARTIFACTS, api, signed_in
 pytestmark = pytest.mark.e2e
 playwright_api = pytest.importorskip("playwright.async_api")
 expect = playwright_api.expect
+# Assertions retry for up to 15 s (5 s by default), as the other dashboard modules: a busy 2-core machine.
+expect.set_options(timeout=15_000)
 
 INSIGHT = """query($i: InsightInput!) { insight(input: $i) {
   buckets { start } series { values currency points total } total { currency value } } }"""
