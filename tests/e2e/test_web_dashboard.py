@@ -329,7 +329,7 @@ async def test_the_dashboard_in_a_browser(
         await b.axe("segment-form")
         # a dynamic segment made in the form: its members are the API's, as many as its listed count
         visitors = f"Visitors {seeded['tag']}"
-        await page.get_by_label("Name").fill(visitors)
+        await page.get_by_label("Name", exact=True).fill(visitors)
         await page.get_by_label("Event", exact=True).select_option("visit")
         await page.get_by_label("in the last (days, up to 90)").fill("7")
         await page.get_by_role("button", name="Create segment").click()
@@ -383,7 +383,7 @@ async def test_the_dashboard_in_a_browser(
         await page.locator(".chart canvas").first.wait_for()
         await b.shot("06d-insights")
         await b.axe("insights")
-        await page.get_by_label("Name").fill(f"Visits {seeded['tag']}")
+        await page.get_by_label("Name", exact=True).fill(f"Visits {seeded['tag']}")
         await page.get_by_role("button", name="Save insight").click()
         await expect(page.get_by_role("button", name=f"Visits {seeded['tag']}", exact=True)).to_be_visible()
         assert "saved=" in page.url
@@ -394,7 +394,7 @@ async def test_the_dashboard_in_a_browser(
         # --- Integrations: create one, its key shown once; rotating shows a new one
         await page.get_by_role("link", name="Integrations").click()
         await page.get_by_role("button", name="New integration").click()
-        await page.get_by_label("Name").fill(f"Web test {seeded['tag']}")
+        await page.get_by_label("Name", exact=True).fill(f"Web test {seeded['tag']}")
         await page.get_by_label("Broadband").check()
         await page.get_by_role("button", name="Create integration").click()
         first_key = await page.get_by_test_id("api-key").inner_text()

@@ -9,6 +9,7 @@ import { graphql } from "../../gql";
 import type { AnalyticsMetric, AnalyticsPageQuery } from "../../gql/graphql";
 import { echarts } from "../charts";
 import { CategoryFilter } from "../CategoryFilter";
+import { useThrottledOnChange } from "../live";
 import { download } from "../exporting";
 import { formatBucket, formatDateTime, formatDay, formatMoneyList, formatNumber, formatPercent, zoneNote } from "../format";
 import { RangePicker } from "../RangePicker";
@@ -227,9 +228,7 @@ export default function Analytics() {
   // Live: each push after the first (events or orders landed) re-reads the figures of this filter.
   const [live] = useSubscription({ query: AnalyticsLive });
   const pushedAt = live.data?.analyticsUpdated.initial === false ? live.data.analyticsUpdated.at : null;
-  useEffect(() => {
-    if (pushedAt) refetch({ requestPolicy: "network-only" });
-  }, [pushedAt, refetch]);
+  useThrottledOnChange(pushedAt, () => refetch({ requestPolicy: "network-only" }));
   const [exportProblem, setExportProblem] = useState<string | null>(null);
 
   const labels = useMemo(

@@ -9,6 +9,7 @@ import { graphql } from "../../gql";
 import type { CommStatus, ExportFormat, OrderStatus } from "../../gql/graphql";
 import { download } from "../exporting";
 import { formatDateTime, formatMoney, formatMoneyList, formatNumber, zoneNote } from "../format";
+import { useThrottledOnChange } from "../live";
 import { RangePicker } from "../RangePicker";
 import { rangeInput, useRange } from "../range";
 import { SegmentNote } from "../SegmentNote";
@@ -155,12 +156,14 @@ export default function Orders() {
   const liveKey = live.data
     ? `${live.data.ordersActivity.totalCount}:${live.data.ordersActivity.nodes.map((n) => `${n.id}@${n.updatedAt}`).join()}`
     : null;
-  const [seenKey, setSeenKey] = useState<string | null>(null);
+  // The first push is the page as it was read; later ones re-read it (throttled: a burst of orders is one re-read).
+  const [firstKey, setFirstKey] = useState<string | null>(null);
   useEffect(() => {
-    if (liveKey === null || liveKey === seenKey) return;
-    if (seenKey !== null) refetch({ requestPolicy: "network-only" });
-    setSeenKey(liveKey);
-  }, [liveKey, seenKey, refetch]);
+    if (liveKey !== null && firstKey === null) setFirstKey(liveKey);
+  }, [liveKey, firstKey]);
+  useThrottledOnChange(firstKey !== null && liveKey !== firstKey ? liveKey : null, () =>
+    refetch({ requestPolicy: "network-only" }),
+  );
   const [exportProblem, setExportProblem] = useState<string | null>(null);
   const [typed, setTyped] = useState(search);
 
