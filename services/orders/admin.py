@@ -250,7 +250,7 @@ async def _invite_provider_user(conn: Any, args: argparse.Namespace, public_url:
     except ValidationError:
         raise DomainError(ErrorCode.INVALID_INPUT, "is not an email address", "email") from None
     member = await organisation.invite_provider_user(
-        conn, args.org, args.provider, email, sign_in_url=public_url.rstrip("/") + "/"
+        conn, args.org, args.provider, email, sign_in_url=public_url.rstrip("/") + f"/?org={args.org}"
     )
     change = {"email": member["email"], "role": "provider", "provider": str(member["provider_id"])}
     await record_operator(conn, args.org, AuditAction.MEMBER_INVITED, member["id"], change)

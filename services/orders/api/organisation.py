@@ -82,8 +82,10 @@ class Invite(BaseModel):
 
 
 def _sign_in_url(call: TenantCall) -> str:
-    """Where an invitation email sends people: the platform's public address (GATEWAY_PUBLIC_URL)."""
-    return call.service.settings.gateway_public_url.rstrip("/") + "/"
+    """Where an invitation email sends people: the dashboard at the platform's public address (GATEWAY_PUBLIC_URL),
+    naming the organisation (`?org=`), so that someone who already belongs to another one lands in this one and joins
+    it on signing in."""
+    return call.service.settings.gateway_public_url.rstrip("/") + f"/?org={call.org_id}"
 
 
 @tenant_endpoint(admin=True)

@@ -121,7 +121,7 @@ async def test_an_invitation_is_emailed_resent_and_claimed_with_a_verified_email
     assert message["To"] == email and message["Reply-To"] == admin_email
     text = first.text()
     assert org["name"] in text and admin_email in text and "as a member" in text and email in text
-    assert "http://gateway.test/" in text  # GATEWAY_PUBLIC_URL of the tests
+    assert f"http://gateway.test/?org={tenant.org_id}" in text  # GATEWAY_PUBLIC_URL of the tests, this organisation
     await delivered(pool, mailbox, email, 1)  # relayed again: nothing new
 
     # Pending in `members`, with when it was sent; a resend is a second email and moves invitedAt.
