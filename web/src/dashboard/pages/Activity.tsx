@@ -173,13 +173,14 @@ export default function Activity() {
   const dataKey = answeredKey(operation?.variables);
   const liveKey = answeredKey(live.operation?.variables);
 
-  // The first page (again after a refresh) joins what is shown for this filter; another filter starts afresh.
+  // The first page (again after a refresh) joins what is shown for this filter as a live push does (a gap starts
+  // the feed again from it); another filter starts afresh.
   useEffect(() => {
     if (!data || dataKey !== key) return;
     const page = data.activity.edges;
     setShown((prev) =>
       prev && prev.key === key
-        ? { ...prev, entries: union(prev.entries, page) }
+        ? { ...prev, ...mergeLive(prev, page, data.activity.pageInfo.hasNextPage) }
         : { key, entries: [...page], hasNext: data.activity.pageInfo.hasNextPage, arrived: 0 },
     );
   }, [data, dataKey, key]);

@@ -159,10 +159,11 @@ function AddMember({ segmentName, onAdd }: { segmentName: string; onAdd: (custom
         }}
       >
         <span className="filter">
-          <label htmlFor="segment-member-search">Add a customer (email or name)</label>{" "}
+          <label htmlFor="segment-member-search">Customer to add</label>{" "}
           <input
             id="segment-member-search"
             type="search"
+            placeholder="Start of their email or name"
             value={typed}
             aria-invalid={Boolean(problem)}
             aria-describedby={problem ? "segment-member-problem" : undefined}
