@@ -148,6 +148,17 @@ async def test_reports_grouping_columns_custom_fields_schedules_and_runs(
             await expect(page.locator("table.report-preview tbody tr")).to_have_count(shown)
             await expect(page.locator("table.report-preview tr.row-total")).to_have_count(1)
             await expect(page.locator("table.report-preview tr.row-total td").last).to_have_text("Total")
+            # a summary other than the default: the average amount per group, as the API answers it
+            await page.get_by_label("Summary of Amount").select_option("AVERAGE")
+            await page.wait_for_url(re.compile(r"agg=amount%3AAVERAGE|agg=amount:AVERAGE"))
+            averaged = await _preview(
+                client, tenant, {**grouped_input, "aggregates": [{"column": "amount", "function": "AVERAGE"}]}
+            )
+            assert averaged
+            labels = [c["label"] for c in averaged["preview"]["columns"] if c["key"] != "_row"]
+            assert "Average of Amount" in labels
+            await expect(page.locator("table.report-preview thead th")).to_contain_text([*labels, "Row"])
+            await expect(count).to_have_attribute("data-total", str(averaged["preview"]["totalRows"]))
             await b.shot("reports-02-grouped")
             await b.axe("reports-grouped")
             await page.get_by_label("Group by").select_option("")

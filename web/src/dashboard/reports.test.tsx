@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { ColumnEditor } from "./pages/Reports";
 import { ScheduleForm } from "./pages/ReportSchedules";
 import {
+  aggregatesParam,
   checkDraft,
   customColumns,
   decodeConfig,
@@ -12,10 +13,12 @@ import {
   encodeConfig,
   errorsOnFields,
   moveItem,
+  parseAggregates,
   parseChoices,
   reportEntities,
   reportLink,
   scheduleInput,
+  withAggregate,
 } from "./reports";
 
 afterEach(cleanup);
@@ -142,6 +145,24 @@ describe("the schedule's configuration and input", () => {
     expect(stored).toMatchObject({ name: "N", format: "PDF", cadence: "MONTHLY", time: "06:30", dayOfMonth: "15", timeZone: "Asia/Tokyo" });
     expect(stored.report).toMatchObject({ report: "leads", grouping: ["state"] });
     expect(describeTiming({ cadence: "WEEKLY", timeZone: "America/New_York", time: "09:15", weekday: 5 })).toBe("Every Friday at 09:15 (America/New York)");
+  });
+});
+
+describe("a grouped report's summaries", () => {
+  it("read one function per column from the URL, ignore unknown ones, and travel with the schedule when grouped", () => {
+    expect(parseAggregates("amount:AVERAGE,created_at:MAX,amount:SUM,x:MEDIAN,bad")).toEqual([
+      { column: "amount", function: "AVERAGE" },
+      { column: "created_at", function: "MAX" },
+    ]);
+    const list = withAggregate(parseAggregates("amount:AVERAGE"), "amount", "MIN");
+    expect(aggregatesParam(list)).toBe("amount:MIN");
+    expect(withAggregate(list, "amount", "")).toEqual([]);
+    const config = { report: "leads", columns: ["a"], grouping: ["state"], aggregates: [{ column: "a", function: "MAX" as const }] };
+    expect(decodeConfig(encodeConfig(config))).toMatchObject(config);
+    const d = { ...emptyDraft(config, "UTC"), name: "x" };
+    expect(scheduleInput(d).report).toEqual({ report: "leads", columns: ["a"], grouping: ["state"], aggregates: [{ column: "a", function: "MAX" }] });
+    expect(scheduleInput({ ...d, report: { ...config, grouping: [] } }).report).not.toHaveProperty("aggregates");
+    expect(reportLink(config)).toBe("/reports/leads?columns=a&group=state&agg=a%3AMAX");
   });
 });
 

@@ -1,7 +1,7 @@
 // The Reports area's rules, kept apart from the pages so they are tested without a browser: moving a column
 // (drag or keys), the grouping and the custom-field columns a report takes, the configuration carried from a
 // report to a new schedule, and the schedule form (its draft, what the API is sent, the API's errors on fields).
-import type { ReportRunFormat, ReportScheduleCadence } from "../gql/graphql";
+import type { ReportAggregate, ReportRunFormat, ReportScheduleCadence } from "../gql/graphql";
 
 /** `list` with the item at `from` moved to index `to` (both clamped); the same list when nothing moves. */
 export function moveItem<T>(list: readonly T[], from: number, to: number): T[] {
@@ -78,11 +78,35 @@ export function rowKind(value: string | null | undefined): "row" | "subtotal" | 
   return value === "subtotal" ? "subtotal" : value === "total" ? "total" : "row";
 }
 
+// A grouped report's summaries: one function per aggregated column, kept in the URL as ?agg=amount:AVERAGE,….
+export type AggregateChoice = { column: string; function: ReportAggregate };
+const AGGREGATES: readonly string[] = ["COUNT", "SUM", "AVERAGE", "MIN", "MAX"];
+
+export function parseAggregates(value: string | null): AggregateChoice[] {
+  const out: AggregateChoice[] = [];
+  for (const part of (value ?? "").split(",")) {
+    const [column, fn] = part.split(":");
+    if (column && fn && AGGREGATES.includes(fn) && !out.some((a) => a.column === column)) out.push({ column, function: fn as ReportAggregate });
+  }
+  return out;
+}
+
+export function aggregatesParam(list: readonly AggregateChoice[]): string {
+  return list.map((a) => `${a.column}:${a.function}`).join(",");
+}
+
+/** `list` with `column`'s function set (or back to the API's default when `fn` is empty). */
+export function withAggregate(list: readonly AggregateChoice[], column: string, fn: string): AggregateChoice[] {
+  const rest = list.filter((a) => a.column !== column);
+  return AGGREGATES.includes(fn) ? [...rest, { column, function: fn as ReportAggregate }] : rest;
+}
+
 // The configuration carried from a report page to a new schedule (?report=<JSON of ReportInput>).
 export type ReportConfig = {
   report: string;
   columns?: string[] | null;
   grouping?: string[] | null;
+  aggregates?: AggregateChoice[] | null;
   filters?: Record<string, unknown> | null;
 };
 
@@ -99,10 +123,18 @@ export function decodeConfig(text: string | null): ReportConfig | null {
     const v = value as Record<string, unknown>;
     if (typeof v.report !== "string" || !v.report) return null;
     const strings = (x: unknown) => (Array.isArray(x) && x.every((s) => typeof s === "string") ? (x as string[]) : null);
+    const aggregates = Array.isArray(v.aggregates)
+      ? parseAggregates(
+          (v.aggregates as { column?: unknown; function?: unknown }[])
+            .map((a) => (a && typeof a.column === "string" && typeof a.function === "string" ? `${a.column}:${a.function}` : ""))
+            .join(","),
+        )
+      : [];
     return {
       report: v.report,
       columns: strings(v.columns),
       grouping: strings(v.grouping),
+      ...(aggregates.length > 0 ? { aggregates } : {}),
       filters: v.filters && typeof v.filters === "object" && !Array.isArray(v.filters) ? (v.filters as Record<string, unknown>) : null,
     };
   } catch {
@@ -202,6 +234,9 @@ export function scheduleInput(d: ScheduleDraft) {
     report: d.report.report,
     ...(d.report.columns ? { columns: d.report.columns } : {}),
     ...(d.report.grouping && d.report.grouping.length > 0 ? { grouping: d.report.grouping } : {}),
+    ...(d.report.grouping && d.report.grouping.length > 0 && d.report.aggregates && d.report.aggregates.length > 0
+      ? { aggregates: d.report.aggregates }
+      : {}),
     ...(d.report.filters ? { filters: d.report.filters } : {}),
   };
   return {
@@ -298,6 +333,7 @@ export function reportLink(config: unknown): string {
     report?: string;
     columns?: string[] | null;
     grouping?: string[] | null;
+    aggregates?: { column: string; function: string }[] | null;
     filters?: {
       range?: { preset?: string; from?: string; to?: string } | null;
       statuses?: string[] | null;
@@ -315,6 +351,7 @@ export function reportLink(config: unknown): string {
   }
   if (c.columns && c.columns.length > 0) q.set("columns", c.columns.join(","));
   if (c.grouping && c.grouping.length > 0) q.set("group", c.grouping.join(","));
+  if (c.aggregates && c.aggregates.length > 0) q.set("agg", c.aggregates.map((a) => `${a.column}:${a.function}`).join(","));
   if (f.statuses?.[0]) q.set("status", f.statuses[0]);
   if (f.types?.[0]) q.set("type", f.types[0]);
   if (f.interval) q.set("interval", f.interval);

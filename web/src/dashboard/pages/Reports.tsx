@@ -14,7 +14,17 @@ import { download } from "../exporting";
 import { formatCell, formatDay, formatNumber, zoneNote } from "../format";
 import { RangePicker } from "../RangePicker";
 import { rangeInput, useRange } from "../range";
-import { customColumns, encodeConfig, listParam, moveAnnouncement, moveItem, rowKind } from "../reports";
+import {
+  aggregatesParam,
+  customColumns,
+  encodeConfig,
+  listParam,
+  moveAnnouncement,
+  moveItem,
+  parseAggregates,
+  rowKind,
+  withAggregate,
+} from "../reports";
 import { ReportsNav } from "../reportsNav";
 import { Empty, ErrorState, Loading } from "../states";
 import { CustomFields } from "../reportsCustomFields";
@@ -38,6 +48,7 @@ const Catalogue = graphql(`
         label
         type
         groupable
+        aggregates
       }
     }
   }
@@ -259,6 +270,12 @@ export function ReportView() {
   const columns = useMemo(() => listParam(chosen) ?? [...(report?.defaultColumns ?? [])], [chosen, report]);
   const group = params.get("group");
   const grouping = useMemo(() => listParam(group) ?? [], [group]);
+  const agg = params.get("agg");
+  // Summaries apply to a grouped report's chosen, ungrouped columns only: others in the URL are left out.
+  const aggregates = useMemo(
+    () => parseAggregates(agg).filter((a) => grouping.length > 0 && columns.includes(a.column) && !grouping.includes(a.column)),
+    [agg, grouping, columns],
+  );
   const status = params.get("status");
   const type = params.get("type");
   const interval = params.get("interval") as ReportInterval | null;
@@ -268,6 +285,7 @@ export function ReportView() {
       report: key,
       columns,
       ...(grouping.length > 0 ? { grouping } : {}),
+      ...(aggregates.length > 0 ? { aggregates } : {}),
       filters: {
         range: rangeInput(range),
         ...(status ? { statuses: [status] } : {}),
@@ -276,7 +294,7 @@ export function ReportView() {
         ...(segment ? { segmentId: segment } : {}),
       },
     }),
-    [key, columns, grouping, range, status, type, interval, segment],
+    [key, columns, grouping, aggregates, range, status, type, interval, segment],
   );
   const [{ data, error, fetching }, refetch] = useQuery({ query: Preview, variables: { input }, pause: !report });
   const [exporting, runExport] = useMutation(ExportReport);
@@ -327,8 +345,9 @@ export function ReportView() {
     ...report.columns.filter((c) => c.groupable).map((c) => ({ key: c.key, label: c.label })),
     ...custom.filter((c) => columns.includes(c.key)),
   ];
+  const summarised = report.columns.filter((c) => columns.includes(c.key) && !grouping.includes(c.key) && c.key !== "currency" && c.aggregates.length > 1);
   const rowColumn = preview ? preview.columns.findIndex((c) => c.key === "_row") : -1;
-  const scheduleLink = `/reports/schedules?new=1&report=${encodeURIComponent(encodeConfig({ report: key, columns, grouping, filters: input.filters }))}`;
+  const scheduleLink = `/reports/schedules?new=1&report=${encodeURIComponent(encodeConfig({ report: key, columns, grouping, aggregates, filters: input.filters }))}`;
   return (
     <section aria-labelledby="report-title">
       <ReportsNav />
@@ -452,6 +471,25 @@ export function ReportView() {
             </select>
           </span>
         ))}
+        {grouping.length > 0
+          ? summarised.map((c) => (
+              <span className="filter" key={c.key}>
+                <label htmlFor={`report-agg-${c.key}`}>Summary of {c.label}</label>
+                <select
+                  id={`report-agg-${c.key}`}
+                  value={aggregates.find((a) => a.column === c.key)?.function ?? ""}
+                  onChange={(e) => setParam("agg", aggregatesParam(withAggregate(aggregates, c.key, e.target.value)) || null)}
+                >
+                  <option value="">{c.aggregates.includes("SUM") ? "Sum (default)" : "Count (default)"}</option>
+                  {c.aggregates.map((fn) => (
+                    <option key={fn} value={fn}>
+                      {fn.charAt(0) + fn.slice(1).toLowerCase()}
+                    </option>
+                  ))}
+                </select>
+              </span>
+            ))
+          : null}
       </fieldset>
       {error && !data ? <ErrorState error={error} what="preview" retry={() => refetch({ requestPolicy: "network-only" })} /> : null}
       {!data && !error ? <Loading what="the preview" /> : null}
