@@ -1,8 +1,9 @@
 import { cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
 import { MemoryRouter } from "react-router";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { formatNumber } from "./format";
 import { parseBuilder, parseDrill } from "./insights";
-import { InsightTable, type Answer } from "./insightView";
+import { formatTotal, InsightTable, type Answer } from "./insightView";
 import { NameForm } from "./pages/InsightDashboards";
 
 afterEach(cleanup);
@@ -57,5 +58,13 @@ describe("a dashboard's name form", () => {
     expect(onSubmit).toHaveBeenCalledWith("Sales");
     expect(screen.getByRole("alert").textContent).toBe("a dashboard of that name exists");
     expect(screen.getByLabelText("New dashboard").getAttribute("aria-describedby")).toBe("n-error");
+  });
+});
+
+describe("an insight's total", () => {
+  it("is a count, or amounts with their currency code", () => {
+    expect(formatTotal({ total: [{ currency: null, value: 1234 }] })).toBe(formatNumber(1234));
+    expect(formatTotal({ total: [{ currency: "GBP", value: "25.5" }, { currency: "EUR", value: "10.00" }] })).toMatch(/^GBP.*25\.50 · EUR.*10\.00$/);
+    expect(formatTotal({ total: [] })).toBe("–");
   });
 });

@@ -6,7 +6,7 @@ import { Link, useNavigate } from "react-router";
 import { graphql } from "../gql";
 import type { InsightAnswerFieldsFragment } from "../gql/graphql";
 import { echarts } from "./charts";
-import { formatNumber, zoneNote } from "./format";
+import { formatMoney, formatNumber, zoneNote } from "./format";
 import { chartOption, drillParams, pickCell, pointValue, seriesName, type Builder, type Cell } from "./insights";
 
 export const InsightAnswerFields = graphql(`
@@ -48,9 +48,16 @@ export function formatValue(value: unknown): string {
   return n === null ? "–" : formatNumber(n);
 }
 
-/** The answer's overall total, per currency ("12" or "25 GBP · 10 EUR"). */
-export function formatTotal(answer: Answer): string {
-  return answer.total.map((t) => `${formatValue(t.value)}${t.currency ? ` ${t.currency}` : ""}`).join(" · ") || "–";
+/** The answer's overall total, per currency ("12", or amounts with their code: "GBP 25.00 · EUR 10.00"). */
+export function formatTotal(answer: Pick<Answer, "total">): string {
+  return (
+    answer.total
+      .map((t) => {
+        const n = pointValue(t.value);
+        return t.currency && n !== null ? formatMoney({ amount: n, currency: t.currency }) : formatValue(t.value);
+      })
+      .join(" · ") || "–"
+  );
 }
 
 /** The URL of the events behind a cell of this question. */
