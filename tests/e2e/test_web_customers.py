@@ -285,7 +285,7 @@ async def test_curating_products_and_editing_a_segment(
             and now["memberCount"] == 1
             and [m["customerId"] for m in now["members"]["nodes"]] == [ids[f"seg-{tag}-b@example.com"]]
         )
-        await page.get_by_label("Customer to add").fill(email_a)
+        await page.get_by_label("Customer to add", exact=True).fill(email_a)
         await page.get_by_role("button", name="Find", exact=True).click()
         await page.get_by_role("button", name=f"Add {email_a} to Renamed {tag}").click()
         await expect(page.get_by_role("status").filter(has_text=f"{email_a} added to Renamed {tag}.")).to_be_visible()
