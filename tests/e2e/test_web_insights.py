@@ -226,6 +226,14 @@ async def test_insights_dashboards_exports_and_the_events_behind_a_bar(
             await periods.first.get_by_role("link").click()
             await expect(page.get_by_test_id("events-total")).to_have_text(str(wallet["points"][j]))
 
+            # --- a figure that is no longer one of the question's (not a bucket's start): which part, and what next
+            stale = f"{_builder_url(CARDS)}&bucket=2020-01-01T00%3A00%3A00%2B00%3A00&values=%5B%5D".replace(
+                "/insights?", "/insights/events?"
+            )
+            await page.goto(f"{web_platform.url}{stale}")
+            refused = page.get_by_role("alert").filter(has_text="This figure is no longer in the insight.")
+            await expect(refused).to_contain_text("bucket")
+
             # --- the new dashboard deleted: the list no longer has it, the default one is shown
             await page.goto(f"{web_platform.url}/insights/dashboards/{dashboard_id}")
             page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))

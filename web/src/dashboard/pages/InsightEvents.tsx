@@ -7,6 +7,7 @@ import { useMemo, useState } from "react";
 import { Link, useSearchParams } from "react-router";
 import { useQuery } from "urql";
 import { graphql } from "../../gql";
+import { errorCode } from "../api";
 import { formatDateTime, formatMoney, formatNumber, zoneNote } from "../format";
 import { builderParams, insightInput, MEASURES, OPERATORS, parseDrill, pointValue, sameSeries, seriesName } from "../insights";
 import { eventsLink, formatValue } from "../insightView";
@@ -51,6 +52,19 @@ type Vars = { input: ReturnType<typeof insightInput>; bucket: string; values: (s
 function EventsPage({ vars, after, first, last, more, timeZone }: { vars: Vars; after: string | null; first: boolean; last: boolean; more: (next: string) => void; timeZone: string }) {
   const [{ data, error }, refetch] = useQuery({ query: EventsBehind, variables: { ...vars, after } });
   const page = data?.insightEvents;
+  if (error && !page && errorCode(error) === "INVALID_INPUT")
+    // The figure is no longer one of the question's (a preset range moved on a day, say): say which part.
+    return (
+      <div className="state state-error" role="alert">
+        <p>
+          <strong>This figure is no longer in the insight.</strong>{" "}
+          {error.graphQLErrors
+            .map((g) => `${typeof g.extensions?.field === "string" ? `${g.extensions.field}: ` : ""}${g.message}`)
+            .join(" ")}
+        </p>
+        <p className="muted">Go back to the insight and click the figure again.</p>
+      </div>
+    );
   if (error && !page) return <ErrorState error={error} what="events" retry={() => refetch({ requestPolicy: "network-only" })} />;
   if (!page) return <Loading what="the events" />;
   if (first && page.totalCount === 0)
