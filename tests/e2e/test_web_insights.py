@@ -118,6 +118,10 @@ async def test_insights_dashboards_exports_and_the_events_behind_a_bar(
             dashboard_id = urlsplit(page.url).path.rsplit("/", 1)[1]
             await expect(page.get_by_role("heading", level=2)).to_contain_text(f"Board {tag}")
             await expect(page.get_by_text("No tile on this dashboard yet.")).to_be_visible()
+            await page.get_by_label("Dashboard name", exact=True).fill(f"Payments {tag}")
+            await page.get_by_role("button", name="Rename").click()
+            await expect(page.locator(".dash-list")).to_contain_text(f"Payments {tag}")
+            await expect(page.get_by_role("heading", level=2)).to_contain_text(f"Payments {tag}")
 
             # --- the saved insight as a tile: the API's total
             await page.get_by_label("Saved insight", exact=True).select_option(label=name)
