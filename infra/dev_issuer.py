@@ -16,7 +16,9 @@ For the browser dashboard it is also an OpenID Connect provider of the authoriza
   adds); choosing one redirects to `redirect_uri` with a one-time `code` (valid 60 s) and the `state`.
 - `POST /token` (form-encoded): `grant_type=authorization_code` with the `code`, the same `redirect_uri` and
   `client_id`, and the `code_verifier` whose S256 digest is the challenge; or `grant_type=refresh_token`
-  (the refresh token is rotated: each is good once). Answers an access token (the same tokens as `token`
+  (the refresh token is rotated: each is good once, plus a reuse interval of DEV_ISSUER_REFRESH_REUSE seconds,
+  default 30, as Auth0's rotation has: a page reloaded while its renewal was answered never stored the new token,
+  and renews again with the one it had). Answers an access token (the same tokens as `token`
   mints: this issuer, the platform's audience, `access_ttl` seconds), an id token for the client, and a
   refresh token. Refusals are OAuth errors (`invalid_grant`, `invalid_request`, …) with status 400.
 - `GET /logout?post_logout_redirect_uri=…`: forgets nothing (tokens are stateless), redirects back.
@@ -127,8 +129,10 @@ class DevIssuer:
             for key, (subject, email) in DEMO_USERS.items()
         }
         self.access_ttl = int(os.environ.get("DEV_ISSUER_ACCESS_TTL") or 3600)
+        self.refresh_reuse = float(os.environ.get("DEV_ISSUER_REFRESH_REUSE") or 30)
         self._codes: dict[str, _Grant] = {}
         self._refresh: dict[str, _Grant] = {}
+        self._used_refresh: dict[str, tuple[_Grant, float]] = {}  # rotated token -> (grant, reusable until)
         self._lock = threading.Lock()
 
     # --- authorization code + PKCE (the browser dashboard) -------------------------------------
@@ -177,8 +181,14 @@ class DevIssuer:
             if not 43 <= len(verifier) <= 128 or not secrets.compare_digest(s256(verifier), grant.code_challenge):
                 raise OAuthError("invalid_grant", "the code_verifier does not match the code_challenge")
         elif grant_type == "refresh_token":
+            presented, now = form.get("refresh_token") or "", time.time()
             with self._lock:
-                grant = self._refresh.pop(form.get("refresh_token") or "", None)  # rotated: good once
+                self._used_refresh = {t: g for t, g in self._used_refresh.items() if g[1] > now}
+                grant = self._refresh.pop(presented, None)  # rotated: good once, then within the reuse interval
+                if grant is not None:
+                    self._used_refresh[presented] = (grant, now + self.refresh_reuse)
+                elif presented in self._used_refresh:
+                    grant = self._used_refresh[presented][0]
             if grant is None or (form.get("client_id") and form.get("client_id") != grant.client_id):
                 raise OAuthError("invalid_grant", "the refresh token is unknown or used")
         else:

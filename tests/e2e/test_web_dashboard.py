@@ -592,6 +592,7 @@ async def test_the_dashboard_in_a_browser(
         b.assert_clean()
     finally:
         await b.shot("99-last")  # where a failure left the page
+        print("page problems:", *b.problems, sep="\n  ")
         issuer.users.pop("web-admin", None)
         issuer.access_ttl = ttl
         await context.close()
