@@ -5,7 +5,7 @@ import { useEffect, useRef } from "react";
 import { Link, useNavigate } from "react-router";
 import { graphql } from "../gql";
 import type { InsightAnswerFieldsFragment } from "../gql/graphql";
-import { echarts } from "./charts";
+import { echarts } from "./chartsInsights";
 import { formatMoney, formatNumber, zoneNote } from "./format";
 import { chartOption, drillParams, pickCell, pointValue, seriesName, type Builder, type Cell } from "./insights";
 
