@@ -1,5 +1,6 @@
 """The browser tests' shared fixtures: one platform (the real processes) and one headless Chromium for every
-dashboard test module of the session, and the screenshot folder (emptied once per session)."""
+dashboard test module of the session, the local SMTP server that platform mails through (a test reads what a page's
+action sent), and the screenshot folder (emptied once per session)."""
 
 from __future__ import annotations
 
@@ -12,15 +13,26 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from infra.embedded import free_port
+from infra.mailbox import Mailbox
 from infra.processes import PROCESSES
 from tests.e2e.test_platform import Platform
 from tests.e2e.web_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT
 
 
 @pytest.fixture(scope="session")
-def web_platform(tmp_path_factory: pytest.TempPathFactory, servers: None) -> Iterator[Platform]:
+def web_mailbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mailbox]:
+    """infra/mailbox.py's SMTP server on a free port: every email the session's platform sends (report runs,
+    invitations) is kept there for the tests to read (`web_mailbox.messages()`, newest first)."""
+    with Mailbox(tmp_path_factory.mktemp("e2e-web-mail"), free_port()) as box:
+        yield box
+
+
+@pytest.fixture(scope="session")
+def web_platform(tmp_path_factory: pytest.TempPathFactory, servers: None, web_mailbox: Mailbox) -> Iterator[Platform]:
     """The real processes, with the dashboard told to sign in at the tests' development issuer (its served URL:
-    the issuer's identifier, https://issuer.test/, is not an address a browser can reach)."""
+    the issuer's identifier, https://issuer.test/, is not an address a browser can reach), mailing through
+    `web_mailbox`."""
     if not (ROOT / "web" / "dist" / "index.html").is_file():
         pytest.fail("web/dist is not built: ./platform test builds it (cd web && npm ci && npm run build)")
     if not Path(CHROMIUM).is_file():
@@ -30,6 +42,7 @@ def web_platform(tmp_path_factory: pytest.TempPathFactory, servers: None) -> Ite
     p.env["WEB_OIDC_AUTHORITY"] = f"{jwks.scheme}://{jwks.netloc}/"
     p.env["SUPPORT_ADDRESS"] = "help@partner.example"
     p.env["GATEWAY_PUBLIC_URL"] = p.url  # export links point at this gateway, as the public URL does in production
+    p.env["SMTP_URL"] = web_mailbox.url
     try:
         for process in PROCESSES:
             p.start(process.name)

@@ -1,9 +1,10 @@
 """End to end, Insights in a real browser (the session's platform and Chromium, tests/e2e/conftest.py): a saved
 insight put on a new dashboard shows the API's total and follows an event sent while the page is open (the
 `dashboardUpdated` subscription, no reload); the tiles are moved and resized with their buttons; the builder's
-exports (UGD and results) download files whose rows are the API's; a bar clicked on the chart and a figure of
-the table each open the events behind them, as many as the figure. axe on every page, screenshots at 1280 px
-and at 390 px (tests/e2e/artifacts/web/insights-*)."""
+exports (UGD and results) download files whose rows are the API's; the builder is switched through every chart
+type (Stacked Bar, Line, Pie, List, Table, back to Bar: the URL's chart=, the drawing or the list/table, the same
+total); a bar clicked on the chart and a figure of the table each open the events behind them, as many as the
+figure. axe on every page, screenshots at 1280 px and at 390 px (tests/e2e/artifacts/web/insights-*)."""
 
 from __future__ import annotations
 
@@ -185,6 +186,35 @@ async def test_insights_dashboards_exports_and_the_events_behind_a_bar(
             assert sum(Decimal(str(r[header.index("value")])) for r in body) == count
             await b.shot("insights-04-builder")
             await b.axe("insights-builder")
+
+            # --- the same question through every chart type with the builder's buttons: the URL's chart= follows,
+            # a chart is drawn (on its canvas) or the list / the full table replaces it, and the total stays the same
+            chart_types = page.get_by_role("group", name="Chart type")
+            figures = page.locator("table.insight-table")
+            for label, chart_type in (
+                ("Stacked Bar", "STACKED_BAR"),
+                ("Line", "LINE"),
+                ("Pie", "PIE"),
+                ("List", "LIST"),
+                ("Table", "TABLE"),
+                ("Bar", "BAR"),
+            ):
+                button = chart_types.get_by_role("button", name=label, exact=True)
+                await button.click()
+                await page.wait_for_url(re.compile(rf"[?&]chart={chart_type}(&|$)"))
+                assert parse_qs(urlsplit(page.url).query)["saved"] == [saved_id]
+                await expect(button).to_have_attribute("aria-pressed", "true")
+                if chart_type in ("LIST", "TABLE"):
+                    await expect(page.locator(".insight-chart")).to_have_count(0)
+                    # the list: a series and its total; the table: a column per bucket between them
+                    width = 2 if chart_type == "LIST" else len(answer["buckets"]) + 2
+                    await expect(figures.locator("thead th")).to_have_count(width)
+                    await expect(figures.locator("tbody tr")).to_have_count(len(answer["series"]))
+                else:
+                    await page.locator(f'.insight-chart[data-chart="{chart_type}"] canvas').first.wait_for()
+                await expect(page.get_by_test_id("insight-total")).to_have_text(str(count))
+                if chart_type == "PIE":
+                    await b.shot("insights-04-builder-pie")
 
             # --- a bar clicked on the chart: the events behind it, as many as the bar
             _, cards = await _count(client, tenant, CARDS)

@@ -366,6 +366,9 @@ export function ReportView() {
           <button type="button" className="button" disabled={running.fetching} onClick={() => void runAs("CSV")}>
             Email CSV
           </button>
+          <button type="button" className="button" disabled={running.fetching} onClick={() => void runAs("XLSX")}>
+            Email XLSX
+          </button>
           <button type="button" className="button" disabled={running.fetching} onClick={() => void runAs("PDF")}>
             Email PDF
           </button>
