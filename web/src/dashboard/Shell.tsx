@@ -9,7 +9,7 @@ import { graphql } from "../gql";
 import { errorCode, useLastFailure } from "./api";
 import { chooseOrganisation, chosenOrganisation } from "./auth";
 import { SessionContext, type Session } from "./session";
-import { ErrorState, Loading } from "./states";
+import { ErrorState, Loading, PageErrorBoundary } from "./states";
 import { applyPrimaryColour } from "./theme";
 import "./pages/settings-chooser.css";
 
@@ -262,9 +262,11 @@ export function Shell({ signOut, support, docs }: { signOut: () => void; support
           </ul>
         </nav>
         <main id="content" tabIndex={-1}>
-          <Suspense fallback={<Loading what="the page" />}>
-            <Outlet />
-          </Suspense>
+          <PageErrorBoundary resetKey={location.pathname}>
+            <Suspense fallback={<Loading what="the page" />}>
+              <Outlet />
+            </Suspense>
+          </PageErrorBoundary>
         </main>
       </div>
     </SessionContext.Provider>

@@ -67,3 +67,17 @@ describe("report cells by column type", () => {
     expect(formatCell("abc", "id", "UTC", "en-GB")).toBe("abc");
   });
 });
+
+describe("API field paths as people read them", () => {
+  it("names list positions from 1, drops the input prefix and splits camel case", async () => {
+    const { fieldLabel } = await import("./format");
+    expect(fieldLabel("input.filters[0].values")).toBe("Filter 1, values");
+    expect(fieldLabel("filters[2].field")).toBe("Filter 3, field");
+    expect(fieldLabel("input.range.from")).toBe("Range, from");
+    expect(fieldLabel("eventType")).toBe("Event type");
+    expect(fieldLabel("values[0]")).toBe("Value 1");
+    expect(fieldLabel("input.breakdowns[1]")).toBe("Breakdown 2");
+    expect(fieldLabel("series[0].name")).toBe("Series 1, name");
+    expect(fieldLabel("categories[0]")).toBe("Category 1");
+  });
+});

@@ -96,3 +96,32 @@ export function formatCell(value: string | null | undefined, type: string, timeZ
       return value;
   }
 }
+
+function words(name: string): string {
+  return name
+    .replace(/([a-z0-9])([A-Z])/g, "$1 $2")
+    .replace(/_/g, " ")
+    .toLowerCase();
+}
+
+function singular(noun: string): string {
+  if (/series$|ss$/.test(noun)) return noun;
+  if (noun.endsWith("ies")) return `${noun.slice(0, -3)}y`;
+  return noun.endsWith("s") ? noun.slice(0, -1) : noun;
+}
+
+/** An API field path as people read it: `input.filters[0].values` → "Filter 1, values", `range.from` → "Range,
+ * from", `eventType` → "Event type" (list positions count from 1). */
+export function fieldLabel(path: string): string {
+  const parts = path.replace(/^input\./, "").split(".").filter(Boolean);
+  const text = parts
+    .flatMap((part) => {
+      const m = /^([^[\]]*)((?:\[\d+\])+)$/.exec(part);
+      if (!m) return [words(part)];
+      const indexes = [...(m[2] ?? "").matchAll(/\[(\d+)\]/g)].map((x) => Number(x[1]) + 1);
+      const name = m[1] ? singular(words(m[1])) : "item";
+      return [`${name} ${indexes.join(".")}`];
+    })
+    .join(", ");
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}

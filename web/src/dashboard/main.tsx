@@ -47,17 +47,21 @@ function Landing() {
 
 function Callback({ manager }: { manager: UserManager }) {
   const navigate = useNavigate();
-  const [failed, setFailed] = useState<string | null>(null);
+  const [failed, setFailed] = useState(false);
   useEffect(() => {
     completeSignIn(manager)
       .then((to) => navigate(to, { replace: true }))
-      .catch((exc: unknown) => setFailed(exc instanceof Error ? exc.message : String(exc)));
+      .catch((exc: unknown) => {
+        // The OIDC library's wording is for developers (the console keeps it); the page says what to do.
+        console.error("Sign-in did not complete", exc);
+        setFailed(true);
+      });
   }, [manager, navigate]);
   if (failed) {
     return (
       <main id="content" className="page-alone" role="alert">
         <h1>Sign-in did not complete</h1>
-        <p>{failed}</p>
+        <p>The sign-in answer had expired or was already used (a page reloaded or opened twice, say). Sign in again to carry on.</p>
         <button type="button" className="button primary" onClick={() => void signIn(manager)}>
           Sign in again
         </button>
@@ -170,12 +174,16 @@ loadConfig()
       </StrictMode>,
     ),
   )
-  .catch((exc: unknown) =>
+  .catch((exc: unknown) => {
+    console.error("The dashboard's configuration could not be loaded", exc);
     root.render(
       <main id="content" className="page-alone" role="alert">
         <h1>The dashboard could not start</h1>
-        <p>{exc instanceof Error ? exc.message : String(exc)}</p>
+        <p>The platform did not answer with the dashboard's settings: it may be restarting, or your connection dropped.</p>
         <p>Reload the page in a moment.</p>
+        <button type="button" className="button primary" onClick={() => window.location.reload()}>
+          Reload
+        </button>
       </main>,
-    ),
-  );
+    );
+  });

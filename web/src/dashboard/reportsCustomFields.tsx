@@ -10,7 +10,7 @@ import { formatDateTime, zoneNote } from "./format";
 import { errorsOnFields, ENTITIES, parseChoices, type FieldErrors } from "./reports";
 import { ReportsNav } from "./reportsNav";
 import { useSession } from "./session";
-import { Empty, ErrorState, Loading } from "./states";
+import { Empty, ErrorState, errorMessage, Loading } from "./states";
 
 const Fields = graphql(`
   query ReportCustomFieldsPage {
@@ -111,7 +111,7 @@ export function CustomFields() {
       ? await update({ id: draft.id, name: draft.name.trim(), choices })
       : await define({ entity: draft.entity, name: draft.name.trim(), type: draft.type, choices });
     const payload = result.data ? ("updateCustomField" in result.data ? result.data.updateCustomField : result.data.defineCustomField) : null;
-    if (!payload) return setErrors({ form: result.error?.message ?? "The field could not be saved; try again." });
+    if (!payload) return setErrors({ form: errorMessage(result.error, "The field could not be saved; try again.") });
     if (payload.errors.length > 0) return setErrors(errorsOnFields(payload.errors));
     setErrors({});
     setNote({ text: draft.id ? `Saved ${draft.name.trim()}.` : `Defined ${draft.name.trim()}: reports of its rows offer it as a column.`, error: false });
@@ -122,7 +122,7 @@ export function CustomFields() {
     if (!window.confirm(`Delete the custom field ${name}? Its values on every record go with it.`)) return;
     const result = await remove({ id });
     const err = result.data?.deleteCustomField.errors[0];
-    setNote(err || !result.data ? { text: err?.message ?? "The field could not be deleted; try again.", error: true } : { text: `Deleted ${name}.`, error: false });
+    setNote(err || !result.data ? { text: err?.message ?? errorMessage(result.error, "The field could not be deleted; try again."), error: true } : { text: `Deleted ${name}.`, error: false });
     reload();
   };
   const props = (name: keyof Draft) => ({

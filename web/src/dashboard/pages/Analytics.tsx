@@ -2,7 +2,7 @@
 // with each metric's explanation from the API, Download CSV, View Orders, the user funnel. Every number is a
 // way in: a point of the graph, a cell of the data table or a funnel bucket opens the customers or orders
 // behind it (AnalyticsDrilldown), whose count equals the number clicked.
-import { useEffect, useMemo, useRef, useState } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router";
 import { useMutation, useQuery, useSubscription } from "urql";
 import { graphql } from "../../gql";
@@ -177,7 +177,8 @@ function LineGraph({
   return <div ref={ref} className="chart" role="img" aria-label="Customers and orders over the range (the table below has the same figures)" />;
 }
 
-function FunnelGraph({ steps }: { steps: AnalyticsPageQuery["funnel"]["steps"] }) {
+/** The funnel drawn; clicking a step with customers opens them, as its number in the list beside does. */
+function FunnelGraph({ steps, onPick }: { steps: AnalyticsPageQuery["funnel"]["steps"]; onPick: (step: number) => void }) {
   const ref = useRef<HTMLDivElement>(null);
   useEffect(() => {
     if (!ref.current) return;
@@ -203,13 +204,17 @@ function FunnelGraph({ steps }: { steps: AnalyticsPageQuery["funnel"]["steps"] }
         },
       ],
     });
+    chart.on("click", (event) => {
+      const step = steps[event.dataIndex];
+      if (step && step.customers > 0) onPick(step.step);
+    });
     const resize = new ResizeObserver(() => chart.resize());
     resize.observe(ref.current);
     return () => {
       resize.disconnect();
       chart.dispose();
     };
-  }, [steps]);
+  }, [steps, onPick]);
   return <div ref={ref} className="chart funnel" role="img" aria-label="The user funnel (the list beside it has the same figures)" />;
 }
 
@@ -248,6 +253,15 @@ export default function Analytics() {
     },
     [filterQuery, navigate],
   );
+  const funnelLink = useCallback(
+    (step: number) => {
+      const q = new URLSearchParams(filterQuery);
+      q.set("step", String(step));
+      return `/analytics/drilldown?${q.toString()}`;
+    },
+    [filterQuery],
+  );
+  const pickStep = useCallback((step: number) => navigate(funnelLink(step)), [funnelLink, navigate]);
 
   const setCategory = (id: string | null) => {
     const next = new URLSearchParams(params);
@@ -383,19 +397,17 @@ export default function Analytics() {
             </Empty>
           ) : (
             <div className="funnel-row">
-              <FunnelGraph steps={data.funnel.steps} />
+              <FunnelGraph steps={data.funnel.steps} onPick={pickStep} />
               <ol className="funnel-steps">
                 {data.funnel.steps.map((s) => {
                   const def = labels.get(s.key);
-                  const q = new URLSearchParams(filterQuery);
-                  q.set("step", String(s.step));
                   return (
                     <li key={s.step}>
                       <span>
                         {s.name} {def ? <Explain id={`explain-step-${s.step}`} text={def.description} /> : null}
                       </span>
                       {s.customers > 0 ? (
-                        <Link to={`/analytics/drilldown?${q.toString()}`} data-step={s.step}>
+                        <Link to={funnelLink(s.step)} data-step={s.step}>
                           {formatNumber(s.customers)}
                         </Link>
                       ) : (

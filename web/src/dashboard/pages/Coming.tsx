@@ -1,24 +1,27 @@
-// Tabs whose pages are not built yet: the navigation names them, the page says so and where the data is today.
+// An address the dashboard has no page for (a mistyped or outdated link): say so plainly and offer the section
+// the address starts with (when it is one of the menu's) and Analytics.
 import { Link, useLocation } from "react-router";
 import { NAV } from "../Shell";
 
 export default function Coming() {
   const { pathname } = useLocation();
-  const item = NAV.find((n) => pathname.startsWith(n.to));
-  if (!item) {
-    return (
-      <section>
-        <h1>Page not found</h1>
-        <p>
-          There is no page at {pathname}. <Link to="/analytics">Go to Analytics</Link>.
-        </p>
-      </section>
-    );
-  }
+  const item = NAV.find((n) => pathname === n.to || pathname.startsWith(`${n.to}/`));
   return (
-    <section>
-      <h1>{item.label}</h1>
-      <p>This page is coming to the dashboard. Its data is already in the API: see the Documentation link above.</p>
+    <section aria-labelledby="not-found-title">
+      <h1 id="not-found-title">Page not found</h1>
+      <p>
+        There is no page at <code>{pathname}</code>: the link may be mistyped or out of date.
+      </p>
+      <ul className="not-found-links">
+        {item && item.to !== "/analytics" ? (
+          <li>
+            <Link to={item.to}>Go to {item.label}</Link>
+          </li>
+        ) : null}
+        <li>
+          <Link to="/analytics">Go to Analytics</Link>
+        </li>
+      </ul>
     </section>
   );
 }

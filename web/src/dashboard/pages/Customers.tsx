@@ -1,6 +1,7 @@
 // Customers (seed 000): generic customers (known by email) and anonymous ones (a name of words), searched and
 // filtered in the URL, 50 at a time (keyset cursors); each opens its profile. The activity feed (every
-// customer's events, live) is a page of its own, linked from the head.
+// customer's events, live) is a page of its own, linked from the head. A segment (picked here, or from a link of
+// the Segments page) narrows the list to its members: ?segment=<id>.
 import { useMemo, useState } from "react";
 import { Link, useSearchParams } from "react-router";
 import { useQuery } from "urql";
@@ -14,6 +15,10 @@ import { Empty, ErrorState, Loading } from "../states";
 const CustomersPage = graphql(`
   query CustomersPage($filter: CustomerFilterInput!, $after: String) {
     integrations {
+      id
+      name
+    }
+    segments {
       id
       name
     }
@@ -115,6 +120,20 @@ export default function Customers() {
             ))}
           </select>
         </span>
+        {(data?.segments.length ?? 0) > 0 || segment ? (
+          <span className="filter">
+            <label htmlFor="customers-segment">Segment</label>{" "}
+            <select id="customers-segment" value={segment ?? ""} onChange={(e) => setParam("segment", e.target.value || null)}>
+              <option value="">Every customer</option>
+              {segment && data && !data.segments.some((s) => s.id === segment) ? <option value={segment}>(a segment not found)</option> : null}
+              {(data?.segments ?? []).map((s) => (
+                <option key={s.id} value={s.id}>
+                  {s.name}
+                </option>
+              ))}
+            </select>
+          </span>
+        ) : null}
       </form>
       <SegmentNote id={segment} onClear={() => setParam("segment", null)} />
       {error && !data ? <ErrorState error={error} what="customers" retry={() => refetch({ requestPolicy: "network-only" })} /> : null}

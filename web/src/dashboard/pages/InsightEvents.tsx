@@ -8,7 +8,7 @@ import { Link, useSearchParams } from "react-router";
 import { useQuery } from "urql";
 import { graphql } from "../../gql";
 import { errorCode } from "../api";
-import { formatDateTime, formatMoney, formatNumber, zoneNote } from "../format";
+import { fieldLabel, formatDateTime, formatMoney, formatNumber, zoneNote } from "../format";
 import { builderParams, insightInput, MEASURES, OPERATORS, parseDrill, pointValue, sameSeries, seriesName } from "../insights";
 import { eventsLink, formatValue } from "../insightView";
 import { useSession } from "../session";
@@ -59,7 +59,7 @@ function EventsPage({ vars, after, first, last, more, timeZone }: { vars: Vars; 
         <p>
           <strong>This figure is no longer in the insight.</strong>{" "}
           {error.graphQLErrors
-            .map((g) => `${typeof g.extensions?.field === "string" ? `${g.extensions.field}: ` : ""}${g.message}`)
+            .map((g) => `${typeof g.extensions?.field === "string" ? `${fieldLabel(g.extensions.field)}: ` : ""}${g.message}`)
             .join(" ")}
         </p>
         <p className="muted">Go back to the insight and click the figure again.</p>

@@ -8,7 +8,7 @@ import { graphql } from "../../gql";
 import type { ExportFormat, InsightOperator } from "../../gql/graphql";
 import { errorCode } from "../api";
 import { download } from "../exporting";
-import { formatDateTime, formatNumber } from "../format";
+import { fieldLabel, formatDateTime, formatNumber, zoneNote } from "../format";
 import { DRAWN, formatTotal, InsightChart, InsightTable } from "../insightView";
 import {
   builderOfSaved,
@@ -116,7 +116,7 @@ function SaveForm({ builder, onSaved }: { builder: Builder; onSaved: (id: string
           const payload = r.data?.saveInsight;
           if (!payload) return setErrors({ form: "The insight could not be saved; try again." });
           if (payload.errors.length > 0)
-            return setErrors(Object.fromEntries(payload.errors.map((x) => [x.field === "input.name" ? "name" : "form", x.field && x.field !== "input.name" ? `${x.field}: ${x.message}` : x.message])));
+            return setErrors(Object.fromEntries(payload.errors.map((x) => [x.field === "input.name" ? "name" : "form", x.field && x.field !== "input.name" ? `${fieldLabel(x.field)}: ${x.message}` : x.message])));
           setErrors({});
           setName("");
           setDescription("");
@@ -410,7 +410,7 @@ export default function Insights() {
             <strong>This question cannot be answered.</strong>{" "}
             {error.graphQLErrors.map((g) => {
               const field = g.extensions?.field;
-              return `${typeof field === "string" ? `${field.replace(/^input\./, "")}: ` : ""}${g.message}`;
+              return `${typeof field === "string" ? `${fieldLabel(field)}: ` : ""}${g.message}`;
             }).join(" ")}
           </p>
         </div>
@@ -457,31 +457,34 @@ export default function Insights() {
             <p className="muted">Build one above, then save it.</p>
           </Empty>
         ) : (
-          <ul className="report-list saved">
-            {page.savedInsights.map((s) => (
-              <li key={s.id} aria-current={saved === s.id ? "true" : undefined}>
-                <button type="button" className="link-button" onClick={() => setParams(builderParams(builderOfSaved(s.input), s.id))}>
-                  {s.name}
-                </button>{" "}
-                <span className="muted small">
-                  {s.description ? `${s.description} · ` : ""}
-                  {s.mine ? "yours" : "shared"} · {formatDateTime(s.updatedAt, zone)}
-                </span>{" "}
-                {s.canEdit ? (
-                  <button
-                    type="button"
-                    className="button small"
-                    onClick={() => {
-                      if (!window.confirm(`Delete the saved insight ${s.name}?`)) return;
-                      void remove({ id: s.id }).then(() => refetchPage({ requestPolicy: "network-only" }));
-                    }}
-                  >
-                    Delete <span className="visually-hidden">{s.name}</span>
-                  </button>
-                ) : null}
-              </li>
-            ))}
-          </ul>
+          <>
+            <p className="muted small saved-zone">Each shows when it was last saved. {zoneNote(zone)}.</p>
+            <ul className="report-list saved">
+              {page.savedInsights.map((s) => (
+                <li key={s.id} aria-current={saved === s.id ? "true" : undefined}>
+                  <button type="button" className="link-button" onClick={() => setParams(builderParams(builderOfSaved(s.input), s.id))}>
+                    {s.name}
+                  </button>{" "}
+                  <span className="muted small">
+                    {s.description ? `${s.description} · ` : ""}
+                    {s.mine ? "yours" : "shared"} · {formatDateTime(s.updatedAt, zone)}
+                  </span>{" "}
+                  {s.canEdit ? (
+                    <button
+                      type="button"
+                      className="button small"
+                      onClick={() => {
+                        if (!window.confirm(`Delete the saved insight ${s.name}?`)) return;
+                        void remove({ id: s.id }).then(() => refetchPage({ requestPolicy: "network-only" }));
+                      }}
+                    >
+                      Delete <span className="visually-hidden">{s.name}</span>
+                    </button>
+                  ) : null}
+                </li>
+              ))}
+            </ul>
+          </>
         )}
       </section>
     </section>

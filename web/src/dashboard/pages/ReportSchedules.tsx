@@ -6,7 +6,7 @@
 import "./reports.css";
 import { useMemo, useState } from "react";
 import { Link, useSearchParams } from "react-router";
-import { useMutation, useQuery } from "urql";
+import { useMutation, useQuery, type CombinedError } from "urql";
 import { graphql } from "../../gql";
 import type { ReportRunFormat, ReportScheduleCadence, ReportSchedulesPageQuery } from "../../gql/graphql";
 import { formatDateTime, zoneNote } from "../format";
@@ -25,7 +25,7 @@ import {
 } from "../reports";
 import { ReportsNav } from "../reportsNav";
 import { useSession } from "../session";
-import { Empty, ErrorState, Loading } from "../states";
+import { Empty, ErrorState, errorMessage, Loading } from "../states";
 
 const Page = graphql(`
   query ReportSchedulesPage {
@@ -407,17 +407,17 @@ export default function ReportSchedules() {
     const input = scheduleInput(draft);
     const result = id ? await update({ id, input }) : await create({ input });
     const payload = result.data ? ("updateReportSchedule" in result.data ? result.data.updateReportSchedule : result.data.scheduleReport) : null;
-    if (!payload) return { form: result.error?.message ?? "The schedule could not be saved; try again." };
+    if (!payload) return { form: errorMessage(result.error, "The schedule could not be saved; try again.") };
     if (payload.errors.length > 0) return errorsOnFields(payload.errors);
     setNote({ text: id ? `Saved ${draft.name.trim()}.` : `Scheduled ${draft.name.trim()}: ${describeTiming(input)}.`, error: false });
     close();
     reload();
     return {};
   };
-  const act = async (what: string, run: () => Promise<{ data?: unknown; error?: unknown }>, errorsOf: (d: unknown) => { message: string }[] | undefined) => {
+  const act = async (what: string, run: () => Promise<{ data?: unknown; error?: CombinedError }>, errorsOf: (d: unknown) => { message: string }[] | undefined) => {
     const result = await run();
     const errs = result.data ? errorsOf(result.data) : undefined;
-    setNote(!result.data || (errs && errs.length > 0) ? { text: errs?.[0]?.message ?? `The schedule could not be ${what}; try again.`, error: true } : { text: `Schedule ${what}.`, error: false });
+    setNote(!result.data || (errs && errs.length > 0) ? { text: errs?.[0]?.message ?? errorMessage(result.error, `The schedule could not be ${what}; try again.`), error: true } : { text: `Schedule ${what}.`, error: false });
     reload();
   };
 

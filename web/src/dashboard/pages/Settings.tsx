@@ -8,7 +8,7 @@ import { graphql } from "../../gql";
 import type { Role, TeamPageQuery } from "../../gql/graphql";
 import { formatDateTime, zoneNote } from "../format";
 import { useSession } from "../session";
-import { ErrorState, Loading } from "../states";
+import { ErrorState, errorMessage, Loading } from "../states";
 import { Teams, unanswered } from "../teams";
 import { applyPrimaryColour } from "../theme";
 import "./settings.css";
@@ -118,7 +118,7 @@ function OrganisationSettings({ timeZones }: { timeZones: readonly string[] }) {
     const input = Object.fromEntries(Object.entries(form).filter(([k, v]) => before[k] !== v));
     const result = await update({ input });
     const payload = result.data?.updateSettings;
-    if (!payload) return setErrors({ form: result.error?.message ?? "The settings could not be saved; try again." });
+    if (!payload) return setErrors({ form: errorMessage(result.error, "The settings could not be saved; try again.") });
     if (payload.errors.length > 0) {
       return setErrors(Object.fromEntries(payload.errors.map((e) => [e.field ?? "form", e.message])));
     }
