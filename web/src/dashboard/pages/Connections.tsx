@@ -1,10 +1,12 @@
 // Segments › Connections (issue 12): where the organisation's data is forwarded. Mixpanel projects (events and
 // contacts out, cohorts back in as static segments) and MongoDB databases (the documented collections). Admins
 // only, as the API answers. Credentials are write-only: the forms send them, the API never returns them (a
-// MongoDB URI comes back masked), so nothing secret is ever shown or kept in the page after a submit.
+// MongoDB URI comes back masked), so nothing secret is ever shown or kept in the page after a submit. A Mixpanel
+// project's cohort imports (form and list) are connectionCohorts.tsx.
 import { useState } from "react";
 import { Link } from "react-router";
 import { useMutation, useQuery } from "urql";
+import { ConnectionCohorts } from "../connectionCohorts";
 import { graphql } from "../../gql";
 import type { ConnectionsPageQuery } from "../../gql/graphql";
 import { formatDateTime, formatNumber, zoneNote } from "../format";
@@ -109,23 +111,6 @@ const DeleteMixpanel = graphql(`
   }
 `);
 
-const ImportCohort = graphql(`
-  mutation ImportCohort($connectionId: ID!, $cohortId: String!, $name: String) {
-    importMixpanelCohort(connectionId: $connectionId, cohortId: $cohortId, name: $name) {
-      cohortImport {
-        segmentId
-        members
-        unmatchedCount
-        unmatched
-      }
-      errors {
-        field
-        message
-      }
-    }
-  }
-`);
-
 const ConnectMongo = graphql(`
   mutation ConnectMongo($input: MongoConnectionInput!) {
     connectMongo(input: $input) {
@@ -186,7 +171,6 @@ export const MONGO_COLLECTIONS = [
 ];
 
 type Errors = Record<string, string>;
-type Mixpanel = ConnectionsPageQuery["mixpanelConnections"][number];
 type Mongo = ConnectionsPageQuery["mongoConnections"][number];
 
 /** `input.projectToken` → `projectToken`; no field → `form`. */
@@ -353,58 +337,6 @@ function MixpanelForm({ eventTypes, onDone }: { eventTypes: readonly string[]; o
       </div>
       <Checkboxes legend="Event types to forward" options={eventTypes} chosen={types} error={errors.eventTypes} onChange={setTypes} />
       <FormActions busy={busy} label="Connect Mixpanel" errors={errors} onCancel={() => onDone(false)} />
-    </form>
-  );
-}
-
-function CohortImport({ connection }: { connection: Mixpanel }) {
-  const [cohortId, setCohortId] = useState("");
-  const [name, setName] = useState("");
-  const [errors, setErrors] = useState<Errors>({});
-  const [result, setResult] = useState<{ segmentId: string; members: number; unmatchedCount: number; unmatched: string[] } | null>(null);
-  const [busy, setBusy] = useState(false);
-  const [, run] = useMutation(ImportCohort);
-  const id = `cohort-${connection.id}`;
-  return (
-    <form
-      className="filters"
-      aria-label={`Import a cohort of project ${connection.projectId}`}
-      onSubmit={(e) => {
-        e.preventDefault();
-        setBusy(true);
-        setResult(null);
-        void run({ connectionId: connection.id, cohortId: cohortId.trim(), name: name.trim() || null }).then((r) => {
-          setBusy(false);
-          const payload = r.data?.importMixpanelCohort;
-          if (!payload) return setErrors({ form: "The cohort could not be imported; try again." });
-          setErrors(byField(payload.errors));
-          if (payload.cohortImport) setResult({ ...payload.cohortImport, unmatched: [...payload.cohortImport.unmatched] });
-        });
-      }}
-    >
-      <span className="filter">
-        <label htmlFor={`${id}-id`}>Cohort id</label>{" "}
-        <input id={`${id}-id`} required value={cohortId} aria-invalid={Boolean(errors.cohortId)} onChange={(e) => setCohortId(e.target.value)} />
-      </span>
-      <span className="filter">
-        <label htmlFor={`${id}-name`}>Segment name</label>{" "}
-        <input id={`${id}-name`} value={name} aria-invalid={Boolean(errors.name)} onChange={(e) => setName(e.target.value)} />
-      </span>
-      <button type="submit" className="button" disabled={busy}>
-        Import cohort
-      </button>
-      {Object.entries(errors).map(([field, message]) => (
-        <span key={field} className="field-error" role="alert">
-          {field === "form" ? message : `${field}: ${message}`}
-        </span>
-      ))}
-      {result ? (
-        <p role="status">
-          {formatNumber(result.members)} matched, {formatNumber(result.unmatchedCount)} unmatched
-          {result.unmatched.length > 0 ? ` (${result.unmatched.slice(0, 5).join(", ")}${result.unmatchedCount > 5 ? ", …" : ""})` : ""}.{" "}
-          <Link to={`/segments?segment=${result.segmentId}`}>Open the segment</Link>
-        </p>
-      ) : null}
     </form>
   );
 }
@@ -594,7 +526,7 @@ export default function Connections() {
                         Delete <span className="visually-hidden">project {c.projectId}</span>
                       </button>
                     </div>
-                    <CohortImport connection={c} />
+                    <ConnectionCohorts connectionId={c.id} projectId={c.projectId} paused={c.paused} zone={zone} />
                   </li>
                 ))}
               </ul>

@@ -1,5 +1,5 @@
 // One order: its line (status, comm status, kind, journey type, failure reason), then its history: every
-// commission change in the ledger and each provider delivery about it.
+// commission change in the ledger (who made it, in words: changedBy) and each provider delivery about it.
 import { useState, type FormEvent } from "react";
 import { Link, useParams } from "react-router";
 import { useMutation, useQuery } from "urql";
@@ -34,6 +34,7 @@ const OrderPage = graphql(`
         email
       }
       integration {
+        id
         name
       }
       product {
@@ -56,7 +57,18 @@ const OrderPage = graphql(`
       }
       source
       actor
+      onBehalfOfProviderName
       occurredAt
+    }
+  }
+`);
+
+/** The providers by name, for the history's webhook lines (provider users are refused the list: never asked). */
+const Providers = graphql(`
+  query OrderProviders {
+    providers {
+      id
+      name
     }
   }
 `);
@@ -84,6 +96,40 @@ const UpdateCommission = graphql(`
     }
   }
 `);
+
+type Change = { source: string; actor?: string | null; onBehalfOfProviderName?: string | null };
+type Known = {
+  integration?: { id: string; name: string } | null;
+  providers?: ReadonlyMap<string, string>;
+  me: { subject: string; email?: string | null };
+};
+
+/** Who made a history line, in words. The ledger's `source` says how (integration: the order as sent; provider: a
+ * signed webhook; manual: a provider user on this page; operator: the platform operator for the provider; demo:
+ * generated data) and its `actor` who, as `integration:<id>`, `provider:<id>`, `user:<subject>` (or
+ * `service:<name>`), `operator`: the ids named from what the page knows, never shown raw. */
+export function changedBy(change: Change, known: Known): string {
+  const [kind, ...rest] = (change.actor ?? "").split(":");
+  const ref = rest.join(":");
+  const forProvider = change.onBehalfOfProviderName ? ` for ${change.onBehalfOfProviderName}` : "";
+  switch (change.source) {
+    case "integration":
+      return kind === "integration" && known.integration && ref === known.integration.id ? `Integration ${known.integration.name}` : "The partner's integration";
+    case "provider": {
+      const name = kind === "provider" ? known.providers?.get(ref) : undefined;
+      return name ? `Provider ${name} (webhook)` : "Provider (webhook)";
+    }
+    case "manual":
+      if (kind === "user" && ref === known.me.subject) return `Provider user ${known.me.email ?? "(you)"}${known.me.email ? " (you)" : ""}${forProvider}`;
+      return `A provider user${forProvider}`;
+    case "operator":
+      return `Operator${forProvider}`;
+    case "demo":
+      return "Demo data";
+    default:
+      return change.source;
+  }
+}
 
 /** A provider user updates the commission by hand (seed 000: "through API or manually by the service provider"):
  * confirm it paid, or correct the pending amount. Only a SUCCESSFUL order has a commission to update. */
@@ -191,10 +237,12 @@ export default function OrderDetail() {
   const { id = "" } = useParams();
   const { organisation, me } = useSession();
   const [{ data, error }, refetch] = useQuery({ query: OrderPage, variables: { id } });
+  const [{ data: named }] = useQuery({ query: Providers, pause: me.role === "PROVIDER" });
   const zone = organisation.timeZone;
   if (error && !data) return <ErrorState error={error} what="order" retry={() => refetch({ requestPolicy: "network-only" })} />;
   if (!data) return <Loading what="the order" />;
   const o = data.order;
+  const known = { integration: o?.integration, me, providers: new Map((named?.providers ?? []).map((p) => [p.id, p.name] as const)) };
   if (!o) {
     return (
       <Empty>
@@ -274,10 +322,7 @@ export default function OrderDetail() {
                     {commLabel(h.toCommStatus)}
                   </td>
                   <td>{formatMoney(h.amount)}</td>
-                  <td>
-                    {h.source}
-                    {h.actor ? ` (${h.actor})` : ""}
-                  </td>
+                  <td data-source={h.source}>{changedBy(h, known)}</td>
                 </tr>
               ))}
             </tbody>
