@@ -47,7 +47,7 @@ def web_platform(tmp_path_factory: pytest.TempPathFactory, servers: None, web_ma
         for process in PROCESSES:
             p.start(process.name)
         for url in p.readiness_urls():
-            p.wait_ready(url)
+            p.wait_ready(url, timeout=90)  # a 2-core machine running other suites: a slow start still starts
         yield p
     finally:
         p.stop_all()

@@ -1,10 +1,12 @@
 """End to end, the Reports area in a real browser (the session's platform and Chromium, tests/e2e/conftest.py):
 a report grouped by status previews the API's grouped row count with its total row; a column dragged onto another
 (HTML5 drag and drop) reorders the URL and the table; a custom field defined on the Custom fields page is offered
-as a column and shows in the preview; a schedule made from the report page with a member and a team as recipients,
-then paused (the API's state checked each time); a run made with runReport is listed in the run history and its
-download is the run's file, with the preview's rows. axe and screenshots of every page (tests/e2e/artifacts/web/
-reports-*), and the new pages at 390 px without sideways scrolling."""
+as a column and shows in the preview; the report as previewed is run by email (Email XLSX, Email PDF) and both
+messages are read from the session's SMTP server (to the signed-in user; the XLSX has the preview's header and row
+count, the PDF is a PDF of them, each run's row count the preview's); a schedule made from the report page with a
+member and a team as recipients, then paused (the API's state checked each time); a run made with runReport is
+listed in the run history and its download is the run's file, with the preview's rows. axe and screenshots of
+every page (tests/e2e/artifacts/web/reports-*), and the new pages at 390 px without sideways scrolling."""
 
 from __future__ import annotations
 
@@ -18,11 +20,14 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import openpyxl
 import pytest
+from pypdf import PdfReader
 
 from infra.dev_issuer import DevIssuer
+from infra.mailbox import Mailbox, StoredMessage
 from tests.e2e.test_platform import Platform, _until
-from tests.e2e.web_browser import api, signed_in
+from tests.e2e.web_browser import admin_email, api, signed_in
 
 pytestmark = pytest.mark.e2e
 playwright_api = pytest.importorskip("playwright.async_api")
@@ -52,12 +57,17 @@ async def _preview(client: httpx.AsyncClient, tenant: Any, config: dict[str, Any
     return None if body.get("errors") or body["data"]["reportPreview"]["errors"] else body["data"]["reportPreview"]
 
 
+def _attachment(m: StoredMessage) -> tuple[str, bytes]:
+    [part] = list(m.read().iter_attachments())
+    return str(part.get_filename()), bytes(part.get_payload(decode=True))
+
+
 def _columns(url: str) -> list[str]:
     return parse_qs(urlsplit(url).query)["columns"][0].split(",")
 
 
 async def test_reports_grouping_columns_custom_fields_schedules_and_runs(
-    web_platform: Platform, browser: Any, tenant: Any, issuer: DevIssuer, tmp_path: Path
+    web_platform: Platform, web_mailbox: Mailbox, browser: Any, tenant: Any, issuer: DevIssuer, tmp_path: Path
 ) -> None:
     tag = uuid.uuid4().hex[:6]
     async with httpx.AsyncClient(base_url=web_platform.url, timeout=20) as client:
@@ -186,6 +196,14 @@ async def test_reports_grouping_columns_custom_fields_schedules_and_runs(
             await b.shot("reports-03-report")
             await b.axe("reports-report")
 
+            # --- the report as configured, run and emailed (XLSX, then PDF): queued; the mail is read further on
+            previewed = int(await count.get_attribute("data-total") or "-1")
+            labels_shown = await headers.all_inner_texts()
+            for fmt in ("XLSX", "PDF"):
+                await page.get_by_role("button", name=f"Email {fmt}", exact=True).click()
+                queued = page.get_by_role("status").filter(has_text=f"The {fmt} run is queued")
+                await expect(queued).to_contain_text("it will be emailed to you")
+
             # --- Schedule: the report's configuration carried to the form; a member and a team as recipients
             await page.get_by_role("link", name="Schedule", exact=True).click()
             await page.wait_for_url(re.compile(r"/reports/schedules\?new=1"))
@@ -228,6 +246,35 @@ async def test_reports_grouping_columns_custom_fields_schedules_and_runs(
             assert (edited["time"], edited["memberIds"], edited["teamIds"]) == ("09:15", [member["id"]], [team_id])
             await b.shot("reports-04-schedules")
             await b.axe("reports-schedules")
+
+            # --- the emails of the runs asked for on the report page, as the SMTP server received them: to the
+            # signed-in user, the XLSX with the preview's columns and as many rows as its total, the PDF a PDF of them
+            me = admin_email(tenant)
+
+            async def mailed() -> dict[str, StoredMessage] | None:
+                mine = {m.subject.rsplit("(", 1)[-1].rstrip(")"): m for m in web_mailbox.messages() if m.to == me}
+                return mine if {"XLSX", "PDF"} <= mine.keys() else None
+
+            mails = await _until(mailed, 90)
+            assert mails, f"the XLSX and PDF runs were not mailed to {me} within 90 s: {web_mailbox.messages()}"
+            name_x, xlsx = _attachment(mails["XLSX"])
+            assert name_x.endswith(".xlsx"), name_x
+            book = await asyncio.to_thread(openpyxl.load_workbook, io.BytesIO(xlsx), read_only=True)
+            sheet = [r for r in book.active.iter_rows(values_only=True) if any(v is not None for v in r)]
+            # the file's header is the API's labels (a custom field's column by its key, where the page shows its name)
+            as_run = await _preview(client, tenant, {**plain, "columns": configured})
+            assert as_run and len(as_run["preview"]["columns"]) == len(labels_shown)
+            assert [str(c) for c in sheet[0]] == [c["label"] for c in as_run["preview"]["columns"]]
+            assert len(sheet) - 1 == previewed, (len(sheet) - 1, previewed)
+            name_p, pdf = _attachment(mails["PDF"])
+            assert name_p.endswith(".pdf") and pdf.startswith(b"%PDF"), (name_p, pdf[:8])
+            first_page = PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+            assert labels_shown[0] in first_page and "Page 1 of" in first_page, first_page[:300]
+            for fmt, message in mails.items():
+                run_id = re.search(r"Run id: ([0-9a-f-]{36})", message.text())
+                assert run_id, message.text()
+                emailed = (await api(client, tenant.admin_token, RUN_Q, {"id": run_id[1]}))["reportRun"]
+                assert (emailed["status"], emailed["rowCount"]) == ("SUCCEEDED", previewed), (fmt, emailed)
 
             # --- a run made with runReport: listed, finished, its download has the preview's rows
             run_input = {"report": REPORT, "filters": {"range": RANGE}, "columns": configured}
