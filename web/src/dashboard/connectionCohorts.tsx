@@ -100,13 +100,13 @@ function ImportForm({ connectionId, projectId, imported }: { connectionId: strin
         {errors[field]}
       </span>
     ) : null;
-  const invalid = (field: string) => ({
+  const invalid = (field: string, hint?: string) => ({
     "aria-invalid": Boolean(errors[field]),
-    "aria-describedby": errors[field] ? `${id}-${field}-error` : undefined,
+    "aria-describedby": errors[field] ? `${id}-${field}-error` : hint,
   });
   return (
     <form
-      className="filters"
+      className="cohort-form"
       aria-label={`Import a cohort of project ${projectId}`}
       onSubmit={(e) => {
         e.preventDefault();
@@ -124,22 +124,26 @@ function ImportForm({ connectionId, projectId, imported }: { connectionId: strin
         });
       }}
     >
-      <span className="filter">
-        <label htmlFor={`${id}-id`}>Cohort id</label>{" "}
+      <span className="cohort-field">
+        <label htmlFor={`${id}-id`}>Cohort id</label>
         <input id={`${id}-id`} required inputMode="numeric" value={cohortId} {...invalid("cohortId")} onChange={(e) => setCohortId(e.target.value)} />
         {fieldError("cohortId")}
       </span>
-      <span className="filter">
-        <label htmlFor={`${id}-name`}>Segment name (first import)</label>{" "}
+      <span className="cohort-field">
+        <label htmlFor={`${id}-name`}>Segment name (first import)</label>
         <input id={`${id}-name`} value={name} {...invalid("name")} onChange={(e) => setName(e.target.value)} />
         {fieldError("name")}
       </span>
-      <span className="filter">
-        <label htmlFor={`${id}-every`}>Re-import every (minutes, 15 or more; empty: as it is)</label>{" "}
-        <input id={`${id}-every`} inputMode="numeric" value={every} {...invalid("everyMinutes")} onChange={(e) => setEvery(e.target.value)} />
-        {fieldError("everyMinutes")}
+      <span className="cohort-field">
+        <label htmlFor={`${id}-every`}>Re-import every (minutes)</label>
+        <input id={`${id}-every`} inputMode="numeric" value={every} {...invalid("everyMinutes", `${id}-every-hint`)} onChange={(e) => setEvery(e.target.value)} />
+        {fieldError("everyMinutes") ?? (
+          <span id={`${id}-every-hint`} className="muted small">
+            15 or more; empty keeps the schedule (a first import: on demand)
+          </span>
+        )}
       </span>
-      <button type="submit" className="button" disabled={fetching}>
+      <button type="submit" className="button cohort-submit" disabled={fetching}>
         Import cohort
       </button>
       {Object.entries(errors)
@@ -150,7 +154,7 @@ function ImportForm({ connectionId, projectId, imported }: { connectionId: strin
           </span>
         ))}
       {result ? (
-        <p role="status">
+        <p className="cohort-result" role="status">
           Imported: {formatNumber(result.members)} matched, {formatNumber(result.unmatchedCount)} unmatched
           {result.unmatched.length > 0 ? ` (${result.unmatched.slice(0, 5).join(", ")}${result.unmatchedCount > 5 ? ", …" : ""})` : ""}.{" "}
           <Link to={`/segments?segment=${result.segmentId}`}>Open the segment</Link>

@@ -12,6 +12,7 @@ import type { ConnectionsPageQuery } from "../../gql/graphql";
 import { formatDateTime, formatNumber, zoneNote } from "../format";
 import { useSession } from "../session";
 import { Empty, ErrorState, Loading } from "../states";
+import "./connections.css";
 
 const ConnectionsPage = graphql(`
   query ConnectionsPage {
@@ -456,7 +457,7 @@ export default function Connections() {
                 <p className="muted">Connect one to forward events and contacts, and to import its cohorts as segments.</p>
               </Empty>
             ) : (
-              <ul className="integration-list">
+              <ul className="integration-list connection-list">
                 {data.mixpanelConnections.map((c) => (
                   <li key={c.id} className="tile" data-connection={c.id}>
                     <h3>
