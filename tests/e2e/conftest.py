@@ -28,11 +28,16 @@ def web_mailbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mailbox]:
         yield box
 
 
+_platforms: list[Platform] = []  # the session's web platform, for the hook below
+
+
 @pytest.fixture(scope="session")
-def web_platform(tmp_path_factory: pytest.TempPathFactory, servers: None, web_mailbox: Mailbox) -> Iterator[Platform]:
+def _web_platform_session(
+    tmp_path_factory: pytest.TempPathFactory, servers: None, web_mailbox: Mailbox
+) -> Iterator[Platform]:
     """The real processes, with the dashboard told to sign in at the tests' development issuer (its served URL:
     the issuer's identifier, https://issuer.test/, is not an address a browser can reach), mailing through
-    `web_mailbox`."""
+    `web_mailbox`. Started by the first browser test (`web_platform`), stopped after the last one."""
     if not (ROOT / "web" / "dist" / "index.html").is_file():
         pytest.fail("web/dist is not built: ./platform test builds it (cd web && npm ci && npm run build)")
     if not Path(CHROMIUM).is_file():
@@ -43,14 +48,32 @@ def web_platform(tmp_path_factory: pytest.TempPathFactory, servers: None, web_ma
     p.env["SUPPORT_ADDRESS"] = "help@partner.example"
     p.env["GATEWAY_PUBLIC_URL"] = p.url  # export links point at this gateway, as the public URL does in production
     p.env["SMTP_URL"] = web_mailbox.url
+    _platforms.append(p)
     try:
+        yield p
+    finally:
+        p.stop_all()
+        _platforms.remove(p)
+
+
+@pytest.fixture
+def web_platform(_web_platform_session: Platform) -> Platform:
+    """The session's platform, running (started again if the hook below stopped it and a browser test follows)."""
+    p = _web_platform_session
+    if not p.procs:
         for process in PROCESSES:
             p.start(process.name)
         for url in p.readiness_urls():
             p.wait_ready(url, timeout=90)  # a 2-core machine running other suites: a slow start still starts
-        yield p
-    finally:
-        p.stop_all()
+    return p
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Stops the web platform after the last browser test of a run: its real workers consume the same queues
+    and databases as the tests that follow (which drive their own workers and count what those did)."""
+    if nextitem is None or "web_platform" not in getattr(nextitem, "fixturenames", ()):
+        for p in _platforms:
+            p.stop_all()
 
 
 @pytest.fixture(scope="session")
