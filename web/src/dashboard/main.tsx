@@ -37,7 +37,7 @@ const ReportRuns = lazy(() => import("./pages/ReportRuns"));
 const InsightDashboards = lazy(() => import("./pages/InsightDashboards"));
 const InsightEvents = lazy(() => import("./pages/InsightEvents"));
 const Activity = lazy(() => import("./pages/Activity"));
-const Coming = lazy(() => import("./pages/Coming"));
+const NotFound = lazy(() => import("./pages/NotFound"));
 
 /** Signing in lands on Analytics (seed 000); a provider user, who sees orders only, on Orders. */
 function Landing() {
@@ -141,7 +141,7 @@ function SignedIn({ manager, config }: { manager: UserManager; config: AppConfig
           <Route path="segments" element={<Segments />} />
           <Route path="segments/connections" element={<Connections />} />
           <Route path="settings" element={<Settings />} />
-          <Route path="*" element={<Coming />} />
+          <Route path="*" element={<NotFound />} />
         </Route>
       </Routes>
     </Provider>

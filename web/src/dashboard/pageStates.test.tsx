@@ -3,7 +3,7 @@ import { useState } from "react";
 import { MemoryRouter } from "react-router";
 import { CombinedError } from "urql";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import Coming from "./pages/Coming";
+import NotFound from "./pages/NotFound";
 import { errorMessage, isChunkLoadError, PageErrorBoundary } from "./states";
 
 afterEach(() => {
@@ -76,7 +76,7 @@ describe("an address with no page", () => {
   it("is 'Page not found' with links to its section and to Analytics", () => {
     render(
       <MemoryRouter initialEntries={["/reports/nope/deeper"]}>
-        <Coming />
+        <NotFound />
       </MemoryRouter>,
     );
     expect(screen.getByRole("heading", { level: 1 }).textContent).toBe("Page not found");
@@ -88,7 +88,7 @@ describe("an address with no page", () => {
   it("outside every section: Analytics only", () => {
     render(
       <MemoryRouter initialEntries={["/nowhere"]}>
-        <Coming />
+        <NotFound />
       </MemoryRouter>,
     );
     expect(screen.getAllByRole("link").map((a) => a.textContent)).toEqual(["Go to Analytics"]);

@@ -3,7 +3,7 @@
 import { Link, useLocation } from "react-router";
 import { NAV } from "../Shell";
 
-export default function Coming() {
+export default function NotFound() {
   const { pathname } = useLocation();
   const item = NAV.find((n) => pathname === n.to || pathname.startsWith(`${n.to}/`));
   return (
